@@ -1,0 +1,1 @@
+"""benchmarks: measurements, never tests. Results go to docs/performance.md."""

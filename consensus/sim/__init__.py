@@ -1,0 +1,1 @@
+"""consensus.sim: the seeded, fault-injecting simulator (may use a seeded random.Random)."""

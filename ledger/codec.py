@@ -1,0 +1,305 @@
+"""Canonical encoding: msgpack of arrays in a fixed field order, decoded strictly.
+
+Why: every node must hash and sign the same bytes for the same value, and must
+refuse anything an attacker could encode two ways. So there are no maps (key
+order is ambiguous), no floats (rounding), no extension types, integers are
+64-bit, and a byte string decodes only if re-encoding it gives the very same
+bytes (this rules out non-minimal integer and length encodings).
+
+Two layers:
+
+* ``encode_value`` / ``decode_value``: the plain values ``None``, ``bool``,
+  ``int``, ``bytes``, ``str`` and arrays (lists or tuples; decoded as tuples).
+* ``Record``: a frozen dataclass whose fields are encoded as one array in
+  declaration order. ``decode_record`` checks the field count and every
+  field's type, including fixed byte lengths and integer ranges declared with
+  ``Annotated`` (see ``Bytes32``, ``U64``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
+
+import msgpack
+
+MAX_ENCODED_BYTES = 1 << 20
+"""Largest byte string ``decode_value`` accepts (1 MiB): bigger input is refused unread."""
+
+MAX_DEPTH = 16
+"""Deepest nesting of arrays accepted: our records never nest deeper."""
+
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 64) - 1
+
+Value = None | bool | int | bytes | str | tuple["Value", ...] | list["Value"]
+
+
+class EncodeError(TypeError):
+    """A value has no canonical encoding (a float, a map, an object...)."""
+
+
+class DecodeError(ValueError):
+    """Bytes are not the canonical encoding of the expected value.
+
+    ``reason`` is a stable machine-readable code; ``str(err)`` explains it.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+# --- plain values -----------------------------------------------------------
+
+
+def _check_encodable(value: object, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, (bool, bytes, str)):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise EncodeError(f"integer {value} outside the 64-bit range")
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_encodable(item, depth + 1)
+        return
+    raise EncodeError(f"{type(value).__name__} has no canonical encoding")
+
+
+def encode_value(value: Value) -> bytes:
+    """The canonical bytes of ``value``; raises ``EncodeError`` if it has none."""
+    _check_encodable(value, 0)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
+
+
+def _refuse_map(_pairs: object) -> object:
+    raise DecodeError("MAP", "maps are not allowed in canonical encoding")
+
+
+def _refuse_ext(code: int, _data: bytes) -> object:
+    raise DecodeError("EXT", f"extension type {code} is not allowed")
+
+
+def _check_decoded(value: object, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise DecodeError("TOO_DEEP", f"nesting deeper than {MAX_DEPTH}")
+    if isinstance(value, float):
+        raise DecodeError("FLOAT", "floats are not allowed in canonical encoding")
+    if isinstance(value, tuple):
+        for item in value:
+            _check_decoded(item, depth + 1)
+    elif not (value is None or isinstance(value, (bool, int, bytes, str))):
+        raise DecodeError("TYPE", f"unexpected {type(value).__name__}")
+
+
+def decode_value(data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES) -> Value:
+    """Decode canonical bytes into plain values (arrays become tuples).
+
+    Raises ``DecodeError`` for oversize input, maps, floats, extension types,
+    invalid UTF-8, trailing bytes, truncation, and any non-canonical form.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError("TYPE", f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_bytes:
+        raise DecodeError("TOO_LARGE", f"{len(data)} bytes exceeds the limit of {max_bytes}")
+    if not data:
+        raise DecodeError("TRUNCATED", "empty input")
+    try:
+        value = msgpack.unpackb(
+            data,
+            use_list=False,
+            raw=False,
+            strict_map_key=True,
+            object_pairs_hook=_refuse_map,
+            ext_hook=_refuse_ext,
+        )
+    except DecodeError:
+        raise
+    except msgpack.ExtraData as exc:
+        raise DecodeError("TRAILING_BYTES", "bytes follow the encoded value") from exc
+    except UnicodeDecodeError as exc:
+        raise DecodeError("BAD_UTF8", "a string is not valid UTF-8") from exc
+    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+        raise DecodeError("MALFORMED", f"not valid msgpack ({type(exc).__name__})") from exc
+    _check_decoded(value, 0)
+    if msgpack.packb(value, use_bin_type=True) != data:
+        raise DecodeError("NON_CANONICAL", "a shorter or different encoding exists")
+    return typing.cast(Value, value)
+
+
+# --- records ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FixedLen:
+    """Annotated marker: a ``bytes`` field of exactly ``length`` bytes."""
+
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaxLen:
+    """Annotated marker: a ``bytes``/``str``/tuple field of at most ``length`` items."""
+
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntRange:
+    """Annotated marker: an ``int`` field within ``[low, high]``."""
+
+    low: int
+    high: int
+
+
+Bytes32 = Annotated[bytes, FixedLen(32)]
+Bytes64 = Annotated[bytes, FixedLen(64)]
+U8 = Annotated[int, IntRange(0, (1 << 8) - 1)]
+U32 = Annotated[int, IntRange(0, (1 << 32) - 1)]
+U64 = Annotated[int, IntRange(0, (1 << 64) - 1)]
+
+R = TypeVar("R", bound="Record")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Base for encodable records: subclass as ``@dataclass(frozen=True, slots=True)``.
+
+    Fields are encoded as one array in declaration order. Field types may be
+    ``int``, ``bool``, ``bytes``, ``str``, another ``Record``, ``tuple[X, ...]``
+    of any of these, ``X | None``, and ``Annotated`` forms of them.
+    """
+
+    _decoders: ClassVar[dict[type[Any], Callable[[Any, str], Any]]] = {}
+
+    def to_value(self) -> tuple[Value, ...]:
+        return tuple(_record_field_value(getattr(self, f.name)) for f in dataclasses.fields(self))
+
+    def encode(self) -> bytes:
+        return encode_value(self.to_value())
+
+    @classmethod
+    def from_value(cls: type[R], value: object) -> R:
+        decoder = _decoder_for_record(cls)
+        return typing.cast(R, decoder(value, cls.__name__))
+
+    @classmethod
+    def decode(cls: type[R], data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES) -> R:
+        return cls.from_value(decode_value(data, max_bytes=max_bytes))
+
+
+def decode_record(cls: type[R], data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES) -> R:
+    """Decode ``data`` as a ``cls`` record, raising ``DecodeError`` on any mismatch."""
+    return cls.decode(data, max_bytes=max_bytes)
+
+
+def _record_field_value(value: object) -> Value:
+    if isinstance(value, Record):
+        return value.to_value()
+    if isinstance(value, tuple):
+        return tuple(_record_field_value(v) for v in value)
+    if isinstance(value, list):
+        raise EncodeError("record fields hold tuples, not lists (records are immutable)")
+    return typing.cast(Value, value)
+
+
+Decoder = Callable[[Any, str], Any]
+
+
+def _decoder_for_record(cls: type[Record]) -> Decoder:
+    cached = Record._decoders.get(cls)
+    if cached is not None:
+        return cached
+    hints = get_type_hints(cls, include_extras=True)
+    fields = [(f.name, _decoder_for_type(hints[f.name])) for f in dataclasses.fields(cls)]
+
+    def decode(value: Any, where: str) -> Record:
+        if not isinstance(value, tuple):
+            raise DecodeError("TYPE", f"{where}: expected an array of {len(fields)} fields")
+        if len(value) != len(fields):
+            reason = "MISSING_FIELDS" if len(value) < len(fields) else "EXTRA_FIELDS"
+            raise DecodeError(reason, f"{where}: expected {len(fields)} fields, got {len(value)}")
+        kwargs = {
+            name: dec(item, f"{where}.{name}")
+            for (name, dec), item in zip(fields, value, strict=False)
+        }
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as exc:  # a record's own __post_init__ checks
+            raise DecodeError("INVALID", f"{where}: {exc}") from exc
+
+    Record._decoders[cls] = decode
+    return decode
+
+
+def _decoder_for_type(tp: Any) -> Decoder:
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *markers = get_args(tp)
+        inner = _decoder_for_type(base)
+        return _constrained(inner, markers)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if len(options) != 1 or len(get_args(tp)) != 2:
+            raise TypeError(f"only `X | None` unions are encodable, not {tp}")
+        inner = _decoder_for_type(options[0])
+        return lambda v, where: None if v is None else inner(v, where)
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise TypeError(f"only homogeneous tuple[X, ...] fields are encodable, not {tp}")
+        item = _decoder_for_type(args[0])
+
+        def decode_tuple(v: Any, where: str) -> tuple[Any, ...]:
+            if not isinstance(v, tuple):
+                raise DecodeError("TYPE", f"{where}: expected an array")
+            return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
+
+        return decode_tuple
+    if isinstance(tp, type) and issubclass(tp, Record):
+        return _decoder_for_record(tp)
+    if tp is bool:
+        return _exact(bool)
+    if tp is int:
+        return _exact(int)
+    if tp is bytes:
+        return _exact(bytes)
+    if tp is str:
+        return _exact(str)
+    raise TypeError(f"type {tp!r} is not encodable")
+
+
+def _exact(kind: type) -> Decoder:
+    def check(v: Any, where: str) -> Any:
+        # bool is a subclass of int: refuse it where an int is expected and vice versa.
+        if type(v) is not kind:
+            raise DecodeError("TYPE", f"{where}: expected {kind.__name__}, got {type(v).__name__}")
+        return v
+
+    return check
+
+
+def _constrained(inner: Decoder, markers: list[Any]) -> Decoder:
+    def check(v: Any, where: str) -> Any:
+        out = inner(v, where)
+        for m in markers:
+            if isinstance(m, FixedLen) and len(out) != m.length:
+                raise DecodeError(
+                    "BAD_LENGTH", f"{where}: expected {m.length} bytes, got {len(out)}"
+                )
+            if isinstance(m, MaxLen) and len(out) > m.length:
+                raise DecodeError("TOO_LONG", f"{where}: more than {m.length} items")
+            if isinstance(m, IntRange) and not m.low <= out <= m.high:
+                raise DecodeError("OUT_OF_RANGE", f"{where}: {out} outside [{m.low}, {m.high}]")
+        return out
+
+    return check

@@ -1,0 +1,144 @@
+"""Signing identities: ed25519 keys (PyNaCl) with domain-separated signatures.
+
+Every signature covers ``encode_value((domain_tag, chain_id, payload))``. The
+domain tag names the message kind and its version (``b"veil/tx/transfer/v1"``)
+and the chain id is the genesis hash, so a signature made for one kind of
+message, one version or one chain never verifies for another. The canonical
+array encoding length-prefixes each part, so no two (tag, chain, payload)
+triples share signed bytes.
+
+Key files are JSON with hex fields, created with mode 0600 and never
+overwritten. Secrets never appear in ``repr``, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+from ledger.codec import encode_value
+
+CHAIN_ID_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+KEY_FILE_KIND = "veil-ed25519-signing-key"
+KEY_FILE_VERSION = 1
+
+_DOMAIN_TAG = re.compile(rb"^veil/[a-z0-9_\-]+(/[a-z0-9_\-]+)*/v[0-9]+$")
+
+
+class KeyFileError(Exception):
+    """A key file is missing, malformed, too permissive, or would be overwritten."""
+
+
+def check_domain_tag(domain_tag: bytes) -> None:
+    """Raise ``ValueError`` unless the tag looks like ``b"veil/<kind>/v<N>"``."""
+    if not isinstance(domain_tag, bytes) or not _DOMAIN_TAG.match(domain_tag):
+        raise ValueError(f"domain tag {domain_tag!r} must look like b'veil/<kind>/v<N>'")
+
+
+def signing_bytes(domain_tag: bytes, chain_id: bytes, payload: bytes) -> bytes:
+    """The exact bytes an ed25519 signature covers."""
+    check_domain_tag(domain_tag)
+    if len(chain_id) != CHAIN_ID_BYTES:
+        raise ValueError(f"chain id must be {CHAIN_ID_BYTES} bytes, got {len(chain_id)}")
+    return encode_value((domain_tag, chain_id, payload))
+
+
+def verify_signature(
+    public_key: bytes, domain_tag: bytes, chain_id: bytes, payload: bytes, signature: bytes
+) -> bool:
+    """True only for a valid signature by ``public_key`` over this exact context."""
+    if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        message = signing_bytes(domain_tag, chain_id, payload)
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        # nacl raises ValueError/TypeError for keys that are not valid curve points.
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SigningIdentity:
+    """An ed25519 key pair. ``repr`` shows the public key only."""
+
+    _signing_key: SigningKey
+
+    @classmethod
+    def generate(cls) -> SigningIdentity:
+        return cls(SigningKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SigningIdentity:
+        if len(seed) != 32:
+            raise ValueError("an ed25519 seed is 32 bytes")
+        return cls(SigningKey(seed))
+
+    @property
+    def public_key(self) -> bytes:
+        return bytes(self._signing_key.verify_key)
+
+    def sign(self, domain_tag: bytes, chain_id: bytes, payload: bytes) -> bytes:
+        message = signing_bytes(domain_tag, chain_id, payload)
+        return bytes(self._signing_key.sign(message).signature)
+
+    def __repr__(self) -> str:
+        return f"SigningIdentity(public_key={self.public_key.hex()})"
+
+    __str__ = __repr__
+
+    # --- key files ------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write a new key file with mode 0600; refuse to overwrite an existing one."""
+        document = {
+            "kind": KEY_FILE_KIND,
+            "version": KEY_FILE_VERSION,
+            "public_key": self.public_key.hex(),
+            "seed": bytes(self._signing_key).hex(),
+        }
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    @classmethod
+    def load(cls, path: Path) -> SigningIdentity:
+        """Read a key file; refuse one readable by group or others, as ssh does."""
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise KeyFileError(f"{path}: no such key file") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(f"{path}: permissions {oct(mode & 0o777)} are too open; use 0600")
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if document.get("kind") != KEY_FILE_KIND or document.get("version") != KEY_FILE_VERSION:
+                raise KeyFileError(f"{path}: not a version {KEY_FILE_VERSION} veil key file")
+            seed = bytes.fromhex(document["seed"])
+            public_key = bytes.fromhex(document["public_key"])
+        except KeyFileError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # Deliberately vague: the parse error could quote secret material.
+            raise KeyFileError(f"{path}: malformed key file") from None
+        if len(seed) != 32:
+            raise KeyFileError(f"{path}: malformed key file")
+        identity = cls.from_seed(seed)
+        if identity.public_key != public_key:
+            raise KeyFileError(f"{path}: public key does not match the secret seed")
+        return identity

@@ -1,0 +1,147 @@
+"""Domain-separated ed25519 signatures and key files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.identity import (
+    KeyFileError,
+    SigningIdentity,
+    check_domain_tag,
+    signing_bytes,
+    verify_signature,
+)
+
+CHAIN_A = bytes(range(32))
+CHAIN_B = bytes(range(1, 33))
+TRANSFER = b"veil/tx/transfer/v1"
+ISSUE = b"veil/tx/issue/v1"
+
+
+@pytest.fixture(scope="module")
+def alice() -> SigningIdentity:
+    return SigningIdentity.from_seed(b"\x11" * 32)
+
+
+def test_sign_and_verify(alice: SigningIdentity) -> None:
+    sig = alice.sign(TRANSFER, CHAIN_A, b"payload")
+    assert verify_signature(alice.public_key, TRANSFER, CHAIN_A, b"payload", sig)
+
+
+def test_signature_does_not_cross_domains(alice: SigningIdentity) -> None:
+    sig = alice.sign(TRANSFER, CHAIN_A, b"payload")
+    assert not verify_signature(alice.public_key, ISSUE, CHAIN_A, b"payload", sig)
+    assert not verify_signature(alice.public_key, b"veil/tx/transfer/v2", CHAIN_A, b"payload", sig)
+
+
+def test_signature_does_not_cross_chains(alice: SigningIdentity) -> None:
+    sig = alice.sign(TRANSFER, CHAIN_A, b"payload")
+    assert not verify_signature(alice.public_key, TRANSFER, CHAIN_B, b"payload", sig)
+
+
+def test_signature_does_not_cross_payloads_or_keys(alice: SigningIdentity) -> None:
+    sig = alice.sign(TRANSFER, CHAIN_A, b"payload")
+    bob = SigningIdentity.from_seed(b"\x22" * 32)
+    assert not verify_signature(alice.public_key, TRANSFER, CHAIN_A, b"payloaD", sig)
+    assert not verify_signature(bob.public_key, TRANSFER, CHAIN_A, b"payload", sig)
+
+
+def test_raw_ed25519_signature_over_payload_is_rejected(alice: SigningIdentity) -> None:
+    """A signature over the bare payload (no tag, no chain) must not verify."""
+    raw = alice._signing_key.sign(b"payload").signature
+    assert not verify_signature(alice.public_key, TRANSFER, CHAIN_A, b"payload", raw)
+
+
+@given(
+    st.sampled_from([TRANSFER, ISSUE, b"veil/consensus/commit/v1"]),
+    st.sampled_from([TRANSFER, ISSUE, b"veil/consensus/commit/v1"]),
+    st.binary(min_size=32, max_size=32),
+    st.binary(min_size=32, max_size=32),
+    st.binary(max_size=64),
+)
+def test_signature_verifies_only_in_its_own_context(
+    tag1: bytes, tag2: bytes, chain1: bytes, chain2: bytes, payload: bytes
+) -> None:
+    signer = SigningIdentity.from_seed(b"\x33" * 32)
+    sig = signer.sign(tag1, chain1, payload)
+    same = tag1 == tag2 and chain1 == chain2
+    assert verify_signature(signer.public_key, tag2, chain2, payload, sig) == same
+
+
+def test_signing_bytes_are_unambiguous() -> None:
+    # Moving bytes between payload and tag must change what is signed.
+    assert signing_bytes(TRANSFER, CHAIN_A, b"ab") != signing_bytes(TRANSFER, CHAIN_A, b"a")
+
+
+@pytest.mark.parametrize("tag", [b"", b"transfer", b"veil/tx/transfer", b"VEIL/tx/v1", b"veil//v1"])
+def test_bad_domain_tags_are_refused(tag: bytes) -> None:
+    with pytest.raises(ValueError):
+        check_domain_tag(tag)
+
+
+def test_chain_id_length_enforced(alice: SigningIdentity) -> None:
+    with pytest.raises(ValueError):
+        alice.sign(TRANSFER, b"short", b"payload")
+
+
+def test_malformed_signature_or_key_is_false_not_an_exception(alice: SigningIdentity) -> None:
+    sig = alice.sign(TRANSFER, CHAIN_A, b"p")
+    assert not verify_signature(alice.public_key, TRANSFER, CHAIN_A, b"p", sig[:-1])
+    assert not verify_signature(b"\xff" * 32, TRANSFER, CHAIN_A, b"p", sig)
+    assert not verify_signature(alice.public_key[:31], TRANSFER, CHAIN_A, b"p", sig)
+
+
+def test_key_file_round_trip_and_mode(tmp_path: Path, alice: SigningIdentity) -> None:
+    path = tmp_path / "alice.key"
+    alice.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert SigningIdentity.load(path).public_key == alice.public_key
+
+
+def test_key_file_is_never_overwritten(tmp_path: Path, alice: SigningIdentity) -> None:
+    path = tmp_path / "alice.key"
+    alice.save(path)
+    before = path.read_bytes()
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        SigningIdentity.generate().save(path)
+    assert path.read_bytes() == before
+
+
+def test_too_open_key_file_is_refused(tmp_path: Path, alice: SigningIdentity) -> None:
+    path = tmp_path / "alice.key"
+    alice.save(path)
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError, match="too open"):
+        SigningIdentity.load(path)
+
+
+def test_malformed_key_file_error_leaks_no_secret(tmp_path: Path) -> None:
+    path = tmp_path / "bad.key"
+    secret = "ab" * 31 + "zz"  # invalid hex that a naive parser would echo back
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(
+            '{"kind": "veil-ed25519-signing-key", "version": 1, '
+            f'"public_key": "00", "seed": "{secret}"}}'
+        )
+    with pytest.raises(KeyFileError) as err:
+        SigningIdentity.load(path)
+    assert secret not in str(err.value) and "ab" * 31 not in repr(err.value)
+
+
+def test_secret_never_in_repr_or_logs(
+    alice: SigningIdentity, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_hex = (b"\x11" * 32).hex()
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("veil.test").info("identity %s %r", alice, alice)
+    assert seed_hex not in caplog.text
+    assert seed_hex not in repr(alice) and seed_hex not in str(alice)
+    assert alice.public_key.hex() in repr(alice)
