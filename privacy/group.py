@@ -1,0 +1,192 @@
+"""Ristretto255 group layer: Python-int scalars, 32-byte canonical points, libsodium ops.
+
+Why this shape: a libsodium call costs microseconds of FFI overhead, while
+Python integer arithmetic mod ℓ costs well under one, so scalars stay ints and
+only point operations cross into libsodium (through ``rbcl``). Points are kept
+as their canonical 32-byte encodings, which is what libsodium takes anyway.
+
+Measured on the dev machine (2 cores): variable-base scalar multiplication
+≈ 55–80 µs, fixed-base ≈ 17 µs, point addition ≈ 16 µs, point validation ≈ 6 µs.
+
+libsodium's ``crypto_scalarmult_ristretto255`` fails with the same error both
+for an invalid point and when the *result* is the identity (scalar 0 mod ℓ, or
+identity input). We validate inputs first and short-circuit zero scalars and
+the identity, so a failure here means exactly one thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+import rbcl
+
+ORDER = 2**252 + 27742317777372353535851937790883648493
+"""ℓ, the prime order of the Ristretto255 group."""
+
+POINT_BYTES = 32
+SCALAR_BYTES = 32
+IDENTITY = bytes(32)
+"""The canonical encoding of the identity element (all zero)."""
+
+
+class GroupError(ValueError):
+    """Bad group input. ``reason`` is a stable code: NON_CANONICAL_SCALAR, INVALID_POINT,
+    IDENTITY_POINT, BAD_LENGTH."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+# --- scalars ----------------------------------------------------------------
+
+
+def scalar_from_bytes(data: bytes) -> int:
+    """Decode a canonical little-endian scalar; values >= ℓ are refused, as dalek does."""
+    if len(data) != SCALAR_BYTES:
+        raise GroupError("BAD_LENGTH", f"a scalar is {SCALAR_BYTES} bytes, got {len(data)}")
+    value = int.from_bytes(data, "little")
+    if value >= ORDER:
+        raise GroupError("NON_CANONICAL_SCALAR", "scalar is not reduced mod ℓ")
+    return value
+
+
+def scalar_to_bytes(value: int) -> bytes:
+    return (value % ORDER).to_bytes(SCALAR_BYTES, "little")
+
+
+def scalar_from_wide(data: bytes) -> int:
+    """Reduce 64 uniformly random bytes mod ℓ (dalek's ``from_bytes_mod_order_wide``)."""
+    if len(data) != 64:
+        raise GroupError("BAD_LENGTH", "a wide scalar is 64 bytes")
+    return int.from_bytes(data, "little") % ORDER
+
+
+def random_scalar() -> int:
+    """A uniform non-zero scalar from the OS CSPRNG (bias 2^-256 from wide reduction)."""
+    while True:
+        value = scalar_from_wide(secrets.token_bytes(64))
+        if value:
+            return value
+
+
+def scalar_inverse(value: int) -> int:
+    value %= ORDER
+    if value == 0:
+        raise ZeroDivisionError("zero scalar has no inverse")
+    return pow(value, -1, ORDER)
+
+
+# --- points -----------------------------------------------------------------
+
+
+def is_valid_point(data: bytes) -> bool:
+    """True for a canonical Ristretto255 encoding (the identity included)."""
+    return len(data) == POINT_BYTES and bool(rbcl.crypto_core_ristretto255_is_valid_point(data))
+
+
+def point_from_bytes(data: bytes, *, allow_identity: bool = True) -> bytes:
+    """Validate a point encoding and return it; refuse the identity when asked to.
+
+    dalek's ``CompressedRistretto::decompress`` accepts the identity, but the
+    range-proof verifier refuses an identity A, S, T1 or T2 commitment; callers
+    that need that pass ``allow_identity=False``.
+    """
+    if len(data) != POINT_BYTES:
+        raise GroupError("BAD_LENGTH", f"a point is {POINT_BYTES} bytes, got {len(data)}")
+    data = bytes(data)
+    if not rbcl.crypto_core_ristretto255_is_valid_point(data):
+        raise GroupError("INVALID_POINT", "not a canonical Ristretto255 encoding")
+    if not allow_identity and data == IDENTITY:
+        raise GroupError("IDENTITY_POINT", "the identity is not allowed here")
+    return data
+
+
+def add(p: bytes, q: bytes) -> bytes:
+    if p == IDENTITY:
+        return q
+    if q == IDENTITY:
+        return p
+    out: bytes = rbcl.crypto_core_ristretto255_add(p, q)
+    return out
+
+
+def sub(p: bytes, q: bytes) -> bytes:
+    if q == IDENTITY:
+        return p
+    out: bytes = rbcl.crypto_core_ristretto255_sub(p, q)
+    return out
+
+
+def neg(p: bytes) -> bytes:
+    return sub(IDENTITY, p) if p != IDENTITY else p
+
+
+def mul(scalar: int, point: bytes) -> bytes:
+    """``scalar · point`` for a point already known to be valid."""
+    scalar %= ORDER
+    if scalar == 0 or point == IDENTITY:
+        return IDENTITY
+    out: bytes = rbcl.crypto_scalarmult_ristretto255(scalar.to_bytes(32, "little"), point)
+    return out
+
+
+def mul_base(scalar: int) -> bytes:
+    """``scalar · G`` with the Ristretto basepoint, through libsodium's fixed-base table."""
+    scalar %= ORDER
+    if scalar == 0:
+        return IDENTITY
+    out: bytes = rbcl.crypto_scalarmult_ristretto255_base(scalar.to_bytes(32, "little"))
+    return out
+
+
+BASEPOINT = mul_base(1)
+"""The Ristretto255 basepoint, dalek's ``RISTRETTO_BASEPOINT_POINT`` (Pedersen ``G``)."""
+
+
+def multiscalar_mul(scalars: Sequence[int], points: Sequence[bytes]) -> bytes:
+    """Σ scalars[i] · points[i].
+
+    With libsodium exposing only single scalar multiplication, the fastest
+    CPython strategy is one scalar multiplication per distinct point: windowed
+    methods (Straus, Pippenger) need more additions than they save, because an
+    addition costs ~16 µs against ~60 µs for a full multiplication. Callers
+    lower the cost by merging terms that share a point before calling, which
+    is exactly what batch verification does with the generators. Scalars of 1
+    and ℓ−1 become additions and subtractions.
+    """
+    if len(scalars) != len(points):
+        raise ValueError("multiscalar_mul needs as many scalars as points")
+    acc = IDENTITY
+    for raw_scalar, point in zip(scalars, points, strict=True):
+        scalar = raw_scalar % ORDER
+        if scalar == 0 or point == IDENTITY:
+            continue
+        if scalar == 1:
+            acc = add(acc, point)
+        elif scalar == ORDER - 1:
+            acc = sub(acc, point)
+        elif point == BASEPOINT:
+            acc = add(acc, mul_base(scalar))
+        else:
+            acc = add(acc, mul(scalar, point))
+    return acc
+
+
+def hash_to_point(uniform_bytes: bytes) -> bytes:
+    """Ristretto255 ``from_hash`` (Elligator2 twice) of 64 uniform bytes."""
+    if len(uniform_bytes) != 64:
+        raise GroupError("BAD_LENGTH", "from_hash takes 64 bytes")
+    out: bytes = rbcl.crypto_core_ristretto255_from_hash(uniform_bytes)
+    return out
+
+
+def hash_to_scalar(*parts: bytes) -> int:
+    """A scalar from SHA-512 over length-prefixed parts (for sigma-proof challenges)."""
+    digest = hashlib.sha512()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return scalar_from_wide(digest.digest())
