@@ -1,0 +1,444 @@
+"""The ``Store`` interface and its in-memory implementation.
+
+Why one code path for both stores: ``KeyValueStore`` holds every rule of
+storage (key layout, height checks, index upkeep, the state tree) and writes
+each block as a single atomic batch to an ordered key-value backend. The
+``MemoryStore`` backend is a dict; ``ledger.leveldb_store.LevelDBStore`` is
+plyvel with ``write_batch(sync=True)``. So tests and the simulator exercise the
+same logic a node runs, and a crash can only ever leave a whole block or none.
+
+Heights: the first block committed is height 0 (genesis: its block bytes may
+be the genesis file, its certificate empty); every later commit must be
+exactly ``height() + 1``. ``height()`` is -1 for an empty store.
+
+Key layout (one byte names the table; ``u64`` is 8 bytes big-endian)::
+
+    0x00 "schema"           -> encode_value(("veil/ledger-store", SCHEMA_VERSION))
+    0x00 "tip"              -> encode_value((height, block_hash, state_root))
+    "B" u64 height          -> block bytes
+    "C" u64 height          -> commit certificate bytes
+    "K" u64 height          -> block hash
+    "H" block_hash          -> u64 height
+    "T" tx_id               -> encode_value((height, index))
+    "O" len(owner) owner output_id -> b""        (outputs by owner)
+    "S" state_key           -> value             (the state itself)
+    "N" position            -> tree node record  (see ledger.state_root)
+"""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from ledger.codec import DecodeError, decode_value, encode_value
+from ledger.state import StateDelta, StateView, check_state_key, namespace_prefix
+from ledger.state_root import EMPTY_ROOT, SmtUpdate, SparseMerkleTree, StateProof
+
+SCHEMA_VERSION = 1
+SCHEMA_NAME = "veil/ledger-store"
+HASH_BYTES = 32
+MAX_OWNER_BYTES = 255
+
+SCHEMA_KEY = b"\x00schema"
+TIP_KEY = b"\x00tip"
+BLOCK_PREFIX = b"B"
+CERTIFICATE_PREFIX = b"C"
+BLOCK_HASH_PREFIX = b"K"
+HEIGHT_BY_HASH_PREFIX = b"H"
+TX_PREFIX = b"T"
+OWNER_PREFIX = b"O"
+STATE_PREFIX = b"S"
+NODE_PREFIX = b"N"
+
+_U64 = struct.Struct(">Q")
+
+
+class StoreError(Exception):
+    """Base class of storage errors."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by another schema version (or is not a Veil store)."""
+
+
+class StoreCorruptError(StoreError):
+    """Stored data contradicts itself (tip, tree and indexes disagree)."""
+
+
+class StoreInvariantError(StoreError):
+    """A caller broke a storage invariant: wrong height, duplicate tx id, bad index change."""
+
+
+class TxLocation(NamedTuple):
+    """Where a committed tx is: block height and its index in the block."""
+
+    height: int
+    index_in_block: int
+
+
+class OwnerIndexChange(NamedTuple):
+    """Add (``added=True``) or remove an output id from an owner's index."""
+
+    owner: bytes
+    output_id: bytes
+    added: bool
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Blocks, certificates, state and indexes of one node. See module docstring."""
+
+    def get_state(self, key: bytes) -> bytes | None: ...
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
+    def iter_namespace(self, namespace: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def state_root(self) -> bytes: ...
+    def preview_state_root(self, delta: Mapping[bytes, bytes | None]) -> bytes: ...
+    def prove_state(self, key: bytes) -> StateProof: ...
+    def view(self) -> StateView: ...
+    def height(self) -> int: ...
+    def tip_hash(self) -> bytes | None: ...
+    def block_at(self, height: int) -> bytes | None: ...
+    def certificate_at(self, height: int) -> bytes | None: ...
+    def block_hash_at(self, height: int) -> bytes | None: ...
+    def block_by_hash(self, block_hash: bytes) -> bytes | None: ...
+    def height_of_block(self, block_hash: bytes) -> int | None: ...
+    def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
+    def outputs_by_owner(self, owner: bytes) -> list[bytes]: ...
+    def commit_block(  # noqa: PLR0917 (the order is the documented interface)
+        self,
+        height: int,
+        block_hash: bytes,
+        block_bytes: bytes,
+        certificate_bytes: bytes,
+        delta: Mapping[bytes, bytes | None],
+        tx_ids: Sequence[bytes],
+        owner_index_changes: Iterable[tuple[bytes, bytes, bool]] = (),
+    ) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """An ordered byte key-value map with atomic batched writes."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Apply all puts (value bytes) and deletes (``None``) at once, durably."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _u64(value: int) -> bytes:
+    return _U64.pack(value)
+
+
+def owner_index_key(owner: bytes, output_id: bytes) -> bytes:
+    return OWNER_PREFIX + bytes([len(owner)]) + owner + output_id
+
+
+def _check_hash(name: str, value: bytes) -> None:
+    if not isinstance(value, bytes) or len(value) != HASH_BYTES:
+        raise StoreInvariantError(f"{name} must be {HASH_BYTES} bytes")
+
+
+class KeyValueStore:
+    """The ``Store`` logic over any ``Backend``."""
+
+    def __init__(self, backend: Backend, *, cache_nodes: int = 1 << 20) -> None:
+        self._backend = backend
+        self._check_schema()
+        self._tree = SparseMerkleTree(self._read_node, cache_nodes=cache_nodes)
+        self._height = -1
+        self._tip_hash: bytes | None = None
+        self._root = EMPTY_ROOT
+        self._preview: tuple[tuple[tuple[bytes, bytes | None], ...], SmtUpdate] | None = None
+        self._load_tip()
+
+    # --- opening ------------------------------------------------------------
+
+    def _check_schema(self) -> None:
+        expected = encode_value((SCHEMA_NAME, SCHEMA_VERSION))
+        found = self._backend.get(SCHEMA_KEY)
+        if found is None:
+            if next(self._backend.iterate(b""), None) is not None:
+                raise SchemaVersionError("database has data but no schema key: not a Veil store")
+            self._backend.write([(SCHEMA_KEY, expected)])
+            return
+        if found != expected:
+            try:
+                described = repr(decode_value(found))
+            except DecodeError:
+                described = found.hex()
+            raise SchemaVersionError(
+                f"database schema is {described}, this code reads "
+                f"({SCHEMA_NAME!r}, {SCHEMA_VERSION}); migrate or use a fresh data directory"
+            )
+
+    def _load_tip(self) -> None:
+        raw = self._backend.get(TIP_KEY)
+        tree_root = self._tree.root()
+        if raw is None:
+            if tree_root != EMPTY_ROOT:
+                raise StoreCorruptError("no tip recorded but the state tree is not empty")
+            return
+        try:
+            tip = decode_value(raw)
+        except DecodeError as exc:
+            raise StoreCorruptError(f"unreadable tip record: {exc}") from exc
+        if not isinstance(tip, tuple) or len(tip) != 3:
+            raise StoreCorruptError("malformed tip record")
+        height, block_hash, root = tip
+        if not isinstance(height, int) or not isinstance(block_hash, bytes):
+            raise StoreCorruptError("malformed tip record")
+        if not isinstance(root, bytes) or root != tree_root:
+            raise StoreCorruptError("tip state root does not match the stored state tree")
+        if self._backend.get(BLOCK_HASH_PREFIX + _u64(height)) != block_hash:
+            raise StoreCorruptError(f"tip block {height} is missing or has another hash")
+        self._height, self._tip_hash, self._root = height, block_hash, root
+
+    def _read_node(self, position: bytes) -> bytes | None:
+        return self._backend.get(NODE_PREFIX + position)
+
+    # --- state --------------------------------------------------------------
+
+    def get_state(self, key: bytes) -> bytes | None:
+        return self._backend.get(STATE_PREFIX + key)
+
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """(state key, value) pairs starting with ``prefix``, in ascending key order."""
+        skip = len(STATE_PREFIX)
+        for key, value in self._backend.iterate(STATE_PREFIX + prefix):
+            yield key[skip:], value
+
+    def iter_namespace(self, namespace: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(key within ``namespace``, value) pairs, in ascending key order."""
+        prefix = namespace_prefix(namespace)
+        for key, value in self.iter_state(prefix):
+            yield key[len(prefix) :], value
+
+    def state_root(self) -> bytes:
+        return self._root
+
+    def view(self) -> StateView:
+        """A pending view to apply a block through; ``view.delta()`` feeds ``commit_block``."""
+        return StateView(self)
+
+    def _update_for(self, delta: Mapping[bytes, bytes | None]) -> SmtUpdate:
+        items = tuple(delta.items())
+        cached = self._preview
+        if (
+            cached is not None
+            and cached[1].base_version == self._tree.version
+            and cached[0] == items
+        ):
+            return cached[1]
+        for key, value in items:
+            check_state_key(key)
+            if value is not None and not isinstance(value, bytes):
+                raise StoreInvariantError(f"state value must be bytes, got {type(value).__name__}")
+        update = self._tree.compute_update(delta)
+        self._preview = (items, update)
+        return update
+
+    def preview_state_root(self, delta: Mapping[bytes, bytes | None]) -> bytes:
+        """The state root after ``delta``, without committing (reused by ``commit_block``)."""
+        return self._update_for(delta).root
+
+    def prove_state(self, key: bytes) -> StateProof:
+        """Proof of ``key``'s value (or absence) under ``state_root()``."""
+        return self._tree.prove(key)
+
+    # --- blocks and indexes -------------------------------------------------
+
+    def height(self) -> int:
+        return self._height
+
+    def tip_hash(self) -> bytes | None:
+        return self._tip_hash
+
+    def block_at(self, height: int) -> bytes | None:
+        if not 0 <= height <= self._height:
+            return None
+        return self._backend.get(BLOCK_PREFIX + _u64(height))
+
+    def certificate_at(self, height: int) -> bytes | None:
+        if not 0 <= height <= self._height:
+            return None
+        return self._backend.get(CERTIFICATE_PREFIX + _u64(height))
+
+    def block_hash_at(self, height: int) -> bytes | None:
+        if not 0 <= height <= self._height:
+            return None
+        return self._backend.get(BLOCK_HASH_PREFIX + _u64(height))
+
+    def height_of_block(self, block_hash: bytes) -> int | None:
+        raw = self._backend.get(HEIGHT_BY_HASH_PREFIX + block_hash)
+        return None if raw is None else int(_U64.unpack(raw)[0])
+
+    def block_by_hash(self, block_hash: bytes) -> bytes | None:
+        height = self.height_of_block(block_hash)
+        return None if height is None else self.block_at(height)
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None:
+        raw = self._backend.get(TX_PREFIX + tx_id)
+        if raw is None:
+            return None
+        location = decode_value(raw)
+        if not isinstance(location, tuple) or len(location) != 2:
+            raise StoreCorruptError(f"malformed location record of tx {tx_id.hex()}")
+        height, index = location
+        if not isinstance(height, int) or not isinstance(index, int):
+            raise StoreCorruptError(f"malformed location record of tx {tx_id.hex()}")
+        return TxLocation(height, index)
+
+    def outputs_by_owner(self, owner: bytes) -> list[bytes]:
+        """Output ids indexed under ``owner``, in ascending byte order."""
+        prefix = OWNER_PREFIX + bytes([len(owner)]) + owner
+        return [key[len(prefix) :] for key, _ in self._backend.iterate(prefix)]
+
+    def commit_block(  # noqa: PLR0917 (the order is the documented interface)
+        self,
+        height: int,
+        block_hash: bytes,
+        block_bytes: bytes,
+        certificate_bytes: bytes,
+        delta: Mapping[bytes, bytes | None],
+        tx_ids: Sequence[bytes],
+        owner_index_changes: Iterable[tuple[bytes, bytes, bool]] = (),
+    ) -> bytes:
+        """Write a block, its certificate, state changes, tree nodes and indexes atomically.
+
+        Returns the new state root. Raises ``StoreInvariantError`` (and writes
+        nothing) if ``height`` is not ``height() + 1``, the hash is already
+        stored, a tx id repeats, or an index change does not match the index.
+        """
+        if isinstance(height, bool) or not isinstance(height, int):
+            raise StoreInvariantError("height must be an int")
+        if height != self._height + 1:
+            raise StoreInvariantError(
+                f"block height {height} does not follow the stored height {self._height}"
+            )
+        _check_hash("block hash", block_hash)
+        if not isinstance(block_bytes, bytes) or not isinstance(certificate_bytes, bytes):
+            raise StoreInvariantError("block and certificate must be bytes")
+        if self._backend.get(HEIGHT_BY_HASH_PREFIX + block_hash) is not None:
+            raise StoreInvariantError(f"block hash {block_hash.hex()} is already stored")
+        batch: list[tuple[bytes, bytes | None]] = []
+        seen_tx: set[bytes] = set()
+        for index, tx_id in enumerate(tx_ids):
+            _check_hash("tx id", tx_id)
+            if tx_id in seen_tx or self._backend.get(TX_PREFIX + tx_id) is not None:
+                raise StoreInvariantError(f"tx id {tx_id.hex()} is already stored")
+            seen_tx.add(tx_id)
+            batch.append((TX_PREFIX + tx_id, encode_value((height, index))))
+        batch.extend(self._owner_index_writes(owner_index_changes))
+        update = self._update_for(delta)
+        for key, value in delta.items():
+            batch.append((STATE_PREFIX + key, value))
+        for position, record in update.records():
+            batch.append((NODE_PREFIX + position, record))
+        h = _u64(height)
+        batch.append((BLOCK_PREFIX + h, block_bytes))
+        batch.append((CERTIFICATE_PREFIX + h, certificate_bytes))
+        batch.append((BLOCK_HASH_PREFIX + h, block_hash))
+        batch.append((HEIGHT_BY_HASH_PREFIX + block_hash, h))
+        batch.append((TIP_KEY, encode_value((height, block_hash, update.root))))
+        try:
+            self._backend.write(batch)
+        except BaseException:
+            self._tree.clear_cache()
+            self._preview = None
+            raise
+        self._tree.apply_update(update)
+        self._preview = None
+        self._height, self._tip_hash, self._root = height, block_hash, update.root
+        return update.root
+
+    def _owner_index_writes(
+        self, changes: Iterable[tuple[bytes, bytes, bool]]
+    ) -> list[tuple[bytes, bytes | None]]:
+        present: dict[bytes, bool] = {}
+        for owner, output_id, added in changes:
+            if not isinstance(owner, bytes) or not 0 < len(owner) <= MAX_OWNER_BYTES:
+                raise StoreInvariantError(f"owner must be 1-{MAX_OWNER_BYTES} bytes")
+            if not isinstance(output_id, bytes) or not output_id:
+                raise StoreInvariantError("output id must be non-empty bytes")
+            key = owner_index_key(owner, output_id)
+            if key not in present:
+                present[key] = self._backend.get(key) is not None
+            if present[key] == bool(added):
+                state = "already indexed" if added else "not indexed"
+                raise StoreInvariantError(
+                    f"output {output_id.hex()} of owner {owner.hex()[:16]} is {state}"
+                )
+            present[key] = bool(added)
+        return [(key, b"" if now else None) for key, now in present.items()]
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+class MemoryBackend:
+    """A dict, with a sorted key list for the tables that are iterated (state, owners)."""
+
+    _ORDERED = frozenset((STATE_PREFIX[0], OWNER_PREFIX[0], SCHEMA_KEY[0]))
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._ordered: list[bytes] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        if not prefix:
+            yield from sorted(self._data.items())
+            return
+        if prefix[0] not in self._ORDERED:
+            yield from sorted((k, v) for k, v in self._data.items() if k.startswith(prefix))
+            return
+        ordered = self._ordered
+        i = bisect_left(ordered, prefix)
+        keys: list[bytes] = []
+        while i < len(ordered) and ordered[i].startswith(prefix):
+            keys.append(ordered[i])
+            i += 1
+        for key in keys:
+            yield key, self._data[key]
+
+    def write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
+        data, ordered, indexed = self._data, self._ordered, self._ORDERED
+        for key, value in batch:
+            if value is None:
+                if data.pop(key, None) is not None and key[0] in indexed:
+                    del ordered[bisect_left(ordered, key)]
+            else:
+                if key not in data and key[0] in indexed:
+                    insort(ordered, key)
+                data[key] = value
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class MemoryStore(KeyValueStore):
+    """A ``Store`` in memory: for tests, the simulator and replay checks."""
+
+    def __init__(self, *, cache_nodes: int = 1 << 20) -> None:
+        self.backend = MemoryBackend()
+        super().__init__(self.backend, cache_nodes=cache_nodes)
+
+
+def replay_state(changes: Iterable[StateDelta]) -> dict[bytes, bytes]:
+    """The plain state dict after applying ``changes`` in order (for independent checks)."""
+    state: dict[bytes, bytes] = {}
+    for delta in changes:
+        for key, value in delta.items():
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+    return state
