@@ -1,0 +1,289 @@
+"""The Store contract, run against MemoryStore and LevelDBStore alike."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import plyvel
+import pytest
+
+from ledger.codec import encode_value
+from ledger.leveldb_store import LevelDBStore
+from ledger.state import (
+    NS_ACCOUNT,
+    NS_OUTPUT,
+    StateDelta,
+    StateKeyError,
+    account_key,
+    output_key,
+    split_state_key,
+    state_key,
+)
+from ledger.state_root import EMPTY_ROOT, compute_root, verify_state_proof
+from ledger.store import (
+    SCHEMA_KEY,
+    MemoryStore,
+    OwnerIndexChange,
+    SchemaVersionError,
+    Store,
+    StoreCorruptError,
+    StoreInvariantError,
+    TxLocation,
+)
+
+
+def h(label: bytes | str) -> bytes:
+    return hashlib.sha256(label if isinstance(label, bytes) else label.encode()).digest()
+
+
+@pytest.fixture(params=["memory", "leveldb"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    opened: list[Store] = []
+
+    def make() -> Store:
+        store: Store = MemoryStore() if request.param == "memory" else LevelDBStore(tmp_path / "db")
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def genesis(store: Store, delta: StateDelta | None = None) -> bytes:
+    return store.commit_block(0, h("genesis"), b"genesis", b"", delta or StateDelta(), [])
+
+
+def test_empty_store(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    assert isinstance(store, Store)
+    assert store.height() == -1
+    assert store.tip_hash() is None
+    assert store.state_root() == EMPTY_ROOT
+    assert store.block_at(0) is None
+    assert store.get_state(output_key(b"x")) is None
+    assert list(store.iter_state()) == []
+
+
+def test_commit_and_read_back(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    alice, bob = h("alice"), h("bob")
+    genesis(store, StateDelta([(account_key(alice), b"A"), (account_key(bob), b"B")]))
+    delta = StateDelta([(output_key(h("o1")), b"out1"), (output_key(h("o2")), b"out2")])
+    tx_ids = [h("tx1"), h("tx2")]
+    root = store.commit_block(
+        1,
+        h("block1"),
+        b"block-one",
+        b"cert-one",
+        delta,
+        tx_ids,
+        [OwnerIndexChange(alice, h("o1"), True), (bob, h("o2"), True)],
+    )
+    state = {
+        account_key(alice): b"A",
+        account_key(bob): b"B",
+        output_key(h("o1")): b"out1",
+        output_key(h("o2")): b"out2",
+    }
+    assert root == store.state_root() == compute_root(state)
+    assert store.height() == 1
+    assert store.tip_hash() == h("block1")
+    assert store.block_at(1) == b"block-one"
+    assert store.block_at(0) == b"genesis"
+    assert store.block_at(2) is None
+    assert store.block_at(-1) is None
+    assert store.certificate_at(1) == b"cert-one"
+    assert store.certificate_at(0) == b""
+    assert store.block_hash_at(1) == h("block1")
+    assert store.block_by_hash(h("block1")) == b"block-one"
+    assert store.height_of_block(h("genesis")) == 0
+    assert store.block_by_hash(h("nope")) is None
+    assert store.tx_location(h("tx2")) == TxLocation(1, 1)
+    assert store.tx_location(h("tx1")) == (1, 0)
+    assert store.tx_location(h("tx3")) is None
+    assert store.outputs_by_owner(alice) == [h("o1")]
+    assert store.outputs_by_owner(bob) == [h("o2")]
+    assert store.outputs_by_owner(h("carol")) == []
+    assert dict(store.iter_state()) == state
+    assert list(store.iter_namespace(NS_ACCOUNT)) == sorted([(alice, b"A"), (bob, b"B")])
+    for key, value in state.items():
+        assert verify_state_proof(root, key, value, store.prove_state(key))
+
+    # spend o1 (delete), move value to bob
+    store.commit_block(
+        2,
+        h("block2"),
+        b"block-two",
+        b"cert-two",
+        StateDelta([(output_key(h("o1")), None), (output_key(h("o3")), b"out3")]),
+        [h("tx3")],
+        [(alice, h("o1"), False), (bob, h("o3"), True)],
+    )
+    del state[output_key(h("o1"))]
+    state[output_key(h("o3"))] = b"out3"
+    assert store.state_root() == compute_root(state)
+    assert store.outputs_by_owner(alice) == []
+    assert store.outputs_by_owner(bob) == sorted([h("o2"), h("o3")])
+    assert store.get_state(output_key(h("o1"))) is None
+    assert verify_state_proof(
+        store.state_root(), output_key(h("o1")), None, store.prove_state(output_key(h("o1")))
+    )
+
+
+def test_heights_must_be_consecutive(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    with pytest.raises(StoreInvariantError, match="height 1"):
+        store.commit_block(1, h("b1"), b"", b"", StateDelta(), [])
+    genesis(store)
+    for bad in [0, 2, 5, -1]:
+        with pytest.raises(StoreInvariantError):
+            store.commit_block(bad, h(f"b{bad}"), b"", b"", StateDelta(), [])
+    assert store.height() == 0
+
+
+def test_rejected_commits_write_nothing(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    genesis(store)
+    store.commit_block(1, h("b1"), b"b1", b"c1", StateDelta(), [h("tx1")], [(h("a"), h("o"), True)])
+    root = store.state_root()
+    change = StateDelta([(output_key(b"new"), b"v")])
+    bad_calls: list[Callable[[], object]] = [
+        # tx id already committed
+        lambda: store.commit_block(2, h("b2"), b"", b"", change, [h("tx1")]),
+        # tx id twice in one block
+        lambda: store.commit_block(2, h("b2"), b"", b"", change, [h("t"), h("t")]),
+        # block hash already stored
+        lambda: store.commit_block(2, h("b1"), b"", b"", change, []),
+        # adding an indexed output again / removing an unindexed one
+        lambda: store.commit_block(2, h("b2"), b"", b"", change, [], [(h("a"), h("o"), True)]),
+        lambda: store.commit_block(2, h("b2"), b"", b"", change, [], [(h("a"), h("x"), False)]),
+        # malformed hashes
+        lambda: store.commit_block(2, b"short", b"", b"", change, []),
+        lambda: store.commit_block(2, h("b2"), b"", b"", change, [b"short"]),
+    ]
+    for call in bad_calls:
+        with pytest.raises(StoreInvariantError):
+            call()
+        assert store.height() == 1
+        assert store.state_root() == root
+        assert store.get_state(output_key(b"new")) is None
+        assert store.block_at(2) is None
+        assert store.tx_location(h("t")) is None
+    # an output created and spent in the same block nets to nothing
+    store.commit_block(
+        2, h("b2"), b"", b"", change, [], [(h("a"), h("z"), True), (h("a"), h("z"), False)]
+    )
+    assert store.outputs_by_owner(h("a")) == [h("o")]
+
+
+def test_preview_matches_commit(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    genesis(store)
+    delta = StateDelta((output_key(b"%d" % i), b"v") for i in range(100))
+    preview = store.preview_state_root(delta)
+    assert store.state_root() != preview
+    other = StateDelta([(output_key(b"other"), b"v")])
+    assert store.preview_state_root(other) != preview
+    assert store.commit_block(1, h("b1"), b"", b"", delta, []) == preview
+    # a preview computed before the last commit is not reused after it
+    again = store.preview_state_root(delta)
+    assert again == store.state_root()
+
+
+def test_state_view_overlays_pending_writes(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    genesis(store, StateDelta((output_key(b"%d" % i), b"base%d" % i) for i in range(5)))
+    view = store.view()
+    assert view.get_state(output_key(b"1")) == b"base1"
+    view.delete(output_key(b"1"))
+    view.put(output_key(b"7"), b"new7")
+    view.put(output_key(b"2"), b"changed2")
+    assert view.get_state(output_key(b"1")) is None
+    assert view.get(NS_OUTPUT, b"7") == b"new7"
+    assert store.get_state(output_key(b"7")) is None  # nothing reached the store
+    assert list(view.iter_namespace(NS_OUTPUT)) == [
+        (b"0", b"base0"),
+        (b"2", b"changed2"),
+        (b"3", b"base3"),
+        (b"4", b"base4"),
+        (b"7", b"new7"),
+    ]
+    # a tx-level child view whose writes are dropped, and one that is merged
+    dropped = view.child()
+    dropped.put(output_key(b"8"), b"x")
+    kept = view.child()
+    kept.delete(output_key(b"7"))
+    assert kept.get_state(output_key(b"2")) == b"changed2"
+    view.merge(kept.delta())
+    assert view.get_state(output_key(b"7")) is None
+    assert view.get_state(output_key(b"8")) is None
+    delta = view.delta()
+    assert list(delta) == [output_key(b"1"), output_key(b"7"), output_key(b"2")]
+    store.commit_block(1, h("b1"), b"", b"", delta, [])
+    assert dict(store.iter_state()) == dict(view.iter_state())
+
+
+def test_state_keys_are_checked() -> None:
+    assert split_state_key(state_key(b"out", b"a:b")) == (b"out", b"a:b")
+    for bad_namespace in [b"", b"Out", b"o:t", b"x" * 17, b"\xff"]:
+        with pytest.raises(StateKeyError):
+            state_key(bad_namespace, b"k")
+    delta = StateDelta()
+    with pytest.raises(StateKeyError):
+        delta.put(b"no-namespace", b"v")
+    with pytest.raises(StateKeyError):
+        delta.put(state_key(b"out", b"k" * 300), b"v")
+
+
+def test_leveldb_reopen_gives_the_same_state(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with LevelDBStore(path) as store:
+        genesis(store)
+        for height in range(1, 6):
+            delta = StateDelta((output_key(b"%d-%d" % (height, i)), b"v") for i in range(20))
+            store.commit_block(
+                height, h(b"b%d" % height), b"blk", b"crt", delta, [h(b"t%d" % height)]
+            )
+        root, tip = store.state_root(), store.tip_hash()
+        state = dict(store.iter_state())
+    with LevelDBStore(path, cache_nodes=4) as store:
+        assert store.height() == 5
+        assert store.tip_hash() == tip
+        assert store.state_root() == root == compute_root(state)
+        assert store.tx_location(h(b"t3")) == (3, 0)
+        store.commit_block(6, h(b"b6"), b"", b"", StateDelta([(output_key(b"1-1"), None)]), [])
+        del state[output_key(b"1-1")]
+        assert store.state_root() == compute_root(state)
+
+
+def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    LevelDBStore(path).close()
+    db = plyvel.DB(str(path))
+    db.put(SCHEMA_KEY, encode_value(("veil/ledger-store", 99)))
+    db.close()
+    with pytest.raises(SchemaVersionError, match="99"):
+        LevelDBStore(path)
+
+
+def test_foreign_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    db = plyvel.DB(str(path), create_if_missing=True)
+    db.put(b"something", b"else")
+    db.close()
+    with pytest.raises(SchemaVersionError, match="no schema key"):
+        LevelDBStore(path)
+
+
+def test_tampered_state_tree_is_detected_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with LevelDBStore(path) as store:
+        genesis(store, StateDelta([(output_key(b"a"), b"1"), (output_key(b"b"), b"2")]))
+    db = plyvel.DB(str(path))
+    db.put(b"N\x01", b"\x01" + bytes(32))  # overwrite the root node
+    db.close()
+    with pytest.raises(StoreCorruptError):
+        LevelDBStore(path)
