@@ -1,0 +1,570 @@
+"""Bulletproofs range proofs (aggregated), byte-compatible with dalek-cryptography/bulletproofs.
+
+Notation follows the paper and dalek: ``n`` bits, ``m`` parties (values),
+``N = n·m``; ``G``/``H`` the Pedersen generators, ``G_vec``/``H_vec`` the vector
+generators; challenges ``y, z, x, w`` and the inner-product challenges ``u_k``.
+
+Proof bytes (dalek ``RangeProof::to_bytes``)::
+
+    A || S || T_1 || T_2 || t_x || t_x_blinding || e_blinding || L_0 || R_0 || … || a || b
+
+``32·(9 + 2·log2(N))`` bytes. Parsing is strict: exact length, canonical scalars,
+valid point encodings, and no identity among A, S, T_1, T_2, L_k, R_k (dalek's
+``validate_and_append_point``). Commitments may be the identity, as in dalek.
+
+Verification is dalek's single "mega-check": the range-proof equation and the
+inner-product argument folded into one multiscalar product over
+``A, S, T_1, T_2, L_k, R_k, V_j, G, H, G_vec, H_vec`` (the IPP generator
+scalars come from the ``s`` vector built with the product trick, not by
+folding generators), combined with a random ``c``. Its cost is one
+libsodium multiplication per distinct point, so ``2N + 2·log2(N) + m + 5``.
+Batch verification (``privacy.rangeproof_batch``) adds many such equations
+with random weights and merges every shared point, so the ``2N + 2``
+generator terms are paid once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from privacy.generators import PEDERSEN_G, PEDERSEN_H, bulletproof_generators
+from privacy.group import (
+    IDENTITY,
+    ORDER,
+    GroupError,
+    add,
+    mul,
+    mul_base,
+    multiscalar_mul,
+    point_from_bytes,
+    random_scalar,
+    scalar_from_bytes,
+    scalar_to_bytes,
+    sub,
+)
+from privacy.pedersen import commit
+from privacy.transcript import TRANSCRIPT_KINDS, Transcript, TranscriptError, make_transcript
+
+DEFAULT_LABEL = b"veil/rangeproof/v1"
+SUPPORTED_BITS = (8, 16, 32, 64)
+SUPPORTED_PARTIES = (1, 2, 4, 8, 16)
+
+_REASONS = ("MALFORMED", "INVALID", "UNSUPPORTED")
+
+
+class RangeProofError(ValueError):
+    """A range proof that is refused. ``reason`` is MALFORMED, INVALID or UNSUPPORTED."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        if reason not in _REASONS:
+            raise ValueError(f"unknown range-proof error reason {reason!r}")
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RangeStatement:
+    """The claim "each commitment hides a value in [0, 2^bits)", with its proof."""
+
+    commitments: tuple[bytes, ...]
+    proof: bytes
+    bits: int
+    transcript: str = "default"
+    label: bytes = DEFAULT_LABEL
+
+
+@dataclass(frozen=True, slots=True)
+class RangeProof:
+    """A parsed proof; points are validated encodings, scalars canonical ints."""
+
+    A: bytes
+    S: bytes
+    T_1: bytes
+    T_2: bytes
+    t_x: int
+    t_x_blinding: int
+    e_blinding: int
+    L_vec: tuple[bytes, ...]
+    R_vec: tuple[bytes, ...]
+    a: int
+    b: int
+
+    def to_bytes(self) -> bytes:
+        parts = [self.A, self.S, self.T_1, self.T_2]
+        parts += [scalar_to_bytes(s) for s in (self.t_x, self.t_x_blinding, self.e_blinding)]
+        for left, right in zip(self.L_vec, self.R_vec, strict=True):
+            parts += [left, right]
+        parts += [scalar_to_bytes(self.a), scalar_to_bytes(self.b)]
+        return b"".join(parts)
+
+
+def proof_size(bits: int, parties: int) -> int:
+    """Bytes in a proof for ``bits`` × ``parties``: ``32·(9 + 2·log2(bits·parties))``."""
+    return 32 * (9 + 2 * ((bits * parties).bit_length() - 1))
+
+
+def check_parameters(bits: int, parties: int) -> None:
+    """Raise UNSUPPORTED unless ``bits`` and ``parties`` are allowed sizes."""
+    if isinstance(bits, bool) or bits not in SUPPORTED_BITS:
+        raise RangeProofError("UNSUPPORTED", f"bit size {bits!r} not in {SUPPORTED_BITS}")
+    if parties not in SUPPORTED_PARTIES:
+        raise RangeProofError(
+            "UNSUPPORTED", f"aggregation size {parties!r} not in {SUPPORTED_PARTIES}"
+        )
+
+
+def _proof_point(data: bytes, what: str) -> bytes:
+    try:
+        return point_from_bytes(data, allow_identity=False)
+    except GroupError as err:
+        raise RangeProofError("MALFORMED", f"{what}: {err}") from err
+
+
+def _proof_scalar(data: bytes, what: str) -> int:
+    try:
+        return scalar_from_bytes(data)
+    except GroupError as err:
+        raise RangeProofError("MALFORMED", f"{what}: {err}") from err
+
+
+def parse_proof(data: bytes, bits: int, parties: int) -> RangeProof:
+    """Strictly decode dalek's proof layout for ``bits`` × ``parties``."""
+    check_parameters(bits, parties)
+    if not isinstance(data, bytes | bytearray):
+        raise RangeProofError("MALFORMED", "proof must be bytes")
+    expected = proof_size(bits, parties)
+    if len(data) != expected:
+        raise RangeProofError(
+            "MALFORMED", f"a {bits}×{parties} proof is {expected} bytes, got {len(data)}"
+        )
+    data = bytes(data)
+    chunks = [data[k : k + 32] for k in range(0, len(data), 32)]
+    rounds = (len(chunks) - 9) // 2
+    names = ("A", "S", "T_1", "T_2")
+    big_a, big_s, t_1, t_2 = (_proof_point(chunks[k], names[k]) for k in range(4))
+    t_x = _proof_scalar(chunks[4], "t_x")
+    t_x_blinding = _proof_scalar(chunks[5], "t_x_blinding")
+    e_blinding = _proof_scalar(chunks[6], "e_blinding")
+    l_vec = tuple(_proof_point(chunks[7 + 2 * k], f"L_{k}") for k in range(rounds))
+    r_vec = tuple(_proof_point(chunks[8 + 2 * k], f"R_{k}") for k in range(rounds))
+    a = _proof_scalar(chunks[-2], "a")
+    b = _proof_scalar(chunks[-1], "b")
+    return RangeProof(big_a, big_s, t_1, t_2, t_x, t_x_blinding, e_blinding, l_vec, r_vec, a, b)
+
+
+def _parse_commitments(commitments: Sequence[bytes]) -> tuple[bytes, ...]:
+    parsed = []
+    for j, raw in enumerate(commitments):
+        if not isinstance(raw, bytes | bytearray):
+            raise RangeProofError("MALFORMED", f"commitment {j} must be bytes")
+        try:
+            parsed.append(point_from_bytes(bytes(raw)))
+        except GroupError as err:
+            raise RangeProofError("MALFORMED", f"commitment {j}: {err}") from err
+    return tuple(parsed)
+
+
+def _start_transcript(kind: str, label: bytes) -> Transcript:
+    if kind not in TRANSCRIPT_KINDS:
+        raise RangeProofError("UNSUPPORTED", f"transcript {kind!r} not in {TRANSCRIPT_KINDS}")
+    if not isinstance(label, bytes | bytearray):
+        raise RangeProofError("MALFORMED", "label must be bytes")
+    return make_transcript(kind, bytes(label))
+
+
+def _rangeproof_domain_sep(transcript: Transcript, bits: int, commitments: Sequence[bytes]) -> None:
+    """dalek: ``dom-sep = "rangeproof v1"``, ``n``, ``m``, then every ``V``."""
+    transcript.append_message(b"dom-sep", b"rangeproof v1")
+    transcript.append_u64(b"n", bits)
+    transcript.append_u64(b"m", len(commitments))
+    for commitment in commitments:
+        transcript.append_point(b"V", commitment)
+
+
+def _powers(base: int, count: int) -> list[int]:
+    out = [1] * count
+    acc = 1
+    for i in range(1, count):
+        acc = acc * base % ORDER
+        out[i] = acc
+    return out
+
+
+def _delta(bits: int, parties: int, y: int, z: int) -> int:
+    """δ(y, z) = (z − z²)·Σ_{i<N} y^i − z³·(2^n − 1)·Σ_{j<m} z^j."""
+    sum_y = sum(_powers(y, bits * parties)) % ORDER
+    sum_z = sum(_powers(z, parties)) % ORDER
+    zz = z * z % ORDER
+    return ((z - zz) * sum_y - zz * z % ORDER * ((1 << bits) - 1) * sum_z) % ORDER
+
+
+# --- verification ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCheck:
+    """One proof's verification equation, ready to be weighted and merged.
+
+    The equation is ``Σ gen_g[i]·G_vec[i] + Σ gen_h[i]·H_vec[i] + g_scalar·G +
+    h_scalar·H + Σ s·P over terms == identity``; ``c`` is already folded in.
+    """
+
+    bits: int
+    parties: int
+    gen_g: list[int]
+    gen_h: list[int]
+    g_scalar: int
+    h_scalar: int
+    terms: list[tuple[int, bytes]]
+
+
+def prepare(statement: RangeStatement, c: int | None = None) -> PreparedCheck:
+    """Parse a statement strictly, replay its transcript, and build its check equation.
+
+    ``c`` combines the two halves of dalek's mega-check; it must be secret and
+    random (the default draws it from the OS CSPRNG).
+    """
+    commitments_raw = statement.commitments
+    if not isinstance(commitments_raw, tuple | list):
+        raise RangeProofError("MALFORMED", "commitments must be a sequence of bytes")
+    bits = statement.bits
+    parties = len(commitments_raw)
+    check_parameters(bits, parties)
+    transcript = _start_transcript(statement.transcript, statement.label)
+    commitments = _parse_commitments(commitments_raw)
+    proof = parse_proof(statement.proof, bits, parties)
+    total = bits * parties
+
+    try:
+        _rangeproof_domain_sep(transcript, bits, commitments)
+        transcript.validate_and_append_point(b"A", proof.A)
+        transcript.validate_and_append_point(b"S", proof.S)
+        y = transcript.challenge_scalar(b"y")
+        z = transcript.challenge_scalar(b"z")
+        transcript.validate_and_append_point(b"T_1", proof.T_1)
+        transcript.validate_and_append_point(b"T_2", proof.T_2)
+        x = transcript.challenge_scalar(b"x")
+        transcript.append_scalar(b"t_x", proof.t_x)
+        transcript.append_scalar(b"t_x_blinding", proof.t_x_blinding)
+        transcript.append_scalar(b"e_blinding", proof.e_blinding)
+        w = transcript.challenge_scalar(b"w")
+        transcript.append_message(b"dom-sep", b"ipp v1")
+        transcript.append_u64(b"n", total)
+        challenges = []
+        for left, right in zip(proof.L_vec, proof.R_vec, strict=True):
+            transcript.validate_and_append_point(b"L", left)
+            transcript.validate_and_append_point(b"R", right)
+            challenges.append(transcript.challenge_scalar(b"u"))
+    except TranscriptError as err:
+        raise RangeProofError("MALFORMED", str(err)) from err
+
+    if c is None:
+        c = random_scalar()
+    if any(u == 0 for u in challenges) or y == 0:
+        raise RangeProofError("INVALID", "zero challenge")
+
+    # s_i = Π_k u_k^{±1}: start from Π u_k^{-1} and double the vector per round.
+    rounds = len(challenges)
+    product = 1
+    for u in challenges:
+        product = product * u % ORDER
+    all_inv = pow(product, -1, ORDER)
+    u_sq = [u * u % ORDER for u in challenges]
+    u_inv_sq = [pow(q, -1, ORDER) for q in u_sq]
+    s = [all_inv]
+    for k in range(rounds):
+        factor = u_sq[rounds - 1 - k]
+        s += [v * factor % ORDER for v in s]
+
+    a, b = proof.a, proof.b
+    zz = z * z % ORDER
+    minus_z = ORDER - z
+    y_inv = pow(y, -1, ORDER)
+    gen_g = [(minus_z - a * si) % ORDER for si in s]
+    gen_h = []
+    y_inv_pow = 1
+    z_j = zz
+    powers_of_2 = [1 << k for k in range(bits)]
+    index = 0
+    for _party in range(parties):
+        for two_k in powers_of_2:
+            gen_h.append((z + y_inv_pow * (z_j * two_k - b * s[total - 1 - index])) % ORDER)
+            y_inv_pow = y_inv_pow * y_inv % ORDER
+            index += 1
+        z_j = z_j * z % ORDER
+
+    cx = c * x % ORDER
+    terms: list[tuple[int, bytes]] = [
+        (1, proof.A),
+        (x, proof.S),
+        (cx, proof.T_1),
+        (cx * x % ORDER, proof.T_2),
+    ]
+    terms += zip(u_sq, proof.L_vec, strict=True)
+    terms += zip(u_inv_sq, proof.R_vec, strict=True)
+    cz = c * zz % ORDER
+    for commitment in commitments:
+        terms.append((cz, commitment))
+        cz = cz * z % ORDER
+    h_scalar = (-proof.e_blinding - c * proof.t_x_blinding) % ORDER
+    g_scalar = (w * (proof.t_x - a * b) + c * (_delta(bits, parties, y, z) - proof.t_x)) % ORDER
+    return PreparedCheck(bits, parties, gen_g, gen_h, g_scalar, h_scalar, terms)
+
+
+def combined_check_holds(checks: Sequence[PreparedCheck], weights: Sequence[int]) -> bool:
+    """Σ weight_k · check_k == identity, with every shared point multiplied once."""
+    merged: dict[bytes, int] = {}
+    for check, weight in zip(checks, weights, strict=True):
+        g_vec, h_vec = bulletproof_generators(check.bits, check.parties)
+        get = merged.get
+        for point, scalar in zip(g_vec, check.gen_g, strict=True):
+            merged[point] = get(point, 0) + weight * scalar
+        for point, scalar in zip(h_vec, check.gen_h, strict=True):
+            merged[point] = get(point, 0) + weight * scalar
+        for scalar, point in check.terms:
+            merged[point] = get(point, 0) + weight * scalar
+        merged[PEDERSEN_G] = get(PEDERSEN_G, 0) + weight * check.g_scalar
+        merged[PEDERSEN_H] = get(PEDERSEN_H, 0) + weight * check.h_scalar
+    merged.pop(IDENTITY, None)
+    points = list(merged)
+    scalars = [merged[p] % ORDER for p in points]
+    return multiscalar_mul(scalars, points) == IDENTITY
+
+
+def verify_range(statement: RangeStatement) -> None:
+    """Check one statement; raise RangeProofError (MALFORMED/UNSUPPORTED/INVALID) if refused."""
+    check = prepare(statement)
+    if not combined_check_holds([check], [1]):
+        raise RangeProofError("INVALID", "range proof does not verify")
+
+
+# --- proving -----------------------------------------------------------------
+
+
+def _inner_product(left: Sequence[int], right: Sequence[int]) -> int:
+    return sum(p * q for p, q in zip(left, right, strict=True)) % ORDER
+
+
+def _sum_points(points: Sequence[bytes]) -> bytes:
+    acc = IDENTITY
+    for point in points:
+        acc = add(acc, point)
+    return acc
+
+
+def _inner_product_proof(
+    transcript: Transcript,
+    *,
+    w: int,
+    h_factors: list[int],
+    g_vec: Sequence[bytes],
+    h_vec: Sequence[bytes],
+    a_vec: list[int],
+    b_vec: list[int],
+) -> tuple[list[bytes], list[bytes], int, int]:
+    """dalek's ``InnerProductProof::create`` with ``Q = w·G`` and ``G_factors = 1``.
+
+    The folded generators are kept as ``factor · base``: folding then costs one
+    multiplication and one addition per pair instead of two multiplications,
+    and ``c·Q`` becomes a fixed-base multiplication.
+    """
+    n = len(a_vec)
+    transcript.append_message(b"dom-sep", b"ipp v1")
+    transcript.append_u64(b"n", n)
+    a, b = a_vec, b_vec
+    gp, hp = list(g_vec), list(h_vec)
+    gf = [1] * n
+    gfi = [1] * n
+    hf = list(h_factors)
+    hfi = [pow(f, -1, ORDER) for f in hf] if n > 1 else [1]
+    l_out: list[bytes] = []
+    r_out: list[bytes] = []
+    while n > 1:
+        n //= 2
+        a_lo, a_hi = a[:n], a[n:]
+        b_lo, b_hi = b[:n], b[n:]
+        c_l = _inner_product(a_lo, b_hi)
+        c_r = _inner_product(a_hi, b_lo)
+        left = multiscalar_mul(
+            [a_lo[i] * gf[n + i] for i in range(n)] + [b_hi[i] * hf[i] for i in range(n)],
+            gp[n:] + hp[:n],
+        )
+        left = add(left, mul_base(c_l * w))
+        right = multiscalar_mul(
+            [a_hi[i] * gf[i] for i in range(n)] + [b_lo[i] * hf[n + i] for i in range(n)],
+            gp[:n] + hp[n:],
+        )
+        right = add(right, mul_base(c_r * w))
+        l_out.append(left)
+        r_out.append(right)
+        transcript.append_point(b"L", left)
+        transcript.append_point(b"R", right)
+        u = transcript.challenge_scalar(b"u")
+        u_inv = pow(u, -1, ORDER)
+        a = [(a_lo[i] * u + u_inv * a_hi[i]) % ORDER for i in range(n)]
+        b = [(b_lo[i] * u_inv + u * b_hi[i]) % ORDER for i in range(n)]
+        if n == 1:
+            break
+        u_sq = u * u % ORDER
+        u_inv_sq = u_inv * u_inv % ORDER
+        # G'_i = u⁻¹·G_i + u·G_{n+i} = (u⁻¹·gf_i)·(gp_i + (u²·gf_{n+i}/gf_i)·gp_{n+i}).
+        gp = [add(gp[i], mul(u_sq * gf[n + i] % ORDER * gfi[i], gp[n + i])) for i in range(n)]
+        hp = [add(hp[i], mul(u_inv_sq * hf[n + i] % ORDER * hfi[i], hp[n + i])) for i in range(n)]
+        gf = [u_inv * gf[i] % ORDER for i in range(n)]
+        gfi = [u * gfi[i] % ORDER for i in range(n)]
+        hf = [u * hf[i] % ORDER for i in range(n)]
+        hfi = [u_inv * hfi[i] % ORDER for i in range(n)]
+    return l_out, r_out, a[0], b[0]
+
+
+def _prove_unchecked(
+    values: Sequence[int],
+    blindings: Sequence[int],
+    bits: int,
+    transcript: Transcript,
+) -> tuple[bytes, tuple[bytes, ...]]:
+    """The prover without the range check on ``values`` (tests use it to show soundness)."""
+    parties = len(values)
+    total = bits * parties
+    g_vec, h_vec = bulletproof_generators(bits, parties)
+    gammas = [gamma % ORDER for gamma in blindings]
+    commitments = tuple(commit(v, gamma) for v, gamma in zip(values, gammas, strict=True))
+    _rangeproof_domain_sep(transcript, bits, commitments)
+
+    a_l = [(v % ORDER >> k) & 1 for v in values for k in range(bits)]
+    alpha = random_scalar()
+    rho = random_scalar()
+    s_l = [random_scalar() for _ in range(total)]
+    s_r = [random_scalar() for _ in range(total)]
+    # A = α·H + Σ a_L·G_vec + Σ (a_L − 1)·H_vec: bits are 0/1, so additions only.
+    ones = _sum_points([g_vec[i] for i in range(total) if a_l[i]])
+    zeros = _sum_points([h_vec[i] for i in range(total) if not a_l[i]])
+    big_a = add(sub(ones, zeros), mul(alpha, PEDERSEN_H))
+    big_s = multiscalar_mul([rho, *s_l, *s_r], [PEDERSEN_H, *g_vec, *h_vec])
+    transcript.append_point(b"A", big_a)
+    transcript.append_point(b"S", big_s)
+    y = transcript.challenge_scalar(b"y")
+    z = transcript.challenge_scalar(b"z")
+
+    zz = z * z % ORDER
+    y_pow = _powers(y, total)
+    l0 = [(bit - z) % ORDER for bit in a_l]
+    r0 = []
+    r1 = []
+    index = 0
+    z_j = zz
+    for _party in range(parties):
+        for k in range(bits):
+            yi = y_pow[index]
+            r0.append((yi * (a_l[index] - 1 + z) + z_j * (1 << k)) % ORDER)
+            r1.append(yi * s_r[index] % ORDER)
+            index += 1
+        z_j = z_j * z % ORDER
+    t1 = (_inner_product(l0, r1) + _inner_product(s_l, r0)) % ORDER
+    t2 = _inner_product(s_l, r1)
+    tau1 = random_scalar()
+    tau2 = random_scalar()
+    t_1 = commit(t1, tau1)
+    t_2 = commit(t2, tau2)
+    transcript.append_point(b"T_1", t_1)
+    transcript.append_point(b"T_2", t_2)
+    x = transcript.challenge_scalar(b"x")
+
+    l_vec = [(l0[i] + s_l[i] * x) % ORDER for i in range(total)]
+    r_vec = [(r0[i] + r1[i] * x) % ORDER for i in range(total)]
+    t_x = _inner_product(l_vec, r_vec)
+    t_x_blinding = (tau1 * x + tau2 * x * x) % ORDER
+    z_j = zz
+    for gamma in gammas:
+        t_x_blinding = (t_x_blinding + z_j * gamma) % ORDER
+        z_j = z_j * z % ORDER
+    e_blinding = (alpha + rho * x) % ORDER
+    transcript.append_scalar(b"t_x", t_x)
+    transcript.append_scalar(b"t_x_blinding", t_x_blinding)
+    transcript.append_scalar(b"e_blinding", e_blinding)
+    w = transcript.challenge_scalar(b"w")
+
+    y_inv = pow(y, -1, ORDER)
+    l_pts, r_pts, a, b = _inner_product_proof(
+        transcript,
+        w=w,
+        h_factors=_powers(y_inv, total),
+        g_vec=g_vec,
+        h_vec=h_vec,
+        a_vec=l_vec,
+        b_vec=r_vec,
+    )
+    proof = RangeProof(
+        big_a, big_s, t_1, t_2, t_x, t_x_blinding, e_blinding, tuple(l_pts), tuple(r_pts), a, b
+    )
+    return proof.to_bytes(), commitments
+
+
+def prove_range(
+    values: Sequence[int],
+    blindings: Sequence[int],
+    bits: int,
+    *,
+    transcript: str = "default",
+    label: bytes = DEFAULT_LABEL,
+) -> tuple[bytes, tuple[bytes, ...]]:
+    """Prove each ``values[j]`` is in ``[0, 2^bits)``; returns (proof bytes, commitments).
+
+    ``commitments[j] = values[j]·G + blindings[j]·H``. With ``transcript="merlin"``
+    and ``label`` as dalek's ``Transcript::new(label)``, the proof is a dalek proof.
+    """
+    if len(values) != len(blindings):
+        raise ValueError("need exactly one blinding per value")
+    check_parameters(bits, len(values))
+    for j, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"value {j} must be an int")
+        if not 0 <= value < 1 << bits:
+            raise RangeProofError("INVALID", f"value {j} is not in [0, 2^{bits})")
+    for j, gamma in enumerate(blindings):
+        if isinstance(gamma, bool) or not isinstance(gamma, int):
+            raise TypeError(f"blinding {j} must be an int")
+    return _prove_unchecked(values, blindings, bits, _start_transcript(transcript, label))
+
+
+# --- batch verification --------------------------------------------------------
+
+
+def _weights(count: int) -> list[int]:
+    """Random 128-bit-or-more weights from the OS CSPRNG; the first may be 1 (saves a multiply)."""
+    return [1] + [random_scalar() for _ in range(count - 1)] if count else []
+
+
+def _find_bad(checks: Sequence[tuple[int, PreparedCheck]], *, known_bad: bool) -> list[int]:
+    """Indices of the failing checks, by bisection; ``known_bad`` skips a check already implied."""
+    if not checks:
+        return []
+    if not known_bad and combined_check_holds([c for _, c in checks], _weights(len(checks))):
+        return []
+    if len(checks) == 1:
+        return [checks[0][0]]
+    half = len(checks) // 2
+    left = _find_bad(checks[:half], known_bad=False)
+    right = _find_bad(checks[half:], known_bad=not left)
+    return left + right
+
+
+def batch_verify(statements: Sequence[RangeStatement]) -> list[int]:
+    """Indices of the statements that do not verify (``[]`` when all are valid).
+
+    Every statement is parsed and its transcript replayed first; malformed or
+    unsupported ones are reported without sinking the batch. The rest are
+    checked with one randomly weighted multiscalar equation in which every
+    shared point (the ``G_vec``/``H_vec`` generators, ``G``, ``H``) appears
+    once. If it fails, bisection finds the bad statements.
+    """
+    bad: list[int] = []
+    good: list[tuple[int, PreparedCheck]] = []
+    for index, statement in enumerate(statements):
+        try:
+            good.append((index, prepare(statement)))
+        except RangeProofError:
+            bad.append(index)
+    bad += _find_bad(good, known_bad=False)
+    return sorted(bad)
