@@ -1,0 +1,283 @@
+"""Transactions: one envelope, one body record per kind, selected by a versioned domain tag.
+
+Layout::
+
+    Tx = [kind, body, signature, witness]
+      kind       the domain tag, e.g. b"veil/tx/transfer/v1"; selects the body record
+      body       the canonical encoding of that record (everything the sender means)
+      signature  ed25519 by the body's signer over sign(kind, chain_id, body)
+      witness    kind-specific proof that is not part of the intent:
+                 issue/transfer: the excess (balance) proof, 64 bytes;
+                 register_member/set_auditor_key: encoded ``Approvals``;
+                 others: empty
+
+The **tx id** is ``SHA-256(signing_bytes(kind, chain_id, body))``: the digest
+of exactly what the sender signed, bound to the kind and the chain. It is the
+message of the excess proof and of governance approvals, and output ids derive
+from it, so none of the witness bytes can change what a tx *is*.
+
+Extension point (loans, a later issue): add a body record and a tag to
+``BODY_TYPES``, and the kind's rules in ``ledger.rules``; the envelope, ids,
+block format and store do not change. An unknown tag is ``UNKNOWN_KIND``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import typing
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+from ledger.codec import U64, Bytes32, Bytes64, DecodeError, MaxLen, Record, encode_value
+from ledger.identity import signing_bytes
+from ledger.reasons import Reason, TxRejected
+
+TAG_REGISTER_ACCOUNT: Final = b"veil/tx/register_account/v1"
+TAG_ISSUE: Final = b"veil/tx/issue/v1"
+TAG_TRANSFER: Final = b"veil/tx/transfer/v1"
+TAG_ATTEST: Final = b"veil/tx/attest/v1"
+TAG_REGISTER_MEMBER: Final = b"veil/tx/register_member/v1"
+TAG_SET_AUDITOR_KEY: Final = b"veil/tx/set_auditor_key/v1"
+TAG_APPROVE: Final = b"veil/gov/approve/v1"
+"""Domain of a member's approval signature over a governance tx id."""
+OUTPUT_ID_TAG: Final = b"veil/output-id/v1"
+
+MAX_INPUTS: Final = 64
+MAX_OUTPUTS: Final = 16
+"""Output counts are powers of two up to this (the aggregated range proof's m)."""
+MAX_MEMO_BYTES: Final = 379
+"""privacy.memo.MAX_MEMO_BYTES: a sealed opening with a 256-byte note."""
+MAX_RANGE_PROOF_BYTES: Final = 2048
+MAX_LABEL_CHARS: Final = 64
+MAX_NAME_CHARS: Final = 64
+MAX_APPROVALS: Final = 64
+MAX_NEW_ASSETS: Final = 8
+EXCESS_PROOF_BYTES: Final = 64
+RANGE_BITS: Final = 64
+
+Memo = Annotated[bytes, MaxLen(MAX_MEMO_BYTES)]
+RangeProofBytes = Annotated[bytes, MaxLen(MAX_RANGE_PROOF_BYTES)]
+Label = Annotated[str, MaxLen(MAX_LABEL_CHARS)]
+Name = Annotated[str, MaxLen(MAX_NAME_CHARS)]
+
+
+@dataclass(frozen=True, slots=True)
+class TxOutput(Record):
+    """A confidential output as created: owner, ``C = v·G + r·H`` and two sealed openings."""
+
+    owner: Bytes32
+    commitment: Bytes32
+    owner_memo: Memo
+    audit_memo: Memo
+
+
+Outputs = Annotated[tuple[TxOutput, ...], MaxLen(MAX_OUTPUTS)]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterAccountBody(Record):
+    """A member bank registers a client account (ed25519 key + X25519 memo key)."""
+
+    registrar: Bytes32
+    account_key: Bytes32
+    memo_public_key: Bytes32
+    nonce: U64
+
+
+@dataclass(frozen=True, slots=True)
+class IssueBody(Record):
+    """The asset's issuer mints a PUBLIC ``amount`` into confidential outputs.
+
+    Balance: ``amount·G − Σ outputs = x·H``, proven by the excess proof.
+    """
+
+    issuer: Bytes32
+    asset: Bytes32
+    amount: U64
+    outputs: Outputs
+    range_proof: RangeProofBytes
+    nonce: U64
+
+
+@dataclass(frozen=True, slots=True)
+class TransferBody(Record):
+    """Spend ``inputs`` (all owned by ``sender``, all of ``asset``) into ``outputs``.
+
+    Balance: ``Σ inputs − Σ outputs = x·H``, proven by the excess proof.
+    Replay protection: the inputs (an output is spent once).
+    """
+
+    sender: Bytes32
+    asset: Bytes32
+    inputs: Annotated[tuple[Bytes32, ...], MaxLen(MAX_INPUTS)]
+    outputs: Outputs
+    range_proof: RangeProofBytes
+
+
+@dataclass(frozen=True, slots=True)
+class AttestBody(Record):
+    """A member anchors a 32-byte digest under a label (e.g. a report's hash)."""
+
+    member: Bytes32
+    label: Label
+    digest: Bytes32
+    nonce: U64
+
+
+@dataclass(frozen=True, slots=True)
+class NewAsset(Record):
+    asset_id: Bytes32
+    symbol: Name
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterMemberBody(Record):
+    """Governance: admit a bank, with the assets it will issue. Needs a member quorum."""
+
+    proposer: Bytes32
+    member_key: Bytes32
+    memo_public_key: Bytes32
+    name: Name
+    assets: Annotated[tuple[NewAsset, ...], MaxLen(MAX_NEW_ASSETS)]
+    nonce: U64
+
+
+@dataclass(frozen=True, slots=True)
+class SetAuditorKeyBody(Record):
+    """Governance: rotate the auditor's X25519 memo key. Needs a member quorum."""
+
+    proposer: Bytes32
+    auditor_memo_public_key: Bytes32
+    nonce: U64
+
+
+@dataclass(frozen=True, slots=True)
+class Approval(Record):
+    member: Bytes32
+    signature: Bytes64
+    """ed25519 over sign(TAG_APPROVE, chain_id, tx_id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Approvals(Record):
+    approvals: Annotated[tuple[Approval, ...], MaxLen(MAX_APPROVALS)]
+
+
+Body = (
+    RegisterAccountBody
+    | IssueBody
+    | TransferBody
+    | AttestBody
+    | RegisterMemberBody
+    | SetAuditorKeyBody
+)
+
+BODY_TYPES: Final[dict[bytes, type[Record]]] = {
+    TAG_REGISTER_ACCOUNT: RegisterAccountBody,
+    TAG_ISSUE: IssueBody,
+    TAG_TRANSFER: TransferBody,
+    TAG_ATTEST: AttestBody,
+    TAG_REGISTER_MEMBER: RegisterMemberBody,
+    TAG_SET_AUDITOR_KEY: SetAuditorKeyBody,
+}
+TAG_OF: Final[dict[type[Record], bytes]] = {cls: tag for tag, cls in BODY_TYPES.items()}
+GOVERNANCE_TAGS: Final = frozenset({TAG_REGISTER_MEMBER, TAG_SET_AUDITOR_KEY})
+EXCESS_TAGS: Final = frozenset({TAG_ISSUE, TAG_TRANSFER})
+
+
+@dataclass(frozen=True, slots=True)
+class Tx(Record):
+    """The envelope that travels, is stored and goes into blocks."""
+
+    kind: Annotated[bytes, MaxLen(64)]
+    body: bytes
+    signature: Bytes64
+    witness: bytes
+
+
+def signer_of(body: Body) -> bytes:
+    """The public key whose ed25519 signature authorises ``body``."""
+    if isinstance(body, RegisterAccountBody):
+        return body.registrar
+    if isinstance(body, IssueBody):
+        return body.issuer
+    if isinstance(body, TransferBody):
+        return body.sender
+    if isinstance(body, AttestBody):
+        return body.member
+    return body.proposer
+
+
+def tx_id_of(kind: bytes, body_bytes: bytes, chain_id: bytes) -> bytes:
+    """SHA-256 of exactly the bytes the sender signs."""
+    return hashlib.sha256(signing_bytes(kind, chain_id, body_bytes)).digest()
+
+
+def output_id_of(tx_id: bytes, index: int) -> bytes:
+    """The id of output ``index`` of tx ``tx_id``: unique because tx ids are."""
+    return hashlib.sha256(encode_value((OUTPUT_ID_TAG, tx_id, index))).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedTx:
+    """A tx after stateless decoding: the envelope, its typed body and its id."""
+
+    tx: Tx
+    body: Body
+    tx_id: bytes
+    size_bytes: int
+
+    @property
+    def kind(self) -> bytes:
+        return self.tx.kind
+
+    @property
+    def signer(self) -> bytes:
+        return signer_of(self.body)
+
+    def output_ids(self) -> tuple[bytes, ...]:
+        outputs = getattr(self.body, "outputs", ())
+        return tuple(output_id_of(self.tx_id, i) for i in range(len(outputs)))
+
+
+def decode_tx(data: bytes, chain_id: bytes, *, max_tx_bytes: int) -> DecodedTx:
+    """Decode an envelope and its body, or raise ``TxRejected`` (TOO_LARGE, MALFORMED,
+    UNKNOWN_KIND). Decoding is strict: only the canonical encoding is accepted."""
+    if len(data) > max_tx_bytes:
+        raise TxRejected(Reason.TOO_LARGE, f"{len(data)} bytes > {max_tx_bytes}")
+    try:
+        tx = Tx.decode(data, max_bytes=max_tx_bytes)
+    except DecodeError as exc:
+        raise TxRejected(Reason.MALFORMED, f"envelope: {exc}") from None
+    return decode_envelope(tx, chain_id, size_bytes=len(data))
+
+
+def decode_envelope(tx: Tx, chain_id: bytes, *, size_bytes: int | None = None) -> DecodedTx:
+    """Decode the body of an already decoded envelope."""
+    body_type = BODY_TYPES.get(tx.kind)
+    if body_type is None:
+        raise TxRejected(Reason.UNKNOWN_KIND, f"kind {tx.kind[:64]!r}")
+    try:
+        body = body_type.decode(tx.body)
+    except DecodeError as exc:
+        raise TxRejected(Reason.MALFORMED, f"body: {exc}") from None
+    size = len(tx.encode()) if size_bytes is None else size_bytes
+    typed = typing.cast(Body, body)
+    return DecodedTx(tx, typed, tx_id_of(tx.kind, tx.body, chain_id), size)
+
+
+def confidential_bodies(
+    txs: Iterable[Tx], chain_id: bytes
+) -> Iterator[tuple[bytes, IssueBody | TransferBody]]:
+    """(tx id, body) of every issue and transfer among ``txs`` that decodes."""
+    for tx in txs:
+        body_type = BODY_TYPES.get(tx.kind)
+        if body_type is None:
+            continue
+        try:
+            body = body_type.decode(tx.body)
+        except DecodeError:
+            continue  # a committed block never holds one
+        if isinstance(body, (IssueBody, TransferBody)):
+            yield tx_id_of(tx.kind, tx.body, chain_id), body
