@@ -1,0 +1,207 @@
+"""Range proofs: our prover for every (n, m), soundness, strict parsing, batching and bisection."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from privacy import group as g
+from privacy import rangeproof as rp
+from privacy.pedersen import commit
+from privacy.rangeproof import (
+    DEFAULT_LABEL,
+    SUPPORTED_BITS,
+    SUPPORTED_PARTIES,
+    RangeProofError,
+    RangeStatement,
+    batch_verify,
+    parse_proof,
+    proof_size,
+    prove_range,
+    verify_range,
+)
+from privacy.transcript import make_transcript
+
+
+def _values(bits: int, parties: int) -> list[int]:
+    top = (1 << bits) - 1
+    return [(0, top, 1, top - 1, 5)[j % 5] for j in range(parties)]
+
+
+def _blindings(parties: int) -> list[int]:
+    return [g.random_scalar() for _ in range(parties)]
+
+
+def _reason(statement: RangeStatement) -> str:
+    with pytest.raises(RangeProofError) as err:
+        verify_range(statement)
+    return err.value.reason
+
+
+def test_public_constants() -> None:
+    assert DEFAULT_LABEL == b"veil/rangeproof/v1"
+    assert SUPPORTED_BITS == (8, 16, 32, 64)
+    assert SUPPORTED_PARTIES == (1, 2, 4, 8, 16)
+    assert issubclass(RangeProofError, ValueError)
+    assert RangeProofError("INVALID", "x").reason == "INVALID"
+    with pytest.raises(ValueError, match="unknown"):
+        RangeProofError("BAD", "x")
+
+
+@pytest.mark.parametrize("bits", SUPPORTED_BITS)
+@pytest.mark.parametrize("parties", SUPPORTED_PARTIES)
+def test_merlin_prover_makes_dalek_format_proofs(bits: int, parties: int) -> None:
+    values = _values(bits, parties)
+    blindings = _blindings(parties)
+    proof, commitments = prove_range(
+        values, blindings, bits, transcript="merlin", label=b"dalek interop"
+    )
+    assert (
+        len(proof) == proof_size(bits, parties) == 32 * (9 + 2 * (bits * parties).bit_length() - 2)
+    )
+    assert commitments == tuple(commit(v, r) for v, r in zip(values, blindings, strict=True))
+    statement = RangeStatement(commitments, proof, bits, "merlin", b"dalek interop")
+    verify_range(statement)
+    assert parse_proof(proof, bits, parties).to_bytes() == proof
+    assert _reason(dataclasses.replace(statement, transcript="default")) == "INVALID"
+
+
+def test_default_is_the_default() -> None:
+    proof, commitments = prove_range([3, 200], _blindings(2), 8)
+    verify_range(RangeStatement(commitments, proof, 8))
+    assert _reason(RangeStatement(commitments, proof, 8, label=b"veil/rangeproof/v2")) == "INVALID"
+    assert _reason(RangeStatement(commitments, proof, 8, transcript="merlin")) == "INVALID"
+    assert _reason(RangeStatement(commitments[::-1], proof, 8)) == "INVALID"
+
+
+def test_prover_refuses_out_of_range_and_bad_parameters() -> None:
+    for value in (256, -1, 2**64, g.ORDER - 1):
+        with pytest.raises(RangeProofError) as err:
+            prove_range([value], [1], 8)
+        assert err.value.reason == "INVALID"
+    with pytest.raises(RangeProofError) as err:
+        prove_range([2**64], [1], 64)
+    assert err.value.reason == "INVALID"
+    for bits in (0, 7, 12, 128):
+        with pytest.raises(RangeProofError) as err:
+            prove_range([1], [1], bits)
+        assert err.value.reason == "UNSUPPORTED"
+    for parties in (0, 3, 32):
+        with pytest.raises(RangeProofError) as err:
+            prove_range([1] * parties, [1] * parties, 8)
+        assert err.value.reason == "UNSUPPORTED"
+    with pytest.raises(ValueError, match="one blinding per value"):
+        prove_range([1, 2], [1], 8)
+    with pytest.raises(ValueError, match="transcript"):
+        prove_range([1], [1], 8, transcript="sha1")
+    with pytest.raises(TypeError):
+        prove_range([True], [1], 8)
+
+
+@pytest.mark.parametrize(
+    ("values", "bits"), [([256], 8), ([2**16 + 5], 16), ([-1], 8), ([3, 2**32], 32)]
+)
+def test_unchecked_prover_output_fails_verification(values: list[int], bits: int) -> None:
+    blindings = _blindings(len(values))
+    proof, commitments = rp._prove_unchecked(
+        values, blindings, bits, make_transcript("default", DEFAULT_LABEL)
+    )
+    assert commitments == tuple(commit(v, r) for v, r in zip(values, blindings, strict=True))
+    assert _reason(RangeStatement(commitments, proof, bits)) == "INVALID"
+    assert batch_verify([RangeStatement(commitments, proof, bits)]) == [0]
+    # Control: the same unchecked prover with in-range values does verify.
+    ok_values = [v % (1 << bits) for v in values]
+    ok_proof, ok_commitments = rp._prove_unchecked(
+        ok_values, blindings, bits, make_transcript("default", DEFAULT_LABEL)
+    )
+    verify_range(RangeStatement(ok_commitments, ok_proof, bits))
+
+
+def test_strict_parsing_reasons() -> None:
+    proof, commitments = prove_range([7, 9], _blindings(2), 8)
+    good = RangeStatement(commitments, proof, 8)
+    verify_range(good)
+    size = len(proof)
+    for cut in (proof[:-1], proof + b"\x00", proof[:-64], b"", proof[: size - 32]):
+        assert _reason(dataclasses.replace(good, proof=cut)) == "MALFORMED"
+    non_canonical = (g.ORDER).to_bytes(32, "little")
+    for chunk in (4, 5, 6, size // 32 - 2, size // 32 - 1):
+        bad = proof[: 32 * chunk] + non_canonical + proof[32 * chunk + 32 :]
+        assert _reason(dataclasses.replace(good, proof=bad)) == "MALFORMED"
+    invalid_point = bytes.fromhex("ff" * 31 + "7f")
+    for chunk in (0, 1, 2, 3, 7, 8, size // 32 - 3):
+        for replacement in (g.IDENTITY, invalid_point):
+            bad = proof[: 32 * chunk] + replacement + proof[32 * chunk + 32 :]
+            assert _reason(dataclasses.replace(good, proof=bad)) == "MALFORMED"
+    bad_commitments = (commitments[0], invalid_point)
+    assert _reason(dataclasses.replace(good, commitments=bad_commitments)) == "MALFORMED"
+    assert _reason(dataclasses.replace(good, commitments=(commitments[0], b"\x01"))) == "MALFORMED"
+    assert _reason(dataclasses.replace(good, bits=12)) == "UNSUPPORTED"
+    assert _reason(dataclasses.replace(good, commitments=commitments * 3)) in {"UNSUPPORTED"}
+    assert _reason(dataclasses.replace(good, commitments=())) == "UNSUPPORTED"
+    assert _reason(dataclasses.replace(good, transcript="sha1")) == "UNSUPPORTED"
+    assert _reason(dataclasses.replace(good, proof="00" * size)) == "MALFORMED"  # type: ignore[arg-type]
+
+
+def test_identity_commitment_is_allowed_as_in_dalek() -> None:
+    proof, commitments = prove_range([0], [0], 8)
+    assert commitments == (g.IDENTITY,)
+    verify_range(RangeStatement(commitments, proof, 8))
+
+
+def test_batch_of_32_with_one_bad_proof_names_it() -> None:
+    statements = []
+    for k in range(32):
+        proof, commitments = prove_range([k, 255 - k], _blindings(2), 8)
+        statements.append(RangeStatement(commitments, proof, 8))
+    assert batch_verify(statements) == []
+    bad_index = 19
+    other = statements[(bad_index + 1) % 32]
+    statements[bad_index] = dataclasses.replace(
+        statements[bad_index], commitments=other.commitments
+    )
+    assert batch_verify(statements) == [bad_index]
+    with pytest.raises(RangeProofError):
+        verify_range(statements[bad_index])
+
+
+def test_batch_mixes_sizes_and_transcripts_and_reports_malformed() -> None:
+    statements = []
+    for bits, parties, kind in [
+        (8, 1, "default"),
+        (16, 4, "merlin"),
+        (8, 2, "default"),
+        (32, 1, "merlin"),
+        (8, 16, "default"),
+        (64, 2, "default"),
+    ]:
+        values = _values(bits, parties)
+        proof, commitments = prove_range(values, _blindings(parties), bits, transcript=kind)
+        statements.append(RangeStatement(commitments, proof, bits, kind))
+    assert batch_verify(statements) == []
+    assert batch_verify([]) == []
+    broken = list(statements)
+    broken[1] = dataclasses.replace(broken[1], proof=broken[1].proof[:-1])  # malformed
+    broken[3] = dataclasses.replace(broken[3], bits=12)  # unsupported
+    tampered = bytearray(broken[4].proof)
+    tampered[32 * 5] ^= 1  # t_x_blinding
+    broken[4] = dataclasses.replace(broken[4], proof=bytes(tampered))
+    assert batch_verify(broken) == [1, 3, 4]
+    # Two bad in the same half and one alone: bisection finds all of them.
+    many = statements * 3
+    many[0] = broken[4]
+    many[2] = dataclasses.replace(statements[2], label=b"other")
+    many[17] = dataclasses.replace(statements[5], commitments=statements[5].commitments[::-1])
+    assert batch_verify(many) == [0, 2, 17]
+
+
+def test_same_commitment_in_many_statements_is_merged() -> None:
+    blinding = g.random_scalar()
+    proof_a, commitments = prove_range([42], [blinding], 8)
+    proof_b, again = prove_range([42], [blinding], 8)
+    assert commitments == again
+    assert proof_a != proof_b
+    statements = [RangeStatement(commitments, proof_a, 8), RangeStatement(commitments, proof_b, 8)]
+    assert batch_verify(statements) == []
+    assert batch_verify([statements[0], dataclasses.replace(statements[1], bits=16)]) == [1]
