@@ -1,0 +1,292 @@
+"""``apply_block``, the executable spec of a block, and ``admit_tx`` for mempool admission.
+
+Order of checks in ``apply_block`` (the first failure decides the reason, so
+every node rejects a bad block with the same code):
+
+1. header: version, height, prev hash, proposer (primary of the view),
+   timestamp not before the parent's, tx count, tx root (``ledger.block``);
+2. for each tx, in block order:
+   a. decode (``MALFORMED`` / ``UNKNOWN_KIND``), size (``TOO_LARGE``),
+   b. duplicate id, in the block or already committed (``DUPLICATE_TX``),
+   c. stateless checks (``ledger.rules.check_stateless``: structure, points,
+      signatures, issue balance), range statement collected, not verified,
+   d. stateful checks and writes through a child view of the pending state
+      (``ledger.rules.apply_tx``): a later tx sees an earlier tx's outputs and
+      spends, so spending an output created earlier in the block is valid and
+      spending one twice in the block is ``DOUBLE_SPEND`` at the second spend;
+3. every range proof of the block in ONE ``batch_verify`` call; the first bad
+   index gives ``BAD_RANGE_PROOF`` at that tx;
+4. the clock record, then the state root after the block must equal the
+   header's (``BAD_STATE_ROOT``).
+
+Range proofs are last because they are by far the most expensive check and a
+block is all-or-nothing: a block that fails anything cheaper never pays for
+them. The result is deterministic either way.
+
+``propose_block`` is what a primary runs: it drops invalid txs (re-running
+until the remaining set is valid as a whole, since a dropped tx may have
+created an output a later tx spends) and fills in the roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger.block import (
+    BLOCK_VERSION,
+    Block,
+    BlockHeader,
+    ChainTip,
+    block_hash,
+    check_header,
+    primary_for_view,
+    tx_root,
+)
+from ledger.genesis import Genesis
+from ledger.reasons import BlockRejected, Reason, TxRejected
+from ledger.rules import (
+    META_CLOCK,
+    NS_META,
+    ClockRecord,
+    Receipt,
+    apply_tx,
+    check_stateless,
+    genesis_delta,
+    get_clock,
+    range_statement,
+)
+from ledger.state import StateDelta, StateView, state_key
+from ledger.store import Store, TxLocation
+from ledger.tx import DecodedTx, Tx, decode_envelope, decode_tx
+from privacy.rangeproof import RangeProofError, RangeStatement, batch_verify, verify_range
+
+
+class ChainState(Protocol):
+    """What the rules read: the committed state and tip. ``ledger.store.Store`` is one."""
+
+    def get_state(self, key: bytes) -> bytes | None: ...
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
+    def preview_state_root(self, delta: Mapping[bytes, bytes | None]) -> bytes: ...
+    def height(self) -> int: ...
+    def tip_hash(self) -> bytes | None: ...
+    def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    """What a valid block does, ready for ``Store.commit_block``."""
+
+    block_hash: bytes
+    delta: StateDelta
+    state_root: bytes
+    receipts: tuple[Receipt, ...]
+
+    @property
+    def tx_ids(self) -> tuple[bytes, ...]:
+        return tuple(r.tx_id for r in self.receipts)
+
+    def owner_index_changes(self) -> list[tuple[bytes, bytes, bool]]:
+        """(owner, output id, added) in tx order, for the store's outputs-by-owner index."""
+        changes: list[tuple[bytes, bytes, bool]] = []
+        for receipt in self.receipts:
+            changes.extend((owner, oid, False) for oid, owner in receipt.spent)
+            changes.extend((owner, oid, True) for oid, owner in receipt.created)
+        return changes
+
+
+def chain_tip(state: ChainState) -> ChainTip:
+    """The tip a new block must extend (height 0 is the genesis, hash = chain id)."""
+    tip_hash = state.tip_hash()
+    clock = get_clock(state)
+    if tip_hash is None or clock is None:
+        raise LookupError("the store holds no genesis: call commit_genesis first")
+    return ChainTip(state.height(), tip_hash, clock.timestamp_ms)
+
+
+def commit_genesis(store: Store, genesis: Genesis) -> bytes:
+    """Commit height 0: the genesis record as the block, its state, the chain id as hash."""
+    return store.commit_block(
+        0, genesis.chain_id, genesis.encode(), b"", genesis_delta(genesis), ()
+    )
+
+
+@dataclass(slots=True)
+class _Pending:
+    view: StateView
+    receipts: list[Receipt]
+    statements: list[RangeStatement]
+    statement_tx: list[int]
+    seen: set[bytes]
+
+
+def _apply_one(
+    state: ChainState, pending: _Pending, dtx: DecodedTx, genesis: Genesis, index: int
+) -> None:
+    chain_id = genesis.chain_id
+    if dtx.tx_id in pending.seen or state.tx_location(dtx.tx_id) is not None:
+        raise TxRejected(Reason.DUPLICATE_TX, "tx already in this block or committed")
+    check_stateless(dtx, chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
+    child = pending.view.child()
+    receipt = apply_tx(child, dtx)
+    pending.view.merge(child.delta())
+    pending.seen.add(dtx.tx_id)
+    pending.receipts.append(receipt)
+    statement = range_statement(dtx)
+    if statement is not None:
+        pending.statements.append(statement)
+        pending.statement_tx.append(index)
+
+
+def _decode_block_tx(tx: Tx, genesis: Genesis) -> DecodedTx:
+    size = len(tx.encode())
+    if size > genesis.params.max_tx_bytes:
+        raise TxRejected(Reason.TOO_LARGE, f"{size} bytes > {genesis.params.max_tx_bytes}")
+    return decode_envelope(tx, genesis.chain_id, size_bytes=size)
+
+
+def _finish(pending: _Pending, header: BlockHeader) -> StateDelta:
+    pending.view.put(
+        state_key(NS_META, META_CLOCK), ClockRecord(header.height, header.timestamp_ms).encode()
+    )
+    return pending.view.delta()
+
+
+def apply_block(state: ChainState, block: Block, genesis: Genesis) -> BlockResult:
+    """Check ``block`` against ``state`` and return its effects, or raise ``BlockRejected``.
+
+    Nothing is written: commit ``result.delta`` with ``Store.commit_block``
+    (``commit_applied`` does it).
+    """
+    header = block.header
+    check_header(header, chain_tip(state), genesis, block.txs)
+    pending = _Pending(StateView(state), [], [], [], set())
+    for index, tx in enumerate(block.txs):
+        try:
+            _apply_one(state, pending, _decode_block_tx(tx, genesis), genesis, index)
+        except TxRejected as exc:
+            raise BlockRejected(exc.reason, exc.detail, index=index) from None
+    bad = batch_verify(pending.statements) if pending.statements else []
+    if bad:
+        index = pending.statement_tx[min(bad)]
+        raise BlockRejected(Reason.BAD_RANGE_PROOF, "batch verification", index=index)
+    delta = _finish(pending, header)
+    root = state.preview_state_root(delta)
+    if root != header.state_root:
+        raise BlockRejected(Reason.BAD_STATE_ROOT, "state root after the block differs")
+    return BlockResult(block_hash(header, genesis.chain_id), delta, root, tuple(pending.receipts))
+
+
+def commit_applied(store: Store, block: Block, result: BlockResult, certificate: bytes) -> bytes:
+    """Persist a block checked by ``apply_block`` in one atomic store batch."""
+    return store.commit_block(
+        block.header.height,
+        result.block_hash,
+        block.encode(),
+        certificate,
+        result.delta,
+        result.tx_ids,
+        result.owner_index_changes(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    block: Block
+    result: BlockResult
+    rejected: tuple[tuple[bytes, TxRejected], ...]
+    """(tx bytes, why) for every candidate left out."""
+
+
+def propose_block(
+    state: ChainState,
+    genesis: Genesis,
+    candidates: Sequence[bytes],
+    *,
+    view: int,
+    timestamp_ms: int,
+) -> Proposal:
+    """Build the next block from candidate tx bytes, leaving out the invalid ones."""
+    tip = chain_tip(state)
+    limit = genesis.params.max_block_txs
+    remaining = list(candidates)
+    rejected: list[tuple[bytes, TxRejected]] = []
+    while True:
+        pending = _Pending(StateView(state), [], [], [], set())
+        kept: list[Tx] = []
+        kept_raw: list[bytes] = []
+        for raw in remaining:
+            if len(kept) >= limit:
+                break
+            try:
+                dtx = decode_tx(raw, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
+                _apply_one(state, pending, dtx, genesis, len(kept))
+            except TxRejected as exc:
+                rejected.append((raw, exc))
+                continue
+            kept.append(dtx.tx)
+            kept_raw.append(raw)
+        bad = batch_verify(pending.statements) if pending.statements else []
+        if not bad:
+            break
+        bad_txs = {pending.statement_tx[i] for i in bad}
+        for i in sorted(bad_txs):
+            rejected.append((kept_raw[i], TxRejected(Reason.BAD_RANGE_PROOF, "range proof")))
+        remaining = [raw for i, raw in enumerate(kept_raw) if i not in bad_txs]
+    header = BlockHeader(
+        version=BLOCK_VERSION,
+        height=tip.height + 1,
+        prev_hash=tip.block_hash,
+        tx_root=tx_root(kept),
+        state_root=bytes(32),
+        proposer=primary_for_view(genesis, view),
+        view=view,
+        timestamp_ms=max(timestamp_ms, tip.timestamp_ms),
+    )
+    delta = _finish(pending, header)
+    root = state.preview_state_root(delta)
+    header = BlockHeader(
+        header.version,
+        header.height,
+        header.prev_hash,
+        header.tx_root,
+        root,
+        header.proposer,
+        header.view,
+        header.timestamp_ms,
+    )
+    block = Block(header, tuple(kept))
+    result = BlockResult(block_hash(header, genesis.chain_id), delta, root, tuple(pending.receipts))
+    return Proposal(block, result, tuple(rejected))
+
+
+def admit_tx(
+    state: ChainState,
+    tx_bytes: bytes,
+    genesis: Genesis,
+    *,
+    pending: StateView | None = None,
+) -> tuple[DecodedTx, Receipt]:
+    """Mempool admission: every check of one tx against the current state, proof included.
+
+    With ``pending`` (the mempool's view of not-yet-committed txs), the tx is
+    checked on top of it and its writes are merged into it on success.
+    Raises ``TxRejected``.
+    """
+    dtx = decode_tx(tx_bytes, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
+    if state.tx_location(dtx.tx_id) is not None:
+        raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
+    check_stateless(dtx, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
+    base = pending if pending is not None else StateView(state)
+    child = base.child()
+    receipt = apply_tx(child, dtx)
+    statement = range_statement(dtx)
+    if statement is not None:
+        try:
+            verify_range(statement)
+        except RangeProofError as exc:
+            raise TxRejected(Reason.BAD_RANGE_PROOF, f"{exc.reason}") from None
+    if pending is not None:
+        pending.merge(child.delta())
+    return dtx, receipt

@@ -1,0 +1,270 @@
+"""Transaction builders: the only place that turns secrets (keys, amounts, blindings) into txs.
+
+Confidential outputs are built in two steps so that tests can assemble
+deliberately wrong txs from the same parts the honest path uses:
+
+1. ``seal_outputs(plans, asset, auditor_key)`` picks random blindings, commits,
+   proves the aggregated range proof and seals a memo to the owner and one to
+   the auditor, returning the ``TxOutput`` records, their openings and the proof;
+2. ``sign_tx(identity, body, chain_id, excess_blinding=x)`` signs the body and
+   adds the excess proof (a Schnorr signature with key ``x`` on ``H`` over the
+   tx id) as the witness.
+
+The excess blinding is ``x = Σ r_inputs − Σ r_outputs`` for a transfer and
+``x = −Σ r_outputs`` for an issue (whose ``amount·G`` has no blinding). It
+must be non-zero, so outputs are re-blinded in the (2^-252) case where it is.
+
+Output counts must be a power of two (the aggregated proof's m, see
+``ledger.rules``). ``build_transfer`` pads with zero-value outputs back to the
+sender; nothing else pads, so a caller sees exactly what goes on chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledger.codec import Record
+from ledger.identity import SigningIdentity
+from ledger.tx import (
+    MAX_OUTPUTS,
+    RANGE_BITS,
+    TAG_APPROVE,
+    TAG_OF,
+    Approval,
+    Approvals,
+    AttestBody,
+    IssueBody,
+    NewAsset,
+    RegisterAccountBody,
+    RegisterMemberBody,
+    SetAuditorKeyBody,
+    TransferBody,
+    Tx,
+    TxOutput,
+    output_id_of,
+    tx_id_of,
+)
+from privacy import group
+from privacy.memo import Opening, seal_memo
+from privacy.rangeproof import prove_range
+from privacy.sigma import prove_excess
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPlan:
+    """An output to create: who owns it, where its memo goes, how much, and a note."""
+
+    owner: bytes
+    owner_memo_key: bytes
+    value: int
+    note: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class SealedOutputs:
+    outputs: tuple[TxOutput, ...]
+    openings: tuple[Opening, ...]
+    range_proof: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltTx:
+    """A signed tx with its id and the openings of the outputs it creates."""
+
+    tx: Tx
+    tx_id: bytes
+    openings: tuple[Opening, ...] = ()
+
+    def encode(self) -> bytes:
+        return self.tx.encode()
+
+    def output_ids(self) -> tuple[bytes, ...]:
+        return tuple(output_id_of(self.tx_id, i) for i in range(len(self.openings)))
+
+
+def is_power_of_two_count(count: int) -> bool:
+    return 0 < count <= MAX_OUTPUTS and count & (count - 1) == 0
+
+
+def seal_outputs(
+    plans: Sequence[OutputPlan],
+    asset: bytes,
+    auditor_memo_key: bytes,
+    *,
+    blindings: Sequence[int] | None = None,
+) -> SealedOutputs:
+    """Commit to each plan, prove all values in [0, 2^64) at once, seal both memos."""
+    if not is_power_of_two_count(len(plans)):
+        raise ValueError(f"{len(plans)} outputs: must be a power of two up to {MAX_OUTPUTS}")
+    chosen = list(blindings) if blindings is not None else [group.random_scalar() for _ in plans]
+    if len(chosen) != len(plans):
+        raise ValueError("one blinding per output")
+    values = [plan.value for plan in plans]
+    proof, commitments = prove_range(values, chosen, RANGE_BITS)
+    openings = tuple(
+        Opening(plan.value, r % group.ORDER, asset, plan.note)
+        for plan, r in zip(plans, chosen, strict=True)
+    )
+    outputs = tuple(
+        TxOutput(
+            owner=plan.owner,
+            commitment=commitment,
+            owner_memo=seal_memo(opening, plan.owner_memo_key),
+            audit_memo=seal_memo(opening, auditor_memo_key),
+        )
+        for plan, opening, commitment in zip(plans, openings, commitments, strict=True)
+    )
+    return SealedOutputs(outputs, openings, proof)
+
+
+def sign_tx(
+    identity: SigningIdentity,
+    body: Record,
+    chain_id: bytes,
+    *,
+    excess_blinding: int | None = None,
+    witness: bytes = b"",
+) -> BuiltTx:
+    """Sign ``body`` under its kind's tag; with ``excess_blinding``, prove the excess."""
+    kind = TAG_OF[type(body)]
+    body_bytes = body.encode()
+    tx_id = tx_id_of(kind, body_bytes, chain_id)
+    if excess_blinding is not None:
+        witness = prove_excess(excess_blinding, tx_id)
+    signature = identity.sign(kind, chain_id, body_bytes)
+    return BuiltTx(Tx(kind, body_bytes, signature, witness), tx_id)
+
+
+def build_issue(
+    issuer: SigningIdentity,
+    chain_id: bytes,
+    asset: bytes,
+    plans: Sequence[OutputPlan],
+    auditor_memo_key: bytes,
+    *,
+    nonce: int,
+) -> BuiltTx:
+    """Mint ``Σ plan.value`` (made public as the issue amount) into confidential outputs."""
+    amount = sum(plan.value for plan in plans)
+    while True:
+        sealed = seal_outputs(plans, asset, auditor_memo_key)
+        excess = -sum(o.blinding for o in sealed.openings) % group.ORDER
+        if excess:
+            break
+    body = IssueBody(issuer.public_key, asset, amount, sealed.outputs, sealed.range_proof, nonce)
+    built = sign_tx(issuer, body, chain_id, excess_blinding=excess)
+    return BuiltTx(built.tx, built.tx_id, sealed.openings)
+
+
+def build_transfer(
+    sender: SigningIdentity,
+    sender_memo_key: bytes,
+    chain_id: bytes,
+    *,
+    asset: bytes,
+    inputs: Sequence[tuple[bytes, Opening]],
+    plans: Sequence[OutputPlan],
+    auditor_memo_key: bytes,
+) -> BuiltTx:
+    """Spend ``inputs`` (id, opening) into ``plans``; the values must balance exactly.
+
+    Pads the outputs to a power of two with zero-value outputs to the sender.
+    """
+    if not inputs:
+        raise ValueError("a transfer spends at least one input")
+    if any(opening.asset != asset for _, opening in inputs):
+        raise ValueError("every input must hold the transfer's asset")
+    total_in = sum(opening.value for _, opening in inputs)
+    total_out = sum(plan.value for plan in plans)
+    if total_in != total_out:
+        raise ValueError(f"inputs hold {total_in}, outputs {total_out}: add a change output")
+    padded = list(plans)
+    while not is_power_of_two_count(len(padded)):
+        if len(padded) >= MAX_OUTPUTS:
+            raise ValueError(f"at most {MAX_OUTPUTS} outputs")
+        padded.append(OutputPlan(sender.public_key, sender_memo_key, 0))
+    r_in = sum(opening.blinding for _, opening in inputs)
+    while True:
+        sealed = seal_outputs(padded, asset, auditor_memo_key)
+        excess = (r_in - sum(o.blinding for o in sealed.openings)) % group.ORDER
+        if excess:
+            break
+    body = TransferBody(
+        sender.public_key,
+        asset,
+        tuple(output_id for output_id, _ in inputs),
+        sealed.outputs,
+        sealed.range_proof,
+    )
+    built = sign_tx(sender, body, chain_id, excess_blinding=excess)
+    return BuiltTx(built.tx, built.tx_id, sealed.openings)
+
+
+def build_register_account(
+    registrar: SigningIdentity,
+    chain_id: bytes,
+    account_key: bytes,
+    memo_public_key: bytes,
+    *,
+    nonce: int,
+) -> BuiltTx:
+    body = RegisterAccountBody(registrar.public_key, account_key, memo_public_key, nonce)
+    return sign_tx(registrar, body, chain_id)
+
+
+def build_attest(
+    member: SigningIdentity, chain_id: bytes, label: str, digest: bytes, *, nonce: int
+) -> BuiltTx:
+    return sign_tx(member, AttestBody(member.public_key, label, digest, nonce), chain_id)
+
+
+def approve(member: SigningIdentity, chain_id: bytes, tx_id: bytes) -> Approval:
+    """A member's approval of a governance tx (signs its id under the approval tag)."""
+    return Approval(member.public_key, member.sign(TAG_APPROVE, chain_id, tx_id))
+
+
+def _governance(
+    proposer: SigningIdentity,
+    approvers: Sequence[SigningIdentity],
+    body: Record,
+    chain_id: bytes,
+) -> BuiltTx:
+    unsigned = sign_tx(proposer, body, chain_id)
+    approvals = Approvals(tuple(approve(m, chain_id, unsigned.tx_id) for m in approvers))
+    return sign_tx(proposer, body, chain_id, witness=approvals.encode())
+
+
+def build_register_member(
+    proposer: SigningIdentity,
+    approvers: Sequence[SigningIdentity],
+    chain_id: bytes,
+    *,
+    member_key: bytes,
+    memo_public_key: bytes,
+    name: str,
+    assets: Sequence[tuple[bytes, str]] = (),
+    nonce: int,
+) -> BuiltTx:
+    """Admit a bank; ``approvers`` are the other members that co-sign (proposer counts)."""
+    body = RegisterMemberBody(
+        proposer.public_key,
+        member_key,
+        memo_public_key,
+        name,
+        tuple(NewAsset(asset_id, symbol) for asset_id, symbol in assets),
+        nonce,
+    )
+    return _governance(proposer, approvers, body, chain_id)
+
+
+def build_set_auditor_key(
+    proposer: SigningIdentity,
+    approvers: Sequence[SigningIdentity],
+    chain_id: bytes,
+    auditor_memo_public_key: bytes,
+    *,
+    nonce: int,
+) -> BuiltTx:
+    body = SetAuditorKeyBody(proposer.public_key, auditor_memo_public_key, nonce)
+    return _governance(proposer, approvers, body, chain_id)

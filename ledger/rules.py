@@ -1,0 +1,479 @@
+"""The rules of each tx kind: what the state holds, stateless checks, stateful checks and writes.
+
+State layout (``ledger.state``: one flat map of ``namespace:key -> canonical value``)::
+
+    out:<output id>      OutputRecord(owner, asset, commitment, tx_id)   unspent outputs
+    spent:<output id>    spending tx id                                  spent outputs
+    acct:<public key>    AccountRecord(memo_public_key, registered_by)   accounts (banks too)
+    member:<public key>  MemberRecord(name, memo_public_key)             member banks
+    asset:<asset id>     AssetRecord(symbol, issuer, issued_total, excess_sum)
+    nonce:<public key>   last nonce used by that signer (u64)
+    attest:<tx id>       AttestRecord(member, label, digest)
+    meta:auditor         the auditor's X25519 memo key (32 bytes)
+    meta:clock           (height, timestamp_ms) of the last block
+
+Memos are not copied into the state: they stay in the block body (committed by
+the tx root) and ``out:`` keeps only what the rules need, which keeps the state
+and the bytes on disk per transfer small.
+
+Spent outputs leave a ``spent:`` tombstone so that spending one again is
+``DOUBLE_SPEND`` rather than ``UNKNOWN_INPUT``: a stable code must not depend on
+whether the output was spent in this block or an earlier one.
+
+**Supply invariant.** Each balance-carrying tx has an excess point
+``E = (Σ inputs or amount·G) − Σ outputs`` which its excess proof shows to be
+``x·H``. The asset record accumulates ``excess_sum = Σ E`` and the public
+``issued_total``. Then, for every asset, at every height::
+
+    Σ unspent commitments + excess_sum == issued_total · G
+
+and since every ``E`` has no ``G`` component, the unspent values add up to
+exactly ``issued_total``. ``ledger.auditor`` checks both.
+
+Stateless checks happen in ``check_stateless`` (structure, sizes, points,
+signatures, the issue's balance); range proofs are *collected* there
+(``range_statement``) and verified by the caller, one batch per block.
+Stateful checks and writes happen in ``apply_tx``.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Final
+
+from ledger.codec import U64, Bytes32, DecodeError, Record, decode_value, encode_value
+from ledger.genesis import Genesis
+from ledger.identity import verify_signature
+from ledger.reasons import Reason, TxRejected
+from ledger.state import StateDelta, StateReader, StateView, state_key
+from ledger.tx import (
+    EXCESS_PROOF_BYTES,
+    MAX_OUTPUTS,
+    RANGE_BITS,
+    TAG_APPROVE,
+    AttestBody,
+    DecodedTx,
+    IssueBody,
+    Name,
+    RegisterAccountBody,
+    RegisterMemberBody,
+    SetAuditorKeyBody,
+    TransferBody,
+    TxOutput,
+    output_id_of,
+)
+from ledger.tx import Approvals as ApprovalsRecord
+from ledger.tx import Label as LabelType
+from privacy import group
+from privacy.memo import MAX_MEMO_BYTES as MEMO_MAX
+from privacy.memo import MIN_MEMO_BYTES as MEMO_MIN
+from privacy.rangeproof import RangeStatement
+from privacy.sigma import verify_excess
+
+NS_OUT: Final = b"out"
+NS_SPENT: Final = b"spent"
+NS_ACCOUNT: Final = b"acct"
+NS_MEMBER: Final = b"member"
+NS_ASSET: Final = b"asset"
+NS_NONCE: Final = b"nonce"
+NS_ATTEST: Final = b"attest"
+NS_META: Final = b"meta"
+META_AUDITOR: Final = b"auditor"
+META_CLOCK: Final = b"clock"
+U64_MAX: Final = (1 << 64) - 1
+
+
+# --- state records ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord(Record):
+    owner: Bytes32
+    asset: Bytes32
+    commitment: Bytes32
+    tx_id: Bytes32
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord(Record):
+    memo_public_key: Bytes32
+    registered_by: Bytes32
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord(Record):
+    name: Name
+    memo_public_key: Bytes32
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRecord(Record):
+    symbol: Name
+    issuer: Bytes32
+    issued_total: U64
+    excess_sum: Bytes32
+    """Σ of the excess points of every issue and transfer of this asset."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttestRecord(Record):
+    member: Bytes32
+    label: LabelType
+    digest: Bytes32
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRecord(Record):
+    height: U64
+    timestamp_ms: U64
+
+
+R = typing.TypeVar("R", bound=Record)
+
+
+def _read(state: StateReader, cls: type[R], namespace: bytes, key: bytes) -> R | None:
+    raw = state.get_state(state_key(namespace, key))
+    if raw is None:
+        return None
+    return cls.decode(raw)
+
+
+def get_output(state: StateReader, output_id: bytes) -> OutputRecord | None:
+    return _read(state, OutputRecord, NS_OUT, output_id)
+
+
+def is_spent(state: StateReader, output_id: bytes) -> bool:
+    return state.get_state(state_key(NS_SPENT, output_id)) is not None
+
+
+def get_account(state: StateReader, public_key: bytes) -> AccountRecord | None:
+    return _read(state, AccountRecord, NS_ACCOUNT, public_key)
+
+
+def get_member(state: StateReader, public_key: bytes) -> MemberRecord | None:
+    return _read(state, MemberRecord, NS_MEMBER, public_key)
+
+
+def get_asset(state: StateReader, asset_id: bytes) -> AssetRecord | None:
+    return _read(state, AssetRecord, NS_ASSET, asset_id)
+
+
+def get_clock(state: StateReader) -> ClockRecord | None:
+    return _read(state, ClockRecord, NS_META, META_CLOCK)
+
+
+def get_auditor_key(state: StateReader) -> bytes:
+    raw = state.get_state(state_key(NS_META, META_AUDITOR))
+    if raw is None:
+        raise LookupError("no auditor key in the state (genesis not committed?)")
+    return raw
+
+
+def last_nonce(state: StateReader, signer: bytes) -> int:
+    raw = state.get_state(state_key(NS_NONCE, signer))
+    if raw is None:
+        return 0
+    value = decode_value(raw)
+    if not isinstance(value, int):
+        raise DecodeError("TYPE", "nonce value is not an int")
+    return value
+
+
+def members(state: StateReader) -> list[bytes]:
+    """Member keys in ascending order."""
+    prefix = state_key(NS_MEMBER, b"")
+    return [key[len(prefix) :] for key, _ in state.iter_state(prefix)]
+
+
+def iter_unspent(state: StateReader) -> typing.Iterator[tuple[bytes, OutputRecord]]:
+    prefix = state_key(NS_OUT, b"")
+    for key, raw in state.iter_state(prefix):
+        yield key[len(prefix) :], OutputRecord.decode(raw)
+
+
+def genesis_delta(genesis: Genesis) -> StateDelta:
+    """The state at height 0: members (also accounts), accounts, assets, auditor key, clock."""
+    delta = StateDelta()
+    for member in genesis.members:
+        delta.put(
+            state_key(NS_MEMBER, member.public_key),
+            MemberRecord(member.name, member.memo_public_key).encode(),
+        )
+        delta.put(
+            state_key(NS_ACCOUNT, member.public_key),
+            AccountRecord(member.memo_public_key, member.public_key).encode(),
+        )
+    for account in genesis.accounts:
+        delta.put(
+            state_key(NS_ACCOUNT, account.public_key),
+            AccountRecord(account.memo_public_key, account.registered_by).encode(),
+        )
+    for asset in genesis.assets:
+        delta.put(
+            state_key(NS_ASSET, asset.asset_id),
+            AssetRecord(asset.symbol, asset.issuer, 0, group.IDENTITY).encode(),
+        )
+    delta.put(state_key(NS_META, META_AUDITOR), genesis.auditor_memo_public_key)
+    delta.put(state_key(NS_META, META_CLOCK), ClockRecord(0, genesis.genesis_time_ms).encode())
+    return delta
+
+
+# --- stateless ----------------------------------------------------------------------
+
+
+def governance_quorum(member_count: int) -> int:
+    """More than two thirds of the members: ⌊2n/3⌋ + 1."""
+    return (2 * member_count) // 3 + 1
+
+
+def _check_outputs(outputs: tuple[TxOutput, ...]) -> None:
+    count = len(outputs)
+    if count == 0 or count > MAX_OUTPUTS or count & (count - 1):
+        raise TxRejected(
+            Reason.MALFORMED, f"{count} outputs: must be a power of two in 1..{MAX_OUTPUTS}"
+        )
+    for i, output in enumerate(outputs):
+        if not group.is_valid_point(output.commitment):
+            raise TxRejected(Reason.BAD_COMMITMENT, f"output {i}: commitment is not a point")
+        for name, memo in (("owner", output.owner_memo), ("audit", output.audit_memo)):
+            if not MEMO_MIN <= len(memo) <= MEMO_MAX:
+                raise TxRejected(Reason.MALFORMED, f"output {i}: {name} memo of {len(memo)} bytes")
+
+
+def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> None:
+    """Checks that need only the tx: size, structure, points, signatures, issue balance.
+
+    Does not verify the range proof (see ``range_statement``): blocks verify them
+    in one batch.
+    """
+    if dtx.size_bytes > max_tx_bytes:
+        raise TxRejected(Reason.TOO_LARGE, f"{dtx.size_bytes} bytes > {max_tx_bytes}")
+    body = dtx.body
+    tx = dtx.tx
+    if isinstance(body, (IssueBody, TransferBody)):
+        _check_outputs(body.outputs)
+        if len(tx.witness) != EXCESS_PROOF_BYTES:
+            raise TxRejected(Reason.MALFORMED, f"excess proof of {len(tx.witness)} bytes")
+    elif isinstance(body, (RegisterMemberBody, SetAuditorKeyBody)):
+        pass  # approvals are decoded and checked below
+    elif tx.witness:
+        raise TxRejected(Reason.MALFORMED, "this kind carries no witness")
+    if isinstance(body, TransferBody):
+        if not body.inputs:
+            raise TxRejected(Reason.MALFORMED, "a transfer spends at least one input")
+        if len(set(body.inputs)) != len(body.inputs):
+            raise TxRejected(Reason.DOUBLE_SPEND, "the same input is listed twice")
+    if isinstance(body, IssueBody) and body.amount == 0:
+        raise TxRejected(Reason.MALFORMED, "an issue mints a positive amount")
+    if isinstance(body, RegisterMemberBody):
+        ids = [a.asset_id for a in body.assets]
+        if len(set(ids)) != len(ids):
+            raise TxRejected(Reason.MALFORMED, "an asset id is listed twice")
+    if not verify_signature(dtx.signer, tx.kind, chain_id, tx.body, tx.signature):
+        raise TxRejected(Reason.BAD_SIGNATURE, "sender signature")
+    if isinstance(body, (RegisterMemberBody, SetAuditorKeyBody)):
+        for approval in decode_approvals(dtx).approvals:
+            if not verify_signature(
+                approval.member, TAG_APPROVE, chain_id, dtx.tx_id, approval.signature
+            ):
+                raise TxRejected(Reason.BAD_SIGNATURE, "approval signature")
+    if isinstance(body, IssueBody):
+        excess = issue_excess(body)
+        if excess == group.IDENTITY or not verify_excess(excess, dtx.tx_id, tx.witness):
+            raise TxRejected(Reason.UNBALANCED, "amount·G − Σ outputs is not a proven x·H")
+
+
+def decode_approvals(dtx: DecodedTx) -> ApprovalsRecord:
+    try:
+        approvals = ApprovalsRecord.decode(dtx.tx.witness)
+    except DecodeError as exc:
+        raise TxRejected(Reason.MALFORMED, f"approvals: {exc}") from None
+    signers = [a.member for a in approvals.approvals]
+    if len(set(signers)) != len(signers) or dtx.signer in signers:
+        raise TxRejected(Reason.MALFORMED, "a member approves twice")
+    return approvals
+
+
+def range_statement(dtx: DecodedTx) -> RangeStatement | None:
+    """The aggregated range proof statement of an issue or transfer, else ``None``."""
+    body = dtx.body
+    if not isinstance(body, (IssueBody, TransferBody)):
+        return None
+    commitments = tuple(o.commitment for o in body.outputs)
+    return RangeStatement(commitments, body.range_proof, RANGE_BITS)
+
+
+def _sum_points(points: typing.Iterable[bytes]) -> bytes:
+    acc = group.IDENTITY
+    for point in points:
+        acc = group.add(acc, point)
+    return acc
+
+
+def issue_excess(body: IssueBody) -> bytes:
+    """``amount·G − Σ outputs``."""
+    return group.sub(group.mul_base(body.amount), _sum_points(o.commitment for o in body.outputs))
+
+
+# --- stateful -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What an accepted tx did. ``created``/``spent``: (output id, owner) pairs."""
+
+    tx_id: bytes
+    kind: bytes
+    created: tuple[tuple[bytes, bytes], ...] = ()
+    spent: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def _check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
+    last = last_nonce(view, signer)
+    if nonce <= last:
+        raise TxRejected(Reason.REPLAYED, f"nonce {nonce} is not above the last used {last}")
+    view.put(state_key(NS_NONCE, signer), encode_value(nonce))
+
+
+def _require_member(view: StateView, key: bytes) -> None:
+    if get_member(view, key) is None:
+        raise TxRejected(Reason.NOT_MEMBER, f"{key.hex()[:16]} is not a member bank")
+
+
+def _check_owners(view: StateView, outputs: tuple[TxOutput, ...]) -> None:
+    for i, output in enumerate(outputs):
+        if get_account(view, output.owner) is None:
+            raise TxRejected(Reason.UNREGISTERED, f"output {i}: owner is not registered")
+
+
+def _create_outputs(
+    view: StateView, dtx: DecodedTx, asset: bytes, outputs: tuple[TxOutput, ...]
+) -> tuple[tuple[bytes, bytes], ...]:
+    created = []
+    for i, output in enumerate(outputs):
+        output_id = output_id_of(dtx.tx_id, i)
+        record = OutputRecord(output.owner, asset, output.commitment, dtx.tx_id)
+        view.put(state_key(NS_OUT, output_id), record.encode())
+        created.append((output_id, output.owner))
+    return tuple(created)
+
+
+def _add_excess(
+    view: StateView, asset_id: bytes, asset: AssetRecord, excess: bytes, amount: int
+) -> None:
+    total = asset.issued_total + amount
+    if total > U64_MAX:
+        raise TxRejected(Reason.SUPPLY_OVERFLOW, "issued total would exceed 2^64 − 1")
+    updated = AssetRecord(asset.symbol, asset.issuer, total, group.add(asset.excess_sum, excess))
+    view.put(state_key(NS_ASSET, asset_id), updated.encode())
+
+
+def _check_quorum(view: StateView, dtx: DecodedTx) -> None:
+    current = members(view)
+    approvers = {dtx.signer} | {a.member for a in decode_approvals(dtx).approvals}
+    for key in approvers:
+        _require_member(view, key)
+    needed = governance_quorum(len(current))
+    if len(approvers) < needed:
+        raise TxRejected(
+            Reason.NOT_AUTHORIZED, f"{len(approvers)} of {len(current)} members, need {needed}"
+        )
+
+
+def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
+    """Stateful checks of an already stateless-checked tx, then its writes into ``view``.
+
+    On ``TxRejected`` the view may hold partial writes: apply through a
+    ``view.child()`` and merge only on success (``ledger.apply`` does).
+    """
+    body = dtx.body
+    if isinstance(body, TransferBody):
+        return _apply_transfer(view, dtx, body)
+    if isinstance(body, IssueBody):
+        return _apply_issue(view, dtx, body)
+    if isinstance(body, RegisterAccountBody):
+        _require_member(view, body.registrar)
+        if get_account(view, body.account_key) is not None:
+            raise TxRejected(Reason.ALREADY_REGISTERED, "account already registered")
+        _check_nonce(view, body.registrar, body.nonce)
+        record = AccountRecord(body.memo_public_key, body.registrar)
+        view.put(state_key(NS_ACCOUNT, body.account_key), record.encode())
+        return Receipt(dtx.tx_id, dtx.kind)
+    if isinstance(body, AttestBody):
+        _require_member(view, body.member)
+        _check_nonce(view, body.member, body.nonce)
+        record_a = AttestRecord(body.member, body.label, body.digest)
+        view.put(state_key(NS_ATTEST, dtx.tx_id), record_a.encode())
+        return Receipt(dtx.tx_id, dtx.kind)
+    if isinstance(body, RegisterMemberBody):
+        _check_quorum(view, dtx)
+        if get_member(view, body.member_key) or get_account(view, body.member_key):
+            raise TxRejected(Reason.ALREADY_REGISTERED, "key already a member or an account")
+        for new_asset in body.assets:
+            if get_asset(view, new_asset.asset_id) is not None:
+                raise TxRejected(Reason.ALREADY_REGISTERED, "asset id already exists")
+        _check_nonce(view, body.proposer, body.nonce)
+        view.put(
+            state_key(NS_MEMBER, body.member_key),
+            MemberRecord(body.name, body.memo_public_key).encode(),
+        )
+        view.put(
+            state_key(NS_ACCOUNT, body.member_key),
+            AccountRecord(body.memo_public_key, body.member_key).encode(),
+        )
+        for new_asset in body.assets:
+            record_s = AssetRecord(new_asset.symbol, body.member_key, 0, group.IDENTITY)
+            view.put(state_key(NS_ASSET, new_asset.asset_id), record_s.encode())
+        return Receipt(dtx.tx_id, dtx.kind)
+    _check_quorum(view, dtx)
+    _check_nonce(view, body.proposer, body.nonce)
+    view.put(state_key(NS_META, META_AUDITOR), body.auditor_memo_public_key)
+    return Receipt(dtx.tx_id, dtx.kind)
+
+
+def _apply_issue(view: StateView, dtx: DecodedTx, body: IssueBody) -> Receipt:
+    asset = get_asset(view, body.asset)
+    if asset is None:
+        raise TxRejected(Reason.UNKNOWN_ASSET, f"asset {body.asset.hex()[:16]}")
+    if asset.issuer != body.issuer:
+        raise TxRejected(Reason.NOT_ISSUER, "the signer does not issue this asset")
+    _check_owners(view, body.outputs)
+    _check_nonce(view, body.issuer, body.nonce)
+    _add_excess(view, body.asset, asset, issue_excess(body), body.amount)
+    created = _create_outputs(view, dtx, body.asset, body.outputs)
+    return Receipt(dtx.tx_id, dtx.kind, created=created)
+
+
+def _apply_transfer(view: StateView, dtx: DecodedTx, body: TransferBody) -> Receipt:
+    if get_account(view, body.sender) is None:
+        raise TxRejected(Reason.UNREGISTERED, "the sender is not a registered account")
+    input_commitments = []
+    for i, output_id in enumerate(body.inputs):
+        record = get_output(view, output_id)
+        if record is None:
+            if is_spent(view, output_id):
+                raise TxRejected(Reason.DOUBLE_SPEND, f"input {i} is already spent")
+            raise TxRejected(Reason.UNKNOWN_INPUT, f"input {i} does not exist")
+        if record.owner != body.sender:
+            raise TxRejected(Reason.NOT_OWNER, f"input {i} belongs to another account")
+        if record.asset != body.asset:
+            raise TxRejected(Reason.WRONG_ASSET, f"input {i} holds another asset")
+        input_commitments.append(record.commitment)
+    _check_owners(view, body.outputs)
+    asset = get_asset(view, body.asset)
+    if asset is None:
+        raise TxRejected(Reason.UNKNOWN_ASSET, f"asset {body.asset.hex()[:16]}")
+    excess = group.sub(
+        _sum_points(input_commitments), _sum_points(o.commitment for o in body.outputs)
+    )
+    if excess == group.IDENTITY or not verify_excess(excess, dtx.tx_id, dtx.tx.witness):
+        raise TxRejected(Reason.UNBALANCED, "Σ inputs − Σ outputs is not a proven x·H")
+    spent = []
+    for output_id in body.inputs:
+        view.delete(state_key(NS_OUT, output_id))
+        view.put(state_key(NS_SPENT, output_id), dtx.tx_id)
+        spent.append((output_id, body.sender))
+    _add_excess(view, body.asset, asset, excess, 0)
+    created = _create_outputs(view, dtx, body.asset, body.outputs)
+    return Receipt(dtx.tx_id, dtx.kind, created=created, spent=tuple(spent))

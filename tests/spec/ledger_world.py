@@ -1,0 +1,190 @@
+"""A small deterministic chain for ledger spec and property tests.
+
+Two member banks (A issues USD, B issues EUR), three registered clients
+(alice, bob, carol), one unregistered key (mallory), one validator per bank,
+and an auditor. Keys come from fixed seeds, so the genesis and the chain id
+are the same in every run; proofs and memos use fresh randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from nacl.public import PrivateKey
+
+from ledger.apply import BlockResult, apply_block, commit_applied, commit_genesis, propose_block
+from ledger.block import Block, BlockHeader, decode_block, primary_for_view, tx_root
+from ledger.build import BuiltTx, OutputPlan, build_issue, build_transfer
+from ledger.genesis import (
+    DEFAULT_PARAMS,
+    AccountInfo,
+    AssetInfo,
+    Genesis,
+    MemberInfo,
+    ValidatorInfo,
+)
+from ledger.identity import SigningIdentity
+from ledger.rules import get_clock
+from ledger.store import MemoryStore
+from ledger.tx import Tx
+from ledger.wallet import OwnedOutput
+from privacy.memo import Opening
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    identity: SigningIdentity
+    memo_private: bytes
+
+    @property
+    def key(self) -> bytes:
+        return self.identity.public_key
+
+    @property
+    def memo_public(self) -> bytes:
+        return bytes(PrivateKey(self.memo_private).public_key)
+
+    def plan(self, value: int, note: bytes = b"") -> OutputPlan:
+        return OutputPlan(self.key, self.memo_public, value, note)
+
+
+def _party(name: str) -> Party:
+    seed = hashlib.sha256(b"veil-test-party/" + name.encode()).digest()
+    memo = hashlib.sha256(b"veil-test-memo/" + name.encode()).digest()
+    return Party(name, SigningIdentity.from_seed(seed), memo)
+
+
+USD = hashlib.sha256(b"asset/USD.A").digest()
+EUR = hashlib.sha256(b"asset/EUR.B").digest()
+GENESIS_TIME_MS = 1_700_000_000_000
+
+
+class World:
+    def __init__(self) -> None:
+        self.bank_a = _party("bank-a")
+        self.bank_b = _party("bank-b")
+        self.alice = _party("alice")
+        self.bob = _party("bob")
+        self.carol = _party("carol")
+        self.mallory = _party("mallory")
+        self.auditor = _party("auditor")
+        self.validators = [_party("validator-0"), _party("validator-1")]
+        self.genesis = Genesis(
+            version=1,
+            chain_name="veil-spec",
+            genesis_time_ms=GENESIS_TIME_MS,
+            validators=tuple(ValidatorInfo(v.name, v.key, "", "") for v in self.validators),
+            members=(
+                MemberInfo("Bank A", self.bank_a.key, self.bank_a.memo_public),
+                MemberInfo("Bank B", self.bank_b.key, self.bank_b.memo_public),
+            ),
+            accounts=(
+                AccountInfo(self.alice.key, self.alice.memo_public, self.bank_a.key),
+                AccountInfo(self.bob.key, self.bob.memo_public, self.bank_a.key),
+                AccountInfo(self.carol.key, self.carol.memo_public, self.bank_b.key),
+            ),
+            assets=(
+                AssetInfo(USD, "USD.A", self.bank_a.key),
+                AssetInfo(EUR, "EUR.B", self.bank_b.key),
+            ),
+            auditor_memo_public_key=self.auditor.memo_public,
+            params=DEFAULT_PARAMS,
+        )
+        self.chain_id = self.genesis.chain_id
+        self.nonces: dict[bytes, int] = {}
+
+    def next_nonce(self, party: Party) -> int:
+        self.nonces[party.key] = self.nonces.get(party.key, 0) + 1
+        return self.nonces[party.key]
+
+    def new_store(self) -> MemoryStore:
+        store = MemoryStore()
+        commit_genesis(store, self.genesis)
+        return store
+
+    # --- txs -------------------------------------------------------------------
+
+    def issue(self, issuer: Party, asset: bytes, plans: Sequence[OutputPlan]) -> BuiltTx:
+        return build_issue(
+            issuer.identity,
+            self.chain_id,
+            asset,
+            plans,
+            self.auditor.memo_public,
+            nonce=self.next_nonce(issuer),
+        )
+
+    def transfer(
+        self,
+        sender: Party,
+        asset: bytes,
+        inputs: Iterable[tuple[bytes, Opening]],
+        plans: Sequence[OutputPlan],
+    ) -> BuiltTx:
+        return build_transfer(
+            sender.identity,
+            sender.memo_public,
+            self.chain_id,
+            asset=asset,
+            inputs=list(inputs),
+            plans=plans,
+            auditor_memo_key=self.auditor.memo_public,
+        )
+
+    @staticmethod
+    def owned(built: BuiltTx, index: int) -> OwnedOutput:
+        opening = built.openings[index]
+        return OwnedOutput(built.output_ids()[index], built.tx_id, opening.commitment(), opening)
+
+    @staticmethod
+    def spend(built: BuiltTx, index: int) -> tuple[bytes, Opening]:
+        return built.output_ids()[index], built.openings[index]
+
+    # --- blocks ----------------------------------------------------------------
+
+    def propose(
+        self, store: MemoryStore, txs: Sequence[BuiltTx | bytes], *, view: int = 0
+    ) -> Block:
+        raw = [t if isinstance(t, bytes) else t.encode() for t in txs]
+        proposal = propose_block(
+            store, self.genesis, raw, view=view, timestamp_ms=GENESIS_TIME_MS + store.height() + 1
+        )
+        if proposal.rejected:
+            raise AssertionError(f"proposal dropped txs: {[r for _, r in proposal.rejected]}")
+        return proposal.block
+
+    def commit(self, store: MemoryStore, txs: Sequence[BuiltTx | bytes]) -> BlockResult:
+        block = self.propose(store, txs)
+        result = apply_block(store, block, self.genesis)
+        commit_applied(store, block, result, b"cert")
+        return result
+
+
+def committed_blocks(store: MemoryStore) -> list[Block]:
+    return [decode_block(store.block_at(h) or b"") for h in range(1, store.height() + 1)]
+
+
+def raw_block(
+    world: World,
+    store: MemoryStore,
+    txs: Sequence[BuiltTx | Tx],
+    **header_changes: object,
+) -> Block:
+    """A block over ``txs`` exactly as given (no validity filtering), header overridable."""
+    envelopes = tuple(t.tx if isinstance(t, BuiltTx) else t for t in txs)
+    clock = get_clock(store)
+    fields: dict[str, object] = {
+        "version": 1,
+        "height": store.height() + 1,
+        "prev_hash": store.tip_hash(),
+        "tx_root": tx_root(envelopes),
+        "state_root": bytes(32),
+        "proposer": primary_for_view(world.genesis, 0),
+        "view": 0,
+        "timestamp_ms": (clock.timestamp_ms if clock else GENESIS_TIME_MS) + 1,
+    }
+    fields.update(header_changes)
+    return Block(BlockHeader(**fields), envelopes)  # type: ignore[arg-type]
