@@ -128,6 +128,13 @@ def malformed_cases(good: dict[str, Any]) -> dict[str, str]:
         "commitments not a list": json.dumps({**good, "commitments": good["commitments"][0]}),
         "no commitments": json.dumps({**good, "commitments": []}),
         "unsupported bits": json.dumps({**good, "bits": 7}),
+        "huge bits": json.dumps({**good, "bits": 10**30}),
+        "bits a float": json.dumps({**good, "bits": 64.0}),
+        "unsupported aggregation": json.dumps(
+            {**good, "commitments": [*good["commitments"], good["commitments"][0]]}
+        ),
+        "proof point not canonical": json.dumps({**good, "proof": "ff" * 32 + good["proof"][64:]}),
+        "transcript not a string": json.dumps({**good, "transcript": ["merlin"]}),
     }
     for field in ("bits", "transcript", "label", "commitments", "proof"):
         cases[f"missing {field}"] = json.dumps({k: v for k, v in good.items() if k != field})
