@@ -138,12 +138,19 @@ class SmtUpdate:
     root: bytes
     node_writes: dict[int, Leaf | bytes | None] = field(repr=False)
 
-    def records(self) -> list[tuple[bytes, bytes | None]]:
-        """(position key, record or ``None`` to delete) for every changed position."""
-        return [
-            (position_key(pos), None if node is None else encode_node(node))
-            for pos, node in self.node_writes.items()
-        ]
+    def records(self, key_prefix: bytes = b"") -> list[tuple[bytes, bytes | None]]:
+        """(``key_prefix`` + position key, record or ``None``) for every changed position."""
+        out: list[tuple[bytes, bytes | None]] = []
+        append = out.append
+        for pos, node in self.node_writes.items():
+            key = key_prefix + pos.to_bytes((pos.bit_length() + 7) >> 3, "big")
+            if node is None:
+                append((key, None))
+            elif isinstance(node, Leaf):
+                append((key, _LEAF_TAG + node.path + node.value_hash))
+            else:
+                append((key, _NODE_TAG + node))
+        return out
 
 
 _MISSING: Final = object()

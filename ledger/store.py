@@ -336,10 +336,8 @@ class KeyValueStore:
             batch.append((TX_PREFIX + tx_id, encode_value((height, index))))
         batch.extend(self._owner_index_writes(owner_index_changes))
         update = self._update_for(delta)
-        for key, value in delta.items():
-            batch.append((STATE_PREFIX + key, value))
-        for position, record in update.records():
-            batch.append((NODE_PREFIX + position, record))
+        batch.extend([(STATE_PREFIX + key, value) for key, value in delta.items()])
+        batch.extend(update.records(NODE_PREFIX))
         h = _u64(height)
         batch.append((BLOCK_PREFIX + h, block_bytes))
         batch.append((CERTIFICATE_PREFIX + h, certificate_bytes))
