@@ -18,6 +18,7 @@ from typing import Any
 
 import plyvel
 
+from ledger.state_root import DEFAULT_CACHE_NODES
 from ledger.store import Backend, KeyValueStore, StoreError
 
 DEFAULT_LRU_CACHE_BYTES = 32 << 20
@@ -79,7 +80,7 @@ class LevelDBStore(KeyValueStore):
         self,
         path: str | Path,
         *,
-        cache_nodes: int = 1 << 20,
+        cache_nodes: int = DEFAULT_CACHE_NODES,
         lru_cache_bytes: int = DEFAULT_LRU_CACHE_BYTES,
     ) -> None:
         self.path = Path(path)

@@ -46,7 +46,8 @@ PATH_BITS = 256
 EMPTY_HASH: Final = bytes(HASH_BYTES)
 EMPTY_ROOT: Final = EMPTY_HASH
 ROOT_POSITION = 1
-DEFAULT_CACHE_NODES = 1 << 20
+DEFAULT_CACHE_NODES = 1 << 18
+"""Decoded nodes kept in memory (~80 MB at most; a 100k-key tree has ~200k nodes)."""
 
 _LEAF_TAG = b"\x00"
 _NODE_TAG = b"\x01"

@@ -34,7 +34,13 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from ledger.codec import DecodeError, decode_value, encode_value
 from ledger.state import StateDelta, StateView, check_state_key, namespace_prefix
-from ledger.state_root import EMPTY_ROOT, SmtUpdate, SparseMerkleTree, StateProof
+from ledger.state_root import (
+    DEFAULT_CACHE_NODES,
+    EMPTY_ROOT,
+    SmtUpdate,
+    SparseMerkleTree,
+    StateProof,
+)
 
 SCHEMA_VERSION = 1
 SCHEMA_NAME = "veil/ledger-store"
@@ -147,7 +153,7 @@ def _check_hash(name: str, value: bytes) -> None:
 class KeyValueStore:
     """The ``Store`` logic over any ``Backend``."""
 
-    def __init__(self, backend: Backend, *, cache_nodes: int = 1 << 20) -> None:
+    def __init__(self, backend: Backend, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
         self._backend = backend
         self._check_schema()
         self._tree = SparseMerkleTree(self._read_node, cache_nodes=cache_nodes)
@@ -155,6 +161,7 @@ class KeyValueStore:
         self._tip_hash: bytes | None = None
         self._root = EMPTY_ROOT
         self._preview: tuple[tuple[tuple[bytes, bytes | None], ...], SmtUpdate] | None = None
+        self._write_failure: str | None = None
         self._load_tip()
 
     # --- opening ------------------------------------------------------------
@@ -315,6 +322,10 @@ class KeyValueStore:
         nothing) if ``height`` is not ``height() + 1``, the hash is already
         stored, a tx id repeats, or an index change does not match the index.
         """
+        if self._write_failure is not None:
+            raise StoreError(
+                f"an earlier block write failed ({self._write_failure}); reopen the store"
+            )
         if isinstance(height, bool) or not isinstance(height, int):
             raise StoreInvariantError("height must be an int")
         if height != self._height + 1:
@@ -346,7 +357,9 @@ class KeyValueStore:
         batch.append((TIP_KEY, encode_value((height, block_hash, update.root))))
         try:
             self._backend.write(batch)
-        except BaseException:
+        except BaseException as exc:
+            # Whether the batch reached the disk is unknown: refuse to go on from memory.
+            self._write_failure = repr(exc)
             self._tree.clear_cache()
             self._preview = None
             raise
@@ -425,7 +438,7 @@ class MemoryBackend:
 class MemoryStore(KeyValueStore):
     """A ``Store`` in memory: for tests, the simulator and replay checks."""
 
-    def __init__(self, *, cache_nodes: int = 1 << 20) -> None:
+    def __init__(self, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
         self.backend = MemoryBackend()
         super().__init__(self.backend, cache_nodes=cache_nodes)
 

@@ -29,6 +29,7 @@ from ledger.store import (
     SchemaVersionError,
     Store,
     StoreCorruptError,
+    StoreError,
     StoreInvariantError,
     TxLocation,
 )
@@ -287,3 +288,24 @@ def test_tampered_state_tree_is_detected_on_open(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreCorruptError):
         LevelDBStore(path)
+
+
+def test_a_failed_write_stops_further_commits(tmp_path: Path) -> None:
+    store = LevelDBStore(tmp_path / "db")
+    genesis(store)
+
+    def broken_write(batch: object) -> None:
+        raise OSError("disk on fire")
+
+    store.backend.write = broken_write  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk on fire"):
+        store.commit_block(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+    assert store.height() == 0
+    assert store.state_root() == EMPTY_ROOT
+    with pytest.raises(StoreError, match="reopen"):
+        store.commit_block(1, h("b1"), b"", b"", StateDelta(), [])
+    store.close()
+    with LevelDBStore(tmp_path / "db") as reopened:
+        assert reopened.height() == 0
+        reopened.commit_block(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        assert reopened.state_root() == compute_root({output_key(b"a"): b"1"})
