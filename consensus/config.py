@@ -1,0 +1,73 @@
+"""Static configuration of one replica: the validator set and the protocol knobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus.quorum import max_faulty, quorum_size, weak_quorum_size
+
+GENESIS_STATE_ROOT = bytes(32)
+"""State root at height 0 unless the configuration says otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaConfig:
+    """Everything a replica needs to know that never changes while it runs.
+
+    ``validators`` are public keys; a replica id is an index into this tuple,
+    and the injected ``verify`` receives the public key.
+    """
+
+    chain_id: bytes
+    validators: tuple[bytes, ...]
+    replica_id: int
+    checkpoint_interval: int = 8
+    watermark_window: int = 16
+    view_change_timeout_ticks: int = 40
+    max_view_change_timeout_ticks: int = 640
+    view_bound: int = 64
+    retransmit_interval_ticks: int = 10
+    max_batch_size: int = 500
+    max_request_bytes: int = 1 << 16
+    max_checkpoints_per_sender: int = 4
+    genesis_state_root: bytes = GENESIS_STATE_ROOT
+
+    def __post_init__(self) -> None:
+        n = len(self.validators)
+        if n < 4 or n != 3 * max_faulty(n) + 1:
+            raise ValueError(f"need n = 3f+1 >= 4 validators, got {n}")
+        if len(set(self.validators)) != n:
+            raise ValueError("validator keys must be distinct")
+        if not 0 <= self.replica_id < n:
+            raise ValueError(f"replica_id {self.replica_id} is not a validator index")
+        if self.checkpoint_interval < 1:
+            raise ValueError("checkpoint_interval must be positive")
+        # The window must hold at least two checkpoint intervals so the primary
+        # can keep proposing while the last checkpoint becomes stable.
+        if (
+            self.watermark_window < 2 * self.checkpoint_interval
+            or self.watermark_window % self.checkpoint_interval
+        ):
+            raise ValueError("watermark_window must be a multiple of 2+ checkpoint intervals")
+        if not 1 <= self.view_change_timeout_ticks <= self.max_view_change_timeout_ticks:
+            raise ValueError("need 1 <= view_change_timeout_ticks <= the cap")
+        if self.view_bound < 1 or self.retransmit_interval_ticks < 1:
+            raise ValueError("view_bound and retransmit_interval_ticks must be positive")
+        if self.max_batch_size < 1 or self.max_checkpoints_per_sender < 2:
+            raise ValueError("max_batch_size >= 1 and max_checkpoints_per_sender >= 2")
+
+    @property
+    def replica_count(self) -> int:
+        return len(self.validators)
+
+    @property
+    def faulty(self) -> int:
+        return max_faulty(len(self.validators))
+
+    @property
+    def quorum(self) -> int:
+        return quorum_size(len(self.validators))
+
+    @property
+    def weak_quorum(self) -> int:
+        return weak_quorum_size(len(self.validators))
