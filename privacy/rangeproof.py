@@ -191,9 +191,17 @@ def _powers(base: int, count: int) -> list[int]:
     return out
 
 
-def _delta(bits: int, parties: int, y: int, z: int) -> int:
-    """δ(y, z) = (z − z²)·Σ_{i<N} y^i − z³·(2^n − 1)·Σ_{j<m} z^j."""
-    sum_y = sum(_powers(y, bits * parties)) % ORDER
+def _delta(bits: int, parties: int, y: int, z: int, y_minus_1_inv: int | None) -> int:
+    """δ(y, z) = (z − z²)·Σ_{i<N} y^i − z³·(2^n − 1)·Σ_{j<m} z^j.
+
+    ``Σ y^i`` is the geometric sum ``(y^N − 1)/(y − 1)``; the caller supplies
+    ``1/(y − 1)`` from its batch inversion (``None`` when ``y = 1``).
+    """
+    total = bits * parties
+    if y_minus_1_inv is None:
+        sum_y = total % ORDER
+    else:
+        sum_y = (pow(y, total, ORDER) - 1) * y_minus_1_inv % ORDER
     sum_z = sum(_powers(z, parties)) % ORDER
     zz = z * z % ORDER
     return ((z - zz) * sum_y - zz * z % ORDER * ((1 << bits) - 1) * sum_z) % ORDER
@@ -202,12 +210,17 @@ def _delta(bits: int, parties: int, y: int, z: int) -> int:
 # --- verification ------------------------------------------------------------
 
 
+_GEN_STRIDE = max(SUPPORTED_BITS)
+"""Generator ``i`` of party ``j`` is slot ``j·64 + i`` in the batch accumulators."""
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedCheck:
-    """One proof's verification equation, ready to be weighted and merged.
+    """One proof's verification equation, already multiplied by its random batch weight.
 
     The equation is ``Σ gen_g[i]·G_vec[i] + Σ gen_h[i]·H_vec[i] + g_scalar·G +
-    h_scalar·H + Σ s·P over terms == identity``; ``c`` is already folded in.
+    h_scalar·H + Σ s·P over terms == identity`` (dalek's mega-check with its
+    random ``c``); ``G_vec``/``H_vec`` are in dalek's party-major order.
     """
 
     bits: int
@@ -219,11 +232,25 @@ class PreparedCheck:
     terms: list[tuple[int, bytes]]
 
 
-def prepare(statement: RangeStatement, c: int | None = None) -> PreparedCheck:
-    """Parse a statement strictly, replay its transcript, and build its check equation.
+def _batch_invert(values: Sequence[int]) -> list[int]:
+    """Inverses mod ℓ of non-zero values with one exponentiation (Montgomery's trick)."""
+    prefix = [1] * (len(values) + 1)
+    for i, value in enumerate(values):
+        prefix[i + 1] = prefix[i] * value % ORDER
+    inv = pow(prefix[-1], -1, ORDER)
+    out = [0] * len(values)
+    for i in range(len(values) - 1, -1, -1):
+        out[i] = inv * prefix[i] % ORDER
+        inv = inv * values[i] % ORDER
+    return out
 
-    ``c`` combines the two halves of dalek's mega-check; it must be secret and
-    random (the default draws it from the OS CSPRNG).
+
+def prepare(statement: RangeStatement, weight: int = 1) -> PreparedCheck:
+    """Parse a statement strictly, replay its transcript, and build ``weight ×`` its equation.
+
+    dalek's ``c`` (which joins the range equation and the inner-product
+    equation) is drawn here from the OS CSPRNG. Batch verification passes a
+    random ``weight`` per statement, also from the OS CSPRNG.
     """
     commitments_raw = statement.commitments
     if not isinstance(commitments_raw, tuple | list):
@@ -258,84 +285,123 @@ def prepare(statement: RangeStatement, c: int | None = None) -> PreparedCheck:
             challenges.append(transcript.challenge_scalar(b"u"))
     except TranscriptError as err:
         raise RangeProofError("MALFORMED", str(err)) from err
-
-    if c is None:
-        c = random_scalar()
-    if any(u == 0 for u in challenges) or y == 0:
+    if y == 0 or 0 in challenges:
         raise RangeProofError("INVALID", "zero challenge")
 
-    # s_i = Π_k u_k^{±1}: start from Π u_k^{-1} and double the vector per round.
+    c = random_scalar()
+    weight %= ORDER
     rounds = len(challenges)
-    product = 1
-    for u in challenges:
-        product = product * u % ORDER
-    all_inv = pow(product, -1, ORDER)
+    to_invert = [y, *challenges]
+    if y != 1:
+        to_invert.append(y - 1)
+    inverses = _batch_invert(to_invert)
+    y_inv = inverses[0]
+    u_inv = inverses[1 : rounds + 1]
+    y_minus_1_inv = inverses[-1] if y != 1 else None
     u_sq = [u * u % ORDER for u in challenges]
-    u_inv_sq = [pow(q, -1, ORDER) for q in u_sq]
-    s = [all_inv]
-    for k in range(rounds):
-        factor = u_sq[rounds - 1 - k]
-        s += [v * factor % ORDER for v in s]
+    u_inv_sq = [v * v % ORDER for v in u_inv]
+    all_inv = 1
+    for v in u_inv:
+        all_inv = all_inv * v % ORDER
 
     a, b = proof.a, proof.b
     zz = z * z % ORDER
-    minus_z = ORDER - z
-    y_inv = pow(y, -1, ORDER)
-    gen_g = [(minus_z - a * si) % ORDER for si in s]
-    gen_h = []
+    wz = weight * z % ORDER
+    # s_i = Π_k u_k^{±1} by doubling; built twice, pre-scaled by weight·a and weight·b.
+    s_a = [weight * a % ORDER * all_inv % ORDER]
+    s_b = [weight * b % ORDER * all_inv % ORDER]
+    for k in range(rounds):
+        factor = u_sq[rounds - 1 - k]
+        s_a += [v * factor % ORDER for v in s_a]
+        s_b += [v * factor % ORDER for v in s_b]
+    # g_i = weight·(−z − a·s_i)
+    minus_wz = ORDER - wz
+    gen_g = [minus_wz - v for v in s_a]
+    # h_i = weight·(z + y^{−i}·(z²·z^j·2^k − b·s_{N−1−i})) for i = j·n + k
+    gen_h = [0] * total
+    s_b.reverse()
     y_inv_pow = 1
-    z_j = zz
-    powers_of_2 = [1 << k for k in range(bits)]
+    z_j = weight * zz % ORDER
     index = 0
     for _party in range(parties):
-        for two_k in powers_of_2:
-            gen_h.append((z + y_inv_pow * (z_j * two_k - b * s[total - 1 - index])) % ORDER)
+        for k in range(bits):
+            gen_h[index] = (wz + y_inv_pow * ((z_j << k) - s_b[index])) % ORDER
             y_inv_pow = y_inv_pow * y_inv % ORDER
             index += 1
         z_j = z_j * z % ORDER
 
-    cx = c * x % ORDER
+    wc = weight * c % ORDER
+    wcx = wc * x % ORDER
     terms: list[tuple[int, bytes]] = [
-        (1, proof.A),
-        (x, proof.S),
-        (cx, proof.T_1),
-        (cx * x % ORDER, proof.T_2),
+        (weight, proof.A),
+        (weight * x % ORDER, proof.S),
+        (wcx, proof.T_1),
+        (wcx * x % ORDER, proof.T_2),
     ]
-    terms += zip(u_sq, proof.L_vec, strict=True)
-    terms += zip(u_inv_sq, proof.R_vec, strict=True)
-    cz = c * zz % ORDER
+    terms += [(weight * q % ORDER, p) for q, p in zip(u_sq, proof.L_vec, strict=True)]
+    terms += [(weight * q % ORDER, p) for q, p in zip(u_inv_sq, proof.R_vec, strict=True)]
+    wcz = wc * zz % ORDER
     for commitment in commitments:
-        terms.append((cz, commitment))
-        cz = cz * z % ORDER
-    h_scalar = (-proof.e_blinding - c * proof.t_x_blinding) % ORDER
-    g_scalar = (w * (proof.t_x - a * b) + c * (_delta(bits, parties, y, z) - proof.t_x)) % ORDER
+        terms.append((wcz, commitment))
+        wcz = wcz * z % ORDER
+    h_scalar = -(weight * proof.e_blinding + wc * proof.t_x_blinding) % ORDER
+    g_scalar = (
+        weight * w % ORDER * (proof.t_x - a * b)
+        + wc * (_delta(bits, parties, y, z, y_minus_1_inv) - proof.t_x)
+    ) % ORDER
     return PreparedCheck(bits, parties, gen_g, gen_h, g_scalar, h_scalar, terms)
 
 
-def combined_check_holds(checks: Sequence[PreparedCheck], weights: Sequence[int]) -> bool:
-    """Σ weight_k · check_k == identity, with every shared point multiplied once."""
-    merged: dict[bytes, int] = {}
-    for check, weight in zip(checks, weights, strict=True):
-        g_vec, h_vec = bulletproof_generators(check.bits, check.parties)
+def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
+    """Σ check_k == identity, with every shared point multiplied once.
+
+    Generator scalars are summed slot by slot (slot ``j·64 + i`` for party
+    ``j``'s ``i``-th generator, whatever the proof's ``n``), other points are
+    merged by encoding, so the cost is one multiplication per distinct point.
+    """
+    if not checks:
+        return True
+    slots = _GEN_STRIDE * max(SUPPORTED_PARTIES)
+    acc_g = [0] * slots
+    acc_h = [0] * slots
+    merged: dict[bytes, int] = {PEDERSEN_G: 0, PEDERSEN_H: 0}
+    top_party = 0
+    for check in checks:
+        bits = check.bits
+        top_party = max(top_party, check.parties)
+        for j in range(check.parties):
+            lo = j * _GEN_STRIDE
+            src = j * bits
+            acc_g[lo : lo + bits] = map(
+                int.__add__, acc_g[lo : lo + bits], check.gen_g[src : src + bits]
+            )
+            acc_h[lo : lo + bits] = map(
+                int.__add__, acc_h[lo : lo + bits], check.gen_h[src : src + bits]
+            )
         get = merged.get
-        for point, scalar in zip(g_vec, check.gen_g, strict=True):
-            merged[point] = get(point, 0) + weight * scalar
-        for point, scalar in zip(h_vec, check.gen_h, strict=True):
-            merged[point] = get(point, 0) + weight * scalar
         for scalar, point in check.terms:
-            merged[point] = get(point, 0) + weight * scalar
-        merged[PEDERSEN_G] = get(PEDERSEN_G, 0) + weight * check.g_scalar
-        merged[PEDERSEN_H] = get(PEDERSEN_H, 0) + weight * check.h_scalar
+            merged[point] = get(point, 0) + scalar
+        merged[PEDERSEN_G] += check.g_scalar
+        merged[PEDERSEN_H] += check.h_scalar
+    g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, top_party)
+    scalars: list[int] = []
+    points: list[bytes] = []
+    for acc, table in ((acc_g, g_vec), (acc_h, h_vec)):
+        for slot, point in enumerate(table):
+            scalar = acc[slot] % ORDER
+            if scalar:
+                scalars.append(scalar)
+                points.append(point)
     merged.pop(IDENTITY, None)
-    points = list(merged)
-    scalars = [merged[p] % ORDER for p in points]
+    for point, scalar in merged.items():
+        scalars.append(scalar)
+        points.append(point)
     return multiscalar_mul(scalars, points) == IDENTITY
 
 
 def verify_range(statement: RangeStatement) -> None:
     """Check one statement; raise RangeProofError (MALFORMED/UNSUPPORTED/INVALID) if refused."""
-    check = prepare(statement)
-    if not combined_check_holds([check], [1]):
+    if not combined_check_holds([prepare(statement)]):
         raise RangeProofError("INVALID", "range proof does not verify")
 
 
@@ -531,16 +597,17 @@ def prove_range(
 # --- batch verification --------------------------------------------------------
 
 
-def _weights(count: int) -> list[int]:
-    """Random 128-bit-or-more weights from the OS CSPRNG; the first may be 1 (saves a multiply)."""
-    return [1] + [random_scalar() for _ in range(count - 1)] if count else []
-
-
 def _find_bad(checks: Sequence[tuple[int, PreparedCheck]], *, known_bad: bool) -> list[int]:
-    """Indices of the failing checks, by bisection; ``known_bad`` skips a check already implied."""
+    """Indices of the failing checks, by bisection.
+
+    Each check already carries its own secret random weight, drawn after all
+    proofs were fixed, so every sub-sum is a sound randomised test (a bad
+    subset passes with probability ≤ 1/ℓ). ``known_bad`` skips a test whose
+    result is implied: when a failing set's left half passes, its right half fails.
+    """
     if not checks:
         return []
-    if not known_bad and combined_check_holds([c for _, c in checks], _weights(len(checks))):
+    if not known_bad and combined_check_holds([check for _, check in checks]):
         return []
     if len(checks) == 1:
         return [checks[0][0]]
@@ -555,15 +622,16 @@ def batch_verify(statements: Sequence[RangeStatement]) -> list[int]:
 
     Every statement is parsed and its transcript replayed first; malformed or
     unsupported ones are reported without sinking the batch. The rest are
-    checked with one randomly weighted multiscalar equation in which every
-    shared point (the ``G_vec``/``H_vec`` generators, ``G``, ``H``) appears
-    once. If it fails, bisection finds the bad statements.
+    checked with one multiscalar equation: each statement's equation times a
+    random weight from the OS CSPRNG, with every shared point (the
+    ``G_vec``/``H_vec`` generators, ``G``, ``H``, repeated commitments) merged
+    so it is multiplied once. If it fails, bisection finds the bad statements.
     """
     bad: list[int] = []
     good: list[tuple[int, PreparedCheck]] = []
     for index, statement in enumerate(statements):
         try:
-            good.append((index, prepare(statement)))
+            good.append((index, prepare(statement, random_scalar())))
         except RangeProofError:
             bad.append(index)
     bad += _find_bad(good, known_bad=False)

@@ -205,3 +205,20 @@ def test_same_commitment_in_many_statements_is_merged() -> None:
     statements = [RangeStatement(commitments, proof_a, 8), RangeStatement(commitments, proof_b, 8)]
     assert batch_verify(statements) == []
     assert batch_verify([statements[0], dataclasses.replace(statements[1], bits=16)]) == [1]
+
+
+def test_delta_closed_form_matches_direct_sum() -> None:
+    for bits, parties in [(8, 1), (64, 2), (16, 16)]:
+        for y in (1, 2, g.random_scalar()):
+            z = g.random_scalar()
+            total = bits * parties
+            sum_y = sum(pow(y, i, g.ORDER) for i in range(total))
+            sum_z = sum(pow(z, j, g.ORDER) for j in range(parties))
+            direct = ((z - z * z) * sum_y - z**3 * ((1 << bits) - 1) * sum_z) % g.ORDER
+            inv = pow(y - 1, -1, g.ORDER) if y != 1 else None
+            assert rp._delta(bits, parties, y, z, inv) == direct
+
+
+def test_batch_inversion() -> None:
+    values = [g.random_scalar() for _ in range(9)] + [1, g.ORDER - 1]
+    assert rp._batch_invert(values) == [pow(v, -1, g.ORDER) for v in values]
