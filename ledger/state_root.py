@@ -259,35 +259,39 @@ class SparseMerkleTree:
                 writes[pos] = built
             return built
         # An interior node: descend into the side(s) with changes.
-        prefix = (pos - (1 << depth)) << (PATH_BITS - depth)
-        mid = bisect_left(paths, prefix | (1 << (PATH_BITS - 1 - depth)), lo, hi)
+        mid = bisect_left(paths, ((pos << 1 | 1) - (2 << depth)) << (PATH_BITS - 1 - depth), lo, hi)
         left_pos = pos << 1
         right_pos = left_pos | 1
-        left = self._load(left_pos)
-        right = self._load(right_pos)
+        cache = self._cache
+        left = cache.get(left_pos, _MISSING)
+        if left is _MISSING:
+            left = self._load(left_pos)
+        right = cache.get(right_pos, _MISSING)
+        if right is _MISSING:
+            right = self._load(right_pos)
         if mid > lo:
-            left = self._update(left_pos, depth + 1, left, items, paths, writes, lo, mid)
+            left = self._update(left_pos, depth + 1, left, items, paths, writes, lo, mid)  # type: ignore[arg-type]
         if hi > mid:
-            right = self._update(right_pos, depth + 1, right, items, paths, writes, mid, hi)
+            right = self._update(right_pos, depth + 1, right, items, paths, writes, mid, hi)  # type: ignore[arg-type]
         result: Node
         if left is None:
             if right is None:
                 result = None
-            elif isinstance(right, Leaf):
+            elif type(right) is Leaf:
                 writes[right_pos] = None
                 result = right
             else:
-                result = _sha256(_NODE_TAG + EMPTY_HASH + right).digest()
+                result = _sha256(_NODE_TAG + EMPTY_HASH + right).digest()  # type: ignore[operator]
         elif right is None:
-            if isinstance(left, Leaf):
+            if type(left) is Leaf:
                 writes[left_pos] = None
                 result = left
             else:
-                result = _sha256(_NODE_TAG + left + EMPTY_HASH).digest()
+                result = _sha256(_NODE_TAG + left + EMPTY_HASH).digest()  # type: ignore[operator]
         else:
-            left_hash = left.hash if isinstance(left, Leaf) else left
-            right_hash = right.hash if isinstance(right, Leaf) else right
-            result = _sha256(_NODE_TAG + left_hash + right_hash).digest()
+            left_hash = left.hash if type(left) is Leaf else left
+            right_hash = right.hash if type(right) is Leaf else right
+            result = _sha256(_NODE_TAG + left_hash + right_hash).digest()  # type: ignore[operator]
         writes[pos] = result
         return result
 
