@@ -169,3 +169,10 @@ def test_make_transcript_rejects_unknown_kind() -> None:
         make_transcript("sha256", b"L")
     assert isinstance(make_transcript("merlin", b"L"), MerlinTranscript)
     assert isinstance(make_transcript("default", b"L"), DefaultTranscript)
+
+
+def test_default_transcript_check_value_in_docs() -> None:
+    t = DefaultTranscript(b"test protocol")
+    t.append_message(b"some label", b"some data")
+    expected = "51d8c9a753d0a8d629cb14421e2ea4c91992cfe7fee57185fa59343957879af8"
+    assert t.challenge_bytes(b"challenge", 32).hex() == expected
