@@ -129,7 +129,7 @@ def test_sigkill_at_random_points_leaves_the_last_whole_block(tmp_path: Path) ->
         height = check_store(db_path, replay, max(reported, height), note)
         assert reported <= height <= reported + 1 or reported == -1, note
     # the chain actually grew, and the replayed root is the from-scratch root of its state
-    assert height >= KILLS // 2, f"seed {SEED}: only reached height {height}"
+    assert height >= KILLS // 4, f"seed {SEED}: only reached height {height}"
     assert replay.store.state_root() == compute_root(dict(replay.store.iter_state()))
     print(
         f"{KILLS} kills ({mid_open_kills} mid-open), height {height}, "

@@ -309,3 +309,44 @@ def test_a_failed_write_stops_further_commits(tmp_path: Path) -> None:
         assert reopened.height() == 0
         reopened.commit_block(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
         assert reopened.state_root() == compute_root({output_key(b"a"): b"1"})
+
+
+def test_owner_index_keeps_owners_of_different_lengths_apart(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    genesis(store)
+    store.commit_block(
+        1,
+        h("b1"),
+        b"",
+        b"",
+        StateDelta(),
+        [],
+        [(b"a", b"\x01", True), (b"ab", b"\x02", True), (b"a", b"b\x03", True)],
+    )
+    assert store.outputs_by_owner(b"a") == [b"\x01", b"b\x03"]
+    assert store.outputs_by_owner(b"ab") == [b"\x02"]
+    assert store.outputs_by_owner(b"b") == []
+    with pytest.raises(StoreInvariantError):
+        store.commit_block(2, h("b2"), b"", b"", StateDelta(), [], [(b"", b"\x01", True)])
+
+
+def test_iteration_by_prefix_and_namespace(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    delta = StateDelta()
+    for namespace in [b"out", b"outs", b"acct", b"o"]:
+        for key in [b"", b"\x00", b"k", b"k\xff", b"z"]:
+            delta.put(state_key(namespace, key), namespace + key)
+    genesis(store, delta)
+    assert [k for k, _ in store.iter_namespace(NS_OUTPUT)] == [b"", b"\x00", b"k", b"k\xff", b"z"]
+    assert all(
+        v.startswith(b"out") and not v.startswith(b"outs")
+        for _, v in store.iter_namespace(NS_OUTPUT)
+    )
+    assert [k for k, _ in store.iter_state(b"outs:k")] == [b"outs:k", b"outs:k\xff"]
+    assert len(list(store.iter_state())) == 20
+    view = store.view()
+    view.delete(state_key(b"out", b"k"))
+    view.put(state_key(b"out", b"a"), b"new")
+    assert [k for k, _ in view.iter_namespace(NS_OUTPUT)] == [b"", b"\x00", b"a", b"k\xff", b"z"]
