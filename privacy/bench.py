@@ -32,6 +32,18 @@ _MICRO_OPS = 200
 """Operations per sample for the sub-millisecond measurements."""
 
 
+def verify_terms(bits: int, parties: int) -> int:
+    """Multiscalar terms of one proof's check: ``2nm + 2·log2(nm) + m + 6`` (docs/privacy.md)."""
+    nm = bits * parties
+    return 2 * nm + 2 * (nm.bit_length() - 1) + parties + 6
+
+
+def batch_terms(bits: int, parties: int, count: int) -> int:
+    """Terms of a batch of ``count`` proofs: ``2nm + 2`` shared, ``2·log2(nm) + m + 4`` each."""
+    nm = bits * parties
+    return 2 * nm + 2 + count * (2 * (nm.bit_length() - 1) + parties + 4)
+
+
 def _time_per_op(fn: Callable[[], object], ops: int) -> float:
     """Seconds per call of ``fn``, over ``ops`` calls."""
     start = time.perf_counter()
@@ -44,17 +56,20 @@ def _random_values(count: int, bits: int) -> list[int]:
     return [int.from_bytes(os.urandom(8), "little") % (1 << bits) for _ in range(count)]
 
 
-def _make_statements(count: int, bits: int, parties: int) -> list[RangeStatement]:
+def _make_statements(
+    count: int, bits: int, parties: int, on_each: Callable[[], object] = lambda: None
+) -> list[RangeStatement]:
     statements = []
     for _ in range(count):
         blindings = [group.random_scalar() for _ in range(parties)]
         proof, commitments = prove_range(_random_values(parties, bits), blindings, bits)
         statements.append(RangeStatement(commitments, proof, bits))
+        on_each()
     return statements
 
 
 def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = False) -> Report:
-    """Run every measurement; returns ``{"meta": {...}, "results": {name: {...}}}``.
+    """Run every measurement; returns ``{"meta", "results": {name: {...}}, "model"}``.
 
     Units: ``us`` (microseconds) for group and sigma operations, ``ms`` otherwise.
     ``batch_verify_2x64_per_proof`` is the batch time divided by ``batch_size``.
@@ -77,10 +92,10 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
     commitment = opening.commitment()
     holder: dict[str, Any] = {}
 
-    def setup() -> None:
-        holder["one_1x64"] = _make_statements(1, 64, 1)[0]
-        holder["one_2x64"] = _make_statements(1, 64, 2)[0]
-        holder["batch"] = _make_statements(batch_size, 64, 2)
+    def setup(on_each: Callable[[], object]) -> None:
+        holder["one_1x64"] = _make_statements(1, 64, 1, on_each)[0]
+        holder["one_2x64"] = _make_statements(1, 64, 2, on_each)[0]
+        holder["batch"] = _make_statements(batch_size, 64, 2, on_each)
 
     def prove_once(parties: int) -> float:
         values = _random_values(parties, 64)
@@ -141,7 +156,7 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
         ("batch_verify_2x64_per_proof", "ms", batch_once),
     ]
 
-    total = len(steps) * runs + 1
+    total = len(steps) * runs + batch_size + 2
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -152,8 +167,7 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
         transient=True,
     ) as bar:
         task = bar.add_task(f"making {batch_size + 2} proofs", total=total)
-        setup()
-        bar.advance(task)
+        setup(lambda: bar.advance(task))
         for name, unit, measure in steps:
             bar.update(task, description=name)
             samples = []
@@ -175,6 +189,21 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
             "cpus": os.cpu_count(),
             "memo_bytes_empty_note": len(seal_memo(Opening(0, 0, bytes(32)), memo_public)),
         },
+        "model": {
+            "verify_1x64_terms": verify_terms(64, 1),
+            "verify_2x64_terms": verify_terms(64, 2),
+            "batch_2x64_terms_per_proof": round(batch_terms(64, 2, batch_size) / batch_size, 2),
+            "verify_2x64_us_per_term": round(
+                results["verify_2x64"]["median"] * 1e3 / verify_terms(64, 2), 1
+            ),
+            "batch_2x64_us_per_term": round(
+                results["batch_verify_2x64_per_proof"]["median"]
+                * 1e3
+                * batch_size
+                / batch_terms(64, 2, batch_size),
+                1,
+            ),
+        },
         "results": results,
     }
 
@@ -188,4 +217,7 @@ def format_report(report: Report) -> str:
     ]
     for name, result in report["results"].items():
         lines.append(f"  {name:<30} {result['median']:>10.3f} {result['unit']}")
+    lines.append("cost model (multiscalar terms, docs/privacy.md):")
+    for name, value in report["model"].items():
+        lines.append(f"  {name:<30} {value:>10}")
     return "\n".join(lines)

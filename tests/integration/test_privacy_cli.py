@@ -206,3 +206,36 @@ def test_bench_json_runs_small() -> None:
     assert report["meta"]["batch_size"] == 2 and report["meta"]["memo_bytes_empty_note"] == 123
     for name in ("verify_2x64", "batch_verify_2x64_per_proof", "prove_2x64", "sigma_verify_excess"):
         assert report["results"][name]["median"] > 0
+
+
+def test_cost_model_counts_the_multiplications_verification_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/privacy.md's term counts are what the verifier pays: one scalar mult per term."""
+    from privacy import bench
+    from privacy.rangeproof import RangeStatement, batch_verify, verify_range
+
+    counts = {"mul": 0, "mul_base": 0}
+    real_mul, real_mul_base = group.mul, group.mul_base
+
+    def counting_mul(scalar: int, point: bytes) -> bytes:
+        counts["mul"] += 1
+        return real_mul(scalar, point)
+
+    def counting_mul_base(scalar: int) -> bytes:
+        counts["mul_base"] += 1
+        return real_mul_base(scalar)
+
+    statements = bench._make_statements(4, 64, 2)
+    monkeypatch.setattr(group, "mul", counting_mul)
+    monkeypatch.setattr(group, "mul_base", counting_mul_base)
+    verify_range(statements[0])
+    # Every term but A (scalar 1: an addition) is a multiplication; G uses the fixed-base table.
+    assert counts == {"mul": bench.verify_terms(64, 2) - 2, "mul_base": 1}
+    assert bench.verify_terms(64, 2) == 278 and bench.verify_terms(64, 1) == 147
+    counts.update(mul=0, mul_base=0)
+    assert batch_verify([RangeStatement(s.commitments, s.proof, 64) for s in statements]) == []
+    # Every A has a random weight now (the implementation may leave one at 1: an addition).
+    terms = bench.batch_terms(64, 2, 4)
+    assert counts["mul_base"] == 1 and terms - 2 <= counts["mul"] + counts["mul_base"] <= terms
+    assert bench.batch_terms(64, 2, 128) == 258 + 128 * 20
