@@ -9,6 +9,7 @@ tables so each round is a handful of list comprehensions.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 _MASK = (1 << 64) - 1
 
@@ -50,7 +51,10 @@ _LANES = struct.Struct("<25Q")
 
 
 def keccak_f1600_lanes(lanes: list[int]) -> list[int]:
-    """Apply the 24-round permutation to 25 lanes and return the new lanes."""
+    """The permutation written as loops over the step tables: the readable reference.
+
+    ``keccak_f1600`` uses the unrolled ``_permute``; tests check the two agree.
+    """
     a = lanes
     mask = _MASK
     steps = _STEPS
@@ -77,9 +81,154 @@ def keccak_f1600_lanes(lanes: list[int]) -> list[int]:
     return a
 
 
+def _permute(lanes: Sequence[int]) -> list[int]:
+    """The 24 rounds, fully unrolled over 25 local lanes (about 2× the looped speed)."""
+    (
+        a0,
+        a1,
+        a2,
+        a3,
+        a4,
+        a5,
+        a6,
+        a7,
+        a8,
+        a9,
+        a10,
+        a11,
+        a12,
+        a13,
+        a14,
+        a15,
+        a16,
+        a17,
+        a18,
+        a19,
+        a20,
+        a21,
+        a22,
+        a23,
+        a24,
+    ) = lanes
+    mask = _MASK
+    for rc in _RC:
+        c0 = a0 ^ a5 ^ a10 ^ a15 ^ a20
+        c1 = a1 ^ a6 ^ a11 ^ a16 ^ a21
+        c2 = a2 ^ a7 ^ a12 ^ a17 ^ a22
+        c3 = a3 ^ a8 ^ a13 ^ a18 ^ a23
+        c4 = a4 ^ a9 ^ a14 ^ a19 ^ a24
+        d0 = c4 ^ (((c1 << 1) | (c1 >> 63)) & mask)
+        d1 = c0 ^ (((c2 << 1) | (c2 >> 63)) & mask)
+        d2 = c1 ^ (((c3 << 1) | (c3 >> 63)) & mask)
+        d3 = c2 ^ (((c4 << 1) | (c4 >> 63)) & mask)
+        d4 = c3 ^ (((c0 << 1) | (c0 >> 63)) & mask)
+        b0 = a0 ^ d0
+        v = a1 ^ d1
+        b10 = ((v << 1) | (v >> 63)) & mask
+        v = a2 ^ d2
+        b20 = ((v << 62) | (v >> 2)) & mask
+        v = a3 ^ d3
+        b5 = ((v << 28) | (v >> 36)) & mask
+        v = a4 ^ d4
+        b15 = ((v << 27) | (v >> 37)) & mask
+        v = a5 ^ d0
+        b16 = ((v << 36) | (v >> 28)) & mask
+        v = a6 ^ d1
+        b1 = ((v << 44) | (v >> 20)) & mask
+        v = a7 ^ d2
+        b11 = ((v << 6) | (v >> 58)) & mask
+        v = a8 ^ d3
+        b21 = ((v << 55) | (v >> 9)) & mask
+        v = a9 ^ d4
+        b6 = ((v << 20) | (v >> 44)) & mask
+        v = a10 ^ d0
+        b7 = ((v << 3) | (v >> 61)) & mask
+        v = a11 ^ d1
+        b17 = ((v << 10) | (v >> 54)) & mask
+        v = a12 ^ d2
+        b2 = ((v << 43) | (v >> 21)) & mask
+        v = a13 ^ d3
+        b12 = ((v << 25) | (v >> 39)) & mask
+        v = a14 ^ d4
+        b22 = ((v << 39) | (v >> 25)) & mask
+        v = a15 ^ d0
+        b23 = ((v << 41) | (v >> 23)) & mask
+        v = a16 ^ d1
+        b8 = ((v << 45) | (v >> 19)) & mask
+        v = a17 ^ d2
+        b18 = ((v << 15) | (v >> 49)) & mask
+        v = a18 ^ d3
+        b3 = ((v << 21) | (v >> 43)) & mask
+        v = a19 ^ d4
+        b13 = ((v << 8) | (v >> 56)) & mask
+        v = a20 ^ d0
+        b14 = ((v << 18) | (v >> 46)) & mask
+        v = a21 ^ d1
+        b24 = ((v << 2) | (v >> 62)) & mask
+        v = a22 ^ d2
+        b9 = ((v << 61) | (v >> 3)) & mask
+        v = a23 ^ d3
+        b19 = ((v << 56) | (v >> 8)) & mask
+        v = a24 ^ d4
+        b4 = ((v << 14) | (v >> 50)) & mask
+        a0 = b0 ^ (~b1 & b2)
+        a1 = b1 ^ (~b2 & b3)
+        a2 = b2 ^ (~b3 & b4)
+        a3 = b3 ^ (~b4 & b0)
+        a4 = b4 ^ (~b0 & b1)
+        a5 = b5 ^ (~b6 & b7)
+        a6 = b6 ^ (~b7 & b8)
+        a7 = b7 ^ (~b8 & b9)
+        a8 = b8 ^ (~b9 & b5)
+        a9 = b9 ^ (~b5 & b6)
+        a10 = b10 ^ (~b11 & b12)
+        a11 = b11 ^ (~b12 & b13)
+        a12 = b12 ^ (~b13 & b14)
+        a13 = b13 ^ (~b14 & b10)
+        a14 = b14 ^ (~b10 & b11)
+        a15 = b15 ^ (~b16 & b17)
+        a16 = b16 ^ (~b17 & b18)
+        a17 = b17 ^ (~b18 & b19)
+        a18 = b18 ^ (~b19 & b15)
+        a19 = b19 ^ (~b15 & b16)
+        a20 = b20 ^ (~b21 & b22)
+        a21 = b21 ^ (~b22 & b23)
+        a22 = b22 ^ (~b23 & b24)
+        a23 = b23 ^ (~b24 & b20)
+        a24 = b24 ^ (~b20 & b21)
+        a0 ^= rc
+    return [
+        a0,
+        a1,
+        a2,
+        a3,
+        a4,
+        a5,
+        a6,
+        a7,
+        a8,
+        a9,
+        a10,
+        a11,
+        a12,
+        a13,
+        a14,
+        a15,
+        a16,
+        a17,
+        a18,
+        a19,
+        a20,
+        a21,
+        a22,
+        a23,
+        a24,
+    ]
+
+
 def keccak_f1600(state: bytearray) -> None:
     """Permute a 200-byte state in place."""
     if len(state) != 200:
         raise ValueError("the Keccak-f[1600] state is 200 bytes")
-    lanes = keccak_f1600_lanes(list(_LANES.unpack(state)))
+    lanes = _permute(_LANES.unpack(state))
     _LANES.pack_into(state, 0, *lanes)

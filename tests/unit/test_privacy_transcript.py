@@ -176,3 +176,15 @@ def test_default_transcript_check_value_in_docs() -> None:
     t.append_message(b"some label", b"some data")
     expected = "51d8c9a753d0a8d629cb14421e2ea4c91992cfe7fee57185fa59343957879af8"
     assert t.challenge_bytes(b"challenge", 32).hex() == expected
+
+
+def test_unrolled_permutation_matches_reference_loops() -> None:
+    import random
+
+    from privacy.keccak import _permute, keccak_f1600_lanes
+
+    rng = random.Random(7)
+    for _ in range(3):
+        lanes = [rng.getrandbits(64) for _ in range(25)]
+        assert _permute(lanes) == keccak_f1600_lanes(list(lanes))
+    assert _permute([0] * 25)[0] == 0xF1258F7940E1DDE7  # Keccak team's zero-state value
