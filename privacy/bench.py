@@ -44,12 +44,19 @@ def batch_terms(bits: int, parties: int, count: int) -> int:
     return 2 * nm + 2 + count * (2 * (nm.bit_length() - 1) + parties + 4)
 
 
-def _time_per_op(fn: Callable[[], object], ops: int) -> float:
-    """Seconds per call of ``fn``, over ``ops`` calls."""
-    start = time.perf_counter()
-    for _ in range(ops):
+_UNIT_SCALE = {"us": 1e6, "ms": 1e3}
+
+
+def _time_calls(fn: Callable[[], object], calls: int) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds for ``calls`` calls of ``fn``.
+
+    CPU time is reported next to wall time because the 2-core dev machine is
+    shared: under load, wall time includes waiting for a core, CPU time does not.
+    """
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / ops
+    return time.perf_counter() - wall_start, time.process_time() - cpu_start
 
 
 def _random_values(count: int, bits: int) -> list[int]:
@@ -72,7 +79,9 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
     """Run every measurement; returns ``{"meta", "results": {name: {...}}, "model"}``.
 
     Units: ``us`` (microseconds) for group and sigma operations, ``ms`` otherwise.
-    ``batch_verify_2x64_per_proof`` is the batch time divided by ``batch_size``.
+    ``median`` is wall-clock time, ``cpu_median`` process CPU time (the same on an
+    idle machine). ``batch_verify_2x64_per_proof`` is the batch time divided by
+    ``batch_size``.
     """
     if runs < 1 or batch_size < 1:
         raise ValueError("runs and batch_size must be positive")
@@ -97,63 +106,33 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
         holder["one_2x64"] = _make_statements(1, 64, 2, on_each)[0]
         holder["batch"] = _make_statements(batch_size, 64, 2, on_each)
 
-    def prove_once(parties: int) -> float:
-        values = _random_values(parties, 64)
-        blindings = [group.random_scalar() for _ in range(parties)]
-        start = time.perf_counter()
-        prove_range(values, blindings, 64)
-        return (time.perf_counter() - start) * 1e3
+    inputs_1 = (_random_values(1, 64), [group.random_scalar()])
+    inputs_2 = (_random_values(2, 64), [group.random_scalar() for _ in range(2)])
 
-    def verify_once(key: str) -> float:
-        statement = holder[key]
-        start = time.perf_counter()
-        verify_range(statement)
-        return (time.perf_counter() - start) * 1e3
-
-    def batch_once() -> float:
-        start = time.perf_counter()
+    def batch_once() -> None:
         bad = batch_verify(holder["batch"])
-        elapsed = time.perf_counter() - start
         if bad:
             raise RuntimeError(f"benchmark proofs failed batch verification: {bad}")
-        return elapsed * 1e3 / batch_size
 
-    steps: list[tuple[str, str, Callable[[], float]]] = [
-        (
-            "scalar_mult",
-            "us",
-            lambda: _time_per_op(lambda: group.mul(scalar, point), _MICRO_OPS) * 1e6,
-        ),
-        (
-            "fixed_base_mult",
-            "us",
-            lambda: _time_per_op(lambda: group.mul_base(scalar), _MICRO_OPS) * 1e6,
-        ),
-        (
-            "point_add",
-            "us",
-            lambda: _time_per_op(lambda: group.add(point, excess), _MICRO_OPS) * 1e6,
-        ),
+    # (name, unit, operation, calls per sample, divisor): a sample is the time of
+    # ``calls`` calls divided by ``calls × divisor``.
+    steps: list[tuple[str, str, Callable[[], object], int, int]] = [
+        ("scalar_mult", "us", lambda: group.mul(scalar, point), _MICRO_OPS, 1),
+        ("fixed_base_mult", "us", lambda: group.mul_base(scalar), _MICRO_OPS, 1),
+        ("point_add", "us", lambda: group.add(point, excess), _MICRO_OPS, 1),
         (
             "sigma_verify_excess",
             "us",
-            lambda: (
-                _time_per_op(lambda: sigma.verify_excess(excess, message, excess_proof), _MICRO_OPS)
-                * 1e6
-            ),
+            lambda: sigma.verify_excess(excess, message, excess_proof),
+            _MICRO_OPS,
+            1,
         ),
-        (
-            "memo_open",
-            "us",
-            lambda: (
-                _time_per_op(lambda: open_memo(memo, memo_private, commitment), _MICRO_OPS) * 1e6
-            ),
-        ),
-        ("prove_1x64", "ms", lambda: prove_once(1)),
-        ("verify_1x64", "ms", lambda: verify_once("one_1x64")),
-        ("prove_2x64", "ms", lambda: prove_once(2)),
-        ("verify_2x64", "ms", lambda: verify_once("one_2x64")),
-        ("batch_verify_2x64_per_proof", "ms", batch_once),
+        ("memo_open", "us", lambda: open_memo(memo, memo_private, commitment), _MICRO_OPS, 1),
+        ("prove_1x64", "ms", lambda: prove_range(*inputs_1, 64), 1, 1),
+        ("verify_1x64", "ms", lambda: verify_range(holder["one_1x64"]), 1, 1),
+        ("prove_2x64", "ms", lambda: prove_range(*inputs_2, 64), 1, 1),
+        ("verify_2x64", "ms", lambda: verify_range(holder["one_2x64"]), 1, 1),
+        ("batch_verify_2x64_per_proof", "ms", batch_once, 1, batch_size),
     ]
 
     total = len(steps) * runs + batch_size + 2
@@ -168,16 +147,20 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
     ) as bar:
         task = bar.add_task(f"making {batch_size + 2} proofs", total=total)
         setup(lambda: bar.advance(task))
-        for name, unit, measure in steps:
+        for name, unit, operation, calls, divisor in steps:
             bar.update(task, description=name)
-            samples = []
+            scale = _UNIT_SCALE[unit] / (calls * divisor)
+            wall, cpu = [], []
             for _ in range(runs):
-                samples.append(measure())
+                wall_s, cpu_s = _time_calls(operation, calls)
+                wall.append(wall_s * scale)
+                cpu.append(cpu_s * scale)
                 bar.advance(task)
             results[name] = {
-                "median": round(statistics.median(samples), 3),
+                "median": round(statistics.median(wall), 3),
+                "cpu_median": round(statistics.median(cpu), 3),
                 "unit": unit,
-                "samples": [round(sample, 3) for sample in samples],
+                "samples": [round(sample, 3) for sample in wall],
             }
     return {
         "meta": {
@@ -215,8 +198,11 @@ def format_report(report: Report) -> str:
         f"privacy benchmarks: median of {meta['runs']} runs, default transcript, "
         f"batch of {meta['batch_size']}, Python {meta['python']} on {meta['cpus']} CPUs",
     ]
+    lines.append(f"  {'measurement':<30} {'wall':>10} {'cpu':>10}")
     for name, result in report["results"].items():
-        lines.append(f"  {name:<30} {result['median']:>10.3f} {result['unit']}")
+        lines.append(
+            f"  {name:<30} {result['median']:>10.3f} {result['cpu_median']:>10.3f} {result['unit']}"
+        )
     lines.append("cost model (multiscalar terms, docs/privacy.md):")
     for name, value in report["model"].items():
         lines.append(f"  {name:<30} {value:>10}")
