@@ -40,6 +40,7 @@ from ledger.state_root import (
     SmtUpdate,
     SparseMerkleTree,
     StateProof,
+    compute_root,
 )
 
 SCHEMA_VERSION = 1
@@ -257,6 +258,18 @@ class KeyValueStore:
     def prove_state(self, key: bytes) -> StateProof:
         """Proof of ``key``'s value (or absence) under ``state_root()``."""
         return self._tree.prove(key)
+
+    def verify_state_root(self) -> bytes:
+        """Recompute the root from the stored state alone; raise if it differs from the tree's.
+
+        O(state size): an operator's integrity check, not something to run per block.
+        """
+        recomputed = compute_root(dict(self.iter_state()))
+        if recomputed != self._root:
+            raise StoreCorruptError(
+                f"stored state hashes to {recomputed.hex()}, the tree says {self._root.hex()}"
+            )
+        return recomputed
 
     # --- blocks and indexes -------------------------------------------------
 

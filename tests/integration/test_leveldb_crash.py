@@ -131,6 +131,8 @@ def test_sigkill_at_random_points_leaves_the_last_whole_block(tmp_path: Path) ->
     # the chain actually grew, and the replayed root is the from-scratch root of its state
     assert height >= KILLS // 4, f"seed {SEED}: only reached height {height}"
     assert replay.store.state_root() == compute_root(dict(replay.store.iter_state()))
+    with LevelDBStore(db_path) as store:
+        assert store.verify_state_root() == replay.store.state_root()
     print(
         f"{KILLS} kills ({mid_open_kills} mid-open), height {height}, "
         f"{time.monotonic() - started:.1f} s, seed {SEED}"

@@ -350,3 +350,15 @@ def test_iteration_by_prefix_and_namespace(make_store: Callable[[], Store]) -> N
     view.delete(state_key(b"out", b"k"))
     view.put(state_key(b"out", b"a"), b"new")
     assert [k for k, _ in view.iter_namespace(NS_OUTPUT)] == [b"", b"\x00", b"a", b"k\xff", b"z"]
+
+
+def test_verify_state_root_detects_state_that_does_not_match_the_tree(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with LevelDBStore(path) as store:
+        genesis(store, StateDelta([(output_key(b"a"), b"1"), (output_key(b"b"), b"2")]))
+        assert store.verify_state_root() == store.state_root()
+    db = plyvel.DB(str(path))
+    db.put(b"S" + output_key(b"a"), b"forged")
+    db.close()
+    with LevelDBStore(path) as store, pytest.raises(StoreCorruptError, match="tree says"):
+        store.verify_state_root()
