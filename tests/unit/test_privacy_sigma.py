@@ -239,3 +239,13 @@ def test_completeness_random_statements(value: int, r1: int, r2: int, message: b
     assert sigma.verify_commitment_to_zero(
         zero, message, sigma.prove_commitment_to_zero(r2, zero, message)
     )
+
+
+@settings(max_examples=200)
+@given(proof=st.binary(max_size=80), point=st.binary(min_size=32, max_size=32))
+def test_random_bytes_never_verify_and_never_raise(proof: bytes, point: bytes) -> None:
+    excess = h_mul(7)
+    for candidate in (excess, point):
+        assert not sigma.verify_excess(candidate, MESSAGE, proof)
+        assert not sigma.verify_commitment_to_zero(candidate, MESSAGE, proof)
+        assert not sigma.verify_equal_commitments(candidate, excess, MESSAGE, proof)
