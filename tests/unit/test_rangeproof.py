@@ -222,3 +222,31 @@ def test_delta_closed_form_matches_direct_sum() -> None:
 def test_batch_inversion() -> None:
     values = [g.random_scalar() for _ in range(9)] + [1, g.ORDER - 1]
     assert rp._batch_invert(values) == [pow(v, -1, g.ORDER) for v in values]
+
+
+def test_batch_multiplies_each_shared_point_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int]] = []
+    real = rp.multiscalar_mul
+
+    def counting(scalars: list[int], points: list[bytes]) -> bytes:
+        calls.append((len(points), len(set(points))))
+        return real(scalars, points)
+
+    monkeypatch.setattr(rp, "multiscalar_mul", counting)
+    shapes = [(64, 2), (64, 2), (8, 4), (64, 1)]
+    statements = []
+    for bits, parties in shapes:
+        proof, commitments = prove_range(_values(bits, parties), _blindings(parties), bits)
+        statements.append(RangeStatement(commitments, proof, bits))
+    calls.clear()
+    assert batch_verify(statements) == []
+    assert len(calls) == 1
+    terms, distinct = calls[0]
+    assert terms == distinct
+    # Generators: party j's first max-n slots, shared by every proof that uses them.
+    shared = 2 * (64 * 2 + 8 * 2) + 2  # parties 0-1 up to 64 bits, parties 2-3 up to 8 bits
+    own = sum(4 + parties + 2 * (bits * parties).bit_length() - 2 for bits, parties in shapes)
+    assert terms == shared + own
+    calls.clear()
+    verify_range(statements[0])
+    assert calls == [(2 * 128 + 2 + 4 + 2 + 2 * 7,) * 2]
