@@ -20,7 +20,7 @@ writes be dropped when the transaction turns out to be invalid.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping
 from typing import Protocol
 
 NS_OUTPUT = b"out"
@@ -138,6 +138,15 @@ class StateDelta(Mapping[bytes, bytes | None]):
 
     def __getitem__(self, key: bytes) -> bytes | None:
         return self._changes[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._changes
+
+    def items(self) -> ItemsView[bytes, bytes | None]:
+        return self._changes.items()
+
+    def keys(self) -> KeysView[bytes]:
+        return self._changes.keys()
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._changes)
