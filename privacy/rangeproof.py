@@ -220,7 +220,8 @@ class PreparedCheck:
 
     The equation is ``Σ gen_g[i]·G_vec[i] + Σ gen_h[i]·H_vec[i] + g_scalar·G +
     h_scalar·H + Σ s·P over terms == identity`` (dalek's mega-check with its
-    random ``c``); ``G_vec``/``H_vec`` are in dalek's party-major order.
+    random ``c``); ``G_vec``/``H_vec`` are in dalek's party-major order. The
+    generator scalars may be unreduced (any integer congruent mod ℓ).
     """
 
     bits: int
@@ -318,16 +319,19 @@ def prepare(statement: RangeStatement, weight: int = 1) -> PreparedCheck:
     minus_wz = ORDER - wz
     gen_g = [minus_wz - v for v in s_a]
     # h_i = weight·(z + y^{−i}·(z²·z^j·2^k − b·s_{N−1−i})) for i = j·n + k
-    gen_h = [0] * total
+    # (left unreduced: the accumulators are reduced once per generator)
+    y_inv_pows = _powers(y_inv, total)
     s_b.reverse()
-    y_inv_pow = 1
+    gen_h: list[int] = []
     z_j = weight * zz % ORDER
-    index = 0
-    for _party in range(parties):
-        for k in range(bits):
-            gen_h[index] = (wz + y_inv_pow * ((z_j << k) - s_b[index])) % ORDER
-            y_inv_pow = y_inv_pow * y_inv % ORDER
-            index += 1
+    for j in range(parties):
+        lo = j * bits
+        gen_h += [
+            wz + yp * ((z_j << k) - sb)
+            for k, yp, sb in zip(
+                range(bits), y_inv_pows[lo : lo + bits], s_b[lo : lo + bits], strict=True
+            )
+        ]
         z_j = z_j * z % ORDER
 
     wc = weight * c % ORDER
