@@ -15,16 +15,43 @@ from consensus.messages import Batch, Commit, Prepare, PreparedCertificate, PreP
 MAX_BATCHES_PER_SLOT = 8
 """Distinct batches remembered per slot; a byzantine primary cannot grow this."""
 
+MAX_COMMITS_PER_SENDER = 2
+"""Distinct digests remembered per sender, view and slot."""
+
 
 @dataclass(slots=True)
 class Slot:
     seq: int
     pre_prepares: dict[int, PrePrepare] = field(default_factory=dict)
     prepares: dict[int, dict[int, Prepare]] = field(default_factory=dict)
-    commits: dict[int, dict[int, Commit]] = field(default_factory=dict)
+    # view -> sender -> digest -> commit. A byzantine sender may sign two digests
+    # (we keep at most MAX_COMMITS_PER_SENDER): an honest relay of its real commit
+    # must still count, or a replica it lied to could never assemble a certificate.
+    commits: dict[int, dict[int, dict[bytes, Commit]]] = field(default_factory=dict)
     batches: dict[bytes, Batch] = field(default_factory=dict)
     prepared: PreparedCertificate | None = None
     committed: CommitCertificate | None = None
+
+    def add_commit(self, commit: Commit) -> bool:
+        """Store ``commit``; False if dropped. A sender over its quota loses its
+        least-supported digest, so a byzantine flood of made-up digests cannot
+        crowd out an honestly relayed copy of its real commit."""
+        by_sender = self.commits.setdefault(commit.view, {})
+        mine = by_sender.setdefault(commit.sender, {})
+        if len(mine) >= MAX_COMMITS_PER_SENDER:
+
+            def support(digest: bytes) -> int:
+                return sum(1 for other in by_sender.values() if digest in other)
+
+            weakest = min(mine, key=lambda d: (support(d), d))
+            if support(commit.digest) + 1 <= support(weakest):
+                return False
+            del mine[weakest]
+        mine[commit.digest] = commit
+        return True
+
+    def own_commit(self, view: int, me: int) -> Commit | None:
+        return next(iter(self.commits.get(view, {}).get(me, {}).values()), None)
 
     def remember_batch(self, digest: bytes, batch: Batch) -> None:
         if digest not in self.batches and len(self.batches) < MAX_BATCHES_PER_SLOT:
@@ -47,8 +74,9 @@ class Slot:
         """2f+1 matching commits in one view whose batch we hold; lowest view first."""
         for view in sorted(self.commits):
             by_digest: dict[bytes, list[Commit]] = {}
-            for commit in self.commits[view].values():
-                by_digest.setdefault(commit.digest, []).append(commit)
+            for by_sender_digest in self.commits[view].values():
+                for commit in by_sender_digest.values():
+                    by_digest.setdefault(commit.digest, []).append(commit)
             for digest, commits in sorted(by_digest.items()):
                 if len(commits) >= needed and digest in self.batches:
                     commits.sort(key=lambda c: c.sender)

@@ -259,7 +259,8 @@ class Replica:
             case Prepare():
                 slot.prepares.setdefault(message.view, {})[self.me] = message
             case Commit():
-                slot.commits.setdefault(message.view, {})[self.me] = message
+                by_sender = slot.commits.setdefault(message.view, {})
+                by_sender.setdefault(self.me, {})[message.digest] = message
 
     def _may_vote(self, key: VoteKey, digest: bytes) -> bool:
         """False when we already signed another digest for this key (e.g. before a crash)."""
@@ -462,20 +463,20 @@ class Replica:
             self._ignore("outside_watermarks")
             return
         slot = self.log.slot(commit.seq)
-        known = slot.commits.get(commit.view, {}).get(commit.sender)
-        if known == commit:
+        known = slot.commits.get(commit.view, {}).get(commit.sender, {})
+        if known.get(commit.digest) == commit:
             self._ignore("duplicate")
             return
         if not self._authentic(commit):
             self._fault("bad_signature", peer, "commit")
             return
-        if known is not None:
+        if known:
             detail = f"two commits for ({commit.view}, {commit.seq})"
             self._fault("conflicting_vote", commit.sender, detail)
-            return
         # Commits of any view count: 2f+1 of them prove the batch committed, which
         # lets a replica stuck in a view change still follow the chain.
-        slot.commits.setdefault(commit.view, {})[commit.sender] = commit
+        if not slot.add_commit(commit):
+            return
         self._advance(slot)
 
     def _advance(self, slot: Slot) -> None:
@@ -677,9 +678,14 @@ class Replica:
                 prepare = slot.prepares.get(self.view, {}).get(self.me)
                 if prepare is not None:
                     mine.append(prepare)
-                commit = slot.commits.get(self.view, {}).get(self.me)
-                if commit is not None:
-                    mine.append(commit)
+                if slot.committed is not None:
+                    # Relay the whole certificate: a replica outside this view
+                    # (or one a byzantine peer lied to) can still execute.
+                    mine.extend(slot.committed.commits)
+                else:
+                    commit = slot.own_commit(self.view, self.me)
+                    if commit is not None:
+                        mine.append(commit)
                 self._out.extend(Broadcast(m) for m in mine)
         # The stable proof is relayed whole: a lagging or restarted replica learns
         # from any one honest peer that it must fetch state.
