@@ -120,9 +120,24 @@ class Genesis(Record):
         return chain_id_of(self)
 
 
+_CHAIN_ID_CACHE: dict[int, tuple[Genesis, bytes]] = {}
+
+
 def chain_id_of(genesis: Genesis) -> bytes:
-    """SHA-256 of the domain-tagged canonical genesis encoding."""
-    return hashlib.sha256(encode_value((GENESIS_TAG, genesis.encode()))).digest()
+    """SHA-256 of the domain-tagged canonical genesis encoding.
+
+    Cached per genesis object (the rules ask for it once per tx, and encoding
+    the genesis costs about a millisecond); the cache holds the object itself,
+    so its ``id`` cannot be reused while the entry exists.
+    """
+    cached = _CHAIN_ID_CACHE.get(id(genesis))
+    if cached is not None and cached[0] is genesis:
+        return cached[1]
+    chain_id = hashlib.sha256(encode_value((GENESIS_TAG, genesis.encode()))).digest()
+    if len(_CHAIN_ID_CACHE) >= 64:
+        _CHAIN_ID_CACHE.clear()
+    _CHAIN_ID_CACHE[id(genesis)] = (genesis, chain_id)
+    return chain_id
 
 
 def _unique(values: list[bytes], what: str) -> None:

@@ -151,6 +151,11 @@ def get_account(state: StateReader, public_key: bytes) -> AccountRecord | None:
     return _read(state, AccountRecord, NS_ACCOUNT, public_key)
 
 
+def is_registered(state: StateReader, public_key: bytes) -> bool:
+    """An account exists (no decoding: accounts are never changed or removed)."""
+    return state.get_state(state_key(NS_ACCOUNT, public_key)) is not None
+
+
 def get_member(state: StateReader, public_key: bytes) -> MemberRecord | None:
     return _read(state, MemberRecord, NS_MEMBER, public_key)
 
@@ -343,7 +348,7 @@ def _require_member(view: StateView, key: bytes) -> None:
 
 def _check_owners(view: StateView, outputs: tuple[TxOutput, ...]) -> None:
     for i, output in enumerate(outputs):
-        if get_account(view, output.owner) is None:
+        if not is_registered(view, output.owner):
             raise TxRejected(Reason.UNREGISTERED, f"output {i}: owner is not registered")
 
 
@@ -394,7 +399,7 @@ def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
         return _apply_issue(view, dtx, body)
     if isinstance(body, RegisterAccountBody):
         _require_member(view, body.registrar)
-        if get_account(view, body.account_key) is not None:
+        if is_registered(view, body.account_key):
             raise TxRejected(Reason.ALREADY_REGISTERED, "account already registered")
         _check_nonce(view, body.registrar, body.nonce)
         record = AccountRecord(body.memo_public_key, body.registrar)
@@ -408,7 +413,7 @@ def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
         return Receipt(dtx.tx_id, dtx.kind)
     if isinstance(body, RegisterMemberBody):
         _check_quorum(view, dtx)
-        if get_member(view, body.member_key) or get_account(view, body.member_key):
+        if get_member(view, body.member_key) or is_registered(view, body.member_key):
             raise TxRejected(Reason.ALREADY_REGISTERED, "key already a member or an account")
         for new_asset in body.assets:
             if get_asset(view, new_asset.asset_id) is not None:
@@ -446,7 +451,7 @@ def _apply_issue(view: StateView, dtx: DecodedTx, body: IssueBody) -> Receipt:
 
 
 def _apply_transfer(view: StateView, dtx: DecodedTx, body: TransferBody) -> Receipt:
-    if get_account(view, body.sender) is None:
+    if not is_registered(view, body.sender):
         raise TxRejected(Reason.UNREGISTERED, "the sender is not a registered account")
     input_commitments = []
     for i, output_id in enumerate(body.inputs):

@@ -253,6 +253,20 @@ def decode_tx(data: bytes, chain_id: bytes, *, max_tx_bytes: int) -> DecodedTx:
     return decode_envelope(tx, chain_id, size_bytes=len(data))
 
 
+def _bin_size(length: int) -> int:
+    """Bytes msgpack uses for a ``bin`` of ``length`` bytes (bin8/bin16/bin32 header + data)."""
+    if length < 1 << 8:
+        return 2 + length
+    if length < 1 << 16:
+        return 3 + length
+    return 5 + length
+
+
+def encoded_size(tx: Tx) -> int:
+    """``len(tx.encode())`` without encoding: a fixarray of four byte strings."""
+    return 1 + sum(_bin_size(len(part)) for part in (tx.kind, tx.body, tx.signature, tx.witness))
+
+
 def decode_envelope(tx: Tx, chain_id: bytes, *, size_bytes: int | None = None) -> DecodedTx:
     """Decode the body of an already decoded envelope."""
     body_type = BODY_TYPES.get(tx.kind)
@@ -262,7 +276,7 @@ def decode_envelope(tx: Tx, chain_id: bytes, *, size_bytes: int | None = None) -
         body = body_type.decode(tx.body)
     except DecodeError as exc:
         raise TxRejected(Reason.MALFORMED, f"body: {exc}") from None
-    size = len(tx.encode()) if size_bytes is None else size_bytes
+    size = encoded_size(tx) if size_bytes is None else size_bytes
     typed = typing.cast(Body, body)
     return DecodedTx(tx, typed, tx_id_of(tx.kind, tx.body, chain_id), size)
 

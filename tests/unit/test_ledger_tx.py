@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.codec import encode_value
 from ledger.identity import SigningIdentity, signing_bytes
@@ -18,6 +20,7 @@ from ledger.tx import (
     Tx,
     TxOutput,
     decode_tx,
+    encoded_size,
     output_id_of,
     tx_id_of,
 )
@@ -117,3 +120,14 @@ def test_rejection_carries_reason_detail_and_index() -> None:
     assert located.reason is Reason.NOT_OWNER and located.index == 3
     assert str(located) == "NOT_OWNER (tx #3): input 0"
     assert Reason("DOUBLE_SPEND") is Reason.DOUBLE_SPEND
+
+
+@given(
+    kind=st.binary(max_size=64),
+    body=st.binary(max_size=70_000),
+    witness=st.binary(max_size=300),
+)
+@settings(max_examples=30)
+def test_encoded_size_matches_the_encoding(kind: bytes, body: bytes, witness: bytes) -> None:
+    tx = Tx(kind, body, b"\x00" * 64, witness)
+    assert encoded_size(tx) == len(tx.encode())
