@@ -46,8 +46,8 @@ PATH_BITS = 256
 EMPTY_HASH: Final = bytes(HASH_BYTES)
 EMPTY_ROOT: Final = EMPTY_HASH
 ROOT_POSITION = 1
-DEFAULT_CACHE_NODES = 1 << 18
-"""Decoded nodes kept in memory (~80 MB at most; a 100k-key tree has ~200k nodes)."""
+DEFAULT_CACHE_NODES = 1 << 19
+"""Decoded nodes kept in memory: ~240 B each, so ~125 MB at most; 100k keys need ~245k."""
 
 _LEAF_TAG = b"\x00"
 _NODE_TAG = b"\x01"
@@ -188,7 +188,7 @@ class SparseMerkleTree:
             record = self._read_record(position_key(position))
             node = None if record is None else decode_node(record)
             if len(self._cache) >= self._cache_nodes:
-                self._cache.clear()
+                self._evict()
             self._cache[position] = node
         return node  # type: ignore[return-value]
 
@@ -197,6 +197,19 @@ class SparseMerkleTree:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+    def _evict(self) -> None:
+        """Make room: keep only the top levels, which every update walks through.
+
+        The top ``k`` levels (at most a quarter of the cache, and no deeper than
+        depth 15) are kept, everything deeper is dropped and reloaded on demand.
+        The cache is pruned in place so callers holding it stay consistent.
+        """
+        keep_below = 1 << min(16, max(1, self._cache_nodes.bit_length() - 3))
+        cache = self._cache
+        kept = {pos: node for pos, node in cache.items() if pos < keep_below}
+        cache.clear()
+        cache.update(kept)
 
     # --- updates ------------------------------------------------------------
 
@@ -224,9 +237,14 @@ class SparseMerkleTree:
             raise StateRootError(
                 f"update computed at version {update.base_version}, tree is at {self._version}"
             )
-        if len(self._cache) + len(update.node_writes) > self._cache_nodes:
-            self._cache.clear()
-        self._cache.update(update.node_writes)
+        cache = self._cache
+        if len(cache) + len(update.node_writes) > self._cache_nodes:
+            self._evict()
+        for pos, node in update.node_writes.items():
+            if node is None:
+                cache.pop(pos, None)  # emptied positions are not worth memory
+            else:
+                cache[pos] = node
         self._version += 1
 
     def _update(  # noqa: PLR0917 (hot recursive path: positional on purpose)
