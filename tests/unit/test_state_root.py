@@ -208,3 +208,17 @@ def test_tampered_proofs_fail() -> None:
     assert not verify_state_proof(root, key, None, other)
     # half a leaf is malformed
     assert root_from_proof(key, None, StateProof(proof.siblings, proof.leaf_path, None)) is None
+
+
+def test_node_cache_stays_bounded_and_keeps_the_top_levels() -> None:
+    nodes = DictNodes()
+    tree = SparseMerkleTree(nodes.read, cache_nodes=64)
+    state = {output_key(b"%d" % i): b"v" for i in range(500)}
+    for start in range(0, 500, 10):  # small updates, so writes never exceed the cap alone
+        nodes.write(tree, {k: state[k] for k in list(state)[start : start + 10]})
+    root = tree.root()
+    for key in state:
+        assert verify_state_proof(root, key, b"v", tree.prove(key))
+        assert len(tree._cache) <= 64
+    assert 1 in tree._cache  # the root survives eviction
+    assert root == reference_root(state)
