@@ -17,10 +17,11 @@ inner-product argument folded into one multiscalar product over
 ``A, S, T_1, T_2, L_k, R_k, V_j, G, H, G_vec, H_vec`` (the IPP generator
 scalars come from the ``s`` vector built with the product trick, not by
 folding generators), combined with a random ``c``. Its cost is one
-libsodium multiplication per distinct point, so ``2N + 2·log2(N) + m + 5``.
-Batch verification (``privacy.rangeproof_batch``) adds many such equations
-with random weights and merges every shared point, so the ``2N + 2``
-generator terms are paid once per batch.
+libsodium multiplication per distinct point: ``2N + 2·log2(N) + m + 6``
+terms, of which ``A`` (scalar 1) is an addition and ``G`` a fixed-base
+multiplication. ``batch_verify`` adds many such equations with random weights
+from the OS CSPRNG and merges every shared point, so the ``2N + 2`` generator
+terms are paid once per batch and each proof adds ``2·log2(N) + m + 4``.
 """
 
 from __future__ import annotations
