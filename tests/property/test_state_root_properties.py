@@ -98,7 +98,8 @@ def test_proofs_verify_and_tampering_fails(
     nodes, tree = fresh_tree()
     root = nodes.apply(tree, dict(state))
     probe = key
-    if state and data.draw(st.booleans(), label="probe a present key"):
+    probe_present: bool = data.draw(st.booleans(), label="probe a present key")
+    if state and probe_present:
         probe = data.draw(st.sampled_from(sorted(state)), label="present key")
     value = state.get(probe)
     proof = tree.prove(probe)
