@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from ledger.block import Block
 from ledger.rules import NS_ASSET, get_asset, iter_unspent
 from ledger.state import StateReader, state_key
-from ledger.tx import confidential_bodies, output_id_of
+from ledger.tx import confidential_bodies, output_id_of, split_output_id
 from privacy import group
 from privacy.memo import MemoError, Opening, open_memo
 
@@ -125,7 +125,7 @@ class Auditor:
             if opening is None:
                 mismatch = self.bad.get(output_id)
                 if mismatch is None:
-                    mismatch = Mismatch(record.tx_id, output_id, "NO_OPENING")
+                    mismatch = Mismatch(split_output_id(output_id)[0], output_id, "NO_OPENING")
                 mismatches.append(mismatch)
                 continue
             values[asset] = values.get(asset, 0) + opening.value

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from ledger.codec import U64, Bytes32, Bytes64, DecodeError, MaxLen, Record, encode_value
+from ledger.codec import U64, Bytes32, Bytes64, DecodeError, FixedLen, MaxLen, Record
 from ledger.identity import signing_bytes
 from ledger.reasons import Reason, TxRejected
 
@@ -41,7 +41,8 @@ TAG_REGISTER_MEMBER: Final = b"veil/tx/register_member/v1"
 TAG_SET_AUDITOR_KEY: Final = b"veil/tx/set_auditor_key/v1"
 TAG_APPROVE: Final = b"veil/gov/approve/v1"
 """Domain of a member's approval signature over a governance tx id."""
-OUTPUT_ID_TAG: Final = b"veil/output-id/v1"
+OUTPUT_ID_BYTES: Final = 33
+"""An output id is the creating tx id (32 bytes) followed by the output index (1 byte)."""
 
 MAX_INPUTS: Final = 64
 MAX_OUTPUTS: Final = 16
@@ -73,6 +74,7 @@ class TxOutput(Record):
 
 
 Outputs = Annotated[tuple[TxOutput, ...], MaxLen(MAX_OUTPUTS)]
+OutputId = Annotated[bytes, FixedLen(OUTPUT_ID_BYTES)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,7 @@ class TransferBody(Record):
 
     sender: Bytes32
     asset: Bytes32
-    inputs: Annotated[tuple[Bytes32, ...], MaxLen(MAX_INPUTS)]
+    inputs: Annotated[tuple[OutputId, ...], MaxLen(MAX_INPUTS)]
     outputs: Outputs
     range_proof: RangeProofBytes
 
@@ -215,8 +217,22 @@ def tx_id_of(kind: bytes, body_bytes: bytes, chain_id: bytes) -> bytes:
 
 
 def output_id_of(tx_id: bytes, index: int) -> bytes:
-    """The id of output ``index`` of tx ``tx_id``: unique because tx ids are."""
-    return hashlib.sha256(encode_value((OUTPUT_ID_TAG, tx_id, index))).digest()
+    """``tx_id || index``: unique because tx ids are, and it names the creating tx.
+
+    Anyone holding an output id can find the tx that created it (and so its
+    memos) through the store's tx index, which is why the state does not keep
+    the tx id beside each output.
+    """
+    if len(tx_id) != 32 or not 0 <= index < MAX_OUTPUTS:
+        raise ValueError("an output id is a 32-byte tx id and an index below MAX_OUTPUTS")
+    return tx_id + bytes([index])
+
+
+def split_output_id(output_id: bytes) -> tuple[bytes, int]:
+    """``(tx id, index)`` of an output id."""
+    if len(output_id) != OUTPUT_ID_BYTES:
+        raise ValueError(f"an output id is {OUTPUT_ID_BYTES} bytes")
+    return output_id[:32], output_id[32]
 
 
 @dataclass(frozen=True, slots=True)

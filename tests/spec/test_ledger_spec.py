@@ -33,13 +33,13 @@ from ledger.build import (
 )
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
-    NS_SPENT,
     get_account,
     get_asset,
     get_clock,
     get_member,
     get_output,
     last_nonce,
+    spent_by,
 )
 from ledger.state import StateView, state_key
 from ledger.store import MemoryStore
@@ -154,7 +154,7 @@ def test_valid_transfer_moves_value_and_tombstones_the_input(pre: Pre) -> None:
     view, result = post_state(pre, [tx])
     spent_id = pre.i1.output_ids()[1]
     assert get_output(view, spent_id) is None
-    assert view.get_state(state_key(NS_SPENT, spent_id)) == tx.tx_id
+    assert spent_by(view, spent_id) == tx.tx_id
     new = [get_output(view, oid) for oid in tx.output_ids()]
     assert [o.owner for o in new if o] == [w.carol.key, w.alice.key]
     assert result.receipts[0].spent == ((spent_id, w.alice.key),)
@@ -387,7 +387,7 @@ def case_commitment_not_a_point(p: Pre) -> BuiltTx:
 def case_unknown_input(p: Pre) -> BuiltTx:
     w = p.world
     fake = Opening(400, p.i1.openings[1].blinding, USD)
-    return w.transfer(w.alice, USD, [(b"\x13" * 32, fake)], [w.alice.plan(400)])
+    return w.transfer(w.alice, USD, [(b"\x13" * 33, fake)], [w.alice.plan(400)])
 
 
 def case_spent_in_earlier_block(p: Pre) -> BuiltTx:

@@ -22,6 +22,7 @@ from ledger.tx import (
     decode_tx,
     encoded_size,
     output_id_of,
+    split_output_id,
     tx_id_of,
 )
 
@@ -131,3 +132,14 @@ def test_rejection_carries_reason_detail_and_index() -> None:
 def test_encoded_size_matches_the_encoding(kind: bytes, body: bytes, witness: bytes) -> None:
     tx = Tx(kind, body, b"\x00" * 64, witness)
     assert encoded_size(tx) == len(tx.encode())
+
+
+def test_output_id_names_its_creating_tx() -> None:
+    tx_id = bytes(range(32))
+    assert split_output_id(output_id_of(tx_id, 5)) == (tx_id, 5)
+    with pytest.raises(ValueError):
+        output_id_of(tx_id, 16)
+    with pytest.raises(ValueError):
+        output_id_of(tx_id[:31], 0)
+    with pytest.raises(ValueError):
+        split_output_id(tx_id)
