@@ -45,7 +45,10 @@ class Network:
             self.injected["duplicate"] += 1
             copies = 2
         for _ in range(copies):
-            delay = self.rng.randint(1, c.max_delay_ticks) + extra_delay
+            delay = self.rng.randint(1, c.max_delay_ticks)
+            if delay > 1:
+                self.injected["delay"] += 1
+            delay += extra_delay
             if c.reorder_probability and self.rng.random() < c.reorder_probability:
                 self.injected["reorder"] += 1
                 delay += self.rng.randint(1, c.reorder_extra_ticks)

@@ -1,0 +1,48 @@
+"""`python -m consensus.sim`: the JSON summary is the last line; failures print a replay."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+import consensus.sim.__main__ as cli
+from consensus.sim.runner import SeedResult
+
+
+def test_summary_is_the_last_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--seeds", "3", "--start", "5"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(last)
+    assert summary["seeds"] == 3
+    assert summary["safety_violations"] == 0 and summary["liveness_failures"] == 0
+    assert summary["commits"] > 0
+    assert set(summary) >= {"view_changes", "faults_injected", "seconds"}
+
+
+def test_faults_none_and_a_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--seed", "1", "--faults", "none", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(lines[0])["kinds"] == []
+    assert json.loads(lines[-1])["faults_injected"] == {}
+    assert cli.main(["--seed", "1", "--faults", "drop,silent_primary"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["faults_injected"]["drop"] > 0
+    with pytest.raises(SystemExit):
+        cli.main(["--faults", "no_such_fault"])
+
+
+def test_failure_exits_one_with_seed_and_replay(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(scenario: object, trace: bool = False) -> SeedResult:
+        return SeedResult(7, frozenset(), ["agreement: forged"], None, 1, 0, Counter(), 10)
+
+    monkeypatch.setattr(cli, "run_seed", broken)
+    assert cli.main(["--seed", "7"]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "FAILED seed 7: agreement: forged"
+    assert lines[1].startswith("replay: python -m consensus.sim --seed 7 ")
+    assert lines[1].endswith("--trace")
+    assert json.loads(lines[-1])["safety_violations"] == 1

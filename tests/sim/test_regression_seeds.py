@@ -1,0 +1,31 @@
+"""Every seed that ever failed, pinned forever (run with `--faults all`, 4 nodes, 300 fault ticks).
+
+What each one found:
+  9, 24, 26, 54, 82, 96   a learner lacked the batch: the equivocating primary never sent it
+                          the real one, so backups now relay the accepted pre-prepare
+  131                     a new primary re-proposed inside NEW-VIEW's range (proposal while
+                          adopting the checkpoint): an honest replica signed two pre-prepares
+  19, 478                 a restarted replica had no checkpoint of its own and nobody
+                          relayed the stable proof: the lagging replica never caught up
+  817, 805                the byzantine lied about its commit to a replica outside the view;
+                          certificates are now relayed and a sender may hold two digests
+  387                     a flood of junk commits crowded out the relayed real one; eviction
+                          now keeps the best-supported digest
+  56, 97, 188             liveness failures of the same early builds (learner / relay gaps)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from consensus.sim.runner import run_seed
+from consensus.sim.scenario import FAULT_KINDS, build_scenario
+
+FAILED_ONCE = [9, 19, 24, 26, 54, 56, 82, 96, 97, 131, 188, 387, 478, 805, 817]
+
+
+@pytest.mark.parametrize("seed", FAILED_ONCE)
+def test_seed_that_once_failed(seed: int) -> None:
+    result = run_seed(build_scenario(seed, 4, FAULT_KINDS, every_kind=False))
+    assert result.safety_violations == []
+    assert result.liveness_failure is None
