@@ -207,7 +207,8 @@ class Proposal:
     block: Block
     result: BlockResult
     rejected: tuple[tuple[bytes, TxRejected], ...]
-    """(tx bytes, why) for every candidate left out."""
+    """(tx bytes, why) for every invalid candidate, in candidate order. Valid candidates
+    beyond ``max_block_txs`` are neither in the block nor here."""
 
 
 def propose_block(
@@ -221,30 +222,34 @@ def propose_block(
     """Build the next block from candidate tx bytes, leaving out the invalid ones."""
     tip = chain_tip(state)
     limit = genesis.params.max_block_txs
-    remaining = list(candidates)
-    rejected: list[tuple[bytes, TxRejected]] = []
+    bad_proofs: dict[int, TxRejected] = {}
     while True:
+        # Every pass re-runs all candidates but the known bad proofs: dropping a tx can
+        # make a later one invalid (it spent the dropped tx's output) or valid again
+        # (it spent the same input).
         pending = _Pending(StateView(state), [], [], [], set())
         kept: list[Tx] = []
-        kept_raw: list[bytes] = []
-        for raw in remaining:
+        kept_index: list[int] = []
+        rejected: dict[int, TxRejected] = dict(bad_proofs)
+        for index, raw in enumerate(candidates):
             if len(kept) >= limit:
-                break
+                break  # left for a later block, neither kept nor rejected
+            if index in bad_proofs:
+                continue
             try:
                 dtx = decode_tx(raw, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
                 _apply_one(state, pending, dtx, genesis, len(kept))
             except TxRejected as exc:
-                rejected.append((raw, exc))
+                rejected[index] = exc
                 continue
             kept.append(dtx.tx)
-            kept_raw.append(raw)
+            kept_index.append(index)
         bad = batch_verify(pending.statements) if pending.statements else []
         if not bad:
             break
-        bad_txs = {pending.statement_tx[i] for i in bad}
-        for i in sorted(bad_txs):
-            rejected.append((kept_raw[i], TxRejected(Reason.BAD_RANGE_PROOF, "range proof")))
-        remaining = [raw for i, raw in enumerate(kept_raw) if i not in bad_txs]
+        for i in bad:
+            candidate = kept_index[pending.statement_tx[i]]
+            bad_proofs[candidate] = TxRejected(Reason.BAD_RANGE_PROOF, "range proof")
     header = BlockHeader(
         version=BLOCK_VERSION,
         height=tip.height + 1,
@@ -269,7 +274,8 @@ def propose_block(
     )
     block = Block(header, tuple(kept))
     result = BlockResult(block_hash(header, genesis.chain_id), delta, root, tuple(pending.receipts))
-    return Proposal(block, result, tuple(rejected))
+    ordered = tuple((candidates[i], rejected[i]) for i in sorted(rejected))
+    return Proposal(block, result, ordered)
 
 
 def admit_tx(

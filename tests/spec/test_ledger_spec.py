@@ -644,11 +644,15 @@ def test_proposer_drops_invalid_txs_and_their_dependants(pre: Pre) -> None:
         w.bob, USD, [(output_id_of(bad.tx_id, 0), sealed.openings[0])], [w.carol.plan(400)]
     )
     valid = w.transfer(w.bob, USD, [w.spend(pre.t1, 0)], [w.carol.plan(100)])
-    candidates = [bad.encode(), dependant.encode(), valid.encode()]
+    # Spends the same input as ``bad``: a double spend until ``bad`` is dropped.
+    rival = w.transfer(w.alice, USD, [w.spend(pre.i1, 1)], [w.carol.plan(400)])
+    candidates = [bad.encode(), dependant.encode(), valid.encode(), rival.encode()]
     proposal = propose_block(pre.store, w.genesis, candidates, view=0, timestamp_ms=0)
-    assert proposal.block.txs == (valid.tx,)
-    reasons = [r.reason for _, r in proposal.rejected]
-    assert reasons == [Reason.BAD_RANGE_PROOF, Reason.UNKNOWN_INPUT]
+    assert proposal.block.txs == (valid.tx, rival.tx)
+    assert [(raw, r.reason) for raw, r in proposal.rejected] == [
+        (bad.encode(), Reason.BAD_RANGE_PROOF),
+        (dependant.encode(), Reason.UNKNOWN_INPUT),
+    ]
     apply_block(pre.store, proposal.block, w.genesis)
 
 
