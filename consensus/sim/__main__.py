@@ -47,13 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, object] = {}
     totals: Counter[str] = Counter()
     failures: list[str] = []
-    safety = liveness = commits = view_changes = 0
+    safety = liveness = commits = view_changes = slowest_heal = 0
     for seed in seeds:
         scenario = build_scenario(seed, args.nodes, allowed, every_kind, args.fault_ticks)
         result = run_seed(scenario, trace=args.trace)
         totals.update(result.faults_injected)
         commits += result.commits
         view_changes += result.view_changes
+        slowest_heal = max(slowest_heal, result.ticks - args.fault_ticks)
         if args.json:
             print(
                 json.dumps(
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "commits": commits,
         "view_changes": view_changes,
         "faults_injected": dict(sorted(totals.items())),
+        "max_ticks_to_heal": slowest_heal,
         "seconds": round(time.process_time() - started, 2),
         "wall_seconds": round(time.monotonic() - wall, 2),
     }
