@@ -320,6 +320,10 @@ class Simulation:
             for i in honest:
                 if request.request_id not in self.apps[i].executed_ids:
                     return f"request {request.request_id!r} not executed by r{i}"
+        for i in honest:
+            # Exactly once: the core must not even order a committed request again.
+            if self.apps[i].duplicates_skipped:
+                return f"r{i} was handed {self.apps[i].duplicates_skipped} repeated requests"
         return None
 
     def run(self) -> SeedResult:

@@ -279,9 +279,10 @@ def test_checkpoint_memory_is_bounded_per_sender() -> None:
 # --- view-change and new-view --------------------------------------------------
 
 
-def view_change(new_view: int, sender: int, **changes: object) -> ViewChange:
-    vc = ViewChange(new_view, 0, bytes(32), (), (), sender)
-    return signed(replace(vc, **changes))
+def view_change(
+    new_view: int, sender: int, stable_seq: int = 0, stable_root: bytes = bytes(32)
+) -> ViewChange:
+    return signed(ViewChange(new_view, stable_seq, stable_root, (), (), sender))
 
 
 @pytest.mark.parametrize(

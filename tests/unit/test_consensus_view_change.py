@@ -7,7 +7,14 @@ from dataclasses import replace
 
 from consensus.actions import Broadcast, Persist, ReportFault, Send
 from consensus.events import MessageReceived, RequestSubmitted, Tick
-from consensus.messages import NULL_BATCH, NewView, PreparedCertificate, PrePrepare, ViewChange
+from consensus.messages import (
+    NULL_BATCH,
+    Batch,
+    NewView,
+    PreparedCertificate,
+    PrePrepare,
+    ViewChange,
+)
 from consensus.persistence import ViewRecord, VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
@@ -37,10 +44,9 @@ def view_change(
     return signed(ViewChange(new_view, 0, bytes(32), (), prepared, sender))
 
 
-def prepared_in_view_0(seq: int, batch: tuple[object, ...] = BATCH) -> PreparedCertificate:
-    b = tuple(batch)  # type: ignore[arg-type]
+def prepared_in_view_0(seq: int, batch: Batch = BATCH) -> PreparedCertificate:
     return PreparedCertificate(
-        pre_prepare(0, seq, b), (prepare(0, seq, b, 1), prepare(0, seq, b, 2))
+        pre_prepare(0, seq, batch), (prepare(0, seq, batch, 1), prepare(0, seq, batch, 2))
     )
 
 
