@@ -372,37 +372,32 @@ class Replica:
         if not self._in_window(pp.seq):
             self._ignore("outside_watermarks")
             return
-        if pp.view > self.view:
-            self._ignore("future_view")
-            return
+        voting = pp.view == self.view and self.view_active
         slot = self.log.get(pp.seq)
         known = slot.pre_prepares.get(pp.view) if slot is not None else None
-        if known == pp:
+        unvoted = voting and ("Prepare", pp.view, pp.seq) not in self.own_votes
+        if known == pp and not unvoted:
             self._ignore("duplicate")
             return
-        if not self._authentic(pp):
-            self._fault("bad_signature", peer, "pre-prepare")
+        if known != pp:
+            if not self._authentic(pp):
+                self._fault("bad_signature", peer, "pre-prepare")
+                return
+            if pp.digest != batch_digest(pp.batch, self.config.chain_id):
+                self._fault("digest_mismatch", peer, f"pre-prepare seq {pp.seq}")
+                return
+            problem = self._batch_problem(pp.batch)
+            if problem is not None:
+                self._fault("invalid_batch", peer, problem)
+                return
+        if known is not None and known.digest != pp.digest:
+            # The primary signed both, so blame it, not the relay; still keep the
+            # batch, since a commit certificate may name this digest.
+            self._fault("equivocation", pp.sender, f"two pre-prepares for ({pp.view}, {pp.seq})")
+            slot = self.log.slot(pp.seq)
+            slot.remember_batch(pp.digest, pp.batch)
+            self._advance(slot)
             return
-        if pp.digest != batch_digest(pp.batch, self.config.chain_id):
-            self._fault("digest_mismatch", peer, f"pre-prepare seq {pp.seq}")
-            return
-        problem = self._batch_problem(pp.batch)
-        if problem is not None:
-            self._fault("invalid_batch", peer, problem)
-            return
-        if known is not None:
-            if known.digest != pp.digest:
-                # The primary signed both, so blame it, not the relay; still keep
-                # the batch, since a commit certificate may name this digest.
-                detail = f"two pre-prepares for ({pp.view}, {pp.seq})"
-                self._fault("equivocation", pp.sender, detail)
-                slot = self.log.slot(pp.seq)
-                slot.remember_batch(pp.digest, pp.batch)
-                self._advance(slot)
-            else:
-                self._ignore("duplicate")
-            return
-        voting = pp.view == self.view and self.view_active
         if voting:
             for request in pp.batch:
                 at = self.inflight.get(request.request_id)
@@ -413,8 +408,10 @@ class Replica:
         slot.pre_prepares[pp.view] = pp
         slot.remember_batch(pp.digest, pp.batch)
         if not voting:
-            # Kept only so a commit certificate from that view can be executed.
-            self._ignore("stale_view")
+            # Not ours to vote on (another view, or waiting for NEW-VIEW); kept so
+            # a commit certificate of that view can be executed, and voted on if
+            # it is retransmitted once we run that view.
+            self._ignore("future_view" if pp.view > self.view else "stale_view")
             self._advance(slot)
             return
         for request in pp.batch:
@@ -440,6 +437,8 @@ class Replica:
             return
         if prepare.view != self.view or not self.view_active:
             self._ignore("future_view" if prepare.view > self.view else "stale_view")
+            if prepare.view < self.view and peer == prepare.sender:
+                self._help_lagging_peer(peer)
             return
         slot = self.log.slot(prepare.seq)
         known = slot.prepares.get(prepare.view, {}).get(prepare.sender)

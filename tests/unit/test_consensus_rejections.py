@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from consensus.actions import ReportFault
+from consensus.actions import Broadcast, Persist, ReportFault
 from consensus.events import MessageReceived
 from consensus.messages import (
     Checkpoint,
@@ -19,6 +19,7 @@ from consensus.messages import (
     Request,
     ViewChange,
 )
+from consensus.persistence import VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
     checkpoint,
@@ -115,6 +116,19 @@ def test_pre_prepare_ignored(message: PrePrepare, reason: str) -> None:
     assert deliver(backup, message) == []
     assert backup.ignored_counts[reason] == 1
     assert backup.own_votes == {}
+
+
+def test_future_view_pre_prepare_is_kept_and_voted_once_we_run_that_view() -> None:
+    backup = make_replica(1)
+    pp = pre_prepare(2, 1, BATCH)
+    assert deliver(backup, pp) == []
+    assert backup.ignored_counts["future_view"] == 1
+    assert backup.log.slots[1].batches == {digest_of(BATCH): BATCH}
+    backup.view = 2  # as if NEW-VIEW for view 2 had been accepted
+    p = prepare(2, 1, BATCH, 1)
+    assert deliver(backup, pp) == [Persist((VoteRecord(p),)), Broadcast(p)]
+    assert deliver(backup, pp) == []
+    assert backup.ignored_counts["duplicate"] == 1
 
 
 def test_duplicate_pre_prepare_is_ignored_without_a_second_vote() -> None:

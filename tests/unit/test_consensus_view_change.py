@@ -221,6 +221,13 @@ def test_active_replica_forwards_its_new_view_to_a_lagging_peer_rate_limited() -
     assert backup.step(MessageReceived(3, view_change(1, 3))) == []
 
 
+def test_a_prepare_from_an_older_view_gets_the_new_view_forwarded() -> None:
+    backup = make_replica(2)
+    nv = build_new_view()
+    backup.step(MessageReceived(1, nv))
+    assert backup.step(MessageReceived(3, prepare(0, 1, BATCH, 3))) == [Send(3, nv)]
+
+
 def test_silent_primary_is_replaced_and_the_request_commits_once() -> None:
     cluster = Cluster()
     cluster.drop_from = {0}
