@@ -125,15 +125,27 @@ class _Pending:
 
 
 def _apply_one(
-    state: ChainState, pending: _Pending, dtx: DecodedTx, genesis: Genesis, index: int
+    state: ChainState,
+    pending: _Pending,
+    dtx: DecodedTx,
+    genesis: Genesis,
+    index: int,
+    *,
+    isolate: bool,
 ) -> None:
+    """Check and apply one tx onto ``pending``. With ``isolate``, a rejected tx leaves
+    ``pending`` untouched (a child view is merged on success); without it (``apply_block``,
+    where any rejection discards the whole block) the writes go straight in."""
     chain_id = genesis.chain_id
     if dtx.tx_id in pending.seen or state.tx_location(dtx.tx_id) is not None:
         raise TxRejected(Reason.DUPLICATE_TX, "tx already in this block or committed")
     check_stateless(dtx, chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
-    child = pending.view.child()
-    receipt = apply_tx(child, dtx)
-    pending.view.merge(child.delta())
+    if isolate:
+        child = pending.view.child()
+        receipt = apply_tx(child, dtx)
+        pending.view.merge(child.delta())
+    else:
+        receipt = apply_tx(pending.view, dtx)
     pending.seen.add(dtx.tx_id)
     pending.receipts.append(receipt)
     statement = range_statement(dtx)
@@ -175,7 +187,8 @@ def apply_block(
     pending = _Pending(StateView(state), [], [], [], set())
     for index, tx in enumerate(block.txs):
         try:
-            _apply_one(state, pending, _decode_block_tx(tx, genesis), genesis, index)
+            dtx = _decode_block_tx(tx, genesis)
+            _apply_one(state, pending, dtx, genesis, index, isolate=False)
         except TxRejected as exc:
             raise BlockRejected(exc.reason, exc.detail, index=index) from None
     bad = range_verifier(pending.statements) if pending.statements else []
@@ -238,7 +251,7 @@ def propose_block(
                 continue
             try:
                 dtx = decode_tx(raw, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
-                _apply_one(state, pending, dtx, genesis, len(kept))
+                _apply_one(state, pending, dtx, genesis, len(kept), isolate=True)
             except TxRejected as exc:
                 rejected[index] = exc
                 continue
