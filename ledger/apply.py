@@ -30,6 +30,7 @@ created an output a later tx spends) and fills in the roots.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,6 +45,7 @@ from ledger.block import (
     primary_for_view,
     tx_root,
 )
+from ledger.codec import encode_value
 from ledger.genesis import Genesis
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
@@ -75,6 +77,68 @@ class ChainState(Protocol):
     def height(self) -> int: ...
     def tip_hash(self) -> bytes | None: ...
     def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
+
+
+class ProofCache:
+    """Range statements this node has already verified, so each proof is checked once.
+
+    Keyed by SHA-256 over the whole statement (bits, transcript, label, every
+    commitment, the proof bytes): a hit is the very same claim with the very
+    same proof. Bounded: the oldest entries go first.
+    """
+
+    def __init__(
+        self, capacity: int = 100_000, *, batch_verifier: RangeVerifier = batch_verify
+    ) -> None:
+        self._capacity = capacity
+        self._batch_verifier = batch_verifier
+        self._verified: dict[bytes, None] = {}
+
+    @staticmethod
+    def key(statement: RangeStatement) -> bytes:
+        encoded = encode_value(
+            (
+                statement.bits,
+                statement.transcript,
+                statement.label,
+                tuple(statement.commitments),
+                statement.proof,
+            )
+        )
+        return hashlib.sha256(encoded).digest()
+
+    def __len__(self) -> int:
+        return len(self._verified)
+
+    def __contains__(self, statement: RangeStatement) -> bool:
+        return self.key(statement) in self._verified
+
+    def _remember(self, key: bytes) -> None:
+        self._verified[key] = None
+        while len(self._verified) > self._capacity:
+            del self._verified[next(iter(self._verified))]
+
+    def verify(self, statement: RangeStatement) -> None:
+        """``verify_range`` unless already verified; raises ``RangeProofError``."""
+        key = self.key(statement)
+        if key in self._verified:
+            return
+        verify_range(statement)
+        self._remember(key)
+
+    def batch_verify(self, statements: Sequence[RangeStatement]) -> list[int]:
+        """``batch_verify``'s contract, verifying only the statements not seen before."""
+        keys = [self.key(s) for s in statements]
+        unseen = [i for i, k in enumerate(keys) if k not in self._verified]
+        if not unseen:
+            return []
+        bad_unseen = self._batch_verifier([statements[i] for i in unseen])
+        bad = sorted(unseen[j] for j in bad_unseen)
+        bad_set = set(bad)
+        for i in unseen:
+            if i not in bad_set:
+                self._remember(keys[i])
+        return bad
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,12 +361,15 @@ def admit_tx(
     genesis: Genesis,
     *,
     pending: StateView | None = None,
+    proof_cache: ProofCache | None = None,
 ) -> tuple[DecodedTx, Receipt]:
     """Mempool admission: every check of one tx against the current state, proof included.
 
     With ``pending`` (the mempool's view of not-yet-committed txs), the tx is
-    checked on top of it and its writes are merged into it on success.
-    Raises ``TxRejected``.
+    checked on top of it and its writes are merged into it on success. With
+    ``proof_cache``, a verified range proof is remembered so that the block that
+    carries the tx (``apply_block(..., range_verifier=proof_cache.batch_verify)``)
+    does not verify it again. Raises ``TxRejected``.
     """
     dtx = decode_tx(tx_bytes, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
     if state.tx_location(dtx.tx_id) is not None:
@@ -314,7 +381,10 @@ def admit_tx(
     statement = range_statement(dtx)
     if statement is not None:
         try:
-            verify_range(statement)
+            if proof_cache is not None:
+                proof_cache.verify(statement)
+            else:
+                verify_range(statement)
         except RangeProofError as exc:
             raise TxRejected(Reason.BAD_RANGE_PROOF, f"{exc.reason}") from None
     if pending is not None:
