@@ -1,0 +1,157 @@
+"""Wire and disk encoding of messages and persistence records, decoded strictly.
+
+The node sends messages between validators and writes records to its
+write-ahead log; both need bytes. The encoding is msgpack of nested arrays in
+dataclass field order, tagged with the type name. Decoding checks every field's
+type, rejects negative or over-64-bit integers, oversize input and wrong field
+counts, and accepts bytes only if re-encoding the result gives the same bytes
+(so nothing has two encodings). Signatures are not checked here: the replica
+does that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, get_args, get_origin, get_type_hints
+
+import msgpack
+
+from consensus.messages import (
+    Checkpoint,
+    Commit,
+    Message,
+    NewView,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    Request,
+    ViewChange,
+)
+from consensus.persistence import (
+    PreparedRecord,
+    Record,
+    StableCheckpointRecord,
+    ViewRecord,
+    VoteRecord,
+)
+
+MAX_WIRE_BYTES = 16 << 20
+"""Largest encoding accepted: a NEW-VIEW carries 2f+1 view-changes with their batches."""
+
+MAX_DEPTH = 32
+U64_MAX = (1 << 64) - 1
+
+MESSAGE_TYPES: dict[str, type[Any]] = {
+    t.__name__: t for t in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+}
+RECORD_TYPES: dict[str, type[Any]] = {
+    t.__name__: t for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord)
+}
+_NESTED = (Request, PreparedCertificate)
+
+
+class WireError(ValueError):
+    """The bytes are not the canonical encoding of a message or record."""
+
+
+def _to_plain(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        body = [_to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)]
+        if type(value) in _NESTED:
+            return body
+        return [type(value).__name__, body]
+    if isinstance(value, tuple):
+        return [_to_plain(item) for item in value]
+    return value
+
+
+def _pack(value: object) -> bytes:
+    packed: bytes = msgpack.packb(_to_plain(value), use_bin_type=True)
+    return packed
+
+
+def encode_message(message: Message) -> bytes:
+    return _pack(message)
+
+
+def encode_record(record: Record) -> bytes:
+    return _pack(record)
+
+
+def _from_plain(kind: Any, value: object, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise WireError("nested too deeply")
+    if kind is int:
+        if type(value) is not int or not 0 <= value <= U64_MAX:
+            raise WireError("expected an unsigned 64-bit integer")
+        return value
+    if kind is bool:
+        if type(value) is not bool:
+            raise WireError("expected a boolean")
+        return value
+    if kind is bytes:
+        if type(value) is not bytes:
+            raise WireError("expected bytes")
+        return value
+    origin = get_origin(kind)
+    if origin is tuple:
+        (item_kind, _) = get_args(kind)
+        if not isinstance(value, list):
+            raise WireError("expected an array")
+        return tuple(_from_plain(item_kind, item, depth + 1) for item in value)
+    if origin in (typing.Union, types.UnionType):
+        options: dict[str, type[Any]] = {}
+        for option in get_args(kind):
+            options[str(option.__name__)] = option
+        return _tagged(options, value, depth)
+    if isinstance(kind, type) and kind in _NESTED:
+        return _dataclass(kind, value, depth)
+    if isinstance(kind, type) and kind in MESSAGE_TYPES.values():
+        return _tagged({kind.__name__: kind}, value, depth)
+    raise WireError(f"no decoder for {kind!r}")
+
+
+def _dataclass(cls: type[Any], value: object, depth: int) -> Any:
+    hints = get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    if not isinstance(value, list) or len(value) != len(fields):
+        raise WireError(f"{cls.__name__} needs {len(fields)} fields")
+    args = [_from_plain(hints[f.name], v, depth + 1) for f, v in zip(fields, value, strict=True)]
+    return cls(*args)
+
+
+def _tagged(types_by_name: dict[str, type[Any]], value: object, depth: int) -> Any:
+    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
+        raise WireError("expected [type name, fields]")
+    cls = types_by_name.get(value[0])
+    if cls is None:
+        raise WireError(f"unknown type {value[0]!r}")
+    return _dataclass(cls, value[1], depth + 1)
+
+
+def _decode(data: bytes, types_by_name: dict[str, type[Any]]) -> Any:
+    if len(data) > MAX_WIRE_BYTES:
+        raise WireError("too large")
+    try:
+        plain = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as err:
+        raise WireError(f"not msgpack: {err}") from err
+    try:
+        value = _tagged(types_by_name, plain, 0)
+    except (TypeError, RecursionError) as err:
+        raise WireError(str(err)) from err
+    if _pack(value) != data:
+        raise WireError("not the canonical encoding")
+    return value
+
+
+def decode_message(data: bytes) -> Message:
+    message: Message = _decode(data, MESSAGE_TYPES)
+    return message
+
+
+def decode_record(data: bytes) -> Record:
+    record: Record = _decode(data, RECORD_TYPES)
+    return record
