@@ -1,11 +1,13 @@
 """Consensus core benchmark: simulated commits per CPU second, 4 replicas, 500-request batches.
 
-Run: ``.venv/bin/python -m benchmarks.consensus_bench [--runs 5] [--batches 40]``
+Run: ``.venv/bin/python -m benchmarks.consensus_bench [--runs 5] [--batches 40] [--backlog 8]``
 
-Only the core is timed: ``time.process_time`` around each ``Replica.step`` call,
-with a trivial sign/verify stub so the number is the state machine's own cost
-(messages, quorums, digests, dedupe, execution bookkeeping), not ed25519's. The
-network is a perfect in-memory queue outside the timed region.
+Only the core is timed. The cluster runs once over a perfect in-memory network
+while each replica's input events are recorded; then each replica's events are
+replayed into a fresh replica (deterministic, so it does the same work) between
+two ``time.process_time`` reads. Signing and verifying are trivial stubs, so the
+number is the state machine's own cost (messages, quorums, digests, dedupe,
+execution bookkeeping), not ed25519's.
 
 Reported (median of ``--runs``):
 
@@ -20,6 +22,7 @@ import argparse
 import hashlib
 import statistics
 import time
+from collections import deque
 
 from consensus.actions import Broadcast, Execute, Send
 from consensus.config import ReplicaConfig
@@ -59,37 +62,68 @@ def make_cluster(batch_size: int) -> list[Replica]:
     ]
 
 
-def run_once(batches: int, batch_size: int) -> tuple[float, list[float], int]:
-    """(total core CPU seconds, per-replica CPU seconds, commits)."""
+def record_run(batches: int, batch_size: int, backlog: int) -> list[list[Event]]:
+    """Run the cluster once and return the events each replica received, in order.
+
+    The mempool stays ``backlog`` batches ahead of execution, as under load, so
+    the primary pipelines proposals and every replica holds that many pending
+    requests while it votes.
+    """
     replicas = make_cluster(batch_size)
-    cpu = [0.0] * NODES
+    received: list[list[Event]] = [[] for _ in range(NODES)]
     roots = [bytes(32)] * NODES
     heights = [0] * NODES
-    clock = time.process_time
-    for b in range(batches):
-        requests = tuple(Request(b"b%d-r%d" % (b, i), b"x" * 200) for i in range(batch_size))
-        queue: list[tuple[int, Event]] = [(i, ClientBatchReady(requests)) for i in range(NODES)]
-        while queue:
-            index, event = queue.pop(0)
-            start = clock()
-            actions = replicas[index].step(event)
-            cpu[index] += clock() - start
-            for action in actions:
-                if isinstance(action, Broadcast):
-                    queue.extend(
-                        (j, MessageReceived(index, action.message))
-                        for j in range(NODES)
-                        if j != index
-                    )
-                elif isinstance(action, Send):
-                    queue.append((action.to, MessageReceived(index, action.message)))
-                elif isinstance(action, Execute):
-                    roots[index] = hashlib.sha256(roots[index] + action.certificate.digest).digest()
-                    heights[index] = action.seq
-                    queue.append((index, Executed(action.seq, roots[index])))
+    queue: deque[tuple[int, Event]] = deque()
+    submitted = 0
+
+    def submit_next() -> None:
+        nonlocal submitted
+        if submitted < batches:
+            requests = tuple(
+                Request(b"b%d-r%d" % (submitted, i), b"x" * 200) for i in range(batch_size)
+            )
+            queue.extend((i, ClientBatchReady(requests)) for i in range(NODES))
+            submitted += 1
+
+    for _ in range(backlog):
+        submit_next()
+    while queue:
+        index, event = queue.popleft()
+        received[index].append(event)
+        for action in replicas[index].step(event):
+            if isinstance(action, Broadcast):
+                queue.extend(
+                    (j, MessageReceived(index, action.message)) for j in range(NODES) if j != index
+                )
+            elif isinstance(action, Send):
+                queue.append((action.to, MessageReceived(index, action.message)))
+            elif isinstance(action, Execute):
+                roots[index] = hashlib.sha256(roots[index] + action.certificate.digest).digest()
+                heights[index] = action.seq
+                queue.append((index, Executed(action.seq, roots[index])))
+                if index == 0:
+                    submit_next()
     if len(set(heights)) != 1 or heights[0] != batches:
         raise RuntimeError(f"benchmark cluster did not commit every batch: {heights}")
-    return sum(cpu), cpu, heights[0]
+    return received
+
+
+def replay_cpu_seconds(received: list[list[Event]], batch_size: int) -> list[float]:
+    """CPU seconds each replica's core spends on exactly the recorded events.
+
+    The core is deterministic, so a fresh replica fed the same events does the
+    same work; timing the whole replay with one pair of clock reads keeps the
+    clock's own cost (tens of µs per read on this VM) out of the figure.
+    """
+    cpu: list[float] = []
+    for index, events in enumerate(received):
+        replica = make_cluster(batch_size)[index]
+        step = replica.step
+        start = time.process_time()
+        for event in events:
+            step(event)
+        cpu.append(time.process_time() - start)
+    return cpu
 
 
 def main() -> None:
@@ -97,19 +131,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--backlog", type=int, default=8, help="batches queued ahead")
     args = parser.parse_args()
-    run_once(2, args.batch_size)  # warm-up
+    received = record_run(args.batches, args.batch_size, args.backlog)
+    replay_cpu_seconds(received, args.batch_size)  # warm-up
     totals: list[float] = []
     per_replica_us: list[float] = []
     commits_per_s: list[float] = []
+    requests = args.batches * args.batch_size
     for _ in range(args.runs):
-        total, per_replica, commits = run_once(args.batches, args.batch_size)
-        requests = commits * args.batch_size
+        per_replica = replay_cpu_seconds(received, args.batch_size)
+        total = sum(per_replica)
         totals.append(total)
-        commits_per_s.append(commits / total)
+        commits_per_s.append(args.batches / total)
         per_replica_us.append(max(per_replica) / requests * 1e6)
     us = statistics.median(per_replica_us)
-    print(f"replicas: {NODES}, batch: {args.batch_size} requests, batches per run: {args.batches}")
+    print(
+        f"replicas: {NODES}, batch: {args.batch_size} requests, batches per run: "
+        f"{args.batches}, backlog: {args.backlog} batches"
+    )
     print(f"cluster core CPU per run (median): {statistics.median(totals) * 1e3:.1f} ms")
     print(f"commits per CPU second (4-replica cluster): {statistics.median(commits_per_s):.1f}")
     met = us < ED25519_VERIFY_US * TARGET_FRACTION

@@ -111,6 +111,7 @@ class Replica:
         self.ignored_counts: Counter[str] = Counter()
         self.view_changes_started = 0
         self._new_view_replies: dict[int, int] = {}
+        self._may_propose = True
         self._out: list[Action] = []
 
     # --- restart -----------------------------------------------------------
@@ -283,6 +284,7 @@ class Replica:
                 self._ignore("duplicate_request")
             else:
                 self.pending[request.request_id] = request
+                self._may_propose = True
         self._propose()
 
     def _propose(self) -> None:
@@ -294,15 +296,23 @@ class Replica:
         ):
             return
         self.next_seq = max(self.next_seq, self.stable_seq + 1)
-        while self.next_seq <= self.high_watermark:
-            batch: list[Request] = []
-            for request_id, request in self.pending.items():
-                if request_id not in self.inflight:
-                    batch.append(request)
-                    if len(batch) >= self.config.max_batch_size:
-                        break
-            if not batch:
-                return
+        room = self.high_watermark - self.next_seq + 1
+        if not self._may_propose or room <= 0:
+            return
+        # One pass over the pending requests, and only when something changed
+        # (a request arrived, the window moved, a view started): scanning a deep
+        # mempool on every message would dominate the core's cost.
+        size = self.config.max_batch_size
+        fresh: list[Request] = []
+        for request_id, request in self.pending.items():
+            if request_id not in self.inflight:
+                fresh.append(request)
+                if len(fresh) >= room * size:
+                    break
+        if len(fresh) < room * size:
+            self._may_propose = False
+        for first in range(0, len(fresh), size):
+            batch = fresh[first : first + size]
             seq = self.next_seq
             self.next_seq += 1
             frozen_batch = tuple(batch)
@@ -585,6 +595,7 @@ class Replica:
 
     def _garbage_collect(self) -> None:
         stable = self.stable_seq
+        self._may_propose = True  # the window moved and in-flight requests may be freed
         self.log.garbage_collect(stable)
         self.checkpoints.garbage_collect(stable)
         for seq in [s for s in self.own_roots if s < stable]:
@@ -606,6 +617,7 @@ class Replica:
         self.last_executed = seq
         if seq % self.config.checkpoint_interval == 0:
             self.own_roots[seq] = root
+        self._may_propose = True
         self.committed_ids.update(ids)
         for request_id in ids:
             self.pending.pop(request_id, None)
@@ -701,6 +713,7 @@ class Replica:
         self.timer_deadline = None
         self.new_view_message = None
         self.inflight.clear()
+        self._may_propose = True
         self.view_changes_started += 1
         certs = tuple(
             c for c in self.log.prepared_certificates() if c.pre_prepare.seq > self.stable_seq
@@ -807,6 +820,7 @@ class Replica:
 
     def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
         primary = self.me == nv.sender
+        self._may_propose = True
         self.view = nv.view
         self.view_active = True
         self.new_view_message = nv
