@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from consensus.events import MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
@@ -15,8 +16,10 @@ from consensus.messages import (
     PrePrepare,
     Request,
     ViewChange,
+    signed_bytes,
 )
-from consensus.sim.fixtures import digest_of, make_replica, signed
+from consensus.sim.fixtures import TEST_CHAIN_ID, digest_of, make_replica
+from consensus.sim.keys import signer
 
 
 def random_message(rng: random.Random) -> Message:
@@ -45,7 +48,8 @@ def random_message(rng: random.Random) -> Message:
         vc = ViewChange(view, 0, bytes(32), (), (), rng.randrange(4))
         message = NewView(view, (vc,) * rng.randrange(4), (), sender)
     if 0 <= message.sender < 4 and rng.random() < 0.8:
-        return signed(message)
+        signature = signer(message.sender)(signed_bytes(message, TEST_CHAIN_ID))
+        return replace(message, signature=signature)
     return message
 
 
