@@ -107,9 +107,15 @@ def proof_size(bits: int, parties: int) -> int:
 
 def check_parameters(bits: int, parties: int) -> None:
     """Raise UNSUPPORTED unless ``bits`` and ``parties`` are allowed sizes."""
-    if isinstance(bits, bool) or bits not in SUPPORTED_BITS:
+    # The type check comes first: 8.0 == 8, and a float would then fail deep in
+    # parsing with an AttributeError instead of this typed error.
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits not in SUPPORTED_BITS:
         raise RangeProofError("UNSUPPORTED", f"bit size {bits!r} not in {SUPPORTED_BITS}")
-    if parties not in SUPPORTED_PARTIES:
+    if (
+        not isinstance(parties, int)
+        or isinstance(parties, bool)
+        or parties not in SUPPORTED_PARTIES
+    ):
         raise RangeProofError(
             "UNSUPPORTED", f"aggregation size {parties!r} not in {SUPPORTED_PARTIES}"
         )
