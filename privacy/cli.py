@@ -68,8 +68,21 @@ def _parse_values(text: str) -> list[int]:
         item = raw.strip()
         if not re.fullmatch(r"-?[0-9]+", item):
             raise click.BadParameter(f"{item!r} is not a decimal integer", param_hint="--values")
-        values.append(int(item))
+        try:
+            values.append(int(item))
+        except ValueError:  # Python's limit on digits in int(str)
+            raise click.BadParameter(
+                f"a value of {len(item)} digits is far out of range", param_hint="--values"
+            ) from None
     return values
+
+
+def _label_bytes(label: str) -> bytes:
+    """UTF-8 of a label; a lone surrogate (from JSON or undecodable argv) is refused."""
+    try:
+        return label.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedInput("label is not valid UTF-8 text") from None
 
 
 def _parse_blindings(text: str | None, count: int) -> list[int]:
@@ -114,9 +127,10 @@ def prove(
     """Make an aggregated range proof for the values and print it as JSON."""
     values = _parse_values(values_text)
     blindings = _parse_blindings(blindings_text, len(values))
+    label_bytes = _label_bytes(label)
     try:
         proof, commitments = prove_range(
-            values, blindings, bits, transcript=transcript, label=label.encode()
+            values, blindings, bits, transcript=transcript, label=label_bytes
         )
     except RangeProofError as err:
         raise click.UsageError(f"cannot prove: {err}") from None
@@ -135,8 +149,10 @@ def parse_statement(text: str) -> RangeStatement:
     """The statement in ``verify``'s JSON input; raises ``MalformedInput`` (exit 2)."""
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise MalformedInput(f"not JSON: {err}") from None
+    except ValueError as err:  # JSONDecodeError, or an integer beyond Python's digit limit
+        raise MalformedInput(f"cannot parse JSON: {err}") from None
+    except RecursionError:
+        raise MalformedInput("cannot parse JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise MalformedInput("expected one JSON object")
     missing = [name for name in FIELDS if name not in obj]
@@ -165,7 +181,7 @@ def parse_statement(text: str) -> RangeStatement:
         commitments.append(data)
     proof = _hex_bytes(obj["proof"], "proof")
     return RangeStatement(
-        tuple(commitments), proof, bits, transcript=transcript, label=label.encode()
+        tuple(commitments), proof, bits, transcript=transcript, label=_label_bytes(label)
     )
 
 
