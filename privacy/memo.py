@@ -37,7 +37,7 @@ silently skipped. ``MemoError.decrypted`` tells the two groups apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
@@ -75,18 +75,23 @@ class MemoError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Opening:
-    """The opening of ``C = value·G + blinding·H`` plus its asset id and a free-form note."""
+    """The opening of ``C = value·G + blinding·H`` plus its asset id and a free-form note.
 
-    value: int
-    blinding: int
+    ``value``, ``blinding`` and ``note`` are left out of the repr (and out of error
+    messages), so logging an opening or a traceback does not reveal the amount
+    or the blinding that the commitment hides, nor the confidential note.
+    """
+
+    value: int = field(repr=False)
+    blinding: int = field(repr=False)
     asset: bytes
-    note: bytes = b""
+    note: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.value, int) or isinstance(self.value, bool):
             raise TypeError("value must be an int")
         if not 0 <= self.value <= MAX_VALUE:
-            raise ValueError(f"value must be in [0, 2^64), got {self.value}")
+            raise ValueError("value must be in [0, 2^64)")
         if not isinstance(self.blinding, int) or isinstance(self.blinding, bool):
             raise TypeError("blinding must be an int")
         if not 0 <= self.blinding < group.ORDER:
