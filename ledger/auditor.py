@@ -75,8 +75,8 @@ class AuditReport:
 class Auditor:
     """Feed it every committed block (``scan``), then ask for a ``report`` against the state."""
 
-    memo_private_keys: Sequence[bytes]
-    openings: dict[bytes, Opening] = field(default_factory=dict)
+    memo_private_keys: Sequence[bytes] = field(repr=False)
+    openings: dict[bytes, Opening] = field(default_factory=dict, repr=False)
     created_by: dict[bytes, bytes] = field(default_factory=dict)
     """output id -> tx id, for every output seen."""
     bad: dict[bytes, Mismatch] = field(default_factory=dict)

@@ -22,7 +22,7 @@ sender; nothing else pads, so a caller sees exactly what goes on chain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger.codec import Record
 from ledger.identity import SigningIdentity
@@ -64,7 +64,8 @@ class OutputPlan:
 @dataclass(frozen=True, slots=True)
 class SealedOutputs:
     outputs: tuple[TxOutput, ...]
-    openings: tuple[Opening, ...]
+    openings: tuple[Opening, ...] = field(repr=False)
+    """Values and blindings: secrets, kept out of the repr."""
     range_proof: bytes
 
 
@@ -74,7 +75,8 @@ class BuiltTx:
 
     tx: Tx
     tx_id: bytes
-    openings: tuple[Opening, ...] = ()
+    openings: tuple[Opening, ...] = field(default=(), repr=False)
+    """Values and blindings of the created outputs: secrets, kept out of the repr."""
 
     def encode(self) -> bytes:
         return self.tx.encode()

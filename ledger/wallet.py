@@ -26,7 +26,8 @@ class OwnedOutput:
     output_id: bytes
     tx_id: bytes
     commitment: bytes
-    opening: Opening
+    opening: Opening = field(repr=False)
+    """The value and blinding: secrets, kept out of the repr."""
 
     @property
     def asset(self) -> bytes:
@@ -102,7 +103,7 @@ class Wallet:
     """One account's view of its unspent outputs, fed block by block."""
 
     identity: SigningIdentity
-    memo_private_key: bytes
+    memo_private_key: bytes = field(repr=False)
     unspent: dict[bytes, OwnedOutput] = field(default_factory=dict)
     unreadable: list[tuple[bytes, str]] = field(default_factory=list)
 
