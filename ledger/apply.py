@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.block import (
+    BLOCK_OVERHEAD_BYTES,
     BLOCK_VERSION,
+    MAX_BLOCK_BYTES,
     Block,
     BlockHeader,
     ChainTip,
@@ -285,7 +287,8 @@ class Proposal:
     result: BlockResult
     rejected: tuple[tuple[bytes, TxRejected], ...]
     """(tx bytes, why) for every invalid candidate, in candidate order. Valid candidates
-    beyond ``max_block_txs`` are neither in the block nor here."""
+    beyond ``max_block_txs``, or beyond ``MAX_BLOCK_BYTES`` of block, are neither in the
+    block nor here; a tx too big for any block is here as ``TOO_LARGE``."""
 
 
 def propose_block(
@@ -308,11 +311,15 @@ def propose_block(
         kept: list[Tx] = []
         kept_index: list[int] = []
         rejected: dict[int, TxRejected] = dict(bad_proofs)
+        block_bytes = BLOCK_OVERHEAD_BYTES
         for index, raw in enumerate(candidates):
-            if len(kept) >= limit:
-                break  # left for a later block, neither kept nor rejected
             if index in bad_proofs:
                 continue
+            if len(raw) > MAX_BLOCK_BYTES - BLOCK_OVERHEAD_BYTES:
+                rejected[index] = TxRejected(Reason.TOO_LARGE, "larger than any block")
+                continue
+            if len(kept) >= limit or block_bytes + len(raw) > MAX_BLOCK_BYTES:
+                break  # left for a later block, neither kept nor rejected
             try:
                 dtx = decode_tx(raw, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
                 _apply_one(state, pending, dtx, genesis, len(kept), isolate=True)
@@ -321,6 +328,7 @@ def propose_block(
                 continue
             kept.append(dtx.tx)
             kept_index.append(index)
+            block_bytes += dtx.size_bytes
         bad = batch_verify(pending.statements) if pending.statements else []
         if not bad:
             break
