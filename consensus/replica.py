@@ -72,6 +72,9 @@ Sign = Callable[[bytes], bytes]
 
 MAX_REQUEST_ID_BYTES = 64
 
+MAX_RESENT_VIEW_CHANGES = 4
+"""How many of our latest VIEW-CHANGEs (for consecutive failed views) we keep resending."""
+
 M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
 
 VoteKey = tuple[str, int, int]
@@ -100,7 +103,10 @@ class Replica:
         self.committed_ids: set[bytes] = set()
         self.checkpoints = CheckpointCollector(config.quorum, config.max_checkpoints_per_sender)
         self.view_changes: dict[int, dict[int, ViewChange]] = {}
-        self.own_view_change: ViewChange | None = None
+        # Every VIEW-CHANGE we signed since we last ran a view. The older ones
+        # are still valid votes: a peer that missed them may need them to
+        # complete a view we already gave up on (and then move on with us).
+        self.own_view_changes: dict[int, ViewChange] = {}
         self.new_view_message: NewView | None = None
         self.next_seq = 1
         self.timer_deadline: int | None = None
@@ -166,6 +172,9 @@ class Replica:
             case ViewRecord(view=view, active=active):
                 if (view, active) >= (self.view, self.view_active) or view > self.view:
                     self.view, self.view_active = view, active
+                if active:
+                    for old in [v for v in self.own_view_changes if v <= view]:
+                        del self.own_view_changes[old]
             case VoteRecord(message=message):
                 self._replay_vote(message)
             case PreparedRecord(certificate=cert):
@@ -184,7 +193,7 @@ class Replica:
                 self._store_own(message)
             case ViewChange():
                 self.view_changes.setdefault(message.new_view, {})[self.me] = message
-                self.own_view_change = message
+                self.own_view_changes[message.new_view] = message
             case NewView():
                 self.new_view_message = message
             case Checkpoint():
@@ -676,8 +685,8 @@ class Replica:
     def _retransmit(self) -> None:
         """Resend what peers may have lost: the network drops messages."""
         if not self.view_active:
-            if self.own_view_change is not None and self.own_view_change.new_view == self.view:
-                self._out.append(Broadcast(self.own_view_change))
+            recent = sorted(self.own_view_changes.items())[-MAX_RESENT_VIEW_CHANGES:]
+            self._out.extend(Broadcast(vc) for _, vc in recent)
         else:
             for _, slot in sorted(self.log.slots.items()):
                 mine: list[Message] = []
@@ -723,7 +732,7 @@ class Replica:
                 new_view, self.stable_seq, self.stable_root, self.stable_proof, certs, self.me
             )
         )
-        self.own_view_change = vc
+        self.own_view_changes[new_view] = vc
         for view in [v for v in self.view_changes if v < new_view]:
             del self.view_changes[view]
         self.view_changes.setdefault(new_view, {})[self.me] = vc
@@ -820,6 +829,8 @@ class Replica:
 
     def _enter_view(self, nv: NewView, plan: NewViewPlan) -> None:
         primary = self.me == nv.sender
+        for view in [v for v in self.own_view_changes if v <= nv.view]:
+            del self.own_view_changes[view]
         self._may_propose = True
         self.view = nv.view
         self.view_active = True

@@ -15,6 +15,11 @@ What each one found:
   4681                    (5000-seed run) a replica still in view 0 with no pending work
                           dropped view-1 pre-prepares as "future", so it could not execute
                           the view-1 commit certificate; batches of later views are now kept
+  9437, 9884              (seeds 5000-9999 run) silent primary 0 plus an asymmetric partition:
+                          replica 1 gave up on view 2 and moved to 3 before primary 2 had
+                          its VIEW-CHANGE for 2; 2 and 3 waited for view 2 without a timer
+                          (no 2f+1), 1 waited alone in 3: deadlock. A waiting replica now
+                          resends its VIEW-CHANGEs for every view since it last ran one
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import pytest
 from consensus.sim.runner import run_seed
 from consensus.sim.scenario import FAULT_KINDS, build_scenario
 
-FAILED_ONCE = [9, 19, 24, 26, 54, 56, 82, 96, 97, 131, 188, 387, 478, 805, 817, 4681]
+FAILED_ONCE = [9, 19, 24, 26, 54, 56, 82, 96, 97, 131, 188, 387, 478, 805, 817, 4681, 9437, 9884]
 
 
 @pytest.mark.parametrize("seed", FAILED_ONCE)

@@ -86,3 +86,22 @@ def test_restart_behind_a_stable_checkpoint_asks_for_state() -> None:
     from consensus.actions import RequestStateTransfer
 
     assert RequestStateTransfer(4, root, (0, 2, 3)) in requests
+
+
+def test_restart_keeps_every_view_change_since_the_last_view_it_ran() -> None:
+    from consensus.messages import ViewChange
+    from consensus.sim.fixtures import signed
+
+    vc1 = signed(ViewChange(1, 0, bytes(32), (), (), 1))
+    vc2 = signed(ViewChange(2, 0, bytes(32), (), (), 1))
+    records: list[Record] = [
+        ViewRecord(1, False),
+        VoteRecord(vc1),
+        ViewRecord(2, False),
+        VoteRecord(vc2),
+    ]
+    restarted = restore(1, records)
+    resent = [a for _ in range(5) for a in restarted.step(Tick())]
+    assert resent == [Broadcast(vc1), Broadcast(vc2)]
+    ran_view_1 = restore(1, [ViewRecord(1, False), VoteRecord(vc1), ViewRecord(1, True)])
+    assert ran_view_1.own_view_changes == {}

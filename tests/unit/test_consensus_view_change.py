@@ -91,6 +91,20 @@ def test_lone_replica_waits_instead_of_racing_through_views() -> None:
     assert all(isinstance(a, Broadcast) and a.message == view_change(1, 1) for a in actions)
 
 
+def test_waiting_replica_keeps_resending_its_older_view_changes() -> None:
+    # Seeds 9437 and 9884: a peer that missed our VIEW-CHANGE for view 1 may be
+    # the new primary of view 1 and need it to complete that view.
+    backup = make_replica(3)
+    backup.step(RequestSubmitted(request(1)))
+    ticks(backup, 10)
+    for sender in (0, 2):
+        backup.step(MessageReceived(sender, view_change(1, sender)))
+    ticks(backup, 20)
+    assert backup.view == 2
+    resent = [a for a in ticks(backup, 5) if isinstance(a, Broadcast)]
+    assert resent == [Broadcast(view_change(1, 3)), Broadcast(view_change(2, 3))]
+
+
 def test_back_off_doubles_once_a_quorum_changes_view_and_is_capped() -> None:
     backup = make_replica(3)  # primary of view 1 is replica 1, which stays silent
     backup.step(RequestSubmitted(request(1)))
