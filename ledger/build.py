@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from ledger.codec import Record
 from ledger.identity import SigningIdentity
 from ledger.tx import (
+    MAX_INPUTS,
     MAX_OUTPUTS,
     RANGE_BITS,
     TAG_APPROVE,
@@ -175,6 +176,8 @@ def build_transfer(
     """
     if not inputs:
         raise ValueError("a transfer spends at least one input")
+    if len(inputs) > MAX_INPUTS:
+        raise ValueError(f"{len(inputs)} inputs: a transfer spends at most {MAX_INPUTS}")
     if any(opening.asset != asset for _, opening in inputs):
         raise ValueError("every input must hold the transfer's asset")
     total_in = sum(opening.value for _, opening in inputs)

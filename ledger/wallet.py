@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ledger.block import Block
 from ledger.build import BuiltTx, OutputPlan, build_transfer
 from ledger.identity import SigningIdentity
-from ledger.tx import TransferBody, confidential_bodies, output_id_of
+from ledger.tx import MAX_INPUTS, TransferBody, confidential_bodies, output_id_of
 from privacy.memo import MemoError, Opening, memo_public_key, try_open_memo
 
 
@@ -82,7 +82,11 @@ def balances(outputs: Iterable[OwnedOutput]) -> dict[bytes, int]:
 
 
 def select_inputs(outputs: Sequence[OwnedOutput], asset: bytes, amount: int) -> list[OwnedOutput]:
-    """Largest-first selection of outputs of ``asset`` covering ``amount``."""
+    """Largest-first selection of outputs of ``asset`` covering ``amount``.
+
+    At most ``MAX_INPUTS`` (what one transfer may spend): if the largest ones do not
+    cover ``amount``, raise ``ValueError`` rather than build a tx the chain refuses.
+    """
     candidates = sorted(
         (o for o in outputs if o.asset == asset), key=lambda o: (-o.value, o.output_id)
     )
@@ -95,6 +99,11 @@ def select_inputs(outputs: Sequence[OwnedOutput], asset: bytes, amount: int) -> 
         total += output.value
     if total < amount or not chosen:
         raise ValueError(f"insufficient funds: have {total}, need {amount}")
+    if len(chosen) > MAX_INPUTS:
+        raise ValueError(
+            f"{amount} needs {len(chosen)} inputs, a transfer spends at most {MAX_INPUTS}: "
+            "consolidate outputs first (pay to yourself)"
+        )
     return chosen
 
 
