@@ -243,8 +243,10 @@ def genesis_from_json(text: str) -> Genesis:
     """Parse the JSON form strictly and check it through the canonical record."""
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GenesisError(f"genesis is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # JSONDecodeError, but also an integer over Python's digit limit (ValueError)
+        # and nesting deeper than the parser recurses (RecursionError).
+        raise GenesisError(f"genesis is not JSON: {type(exc).__name__}: {exc}") from None
     if not isinstance(document, dict) or document.pop("kind", None) != "veil-genesis":
         raise GenesisError('genesis JSON must be an object with "kind": "veil-genesis"')
     genesis = _from_json(Genesis, document, "genesis")
