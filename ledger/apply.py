@@ -244,8 +244,8 @@ def apply_block(
     """Check ``block`` against ``state`` and return its effects, or raise ``BlockRejected``.
 
     Nothing is written: commit ``result.delta`` with ``Store.commit_block``
-    (``commit_applied`` does it). ``range_verifier`` is called exactly once with
-    every range statement of the block; a node may pass one that skips
+    (``commit_applied`` does it). ``range_verifier`` is called once with every
+    range statement of the block (not at all if it has none); a node may pass one that skips
     statements its mempool already verified (same contract as ``batch_verify``).
     """
     header = block.header

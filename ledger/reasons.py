@@ -17,7 +17,9 @@ class Reason(StrEnum):
     MALFORMED = "MALFORMED"
     """Not a canonical encoding of a known record, or a field breaks a structural rule."""
     TOO_LARGE = "TOO_LARGE"
-    """Encoded size, or a count (inputs, outputs, txs), is above its limit."""
+    """Encoded size above its limit: a tx above ``max_tx_bytes`` (or too big for any
+    block), a block above ``MAX_BLOCK_BYTES``. Too many inputs or outputs is
+    ``MALFORMED`` (the record does not decode), too many txs ``TOO_MANY_TXS``."""
     UNKNOWN_KIND = "UNKNOWN_KIND"
     """The envelope names a tx kind this version does not know."""
     BAD_SIGNATURE = "BAD_SIGNATURE"
