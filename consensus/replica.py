@@ -107,6 +107,7 @@ class Replica:
         # are still valid votes: a peer that missed them may need them to
         # complete a view we already gave up on (and then move on with us).
         self.own_view_changes: dict[int, ViewChange] = {}
+        # The NEW-VIEW of the latest view we ran, kept after we leave it.
         self.new_view_message: NewView | None = None
         self.next_seq = 1
         self.timer_deadline: int | None = None
@@ -153,8 +154,6 @@ class Replica:
             checkpoint = replica._signed(Checkpoint(executed_seq, state_root, replica.me))
             replica.own_checkpoint = checkpoint
             replica.checkpoints.add(checkpoint)
-        if replica.new_view_message is not None and replica.new_view_message.view != replica.view:
-            replica.new_view_message = None
         for (kind, view, seq), _ in replica.own_votes.items():
             if kind == "PrePrepare" and view == replica.view:
                 replica.next_seq = max(replica.next_seq, seq + 1)
@@ -195,7 +194,8 @@ class Replica:
                 self.view_changes.setdefault(message.new_view, {})[self.me] = message
                 self.own_view_changes[message.new_view] = message
             case NewView():
-                self.new_view_message = message
+                if self.new_view_message is None or message.view > self.new_view_message.view:
+                    self.new_view_message = message
             case Checkpoint():
                 pass
 
@@ -457,7 +457,7 @@ class Replica:
         if prepare.view != self.view or not self.view_active:
             self._ignore("future_view" if prepare.view > self.view else "stale_view")
             if prepare.view < self.view and peer == prepare.sender:
-                self._help_lagging_peer(peer)
+                self._help_lagging_peer(peer, prepare.view + 1)
             return
         slot = self.log.slot(prepare.seq)
         known = slot.prepares.get(prepare.view, {}).get(prepare.sender)
@@ -720,7 +720,6 @@ class Replica:
         self.view = new_view
         self.view_active = False
         self.timer_deadline = None
-        self.new_view_message = None
         self.inflight.clear()
         self._may_propose = True
         self.view_changes_started += 1
@@ -745,7 +744,7 @@ class Replica:
             return
         if vc.new_view < self.view or (vc.new_view == self.view and self.view_active):
             self._ignore("stale_view_change")
-            self._help_lagging_peer(vc.sender)
+            self._help_lagging_peer(vc.sender, vc.new_view)
             return
         known = self.view_changes.get(vc.new_view, {}).get(vc.sender)
         if known == vc:
@@ -766,10 +765,12 @@ class Replica:
         if not self._maybe_join():
             self._try_new_view()
 
-    def _help_lagging_peer(self, peer: int) -> None:
-        """A peer still asks for a view we already run: forward the NEW-VIEW that started it."""
+    def _help_lagging_peer(self, peer: int, needs_view: int) -> None:
+        """A peer is stuck below a view we reached: forward the latest NEW-VIEW we
+        ran (even if we have since moved on) so it can enter that view and then
+        follow us, instead of waiting for a quorum that will never form."""
         nv = self.new_view_message
-        if not self.view_active or nv is None or not 0 <= peer < self.config.replica_count:
+        if nv is None or nv.view < needs_view or not 0 <= peer < self.config.replica_count:
             return
         last = self._new_view_replies.get(peer)
         if last is not None and self.now_ticks - last < self.config.retransmit_interval_ticks:

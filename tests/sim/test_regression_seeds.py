@@ -1,4 +1,5 @@
-"""Every seed that ever failed, pinned forever (run with `--faults all`, 4 nodes, 300 fault ticks).
+"""Every seed that ever failed, pinned forever (4 nodes, 300 fault ticks; `--faults all`
+unless listed with its own fault list below).
 
 What each one found:
   9, 24, 26, 54, 82, 96   a learner lacked the batch: the equivocating primary never sent it
@@ -20,6 +21,11 @@ What each one found:
                           its VIEW-CHANGE for 2; 2 and 3 waited for view 2 without a timer
                           (no 2f+1), 1 waited alone in 3: deadlock. A waiting replica now
                           resends its VIEW-CHANGEs for every view since it last ran one
+  100118, 100228, 100245  (--faults partition_asymmetric,silent_primary,drop,crash_lose_unsynced)
+                          replica 1 formed NEW-VIEW 1 but its sends were blocked, then timed
+                          out to view 2; 2 and 3 waited for view 1 forever. A replica now
+                          forwards the NEW-VIEW of the latest view it ran, even after moving
+                          on, to any peer still asking for that view or an older one
 """
 
 from __future__ import annotations
@@ -32,8 +38,19 @@ from consensus.sim.scenario import FAULT_KINDS, build_scenario
 FAILED_ONCE = [9, 19, 24, 26, 54, 56, 82, 96, 97, 131, 188, 387, 478, 805, 817, 4681, 9437, 9884]
 
 
+STRESS_KINDS = ("partition_asymmetric", "silent_primary", "drop", "crash_lose_unsynced")
+FAILED_ONCE_WITH_KINDS = [(100118, STRESS_KINDS), (100228, STRESS_KINDS), (100245, STRESS_KINDS)]
+
+
 @pytest.mark.parametrize("seed", FAILED_ONCE)
 def test_seed_that_once_failed(seed: int) -> None:
     result = run_seed(build_scenario(seed, 4, FAULT_KINDS, every_kind=False))
+    assert result.safety_violations == []
+    assert result.liveness_failure is None
+
+
+@pytest.mark.parametrize(("seed", "kinds"), FAILED_ONCE_WITH_KINDS)
+def test_seed_that_once_failed_with_its_faults(seed: int, kinds: tuple[str, ...]) -> None:
+    result = run_seed(build_scenario(seed, 4, kinds, every_kind=True))
     assert result.safety_violations == []
     assert result.liveness_failure is None

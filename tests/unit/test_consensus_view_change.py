@@ -235,6 +235,22 @@ def test_active_replica_forwards_its_new_view_to_a_lagging_peer_rate_limited() -
     assert backup.step(MessageReceived(3, view_change(1, 3))) == []
 
 
+def test_new_view_is_forwarded_even_after_we_moved_on_to_a_later_view() -> None:
+    # Seeds 100118...: the primary of view 1 ran it, its NEW-VIEW got lost, and it
+    # timed out to view 2 while the others still waited for view 1.
+    backup = make_replica(2)
+    nv = build_new_view()
+    backup.step(MessageReceived(1, nv))
+    backup.step(RequestSubmitted(request(1)))
+    ticks(backup, 10)
+    assert (backup.view, backup.view_active) == (2, False)
+    assert backup.step(MessageReceived(3, view_change(1, 3))) == [Send(3, nv)]
+    # A NEW-VIEW older than the view the peer asks for would not help it.
+    backup.view = 3
+    assert backup.step(MessageReceived(0, view_change(2, 0))) == []
+    assert backup.ignored_counts["stale_view_change"] == 2
+
+
 def test_a_prepare_from_an_older_view_gets_the_new_view_forwarded() -> None:
     backup = make_replica(2)
     nv = build_new_view()
