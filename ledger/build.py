@@ -25,13 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ledger.codec import Record
-from ledger.identity import SigningIdentity
+from ledger.identity import SigningIdentity, verify_signature
+from ledger.memo_key import memo_key_problem
 from ledger.tx import (
     MAX_INPUTS,
     MAX_OUTPUTS,
     RANGE_BITS,
     TAG_APPROVE,
     TAG_OF,
+    TAG_REGISTER_ACCOUNT_POP,
     Approval,
     Approvals,
     AttestBody,
@@ -44,6 +46,7 @@ from ledger.tx import (
     Tx,
     TxOutput,
     output_id_of,
+    pop_payload,
     tx_id_of,
 )
 from privacy import group
@@ -206,15 +209,47 @@ def build_transfer(
     return BuiltTx(built.tx, built.tx_id, sealed.openings)
 
 
+def _require_memo_key(memo_public_key: bytes) -> None:
+    problem = memo_key_problem(memo_public_key)
+    if problem is not None:
+        raise ValueError(f"unusable memo key: {problem}")
+
+
+def prove_account_possession(
+    account: SigningIdentity, chain_id: bytes, *, registrar: bytes, memo_public_key: bytes
+) -> bytes:
+    """The account's consent to be registered by ``registrar`` with ``memo_public_key``
+    on this chain: made by the account holder and handed to its bank."""
+    _require_memo_key(memo_public_key)
+    payload = pop_payload(registrar, account.public_key, memo_public_key)
+    return account.sign(TAG_REGISTER_ACCOUNT_POP, chain_id, payload)
+
+
 def build_register_account(
     registrar: SigningIdentity,
     chain_id: bytes,
     account_key: bytes,
     memo_public_key: bytes,
     *,
+    proof_of_possession: bytes,
     nonce: int,
 ) -> BuiltTx:
-    body = RegisterAccountBody(registrar.public_key, account_key, memo_public_key, nonce)
+    """Register ``account_key`` with the PoP its holder made (``prove_account_possession``).
+
+    Refuses (``ValueError``) a memo key or a PoP the chain would reject.
+    """
+    _require_memo_key(memo_public_key)
+    payload = pop_payload(registrar.public_key, account_key, memo_public_key)
+    if not verify_signature(
+        account_key, TAG_REGISTER_ACCOUNT_POP, chain_id, payload, proof_of_possession
+    ):
+        raise ValueError(
+            "the proof of possession is not the account key's signature over this "
+            "registrar, account key and memo key on this chain"
+        )
+    body = RegisterAccountBody(
+        registrar.public_key, account_key, memo_public_key, nonce, proof_of_possession
+    )
     return sign_tx(registrar, body, chain_id)
 
 
@@ -252,6 +287,7 @@ def build_register_member(
     nonce: int,
 ) -> BuiltTx:
     """Admit a bank; ``approvers`` are the other members that co-sign (proposer counts)."""
+    _require_memo_key(memo_public_key)
     body = RegisterMemberBody(
         proposer.public_key,
         member_key,
@@ -271,5 +307,6 @@ def build_set_auditor_key(
     *,
     nonce: int,
 ) -> BuiltTx:
+    _require_memo_key(auditor_memo_public_key)
     body = SetAuditorKeyBody(proposer.public_key, auditor_memo_public_key, nonce)
     return _governance(proposer, approvers, body, chain_id)

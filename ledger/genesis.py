@@ -12,7 +12,11 @@ Two forms of the same content:
 
 Member banks are also registered accounts (their ed25519 key owns outputs and
 their X25519 key receives memos), so a bank can issue to itself without a
-separate registration.
+separate registration. Every memo key (members, accounts, the auditor) must be
+usable: a small-order X25519 point is refused (``ledger.memo_key``). Genesis
+accounts carry no proof of possession: the genesis as a whole is agreed by
+every member out of band, which is what a ``register_account`` PoP stands in
+for on chain.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 from ledger.codec import U32, U64, Bytes32, MaxLen, Record, encode_value
+from ledger.memo_key import MEMO_KEY_BYTES, memo_key_problem
 
 GENESIS_TAG = b"veil/genesis/v1"
 GENESIS_VERSION = 1
@@ -174,6 +179,14 @@ def check_genesis(genesis: Genesis) -> None:
     for key in member_keys + [a.public_key for a in genesis.accounts]:
         if key == bytes(32):
             raise GenesisError("the all-zero key is not a valid account key")
+    memo_keys = [(f"member {m.name!r}", m.memo_public_key) for m in genesis.members]
+    memo_keys += [(f"account {a.public_key.hex()}", a.memo_public_key) for a in genesis.accounts]
+    memo_keys.append(("the auditor", genesis.auditor_memo_public_key))
+    for who, memo_key in memo_keys:
+        problem = memo_key_problem(memo_key)
+        # A wrong length is left to the codec, which refuses to encode the record.
+        if problem is not None and len(memo_key) == MEMO_KEY_BYTES:
+            raise GenesisError(f"memo key of {who}: {problem}")
 
 
 def asset_id_for(issuer_public_key: bytes, symbol: str) -> bytes:

@@ -30,6 +30,13 @@ class Reason(StrEnum):
     """Σ inputs − Σ outputs is not a proven multiple of H (the excess proof fails)."""
     BAD_COMMITMENT = "BAD_COMMITMENT"
     """A commitment or key is not a valid Ristretto255 point."""
+    BAD_PROOF_OF_POSSESSION = "BAD_PROOF_OF_POSSESSION"
+    """A ``register_account`` lacks the account key's own signature over (registrar,
+    account key, memo key) on this chain: the account did not consent to this
+    registration with this memo key."""
+    BAD_MEMO_KEY = "BAD_MEMO_KEY"
+    """An X25519 memo key (account, member or auditor) is a small-order point, to
+    which no memo can be sealed (``ledger.memo_key``)."""
 
     # --- stateful: the bytes are fine but the state says no ------------------------
     UNKNOWN_INPUT = "UNKNOWN_INPUT"

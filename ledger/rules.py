@@ -50,6 +50,7 @@ from typing import Final
 from ledger.codec import U64, Bytes32, DecodeError, Record, decode_value, encode_value
 from ledger.genesis import Genesis
 from ledger.identity import verify_signature
+from ledger.memo_key import memo_key_problem
 from ledger.reasons import Reason, TxRejected
 from ledger.state import StateDelta, StateReader, StateView, state_key
 from ledger.tx import (
@@ -57,7 +58,9 @@ from ledger.tx import (
     MAX_OUTPUTS,
     RANGE_BITS,
     TAG_APPROVE,
+    TAG_REGISTER_ACCOUNT_POP,
     AttestBody,
+    Body,
     DecodedTx,
     IssueBody,
     Name,
@@ -67,6 +70,7 @@ from ledger.tx import (
     TransferBody,
     TxOutput,
     output_id_of,
+    pop_payload,
 )
 from ledger.tx import Approvals as ApprovalsRecord
 from ledger.tx import Label as LabelType
@@ -275,8 +279,32 @@ def _check_outputs(outputs: tuple[TxOutput, ...]) -> None:
                 raise TxRejected(Reason.MALFORMED, f"output {i}: {name} memo of {len(memo)} bytes")
 
 
+def _check_memo_key(key: bytes, what: str) -> None:
+    problem = memo_key_problem(key)
+    if problem is not None:
+        raise TxRejected(Reason.BAD_MEMO_KEY, f"{what}: {problem}")
+
+
+def _memo_key_of(body: Body) -> tuple[bytes, str] | None:
+    """The X25519 memo key a tx would put into the state, and what it is for."""
+    if isinstance(body, (RegisterAccountBody, RegisterMemberBody)):
+        return body.memo_public_key, "memo key"
+    if isinstance(body, SetAuditorKeyBody):
+        return body.auditor_memo_public_key, "auditor memo key"
+    return None
+
+
+def check_proof_of_possession(body: RegisterAccountBody, chain_id: bytes) -> bool:
+    """The account key signed (registrar, account key, memo key) for this chain."""
+    payload = pop_payload(body.registrar, body.account_key, body.memo_public_key)
+    return verify_signature(
+        body.account_key, TAG_REGISTER_ACCOUNT_POP, chain_id, payload, body.proof_of_possession
+    )
+
+
 def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> None:
-    """Checks that need only the tx: size, structure, points, signatures, issue balance.
+    """Checks that need only the tx: size, structure, points, memo keys, signatures
+    (the sender's, a registration's proof of possession, approvals), issue balance.
 
     Does not verify the range proof (see ``range_statement``): blocks verify them
     in one batch.
@@ -304,8 +332,16 @@ def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> No
         ids = [a.asset_id for a in body.assets]
         if len(set(ids)) != len(ids):
             raise TxRejected(Reason.MALFORMED, "an asset id is listed twice")
+    memo_key = _memo_key_of(body)
+    if memo_key is not None:
+        _check_memo_key(*memo_key)
     if not verify_signature(dtx.signer, tx.kind, chain_id, tx.body, tx.signature):
         raise TxRejected(Reason.BAD_SIGNATURE, "sender signature")
+    if isinstance(body, RegisterAccountBody) and not check_proof_of_possession(body, chain_id):
+        raise TxRejected(
+            Reason.BAD_PROOF_OF_POSSESSION,
+            "the account key did not sign (registrar, account key, memo key) for this chain",
+        )
     if isinstance(body, (RegisterMemberBody, SetAuditorKeyBody)):
         for approval in decode_approvals(dtx).approvals:
             if not verify_signature(

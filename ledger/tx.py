@@ -41,6 +41,8 @@ TAG_REGISTER_MEMBER: Final = b"veil/tx/register_member/v1"
 TAG_SET_AUDITOR_KEY: Final = b"veil/tx/set_auditor_key/v1"
 TAG_APPROVE: Final = b"veil/gov/approve/v1"
 """Domain of a member's approval signature over a governance tx id."""
+TAG_REGISTER_ACCOUNT_POP: Final = b"veil/tx/register_account/pop/v1"
+"""Domain of an account key's proof of possession (``pop_payload``)."""
 OUTPUT_ID_BYTES: Final = 33
 """An output id is the creating tx id (32 bytes) followed by the output index (1 byte)."""
 
@@ -79,12 +81,41 @@ OutputId = Annotated[bytes, FixedLen(OUTPUT_ID_BYTES)]
 
 @dataclass(frozen=True, slots=True)
 class RegisterAccountBody(Record):
-    """A member bank registers a client account (ed25519 key + X25519 memo key)."""
+    """A member bank registers a client account (ed25519 key + X25519 memo key).
+
+    ``proof_of_possession`` is the account key's own ed25519 signature over
+    ``pop_payload(registrar, account_key, memo_public_key)`` under
+    ``TAG_REGISTER_ACCOUNT_POP`` and the chain id: the account consents to
+    being registered by this member, with this memo key, on this chain. It is
+    in the body (signed by the registrar, inside the tx id), so nobody can
+    swap it without changing what the tx is.
+    """
 
     registrar: Bytes32
     account_key: Bytes32
     memo_public_key: Bytes32
     nonce: U64
+    proof_of_possession: Bytes64
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPossession(Record):
+    """What an account key signs to consent to its registration (see ``pop_payload``)."""
+
+    registrar: Bytes32
+    account_key: Bytes32
+    memo_public_key: Bytes32
+
+
+def pop_payload(registrar: bytes, account_key: bytes, memo_public_key: bytes) -> bytes:
+    """The payload of an account's proof of possession, signed under
+    ``TAG_REGISTER_ACCOUNT_POP`` (``ledger.identity`` adds the tag and the chain id).
+
+    The nonce is left out on purpose: an account is registered at most once
+    (``ALREADY_REGISTERED``) so the PoP cannot be replayed, and the account can
+    sign before its bank picks a nonce (or rebuild the tx with another one).
+    """
+    return AccountPossession(registrar, account_key, memo_public_key).encode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.block import Block
-from ledger.build import BuiltTx, OutputPlan, build_transfer
+from ledger.build import BuiltTx, OutputPlan, build_transfer, prove_account_possession
 from ledger.identity import SigningIdentity
 from ledger.tx import MAX_INPUTS, TransferBody, confidential_bodies, output_id_of
 from privacy.memo import MemoError, Opening, memo_public_key, try_open_memo
@@ -123,6 +123,13 @@ class Wallet:
     @property
     def memo_public_key(self) -> bytes:
         return memo_public_key(self.memo_private_key)
+
+    def proof_of_possession(self, chain_id: bytes, registrar: bytes) -> bytes:
+        """My consent to be registered by the member ``registrar`` with my memo key:
+        hand it to the bank, which puts it in its ``register_account`` tx."""
+        return prove_account_possession(
+            self.identity, chain_id, registrar=registrar, memo_public_key=self.memo_public_key
+        )
 
     def scan(self, block: Block, chain_id: bytes) -> ScanResult:
         result = scan_block(block, chain_id, self.public_key, self.memo_private_key)

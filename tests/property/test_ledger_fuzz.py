@@ -5,9 +5,10 @@ Seeded (``random.Random``), so a failure replays exactly. Three mutators:
 * bytes: flip, overwrite, insert, delete, truncate, splice bytes of a valid
   encoded tx or block (exercises the strict decoder);
 * structure: decode a valid tx body to plain values, change one leaf or one
-  array length, re-encode canonically and *re-sign with the real signer*, so
-  the mutation gets past decoding and the signature into the stateless and
-  stateful rules;
+  array length, re-encode canonically and *re-sign with the real signer* (and,
+  for a registration whose PoP the mutation left alone, make the account's
+  proof of possession again), so the mutation gets past decoding and the
+  signatures into the stateless and stateful rules;
 * envelope: change the witness or kind of a valid tx.
 
 Whatever comes out, ``admit_tx`` may only raise ``TxRejected`` and
@@ -17,6 +18,7 @@ tip, root, every state pair) must be exactly as before.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -31,7 +33,6 @@ from ledger.build import (
     BuiltTx,
     approve,
     build_attest,
-    build_register_account,
     build_register_member,
     build_set_auditor_key,
 )
@@ -40,7 +41,17 @@ from ledger.identity import SigningIdentity
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.state import StateView
 from ledger.store import MemoryStore
-from ledger.tx import BODY_TYPES, GOVERNANCE_TAGS, Approvals, Tx, tx_id_of
+from ledger.tx import (
+    BODY_TYPES,
+    GOVERNANCE_TAGS,
+    TAG_REGISTER_ACCOUNT,
+    TAG_REGISTER_ACCOUNT_POP,
+    Approvals,
+    RegisterAccountBody,
+    Tx,
+    pop_payload,
+    tx_id_of,
+)
 from privacy import group
 from privacy.sigma import prove_excess
 from tests.spec.ledger_world import USD, World, raw_block
@@ -80,9 +91,7 @@ def fuzz() -> Fuzz:
         transfer,
         minted,
         new_member,
-        build_register_account(
-            w.bank_a.identity, w.chain_id, w.mallory.key, w.mallory.memo_public, nonce=7
-        ),
+        w.register(w.bank_a, w.mallory, nonce=7),
         build_attest(w.bank_b.identity, w.chain_id, "report", b"\x01" * 32, nonce=3),
         build_set_auditor_key(
             w.bank_b.identity, [w.bank_a.identity], w.chain_id, w.bob.memo_public, nonce=9
@@ -191,6 +200,8 @@ def resigned(f: Fuzz, tx: Tx, body: bytes) -> Tx:
     its witness made again for the new tx id: the same excess key, the same approvers."""
     chain_id = f.world.chain_id
     signer = f.signers.get(_signer_field(body)) or f.signers[f.world.bank_a.key]
+    if tx.kind == TAG_REGISTER_ACCOUNT:
+        body = _re_proven_possession(f, tx.body, body)
     signature = signer.sign(tx.kind, chain_id, body)
     old_id = tx_id_of(tx.kind, tx.body, chain_id)
     new_id = tx_id_of(tx.kind, body, chain_id)
@@ -201,6 +212,22 @@ def resigned(f: Fuzz, tx: Tx, body: bytes) -> Tx:
         approvals = tuple(approve(m, chain_id, new_id) for m in f.approvers[old_id])
         witness = Approvals(approvals).encode()
     return Tx(tx.kind, body, signature, witness)
+
+
+def _re_proven_possession(f: Fuzz, old_body: bytes, body: bytes) -> bytes:
+    """``body`` with the account's PoP made again over its mutated fields, when the
+    mutation left the PoP itself alone and we hold the account key."""
+    try:
+        old = RegisterAccountBody.decode(old_body)
+        new = RegisterAccountBody.decode(body)
+    except ValueError:
+        return body
+    account = f.signers.get(new.account_key)
+    if new.proof_of_possession != old.proof_of_possession or account is None:
+        return body
+    payload = pop_payload(new.registrar, new.account_key, new.memo_public_key)
+    pop = account.sign(TAG_REGISTER_ACCOUNT_POP, f.world.chain_id, payload)
+    return dataclasses.replace(new, proof_of_possession=pop).encode()
 
 
 def _signer_field(body: bytes) -> bytes:

@@ -16,7 +16,14 @@ from nacl.public import PrivateKey
 
 from ledger.apply import BlockResult, apply_block, commit_applied, commit_genesis, propose_block
 from ledger.block import Block, BlockHeader, decode_block, primary_for_view, tx_root
-from ledger.build import BuiltTx, OutputPlan, build_issue, build_transfer
+from ledger.build import (
+    BuiltTx,
+    OutputPlan,
+    build_issue,
+    build_register_account,
+    build_transfer,
+    prove_account_possession,
+)
 from ledger.genesis import (
     DEFAULT_PARAMS,
     AccountInfo,
@@ -132,6 +139,36 @@ class World:
             inputs=list(inputs),
             plans=plans,
             auditor_memo_key=self.auditor.memo_public,
+        )
+
+    def pop(
+        self,
+        account: Party,
+        registrar: Party,
+        *,
+        memo_public: bytes | None = None,
+        chain_id: bytes | None = None,
+    ) -> bytes:
+        """``account``'s proof of possession for a registration by ``registrar``."""
+        return prove_account_possession(
+            account.identity,
+            self.chain_id if chain_id is None else chain_id,
+            registrar=registrar.key,
+            memo_public_key=account.memo_public if memo_public is None else memo_public,
+        )
+
+    def register(
+        self, registrar: Party, account: Party, *, nonce: int, memo_public: bytes | None = None
+    ) -> BuiltTx:
+        """``registrar`` registers ``account`` (with its own memo key unless given)."""
+        memo = account.memo_public if memo_public is None else memo_public
+        return build_register_account(
+            registrar.identity,
+            self.chain_id,
+            account.key,
+            memo,
+            proof_of_possession=self.pop(account, registrar, memo_public=memo),
+            nonce=nonce,
         )
 
     @staticmethod

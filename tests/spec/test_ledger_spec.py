@@ -24,13 +24,15 @@ from ledger.auditor import audit
 from ledger.block import Block
 from ledger.build import (
     BuiltTx,
+    approve,
     build_attest,
-    build_register_account,
     build_register_member,
     build_set_auditor_key,
     seal_outputs,
     sign_tx,
 )
+from ledger.codec import Record
+from ledger.memo_key import FIELD_PRIME
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
     get_account,
@@ -44,18 +46,22 @@ from ledger.rules import (
 from ledger.state import StateView, state_key
 from ledger.store import MemoryStore
 from ledger.tx import (
+    TAG_REGISTER_ACCOUNT_POP,
     Approval,
     Approvals,
     IssueBody,
+    RegisterAccountBody,
+    RegisterMemberBody,
     SetAuditorKeyBody,
     TransferBody,
     Tx,
     TxOutput,
     output_id_of,
+    pop_payload,
 )
 from privacy import group
 from privacy.memo import Opening
-from tests.spec.ledger_world import EUR, USD, World, committed_blocks, raw_block
+from tests.spec.ledger_world import EUR, USD, Party, World, committed_blocks, raw_block
 
 BLOCK_CASE_REASONS = {
     Reason.MALFORMED,
@@ -197,13 +203,12 @@ def test_valid_transfer_padded_to_four_outputs(pre: Pre) -> None:
 
 def test_valid_register_account_and_attest(pre: Pre) -> None:
     w = pre.world
-    reg = build_register_account(
-        w.bank_b.identity, w.chain_id, w.mallory.key, w.mallory.memo_public, nonce=10
-    )
+    reg = w.register(w.bank_b, w.mallory, nonce=10)  # with mallory's proof of possession
     att = build_attest(w.bank_b.identity, w.chain_id, "kyc", b"\x01" * 32, nonce=11)
     view, _ = post_state(pre, [reg, att])
     account = get_account(view, w.mallory.key)
     assert account is not None and account.registered_by == w.bank_b.key
+    assert account.memo_public_key == w.mallory.memo_public
     assert last_nonce(view, w.bank_b.key) == 11
 
 
@@ -428,9 +433,7 @@ def case_sender_unregistered(p: Pre) -> BuiltTx:
 
 def case_client_registers_account(p: Pre) -> BuiltTx:
     w = p.world
-    return build_register_account(
-        w.alice.identity, w.chain_id, w.mallory.key, b"\x01" * 32, nonce=1
-    )
+    return w.register(w.alice, w.mallory, nonce=1)
 
 
 def case_client_attests(p: Pre) -> BuiltTx:
@@ -454,9 +457,7 @@ def case_unknown_asset(p: Pre) -> BuiltTx:
 
 def case_register_twice(p: Pre) -> BuiltTx:
     w = p.world
-    return build_register_account(
-        w.bank_b.identity, w.chain_id, w.alice.key, b"\x01" * 32, nonce=80
-    )
+    return w.register(w.bank_b, w.alice, nonce=80, memo_public=b"\x01" * 32)
 
 
 def case_register_existing_member(p: Pre) -> BuiltTx:
@@ -514,6 +515,99 @@ def case_approval_by_proposer_twice(p: Pre) -> BuiltTx:
     )
 
 
+# --- registrations: proof of possession and memo keys -----------------------------------
+
+
+def registration(p: Pre, memo_key: bytes, pop: bytes, *, registrar: Party | None = None) -> BuiltTx:
+    """Bank B (or ``registrar``) registers mallory with ``memo_key`` and ``pop``, unchecked."""
+    w = p.world
+    party = registrar or w.bank_b
+    body = RegisterAccountBody(party.key, w.mallory.key, memo_key, 110, pop)
+    return sign_tx(party.identity, body, w.chain_id)
+
+
+def pop_by(signer: Party, p: Pre, memo_key: bytes, *, chain_id: bytes | None = None) -> bytes:
+    """``signer``'s signature over bank B registering mallory with ``memo_key``."""
+    w = p.world
+    payload = pop_payload(w.bank_b.key, w.mallory.key, memo_key)
+    return signer.identity.sign(TAG_REGISTER_ACCOUNT_POP, chain_id or w.chain_id, payload)
+
+
+def governance(p: Pre, body: Record) -> BuiltTx:
+    """``body`` proposed by bank A and approved by bank B (a quorum of two), unchecked."""
+    w = p.world
+    unsigned = sign_tx(w.bank_a.identity, body, w.chain_id)
+    approvals = Approvals((approve(w.bank_b.identity, w.chain_id, unsigned.tx_id),))
+    return sign_tx(w.bank_a.identity, body, w.chain_id, witness=approvals.encode())
+
+
+def u_bytes(u: int) -> bytes:
+    return u.to_bytes(32, "little")
+
+
+ORDER_8_U = 39382357235489614581723060781553021112529911719440698176882885853963445705823
+
+
+def case_pop_by_a_different_key(p: Pre) -> BuiltTx:
+    w = p.world
+    return registration(p, w.mallory.memo_public, pop_by(w.carol, p, w.mallory.memo_public))
+
+
+def case_pop_by_the_registrar_itself(p: Pre) -> BuiltTx:
+    w = p.world
+    return registration(p, w.mallory.memo_public, pop_by(w.bank_b, p, w.mallory.memo_public))
+
+
+def case_pop_over_a_different_memo_key(p: Pre) -> BuiltTx:
+    # The attack: bank B holds mallory's consent for her own memo key and
+    # registers her with bank B's memo key instead, to read her amounts.
+    w = p.world
+    return registration(p, w.bank_b.memo_public, pop_by(w.mallory, p, w.mallory.memo_public))
+
+
+def case_pop_from_another_chain(p: Pre) -> BuiltTx:
+    w = p.world
+    other_chain = bytes(31) + b""
+    pop = pop_by(w.mallory, p, w.mallory.memo_public, chain_id=other_chain)
+    return registration(p, w.mallory.memo_public, pop)
+
+
+def case_pop_for_another_registrar(p: Pre) -> BuiltTx:
+    # Mallory consented to bank B; bank A (also a member) cannot use her PoP.
+    w = p.world
+    pop = pop_by(w.mallory, p, w.mallory.memo_public)
+    return registration(p, w.mallory.memo_public, pop, registrar=w.bank_a)
+
+
+def case_pop_missing(p: Pre) -> BuiltTx:
+    return registration(p, p.world.mallory.memo_public, bytes(64))
+
+
+def case_register_account_all_zero_memo_key(p: Pre) -> BuiltTx:
+    # A valid PoP over the bad key: the memo key itself is what is refused.
+    w = p.world
+    return registration(p, bytes(32), pop_by(w.mallory, p, bytes(32)))
+
+
+def case_register_account_order_8_memo_key_top_bit_set(p: Pre) -> BuiltTx:
+    w = p.world
+    key = u_bytes(ORDER_8_U | 1 << 255)
+    return registration(p, key, pop_by(w.mallory, p, key))
+
+
+def case_register_member_small_order_memo_key(p: Pre) -> BuiltTx:
+    w = p.world
+    body = RegisterMemberBody(
+        w.bank_a.key, w.mallory.key, u_bytes(FIELD_PRIME - 1), "Bank M", (), 111
+    )
+    return governance(p, body)
+
+
+def case_set_auditor_small_order_key(p: Pre) -> BuiltTx:
+    body = SetAuditorKeyBody(p.world.bank_a.key, u_bytes(FIELD_PRIME + 1), 112)  # = u 1
+    return governance(p, body)
+
+
 TX_CASES: list[tuple[TxCase, Reason]] = [
     (case_three_outputs, Reason.MALFORMED),
     (case_issue_zero, Reason.MALFORMED),
@@ -553,6 +647,16 @@ TX_CASES: list[tuple[TxCase, Reason]] = [
     (case_lower_nonce, Reason.REPLAYED),
     (case_supply_overflow, Reason.SUPPLY_OVERFLOW),
     (case_governance_without_quorum, Reason.NOT_AUTHORIZED),
+    (case_pop_by_a_different_key, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_pop_by_the_registrar_itself, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_pop_over_a_different_memo_key, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_pop_from_another_chain, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_pop_for_another_registrar, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_pop_missing, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_register_account_all_zero_memo_key, Reason.BAD_MEMO_KEY),
+    (case_register_account_order_8_memo_key_top_bit_set, Reason.BAD_MEMO_KEY),
+    (case_register_member_small_order_memo_key, Reason.BAD_MEMO_KEY),
+    (case_set_auditor_small_order_key, Reason.BAD_MEMO_KEY),
 ]
 
 

@@ -13,7 +13,6 @@ from ledger.build import (
     BuiltTx,
     approve,
     build_attest,
-    build_register_account,
     build_set_auditor_key,
     seal_outputs,
     sign_tx,
@@ -174,9 +173,7 @@ def test_one_nonce_counter_per_key_across_kinds(chain: Chain) -> None:
     store = w.new_store()
     w.commit(store, [build_attest(w.bank_a.identity, w.chain_id, "a", b"\x01" * 32, nonce=40)])
     for built in (
-        build_register_account(
-            w.bank_a.identity, w.chain_id, w.mallory.key, w.mallory.memo_public, nonce=40
-        ),
+        w.register(w.bank_a, w.mallory, nonce=40),
         build_set_auditor_key(
             w.bank_a.identity, [w.bank_b.identity], w.chain_id, b"\x05" * 32, nonce=39
         ),

@@ -111,8 +111,25 @@ def test_body_field_limits_are_enforced_by_decoding() -> None:
 
 
 def test_register_account_body_round_trip() -> None:
-    body = RegisterAccountBody(MEMBER.public_key, b"\x07" * 32, b"\x08" * 32, 9)
+    body = RegisterAccountBody(MEMBER.public_key, b"\x07" * 32, b"\x08" * 32, 9, b"\x09" * 64)
     assert RegisterAccountBody.decode(body.encode()) == body
+
+
+def test_register_account_body_without_a_proof_of_possession_is_malformed() -> None:
+    old_layout = encode_value((MEMBER.public_key, b"\x07" * 32, b"\x08" * 32, 9))
+    tx = Tx(TAG_REGISTER_ACCOUNT, old_layout, b"\x00" * 64, b"")
+    with pytest.raises(TxRejected) as info:
+        decode_tx(tx.encode(), CHAIN, max_tx_bytes=1 << 20)
+    assert info.value.reason is Reason.MALFORMED
+
+
+def test_the_proof_of_possession_is_part_of_the_tx_id() -> None:
+    bodies = [
+        RegisterAccountBody(MEMBER.public_key, b"\x07" * 32, b"\x08" * 32, 9, pop).encode()
+        for pop in (b"\x09" * 64, b"\x0a" * 64)
+    ]
+    ids = {tx_id_of(TAG_REGISTER_ACCOUNT, body, CHAIN) for body in bodies}
+    assert len(ids) == 2
 
 
 def test_rejection_carries_reason_detail_and_index() -> None:
