@@ -225,16 +225,19 @@ _GEN_STRIDE = max(SUPPORTED_BITS)
 class PreparedCheck:
     """One proof's verification equation, already multiplied by its random batch weight.
 
-    The equation is ``Σ gen_g[i]·G_vec[i] + Σ gen_h[i]·H_vec[i] + g_scalar·G +
-    h_scalar·H + Σ s·P over terms == identity`` (dalek's mega-check with its
-    random ``c``); ``G_vec``/``H_vec`` are in dalek's party-major order. The
-    generator scalars may be unreduced (any integer congruent mod ℓ).
+    The equation is ``Σ (gen_g[i] − z_offset)·G_vec[i] + Σ (gen_h[i] +
+    z_offset)·H_vec[i] + g_scalar·G + h_scalar·H + Σ s·P over terms == identity``
+    (dalek's mega-check with its random ``c``); ``G_vec``/``H_vec`` are in
+    dalek's party-major order. The generator scalars may be unreduced (any
+    integer congruent mod ℓ); ``z_offset`` (``weight·z``) is the part shared by
+    every slot, added once per batch instead of once per slot.
     """
 
     bits: int
     parties: int
     gen_g: list[int]
     gen_h: list[int]
+    z_offset: int
     g_scalar: int
     h_scalar: int
     terms: list[tuple[int, bytes]]
@@ -315,31 +318,50 @@ def prepare(statement: RangeStatement, weight: int = 1) -> PreparedCheck:
     a, b = proof.a, proof.b
     zz = z * z % ORDER
     wz = weight * z % ORDER
-    # s_i = Π_k u_k^{±1} by doubling; built twice, pre-scaled by weight·a and weight·b.
-    s_a = [weight * a % ORDER * all_inv % ORDER]
-    s_b = [weight * b % ORDER * all_inv % ORDER]
-    for k in range(rounds):
-        factor = u_sq[rounds - 1 - k]
-        s_a += [v * factor % ORDER for v in s_a]
-        s_b += [v * factor % ORDER for v in s_b]
-    # g_i = weight·(−z − a·s_i)
-    minus_wz = ORDER - wz
-    gen_g = [minus_wz - v for v in s_a]
-    # h_i = weight·(z + y^{−i}·(z²·z^j·2^k − b·s_{N−1−i})) for i = j·n + k
-    # (left unreduced: the accumulators are reduced once per generator)
-    y_inv_pows = _powers(y_inv, total)
-    s_b.reverse()
-    gen_h: list[int] = []
-    z_j = weight * zz % ORDER
-    for j in range(parties):
-        lo = j * bits
-        gen_h += [
-            wz + yp * ((z_j << k) - sb)
-            for k, yp, sb in zip(
-                range(bits), y_inv_pows[lo : lo + bits], s_b[lo : lo + bits], strict=True
-            )
-        ]
-        z_j = z_j * z % ORDER
+    # Every generator scalar is a product over the bits of its index i = j·n + k,
+    # so each vector is built by doubling: one multiplication per entry, and the
+    # last round (half the entries) is left unreduced for the accumulators.
+    #   gen_g[i] = −weight·a·s_i                                      (− wz)
+    #   gen_h[i] = weight·z²·z^j·2^k·y^{−i} − weight·b·y^{−i}·s_{N−1−i}  (+ wz)
+    # with s_i = Π_k u_k^{±1}; s_{N−1−i} = 1/s_i flips every u, and the
+    # constant ∓wz of every slot is carried once as ``z_offset``.
+    y_inv_sq = [y_inv]  # y^{−2^r}
+    for _ in range(rounds - 1):
+        y_inv_sq.append(y_inv_sq[-1] * y_inv_sq[-1] % ORDER)
+    log_bits = bits.bit_length() - 1
+    z_sq = z
+    f_g: list[int] = []
+    f_v: list[int] = []
+    f_t: list[int] = []
+    for r in range(rounds):
+        f_g.append(u_sq[rounds - 1 - r])
+        f_t.append(y_inv_sq[r] * u_inv_sq[rounds - 1 - r] % ORDER)
+        if r < log_bits:
+            f_v.append((y_inv_sq[r] << (1 << r)) % ORDER)
+        else:
+            f_v.append(y_inv_sq[r] * z_sq % ORDER)
+            z_sq = z_sq * z_sq % ORDER
+    gen_g = [(ORDER - weight * a % ORDER) * all_inv % ORDER]
+    vec_v = [weight * zz % ORDER]
+    all_u = 1
+    for u in challenges:
+        all_u = all_u * u % ORDER
+    vec_t = [weight * b % ORDER * all_u % ORDER]
+    last = rounds - 1
+    for r in range(last):
+        factor = f_g[r]
+        gen_g += [v * factor % ORDER for v in gen_g]
+        factor = f_v[r]
+        vec_v += [v * factor % ORDER for v in vec_v]
+        factor = f_t[r]
+        vec_t += [v * factor % ORDER for v in vec_t]
+    factor = f_g[last]
+    gen_g += [v * factor for v in gen_g]
+    factor = f_v[last]
+    vec_v += [v * factor for v in vec_v]
+    factor = f_t[last]
+    vec_t += [v * factor for v in vec_t]
+    gen_h = list(map(int.__sub__, vec_v, vec_t))
 
     wc = weight * c % ORDER
     wcx = wc * x % ORDER
@@ -360,7 +382,7 @@ def prepare(statement: RangeStatement, weight: int = 1) -> PreparedCheck:
         weight * w % ORDER * (proof.t_x - a * b)
         + wc * (_delta(bits, parties, y, z, y_minus_1_inv) - proof.t_x)
     ) % ORDER
-    return PreparedCheck(bits, parties, gen_g, gen_h, g_scalar, h_scalar, terms)
+    return PreparedCheck(bits, parties, gen_g, gen_h, wz, g_scalar, h_scalar, terms)
 
 
 def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
@@ -375,25 +397,35 @@ def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
     slots = _GEN_STRIDE * max(SUPPORTED_PARTIES)
     acc_g = [0] * slots
     acc_h = [0] * slots
+    offsets: dict[tuple[int, int], int] = {}
     merged: dict[bytes, int] = {PEDERSEN_G: 0, PEDERSEN_H: 0}
+    get = merged.get
+    add_ints = int.__add__
     top_party = 0
     for check in checks:
         bits = check.bits
-        top_party = max(top_party, check.parties)
-        for j in range(check.parties):
+        parties = check.parties
+        top_party = max(top_party, parties)
+        shape = (bits, parties)
+        offsets[shape] = offsets.get(shape, 0) + check.z_offset
+        gen_g = check.gen_g
+        gen_h = check.gen_h
+        for j in range(parties):
             lo = j * _GEN_STRIDE
+            hi = lo + bits
             src = j * bits
-            acc_g[lo : lo + bits] = map(
-                int.__add__, acc_g[lo : lo + bits], check.gen_g[src : src + bits]
-            )
-            acc_h[lo : lo + bits] = map(
-                int.__add__, acc_h[lo : lo + bits], check.gen_h[src : src + bits]
-            )
-        get = merged.get
+            acc_g[lo:hi] = map(add_ints, acc_g[lo:hi], gen_g[src : src + bits])
+            acc_h[lo:hi] = map(add_ints, acc_h[lo:hi], gen_h[src : src + bits])
         for scalar, point in check.terms:
             merged[point] = get(point, 0) + scalar
         merged[PEDERSEN_G] += check.g_scalar
         merged[PEDERSEN_H] += check.h_scalar
+    for (bits, parties), offset in offsets.items():
+        for j in range(parties):
+            lo = j * _GEN_STRIDE
+            for slot in range(lo, lo + bits):
+                acc_g[slot] -= offset
+                acc_h[slot] += offset
     g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, top_party)
     scalars: list[int] = []
     points: list[bytes] = []
