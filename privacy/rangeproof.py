@@ -35,6 +35,7 @@ from privacy.group import (
     ORDER,
     GroupError,
     add,
+    all_valid_points,
     mul,
     mul_base,
     multiscalar_mul,
@@ -146,18 +147,47 @@ def parse_proof(data: bytes, bits: int, parties: int) -> RangeProof:
             "MALFORMED", f"a {bits}×{parties} proof is {expected} bytes, got {len(data)}"
         )
     data = bytes(data)
-    chunks = [data[k : k + 32] for k in range(0, len(data), 32)]
+    chunks = [data[k : k + 32] for k in range(0, expected, 32)]
     rounds = (len(chunks) - 9) // 2
-    names = ("A", "S", "T_1", "T_2")
-    big_a, big_s, t_1, t_2 = (_proof_point(chunks[k], names[k]) for k in range(4))
-    t_x = _proof_scalar(chunks[4], "t_x")
-    t_x_blinding = _proof_scalar(chunks[5], "t_x_blinding")
-    e_blinding = _proof_scalar(chunks[6], "e_blinding")
-    l_vec = tuple(_proof_point(chunks[7 + 2 * k], f"L_{k}") for k in range(rounds))
-    r_vec = tuple(_proof_point(chunks[8 + 2 * k], f"R_{k}") for k in range(rounds))
-    a = _proof_scalar(chunks[-2], "a")
-    b = _proof_scalar(chunks[-1], "b")
-    return RangeProof(big_a, big_s, t_1, t_2, t_x, t_x_blinding, e_blinding, l_vec, r_vec, a, b)
+    points = chunks[:4] + chunks[7:-2]
+    scalars = [int.from_bytes(chunk, "little") for chunk in (*chunks[4:7], *chunks[-2:])]
+    if (
+        IDENTITY in points
+        or not all(scalar < ORDER for scalar in scalars)
+        or not all_valid_points(points)
+    ):
+        # Something is wrong: check part by part, in proof order, for a precise error.
+        _check_proof_parts(chunks)
+    t_x, t_x_blinding, e_blinding, a, b = scalars
+    return RangeProof(
+        chunks[0],
+        chunks[1],
+        chunks[2],
+        chunks[3],
+        t_x,
+        t_x_blinding,
+        e_blinding,
+        tuple(chunks[7 : 7 + 2 * rounds : 2]),
+        tuple(chunks[8 : 8 + 2 * rounds : 2]),
+        a,
+        b,
+    )
+
+
+def _check_proof_parts(chunks: list[bytes]) -> None:
+    """Raise MALFORMED for the first bad point or scalar of a proof, in proof order."""
+    rounds = (len(chunks) - 9) // 2
+    for k, name in enumerate(("A", "S", "T_1", "T_2")):
+        _proof_point(chunks[k], name)
+    for k, name in enumerate(("t_x", "t_x_blinding", "e_blinding")):
+        _proof_scalar(chunks[4 + k], name)
+    for k in range(rounds):
+        _proof_point(chunks[7 + 2 * k], f"L_{k}")
+    for k in range(rounds):
+        _proof_point(chunks[8 + 2 * k], f"R_{k}")
+    _proof_scalar(chunks[-2], "a")
+    _proof_scalar(chunks[-1], "b")
+    raise RangeProofError("MALFORMED", "proof does not parse")
 
 
 def _parse_commitments(commitments: Sequence[bytes]) -> tuple[bytes, ...]:

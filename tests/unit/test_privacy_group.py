@@ -66,3 +66,15 @@ def test_group_laws_and_multiscalar() -> None:
     assert g.add(p, g.neg(p)) == g.IDENTITY
     assert g.multiscalar_mul([a, 1, g.ORDER - 1, 0], [q, p, p, q]) == g.mul_base(a * b)
     assert g.mul(g.scalar_inverse(a), p) == g.BASEPOINT
+
+
+def test_all_valid_points_agrees_with_is_valid_point() -> None:
+    good = [bytes.fromhex(h) for h in MULTIPLES]
+    assert g.all_valid_points(good)
+    assert g.all_valid_points([])
+    for encoding in INVALID:
+        bad = bytes.fromhex(encoding)
+        assert not g.all_valid_points([*good, bad])
+        assert not g.all_valid_points([bad, *good])
+    assert not g.all_valid_points([good[1][:31]])
+    assert not g.all_valid_points([bytearray(good[1])])  # type: ignore[list-item]

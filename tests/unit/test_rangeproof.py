@@ -166,6 +166,31 @@ def test_batch_of_32_with_one_bad_proof_names_it() -> None:
         verify_range(statements[bad_index])
 
 
+def test_parse_names_the_first_bad_part_in_proof_order() -> None:
+    proof, _ = prove_range([7, 9], _blindings(2), 8)  # N = 16: 4 rounds
+    parsed = rp.parse_proof(proof, 8, 2)
+    assert parsed.to_bytes() == proof
+    names = ["A", "S", "T_1", "T_2", "t_x", "t_x_blinding", "e_blinding"]
+    names += [f"{side}_{k}" for k in range(4) for side in ("L", "R")] + ["a", "b"]
+    invalid_point = bytes.fromhex("ff" * 31 + "7f")
+    non_canonical = g.ORDER.to_bytes(32, "little")
+    for chunk, name in enumerate(names):
+        is_scalar = name in {"t_x", "t_x_blinding", "e_blinding", "a", "b"}
+        for replacement in (non_canonical,) if is_scalar else (g.IDENTITY, invalid_point):
+            bad = proof[: 32 * chunk] + replacement + proof[32 * chunk + 32 :]
+            with pytest.raises(RangeProofError) as err:
+                rp.parse_proof(bad, 8, 2)
+            assert str(err.value).startswith(f"MALFORMED: {name}: ")
+    # With two bad parts the same one is named as before: the points A..T_2, the
+    # scalars t_x..e_blinding, every L, every R, then a and b.
+    bad = proof[: 32 * 8] + invalid_point + g.IDENTITY + proof[32 * 10 :]  # R_0, L_1
+    with pytest.raises(RangeProofError, match="MALFORMED: L_1: "):
+        rp.parse_proof(bad, 8, 2)
+    bad = proof[: 32 * 6] + non_canonical + proof[32 * 7 : 32 * 10] + g.IDENTITY + proof[32 * 11 :]
+    with pytest.raises(RangeProofError, match="MALFORMED: e_blinding: "):
+        rp.parse_proof(bad, 8, 2)
+
+
 def test_batch_mixes_sizes_and_transcripts_and_reports_malformed() -> None:
     statements = []
     for bits, parties, kind in [
