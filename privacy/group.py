@@ -137,11 +137,19 @@ def neg(p: bytes) -> bytes:
 
 
 def mul(scalar: int, point: bytes) -> bytes:
-    """``scalar · point`` for a point already known to be valid."""
+    """``scalar · point``; raises GroupError INVALID_POINT for an invalid encoding.
+
+    libsodium decodes ``point`` exactly as ``is_valid_point`` does and fails on
+    an invalid one; with a non-zero scalar and a non-identity point of a
+    prime-order group that is its only failure (the result is never the identity).
+    """
     scalar %= ORDER
     if scalar == 0 or point == IDENTITY:
         return IDENTITY
-    out: bytes = rbcl.crypto_scalarmult_ristretto255(scalar.to_bytes(32, "little"), point)
+    try:
+        out: bytes = rbcl.crypto_scalarmult_ristretto255(scalar.to_bytes(32, "little"), point)
+    except RuntimeError as err:
+        raise GroupError("INVALID_POINT", "not a canonical Ristretto255 encoding") from err
     return out
 
 

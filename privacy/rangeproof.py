@@ -27,15 +27,17 @@ terms are paid once per batch and each proof adds ``2·log2(N) + m + 4``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from privacy.generators import PEDERSEN_G, PEDERSEN_H, bulletproof_generators
 from privacy.group import (
     IDENTITY,
     ORDER,
+    POINT_BYTES,
     GroupError,
     add,
     all_valid_points,
+    is_valid_point,
     mul,
     mul_base,
     multiscalar_mul,
@@ -138,6 +140,12 @@ def _proof_scalar(data: bytes, what: str) -> int:
 
 def parse_proof(data: bytes, bits: int, parties: int) -> RangeProof:
     """Strictly decode dalek's proof layout for ``bits`` × ``parties``."""
+    return _parse_proof(data, bits, parties, check_points=True)
+
+
+def _parse_proof(data: bytes, bits: int, parties: int, *, check_points: bool) -> RangeProof:
+    """``parse_proof``; with ``check_points=False`` the libsodium validation of
+    the points is left to the caller (lengths, identities and scalars are checked)."""
     check_parameters(bits, parties)
     if not isinstance(data, bytes | bytearray):
         raise RangeProofError("MALFORMED", "proof must be bytes")
@@ -154,7 +162,7 @@ def parse_proof(data: bytes, bits: int, parties: int) -> RangeProof:
     if (
         IDENTITY in points
         or not all(scalar < ORDER for scalar in scalars)
-        or not all_valid_points(points)
+        or (check_points and not all_valid_points(points))
     ):
         # Something is wrong: check part by part, in proof order, for a precise error.
         _check_proof_parts(chunks)
@@ -190,11 +198,14 @@ def _check_proof_parts(chunks: list[bytes]) -> None:
     raise RangeProofError("MALFORMED", "proof does not parse")
 
 
-def _parse_commitments(commitments: Sequence[bytes]) -> tuple[bytes, ...]:
+def _parse_commitments(commitments: Sequence[bytes], *, check_points: bool) -> tuple[bytes, ...]:
     parsed = []
     for j, raw in enumerate(commitments):
         if not isinstance(raw, bytes | bytearray):
             raise RangeProofError("MALFORMED", f"commitment {j} must be bytes")
+        if not check_points and len(raw) == POINT_BYTES:
+            parsed.append(bytes(raw))
+            continue
         try:
             parsed.append(point_from_bytes(bytes(raw)))
         except GroupError as err:
@@ -271,6 +282,8 @@ class PreparedCheck:
     g_scalar: int
     h_scalar: int
     terms: list[tuple[int, bytes]]
+    unchecked: tuple[bytes, ...] = ()
+    """Points of ``terms`` whose encodings are not validated yet (batch verification)."""
 
 
 def _batch_invert(values: Sequence[int]) -> list[int]:
@@ -293,6 +306,13 @@ def prepare(statement: RangeStatement, weight: int = 1) -> PreparedCheck:
     equation) is drawn here from the OS CSPRNG. Batch verification passes a
     random ``weight`` per statement, also from the OS CSPRNG.
     """
+    return _prepare(statement, weight, check_points=True)
+
+
+def _prepare(statement: RangeStatement, weight: int, *, check_points: bool) -> PreparedCheck:
+    """``prepare``; with ``check_points=False`` the proof's and commitments' point
+    encodings are not validated here but listed in ``unchecked`` (see
+    ``combined_check_holds``)."""
     commitments_raw = statement.commitments
     if not isinstance(commitments_raw, tuple | list):
         raise RangeProofError("MALFORMED", "commitments must be a sequence of bytes")
@@ -300,8 +320,8 @@ def prepare(statement: RangeStatement, weight: int = 1) -> PreparedCheck:
     parties = len(commitments_raw)
     check_parameters(bits, parties)
     transcript = _start_transcript(statement.transcript, statement.label)
-    commitments = _parse_commitments(commitments_raw)
-    proof = parse_proof(statement.proof, bits, parties)
+    commitments = _parse_commitments(commitments_raw, check_points=check_points)
+    proof = _parse_proof(statement.proof, bits, parties, check_points=check_points)
     total = bits * parties
 
     try:
@@ -412,7 +432,16 @@ def prepare(statement: RangeStatement, weight: int = 1) -> PreparedCheck:
         weight * w % ORDER * (proof.t_x - a * b)
         + wc * (_delta(bits, parties, y, z, y_minus_1_inv) - proof.t_x)
     ) % ORDER
-    return PreparedCheck(bits, parties, gen_g, gen_h, wz, g_scalar, h_scalar, terms)
+    unchecked = () if check_points else tuple(point for _, point in terms)
+    return PreparedCheck(bits, parties, gen_g, gen_h, wz, g_scalar, h_scalar, terms, unchecked)
+
+
+class _UncheckedPointError(Exception):
+    """A point a check left unchecked (``PreparedCheck.unchecked``) is not a valid encoding."""
+
+
+_NOT_MULTIPLIED = (0, 1, ORDER - 1)
+"""Scalars ``multiscalar_mul`` handles without a libsodium multiplication (skip, add, sub)."""
 
 
 def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
@@ -421,6 +450,12 @@ def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
     Generator scalars are summed slot by slot (slot ``j·64 + i`` for party
     ``j``'s ``i``-th generator, whatever the proof's ``n``), other points are
     merged by encoding, so the cost is one multiplication per distinct point.
+
+    A point listed in a check's ``unchecked`` is validated by libsodium's own
+    decoding in its multiplication (the same check as ``is_valid_point``: the
+    scalar is non-zero and the point not the identity, so only an invalid
+    encoding fails), or explicitly when its merged scalar needs no
+    multiplication; an invalid one raises ``_UncheckedPointError``.
     """
     if not checks:
         return True
@@ -456,20 +491,32 @@ def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
             for slot in range(lo, lo + bits):
                 acc_g[slot] -= offset
                 acc_h[slot] += offset
-    g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, top_party)
+    # Proof points first: an encoding left unchecked by batch_verify fails in
+    # libsodium's decoding before the generator terms are paid for.
+    merged.pop(IDENTITY, None)
+    unchecked = {point for check in checks for point in check.unchecked}
     scalars: list[int] = []
     points: list[bytes] = []
+    for point, raw_scalar in merged.items():
+        scalar = raw_scalar % ORDER
+        if scalar in _NOT_MULTIPLIED and point in unchecked and not is_valid_point(point):
+            raise _UncheckedPointError
+        scalars.append(scalar)
+        points.append(point)
+    g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, top_party)
     for acc, table in ((acc_g, g_vec), (acc_h, h_vec)):
         for slot, point in enumerate(table):
             scalar = acc[slot] % ORDER
             if scalar:
                 scalars.append(scalar)
                 points.append(point)
-    merged.pop(IDENTITY, None)
-    for point, scalar in merged.items():
-        scalars.append(scalar)
-        points.append(point)
-    return multiscalar_mul(scalars, points) == IDENTITY
+    try:
+        total = multiscalar_mul(scalars, points)
+    except GroupError as err:
+        if not unchecked:
+            raise
+        raise _UncheckedPointError from err
+    return total == IDENTITY
 
 
 def verify_range(statement: RangeStatement) -> None:
@@ -704,8 +751,21 @@ def batch_verify(statements: Sequence[RangeStatement]) -> list[int]:
     good: list[tuple[int, PreparedCheck]] = []
     for index, statement in enumerate(statements):
         try:
-            good.append((index, prepare(statement, random_scalar())))
+            # The point encodings are validated where libsodium first decodes
+            # them, in the combined multiplication, instead of once more here.
+            good.append((index, _prepare(statement, random_scalar(), check_points=False)))
         except RangeProofError:
             bad.append(index)
-    bad += _find_bad(good, known_bad=False)
+    try:
+        bad += _find_bad(good, known_bad=False)
+    except _UncheckedPointError:
+        # Some statement has an invalid point encoding (MALFORMED): find them
+        # all, then check the rest as usual.
+        valid: list[tuple[int, PreparedCheck]] = []
+        for index, check in good:
+            if all_valid_points(check.unchecked):
+                valid.append((index, replace(check, unchecked=())))
+            else:
+                bad.append(index)
+        bad += _find_bad(valid, known_bad=False)
     return sorted(bad)

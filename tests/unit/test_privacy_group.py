@@ -78,3 +78,13 @@ def test_all_valid_points_agrees_with_is_valid_point() -> None:
         assert not g.all_valid_points([bad, *good])
     assert not g.all_valid_points([good[1][:31]])
     assert not g.all_valid_points([bytearray(good[1])])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("encoding", INVALID)
+def test_mul_refuses_an_invalid_encoding_like_is_valid_point(encoding: str) -> None:
+    # Batch verification relies on this: libsodium's multiplication decodes its
+    # point exactly as is_valid_point does.
+    for scalar in (2, g.random_scalar(), g.ORDER - 2):
+        with pytest.raises(g.GroupError) as err:
+            g.mul(scalar, bytes.fromhex(encoding))
+        assert err.value.reason == "INVALID_POINT"

@@ -191,6 +191,55 @@ def test_parse_names_the_first_bad_part_in_proof_order() -> None:
         rp.parse_proof(bad, 8, 2)
 
 
+def _with_chunk(proof: bytes, chunk: int, replacement: bytes) -> bytes:
+    return proof[: 32 * chunk] + replacement + proof[32 * chunk + 32 :]
+
+
+@pytest.mark.parametrize("weights", ["random", "one"])
+def test_batch_finds_invalid_point_encodings(weights: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # batch_verify leaves point validation to libsodium's decoding in the
+    # combined multiplication; every invalid encoding must still be reported.
+    # With every weight (and c) equal to 1, A's merged scalar is 1: an addition,
+    # which libsodium does not check, so the point is validated explicitly.
+    if weights == "one":
+        monkeypatch.setattr(rp, "random_scalar", lambda: 1)
+    invalid_point = bytes.fromhex("ff" * 31 + "7f")
+    statements = []
+    for _ in range(6):
+        proof, commitments = prove_range(_values(8, 2), _blindings(2), 8)
+        statements.append(RangeStatement(commitments, proof, 8))
+    assert batch_verify(statements) == []
+    broken = list(statements)
+    broken[0] = dataclasses.replace(broken[0], proof=_with_chunk(broken[0].proof, 0, invalid_point))
+    broken[2] = dataclasses.replace(broken[2], proof=_with_chunk(broken[2].proof, 9, invalid_point))
+    broken[3] = dataclasses.replace(
+        broken[3], commitments=(invalid_point, broken[3].commitments[1])
+    )
+    tampered = bytearray(broken[5].proof)
+    tampered[32 * 4] ^= 1  # t_x: well-formed but false
+    broken[5] = dataclasses.replace(broken[5], proof=bytes(tampered))
+    assert batch_verify(broken) == [0, 2, 3, 5]
+    for index in (0, 2, 3):
+        assert _reason(broken[index]) == "MALFORMED"
+    # The same invalid encoding in two statements (merged into one term).
+    shared = [broken[0], statements[1], dataclasses.replace(statements[4], proof=broken[0].proof)]
+    assert batch_verify(shared) == [0, 2]
+    assert batch_verify([broken[3]]) == [0]
+
+
+@pytest.mark.parametrize("scalar", [0, 1, g.ORDER - 1, g.ORDER + 1, 2 * g.ORDER])
+def test_unchecked_point_without_multiplication_is_validated(scalar: int) -> None:
+    # Merged scalars 0, 1 and −1 are skipped, added or subtracted, and libsodium's
+    # addition does not report an invalid encoding: such points are checked first.
+    invalid_point = bytes.fromhex("ff" * 31 + "7f")
+    check = rp.PreparedCheck(
+        8, 1, [0] * 8, [0] * 8, 0, 0, 0, [(scalar, invalid_point)], (invalid_point,)
+    )
+    with pytest.raises(rp._UncheckedPointError):
+        rp.combined_check_holds([check])
+    assert rp.combined_check_holds([dataclasses.replace(check, terms=[], unchecked=())])
+
+
 def test_batch_mixes_sizes_and_transcripts_and_reports_malformed() -> None:
     statements = []
     for bits, parties, kind in [
