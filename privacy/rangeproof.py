@@ -286,6 +286,23 @@ class PreparedCheck:
     """Points of ``terms`` whose encodings are not validated yet (batch verification)."""
 
 
+def _bit_products(seed: int, factors: Sequence[int]) -> list[int]:
+    """``[seed · Π_{r : bit r of i is set} factors[r] for i < 2^len(factors)]``, unreduced.
+
+    Two tables of reduced partial products (low bits from ``seed``, high bits
+    from 1) built by doubling, then one multiplication per entry without a
+    reduction: each entry is below ℓ², congruent to its value mod ℓ.
+    """
+    split = (len(factors) + 1) // 2
+    low = [seed]
+    for factor in factors[:split]:
+        low += [v * factor % ORDER for v in low]
+    high = [1]
+    for factor in factors[split:]:
+        high += [v * factor % ORDER for v in high]
+    return [v * w for w in high for v in low]
+
+
 def _batch_invert(values: Sequence[int]) -> list[int]:
     """Inverses mod ℓ of non-zero values with one exponentiation (Montgomery's trick)."""
     prefix = [1] * (len(values) + 1)
@@ -369,8 +386,7 @@ def _prepare(statement: RangeStatement, weight: int, *, check_points: bool) -> P
     zz = z * z % ORDER
     wz = weight * z % ORDER
     # Every generator scalar is a product over the bits of its index i = j·n + k,
-    # so each vector is built by doubling: one multiplication per entry, and the
-    # last round (half the entries) is left unreduced for the accumulators.
+    # so each vector is built by ``_bit_products``: one multiplication per entry.
     #   gen_g[i] = −weight·a·s_i                                      (− wz)
     #   gen_h[i] = weight·z²·z^j·2^k·y^{−i} − weight·b·y^{−i}·s_{N−1−i}  (+ wz)
     # with s_i = Π_k u_k^{±1}; s_{N−1−i} = 1/s_i flips every u, and the
@@ -391,26 +407,12 @@ def _prepare(statement: RangeStatement, weight: int, *, check_points: bool) -> P
         else:
             f_v.append(y_inv_sq[r] * z_sq % ORDER)
             z_sq = z_sq * z_sq % ORDER
-    gen_g = [(ORDER - weight * a % ORDER) * all_inv % ORDER]
-    vec_v = [weight * zz % ORDER]
     all_u = 1
     for u in challenges:
         all_u = all_u * u % ORDER
-    vec_t = [weight * b % ORDER * all_u % ORDER]
-    last = rounds - 1
-    for r in range(last):
-        factor = f_g[r]
-        gen_g += [v * factor % ORDER for v in gen_g]
-        factor = f_v[r]
-        vec_v += [v * factor % ORDER for v in vec_v]
-        factor = f_t[r]
-        vec_t += [v * factor % ORDER for v in vec_t]
-    factor = f_g[last]
-    gen_g += [v * factor for v in gen_g]
-    factor = f_v[last]
-    vec_v += [v * factor for v in vec_v]
-    factor = f_t[last]
-    vec_t += [v * factor for v in vec_t]
+    gen_g = _bit_products((ORDER - weight * a % ORDER) * all_inv % ORDER, f_g)
+    vec_v = _bit_products(weight * zz % ORDER, f_v)
+    vec_t = _bit_products(weight * b % ORDER * all_u % ORDER, f_t)
     gen_h = list(map(int.__sub__, vec_v, vec_t))
 
     wc = weight * c % ORDER

@@ -293,6 +293,21 @@ def test_delta_closed_form_matches_direct_sum() -> None:
             assert rp._delta(bits, parties, y, z, inv) == direct
 
 
+def test_bit_products_matches_direct_products() -> None:
+    for rounds in (3, 4, 7, 10):
+        seed = g.random_scalar()
+        factors = [g.random_scalar() for _ in range(rounds)]
+        got = rp._bit_products(seed, factors)
+        assert len(got) == 1 << rounds
+        for i in (0, 1, 5, (1 << rounds) - 2, (1 << rounds) - 1):
+            direct = seed
+            for r in range(rounds):
+                if i >> r & 1:
+                    direct = direct * factors[r] % g.ORDER
+            assert got[i] % g.ORDER == direct
+            assert 0 <= got[i] < g.ORDER**2
+
+
 def test_batch_inversion() -> None:
     values = [g.random_scalar() for _ in range(9)] + [1, g.ORDER - 1]
     assert rp._batch_invert(values) == [pow(v, -1, g.ORDER) for v in values]
