@@ -21,11 +21,12 @@ Both kinds share the helpers dalek's ``TranscriptProtocol`` adds on top
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
 from typing import Protocol
 
-from privacy.group import IDENTITY, scalar_from_wide, scalar_to_bytes
+from privacy.group import IDENTITY, ORDER, scalar_from_wide, scalar_to_bytes
 from privacy.merlin import Merlin
 
 DEFAULT_TRANSCRIPT_TAG = b"veil/transcript/default/v1"
@@ -120,8 +121,31 @@ def _record(op: int, label: bytes, data: bytes) -> bytes:
     )
 
 
+def _head(op: int, label: bytes) -> bytes:
+    """``op || LE32(len(label)) || label``: the start of a record (cached per label)."""
+    if type(label) is not bytes:
+        label = bytes(label)
+    return _cached_head(op, label)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_head(op: int, label: bytes) -> bytes:
+    if len(label) >= 2**32:
+        raise ValueError("label too long")
+    return bytes((op,)) + len(label).to_bytes(4, "little") + label
+
+
+_LEN_32 = (32).to_bytes(8, "little")
+_LEN_8 = (8).to_bytes(8, "little")
+_LEN_64 = (64).to_bytes(8, "little")
+
+
 class DefaultTranscript(_TranscriptOps):
-    """The fast hashlib transcript (SHAKE256 over framed records, see the module doc)."""
+    """The fast hashlib transcript (SHAKE256 over framed records, see the module doc).
+
+    The helpers are overridden only to build the same records with fewer calls
+    (cached record heads, no per-call re-framing); the bytes are the same.
+    """
 
     __slots__ = ("_shake",)
 
@@ -130,15 +154,36 @@ class DefaultTranscript(_TranscriptOps):
         self._shake.update(_record(_OP_APPEND, b"dom-sep", label))
 
     def append_message(self, label: bytes, message: bytes) -> None:
-        if len(label) >= 2**32:
-            raise ValueError("label too long")
-        self._shake.update(_record(_OP_APPEND, label, message))
+        self._shake.update(_head(_OP_APPEND, label) + len(message).to_bytes(8, "little") + message)
+
+    def append_point(self, label: bytes, point: bytes) -> None:
+        if len(point) != 32:
+            self.append_message(label, point)
+            return
+        self._shake.update(_head(_OP_APPEND, label) + _LEN_32 + point)
+
+    def validate_and_append_point(self, label: bytes, point: bytes) -> None:
+        """Append a proof point, refusing the identity as dalek does."""
+        if point == IDENTITY:
+            raise TranscriptError(f"{label.decode(errors='replace')} is the identity")
+        if len(point) != 32:
+            self.append_message(label, point)
+            return
+        self._shake.update(_head(_OP_APPEND, label) + _LEN_32 + point)
+
+    def append_scalar(self, label: bytes, scalar: int) -> None:
+        self._shake.update(_head(_OP_APPEND, label) + _LEN_32 + scalar_to_bytes(scalar))
 
     def challenge_bytes(self, label: bytes, length: int) -> bytes:
-        if not 0 <= length < 2**64 or len(label) >= 2**32:
+        if not 0 <= length < 2**64:
             raise ValueError("challenge length or label out of range")
-        self._shake.update(_record(_OP_CHALLENGE, label, length.to_bytes(8, "little")))
+        self._shake.update(_head(_OP_CHALLENGE, label) + _LEN_8 + length.to_bytes(8, "little"))
         return self._shake.copy().digest(length)
+
+    def challenge_scalar(self, label: bytes) -> int:
+        """A challenge scalar from 64 bytes reduced mod ℓ (``from_bytes_mod_order_wide``)."""
+        self._shake.update(_head(_OP_CHALLENGE, label) + _LEN_8 + _LEN_64)
+        return int.from_bytes(self._shake.copy().digest(64), "little") % ORDER
 
 
 def make_transcript(kind: str, label: bytes) -> Transcript:

@@ -125,6 +125,34 @@ def test_default_transcript_follows_documented_byte_spec() -> None:
     assert second == hashlib.shake_256(stream).digest(32)
 
 
+def test_default_transcript_helpers_frame_like_the_byte_spec() -> None:
+    # DefaultTranscript overrides the helpers for speed; they must frame
+    # exactly as append_message/challenge_bytes would, bytearray labels included.
+    point = g.mul_base(5)
+    t = DefaultTranscript(bytearray(b"label"))
+    t.append_point(b"V", point)
+    t.validate_and_append_point(bytearray(b"A"), point)
+    t.append_point(b"odd", b"\x07" * 31)
+    t.append_scalar(b"t_x", g.ORDER + 3)
+    scalar = t.challenge_scalar(b"y")
+    with pytest.raises(TranscriptError):
+        t.validate_and_append_point(b"S", g.IDENTITY)
+    stream = (
+        _framed(0, DEFAULT_TRANSCRIPT_TAG, b"")
+        + _framed(1, b"dom-sep", b"label")
+        + _framed(1, b"V", point)
+        + _framed(1, b"A", point)
+        + _framed(1, b"odd", b"\x07" * 31)
+        + _framed(1, b"t_x", (3).to_bytes(32, "little"))
+        + _framed(2, b"y", (64).to_bytes(8, "little"))
+    )
+    wide = hashlib.shake_256(stream).digest(64)
+    assert scalar == int.from_bytes(wide, "little") % g.ORDER
+    assert t.challenge_bytes(b"z", 16) == hashlib.shake_256(
+        stream + _framed(2, b"z", (16).to_bytes(8, "little"))
+    ).digest(16)
+
+
 @pytest.mark.parametrize("kind", ["merlin", "default"])
 def test_transcripts_bind_labels_messages_and_order(kind: str) -> None:
     def run(label: bytes, steps: list[tuple[bytes, bytes]]) -> int:
