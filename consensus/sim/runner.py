@@ -93,19 +93,24 @@ class Simulation:
         self.transfers: dict[int, int] = {}
         self._pending_transfers: list[tuple[int, int, int, bytes, tuple[int, ...]]] = []
         self.honest = set(scenario.honest)
-        self.byzantine: ByzantineReplica | None = None
-        if scenario.byzantine is not None:
-            self.byzantine = ByzantineReplica(
-                me=scenario.byzantine,
+        self.byzantines = {
+            index: ByzantineReplica(
+                me=index,
                 nodes=n,
                 kinds=scenario.kinds,
-                rng=random.Random(f"byzantine/{scenario.seed}"),
-                sign=self.signers[scenario.byzantine],
+                rng=random.Random(
+                    f"byzantine/{scenario.seed}"
+                    if index == scenario.byzantine[0]
+                    else f"byzantine/{scenario.seed}/{index}"
+                ),
+                sign=self.signers[index],
                 chain_id=CHAIN_ID,
                 # Just under the timeout: the request usually commits in time, so
                 # backups must not give up on a primary that is merely slow.
                 slow_delay_ticks=self.configs[0].view_change_timeout_ticks - 6,
             )
+            for index in scenario.byzantine
+        }
         self.requests = [
             Request(b"client%d-req%d" % (i % 3, i), b"payload-%d" % i)
             for i in range(scenario.requests)
@@ -182,8 +187,9 @@ class Simulation:
             storage.sync()  # the OS flushes on its own schedule too
 
     def send(self, index: int, message: Message, destinations: list[int]) -> None:
-        if self.byzantine is not None and index == self.byzantine.me:
-            for dst, sent, delay in self.byzantine.outgoing(message, destinations):
+        byzantine = self.byzantines.get(index)
+        if byzantine is not None:
+            for dst, sent, delay in byzantine.outgoing(message, destinations):
                 self.network.send(self.now, index, dst, sent, delay)
             return
         if message.sender == index:
@@ -343,24 +349,24 @@ class Simulation:
                     if not self.executed_anywhere(request) and self.now > 30:
                         self.submit(request)
             for src, dst, message in self.network.due(self.now):
-                if self.byzantine is not None and dst == self.byzantine.me:
-                    self.byzantine.observe(message)
+                if dst in self.byzantines:
+                    self.byzantines[dst].observe(message)
                 self.deliver(dst, MessageReceived(src, message))
             self.finish_transfers()
             for i in range(self.n):
                 self.deliver(i, Tick())
-            if self.byzantine is not None:
-                view = max((r.view for r in self.replicas if r is not None), default=0)
-                for dst, message, delay in self.byzantine.on_tick(self.now, view):
-                    self.network.send(self.now, self.byzantine.me, dst, message, delay)
+            view = max((r.view for r in self.replicas if r is not None), default=0)
+            for index, byzantine in self.byzantines.items():
+                for dst, message, delay in byzantine.on_tick(self.now, view):
+                    self.network.send(self.now, index, dst, message, delay)
             if self.now >= scenario.fault_ticks and self.now % 10 == 0:
                 liveness = self.liveness_problem()
                 if liveness is None:
                     break
         injected = Counter(self.injected)
         injected.update(self.network.injected)
-        if self.byzantine is not None:
-            injected.update(self.byzantine.injected)
+        for byzantine in self.byzantines.values():
+            injected.update(byzantine.injected)
         honest_views = [r.view for i, r in enumerate(self.replicas) if r and i in self.honest]
         return SeedResult(
             seed=scenario.seed,

@@ -30,17 +30,17 @@ class Scenario:
     fault_ticks: int
     requests: int
     kinds: frozenset[str]
-    byzantine: int | None
+    byzantine: tuple[int, ...]
     timed: list[TimedFault] = field(default_factory=list)
 
     @property
     def honest(self) -> list[int]:
-        return [i for i in range(self.nodes) if i != self.byzantine]
+        return [i for i in range(self.nodes) if i not in self.byzantine]
 
 
 def choose_kinds(rng: random.Random, allowed: tuple[str, ...], every_kind: bool) -> frozenset[str]:
     """``every_kind``: use all of ``allowed`` (an explicit --faults list); otherwise draw
-    a few benign kinds and at most one byzantine replica's behaviour."""
+    a few benign kinds and at most one byzantine behaviour (for f byzantine replicas)."""
     if every_kind or not allowed:
         return frozenset(allowed)
     benign = [k for k in allowed if k not in BYZANTINE_KINDS]
@@ -56,11 +56,16 @@ def build_scenario(
 ) -> Scenario:
     rng = random.Random(f"scenario/{seed}")
     kinds = choose_kinds(rng, allowed, every_kind)
-    byzantine: int | None = None
+    byzantine: tuple[int, ...] = ()
     if kinds & PRIMARY_BYZANTINE:
-        byzantine = 0
+        byzantine = (0,)
     elif kinds & set(BYZANTINE_KINDS):
-        byzantine = rng.randrange(nodes)
+        byzantine = (rng.randrange(nodes),)
+    faulty = (nodes - 1) // 3
+    if byzantine and faulty >= 2:
+        # Use the whole fault budget: f byzantine replicas with the same behaviour.
+        others = [i for i in range(nodes) if i not in byzantine]
+        byzantine = tuple(sorted((*byzantine, *rng.sample(others, faulty - 1))))
     requests = 40 if "lagging_replica" in kinds else 20
     scenario = Scenario(seed, nodes, fault_ticks, requests, kinds, byzantine)
     honest = scenario.honest
