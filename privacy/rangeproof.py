@@ -26,6 +26,7 @@ terms are paid once per batch and each proof adds ``2·log2(N) + m + 4``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -330,6 +331,27 @@ def _prepare(statement: RangeStatement, weight: int, *, check_points: bool) -> P
     """``prepare``; with ``check_points=False`` the proof's and commitments' point
     encodings are not validated here but listed in ``unchecked`` (see
     ``combined_check_holds``)."""
+    replayed = _replay(statement, check_points=check_points)
+    inverses = _batch_invert(_inversion_inputs(replayed))
+    return _build(replayed, weight, inverses, check_points=check_points)
+
+
+@dataclass(frozen=True, slots=True)
+class _Replayed:
+    """A statement parsed and its transcript replayed: the challenges, before any weight."""
+
+    bits: int
+    commitments: tuple[bytes, ...]
+    proof: RangeProof
+    y: int
+    z: int
+    x: int
+    w: int
+    challenges: list[int]
+
+
+def _replay(statement: RangeStatement, *, check_points: bool) -> _Replayed:
+    """Parse ``statement`` strictly and replay its transcript (MALFORMED/UNSUPPORTED/INVALID)."""
     commitments_raw = statement.commitments
     if not isinstance(commitments_raw, tuple | list):
         raise RangeProofError("MALFORMED", "commitments must be a sequence of bytes")
@@ -365,17 +387,31 @@ def _prepare(statement: RangeStatement, weight: int, *, check_points: bool) -> P
         raise RangeProofError("MALFORMED", str(err)) from err
     if y == 0 or 0 in challenges:
         raise RangeProofError("INVALID", "zero challenge")
+    return _Replayed(bits, commitments, proof, y, z, x, w, challenges)
 
+
+def _inversion_inputs(replayed: _Replayed) -> list[int]:
+    """The non-zero scalars ``_build`` needs inverted: ``y``, every ``u_k``, ``y − 1`` (or 1)."""
+    y = replayed.y
+    return [y, *replayed.challenges, y - 1 if y != 1 else 1]
+
+
+def _build(
+    replayed: _Replayed, weight: int, inverses: Sequence[int], *, check_points: bool
+) -> PreparedCheck:
+    """``weight ×`` the statement's equation, given the inverses of ``_inversion_inputs``."""
+    bits = replayed.bits
+    commitments = replayed.commitments
+    proof = replayed.proof
+    y, z, x, w = replayed.y, replayed.z, replayed.x, replayed.w
+    challenges = replayed.challenges
+    parties = len(commitments)
     c = random_scalar()
     weight %= ORDER
     rounds = len(challenges)
-    to_invert = [y, *challenges]
-    if y != 1:
-        to_invert.append(y - 1)
-    inverses = _batch_invert(to_invert)
     y_inv = inverses[0]
     u_inv = inverses[1 : rounds + 1]
-    y_minus_1_inv = inverses[-1] if y != 1 else None
+    y_minus_1_inv = inverses[rounds + 1] if y != 1 else None
     u_sq = [u * u % ORDER for u in challenges]
     u_inv_sq = [v * v % ORDER for v in u_inv]
     all_inv = 1
@@ -413,7 +449,7 @@ def _prepare(statement: RangeStatement, weight: int, *, check_points: bool) -> P
     gen_g = _bit_products((ORDER - weight * a % ORDER) * all_inv % ORDER, f_g)
     vec_v = _bit_products(weight * zz % ORDER, f_v)
     vec_t = _bit_products(weight * b % ORDER * all_u % ORDER, f_t)
-    gen_h = list(map(int.__sub__, vec_v, vec_t))
+    gen_h = list(map(operator.sub, vec_v, vec_t))
 
     wc = weight * c % ORDER
     wcx = wc * x % ORDER
@@ -467,7 +503,7 @@ def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
     offsets: dict[tuple[int, int], int] = {}
     merged: dict[bytes, int] = {PEDERSEN_G: 0, PEDERSEN_H: 0}
     get = merged.get
-    add_ints = int.__add__
+    add_ints = operator.add
     top_party = 0
     for check in checks:
         bits = check.bits
@@ -750,14 +786,23 @@ def batch_verify(statements: Sequence[RangeStatement]) -> list[int]:
     so it is multiplied once. If it fails, bisection finds the bad statements.
     """
     bad: list[int] = []
-    good: list[tuple[int, PreparedCheck]] = []
+    replayed: list[tuple[int, _Replayed]] = []
     for index, statement in enumerate(statements):
         try:
             # The point encodings are validated where libsodium first decodes
             # them, in the combined multiplication, instead of once more here.
-            good.append((index, _prepare(statement, random_scalar(), check_points=False)))
+            replayed.append((index, _replay(statement, check_points=False)))
         except RangeProofError:
             bad.append(index)
+    # One modular inversion for the whole batch (Montgomery's trick).
+    inverses = _batch_invert([v for _, item in replayed for v in _inversion_inputs(item)])
+    good: list[tuple[int, PreparedCheck]] = []
+    start = 0
+    for index, item in replayed:
+        end = start + len(item.challenges) + 2
+        check = _build(item, random_scalar(), inverses[start:end], check_points=False)
+        good.append((index, check))
+        start = end
     try:
         bad += _find_bad(good, known_bad=False)
     except _UncheckedPointError:
