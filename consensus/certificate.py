@@ -30,9 +30,26 @@ def verify_commit_certificate(
     verify: Verify,
     chain_id: bytes,
 ) -> bool:
-    """True when 2f+1 distinct validators signed COMMIT for the certificate's triple."""
+    """True when a quorum (2f+1 for n = 3f+1) of distinct validators signed COMMIT
+    for the certificate's triple. Never raises on a malformed certificate: it
+    comes from a peer. A validator set that lists one key twice is refused, or
+    that key's holder would count as two signers."""
+    if (
+        type(certificate.view) is not int
+        or type(certificate.seq) is not int
+        or type(certificate.digest) is not bytes
+        or not isinstance(certificate.commits, tuple)
+        or len(set(validators)) != len(validators)
+    ):
+        return False
     signers: set[int] = set()
     for commit in certificate.commits:
+        if (
+            not isinstance(commit, Commit)
+            or type(commit.sender) is not int
+            or type(commit.signature) is not bytes
+        ):
+            return False
         if (commit.view, commit.seq, commit.digest) != (
             certificate.view,
             certificate.seq,

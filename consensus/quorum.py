@@ -1,4 +1,11 @@
-"""Quorum sizes for n = 3f+1 replicas, and the primary rotation."""
+"""Quorum sizes and the primary rotation.
+
+Replicas run with n = 3f+1 (``ReplicaConfig`` insists), where a quorum is 2f+1.
+``quorum_size`` is written for any n, because a commit certificate may be
+checked against a validator set nobody vetted: two quorums must share f+1
+replicas, so that at least one honest replica is in both, which for n = 5
+(f = 1) takes 4 signers, not 2f+1 = 3.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,8 @@ def max_faulty(replica_count: int) -> int:
 
 
 def quorum_size(replica_count: int) -> int:
-    """2f+1: any two such sets share at least one honest replica."""
-    return 2 * max_faulty(replica_count) + 1
+    """ceil((n+f+1)/2), which is 2f+1 for n = 3f+1: any two such sets share f+1 replicas."""
+    return (replica_count + max_faulty(replica_count) + 2) // 2
 
 
 def weak_quorum_size(replica_count: int) -> int:
