@@ -59,6 +59,7 @@ from consensus.persistence import (
     VoteRecord,
 )
 from consensus.quorum import primary_of
+from consensus.shape import request_well_formed, shape_problem
 from consensus.view_change import (
     NewViewPlan,
     authentic,
@@ -283,9 +284,13 @@ class Replica:
     # --- requests and proposals -------------------------------------------
 
     def _on_requests(self, requests: Iterable[Request]) -> None:
+        if not isinstance(requests, tuple):
+            self._ignore("malformed_request")
+            return
         for request in requests:
             if (
-                len(request.payload) > self.config.max_request_bytes
+                not request_well_formed(request)
+                or len(request.payload) > self.config.max_request_bytes
                 or not 0 < len(request.request_id) <= MAX_REQUEST_ID_BYTES
             ):
                 self._ignore("malformed_request")
@@ -339,6 +344,10 @@ class Replica:
     # --- peer messages -----------------------------------------------------
 
     def _on_message(self, peer: int, message: Message) -> None:
+        problem = shape_problem(message)
+        if problem is not None:
+            self._fault("malformed", peer, problem)
+            return
         if not 0 <= message.sender < self.config.replica_count:
             self._fault("not_member", peer, f"sender {message.sender} is not a validator")
             return
