@@ -15,6 +15,11 @@ from consensus.messages import Batch, Commit, Prepare, PreparedCertificate, PreP
 MAX_BATCHES_PER_SLOT = 8
 """Distinct batches remembered per slot; a byzantine primary cannot grow this."""
 
+MAX_PARKED_PRE_PREPARES = 8
+"""Pre-prepares kept per slot for views the replica is not running. A byzantine
+primary of every n-th view cannot grow this; one that is dropped only costs a
+signature check again when it is retransmitted, and its batch is remembered."""
+
 MAX_COMMITS_PER_SENDER = 2
 """Distinct digests remembered per sender, view and slot."""
 
@@ -49,6 +54,15 @@ class Slot:
             del mine[weakest]
         mine[commit.digest] = commit
         return True
+
+    def park_pre_prepare(self, pre_prepare: PrePrepare) -> None:
+        """Keep a pre-prepare of a view we are not running, within the cap."""
+        if (
+            pre_prepare.view in self.pre_prepares
+            or len(self.pre_prepares) < MAX_PARKED_PRE_PREPARES
+        ):
+            self.pre_prepares[pre_prepare.view] = pre_prepare
+        self.remember_batch(pre_prepare.digest, pre_prepare.batch)
 
     def own_commit(self, view: int, me: int) -> Commit | None:
         return next(iter(self.commits.get(view, {}).get(me, {}).values()), None)

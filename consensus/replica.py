@@ -433,15 +433,16 @@ class Replica:
                     self._fault("duplicate_request", peer, f"request repeated at seq {pp.seq}")
                     return
         slot = self.log.slot(pp.seq)
-        slot.pre_prepares[pp.view] = pp
-        slot.remember_batch(pp.digest, pp.batch)
         if not voting:
-            # Not ours to vote on (another view, or waiting for NEW-VIEW); kept so
-            # a commit certificate of that view can be executed, and voted on if
-            # it is retransmitted once we run that view.
+            # Not ours to vote on (another view, or waiting for NEW-VIEW); kept
+            # (within a cap) so a commit certificate of that view can be executed,
+            # and voted on if it is retransmitted once we run that view.
+            slot.park_pre_prepare(pp)
             self._ignore("future_view" if pp.view > self.view else "stale_view")
             self._advance(slot)
             return
+        slot.pre_prepares[pp.view] = pp
+        slot.remember_batch(pp.digest, pp.batch)
         for request in pp.batch:
             self.inflight[request.request_id] = pp.seq
         key: VoteKey = ("Prepare", pp.view, pp.seq)
