@@ -1,0 +1,270 @@
+"""The normal case: client requests, PRE-PREPARE, PREPARE, COMMIT, execution.
+
+Each handler validates cheaply first (membership, view, watermarks, exact
+duplicates), then checks the signature, then changes state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from consensus.actions import Broadcast, Execute, Persist
+from consensus.invariants import invariant
+from consensus.log import Slot
+from consensus.messages import (
+    Batch,
+    Commit,
+    Prepare,
+    PrePrepare,
+    Request,
+    batch_digest,
+)
+from consensus.persistence import PreparedRecord, VoteRecord
+from consensus.quorum import primary_of
+from consensus.replica_state import ReplicaState, VoteKey
+from consensus.retransmission import help_lagging_peer
+from consensus.shape import request_well_formed
+
+MAX_REQUEST_ID_BYTES = 64
+
+
+def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
+    if not isinstance(requests, tuple):
+        state.ignore("malformed_request")
+        return
+    for request in requests:
+        if (
+            not request_well_formed(request)
+            or len(request.payload) > state.config.max_request_bytes
+            or not 0 < len(request.request_id) <= MAX_REQUEST_ID_BYTES
+        ):
+            state.ignore("malformed_request")
+        elif request.request_id in state.committed_ids or request.request_id in state.pending:
+            state.ignore("duplicate_request")
+        else:
+            state.pending[request.request_id] = request
+            state.may_propose = True
+    propose(state)
+
+
+def propose(state: ReplicaState) -> None:
+    if (
+        not state.is_primary
+        or not state.view_active
+        or state.state_transfer_target is not None
+        or state.last_executed < state.stable_seq
+    ):
+        return
+    state.next_seq = max(state.next_seq, state.stable_seq + 1)
+    room = state.high_watermark - state.next_seq + 1
+    if not state.may_propose or room <= 0:
+        return
+    # One pass over the pending requests, and only when something changed
+    # (a request arrived, the window moved, a view started): scanning a deep
+    # mempool on every message would dominate the core's cost.
+    size = state.config.max_batch_size
+    fresh: list[Request] = []
+    for request_id, request in state.pending.items():
+        if request_id not in state.inflight:
+            fresh.append(request)
+            if len(fresh) >= room * size:
+                break
+    if len(fresh) < room * size:
+        state.may_propose = False
+    for first in range(0, len(fresh), size):
+        batch = fresh[first : first + size]
+        seq = state.next_seq
+        state.next_seq += 1
+        frozen_batch = tuple(batch)
+        digest = batch_digest(frozen_batch, state.config.chain_id)
+        key: VoteKey = ("PrePrepare", state.view, seq)
+        invariant(key not in state.own_votes, f"primary reuses seq {seq} in view {state.view}")
+        pre_prepare = state.signed(PrePrepare(state.view, seq, digest, frozen_batch, state.me))
+        state.own_votes[key] = digest
+        state.store_own(pre_prepare)
+        for request in frozen_batch:
+            state.inflight[request.request_id] = seq
+        state.outbox.append(Persist((VoteRecord(pre_prepare),)))
+        state.outbox.append(Broadcast(pre_prepare))
+
+
+def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
+    if not batch:
+        return "empty batch outside a new-view"
+    if len(batch) > state.config.max_batch_size:
+        return "batch too large"
+    ids = {r.request_id for r in batch}
+    if len(ids) != len(batch):
+        return "batch repeats a request"
+    for r in batch:
+        if (
+            len(r.payload) > state.config.max_request_bytes
+            or not 0 < len(r.request_id) <= MAX_REQUEST_ID_BYTES
+        ):
+            return "malformed request in batch"
+    return None
+
+
+def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
+    n = state.config.replica_count
+    if state.view_too_far(peer, pp.view):
+        return
+    if pp.sender != primary_of(pp.view, n):
+        state.fault("not_primary", peer, f"pre-prepare from {pp.sender} in view {pp.view}")
+        return
+    if not state.in_window(pp.seq):
+        state.ignore("outside_watermarks")
+        return
+    voting = pp.view == state.view and state.view_active
+    slot = state.log.get(pp.seq)
+    known = slot.pre_prepares.get(pp.view) if slot is not None else None
+    unvoted = voting and ("Prepare", pp.view, pp.seq) not in state.own_votes
+    if known == pp and not unvoted:
+        state.ignore("duplicate")
+        return
+    if known != pp:
+        if not state.authentic(pp):
+            state.fault("bad_signature", peer, "pre-prepare")
+            return
+        if pp.digest != batch_digest(pp.batch, state.config.chain_id):
+            state.fault("digest_mismatch", peer, f"pre-prepare seq {pp.seq}")
+            return
+        problem = batch_problem(state, pp.batch)
+        if problem is not None:
+            state.fault("invalid_batch", peer, problem)
+            return
+    if known is not None and known.digest != pp.digest:
+        # The primary signed both, so blame it, not the relay; still keep the
+        # batch, since a commit certificate may name this digest.
+        state.fault("equivocation", pp.sender, f"two pre-prepares for ({pp.view}, {pp.seq})")
+        slot = state.log.slot(pp.seq)
+        slot.remember_batch(pp.digest, pp.batch)
+        advance(state, slot)
+        return
+    if voting:
+        for request in pp.batch:
+            at = state.inflight.get(request.request_id)
+            if request.request_id in state.committed_ids or (at is not None and at != pp.seq):
+                state.fault("duplicate_request", peer, f"request repeated at seq {pp.seq}")
+                return
+    slot = state.log.slot(pp.seq)
+    if not voting:
+        # Not ours to vote on (another view, or waiting for NEW-VIEW); kept
+        # (within a cap) so a commit certificate of that view can be executed,
+        # and voted on if it is retransmitted once we run that view.
+        slot.park_pre_prepare(pp)
+        state.ignore("future_view" if pp.view > state.view else "stale_view")
+        advance(state, slot)
+        return
+    slot.pre_prepares[pp.view] = pp
+    slot.remember_batch(pp.digest, pp.batch)
+    for request in pp.batch:
+        state.inflight[request.request_id] = pp.seq
+    key: VoteKey = ("Prepare", pp.view, pp.seq)
+    if state.may_vote(key, pp.digest):
+        prepare = state.signed(Prepare(pp.view, pp.seq, pp.digest, state.me))
+        state.own_votes[key] = pp.digest
+        state.store_own(prepare)
+        state.outbox.append(Persist((VoteRecord(prepare),)))
+        state.outbox.append(Broadcast(prepare))
+    advance(state, slot)
+
+
+def on_prepare(state: ReplicaState, peer: int, prepare: Prepare) -> None:
+    n = state.config.replica_count
+    if state.view_too_far(peer, prepare.view):
+        return
+    if prepare.sender == primary_of(prepare.view, n):
+        state.fault("prepare_from_primary", peer, f"view {prepare.view}")
+        return
+    if not state.in_window(prepare.seq):
+        state.ignore("outside_watermarks")
+        return
+    if prepare.view != state.view or not state.view_active:
+        state.ignore("future_view" if prepare.view > state.view else "stale_view")
+        if prepare.view < state.view and peer == prepare.sender:
+            help_lagging_peer(state, peer, prepare.view + 1)
+        return
+    slot = state.log.slot(prepare.seq)
+    known = slot.prepares.get(prepare.view, {}).get(prepare.sender)
+    if known == prepare:
+        state.ignore("duplicate")
+        return
+    if not state.authentic(prepare):
+        state.fault("bad_signature", peer, "prepare")
+        return
+    if known is not None:
+        detail = f"two prepares for ({prepare.view}, {prepare.seq})"
+        state.fault("conflicting_vote", prepare.sender, detail)
+        return
+    slot.prepares.setdefault(prepare.view, {})[prepare.sender] = prepare
+    advance(state, slot)
+
+
+def on_commit(state: ReplicaState, peer: int, commit: Commit) -> None:
+    if state.view_too_far(peer, commit.view):
+        return
+    if not state.in_window(commit.seq):
+        state.ignore("outside_watermarks")
+        return
+    slot = state.log.slot(commit.seq)
+    known = slot.commits.get(commit.view, {}).get(commit.sender, {})
+    if known.get(commit.digest) == commit:
+        state.ignore("duplicate")
+        return
+    if not state.authentic(commit):
+        state.fault("bad_signature", peer, "commit")
+        return
+    if known:
+        detail = f"two commits for ({commit.view}, {commit.seq})"
+        state.fault("conflicting_vote", commit.sender, detail)
+    # Commits of any view count: 2f+1 of them prove the batch committed, which
+    # lets a replica stuck in a view change still follow the chain.
+    if not slot.add_commit(commit):
+        return
+    advance(state, slot)
+
+
+def advance(state: ReplicaState, slot: Slot) -> None:
+    """Move a slot forward: prepared -> send COMMIT; commit quorum -> execute."""
+    if state.view_active and slot.seq > state.stable_seq:
+        key: VoteKey = ("Commit", state.view, slot.seq)
+        if key not in state.own_votes:
+            cert = slot.prepared_certificate(state.view, 2 * state.config.faulty)
+            if cert is not None:
+                digest = cert.pre_prepare.digest
+                if slot.prepared is None or slot.prepared.pre_prepare.view <= state.view:
+                    slot.prepared = cert
+                if state.may_vote(key, digest):
+                    commit = state.signed(Commit(state.view, slot.seq, digest, state.me))
+                    state.own_votes[key] = digest
+                    state.store_own(commit)
+                    records = (PreparedRecord(cert), VoteRecord(commit))
+                    state.outbox.append(Persist(records))
+                    state.outbox.append(Broadcast(commit))
+    if slot.committed is None and slot.seq > state.last_executed:
+        slot.committed = slot.commit_certificate(state.config.quorum)
+    execute_ready(state)
+
+
+def execute_ready(state: ReplicaState) -> None:
+    progressed = False
+    while state.state_transfer_target is None:
+        seq = state.last_executed + 1
+        slot = state.log.get(seq)
+        if slot is None or slot.committed is None:
+            break
+        cert = slot.committed
+        batch = slot.batches[cert.digest]
+        state.outbox.append(Execute(seq, batch, cert))
+        state.last_executed = seq
+        progressed = True
+        for request in batch:
+            state.committed_ids.add(request.request_id)
+            state.pending.pop(request.request_id, None)
+            state.inflight.pop(request.request_id, None)
+    if progressed:
+        if state.view_active:
+            state.backoff_exponent = 0
+        state.timer_deadline = None
+        propose(state)

@@ -1,0 +1,151 @@
+"""Everything one replica knows, and the small helpers every handler shares.
+
+The handlers are plain functions over a ``ReplicaState``, grouped by concern:
+``normal_case`` (requests, pre-prepare, prepare, commit, execution),
+``checkpoint_handling`` (checkpoints, garbage collection, state transfer),
+``view_change_handling`` (VIEW-CHANGE and NEW-VIEW), ``timers`` (ticks and the
+view-change timer), ``retransmission`` (what is resent to peers that lost
+messages) and ``restart`` (rebuilding from durable records).
+``consensus.replica.Replica`` is this state plus ``step`` and ``restore``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from consensus.actions import Action, ReportFault
+from consensus.certificate import Verify
+from consensus.checkpoint import CheckpointCollector
+from consensus.config import ReplicaConfig
+from consensus.log import MessageLog
+from consensus.messages import (
+    Checkpoint,
+    Commit,
+    Message,
+    NewView,
+    Prepare,
+    PrePrepare,
+    Request,
+    ViewChange,
+    signed_bytes,
+)
+from consensus.quorum import primary_of
+from consensus.view_change import authentic
+
+Sign = Callable[[bytes], bytes]
+"""``sign(signed_bytes) -> signature`` with this replica's key, injected and pure."""
+
+M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+
+VoteKey = tuple[str, int, int]
+"""(message kind, view, seq): a replica signs at most one digest per key."""
+
+
+def vote_key(message: PrePrepare | Prepare | Commit) -> VoteKey:
+    return (type(message).__name__, message.view, message.seq)
+
+
+class ReplicaState:
+    """The mutable state of one replica. Handlers append actions to ``outbox``."""
+
+    def __init__(self, config: ReplicaConfig, sign: Sign, verify: Verify) -> None:
+        self.config = config
+        self.sign_bytes = sign
+        self.verify = verify
+        self.me = config.replica_id
+        self.view = 0
+        self.view_active = True
+        self.now_ticks = 0
+        self.last_executed = 0
+        self.stable_seq = 0
+        self.stable_root = config.genesis_state_root
+        self.stable_proof: tuple[Checkpoint, ...] = ()
+        self.own_roots: dict[int, bytes] = {0: config.genesis_state_root}
+        self.own_checkpoint: Checkpoint | None = None
+        self.log = MessageLog()
+        self.own_votes: dict[VoteKey, bytes] = {}
+        self.pending: dict[bytes, Request] = {}
+        self.inflight: dict[bytes, int] = {}
+        self.committed_ids: set[bytes] = set()
+        self.checkpoints = CheckpointCollector(config.quorum, config.max_checkpoints_per_sender)
+        self.view_changes: dict[int, dict[int, ViewChange]] = {}
+        # Every VIEW-CHANGE we signed since we last ran a view. The older ones
+        # are still valid votes: a peer that missed them may need them to
+        # complete a view we already gave up on (and then move on with us).
+        self.own_view_changes: dict[int, ViewChange] = {}
+        # The NEW-VIEW of the latest view we ran, kept after we leave it.
+        self.new_view_message: NewView | None = None
+        self.next_seq = 1
+        self.timer_deadline: int | None = None
+        self.backoff_exponent = 0
+        self.state_transfer_target: int | None = None
+        self.stopped = False
+        self.fault_counts: Counter[str] = Counter()
+        self.ignored_counts: Counter[str] = Counter()
+        self.view_changes_started = 0
+        self.new_view_replies: dict[int, int] = {}
+        self.may_propose = True
+        self.outbox: list[Action] = []
+
+    @property
+    def primary(self) -> int:
+        return primary_of(self.view, self.config.replica_count)
+
+    @property
+    def is_primary(self) -> bool:
+        return self.primary == self.me
+
+    @property
+    def high_watermark(self) -> int:
+        return self.stable_seq + self.config.watermark_window
+
+    def timeout_ticks(self) -> int:
+        base = self.config.view_change_timeout_ticks
+        cap = self.config.max_view_change_timeout_ticks
+        return min(base << min(self.backoff_exponent, 32), cap)
+
+    def fault(self, kind: str, peer: int, detail: str) -> None:
+        self.fault_counts[kind] += 1
+        self.outbox.append(ReportFault(kind, peer, detail))
+
+    def ignore(self, reason: str) -> None:
+        self.ignored_counts[reason] += 1
+
+    def signed(self, message: M) -> M:
+        signature = self.sign_bytes(signed_bytes(message, self.config.chain_id))
+        return replace(message, signature=signature)
+
+    def authentic(self, message: Message) -> bool:
+        return authentic(message, self.config, self.verify)
+
+    def in_window(self, seq: int) -> bool:
+        return self.stable_seq < seq <= self.high_watermark
+
+    def view_too_far(self, peer: int, view: int) -> bool:
+        if view > self.view + self.config.view_bound:
+            self.fault("absurd_view", peer, f"view {view} is beyond {self.view} + bound")
+            return True
+        return False
+
+    def store_own(self, message: PrePrepare | Prepare | Commit) -> None:
+        slot = self.log.slot(message.seq)
+        match message:
+            case PrePrepare():
+                slot.pre_prepares[message.view] = message
+                slot.remember_batch(message.digest, message.batch)
+            case Prepare():
+                slot.prepares.setdefault(message.view, {})[self.me] = message
+            case Commit():
+                by_sender = slot.commits.setdefault(message.view, {})
+                by_sender.setdefault(self.me, {})[message.digest] = message
+
+    def may_vote(self, key: VoteKey, digest: bytes) -> bool:
+        """False when we already signed another digest for this key (e.g. before a crash)."""
+        prior = self.own_votes.get(key)
+        if prior is not None and prior != digest:
+            self.ignore("would_conflict")
+            return False
+        return prior is None

@@ -1,0 +1,56 @@
+"""What a replica resends: the network drops messages, and peers fall behind."""
+
+from __future__ import annotations
+
+from consensus.actions import Broadcast, Send
+from consensus.messages import Message
+from consensus.replica_state import ReplicaState
+
+MAX_RESENT_VIEW_CHANGES = 4
+"""How many of our latest VIEW-CHANGEs (for consecutive failed views) we keep resending."""
+
+
+def retransmit(state: ReplicaState) -> None:
+    """Resend what peers may have lost: the network drops messages."""
+    if not state.view_active:
+        recent = sorted(state.own_view_changes.items())[-MAX_RESENT_VIEW_CHANGES:]
+        state.outbox.extend(Broadcast(vc) for _, vc in recent)
+    else:
+        for _, slot in sorted(state.log.slots.items()):
+            mine: list[Message] = []
+            # Backups relay the primary's pre-prepare too: a replica that
+            # missed it (or got an equivocating one) needs the batch.
+            pp = slot.pre_prepares.get(state.view)
+            if pp is not None:
+                mine.append(pp)
+            prepare = slot.prepares.get(state.view, {}).get(state.me)
+            if prepare is not None:
+                mine.append(prepare)
+            if slot.committed is not None:
+                # Relay the whole certificate: a replica outside this view
+                # (or one a byzantine peer lied to) can still execute.
+                mine.extend(slot.committed.commits)
+            else:
+                commit = slot.own_commit(state.view, state.me)
+                if commit is not None:
+                    mine.append(commit)
+            state.outbox.extend(Broadcast(m) for m in mine)
+    # The stable proof is relayed whole: a lagging or restarted replica learns
+    # from any one honest peer that it must fetch state.
+    state.outbox.extend(Broadcast(c) for c in state.stable_proof)
+    if state.own_checkpoint is not None and state.own_checkpoint.seq > state.stable_seq:
+        state.outbox.append(Broadcast(state.own_checkpoint))
+
+
+def help_lagging_peer(state: ReplicaState, peer: int, needs_view: int) -> None:
+    """A peer is stuck below a view we reached: forward the latest NEW-VIEW we
+    ran (even if we have since moved on) so it can enter that view and then
+    follow us, instead of waiting for a quorum that will never form."""
+    nv = state.new_view_message
+    if nv is None or nv.view < needs_view or not 0 <= peer < state.config.replica_count:
+        return
+    last = state.new_view_replies.get(peer)
+    if last is not None and state.now_ticks - last < state.config.retransmit_interval_ticks:
+        return
+    state.new_view_replies[peer] = state.now_ticks
+    state.outbox.append(Send(peer, nv))

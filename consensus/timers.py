@@ -1,0 +1,52 @@
+"""Logical time: ticks drive retransmission and PBFT's view-change timer.
+
+Safety never depends on these: they only decide when to resend and when to
+give up on a view.
+"""
+
+from __future__ import annotations
+
+from consensus.checkpoint_handling import request_state_transfer
+from consensus.normal_case import propose
+from consensus.replica_state import ReplicaState
+from consensus.retransmission import retransmit
+from consensus.view_change_handling import start_view_change
+
+
+def on_tick(state: ReplicaState) -> None:
+    state.now_ticks += 1
+    if state.now_ticks % state.config.retransmit_interval_ticks == 0:
+        retransmit(state)
+        if state.state_transfer_target is not None:
+            request_state_transfer(state)
+    if state.timer_deadline is not None and state.now_ticks >= state.timer_deadline:
+        state.timer_deadline = None
+        state.backoff_exponent += 1
+        start_view_change(state, state.view + 1)
+        return
+    propose(state)
+
+
+def has_work(state: ReplicaState) -> bool:
+    if state.pending:
+        return True
+    return any(
+        seq > state.last_executed and state.view in slot.pre_prepares
+        for seq, slot in state.log.slots.items()
+    )
+
+
+def refresh_timer(state: ReplicaState) -> None:
+    """PBFT's timer: in a view, it runs while work waits; in a view change, it
+    runs once 2f+1 view-changes for the target view are in (before that a
+    lone replica waits instead of racing through views)."""
+    if state.view_active:
+        if not has_work(state):
+            state.timer_deadline = None
+        elif state.timer_deadline is None:
+            state.timer_deadline = state.now_ticks + state.timeout_ticks()
+    elif (
+        state.timer_deadline is None
+        and len(state.view_changes.get(state.view, {})) >= state.config.quorum
+    ):
+        state.timer_deadline = state.now_ticks + state.timeout_ticks()
