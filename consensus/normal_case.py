@@ -29,7 +29,7 @@ MAX_REQUEST_ID_BYTES = 64
 
 
 def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
-    if not isinstance(requests, tuple):
+    if not isinstance(requests, tuple | list):
         state.ignore("malformed_request")
         return
     for request in requests:

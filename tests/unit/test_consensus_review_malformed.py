@@ -136,3 +136,9 @@ def test_checkpoint_with_a_huge_but_valid_seq_is_not_malformed() -> None:
     replica.step(MessageReceived(2, checkpoint(2**63, b"r" * 32, 2)))
     assert "malformed" not in replica.fault_counts
     assert isinstance(checkpoint(4, b"r", 2), Checkpoint)
+
+
+def test_a_list_of_requests_from_the_runtime_is_still_accepted() -> None:
+    primary = make_replica(0)
+    primary.step(ClientBatchReady([request(1), request(2)]))  # type: ignore[arg-type]
+    assert set(primary.pending) == {b"req-1", b"req-2"}
