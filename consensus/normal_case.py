@@ -21,22 +21,24 @@ from consensus.messages import (
 )
 from consensus.persistence import PreparedRecord, VoteRecord
 from consensus.quorum import primary_of
-from consensus.replica_state import ReplicaState, VoteKey
+from consensus.replica_state import MAX_REQUEST_ID_BYTES, ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
-from consensus.shape import request_well_formed
-
-MAX_REQUEST_ID_BYTES = 64
 
 
 def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
     if not isinstance(requests, tuple | list):
         state.ignore("malformed_request")
         return
+    max_bytes = state.config.max_request_bytes
+    request_id_of = state.request_id_of
     for request in requests:
         if (
-            not request_well_formed(request)
-            or len(request.payload) > state.config.max_request_bytes
+            not isinstance(request, Request)
+            or type(request.request_id) is not bytes
+            or type(request.payload) is not bytes
+            or len(request.payload) > max_bytes
             or not 0 < len(request.request_id) <= MAX_REQUEST_ID_BYTES
+            or (request_id_of is not None and request.request_id != request_id_of(request.payload))
         ):
             state.ignore("malformed_request")
         elif request.request_id in state.committed_ids or request.request_id in state.pending:
@@ -96,12 +98,13 @@ def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
     ids = {r.request_id for r in batch}
     if len(ids) != len(batch):
         return "batch repeats a request"
+    max_bytes = state.config.max_request_bytes
+    request_id_of = state.request_id_of
     for r in batch:
-        if (
-            len(r.payload) > state.config.max_request_bytes
-            or not 0 < len(r.request_id) <= MAX_REQUEST_ID_BYTES
-        ):
+        if len(r.payload) > max_bytes or not 0 < len(r.request_id) <= MAX_REQUEST_ID_BYTES:
             return "malformed request in batch"
+        if request_id_of is not None and r.request_id != request_id_of(r.payload):
+            return "request id does not match its payload"
     return None
 
 

@@ -47,21 +47,33 @@ from consensus.messages import (
     ViewChange,
 )
 from consensus.normal_case import (
-    MAX_REQUEST_ID_BYTES,
     on_commit,
     on_pre_prepare,
     on_prepare,
     on_requests,
 )
 from consensus.persistence import Record
-from consensus.replica_state import ReplicaState, Sign, VoteKey
+from consensus.replica_state import (
+    MAX_REQUEST_ID_BYTES,
+    ReplicaState,
+    RequestIdOf,
+    Sign,
+    VoteKey,
+)
 from consensus.restart import rebuild
 from consensus.retransmission import MAX_RESENT_VIEW_CHANGES
 from consensus.shape import shape_problem
 from consensus.timers import on_tick, refresh_timer
 from consensus.view_change_handling import on_new_view, on_view_change
 
-__all__ = ["MAX_REQUEST_ID_BYTES", "MAX_RESENT_VIEW_CHANGES", "Replica", "Sign", "VoteKey"]
+__all__ = [
+    "MAX_REQUEST_ID_BYTES",
+    "MAX_RESENT_VIEW_CHANGES",
+    "Replica",
+    "RequestIdOf",
+    "Sign",
+    "VoteKey",
+]
 
 
 class Replica(ReplicaState):
@@ -78,13 +90,14 @@ class Replica(ReplicaState):
         executed_seq: int,
         state_root: bytes,
         committed_request_ids: Iterable[bytes] = (),
+        request_id_of: RequestIdOf | None = None,
     ) -> Replica:
         """Rebuild a replica from its durable records and the application's height.
 
         Every vote it ever signed (and synced) is back in ``own_votes``, so it
         refuses to sign anything that conflicts with what it said before.
         """
-        replica = cls(config, sign, verify)
+        replica = cls(config, sign, verify, request_id_of=request_id_of)
         rebuild(replica, records, executed_seq, state_root, committed_request_ids)
         return replica
 

@@ -38,7 +38,16 @@ from consensus.view_change import authentic
 Sign = Callable[[bytes], bytes]
 """``sign(signed_bytes) -> signature`` with this replica's key, injected and pure."""
 
+MAX_REQUEST_ID_BYTES = 64
+
 M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+
+RequestIdOf = Callable[[bytes], bytes]
+"""``request_id_of(payload) -> request_id``, injected and pure (e.g. the tx hash).
+
+Without it, ids are trusted as given: a byzantine primary could then commit
+another payload under an honest request's id, and the honest request would be
+dropped as already committed."""
 
 VoteKey = tuple[str, int, int]
 """(message kind, view, seq): a replica signs at most one digest per key."""
@@ -51,10 +60,18 @@ def vote_key(message: PrePrepare | Prepare | Commit) -> VoteKey:
 class ReplicaState:
     """The mutable state of one replica. Handlers append actions to ``outbox``."""
 
-    def __init__(self, config: ReplicaConfig, sign: Sign, verify: Verify) -> None:
+    def __init__(
+        self,
+        config: ReplicaConfig,
+        sign: Sign,
+        verify: Verify,
+        *,
+        request_id_of: RequestIdOf | None = None,
+    ) -> None:
         self.config = config
         self.sign_bytes = sign
         self.verify = verify
+        self.request_id_of = request_id_of
         self.me = config.replica_id
         self.view = 0
         self.view_active = True
