@@ -52,7 +52,10 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
 
 
 def python_files(package: str) -> list[Path]:
-    return sorted((ROOT / package).rglob("*.py"))
+    files = sorted((ROOT / package).rglob("*.py"))
+    if not files:  # a renamed or moved package would make every check pass vacuously
+        raise AssertionError(f"no Python files under {package}/")
+    return files
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
