@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from client.cli import cli
+from devnet.__main__ import main as devnet_main
 
 
 def test_version_and_help() -> None:
@@ -36,3 +38,9 @@ def test_keys_new_and_show(tmp_path: Path) -> None:
     assert shown.output == made.output and len(made.output.strip()) == 64
     again = runner.invoke(cli, ["keys", "new", str(path)])
     assert again.exit_code != 0 and "refusing to overwrite" in again.output
+
+
+def test_devnet_says_it_is_not_built_and_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    """README: until the node and client land, `make devnet` says so and exits non-zero."""
+    assert devnet_main() != 0
+    assert "not built yet" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgpack
 import pytest
@@ -14,6 +15,7 @@ from ledger.codec import (
     Bytes32,
     DecodeError,
     EncodeError,
+    MaxLen,
     Record,
     decode_record,
     decode_value,
@@ -33,6 +35,13 @@ class Outer(Record):
     flag: bool
     items: tuple[Inner, ...]
     note: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bounded(Record):
+    name: Annotated[str, MaxLen(3)]
+    blob: Annotated[bytes, MaxLen(2)]
+    items: Annotated[tuple[U64, ...], MaxLen(1)]
 
 
 SAMPLE = Outer("x", True, (Inner(b"\x01" * 32, 7),), None)
@@ -106,6 +115,13 @@ def test_bool_is_not_an_int() -> None:
 def test_fixed_length_and_range_constraints() -> None:
     assert reason(encode_value((b"\x01" * 31, 7)), Inner) == "BAD_LENGTH"
     assert reason(encode_value((b"\x01" * 32, -1)), Inner) == "OUT_OF_RANGE"
+
+
+def test_maximum_lengths() -> None:
+    assert decode_record(Bounded, encode_value(("abc", b"ab", (1,)))) == Bounded("abc", b"ab", (1,))
+    assert reason(encode_value(("abcd", b"ab", (1,))), Bounded) == "TOO_LONG"
+    assert reason(encode_value(("abc", b"abc", (1,))), Bounded) == "TOO_LONG"
+    assert reason(encode_value(("abc", b"ab", (1, 2))), Bounded) == "TOO_LONG"
 
 
 def test_ext_types_refused() -> None:

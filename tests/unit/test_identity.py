@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -120,6 +121,19 @@ def test_too_open_key_file_is_refused(tmp_path: Path, alice: SigningIdentity) ->
     os.chmod(path, 0o644)
     with pytest.raises(KeyFileError, match="too open"):
         SigningIdentity.load(path)
+
+
+def test_key_file_whose_public_key_does_not_match_the_seed_is_refused(
+    tmp_path: Path, alice: SigningIdentity
+) -> None:
+    path = tmp_path / "swapped.key"
+    alice.save(path)
+    document = json.loads(path.read_text())
+    document["public_key"] = SigningIdentity.from_seed(b"\x22" * 32).public_key.hex()
+    path.write_text(json.dumps(document))
+    with pytest.raises(KeyFileError, match="does not match") as err:
+        SigningIdentity.load(path)
+    assert document["seed"] not in str(err.value)
 
 
 def test_malformed_key_file_error_leaks_no_secret(tmp_path: Path) -> None:

@@ -236,7 +236,14 @@ def test_state_keys_are_checked() -> None:
     with pytest.raises(StateKeyError):
         delta.put(b"no-namespace", b"v")
     with pytest.raises(StateKeyError):
-        delta.put(state_key(b"out", b"k" * 300), b"v")
+        state_key(b"out", b"k" * 253)  # 257 bytes with "out:"
+    # The delta checks the length itself, not only through state_key().
+    delta.put(b"out:" + b"k" * 252, b"v")  # 256 bytes: the limit
+    with pytest.raises(StateKeyError):
+        delta.put(b"out:" + b"k" * 253, b"v")
+    delta.put(state_key(b"out", b"big"), b"\x00" * (1 << 20))  # 1 MiB: the limit
+    with pytest.raises(ValueError, match="too large"):
+        delta.put(state_key(b"out", b"big"), b"\x00" * ((1 << 20) + 1))
 
 
 def test_leveldb_reopen_gives_the_same_state(tmp_path: Path) -> None:
