@@ -75,7 +75,9 @@ def test_memo_key_check_agrees_with_libsodium_on_other_keys() -> None:
 
 @pytest.mark.parametrize("length", [0, 31, 33])
 def test_a_memo_key_is_32_bytes(length: int) -> None:
-    assert memo_key_problem(b"\x05" * length) is not None
+    assert memo_key_problem(b"\x05" * 32) is None  # control: only the length is wrong below
+    problem = memo_key_problem(b"\x05" * length)
+    assert problem is not None and "32 bytes" in problem, problem
 
 
 # --- genesis -------------------------------------------------------------------------
