@@ -102,6 +102,14 @@ def test_json_is_strict() -> None:
     with pytest.raises(GenesisError, match="unknown keys"):
         genesis_from_json(json.dumps(document))
     document = json.loads(genesis_to_json(make_genesis()))
+    del document["auditor_memo_public_key"]
+    with pytest.raises(GenesisError, match=r"missing keys \['auditor_memo_public_key'\]"):
+        genesis_from_json(json.dumps(document))
+    document = json.loads(genesis_to_json(make_genesis()))
+    del document["validators"][0]["name"]
+    with pytest.raises(GenesisError, match=r"missing keys \['name'\]"):
+        genesis_from_json(json.dumps(document))
+    document = json.loads(genesis_to_json(make_genesis()))
     document["auditor_memo_public_key"] = "ab"
     with pytest.raises(GenesisError, match="canonically"):
         genesis_from_json(json.dumps(document))

@@ -217,6 +217,19 @@ def test_nonces_are_fresh_for_the_same_statement_and_message() -> None:
     assert len({p[:32] for p in proofs}) == 8
 
 
+def test_a_stuck_rng_still_gives_distinct_nonces_for_distinct_messages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/privacy.md, hedged nonces: with a constant RNG the nonce still hashes the message."""
+    x = group.random_scalar()
+    monkeypatch.setattr(sigma.secrets, "token_bytes", bytes)  # all-zero bytes
+    first, second = sigma.prove_excess(x, MESSAGE), sigma.prove_excess(x, MESSAGE + b"!")
+    assert first[:32] != second[:32]  # R differs: no nonce reuse that would reveal x
+    assert sigma.verify_excess(h_mul(x), MESSAGE, first)
+    assert sigma.verify_excess(h_mul(x), MESSAGE + b"!", second)
+    assert sigma.prove_excess(x, MESSAGE) == first  # the RNG really was stuck
+
+
 def test_prover_refuses_non_bytes_message() -> None:
     with pytest.raises(TypeError):
         sigma.prove_excess(group.random_scalar(), "text")  # type: ignore[arg-type]
