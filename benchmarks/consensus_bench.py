@@ -13,7 +13,8 @@ Reported (median of ``--runs``):
 
 * commits per CPU second for the whole 4-replica cluster;
 * core µs per request for one replica (what each node pays), against the
-  ~75 µs each request's ed25519 signature costs to verify. Target: < 5 %.
+  the CPU cost of one ed25519 verification (PyNaCl), measured in the same run:
+  what each request's signature costs to verify. Target: < 5 %.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import statistics
 import time
 from collections import deque
 
+from nacl.signing import SigningKey
+
 from consensus.actions import Broadcast, Execute, Send
 from consensus.config import ReplicaConfig
 from consensus.events import ClientBatchReady, Event, Executed, MessageReceived
 from consensus.messages import Request
 from consensus.replica import Replica
 
-ED25519_VERIFY_US = 75.0
 TARGET_FRACTION = 0.05
 NODES = 4
 
@@ -41,6 +43,18 @@ def stub_sign(data: bytes) -> bytes:
 
 def stub_verify(key: bytes, data: bytes, signature: bytes) -> bool:
     return True
+
+
+def ed25519_verify_us(verifies: int = 2000) -> float:
+    """CPU µs of one PyNaCl ed25519 verification of a 64-byte message, measured here."""
+    signing = SigningKey(bytes(range(32)))
+    signed = signing.sign(b"r" * 64)
+    verify = signing.verify_key.verify
+    verify(signed)  # warm-up
+    start = time.process_time()
+    for _ in range(verifies):
+        verify(signed)
+    return (time.process_time() - start) / verifies * 1e6
 
 
 def make_cluster(batch_size: int) -> list[Replica]:
@@ -146,17 +160,18 @@ def main() -> None:
         commits_per_s.append(args.batches / total)
         per_replica_us.append(max(per_replica) / requests * 1e6)
     us = statistics.median(per_replica_us)
+    verify_us = statistics.median(ed25519_verify_us() for _ in range(args.runs))
     print(
         f"replicas: {NODES}, batch: {args.batch_size} requests, batches per run: "
         f"{args.batches}, backlog: {args.backlog} batches"
     )
     print(f"cluster core CPU per run (median): {statistics.median(totals) * 1e3:.1f} ms")
     print(f"commits per CPU second (4-replica cluster): {statistics.median(commits_per_s):.1f}")
-    met = us < ED25519_VERIFY_US * TARGET_FRACTION
+    met = us < verify_us * TARGET_FRACTION
     print(
         f"core per request, busiest replica: {us:.2f} µs "
-        f"= {us / ED25519_VERIFY_US * 100:.2f} % of one ed25519 verify "
-        f"({ED25519_VERIFY_US:.0f} µs); target < {TARGET_FRACTION * 100:.0f} %: "
+        f"= {us / verify_us * 100:.2f} % of one ed25519 verify "
+        f"({verify_us:.1f} µs, measured); target < {TARGET_FRACTION * 100:.0f} %: "
         + ("met" if met else "NOT met")
     )
 
