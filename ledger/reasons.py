@@ -65,6 +65,10 @@ class Reason(StrEnum):
     """Issuing would push the asset's public supply above 2^64 − 1."""
     NOT_AUTHORIZED = "NOT_AUTHORIZED"
     """A governance tx lacks approvals from a quorum of member banks."""
+    NONCE_TOO_FAR = "NONCE_TOO_FAR"
+    """The nonce is more than ``ledger.rules.MAX_NONCE_STEP`` above the signer's last
+    used nonce: a bounded step keeps any key from jumping to 2^64 − 1 and locking
+    itself out of every kind that carries a nonce."""
 
     # --- block level --------------------------------------------------------------
     BAD_HEIGHT = "BAD_HEIGHT"

@@ -90,6 +90,10 @@ NS_META: Final = b"meta"
 META_AUDITOR: Final = b"auditor"
 META_CLOCK: Final = b"clock"
 U64_MAX: Final = (1 << 64) - 1
+MAX_NONCE_STEP: Final = 1 << 16
+"""A nonce is in ``last + 1 .. last + MAX_NONCE_STEP``. Gaps let a bank pre-sign and
+drop txs; the bound means reaching 2^64 − 1, after which the key could sign no
+kind with a nonce, takes at least 2^48 committed txs of that key."""
 
 
 # --- state records ----------------------------------------------------------------
@@ -403,6 +407,10 @@ def _check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
     last = last_nonce(view, signer)
     if nonce <= last:
         raise TxRejected(Reason.REPLAYED, f"nonce {nonce} is not above the last used {last}")
+    if nonce - last > MAX_NONCE_STEP:
+        raise TxRejected(
+            Reason.NONCE_TOO_FAR, f"nonce {nonce} is more than {MAX_NONCE_STEP} above {last}"
+        )
     view.put(state_key(NS_NONCE, signer), encode_value(nonce))
 
 

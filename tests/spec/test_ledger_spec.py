@@ -35,6 +35,7 @@ from ledger.codec import Record
 from ledger.memo_key import FIELD_PRIME
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
+    MAX_NONCE_STEP,
     get_account,
     get_asset,
     get_clock,
@@ -256,6 +257,14 @@ def test_valid_governance_register_member_and_rotate_auditor(pre: Pre) -> None:
     with pytest.raises(TxRejected) as info:
         admit_tx(pre.store, rotate.encode(), w.genesis, pending=after)
     assert info.value.reason is Reason.NOT_AUTHORIZED
+
+
+def test_valid_nonce_gap_of_exactly_the_step(pre: Pre) -> None:
+    w = pre.world
+    nonce = last_nonce(pre.store, w.bank_a.key) + MAX_NONCE_STEP
+    tx = build_attest(w.bank_a.identity, w.chain_id, "gap", b"\x47" * 32, nonce=nonce)
+    view, _ = post_state(pre, [tx])
+    assert last_nonce(view, w.bank_a.key) == nonce
 
 
 def test_valid_rotate_auditor_key(pre: Pre) -> None:
@@ -491,6 +500,18 @@ def case_lower_nonce(p: Pre) -> BuiltTx:
     return build_attest(w.bank_a.identity, w.chain_id, "older", b"\x44" * 32, nonce=1)
 
 
+def case_nonce_at_u64_max(p: Pre) -> BuiltTx:
+    # The issue's lock-out: one tx with nonce 2^64 − 1 and the key could never sign again.
+    w = p.world
+    return build_attest(w.bank_a.identity, w.chain_id, "max", b"\x45" * 32, nonce=(1 << 64) - 1)
+
+
+def case_nonce_one_past_the_step(p: Pre) -> BuiltTx:
+    w = p.world
+    nonce = last_nonce(p.store, w.bank_a.key) + MAX_NONCE_STEP + 1
+    return build_attest(w.bank_a.identity, w.chain_id, "far", b"\x46" * 32, nonce=nonce)
+
+
 def case_supply_overflow(p: Pre) -> BuiltTx:
     w = p.world
     return w.issue(w.bank_a, USD, [w.alice.plan((1 << 64) - 1)])
@@ -645,6 +666,8 @@ TX_CASES: list[tuple[TxCase, Reason]] = [
     (case_resubmit_committed_attest, Reason.DUPLICATE_TX),
     (case_reused_nonce, Reason.REPLAYED),
     (case_lower_nonce, Reason.REPLAYED),
+    (case_nonce_at_u64_max, Reason.NONCE_TOO_FAR),
+    (case_nonce_one_past_the_step, Reason.NONCE_TOO_FAR),
     (case_supply_overflow, Reason.SUPPLY_OVERFLOW),
     (case_governance_without_quorum, Reason.NOT_AUTHORIZED),
     (case_pop_by_a_different_key, Reason.BAD_PROOF_OF_POSSESSION),
