@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 
 from ledger.block import Block
 from ledger.memo_binding import owner_memo_problem
-from ledger.rules import NS_ASSET, get_account, get_asset, iter_unspent
-from ledger.state import StateReader, state_key
+from ledger.rules import get_account, get_asset, iter_unspent
+from ledger.state import NS_ASSET, StateReader, state_key
 from ledger.tx import confidential_bodies, output_id_of, split_output_id
 from privacy import group
 from privacy.memo import MemoError, Opening, open_memo
