@@ -52,7 +52,6 @@ from ledger.genesis import Genesis
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
     META_CLOCK,
-    NS_META,
     ClockRecord,
     Receipt,
     apply_tx,
@@ -61,7 +60,7 @@ from ledger.rules import (
     get_clock,
     range_statement,
 )
-from ledger.state import StateDelta, StateView, state_key
+from ledger.state import NS_META, StateDelta, StateView, state_key
 from ledger.store import Store, TxLocation
 from ledger.tx import DecodedTx, Tx, decode_envelope, decode_tx, encoded_size
 from privacy.rangeproof import RangeProofError, RangeStatement, batch_verify, verify_range

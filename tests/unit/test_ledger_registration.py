@@ -1,4 +1,4 @@
-"""Review cases for account registration: the account key's proof of possession (a
+"""Account registration: the account key's proof of possession (a
 member cannot register someone else's key with a memo key it controls) and memo key
 validation (no small-order X25519 key enters the state)."""
 
@@ -147,6 +147,7 @@ def test_builders_refuse_what_the_chain_would_refuse(world: World) -> None:
             member_key=w.mallory.key,
             memo_public_key=zero,
             name="M",
+            proof_of_possession=bytes(64),  # the memo key is refused before the PoP is read
             nonce=5,
         )
     with pytest.raises(ValueError, match="memo key"):
