@@ -301,3 +301,25 @@ def test_cli_verify_refuses_bit_255_as_malformed_without_a_traceback() -> None:
         result = runner.invoke(cli, ["verify"], input=json.dumps(obj))
         assert result.exit_code == 2, (result.output, result.exception)
         assert isinstance(result.exception, SystemExit)
+
+
+# --- memos ---------------------------------------------------------------------
+
+
+def test_a_memo_does_not_open_a_bit_255_commitment() -> None:
+    """open_memo compares commit(v, r), always canonical, with the commitment's bytes."""
+    from privacy.memo import MemoError, Opening, generate_memo_keypair, open_memo, seal_memo
+
+    private, public = generate_memo_keypair()
+    opening = Opening(42, g.random_scalar(), bytes(32), b"")
+    memo = seal_memo(opening, public)
+    assert open_memo(memo, private, opening.commitment()) == opening
+    for bad in (high_bit(opening.commitment()), IDENTITY_HIGH_BIT):
+        with pytest.raises(MemoError) as err:
+            open_memo(memo, private, bad)
+        assert err.value.reason == "OPENING_MISMATCH"
+    zero = Opening(0, 0, bytes(32), b"")  # commits to the identity
+    assert zero.commitment() == g.IDENTITY
+    with pytest.raises(MemoError) as err:
+        open_memo(seal_memo(zero, public), private, IDENTITY_HIGH_BIT)
+    assert err.value.reason == "OPENING_MISMATCH"
