@@ -187,12 +187,24 @@ def test_every_range_proof_point_with_bit_255_is_malformed_not_a_crash(
         with pytest.raises(RangeProofError):
             rp.prepare(statement)
         assert batch_verify([good, statement, good]) == [1], name
+        assert batch_verify([good, statement, good], first_failure_only=True) == [1], name
 
 
 def test_one_bad_encoding_does_not_sink_the_batch(good: RangeStatement) -> None:
     variants = [s for _, s in _variants(good)]
     batch = [good, *variants, good]
     assert batch_verify(batch) == list(range(1, len(variants) + 1))
+
+
+def test_identity_proof_points_are_malformed_on_every_path(good: RangeStatement) -> None:
+    for name, offset in _point_offsets(good):
+        proof = good.proof[:offset] + g.IDENTITY + good.proof[offset + 32 :]
+        statement = dataclasses.replace(good, proof=proof)
+        with pytest.raises(RangeProofError) as err:
+            verify_range(statement)
+        assert err.value.reason == "MALFORMED", name
+        assert batch_verify([good, statement]) == [1], name
+        assert batch_verify([good, statement], first_failure_only=True) == [1], name
 
 
 def test_identity_commitment_is_allowed_and_just_does_not_verify(good: RangeStatement) -> None:
