@@ -60,12 +60,14 @@ class Fixture:
         self.client_memos = [_seed(f"client-memo-{i}") for i in range(CLIENTS)]
         self.auditor_memo = _seed("auditor-memo")
         self.asset = _seed("asset")
-        validator = SigningIdentity.from_seed(_seed("validator"))
+        validators = [SigningIdentity.from_seed(_seed(f"validator-{i}")) for i in range(4)]
         self.genesis = Genesis(
             version=1,
             chain_name="veil-bench",
             genesis_time_ms=GENESIS_TIME_MS,
-            validators=(ValidatorInfo("v0", validator.public_key, "", ""),),
+            validators=tuple(
+                ValidatorInfo(f"v{i}", v.public_key, "", "") for i, v in enumerate(validators)
+            ),
             members=(MemberInfo("Bank", self.bank.public_key, memo_public_key(self.bank_memo)),),
             accounts=tuple(
                 AccountInfo(c.public_key, memo_public_key(m), self.bank.public_key)

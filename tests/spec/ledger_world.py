@@ -1,8 +1,8 @@
 """A small deterministic chain for ledger spec and property tests.
 
 Two member banks (A issues USD, B issues EUR), three registered clients
-(alice, bob, carol), one unregistered key (mallory), one validator per bank,
-and an auditor. Keys come from fixed seeds, so the genesis and the chain id
+(alice, bob, carol), one unregistered key (mallory), four validators (the
+fewest PBFT runs with) and an auditor. Keys come from fixed seeds, so the genesis and the chain id
 are the same in every run; proofs and memos use fresh randomness.
 """
 
@@ -78,7 +78,7 @@ class World:
         self.carol = _party("carol")
         self.mallory = _party("mallory")
         self.auditor = _party("auditor")
-        self.validators = [_party("validator-0"), _party("validator-1")]
+        self.validators = [_party(f"validator-{i}") for i in range(4)]
         self.genesis = Genesis(
             version=1,
             chain_name="veil-spec",
