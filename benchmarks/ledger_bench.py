@@ -24,9 +24,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ledger.apply import apply_block, commit_applied, commit_genesis, propose_block
+from ledger.apply import apply_block, commit_applied
+from ledger.batch import BlockMetadata
 from ledger.block import Block, decode_block
 from ledger.build import BuiltTx, OutputPlan, build_issue, build_transfer
+from ledger.chain import commit_genesis
+from ledger.execute import execute_batch
 from ledger.genesis import (
     DEFAULT_PARAMS,
     AccountInfo,
@@ -121,20 +124,26 @@ class Fixture:
         return self._propose(store, [t.encode() for t in self.transfers])
 
     def _propose(self, store: KeyValueStore, txs: Sequence[bytes]) -> Block:
-        proposal = propose_block(
-            store,
-            self.genesis,
-            txs,
-            view=0,
-            timestamp_ms=GENESIS_TIME_MS + store.height() + 1,
-        )
-        if proposal.rejected:
-            raise RuntimeError(f"benchmark txs rejected: {proposal.rejected[0][1]}")
-        return proposal.block
+        height = store.height() + 1
+        metadata = BlockMetadata(GENESIS_TIME_MS + height, 0)
+        executed = execute_batch(store, self.genesis, height, txs, metadata)
+        if executed.rejected:
+            raise RuntimeError(f"benchmark txs rejected: {executed.rejected[0].reason}")
+        return executed.block
 
     def _commit(self, store: KeyValueStore, txs: Sequence[bytes]) -> None:
         block = self._propose(store, txs)
-        commit_applied(store, block, apply_block(store, block, self.genesis), b"")
+        commit_applied(
+            store,
+            block,
+            apply_block(store, block, self.genesis),
+            certificate=b"",
+            metadata=_metadata_of(block),
+        )
+
+
+def _metadata_of(block: Block) -> BlockMetadata:
+    return BlockMetadata(block.header.timestamp_ms, block.header.view)
 
 
 class _TimedBatch:
@@ -197,7 +206,9 @@ def bench_disk(fixture: Fixture) -> dict[str, float]:
             result = apply_block(store, block, fixture.genesis)
             store.backend.compact()
             before, live_before = _dir_bytes(path), _live_bytes(store)
-            commit_applied(store, block, result, b"\x00" * 300)
+            commit_applied(
+                store, block, result, certificate=b"\x00" * 300, metadata=_metadata_of(block)
+            )
             store.backend.compact()
             after, live_after = _dir_bytes(path), _live_bytes(store)
     count = len(block.txs)

@@ -1,4 +1,4 @@
-"""Mempool admission (admit_tx) with a pending view and the verified-proof cache."""
+"""Mempool admission in two phases, the pending txs, and the verified-proof cache."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from ledger.apply import ProofCache, admit_tx, apply_block
+from ledger.apply import apply_block
 from ledger.build import seal_outputs, sign_tx
+from ledger.mempool import PendingTxs, admit_tx
+from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import range_statement
-from ledger.state import StateView
 from ledger.tx import TransferBody, decode_tx
 from privacy import group
 from privacy.rangeproof import RangeStatement, batch_verify
@@ -42,7 +43,7 @@ def test_admission_on_a_pending_view_then_the_block_reuses_the_verified_proofs(
     onward = world.transfer(world.bob, USD, [world.spend(pay, 0)], [world.carol.plan(50)])
     spy = Spy()
     cache = ProofCache(batch_verifier=spy)
-    pending = StateView(store)
+    pending = PendingTxs(store, world.genesis)
     admit_tx(store, pay.encode(), world.genesis, pending=pending, proof_cache=cache)
     # The pending view makes a competing spend a double spend, and a dependant valid.
     with pytest.raises(TxRejected) as info:

@@ -33,6 +33,7 @@ from ledger.store import (
     StoreInvariantError,
     TxLocation,
 )
+from tests.store_writes import block_write
 
 
 def h(label: bytes | str) -> bytes:
@@ -54,7 +55,9 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 
 
 def genesis(store: Store, delta: StateDelta | None = None) -> bytes:
-    return store.commit_block(0, h("genesis"), b"genesis", b"", delta or StateDelta(), [])
+    return store.commit_block(
+        block_write(0, h("genesis"), b"genesis", b"", delta or StateDelta(), [])
+    )
 
 
 def test_empty_store(make_store: Callable[[], Store]) -> None:
@@ -75,13 +78,15 @@ def test_commit_and_read_back(make_store: Callable[[], Store]) -> None:
     delta = StateDelta([(output_key(h("o1")), b"out1"), (output_key(h("o2")), b"out2")])
     tx_ids = [h("tx1"), h("tx2")]
     root = store.commit_block(
-        1,
-        h("block1"),
-        b"block-one",
-        b"cert-one",
-        delta,
-        tx_ids,
-        [OwnerIndexChange(alice, h("o1"), True), (bob, h("o2"), True)],
+        block_write(
+            1,
+            h("block1"),
+            b"block-one",
+            b"cert-one",
+            delta,
+            tx_ids,
+            [OwnerIndexChange(alice, h("o1"), True), (bob, h("o2"), True)],
+        )
     )
     state = {
         account_key(alice): b"A",
@@ -115,13 +120,15 @@ def test_commit_and_read_back(make_store: Callable[[], Store]) -> None:
 
     # spend o1 (delete), move value to bob
     store.commit_block(
-        2,
-        h("block2"),
-        b"block-two",
-        b"cert-two",
-        StateDelta([(output_key(h("o1")), None), (output_key(h("o3")), b"out3")]),
-        [h("tx3")],
-        [(alice, h("o1"), False), (bob, h("o3"), True)],
+        block_write(
+            2,
+            h("block2"),
+            b"block-two",
+            b"cert-two",
+            StateDelta([(output_key(h("o1")), None), (output_key(h("o3")), b"out3")]),
+            [h("tx3")],
+            [(alice, h("o1"), False), (bob, h("o3"), True)],
+        )
     )
     del state[output_key(h("o1"))]
     state[output_key(h("o3"))] = b"out3"
@@ -137,33 +144,39 @@ def test_commit_and_read_back(make_store: Callable[[], Store]) -> None:
 def test_heights_must_be_consecutive(make_store: Callable[[], Store]) -> None:
     store = make_store()
     with pytest.raises(StoreInvariantError, match="height 1"):
-        store.commit_block(1, h("b1"), b"", b"", StateDelta(), [])
+        store.commit_block(block_write(1, h("b1"), b"", b"", StateDelta(), []))
     genesis(store)
     for bad in [0, 2, 5, -1]:
         with pytest.raises(StoreInvariantError):
-            store.commit_block(bad, h(f"b{bad}"), b"", b"", StateDelta(), [])
+            store.commit_block(block_write(bad, h(f"b{bad}"), b"", b"", StateDelta(), []))
     assert store.height() == 0
 
 
 def test_rejected_commits_write_nothing(make_store: Callable[[], Store]) -> None:
     store = make_store()
     genesis(store)
-    store.commit_block(1, h("b1"), b"b1", b"c1", StateDelta(), [h("tx1")], [(h("a"), h("o"), True)])
+    store.commit_block(
+        block_write(1, h("b1"), b"b1", b"c1", StateDelta(), [h("tx1")], [(h("a"), h("o"), True)])
+    )
     root = store.state_root()
     change = StateDelta([(output_key(b"new"), b"v")])
     bad_calls: list[Callable[[], object]] = [
         # tx id already committed
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [h("tx1")]),
+        lambda: store.commit_block(block_write(2, h("b2"), b"", b"", change, [h("tx1")])),
         # tx id twice in one block
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [h("t"), h("t")]),
+        lambda: store.commit_block(block_write(2, h("b2"), b"", b"", change, [h("t"), h("t")])),
         # block hash already stored
-        lambda: store.commit_block(2, h("b1"), b"", b"", change, []),
+        lambda: store.commit_block(block_write(2, h("b1"), b"", b"", change, [])),
         # adding an indexed output again / removing an unindexed one
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [], [(h("a"), h("o"), True)]),
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [], [(h("a"), h("x"), False)]),
+        lambda: store.commit_block(
+            block_write(2, h("b2"), b"", b"", change, [], [(h("a"), h("o"), True)])
+        ),
+        lambda: store.commit_block(
+            block_write(2, h("b2"), b"", b"", change, [], [(h("a"), h("x"), False)])
+        ),
         # malformed hashes
-        lambda: store.commit_block(2, b"short", b"", b"", change, []),
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [b"short"]),
+        lambda: store.commit_block(block_write(2, b"short", b"", b"", change, [])),
+        lambda: store.commit_block(block_write(2, h("b2"), b"", b"", change, [b"short"])),
     ]
     for call in bad_calls:
         with pytest.raises(StoreInvariantError):
@@ -175,7 +188,9 @@ def test_rejected_commits_write_nothing(make_store: Callable[[], Store]) -> None
         assert store.tx_location(h("t")) is None
     # an output created and spent in the same block nets to nothing
     store.commit_block(
-        2, h("b2"), b"", b"", change, [], [(h("a"), h("z"), True), (h("a"), h("z"), False)]
+        block_write(
+            2, h("b2"), b"", b"", change, [], [(h("a"), h("z"), True), (h("a"), h("z"), False)]
+        )
     )
     assert store.outputs_by_owner(h("a")) == [h("o")]
 
@@ -188,7 +203,7 @@ def test_preview_matches_commit(make_store: Callable[[], Store]) -> None:
     assert store.state_root() != preview
     other = StateDelta([(output_key(b"other"), b"v")])
     assert store.preview_state_root(other) != preview
-    assert store.commit_block(1, h("b1"), b"", b"", delta, []) == preview
+    assert store.commit_block(block_write(1, h("b1"), b"", b"", delta, [])) == preview
     # a preview computed before the last commit is not reused after it
     again = store.preview_state_root(delta)
     assert again == store.state_root()
@@ -223,7 +238,7 @@ def test_state_view_overlays_pending_writes(make_store: Callable[[], Store]) -> 
     assert view.get_state(output_key(b"8")) is None
     delta = view.delta()
     assert list(delta) == [output_key(b"1"), output_key(b"7"), output_key(b"2")]
-    store.commit_block(1, h("b1"), b"", b"", delta, [])
+    store.commit_block(block_write(1, h("b1"), b"", b"", delta, []))
     assert dict(store.iter_state()) == dict(view.iter_state())
 
 
@@ -253,7 +268,7 @@ def test_leveldb_reopen_gives_the_same_state(tmp_path: Path) -> None:
         for height in range(1, 6):
             delta = StateDelta((output_key(b"%d-%d" % (height, i)), b"v") for i in range(20))
             store.commit_block(
-                height, h(b"b%d" % height), b"blk", b"crt", delta, [h(b"t%d" % height)]
+                block_write(height, h(b"b%d" % height), b"blk", b"crt", delta, [h(b"t%d" % height)])
             )
         root, tip = store.state_root(), store.tip_hash()
         state = dict(store.iter_state())
@@ -262,7 +277,9 @@ def test_leveldb_reopen_gives_the_same_state(tmp_path: Path) -> None:
         assert store.tip_hash() == tip
         assert store.state_root() == root == compute_root(state)
         assert store.tx_location(h(b"t3")) == (3, 0)
-        store.commit_block(6, h(b"b6"), b"", b"", StateDelta([(output_key(b"1-1"), None)]), [])
+        store.commit_block(
+            block_write(6, h(b"b6"), b"", b"", StateDelta([(output_key(b"1-1"), None)]), [])
+        )
         del state[output_key(b"1-1")]
         assert store.state_root() == compute_root(state)
 
@@ -306,15 +323,19 @@ def test_a_failed_write_stops_further_commits(tmp_path: Path) -> None:
 
     store.backend.write = broken_write  # type: ignore[method-assign]
     with pytest.raises(OSError, match="disk on fire"):
-        store.commit_block(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        store.commit_block(
+            block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        )
     assert store.height() == 0
     assert store.state_root() == EMPTY_ROOT
     with pytest.raises(StoreError, match="reopen"):
-        store.commit_block(1, h("b1"), b"", b"", StateDelta(), [])
+        store.commit_block(block_write(1, h("b1"), b"", b"", StateDelta(), []))
     store.close()
     with LevelDBStore(tmp_path / "db") as reopened:
         assert reopened.height() == 0
-        reopened.commit_block(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        reopened.commit_block(
+            block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        )
         assert reopened.state_root() == compute_root({output_key(b"a"): b"1"})
 
 
@@ -324,19 +345,23 @@ def test_owner_index_keeps_owners_of_different_lengths_apart(
     store = make_store()
     genesis(store)
     store.commit_block(
-        1,
-        h("b1"),
-        b"",
-        b"",
-        StateDelta(),
-        [],
-        [(b"a", b"\x01", True), (b"ab", b"\x02", True), (b"a", b"b\x03", True)],
+        block_write(
+            1,
+            h("b1"),
+            b"",
+            b"",
+            StateDelta(),
+            [],
+            [(b"a", b"\x01", True), (b"ab", b"\x02", True), (b"a", b"b\x03", True)],
+        )
     )
     assert store.outputs_by_owner(b"a") == [b"\x01", b"b\x03"]
     assert store.outputs_by_owner(b"ab") == [b"\x02"]
     assert store.outputs_by_owner(b"b") == []
     with pytest.raises(StoreInvariantError):
-        store.commit_block(2, h("b2"), b"", b"", StateDelta(), [], [(b"", b"\x01", True)])
+        store.commit_block(
+            block_write(2, h("b2"), b"", b"", StateDelta(), [], [(b"", b"\x01", True)])
+        )
 
 
 def test_iteration_by_prefix_and_namespace(make_store: Callable[[], Store]) -> None:
