@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import plyvel
 import pytest
 
+from ledger.batch import BlockMetadata, RejectedRequest
 from ledger.codec import encode_value
 from ledger.leveldb_store import LevelDBStore
+from ledger.reasons import Reason
 from ledger.state import (
     NS_ACCOUNT,
     NS_OUTPUT,
@@ -24,6 +27,7 @@ from ledger.state import (
 from ledger.state_root import EMPTY_ROOT, compute_root, verify_state_proof
 from ledger.store import (
     SCHEMA_KEY,
+    BlockWrite,
     MemoryStore,
     OwnerIndexChange,
     SchemaVersionError,
@@ -394,3 +398,75 @@ def test_verify_state_root_detects_state_that_does_not_match_the_tree(tmp_path: 
     db.close()
     with LevelDBStore(path) as store, pytest.raises(StoreCorruptError, match="tree says"):
         store.verify_state_root()
+
+
+def test_a_block_is_stored_with_its_metadata_and_rejected_requests(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    genesis(store)
+    rejected = (
+        RejectedRequest(0, "MALFORMED", b"\x93\x01"),
+        RejectedRequest(3, "DUPLICATE_TX", b"tx bytes"),
+    )
+    store.commit_block(
+        BlockWrite(
+            height=1,
+            block_hash=h("b1"),
+            block_bytes=b"block",
+            certificate_bytes=b"certificate",
+            metadata=BlockMetadata(1_700_000_000_123, 5),
+            rejected=rejected,
+            delta=StateDelta(),
+            tx_ids=(h("t1"),),
+        )
+    )
+    assert store.metadata_at(1) == BlockMetadata(1_700_000_000_123, 5)
+    assert store.rejected_at(1) == rejected
+    assert [r.reason for r in rejected] == [Reason.MALFORMED, Reason.DUPLICATE_TX]
+    assert store.metadata_at(0) == BlockMetadata(0, 0) and store.rejected_at(0) == ()
+    assert store.metadata_at(2) is None and store.rejected_at(-1) is None
+
+
+def test_a_malformed_block_write_is_refused_and_writes_nothing(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    genesis(store)
+    base = block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"x"), b"1")]), [])
+    bad_writes = [
+        dataclasses.replace(base, metadata=(0, 0)),  # type: ignore[arg-type]
+        dataclasses.replace(base, rejected=[RejectedRequest(0, "MALFORMED", b"")]),  # type: ignore[arg-type]
+        dataclasses.replace(base, rejected=(b"junk",)),  # type: ignore[arg-type]
+        dataclasses.replace(
+            base,
+            rejected=(RejectedRequest(2, "MALFORMED", b""), RejectedRequest(1, "MALFORMED", b"")),
+        ),
+        dataclasses.replace(
+            base,
+            rejected=(RejectedRequest(1, "MALFORMED", b""), RejectedRequest(1, "MALFORMED", b"")),
+        ),
+        dataclasses.replace(base, height=True),
+        dataclasses.replace(base, certificate_bytes="cert"),  # type: ignore[arg-type]
+    ]
+    for write in bad_writes:
+        with pytest.raises(StoreInvariantError):
+            store.commit_block(write)
+        assert store.height() == 0 and store.get_state(output_key(b"x")) is None
+    store.commit_block(base)
+    assert store.height() == 1
+
+
+def test_an_unreadable_rejected_list_or_metadata_is_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with LevelDBStore(path) as store:
+        genesis(store)
+    db = plyvel.DB(str(path))
+    db.put(b"R" + (0).to_bytes(8, "big"), encode_value(((0, "NOT_A_REASON", b""),)))
+    db.put(b"M" + (0).to_bytes(8, "big"), b"\xc1")
+    db.close()
+    with LevelDBStore(path) as store:
+        with pytest.raises(StoreCorruptError, match="rejected list of block 0"):
+            store.rejected_at(0)
+        with pytest.raises(StoreCorruptError, match="metadata of block 0"):
+            store.metadata_at(0)
