@@ -11,6 +11,7 @@ a client can recompute the digest the certificate signs (docs/ledger.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final
 
@@ -64,3 +65,30 @@ def decode_rejected_list(data: bytes, *, max_bytes: int) -> tuple[RejectedReques
             raise DecodeError("ORDER", "rejected requests are not in batch order")
         previous = request.index_in_batch
     return requests
+
+
+class BatchMismatchError(ValueError):
+    """A block and a rejected list that cannot come from one batch."""
+
+
+def reassemble_batch(
+    block_txs: Sequence[bytes], rejected: Sequence[RejectedRequest]
+) -> tuple[bytes, ...]:
+    """The batch's request payloads in batch order: the rejected ones at their indices,
+    the block's txs (their encodings) filling the other places in order.
+
+    This is what a client hashes, with the metadata, to recompute the digest the
+    commit certificate signs (docs/ledger.md). Raises ``BatchMismatchError`` if
+    the indices are out of order or leave a hole.
+    """
+    total = len(block_txs) + len(rejected)
+    payloads: list[bytes | None] = [None] * total
+    previous = -1
+    for request in rejected:
+        index = request.index_in_batch
+        if not previous < index < total:
+            raise BatchMismatchError(f"rejected index {index} out of order or beyond {total}")
+        payloads[index] = request.payload
+        previous = index
+    txs = iter(block_txs)
+    return tuple(p if p is not None else next(txs) for p in payloads)

@@ -21,7 +21,7 @@ import pytest
 from ledger import block as block_module
 from ledger import execute as execute_module
 from ledger.apply import apply_block
-from ledger.batch import BlockMetadata
+from ledger.batch import BatchMismatchError, BlockMetadata, RejectedRequest, reassemble_batch
 from ledger.build import BuiltTx, OutputPlan, build_attest, seal_outputs, sign_tx
 from ledger.execute import UNDECODABLE_REQUEST_TAG, ExecutedBatch, execute_batch, request_id_of
 from ledger.invariants import InvariantViolation
@@ -72,6 +72,8 @@ def run(p: Pre, requests: list[Request], *, view: int = 0) -> ExecutedBatch:
     # Every request is in the block or rejected, once, in batch order.
     assert [tx.encode() for tx in executed.block.txs] == kept
     assert [r.payload for r in executed.rejected] == [payloads[i] for i in sorted(rejected)]
+    block_txs = [tx.encode() for tx in executed.block.txs]
+    assert reassemble_batch(block_txs, executed.rejected) == tuple(payloads)
     replayed = apply_block(p.store, executed.block, p.world.genesis)
     assert replayed.state_root == executed.result.state_root == executed.block.header.state_root
     assert replayed.block_hash == executed.result.block_hash
@@ -409,3 +411,13 @@ def test_random_batches_match_the_sequential_rule_and_replay(pre: Pre) -> None:
 def test_there_are_more_invalid_batch_cases_than_valid_ones() -> None:
     valid = [n for n in globals() if n.startswith("test_valid_")]
     assert len(BATCH_CASES) >= 2 * len(valid)
+
+
+def test_reassembling_a_batch_refuses_what_no_batch_gives() -> None:
+    junk = RejectedRequest(1, "MALFORMED", b"junk")
+    assert reassemble_batch([b"a", b"b"], [junk]) == (b"a", b"junk", b"b")
+    assert reassemble_batch([], []) == ()
+    with pytest.raises(BatchMismatchError):
+        reassemble_batch([b"a"], [dataclasses.replace(junk, index_in_batch=2)])
+    with pytest.raises(BatchMismatchError):
+        reassemble_batch([b"a", b"b"], [junk, junk])
