@@ -34,6 +34,7 @@ from ledger.tx import (
     TAG_APPROVE,
     TAG_OF,
     TAG_REGISTER_ACCOUNT_POP,
+    TAG_REGISTER_MEMBER_POP,
     Approval,
     Approvals,
     AttestBody,
@@ -41,10 +42,12 @@ from ledger.tx import (
     NewAsset,
     RegisterAccountBody,
     RegisterMemberBody,
+    RemoveMemberBody,
     SetAuditorKeyBody,
     TransferBody,
     Tx,
     TxOutput,
+    member_pop_payload,
     output_id_of,
     pop_payload,
     tx_id_of,
@@ -275,6 +278,16 @@ def _governance(
     return sign_tx(proposer, body, chain_id, witness=approvals.encode())
 
 
+def prove_member_possession(
+    member: SigningIdentity, chain_id: bytes, *, memo_public_key: bytes, name: str
+) -> bytes:
+    """The joining bank's consent to be a member with ``memo_public_key`` and ``name``
+    on this chain: made with the new member key and handed to the proposer."""
+    _require_memo_key(memo_public_key)
+    payload = member_pop_payload(member.public_key, memo_public_key, name)
+    return member.sign(TAG_REGISTER_MEMBER_POP, chain_id, payload)
+
+
 def build_register_member(
     proposer: SigningIdentity,
     approvers: Sequence[SigningIdentity],
@@ -284,10 +297,21 @@ def build_register_member(
     memo_public_key: bytes,
     name: str,
     assets: Sequence[tuple[bytes, str]] = (),
+    proof_of_possession: bytes,
     nonce: int,
 ) -> BuiltTx:
-    """Admit a bank; ``approvers`` are the other members that co-sign (proposer counts)."""
+    """Admit a bank with the PoP it made (``prove_member_possession``); ``approvers`` are
+    the other members that co-sign (proposer counts). Refuses (``ValueError``) a memo
+    key or a PoP the chain would reject."""
     _require_memo_key(memo_public_key)
+    payload = member_pop_payload(member_key, memo_public_key, name)
+    if not verify_signature(
+        member_key, TAG_REGISTER_MEMBER_POP, chain_id, payload, proof_of_possession
+    ):
+        raise ValueError(
+            "the proof of possession is not the member key's signature over this "
+            "member key, memo key and name on this chain"
+        )
     body = RegisterMemberBody(
         proposer.public_key,
         member_key,
@@ -295,7 +319,23 @@ def build_register_member(
         name,
         tuple(NewAsset(asset_id, symbol) for asset_id, symbol in assets),
         nonce,
+        proof_of_possession,
     )
+    return _governance(proposer, approvers, body, chain_id)
+
+
+def build_remove_member(
+    proposer: SigningIdentity,
+    approvers: Sequence[SigningIdentity],
+    chain_id: bytes,
+    *,
+    member_key: bytes,
+    nonce: int,
+) -> BuiltTx:
+    """Remove the member ``member_key``; proposer and ``approvers`` are other members."""
+    if member_key == proposer.public_key or any(a.public_key == member_key for a in approvers):
+        raise ValueError("the member being removed neither proposes nor approves its removal")
+    body = RemoveMemberBody(proposer.public_key, member_key, nonce)
     return _governance(proposer, approvers, body, chain_id)
 
 

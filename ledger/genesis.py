@@ -93,7 +93,11 @@ class ConsensusParams(Record):
     max_block_txs: U32
     max_tx_bytes: U32
     max_timestamp_skew_ms: U64
-    """A block's timestamp is above its parent's and at most this far ahead of it."""
+    """How far a proposal's timestamp may lead the LOCAL clock of a backup deciding
+    whether to vote for it (``ledger.block.check_proposal_timestamp``). It is not
+    a bound on the gap from the parent's timestamp, which may be any size, and
+    not part of replay: ``apply_block`` only requires a timestamp not before the
+    parent's, since a check against a clock would make old blocks invalid."""
 
 
 DEFAULT_PARAMS = ConsensusParams(

@@ -20,6 +20,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
@@ -50,6 +51,21 @@ def signing_bytes(domain_tag: bytes, chain_id: bytes, payload: bytes) -> bytes:
     if len(chain_id) != CHAIN_ID_BYTES:
         raise ValueError(f"chain id must be {CHAIN_ID_BYTES} bytes, got {len(chain_id)}")
     return encode_value((domain_tag, chain_id, payload))
+
+
+def ed25519_key_problem(public_key: bytes) -> str | None:
+    """Why ``public_key`` cannot be anyone's ed25519 key, or ``None`` if it can.
+
+    A key made by ``SigningKey`` is ``a·B``: a canonical encoding of a point in
+    the prime-order subgroup. libsodium's check refuses everything else (the
+    all-zero bytes, other small-order points, non-canonical encodings, points
+    off the curve); nobody can sign for such a key.
+    """
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        return f"an ed25519 public key is {PUBLIC_KEY_BYTES} bytes, not {len(public_key)}"
+    if not crypto_core_ed25519_is_valid_point(public_key):
+        return "not a canonical ed25519 point of prime order (nobody can sign for it)"
+    return None
 
 
 def verify_signature(

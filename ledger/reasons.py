@@ -33,7 +33,9 @@ class Reason(StrEnum):
     BAD_PROOF_OF_POSSESSION = "BAD_PROOF_OF_POSSESSION"
     """A ``register_account`` lacks the account key's own signature over (registrar,
     account key, memo key) on this chain: the account did not consent to this
-    registration with this memo key."""
+    registration with this memo key. Or a ``register_member`` lacks the new member
+    key's signature over (member key, memo key, name), or names a key nobody can
+    sign for (not a prime-order ed25519 point, e.g. all zero)."""
     BAD_MEMO_KEY = "BAD_MEMO_KEY"
     """An X25519 memo key (account, member or auditor) is a small-order point, to
     which no memo can be sealed (``ledger.memo_key``)."""
@@ -50,7 +52,8 @@ class Reason(StrEnum):
     UNREGISTERED = "UNREGISTERED"
     """The signer or an output owner is not a registered account."""
     NOT_MEMBER = "NOT_MEMBER"
-    """The signer must be a member bank and is not."""
+    """The signer (or an approver, or the bank a ``remove_member`` names) must be a
+    member bank and is not."""
     NOT_ISSUER = "NOT_ISSUER"
     """The signer has no issuing rights for the asset."""
     UNKNOWN_ASSET = "UNKNOWN_ASSET"
@@ -65,6 +68,12 @@ class Reason(StrEnum):
     """Issuing would push the asset's public supply above 2^64 − 1."""
     NOT_AUTHORIZED = "NOT_AUTHORIZED"
     """A governance tx lacks approvals from a quorum of member banks."""
+    TOO_FEW_MEMBERS = "TOO_FEW_MEMBERS"
+    """A ``remove_member`` would leave fewer than ``ledger.rules.MIN_MEMBERS`` member banks."""
+    NONCE_TOO_FAR = "NONCE_TOO_FAR"
+    """The nonce is more than ``ledger.rules.MAX_NONCE_STEP`` above the signer's last
+    used nonce: a bounded step keeps any key from jumping to 2^64 − 1 and locking
+    itself out of every kind that carries a nonce."""
 
     # --- block level --------------------------------------------------------------
     BAD_HEIGHT = "BAD_HEIGHT"

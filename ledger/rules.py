@@ -5,7 +5,8 @@ State layout (``ledger.state``: one flat map of ``namespace:key -> canonical val
     out:<output id>      OutputRecord(owner, asset, commitment)          an unspent output
                          or SpentRecord(spent_by)                        once it is spent
     acct:<public key>    AccountRecord(memo_public_key, registered_by)   accounts (banks too)
-    member:<public key>  MemberRecord(name, memo_public_key)             member banks
+    member:<public key>  MemberRecord(name, memo_public_key)             member banks (deleted
+                                                                         on removal)
     asset:<asset id>     AssetRecord(symbol, issuer, issued_total, excess_sum)
     nonce:<public key>   last nonce used by that signer (u64)
     attest:<tx id>       AttestRecord(member, label, digest)
@@ -49,7 +50,7 @@ from typing import Final
 
 from ledger.codec import U64, Bytes32, DecodeError, Record, decode_value, encode_value
 from ledger.genesis import Genesis
-from ledger.identity import verify_signature
+from ledger.identity import ed25519_key_problem, verify_signature
 from ledger.memo_key import memo_key_problem
 from ledger.reasons import Reason, TxRejected
 from ledger.state import StateDelta, StateReader, StateView, state_key
@@ -59,6 +60,7 @@ from ledger.tx import (
     RANGE_BITS,
     TAG_APPROVE,
     TAG_REGISTER_ACCOUNT_POP,
+    TAG_REGISTER_MEMBER_POP,
     AttestBody,
     Body,
     DecodedTx,
@@ -66,9 +68,11 @@ from ledger.tx import (
     Name,
     RegisterAccountBody,
     RegisterMemberBody,
+    RemoveMemberBody,
     SetAuditorKeyBody,
     TransferBody,
     TxOutput,
+    member_pop_payload,
     output_id_of,
     pop_payload,
 )
@@ -90,6 +94,14 @@ NS_META: Final = b"meta"
 META_AUDITOR: Final = b"auditor"
 META_CLOCK: Final = b"clock"
 U64_MAX: Final = (1 << 64) - 1
+MIN_MEMBERS: Final = 2
+"""A removal may not leave fewer member banks: one bank alone would govern the chain,
+and a removal must always be approved by at least two banks besides the removed one
+(see ``removal_quorum``)."""
+MAX_NONCE_STEP: Final = 1 << 16
+"""A nonce is in ``last + 1 .. last + MAX_NONCE_STEP``. Gaps let a bank pre-sign and
+drop txs; the bound means reaching 2^64 − 1, after which the key could sign no
+kind with a nonce, takes at least 2^48 committed txs of that key."""
 
 
 # --- state records ----------------------------------------------------------------
@@ -265,6 +277,17 @@ def governance_quorum(member_count: int) -> int:
     return (2 * member_count) // 3 + 1
 
 
+def removal_quorum(member_count: int) -> int:
+    """Approvals a removal needs: more than two thirds of the OTHER n − 1 members.
+
+    The removed member has no say: a key nobody can sign for (or a bank gone
+    rogue) would otherwise block its own removal whenever the quorum needs it,
+    e.g. always with three members. Afterwards every quorum is counted over the
+    n − 1 members that remain.
+    """
+    return governance_quorum(member_count - 1)
+
+
 def _check_outputs(outputs: tuple[TxOutput, ...]) -> None:
     count = len(outputs)
     if count == 0 or count > MAX_OUTPUTS or count & (count - 1):
@@ -317,7 +340,7 @@ def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> No
         _check_outputs(body.outputs)
         if len(tx.witness) != EXCESS_PROOF_BYTES:
             raise TxRejected(Reason.MALFORMED, f"excess proof of {len(tx.witness)} bytes")
-    elif isinstance(body, (RegisterMemberBody, SetAuditorKeyBody)):
+    elif isinstance(body, (RegisterMemberBody, SetAuditorKeyBody, RemoveMemberBody)):
         pass  # approvals are decoded and checked below
     elif tx.witness:
         raise TxRejected(Reason.MALFORMED, "this kind carries no witness")
@@ -342,16 +365,45 @@ def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> No
             Reason.BAD_PROOF_OF_POSSESSION,
             "the account key did not sign (registrar, account key, memo key) for this chain",
         )
-    if isinstance(body, (RegisterMemberBody, SetAuditorKeyBody)):
-        for approval in decode_approvals(dtx).approvals:
+    if isinstance(body, RegisterMemberBody):
+        _check_member_possession(body, chain_id)
+    if isinstance(body, (RegisterMemberBody, SetAuditorKeyBody, RemoveMemberBody)):
+        approvals = decode_approvals(dtx).approvals
+        for approval in approvals:
             if not verify_signature(
                 approval.member, TAG_APPROVE, chain_id, dtx.tx_id, approval.signature
             ):
                 raise TxRejected(Reason.BAD_SIGNATURE, "approval signature")
+        if isinstance(body, RemoveMemberBody) and body.member_key in {
+            body.proposer,
+            *(a.member for a in approvals),
+        }:
+            raise TxRejected(
+                Reason.MALFORMED, "the member being removed neither proposes nor approves it"
+            )
     if isinstance(body, IssueBody):
         excess = issue_excess(body)
         if excess == group.IDENTITY or not verify_excess(excess, dtx.tx_id, tx.witness):
             raise TxRejected(Reason.UNBALANCED, "amount·G − Σ outputs is not a proven x·H")
+
+
+def check_member_possession(body: RegisterMemberBody, chain_id: bytes) -> bool:
+    """The new member key signed (member key, memo key, name) for this chain."""
+    payload = member_pop_payload(body.member_key, body.memo_public_key, body.name)
+    return verify_signature(
+        body.member_key, TAG_REGISTER_MEMBER_POP, chain_id, payload, body.proof_of_possession
+    )
+
+
+def _check_member_possession(body: RegisterMemberBody, chain_id: bytes) -> None:
+    problem = ed25519_key_problem(body.member_key)
+    if problem is not None:
+        raise TxRejected(Reason.BAD_PROOF_OF_POSSESSION, f"member key: {problem}")
+    if not check_member_possession(body, chain_id):
+        raise TxRejected(
+            Reason.BAD_PROOF_OF_POSSESSION,
+            "the member key did not sign (member key, memo key, name) for this chain",
+        )
 
 
 def decode_approvals(dtx: DecodedTx) -> ApprovalsRecord:
@@ -403,6 +455,10 @@ def _check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
     last = last_nonce(view, signer)
     if nonce <= last:
         raise TxRejected(Reason.REPLAYED, f"nonce {nonce} is not above the last used {last}")
+    if nonce - last > MAX_NONCE_STEP:
+        raise TxRejected(
+            Reason.NONCE_TOO_FAR, f"nonce {nonce} is more than {MAX_NONCE_STEP} above {last}"
+        )
     view.put(state_key(NS_NONCE, signer), encode_value(nonce))
 
 
@@ -439,16 +495,33 @@ def _add_excess(
     view.put(state_key(NS_ASSET, asset_id), updated.encode())
 
 
-def _check_quorum(view: StateView, dtx: DecodedTx) -> None:
+def _check_quorum(view: StateView, dtx: DecodedTx, *, removing: bool = False) -> None:
+    """Proposer and approvers are members, and enough of them: ``governance_quorum``,
+    or ``removal_quorum`` for a removal (whose target is not among the approvers)."""
     current = members(view)
     approvers = {dtx.signer} | {a.member for a in decode_approvals(dtx).approvals}
     for key in approvers:
         _require_member(view, key)
-    needed = governance_quorum(len(current))
+    needed = removal_quorum(len(current)) if removing else governance_quorum(len(current))
     if len(approvers) < needed:
+        what = "other members" if removing else "members"
+        total = len(current) - 1 if removing else len(current)
         raise TxRejected(
-            Reason.NOT_AUTHORIZED, f"{len(approvers)} of {len(current)} members, need {needed}"
+            Reason.NOT_AUTHORIZED, f"{len(approvers)} of {total} {what}, need {needed}"
         )
+
+
+def _apply_remove_member(view: StateView, dtx: DecodedTx, body: RemoveMemberBody) -> Receipt:
+    _require_member(view, body.member_key)
+    remaining = len(members(view)) - 1
+    if remaining < MIN_MEMBERS:
+        raise TxRejected(
+            Reason.TOO_FEW_MEMBERS, f"{remaining} members would remain, at least {MIN_MEMBERS}"
+        )
+    _check_quorum(view, dtx, removing=True)
+    _check_nonce(view, body.proposer, body.nonce)
+    view.delete(state_key(NS_MEMBER, body.member_key))
+    return Receipt(dtx.tx_id, dtx.kind)
 
 
 def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
@@ -496,6 +569,8 @@ def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
             record_s = AssetRecord(new_asset.symbol, body.member_key, 0, group.IDENTITY)
             view.put(state_key(NS_ASSET, new_asset.asset_id), record_s.encode())
         return Receipt(dtx.tx_id, dtx.kind)
+    if isinstance(body, RemoveMemberBody):
+        return _apply_remove_member(view, dtx, body)
     _check_quorum(view, dtx)
     _check_nonce(view, body.proposer, body.nonce)
     view.put(state_key(NS_META, META_AUDITOR), body.auditor_memo_public_key)
@@ -508,6 +583,7 @@ def _apply_issue(view: StateView, dtx: DecodedTx, body: IssueBody) -> Receipt:
         raise TxRejected(Reason.UNKNOWN_ASSET, f"asset {body.asset.hex()[:16]}")
     if asset.issuer != body.issuer:
         raise TxRejected(Reason.NOT_ISSUER, "the signer does not issue this asset")
+    _require_member(view, body.issuer)  # a removed member keeps its asset but mints no more
     _check_owners(view, body.outputs)
     _check_nonce(view, body.issuer, body.nonce)
     _add_excess(view, body.asset, asset, issue_excess(body), body.amount)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 
@@ -84,11 +84,34 @@ class SchemaVersionError(StoreError):
 
 
 class StoreCorruptError(StoreError):
-    """Stored data contradicts itself (tip, tree and indexes disagree)."""
+    """Stored data is damaged (a checksum fails) or contradicts itself (tip, tree,
+    blocks and indexes disagree)."""
+
+
+class StoreIOError(StoreError):
+    """The backend could not read or write (a failed or short read, a full disk...)."""
 
 
 class StoreInvariantError(StoreError):
     """A caller broke a storage invariant: wrong height, duplicate tx id, bad index change."""
+
+
+class BlockClaim(NamedTuple):
+    """What a stored block's own bytes say about it (see ``BlockClaims``)."""
+
+    block_hash: bytes
+    state_root: bytes
+    """The state root after the block, as its header (or genesis) fixes it."""
+    prev_hash: bytes | None
+    """The parent's hash; ``None`` for height 0."""
+
+
+BlockClaims = Callable[[int, bytes, bytes], BlockClaim]
+"""``(height, block bytes, chain id) -> BlockClaim``: how the chain's block format
+hashes a stored block (``ledger.stored_block.stored_block_claim``). The store
+treats block bytes as opaque, so this is passed in; raises ``ValueError`` for
+bytes that are no block of that height. The chain id is the hash stored at height 0.
+"""
 
 
 class TxLocation(NamedTuple):
@@ -199,7 +222,13 @@ def _check_hash(name: str, value: bytes) -> None:
 class KeyValueStore:
     """The ``Store`` logic over any ``Backend``."""
 
-    def __init__(self, backend: Backend, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        cache_nodes: int = DEFAULT_CACHE_NODES,
+        block_claims: BlockClaims | None = None,
+    ) -> None:
         self._backend = backend
         self._check_schema()
         self._tree = SparseMerkleTree(self._read_node, cache_nodes=cache_nodes)
@@ -209,6 +238,8 @@ class KeyValueStore:
         self._preview: tuple[tuple[tuple[bytes, bytes | None], ...], SmtUpdate] | None = None
         self._write_failure: str | None = None
         self._load_tip()
+        if block_claims is not None:
+            self.check_tip_block(block_claims)
 
     # --- opening ------------------------------------------------------------
 
@@ -250,7 +281,44 @@ class KeyValueStore:
             raise StoreCorruptError("tip state root does not match the stored state tree")
         if self._backend.get(BLOCK_HASH_PREFIX + _u64(height)) != block_hash:
             raise StoreCorruptError(f"tip block {height} is missing or has another hash")
+        if self._backend.get(HEIGHT_BY_HASH_PREFIX + block_hash) != _u64(height):
+            raise StoreCorruptError(f"the height index does not point at tip block {height}")
+        for table, what in ((BLOCK_PREFIX, "block"), (CERTIFICATE_PREFIX, "certificate")):
+            if self._backend.get(table + _u64(height)) is None:
+                raise StoreCorruptError(f"the tip {what} at height {height} is missing")
         self._height, self._tip_hash, self._root = height, block_hash, root
+
+    def check_tip_block(self, block_claims: BlockClaims) -> None:
+        """The tip block's own bytes agree with the tip record: they hash to the tip
+        hash, name the stored parent hash, and fix the stored state root.
+
+        Cheap (one block decoded and hashed) and run at open when ``block_claims``
+        is given, so a damaged or substituted tip block is refused before any new
+        block is built on it. Raises ``StoreCorruptError``.
+        """
+        if self._height < 0 or self._tip_hash is None:
+            return
+        chain_id = self._backend.get(BLOCK_HASH_PREFIX + _u64(0))
+        block_bytes = self._backend.get(BLOCK_PREFIX + _u64(self._height))
+        if chain_id is None or block_bytes is None:
+            raise StoreCorruptError("the genesis hash or the tip block is missing")
+        try:
+            claim = block_claims(self._height, block_bytes, chain_id)
+        except ValueError as exc:
+            raise StoreCorruptError(f"tip block {self._height} does not decode: {exc}") from exc
+        if claim.block_hash != self._tip_hash:
+            raise StoreCorruptError(f"tip block {self._height} does not hash to the tip hash")
+        if claim.state_root != self._root:
+            raise StoreCorruptError(
+                f"tip block {self._height} fixes another state root than the stored one"
+            )
+        if self._height > 0:
+            parent = self._backend.get(BLOCK_HASH_PREFIX + _u64(self._height - 1))
+            if parent is None or claim.prev_hash != parent:
+                raise StoreCorruptError(
+                    f"tip block {self._height} does not name the stored block "
+                    f"{self._height - 1} as its parent"
+                )
 
     def _read_node(self, position: bytes) -> bytes | None:
         return self._backend.get(NODE_PREFIX + position)

@@ -8,7 +8,7 @@ Layout::
       signature  ed25519 by the body's signer over sign(kind, chain_id, body)
       witness    kind-specific proof that is not part of the intent:
                  issue/transfer: the excess (balance) proof, 64 bytes;
-                 register_member/set_auditor_key: encoded ``Approvals``;
+                 register_member/remove_member/set_auditor_key: encoded ``Approvals``;
                  others: empty
 
 The **tx id** is ``SHA-256(signing_bytes(kind, chain_id, body))``: the digest
@@ -39,10 +39,13 @@ TAG_TRANSFER: Final = b"veil/tx/transfer/v1"
 TAG_ATTEST: Final = b"veil/tx/attest/v1"
 TAG_REGISTER_MEMBER: Final = b"veil/tx/register_member/v1"
 TAG_SET_AUDITOR_KEY: Final = b"veil/tx/set_auditor_key/v1"
+TAG_REMOVE_MEMBER: Final = b"veil/tx/remove_member/v1"
 TAG_APPROVE: Final = b"veil/gov/approve/v1"
 """Domain of a member's approval signature over a governance tx id."""
 TAG_REGISTER_ACCOUNT_POP: Final = b"veil/tx/register_account/pop/v1"
 """Domain of an account key's proof of possession (``pop_payload``)."""
+TAG_REGISTER_MEMBER_POP: Final = b"veil/tx/register_member/pop/v1"
+"""Domain of a new member key's proof of possession (``member_pop_payload``)."""
 OUTPUT_ID_BYTES: Final = 33
 """An output id is the creating tx id (32 bytes) followed by the output index (1 byte)."""
 
@@ -166,13 +169,51 @@ class NewAsset(Record):
 
 @dataclass(frozen=True, slots=True)
 class RegisterMemberBody(Record):
-    """Governance: admit a bank, with the assets it will issue. Needs a member quorum."""
+    """Governance: admit a bank, with the assets it will issue. Needs a member quorum.
+
+    ``proof_of_possession`` is the new member key's ed25519 signature over
+    ``member_pop_payload(member_key, memo_public_key, name)`` under
+    ``TAG_REGISTER_MEMBER_POP`` and the chain id: the bank holds the key and
+    consents to join with this memo key and name. Without it any 32 bytes could
+    become a member no one can sign for, whose approval every later quorum
+    might need (issue 8, §2.4).
+    """
 
     proposer: Bytes32
     member_key: Bytes32
     memo_public_key: Bytes32
     name: Name
     assets: Annotated[tuple[NewAsset, ...], MaxLen(MAX_NEW_ASSETS)]
+    nonce: U64
+    proof_of_possession: Bytes64
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPossession(Record):
+    """What a new member key signs to consent to joining (see ``member_pop_payload``)."""
+
+    member_key: Bytes32
+    memo_public_key: Bytes32
+    name: Name
+
+
+def member_pop_payload(member_key: bytes, memo_public_key: bytes, name: str) -> bytes:
+    """The payload of a new member's proof of possession, signed under
+    ``TAG_REGISTER_MEMBER_POP``. The proposer and the nonce are left out: any
+    member may propose the admission, and a key is admitted at most once."""
+    return MemberPossession(member_key, memo_public_key, name).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMemberBody(Record):
+    """Governance: remove a member bank. Needs a quorum of the OTHER members
+    (``ledger.rules.removal_quorum``), so a member that lost its key, or never had
+    one, cannot block its own removal; the removed member neither proposes nor
+    approves. Its account, outputs and asset records stay; it can no longer act
+    as a member (issue, register accounts, attest, approve)."""
+
+    proposer: Bytes32
+    member_key: Bytes32
     nonce: U64
 
 
@@ -204,6 +245,7 @@ Body = (
     | AttestBody
     | RegisterMemberBody
     | SetAuditorKeyBody
+    | RemoveMemberBody
 )
 
 BODY_TYPES: Final[dict[bytes, type[Record]]] = {
@@ -213,10 +255,10 @@ BODY_TYPES: Final[dict[bytes, type[Record]]] = {
     TAG_ATTEST: AttestBody,
     TAG_REGISTER_MEMBER: RegisterMemberBody,
     TAG_SET_AUDITOR_KEY: SetAuditorKeyBody,
+    TAG_REMOVE_MEMBER: RemoveMemberBody,
 }
 TAG_OF: Final[dict[type[Record], bytes]] = {cls: tag for tag, cls in BODY_TYPES.items()}
-GOVERNANCE_TAGS: Final = frozenset({TAG_REGISTER_MEMBER, TAG_SET_AUDITOR_KEY})
-EXCESS_TAGS: Final = frozenset({TAG_ISSUE, TAG_TRANSFER})
+GOVERNANCE_TAGS: Final = frozenset({TAG_REGISTER_MEMBER, TAG_SET_AUDITOR_KEY, TAG_REMOVE_MEMBER})
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from ledger.build import (
     build_attest,
     build_register_member,
     build_set_auditor_key,
+    prove_member_possession,
 )
 from ledger.codec import EncodeError, Value, decode_value, encode_value
 from ledger.execute import execute_batch, request_id_of
@@ -79,14 +80,18 @@ def fuzz() -> Fuzz:
     w.commit(store, [issue])
     transfer = w.transfer(w.alice, USD, [w.spend(issue, 0)], [w.bob.plan(100), w.alice.plan(500)])
     minted = w.issue(w.bank_a, USD, [w.bob.plan(5)])
+    bank_c = SigningIdentity.from_seed(b"\x44" * 32)
     new_member = build_register_member(
         w.bank_a.identity,
         [w.bank_b.identity],
         w.chain_id,
-        member_key=SigningIdentity.from_seed(b"\x44" * 32).public_key,
+        member_key=bank_c.public_key,
         memo_public_key=w.carol.memo_public,
         name="Bank C",
         assets=[(b"\x33" * 32, "CHF.C")],
+        proof_of_possession=prove_member_possession(
+            bank_c, w.chain_id, memo_public_key=w.carol.memo_public, name="Bank C"
+        ),
         nonce=11,
     )
     valid = [

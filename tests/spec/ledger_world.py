@@ -24,6 +24,7 @@ from ledger.build import (
     build_register_account,
     build_transfer,
     prove_account_possession,
+    prove_member_possession,
 )
 from ledger.chain import commit_genesis
 from ledger.execute import ExecutedBatch, execute_batch
@@ -158,6 +159,15 @@ class World:
             self.chain_id if chain_id is None else chain_id,
             registrar=registrar.key,
             memo_public_key=account.memo_public if memo_public is None else memo_public,
+        )
+
+    def member_pop(self, member: Party, name: str, *, memo_public: bytes | None = None) -> bytes:
+        """``member``'s proof of possession for joining as ``name`` with its memo key."""
+        return prove_member_possession(
+            member.identity,
+            self.chain_id,
+            memo_public_key=member.memo_public if memo_public is None else memo_public,
+            name=name,
         )
 
     def register(

@@ -36,6 +36,7 @@ from ledger.memo_key import FIELD_PRIME
 from ledger.mempool import PendingTxs, admit_tx
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
+    MAX_NONCE_STEP,
     get_account,
     get_asset,
     get_clock,
@@ -48,15 +49,18 @@ from ledger.state import StateView, state_key
 from ledger.store import MemoryStore
 from ledger.tx import (
     TAG_REGISTER_ACCOUNT_POP,
+    TAG_REGISTER_MEMBER_POP,
     Approval,
     Approvals,
     IssueBody,
     RegisterAccountBody,
     RegisterMemberBody,
+    RemoveMemberBody,
     SetAuditorKeyBody,
     TransferBody,
     Tx,
     TxOutput,
+    member_pop_payload,
     output_id_of,
     pop_payload,
 )
@@ -243,6 +247,7 @@ def test_valid_governance_register_member_and_rotate_auditor(pre: Pre) -> None:
         memo_public_key=w.mallory.memo_public,
         name="Bank M",
         assets=[(new_asset, "GBP.M")],
+        proof_of_possession=w.member_pop(w.mallory, "Bank M"),
         nonce=20,
     )
     view, _ = post_state(pre, [reg])
@@ -259,6 +264,14 @@ def test_valid_governance_register_member_and_rotate_auditor(pre: Pre) -> None:
     with pytest.raises(TxRejected) as info:
         admit_tx(pre.store, rotate.encode(), w.genesis, pending=after)
     assert info.value.reason is Reason.NOT_AUTHORIZED
+
+
+def test_valid_nonce_gap_of_exactly_the_step(pre: Pre) -> None:
+    w = pre.world
+    nonce = last_nonce(pre.store, w.bank_a.key) + MAX_NONCE_STEP
+    tx = build_attest(w.bank_a.identity, w.chain_id, "gap", b"\x47" * 32, nonce=nonce)
+    view, _ = post_state(pre, [tx])
+    assert last_nonce(view, w.bank_a.key) == nonce
 
 
 def test_valid_rotate_auditor_key(pre: Pre) -> None:
@@ -472,6 +485,7 @@ def case_register_existing_member(p: Pre) -> BuiltTx:
         member_key=w.bank_b.key,
         memo_public_key=b"\x01" * 32,
         name="B again",
+        proof_of_possession=w.member_pop(w.bank_b, "B again", memo_public=b"\x01" * 32),
         nonce=81,
     )
 
@@ -492,6 +506,18 @@ def case_reused_nonce(p: Pre) -> BuiltTx:
 def case_lower_nonce(p: Pre) -> BuiltTx:
     w = p.world
     return build_attest(w.bank_a.identity, w.chain_id, "older", b"\x44" * 32, nonce=1)
+
+
+def case_nonce_at_u64_max(p: Pre) -> BuiltTx:
+    # The issue's lock-out: one tx with nonce 2^64 − 1 and the key could never sign again.
+    w = p.world
+    return build_attest(w.bank_a.identity, w.chain_id, "max", b"\x45" * 32, nonce=(1 << 64) - 1)
+
+
+def case_nonce_one_past_the_step(p: Pre) -> BuiltTx:
+    w = p.world
+    nonce = last_nonce(p.store, w.bank_a.key) + MAX_NONCE_STEP + 1
+    return build_attest(w.bank_a.identity, w.chain_id, "far", b"\x46" * 32, nonce=nonce)
 
 
 def case_supply_overflow(p: Pre) -> BuiltTx:
@@ -601,9 +627,84 @@ def case_register_account_order_8_memo_key_top_bit_set(p: Pre) -> BuiltTx:
 def case_register_member_small_order_memo_key(p: Pre) -> BuiltTx:
     w = p.world
     body = RegisterMemberBody(
-        w.bank_a.key, w.mallory.key, u_bytes(FIELD_PRIME - 1), "Bank M", (), 111
+        w.bank_a.key, w.mallory.key, u_bytes(FIELD_PRIME - 1), "Bank M", (), 111, bytes(64)
     )
     return governance(p, body)
+
+
+def member_registration(p: Pre, member_key: bytes, pop: bytes, memo_key: bytes) -> BuiltTx:
+    """Bank A proposes, bank B approves: ``member_key`` joins as "Bank M", unchecked."""
+    body = RegisterMemberBody(p.world.bank_a.key, member_key, memo_key, "Bank M", (), 113, pop)
+    return governance(p, body)
+
+
+def case_register_member_all_zero_key(p: Pre) -> BuiltTx:
+    # The issue's lock: any 32 bytes became a member that nobody can sign for.
+    return member_registration(p, bytes(32), bytes(64), p.world.mallory.memo_public)
+
+
+def case_register_member_small_order_key(p: Pre) -> BuiltTx:
+    order_4_point = bytes(31) + b"\x80"  # y = 0, x = √−1 (sign bit set): a point of order 4
+    return member_registration(p, order_4_point, bytes(64), p.world.mallory.memo_public)
+
+
+def case_register_member_without_pop(p: Pre) -> BuiltTx:
+    w = p.world
+    return member_registration(p, w.mallory.key, bytes(64), w.mallory.memo_public)
+
+
+def case_register_member_pop_by_the_proposer(p: Pre) -> BuiltTx:
+    w = p.world
+    payload = member_pop_payload(w.mallory.key, w.mallory.memo_public, "Bank M")
+    pop = w.bank_a.identity.sign(TAG_REGISTER_MEMBER_POP, w.chain_id, payload)
+    return member_registration(p, w.mallory.key, pop, w.mallory.memo_public)
+
+
+def case_register_member_pop_over_another_memo_key(p: Pre) -> BuiltTx:
+    # Mallory consented with her own memo key; the proposers put bank A's in.
+    w = p.world
+    pop = w.member_pop(w.mallory, "Bank M")
+    return member_registration(p, w.mallory.key, pop, w.bank_a.memo_public)
+
+
+def case_register_member_pop_as_an_account_pop(p: Pre) -> BuiltTx:
+    # A PoP made for an account registration is not consent to become a member.
+    w = p.world
+    return member_registration(p, w.mallory.key, w.pop(w.mallory, w.bank_a), w.mallory.memo_public)
+
+
+def removal(p: Pre, member_key: bytes, approvers: list[Party], proposer: Party | None = None) -> Tx:
+    """``proposer`` (bank A) removes ``member_key`` with ``approvers``, unchecked."""
+    w = p.world
+    by = proposer or w.bank_a
+    body = RemoveMemberBody(by.key, member_key, 114)
+    unsigned = sign_tx(by.identity, body, w.chain_id)
+    approvals = Approvals(tuple(approve(a.identity, w.chain_id, unsigned.tx_id) for a in approvers))
+    return sign_tx(by.identity, body, w.chain_id, witness=approvals.encode()).tx
+
+
+def case_remove_member_leaving_one(p: Pre) -> Tx:
+    return removal(p, p.world.bank_b.key, [])
+
+
+def case_remove_a_non_member(p: Pre) -> Tx:
+    return removal(p, p.world.alice.key, [p.world.bank_b])
+
+
+def case_remove_member_approved_by_itself(p: Pre) -> Tx:
+    return removal(p, p.world.bank_b.key, [p.world.bank_b])
+
+
+def case_remove_member_proposed_by_itself(p: Pre) -> Tx:
+    w = p.world
+    return removal(p, w.bank_b.key, [w.bank_a], proposer=w.bank_b)
+
+
+def case_remove_member_with_a_forged_approval(p: Pre) -> Tx:
+    w = p.world
+    body = RemoveMemberBody(w.bank_a.key, w.alice.key, 115)
+    fake = Approvals((Approval(w.bank_b.key, b"\x00" * 64),)).encode()
+    return sign_tx(w.bank_a.identity, body, w.chain_id, witness=fake).tx
 
 
 def case_set_auditor_small_order_key(p: Pre) -> BuiltTx:
@@ -648,6 +749,8 @@ TX_CASES: list[tuple[TxCase, Reason]] = [
     (case_resubmit_committed_attest, Reason.DUPLICATE_TX),
     (case_reused_nonce, Reason.REPLAYED),
     (case_lower_nonce, Reason.REPLAYED),
+    (case_nonce_at_u64_max, Reason.NONCE_TOO_FAR),
+    (case_nonce_one_past_the_step, Reason.NONCE_TOO_FAR),
     (case_supply_overflow, Reason.SUPPLY_OVERFLOW),
     (case_governance_without_quorum, Reason.NOT_AUTHORIZED),
     (case_pop_by_a_different_key, Reason.BAD_PROOF_OF_POSSESSION),
@@ -660,6 +763,17 @@ TX_CASES: list[tuple[TxCase, Reason]] = [
     (case_register_account_order_8_memo_key_top_bit_set, Reason.BAD_MEMO_KEY),
     (case_register_member_small_order_memo_key, Reason.BAD_MEMO_KEY),
     (case_set_auditor_small_order_key, Reason.BAD_MEMO_KEY),
+    (case_register_member_all_zero_key, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_register_member_small_order_key, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_register_member_without_pop, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_register_member_pop_by_the_proposer, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_register_member_pop_over_another_memo_key, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_register_member_pop_as_an_account_pop, Reason.BAD_PROOF_OF_POSSESSION),
+    (case_remove_member_leaving_one, Reason.TOO_FEW_MEMBERS),
+    (case_remove_a_non_member, Reason.NOT_MEMBER),
+    (case_remove_member_approved_by_itself, Reason.MALFORMED),
+    (case_remove_member_proposed_by_itself, Reason.MALFORMED),
+    (case_remove_member_with_a_forged_approval, Reason.BAD_SIGNATURE),
 ]
 
 

@@ -16,6 +16,7 @@ from ledger.identity import (
     KeyFileError,
     SigningIdentity,
     check_domain_tag,
+    ed25519_key_problem,
     signing_bytes,
     verify_signature,
 )
@@ -159,3 +160,13 @@ def test_secret_never_in_repr_or_logs(
     assert seed_hex not in caplog.text
     assert seed_hex not in repr(alice) and seed_hex not in str(alice)
     assert alice.public_key.hex() in repr(alice)
+
+
+def test_ed25519_key_problem_accepts_real_keys_and_refuses_unsignable_ones() -> None:
+    assert ed25519_key_problem(SigningIdentity.generate().public_key) is None
+    assert "32 bytes" in (ed25519_key_problem(bytes(31)) or "")
+    order_4 = bytes(31) + b"\x80"
+    identity_point = b"\x01" + bytes(31)
+    off_curve = b"\x02" + bytes(31)  # y = 2: (y² − 1)/(d·y² + 1) is no square mod p
+    for key in (bytes(32), order_4, identity_point, off_curve, b"\xff" * 32):
+        assert ed25519_key_problem(key) is not None, key.hex()

@@ -106,3 +106,19 @@ def test_proposal_timestamp_skew(world: World) -> None:
     behind = dataclasses.replace(block.header, timestamp_ms=tip.timestamp_ms - 1)
     with pytest.raises(BlockRejected):
         check_proposal_timestamp(behind, tip, now, params)
+
+
+def test_the_skew_is_measured_from_the_local_clock_not_the_parent(world: World) -> None:
+    """``max_timestamp_skew_ms`` bounds the lead over the voter's clock: a block long
+    after its parent is fine, one equal to its parent too (as its docstring says)."""
+    store = world.new_store()
+    block: Block = world.propose(store, [])
+    tip = chain_tip(store)
+    params = world.genesis.params
+    much_later = tip.timestamp_ms + 100 * params.max_timestamp_skew_ms
+    late = dataclasses.replace(block.header, timestamp_ms=much_later)
+    check_proposal_timestamp(late, tip, much_later, params)
+    same = dataclasses.replace(block.header, timestamp_ms=tip.timestamp_ms)
+    check_proposal_timestamp(same, tip, tip.timestamp_ms, params)
+    with pytest.raises(BlockRejected, match="ahead"):
+        check_proposal_timestamp(late, tip, tip.timestamp_ms, params)

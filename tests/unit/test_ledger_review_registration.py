@@ -148,6 +148,7 @@ def test_builders_refuse_what_the_chain_would_refuse(world: World) -> None:
             member_key=w.mallory.key,
             memo_public_key=zero,
             name="M",
+            proof_of_possession=bytes(64),  # the memo key is refused before the PoP is read
             nonce=5,
         )
     with pytest.raises(ValueError, match="memo key"):
