@@ -14,8 +14,10 @@ bad block with the same code):
       (``ledger.rules.apply_tx``): a later tx sees an earlier tx's outputs and
       spends, so spending an output created earlier in the block is valid and
       spending one twice in the block is ``DOUBLE_SPEND`` at the second spend;
-3. every range proof of the block in ONE ``range_verifier`` call; the first bad
-   index gives ``BAD_RANGE_PROOF`` at that tx;
+3. every range proof of the block in ONE batch verification that stops at the
+   first bad proof (``batch_verify_first_failure``: a block full of bad proofs
+   costs about as much as one bad proof); that lowest bad index gives
+   ``BAD_RANGE_PROOF`` at that tx;
 4. the clock record, then the state root after the block must equal the
    header's (``BAD_STATE_ROOT``).
 
@@ -49,7 +51,7 @@ from ledger.rules import (
 from ledger.state import StateDelta, StateView, state_key
 from ledger.store import BlockWrite, Store
 from ledger.tx import DecodedTx, Tx, decode_envelope, encoded_size
-from privacy.rangeproof import RangeStatement, batch_verify
+from privacy.rangeproof import RangeStatement, batch_verify_first_failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +97,15 @@ def apply_block(
     block: Block,
     genesis: Genesis,
     *,
-    range_verifier: RangeVerifier = batch_verify,
+    range_verifier: RangeVerifier = batch_verify_first_failure,
 ) -> BlockResult:
     """Check ``block`` against ``state`` and return its effects, or raise ``BlockRejected``.
 
     Nothing is written: commit with ``commit_applied``. ``range_verifier`` is
     called once with every range statement of the block (not at all if it has
-    none); a node may pass one that skips statements its mempool already
-    verified (same contract as ``batch_verify``).
+    none) and only its lowest bad index counts; a node may pass one that skips
+    statements its mempool already verified
+    (``ProofCache.batch_verify_first_failure``).
     """
     header = block.header
     check_header(header, chain_tip(state), genesis, block.txs)

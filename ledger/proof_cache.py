@@ -1,11 +1,12 @@
 """``ProofCache``: the range statements this node has verified, so each proof is checked once.
 
 The mempool verifies each tx's range proof at admission (``ledger.mempool``);
-the block that later carries the tx passes ``cache.batch_verify`` as
-``apply_block``'s or ``execute_batch``'s ``range_verifier`` and verifies only
-what the cache has not seen. ``unseen`` and ``mark_verified`` let a node verify
-in a process pool: it sends ``unseen(statements)`` to the workers and marks the
-ones they accepted.
+the block that later carries the tx passes ``cache.batch_verify_first_failure``
+as ``apply_block``'s ``range_verifier`` (a block falls at its first bad proof)
+or ``cache.batch_verify`` as ``execute_batch``'s (which must name every bad
+proof to keep the good txs), and verifies only what the cache has not seen.
+``unseen`` and ``mark_verified`` let a node verify in a process pool: it sends
+``unseen(statements)`` to the workers and marks the ones they accepted.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from ledger.codec import encode_value
-from privacy.rangeproof import RangeStatement, batch_verify, verify_range
+from privacy.rangeproof import (
+    RangeStatement,
+    batch_verify,
+    batch_verify_first_failure,
+    verify_range,
+)
 
 RangeVerifier = Callable[[Sequence[RangeStatement]], list[int]]
-"""``privacy.rangeproof.batch_verify``'s contract: indices of the bad statements."""
+"""``privacy.rangeproof.batch_verify``'s contract: indices of the bad statements
+(a block verifier may return only the lowest one, as ``batch_verify_first_failure``)."""
 
 
 class ProofCache:
@@ -29,10 +36,15 @@ class ProofCache:
     """
 
     def __init__(
-        self, capacity: int = 100_000, *, batch_verifier: RangeVerifier = batch_verify
+        self,
+        capacity: int = 100_000,
+        *,
+        batch_verifier: RangeVerifier = batch_verify,
+        first_failure_verifier: RangeVerifier = batch_verify_first_failure,
     ) -> None:
         self._capacity = capacity
         self._batch_verifier = batch_verifier
+        self._first_failure_verifier = first_failure_verifier
         self._verified: dict[bytes, None] = {}
 
     @staticmethod
@@ -97,3 +109,18 @@ class ProofCache:
             if i not in bad_set:
                 self._remember(keys[i])
         return bad
+
+    def batch_verify_first_failure(self, statements: Sequence[RangeStatement]) -> list[int]:
+        """``batch_verify_first_failure``'s contract (``[]`` or ``[lowest bad index]``),
+        verifying only the statements not seen before: the block path, which stops at the
+        first bad proof. The statements are remembered only when all hold."""
+        keys = [self.key(s) for s in statements]
+        unseen = [i for i, k in enumerate(keys) if k not in self._verified]
+        if not unseen:
+            return []
+        bad_unseen = self._first_failure_verifier([statements[i] for i in unseen])
+        if bad_unseen:
+            return [unseen[min(bad_unseen)]]
+        for i in unseen:
+            self._remember(keys[i])
+        return []
