@@ -41,14 +41,13 @@ from ledger.proof_cache import RangeVerifier
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
     META_CLOCK,
-    NS_META,
     ClockRecord,
     Receipt,
     apply_tx,
     check_stateless,
     range_statement,
 )
-from ledger.state import StateDelta, StateView, state_key
+from ledger.state import NS_META, StateDelta, StateView, state_key
 from ledger.store import BlockWrite, Store
 from ledger.tx import DecodedTx, Tx, decode_envelope, encoded_size
 from privacy.rangeproof import RangeStatement, batch_verify_first_failure

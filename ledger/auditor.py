@@ -10,12 +10,20 @@ Two independent checks, per asset:
 * **openings** (needs the auditor's memo key): every output's audit memo must
   open its commitment (``commit(v, r) == C``, checked by ``privacy.memo``) with
   the output's asset, and the opened values of the unspent outputs must add up
-  to ``issued_total``.
+  to ``issued_total``;
+* **owner memos** (same key): the audit memo discloses the owner memo's
+  ephemeral key (``ledger.memo_binding``), with which the auditor checks that
+  the owner memo opens, for the owner's registered memo key, to the same value,
+  blinding and asset. Only then is the output credited to its owner in
+  ``per_owner``: an owner memo sealed to the wrong key, or carrying another
+  opening, would leave the owner unable to open, so spend, the output.
 
 Every output whose audit memo is missing, undecryptable, malformed, for another
-asset or does not open its commitment is reported as a ``Mismatch`` with its
-tx id: the ledger cannot reject such a tx (memos are opaque to validators), so
-the auditor finds them after the fact.
+asset or does not open its commitment, or whose owner memo cannot be checked
+(``OWNER_MEMO_UNBOUND``) or does not match (``OWNER_MEMO_MISMATCH``), is
+reported as a ``Mismatch`` with its tx id: the ledger cannot reject such a tx
+(memos are opaque to validators), so the auditor finds them after the fact.
+What stays undetected is in ``docs/ledger.md`` ("What the auditor detects").
 
 The auditor key may have been rotated (``set_auditor_key``): pass every memo
 private key the auditor has held; each memo is tried with each.
@@ -27,8 +35,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.block import Block
-from ledger.rules import NS_ASSET, get_asset, iter_unspent
-from ledger.state import StateReader, state_key
+from ledger.memo_binding import owner_memo_problem
+from ledger.rules import get_account, get_asset, iter_unspent
+from ledger.state import NS_ASSET, StateReader, state_key
 from ledger.tx import confidential_bodies, output_id_of, split_output_id
 from privacy import group
 from privacy.memo import MemoError, Opening, open_memo
@@ -39,7 +48,8 @@ class Mismatch:
     tx_id: bytes
     output_id: bytes
     reason: str
-    """UNDECRYPTABLE, MALFORMED, OPENING_MISMATCH, WRONG_ASSET or NO_OPENING."""
+    """UNDECRYPTABLE, MALFORMED, OPENING_MISMATCH, WRONG_ASSET, NO_OPENING,
+    OWNER_MEMO_UNBOUND or OWNER_MEMO_MISMATCH."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,9 @@ class AssetAudit:
 class AuditReport:
     assets: dict[bytes, AssetAudit]
     per_owner: dict[tuple[bytes, bytes], int]
-    """(owner, asset) -> Σ opened values of its unspent outputs."""
+    """(owner, asset) -> Σ opened values of its unspent outputs whose owner memo the
+    owner can open (an output with a lying owner memo is counted in the asset's
+    ``unspent_value``, the value exists, but credited to nobody)."""
     mismatches: tuple[Mismatch, ...]
 
     @property
@@ -77,9 +89,14 @@ class Auditor:
 
     memo_private_keys: Sequence[bytes] = field(repr=False)
     openings: dict[bytes, Opening] = field(default_factory=dict, repr=False)
+    """output id -> the audit memo's opening (with the owner's note once checked)."""
     created_by: dict[bytes, bytes] = field(default_factory=dict)
     """output id -> tx id, for every output seen."""
     bad: dict[bytes, Mismatch] = field(default_factory=dict)
+    owner_memos: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict, repr=False)
+    """output id -> (owner, owner memo), checked against the state in ``report``."""
+    owner_ok: set[bytes] = field(default_factory=set)
+    """Output ids whose owner memo was checked and opens for its owner."""
 
     def _open(self, memo: bytes, commitment: bytes) -> Opening | str:
         reason = "UNDECRYPTABLE"
@@ -103,6 +120,26 @@ class Auditor:
                     self.bad[output_id] = Mismatch(tx_id, output_id, "WRONG_ASSET")
                 else:
                     self.openings[output_id] = opened
+                    self.owner_memos[output_id] = (output.owner, output.owner_memo)
+
+    def _check_owner_memos(self, state: StateReader) -> None:
+        """Check each scanned owner memo once, against the owner's registered memo key
+        (accounts are never changed or removed, so any later state will do)."""
+        for output_id, (owner, memo) in self.owner_memos.items():
+            account = get_account(state, owner)
+            if account is None:
+                reason = "OWNER_MEMO_MISMATCH"  # no account: nobody can open it as owner
+                owned = None
+            else:
+                reason, owned = owner_memo_problem(
+                    memo, account.memo_public_key, self.openings[output_id]
+                )
+            if owned is None:
+                self.bad[output_id] = Mismatch(self.created_by[output_id], output_id, reason)
+            else:
+                self.openings[output_id] = owned
+                self.owner_ok.add(output_id)
+        self.owner_memos.clear()
 
     def scan_all(self, blocks: Iterable[Block], chain_id: bytes) -> None:
         for block in blocks:
@@ -115,6 +152,7 @@ class Auditor:
         values: dict[bytes, int] = {}
         per_owner: dict[tuple[bytes, bytes], int] = {}
         mismatches: list[Mismatch] = []
+        self._check_owner_memos(state)
         for output_id, record in iter_unspent(state):
             asset = record.asset
             commitment_sums[asset] = group.add(
@@ -129,6 +167,9 @@ class Auditor:
                 mismatches.append(mismatch)
                 continue
             values[asset] = values.get(asset, 0) + opening.value
+            if output_id not in self.owner_ok:
+                mismatches.append(self.bad[output_id])  # the owner cannot open it
+                continue
             key = (record.owner, asset)
             per_owner[key] = per_owner.get(key, 0) + opening.value
         # Spent outputs with bad memos are reported too: the tx that made them is suspect.

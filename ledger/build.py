@@ -5,7 +5,9 @@ deliberately wrong txs from the same parts the honest path uses:
 
 1. ``seal_outputs(plans, asset, auditor_key)`` picks random blindings, commits,
    proves the aggregated range proof and seals a memo to the owner and one to
-   the auditor, returning the ``TxOutput`` records, their openings and the proof;
+   the auditor, returning the ``TxOutput`` records, their openings and the proof.
+   The audit memo discloses the owner memo's ephemeral key
+   (``ledger.memo_binding``), so the auditor can check the owner can open it;
 2. ``sign_tx(identity, body, chain_id, excess_blinding=x)`` signs the body and
    adds the excess proof (a Schnorr signature with key ``x`` on ``H`` over the
    tx id) as the witness.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 from ledger.codec import Record
 from ledger.identity import SigningIdentity, verify_signature
+from ledger.memo_binding import audit_opening, seal_owner_memo
 from ledger.memo_key import memo_key_problem
 from ledger.tx import (
     MAX_INPUTS,
@@ -115,16 +118,12 @@ def seal_outputs(
         Opening(plan.value, r % group.ORDER, asset, plan.note)
         for plan, r in zip(plans, chosen, strict=True)
     )
-    outputs = tuple(
-        TxOutput(
-            owner=plan.owner,
-            commitment=commitment,
-            owner_memo=seal_memo(opening, plan.owner_memo_key),
-            audit_memo=seal_memo(opening, auditor_memo_key),
-        )
-        for plan, opening, commitment in zip(plans, openings, commitments, strict=True)
-    )
-    return SealedOutputs(outputs, openings, proof)
+    outputs = []
+    for plan, opening, commitment in zip(plans, openings, commitments, strict=True):
+        owner_memo, owner_ephemeral_secret = seal_owner_memo(opening, plan.owner_memo_key)
+        audit_memo = seal_memo(audit_opening(opening, owner_ephemeral_secret), auditor_memo_key)
+        outputs.append(TxOutput(plan.owner, commitment, owner_memo, audit_memo))
+    return SealedOutputs(tuple(outputs), openings, proof)
 
 
 def sign_tx(

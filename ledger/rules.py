@@ -53,7 +53,19 @@ from ledger.genesis import Genesis
 from ledger.identity import ed25519_key_problem, verify_signature
 from ledger.memo_key import memo_key_problem
 from ledger.reasons import Reason, TxRejected
-from ledger.state import StateDelta, StateReader, StateView, state_key
+from ledger.state import (
+    NS_ACCOUNT,
+    NS_ASSET,
+    NS_ATTEST,
+    NS_MEMBER,
+    NS_META,
+    NS_NONCE,
+    NS_OUTPUT,
+    StateDelta,
+    StateReader,
+    StateView,
+    state_key,
+)
 from ledger.tx import (
     EXCESS_PROOF_BYTES,
     MAX_OUTPUTS,
@@ -84,13 +96,6 @@ from privacy.memo import MIN_MEMO_BYTES as MEMO_MIN
 from privacy.rangeproof import RangeStatement
 from privacy.sigma import verify_excess
 
-NS_OUT: Final = b"out"
-NS_ACCOUNT: Final = b"acct"
-NS_MEMBER: Final = b"member"
-NS_ASSET: Final = b"asset"
-NS_NONCE: Final = b"nonce"
-NS_ATTEST: Final = b"attest"
-NS_META: Final = b"meta"
 META_AUDITOR: Final = b"auditor"
 META_CLOCK: Final = b"clock"
 U64_MAX: Final = (1 << 64) - 1
@@ -174,7 +179,7 @@ def _decode_output_slot(raw: bytes) -> OutputRecord | SpentRecord:
 
 def output_slot(state: StateReader, output_id: bytes) -> OutputRecord | SpentRecord | None:
     """The unspent output, the record of its spending, or ``None`` if it never existed."""
-    raw = state.get_state(state_key(NS_OUT, output_id))
+    raw = state.get_state(state_key(NS_OUTPUT, output_id))
     return None if raw is None else _decode_output_slot(raw)
 
 
@@ -235,7 +240,7 @@ def members(state: StateReader) -> list[bytes]:
 
 
 def iter_unspent(state: StateReader) -> typing.Iterator[tuple[bytes, OutputRecord]]:
-    prefix = state_key(NS_OUT, b"")
+    prefix = state_key(NS_OUTPUT, b"")
     for key, raw in state.iter_state(prefix):
         slot = _decode_output_slot(raw)
         if isinstance(slot, OutputRecord):
@@ -480,7 +485,7 @@ def _create_outputs(
     for i, output in enumerate(outputs):
         output_id = output_id_of(dtx.tx_id, i)
         record = OutputRecord(output.owner, asset, output.commitment)
-        view.put(state_key(NS_OUT, output_id), record.encode())
+        view.put(state_key(NS_OUTPUT, output_id), record.encode())
         created.append((output_id, output.owner))
     return tuple(created)
 
@@ -617,7 +622,7 @@ def _apply_transfer(view: StateView, dtx: DecodedTx, body: TransferBody) -> Rece
         raise TxRejected(Reason.UNBALANCED, "Σ inputs − Σ outputs is not a proven x·H")
     spent = []
     for output_id in body.inputs:
-        view.put(state_key(NS_OUT, output_id), SpentRecord(dtx.tx_id).encode())
+        view.put(state_key(NS_OUTPUT, output_id), SpentRecord(dtx.tx_id).encode())
         spent.append((output_id, body.sender))
     _add_excess(view, body.asset, asset, excess, 0)
     created = _create_outputs(view, dtx, body.asset, body.outputs)

@@ -23,14 +23,22 @@ import re
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping
 from typing import Protocol
 
+# The namespaces the ledger uses: defined here once; ``ledger.rules`` documents
+# the record kept under each and owns every read and write of them.
 NS_OUTPUT = b"out"
-"""Unspent outputs by output id."""
+"""Outputs by output id (unspent, or the record of their spending)."""
 NS_ACCOUNT = b"acct"
-"""Registered accounts by public key."""
-NS_LOAN = b"loan"
-"""Loans by loan id."""
+"""Registered accounts (banks too) by public key."""
+NS_MEMBER = b"member"
+"""Member banks by public key."""
+NS_ASSET = b"asset"
+"""Assets by asset id."""
+NS_NONCE = b"nonce"
+"""The last nonce used, by signer key."""
+NS_ATTEST = b"attest"
+"""Attestations by tx id."""
 NS_META = b"meta"
-"""Chain-wide settings (auditor key, members, issuers...) by name."""
+"""Chain-wide settings (the auditor key, the clock) by name."""
 
 NAMESPACE_SEPARATOR = b":"
 MAX_STATE_KEY_BYTES = 256
@@ -90,14 +98,6 @@ def output_key(output_id: bytes) -> bytes:
 
 def account_key(public_key: bytes) -> bytes:
     return state_key(NS_ACCOUNT, public_key)
-
-
-def loan_key(loan_id: bytes) -> bytes:
-    return state_key(NS_LOAN, loan_id)
-
-
-def meta_key(name: bytes) -> bytes:
-    return state_key(NS_META, name)
 
 
 class StateDelta(Mapping[bytes, bytes | None]):

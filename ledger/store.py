@@ -41,7 +41,7 @@ from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from ledger.batch import BlockMetadata, RejectedList, RejectedRequest, decode_rejected_list
 from ledger.codec import DecodeError, decode_value, encode_value
-from ledger.state import StateDelta, StateView, check_state_key, namespace_prefix
+from ledger.state import StateView, check_state_key, namespace_prefix
 from ledger.state_root import (
     DEFAULT_CACHE_NODES,
     EMPTY_ROOT,
@@ -583,15 +583,3 @@ class MemoryStore(KeyValueStore):
     def __init__(self, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
         self.backend = MemoryBackend()
         super().__init__(self.backend, cache_nodes=cache_nodes)
-
-
-def replay_state(changes: Iterable[StateDelta]) -> dict[bytes, bytes]:
-    """The plain state dict after applying ``changes`` in order (for independent checks)."""
-    state: dict[bytes, bytes] = {}
-    for delta in changes:
-        for key, value in delta.items():
-            if value is None:
-                state.pop(key, None)
-            else:
-                state[key] = value
-    return state

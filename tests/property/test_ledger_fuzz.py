@@ -362,10 +362,12 @@ def test_mutated_txs_in_batches_execute_and_replay_to_the_same_root(fuzz: Fuzz) 
         assert replayed.state_root == executed.block.header.state_root
         for payload in payloads:
             assert len(request_id_of(payload, w.chain_id)) == 32
-        return "REJECTED_SOME" if rejected else "ALL_ACCEPTED"
+        kept_some = "KEPT" if executed.block.txs else "KEPT_NONE"
+        return f"{kept_some}/{'REJECTED' if rejected else 'REJECTED_NONE'}"
 
     outcomes = _run(fuzz, 6, 60, step)
-    assert {"REJECTED_SOME", "ALL_ACCEPTED"} <= set(outcomes), outcomes
+    # Not vacuous: batches keep valid txs beside rejected ones.
+    assert "KEPT/REJECTED" in outcomes, outcomes
 
 
 def test_mutated_block_bytes_are_only_ever_rejected(fuzz: Fuzz) -> None:

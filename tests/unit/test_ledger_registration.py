@@ -1,4 +1,4 @@
-"""Review cases for account registration: the account key's proof of possession (a
+"""Account registration: the account key's proof of possession (a
 member cannot register someone else's key with a memo key it controls) and memo key
 validation (no small-order X25519 key enters the state)."""
 

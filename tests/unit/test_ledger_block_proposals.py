@@ -1,4 +1,5 @@
-"""Block-level cases: executed blocks every node can decode, order dependence, determinism."""
+"""Executed blocks every node can decode, order dependence within a block, and the
+same roots on every store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Review cases for the tx rules: each is an attack the rules must refuse (or a choice they
+"""Attacks on the tx rules: each is one the rules must refuse (or a choice they
 document), checked through mempool admission and a one-tx block alike."""
 
 from __future__ import annotations
