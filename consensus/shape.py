@@ -17,6 +17,7 @@ from consensus.messages import (
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
 )
@@ -57,6 +58,13 @@ def _pre_prepare_problem(message: object) -> str | None:
     batch = message.batch
     if type(batch) is not tuple or not all(request_well_formed(r) for r in batch):
         return "batch is not a tuple of requests"
+    metadata = message.metadata
+    if not (
+        isinstance(metadata, ProposalMetadata)
+        and _u64(metadata.timestamp_ms)
+        and _u64(metadata.proposed_view)
+    ):
+        return "metadata is not a timestamp and view of unsigned 64-bit integers"
     return None
 
 

@@ -26,6 +26,7 @@ from consensus.messages import (
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
 )
@@ -49,7 +50,7 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
 RECORD_TYPES: dict[str, type[Any]] = {
     t.__name__: t for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord)
 }
-_NESTED = (Request, PreparedCertificate)
+_NESTED = (Request, PreparedCertificate, ProposalMetadata)
 
 
 class WireError(ValueError):
