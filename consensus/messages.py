@@ -24,6 +24,7 @@ TAG_COMMIT = b"veil/consensus/commit/v1"
 TAG_CHECKPOINT = b"veil/consensus/checkpoint/v1"
 TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
+TAG_FORWARDED_REQUESTS = b"veil/consensus/forwarded-requests/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,21 @@ class NewView:
     signature: bytes = b""
 
 
-Message = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView
+@dataclass(frozen=True, slots=True)
+class ForwardedRequests:
+    """A backup relays client requests it has waited on to the primary of ``view``.
+
+    Clients send to every replica, but a primary may claim it never got a
+    request; the relay takes that excuse away (PBFT's backups do the same).
+    """
+
+    view: int
+    requests: tuple[Request, ...]
+    sender: int
+    signature: bytes = b""
+
+
+Message = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | ForwardedRequests
 VoteMessage = PrePrepare | Prepare | Commit
 
 
@@ -191,3 +206,6 @@ def signed_bytes(message: Message, chain_id: bytes) -> bytes:
             ]
             pps = [(p.seq, p.digest, p.signature) for p in message.pre_prepares]
             return _pack((TAG_NEW_VIEW, chain_id, v, vcs, pps, i))
+        case ForwardedRequests(view=v, sender=i):
+            body = [(r.request_id, r.payload) for r in message.requests]
+            return _pack((TAG_FORWARDED_REQUESTS, chain_id, v, body, i))

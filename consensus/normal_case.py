@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consensus.actions import Broadcast, Execute, Persist
+from consensus.actions import Broadcast, Execute, Persist, Send
 from consensus.invariants import invariant
 from consensus.log import Slot
 from consensus.messages import (
     Batch,
     Commit,
+    ForwardedRequests,
     Prepare,
     PrePrepare,
     ProposalMetadata,
@@ -45,7 +46,7 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
         elif request.request_id in state.committed_ids or request.request_id in state.pending:
             state.ignore("duplicate_request")
         else:
-            state.pending[request.request_id] = request
+            state.add_pending(request)
             state.may_propose = True
     propose(state)
 
@@ -271,6 +272,41 @@ def on_commit(state: ReplicaState, peer: int, commit: Commit) -> None:
     advance(state, slot)
 
 
+def on_forwarded_requests(state: ReplicaState, peer: int, fr: ForwardedRequests) -> None:
+    """The primary takes requests a backup relays like client requests."""
+    if state.view_too_far(peer, fr.view):
+        return
+    if fr.view != state.view or not state.view_active or not state.is_primary:
+        state.ignore("stale_forward")
+        return
+    if len(fr.requests) > state.config.max_batch_size:
+        state.fault("invalid_forward", peer, f"{len(fr.requests)} requests in one relay")
+        return
+    if not state.authentic(fr):
+        state.fault("bad_signature", peer, "forwarded requests")
+        return
+    on_requests(state, fr.requests)
+
+
+def relay_waiting_requests(state: ReplicaState) -> None:
+    """A backup sends the primary requests that waited a retransmission interval
+    without being proposed: at most one batch's worth per interval, each
+    request once per view."""
+    if not state.view_active or state.is_primary:
+        return
+    waited_since = state.now_ticks - state.config.retransmit_interval_ticks
+    chosen: list[Request] = []
+    for request_id, since in state.pending_since.items():
+        if since > waited_since or len(chosen) >= state.config.max_batch_size:
+            break
+        if request_id not in state.inflight and request_id not in state.relayed:
+            chosen.append(state.pending[request_id])
+            state.relayed.add(request_id)
+    if chosen:
+        relay = state.signed(ForwardedRequests(state.view, tuple(chosen), state.me))
+        state.outbox.append(Send(state.primary, relay))
+
+
 def advance(state: ReplicaState, slot: Slot) -> None:
     """Move a slot forward: prepared -> send COMMIT; commit quorum -> execute."""
     if state.view_active and slot.seq > state.stable_seq:
@@ -309,11 +345,12 @@ def execute_ready(state: ReplicaState) -> None:
         progressed = True
         for request in batch:
             state.committed_ids.add(request.request_id)
-            state.pending.pop(request.request_id, None)
-            state.inflight.pop(request.request_id, None)
+            state.forget_request(request.request_id)
     if progressed:
         state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:
             state.backoff_exponent = 0
-        state.timer_deadline = None
+        # Only the progress timer restarts: pending requests keep their
+        # deadlines (``ReplicaState.request_deadline``).
+        state.progress_deadline = None
         propose(state)

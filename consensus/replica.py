@@ -40,6 +40,7 @@ from consensus.events import (
 from consensus.messages import (
     Checkpoint,
     Commit,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -48,6 +49,7 @@ from consensus.messages import (
 )
 from consensus.normal_case import (
     on_commit,
+    on_forwarded_requests,
     on_pre_prepare,
     on_prepare,
     on_requests,
@@ -157,3 +159,5 @@ class Replica(ReplicaState):
                 on_view_change(self, peer, message)
             case NewView():
                 on_new_view(self, peer, message)
+            case ForwardedRequests():
+                on_forwarded_requests(self, peer, message)

@@ -24,6 +24,7 @@ from consensus.log import MessageLog
 from consensus.messages import (
     Checkpoint,
     Commit,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -42,7 +43,7 @@ Sign = Callable[[bytes], bytes]
 
 MAX_REQUEST_ID_BYTES = 64
 
-M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, ForwardedRequests)
 
 RequestIdOf = Callable[[bytes], bytes]
 """``request_id_of(payload) -> request_id``, injected and pure (e.g. the tx hash).
@@ -96,7 +97,18 @@ class ReplicaState:
         self.own_checkpoint: Checkpoint | None = None
         self.log = MessageLog()
         self.own_votes: dict[VoteKey, bytes] = {}
+        # Requests waiting to execute, oldest first (dicts keep insertion order),
+        # and the tick each arrived: the oldest one's deadline drives the timer.
         self.pending: dict[bytes, Request] = {}
+        self.pending_since: dict[bytes, int] = {}
+        # Pending requests already relayed to the primary of the current view.
+        self.relayed: set[bytes] = set()
+        # The tick the current view became active: no request's deadline in
+        # this view counts from before it.
+        self.view_since = 0
+        # The progress timer: a slot of this view waits to execute (or a
+        # proposal was refused); restarted by each execution.
+        self.progress_deadline: int | None = None
         self.inflight: dict[bytes, int] = {}
         self.committed_ids: set[bytes] = set()
         self.checkpoints = CheckpointCollector(config.quorum, config.max_checkpoints_per_sender)
@@ -135,6 +147,28 @@ class ReplicaState:
         base = self.config.view_change_timeout_ticks
         cap = self.config.max_view_change_timeout_ticks
         return min(base << min(self.backoff_exponent, 32), cap)
+
+    def request_deadline(self) -> int | None:
+        """When the oldest pending request has waited a full timeout in this view.
+
+        Executing other requests does not move it: a primary that commits
+        filler but leaves one request out is replaced all the same.
+        """
+        if not self.view_active or not self.pending:
+            return None
+        oldest = next(iter(self.pending))
+        return max(self.pending_since[oldest], self.view_since) + self.timeout_ticks()
+
+    def add_pending(self, request: Request) -> None:
+        self.pending[request.request_id] = request
+        self.pending_since[request.request_id] = self.now_ticks
+
+    def forget_request(self, request_id: bytes) -> None:
+        """The request executed (here or in a transferred state): stop waiting for it."""
+        self.pending.pop(request_id, None)
+        self.pending_since.pop(request_id, None)
+        self.inflight.pop(request_id, None)
+        self.relayed.discard(request_id)
 
     def fault(self, kind: str, peer: int, detail: str) -> None:
         self.fault_counts[kind] += 1

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from consensus.messages import (
     Checkpoint,
     Commit,
+    ForwardedRequests,
     NewView,
     Prepare,
     PreparedCertificate,
@@ -122,6 +123,17 @@ def _new_view_problem(message: NewView) -> str | None:
     )
 
 
+def _forwarded_requests_problem(message: ForwardedRequests) -> str | None:
+    if not (_u64(message.view) and _u64(message.sender)):
+        return "view or sender is not an unsigned 64-bit integer"
+    if not _bytes(message.signature):
+        return "signature is not bytes"
+    requests = message.requests
+    if type(requests) is not tuple or not all(request_well_formed(r) for r in requests):
+        return "requests are not a tuple of requests"
+    return None
+
+
 def shape_problem(message: object) -> str | None:
     """Why ``message`` is not a well-typed protocol message, or None."""
     match message:
@@ -135,4 +147,6 @@ def shape_problem(message: object) -> str | None:
             return _view_change_problem(message)
         case NewView():
             return _new_view_problem(message)
+        case ForwardedRequests():
+            return _forwarded_requests_problem(message)
     return f"not a message: {type(message).__name__}"

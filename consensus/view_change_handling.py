@@ -29,6 +29,8 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     state.timer_deadline = None
     state.inflight.clear()
     state.refused_proposals.clear()
+    state.relayed.clear()
+    state.progress_deadline = None
     state.may_propose = True
     state.view_changes_started += 1
     certs = tuple(
@@ -136,8 +138,11 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.may_propose = True
     state.view = nv.view
     state.view_active = True
+    state.view_since = state.now_ticks
     state.new_view_message = nv
     state.timer_deadline = None
+    state.progress_deadline = None
+    state.relayed.clear()
     for view in [v for v in state.view_changes if v <= nv.view]:
         del state.view_changes[view]
     if plan.stable_seq > state.stable_seq:

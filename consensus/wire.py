@@ -21,6 +21,7 @@ import msgpack
 from consensus.messages import (
     Checkpoint,
     Commit,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -45,7 +46,8 @@ MAX_DEPTH = 32
 U64_MAX = (1 << 64) - 1
 
 MESSAGE_TYPES: dict[str, type[Any]] = {
-    t.__name__: t for t in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+    t.__name__: t
+    for t in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, ForwardedRequests)
 }
 RECORD_TYPES: dict[str, type[Any]] = {
     t.__name__: t for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord)

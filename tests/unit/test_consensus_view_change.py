@@ -10,6 +10,7 @@ from consensus.events import MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
     NULL_BATCH,
     Batch,
+    ForwardedRequests,
     NewView,
     PreparedCertificate,
     PrePrepare,
@@ -54,7 +55,8 @@ def prepared_in_view_0(seq: int, batch: Batch = BATCH) -> PreparedCertificate:
 def test_request_timeout_starts_a_view_change_persisted_before_broadcast() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
-    assert ticks(backup, 9) == []
+    relay = signed(ForwardedRequests(0, (request(1),), 1))
+    assert ticks(backup, 9) == [Send(0, relay)]  # the relay to the primary, at tick 5
     actions = backup.step(Tick(0))
     vc = view_change(1, 1)
     assert actions == [Persist((ViewRecord(1, False), VoteRecord(vc))), Broadcast(vc)]
@@ -286,7 +288,7 @@ def test_prepared_batch_survives_the_view_change_with_its_digest() -> None:
     assert all(cluster.replicas[i].log.slots[1].prepared is not None for i in (1, 2))
     cluster.drop_from = {0}
     for i in range(1, 4):
-        cluster.replicas[i].pending[b"req-1"] = request(1)
+        cluster.replicas[i].add_pending(request(1))
     cluster.tick(60)
     digests = [a.certificate.digest for a in cluster.executed[3]]
     assert digests == [digest_of(BATCH)]
