@@ -26,6 +26,13 @@ TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
 TAG_FORWARDED_REQUESTS = b"veil/consensus/forwarded-requests/v1"
 
+DIGEST_BYTES = 32
+"""A proposal digest (SHA-256)."""
+STATE_ROOT_BYTES = 32
+"""An application state root."""
+MAX_REQUEST_ID_BYTES = 64
+"""A request id: the node's is a 32-byte tx hash."""
+
 
 @dataclass(frozen=True, slots=True)
 class Request:

@@ -12,6 +12,7 @@ from consensus.actions import Broadcast, Execute, Persist, Send
 from consensus.invariants import invariant
 from consensus.log import Slot
 from consensus.messages import (
+    MAX_REQUEST_ID_BYTES,
     Batch,
     Commit,
     ForwardedRequests,
@@ -23,7 +24,7 @@ from consensus.messages import (
 )
 from consensus.persistence import PreparedRecord, VoteRecord
 from consensus.quorum import primary_of
-from consensus.replica_state import MAX_REQUEST_ID_BYTES, ReplicaState, VoteKey
+from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
 
 

@@ -38,6 +38,7 @@ from consensus.events import (
     Tick,
 )
 from consensus.messages import (
+    MAX_REQUEST_ID_BYTES,
     Checkpoint,
     Commit,
     ForwardedRequests,
@@ -57,7 +58,6 @@ from consensus.normal_case import (
 from consensus.persistence import Record
 from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.replica_state import (
-    MAX_REQUEST_ID_BYTES,
     ReplicaState,
     RequestIdOf,
     Sign,
@@ -136,7 +136,7 @@ class Replica(ReplicaState):
         return out
 
     def _on_message(self, peer: int, message: Message) -> None:
-        problem = shape_problem(message)
+        problem = shape_problem(message, signature_bytes=self.config.signature_bytes)
         if problem is not None:
             self.fault("malformed", peer, problem)
             return

@@ -41,7 +41,6 @@ from consensus.view_change import authentic
 Sign = Callable[[bytes], bytes]
 """``sign(signed_bytes) -> signature`` with this replica's key, injected and pure."""
 
-MAX_REQUEST_ID_BYTES = 64
 
 M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, ForwardedRequests)
 

@@ -19,6 +19,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 import msgpack
 
 from consensus.messages import (
+    DIGEST_BYTES,
+    MAX_REQUEST_ID_BYTES,
+    STATE_ROOT_BYTES,
     Checkpoint,
     Commit,
     ForwardedRequests,
@@ -41,6 +44,16 @@ from consensus.persistence import (
 
 MAX_WIRE_BYTES = 16 << 20
 """Largest encoding accepted: a NEW-VIEW carries 2f+1 view-changes with their batches."""
+
+MAX_SIGNATURE_BYTES = 64
+"""Longest signature carried (ed25519); the replica checks the exact length."""
+
+_EXACT_BYTES = {
+    "digest": DIGEST_BYTES,
+    "state_root": STATE_ROOT_BYTES,
+    "stable_root": STATE_ROOT_BYTES,
+}
+_BYTES_RANGE = {"signature": (0, MAX_SIGNATURE_BYTES), "request_id": (1, MAX_REQUEST_ID_BYTES)}
 
 MAX_DEPTH = 32
 U64_MAX = (1 << 64) - 1
@@ -122,7 +135,21 @@ def _dataclass(cls: type[Any], value: object, depth: int) -> Any:
     if not isinstance(value, list) or len(value) != len(fields):
         raise WireError(f"{cls.__name__} needs {len(fields)} fields")
     args = [_from_plain(hints[f.name], v, depth + 1) for f, v in zip(fields, value, strict=True)]
+    for f, arg in zip(fields, args, strict=True):
+        _check_length(f.name, arg)
     return cls(*args)
+
+
+def _check_length(name: str, value: object) -> None:
+    """Digests and roots have one length, signatures and request ids a range."""
+    if not isinstance(value, bytes):
+        return
+    exact = _EXACT_BYTES.get(name)
+    if exact is not None and len(value) != exact:
+        raise WireError(f"{name} is not {exact} bytes")
+    bounds = _BYTES_RANGE.get(name)
+    if bounds is not None and not bounds[0] <= len(value) <= bounds[1]:
+        raise WireError(f"{name} is not {bounds[0]}-{bounds[1]} bytes")
 
 
 def _tagged(types_by_name: dict[str, type[Any]], value: object, depth: int) -> Any:

@@ -31,7 +31,7 @@ from consensus.replica import Replica
 from consensus.sim.app import SimApp
 from consensus.sim.byzantine import ByzantineReplica
 from consensus.sim.checks import SafetyChecker
-from consensus.sim.keys import public_key, signer, verify
+from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
 from consensus.sim.network import Network, NetworkConditions
 from consensus.sim.scenario import Scenario, TimedFault
 from consensus.sim.storage import SimStorage
@@ -56,6 +56,7 @@ def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
         view_bound=64,
         retransmit_interval_ticks=8,
         max_batch_size=8,
+        signature_bytes=SIGNATURE_BYTES,
     )
 
 

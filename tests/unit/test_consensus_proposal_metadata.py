@@ -29,7 +29,7 @@ from consensus.sim.fixtures import (
     request,
     signed,
 )
-from consensus.sim.keys import signer, verify
+from consensus.sim.keys import SIGNATURE_BYTES, signer, verify
 from consensus.view_change import plan_new_view
 from consensus.wire import decode_message, encode_message
 
@@ -182,7 +182,8 @@ def test_a_re_issued_batch_is_prepared_with_its_original_metadata() -> None:
 def test_metadata_travels_the_wire_and_shape_refuses_a_malformed_one() -> None:
     pp = pre_prepare(0, 1, BATCH, timestamp_ms=1_234)
     assert decode_message(encode_message(pp)) == pp
-    assert shape_problem(replace(pp, metadata=ProposalMetadata(-1, 0))) == (
+    sizes = {"signature_bytes": SIGNATURE_BYTES}
+    assert shape_problem(replace(pp, metadata=ProposalMetadata(-1, 0)), **sizes) == (
         "metadata is not a timestamp and view of unsigned 64-bit integers"
     )
-    assert shape_problem(replace(pp, metadata=(1, 0))) is not None
+    assert shape_problem(replace(pp, metadata=(1, 0)), **sizes) is not None

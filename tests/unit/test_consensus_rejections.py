@@ -91,7 +91,7 @@ def test_own_message_echoed_back_is_ignored() -> None:
             fault("invalid_batch", 0, "batch repeats a request"),
         ),
         (
-            pre_prepare(0, 1, (Request(b"", b"x"),)),
+            pre_prepare(0, 1, (Request(b"r", bytes((1 << 16) + 1)),)),
             fault("invalid_batch", 0, "malformed request in batch"),
         ),
     ],
