@@ -102,7 +102,7 @@ def on_state_transfer_completed(
     if seq % state.config.checkpoint_interval == 0:
         state.own_roots[seq] = root
     state.may_propose = True
-    state.committed_ids.update(ids)
+    state.remember_committed(ids, seq)
     for request_id in ids:
         state.forget_request(request_id)
     target = state.state_transfer_target

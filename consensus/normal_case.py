@@ -345,8 +345,8 @@ def execute_ready(state: ReplicaState) -> None:
         state.last_executed_metadata = metadata
         progressed = True
         for request in batch:
-            state.committed_ids.add(request.request_id)
             state.forget_request(request.request_id)
+        state.remember_committed((r.request_id for r in batch), seq)
     if progressed:
         state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:

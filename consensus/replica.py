@@ -99,6 +99,9 @@ class Replica(ReplicaState):
     ) -> Replica:
         """Rebuild a replica from its durable records and the application's height.
 
+        ``committed_request_ids``: the request ids of the application's last
+        ``config.request_id_window_heights`` blocks (older ones are not needed).
+
         Every vote it ever signed (and synced) is back in ``own_votes``, so it
         refuses to sign anything that conflicts with what it said before.
         """

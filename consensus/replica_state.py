@@ -12,7 +12,7 @@ messages) and ``restart`` (rebuilding from durable records).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -36,6 +36,7 @@ from consensus.messages import (
 )
 from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.quorum import primary_of
+from consensus.request_window import RecentIds
 from consensus.view_change import authentic
 
 Sign = Callable[[bytes], bytes]
@@ -109,7 +110,8 @@ class ReplicaState:
         # proposal was refused); restarted by each execution.
         self.progress_deadline: int | None = None
         self.inflight: dict[bytes, int] = {}
-        self.committed_ids: set[bytes] = set()
+        # Ids committed in the last ``config.request_id_window_heights`` heights.
+        self.committed_ids = RecentIds()
         self.checkpoints = CheckpointCollector(config.quorum, config.max_checkpoints_per_sender)
         self.view_changes: dict[int, dict[int, ViewChange]] = {}
         # Every VIEW-CHANGE we signed since we last ran a view. The older ones
@@ -168,6 +170,11 @@ class ReplicaState:
         self.pending_since.pop(request_id, None)
         self.inflight.pop(request_id, None)
         self.relayed.discard(request_id)
+
+    def remember_committed(self, request_ids: Iterable[bytes], height: int) -> None:
+        """Add ids committed at ``height`` and forget those now out of the window."""
+        self.committed_ids.add_all(request_ids, height)
+        self.committed_ids.expire(self.last_executed - self.config.request_id_window_heights)
 
     def fault(self, kind: str, peer: int, detail: str) -> None:
         self.fault_counts[kind] += 1

@@ -57,6 +57,7 @@ def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
         retransmit_interval_ticks=8,
         max_batch_size=8,
         signature_bytes=SIGNATURE_BYTES,
+        request_id_window_heights=16,
     )
 
 
@@ -221,7 +222,7 @@ class Simulation:
             records=self.storage[index].durable,
             executed_seq=app.height,
             state_root=app.root,
-            committed_request_ids=tuple(app.executed_ids),
+            committed_request_ids=app.recent_ids(self.configs[index].request_id_window_heights),
         )
         self.log(f"r{index} RESTART at height {app.height}")
 
@@ -257,7 +258,7 @@ class Simulation:
                     if index in self.honest:
                         for height in range(1, seq + 1):
                             self.checker.state_root(index, height, app.roots[height])
-                    ids = tuple(rid for batch in app.request_ids for rid in batch)
+                    ids = app.recent_ids(self.configs[index].request_id_window_heights)
                     self.deliver(index, StateTransferCompleted(seq, root, ids))
                     break
         self._pending_transfers = still
