@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consensus.actions import Broadcast, Execute, Persist, Send
-from consensus.invariants import invariant
+from consensus.actions import Execute, Send
 from consensus.log import Slot
 from consensus.messages import (
     MAX_REQUEST_ID_BYTES,
@@ -22,7 +21,7 @@ from consensus.messages import (
     Request,
     proposal_digest,
 )
-from consensus.persistence import PreparedRecord, VoteRecord
+from consensus.persistence import PreparedRecord
 from consensus.quorum import primary_of
 from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
@@ -87,17 +86,9 @@ def propose(state: ReplicaState) -> None:
         metadata = ProposalMetadata(max(state.now_ms, floor_ms), state.view)
         parent = metadata
         digest = proposal_digest(frozen_batch, metadata, state.config.chain_id)
-        key: VoteKey = ("PrePrepare", state.view, seq)
-        invariant(key not in state.own_votes, f"primary reuses seq {seq} in view {state.view}")
-        pre_prepare = state.signed(
-            PrePrepare(state.view, seq, digest, frozen_batch, metadata, state.me)
-        )
-        state.own_votes[key] = digest
-        state.store_own(pre_prepare)
         for request in frozen_batch:
             state.inflight[request.request_id] = seq
-        state.outbox.append(Persist((VoteRecord(pre_prepare),)))
-        state.outbox.append(Broadcast(pre_prepare))
+        state.cast_votes([PrePrepare(state.view, seq, digest, frozen_batch, metadata, state.me)])
 
 
 def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
@@ -181,11 +172,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         state.inflight[request.request_id] = pp.seq
     key: VoteKey = ("Prepare", pp.view, pp.seq)
     if state.may_vote(key, pp.digest):
-        prepare = state.signed(Prepare(pp.view, pp.seq, pp.digest, state.me))
-        state.own_votes[key] = pp.digest
-        state.store_own(prepare)
-        state.outbox.append(Persist((VoteRecord(prepare),)))
-        state.outbox.append(Broadcast(prepare))
+        state.cast_votes([Prepare(pp.view, pp.seq, pp.digest, state.me)])
     advance(state, slot)
 
 
@@ -319,12 +306,8 @@ def advance(state: ReplicaState, slot: Slot) -> None:
                 if slot.prepared is None or slot.prepared.pre_prepare.view <= state.view:
                     slot.prepared = cert
                 if state.may_vote(key, digest):
-                    commit = state.signed(Commit(state.view, slot.seq, digest, state.me))
-                    state.own_votes[key] = digest
-                    state.store_own(commit)
-                    records = (PreparedRecord(cert), VoteRecord(commit))
-                    state.outbox.append(Persist(records))
-                    state.outbox.append(Broadcast(commit))
+                    commit = Commit(state.view, slot.seq, digest, state.me)
+                    state.cast_votes([commit], records_before=(PreparedRecord(cert),))
     if slot.committed is None and slot.seq > state.last_executed:
         slot.committed = slot.commit_certificate(state.config.quorum)
     execute_ready(state)

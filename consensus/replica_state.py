@@ -12,14 +12,15 @@ messages) and ``restart`` (rebuilding from durable records).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from consensus.actions import Action, ReportFault
+from consensus.actions import Action, Broadcast, Persist, ReportFault
 from consensus.certificate import Verify
 from consensus.checkpoint import CheckpointCollector
 from consensus.config import ReplicaConfig
+from consensus.invariants import invariant
 from consensus.log import MessageLog
 from consensus.messages import (
     Checkpoint,
@@ -34,6 +35,7 @@ from consensus.messages import (
     ViewChange,
     signed_bytes,
 )
+from consensus.persistence import Record, VoteRecord
 from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.quorum import primary_of
 from consensus.request_window import RecentIds
@@ -51,6 +53,8 @@ RequestIdOf = Callable[[bytes], bytes]
 Without it, ids are trusted as given: a byzantine primary could then commit
 another payload under an honest request's id, and the honest request would be
 dropped as already committed."""
+
+Vote = PrePrepare | Prepare | Commit
 
 VoteKey = tuple[str, int, int]
 """(message kind, view, seq): a replica signs at most one digest per key."""
@@ -217,6 +221,24 @@ class ReplicaState:
             return self.last_executed_metadata
         slot = self.log.get(seq - 1)
         return None if slot is None else slot.known_metadata(self.view)
+
+    def cast_votes(self, votes: Sequence[Vote], records_before: tuple[Record, ...] = ()) -> None:
+        """The only code that casts votes: sign each, remember it (so nothing
+        conflicting is ever signed), persist ``records_before`` and the votes in
+        one write, and only then broadcast the votes."""
+        cast: list[Vote] = []
+        for vote in votes:
+            key = vote_key(vote)
+            invariant(key not in self.own_votes, f"a second vote for {key}")
+            signature = self.sign_bytes(signed_bytes(vote, self.config.chain_id))
+            signed = replace(vote, signature=signature)
+            self.own_votes[key] = signed.digest
+            self.store_own(signed)
+            cast.append(signed)
+        records = (*records_before, *(VoteRecord(v) for v in cast))
+        if records:
+            self.outbox.append(Persist(records))
+        self.outbox.extend(Broadcast(v) for v in cast)
 
     def may_vote(self, key: VoteKey, digest: bytes) -> bool:
         """False when we already signed another digest for this key (e.g. before a crash)."""

@@ -164,17 +164,11 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
             invariant(known == pp.digest, f"new primary signed two batches for {pp.seq}")
             continue
         key: VoteKey = ("Prepare", nv.view, pp.seq)
-        if not state.may_vote(key, pp.digest):
-            continue
-        prepare = state.signed(Prepare(nv.view, pp.seq, pp.digest, state.me))
-        state.own_votes[key] = pp.digest
-        state.store_own(prepare)
-        prepares.append(prepare)
-        records.append(VoteRecord(prepare))
+        if state.may_vote(key, pp.digest):
+            prepares.append(Prepare(nv.view, pp.seq, pp.digest, state.me))
     state.next_seq = max(plan.max_seq, state.stable_seq) + 1
-    if records:
-        state.outbox.append(Persist(tuple(records)))
-    state.outbox.extend(Broadcast(p) for p in prepares)
+    # One write for the view record and every PREPARE, then the broadcasts.
+    state.cast_votes(prepares, records_before=tuple(records))
     for _, slot in sorted(state.log.slots.items()):
         advance(state, slot)
     propose(state)
