@@ -21,7 +21,9 @@ What is taken from the genesis, and why:
   so a batch consensus accepts never has more txs than a block may hold
   (``execute_batch`` would reject the excess as ``TOO_MANY_TXS``);
 * ``genesis_state_root``: the ledger's state root at height 0, the root every
-  replica's checkpoint 0 stands for.
+  replica's checkpoint 0 stands for;
+* the committed-request-id window: ``REQUEST_ID_WINDOW_HEIGHTS`` or the
+  watermark window if longer.
 
 ``request_timeout_ms`` has no ``ReplicaConfig`` field yet (the per-request
 deadline of issue 8 §1.2 is consensus work in progress); it is mapped here
@@ -39,6 +41,10 @@ from ledger.state_root import compute_root
 
 VIEW_CHANGE_BACKOFF_FACTOR: Final = 16
 """The view-change timeout doubles per failed view up to this many times the base."""
+REQUEST_ID_WINDOW_HEIGHTS: Final = 256
+"""Heights for which consensus deduplicates committed request ids, raised to the
+watermark window when that is longer (ReplicaConfig requires it). The ledger
+refuses an already committed tx id whatever its age (``DUPLICATE_TX``)."""
 
 
 class NodeConfigError(ValueError):
@@ -85,4 +91,5 @@ def replica_config_from_genesis(
         max_batch_size=params.max_block_txs,
         max_request_bytes=params.max_tx_bytes,
         genesis_state_root=genesis_state_root(genesis),
+        request_id_window_heights=max(REQUEST_ID_WINDOW_HEIGHTS, params.watermark_window_blocks),
     )

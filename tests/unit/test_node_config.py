@@ -8,6 +8,7 @@ import pytest
 
 from ledger.genesis import Genesis
 from node.config import (
+    REQUEST_ID_WINDOW_HEIGHTS,
     VIEW_CHANGE_BACKOFF_FACTOR,
     NodeConfigError,
     genesis_state_root,
@@ -37,6 +38,20 @@ def test_each_validator_gets_its_index_and_the_genesis_settings(genesis: Genesis
         assert config.max_view_change_timeout_ticks == (
             VIEW_CHANGE_BACKOFF_FACTOR * config.view_change_timeout_ticks
         )
+
+
+def test_a_long_watermark_window_widens_the_request_id_window(genesis: Genesis) -> None:
+    # ReplicaConfig refuses a request-id window shorter than the watermark window.
+    params = dataclasses.replace(
+        genesis.params, checkpoint_interval_blocks=128, watermark_window_blocks=512
+    )
+    long_window = dataclasses.replace(genesis, params=params)
+    config = replica_config_from_genesis(
+        long_window, long_window.validators[0].public_key, tick_ms=100
+    )
+    assert config.request_id_window_heights == 512
+    default = replica_config_from_genesis(genesis, genesis.validators[0].public_key, tick_ms=100)
+    assert default.request_id_window_heights == REQUEST_ID_WINDOW_HEIGHTS
 
 
 def test_the_genesis_state_root_is_the_ledgers_root_at_height_0(genesis: Genesis) -> None:
