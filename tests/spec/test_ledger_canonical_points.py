@@ -4,7 +4,7 @@ libsodium 1.0.18 (through rbcl) decodes ``P | bit 255`` as ``P`` and ``00…80``
 as the identity. Such an output used to balance (sums go through libsodium),
 and then either failed only at the range proof or, for ``00…80``, made the
 range-proof multiplication raise a ``GroupError`` out of ``admit_tx``,
-``apply_block`` and ``propose_block``. It is now ``BAD_COMMITMENT`` in the
+``apply_block`` and the proposer (now ``execute_batch``). It is now ``BAD_COMMITMENT`` in the
 stateless checks, the same reason on every path, and a byzantine primary's
 block carrying one is rejected by honest backups.
 """
@@ -15,12 +15,13 @@ import dataclasses
 
 import pytest
 
-from ledger.apply import admit_tx, apply_block, propose_block
+from ledger.apply import apply_block
 from ledger.build import BuiltTx, seal_outputs
+from ledger.mempool import admit_tx
 from ledger.reasons import BlockRejected, Reason
 from ledger.tx import TransferBody
 from privacy import group
-from tests.spec.ledger_world import GENESIS_TIME_MS, USD, raw_block
+from tests.spec.ledger_world import USD, raw_block
 from tests.spec.test_ledger_spec import Pre, expect_tx_rejected, pre, resign
 
 __all__ = ["pre"]  # the shared pre-state fixture
@@ -95,17 +96,11 @@ def test_backups_reject_a_primarys_block_with_such_an_output(
 
 
 @pytest.mark.parametrize(("index", "make_bad"), CASES)
-def test_the_primary_leaves_such_a_tx_out(pre: Pre, index: int, make_bad: str) -> None:
+def test_execute_batch_leaves_such_a_tx_out(pre: Pre, index: int, make_bad: str) -> None:
     w = pre.world
     good = w.transfer(w.bob, USD, [w.spend(pre.t1, 0)], [w.bob.plan(100)])
     bad = _transfer_with_output(pre, index, make_bad)
-    proposal = propose_block(
-        pre.store,
-        w.genesis,
-        [bad.encode(), good.encode()],
-        view=0,
-        timestamp_ms=GENESIS_TIME_MS + pre.store.height() + 1,
-    )
-    assert [reason.reason for _, reason in proposal.rejected] == [Reason.BAD_COMMITMENT]
-    assert proposal.block.txs == (good.tx,)
-    apply_block(pre.store, proposal.block, w.genesis)  # the honest block is valid
+    executed = w.execute(pre.store, [bad, good])
+    assert [(r.index_in_batch, r.reason) for r in executed.rejected] == [(0, Reason.BAD_COMMITMENT)]
+    assert executed.block.txs == (good.tx,)
+    apply_block(pre.store, executed.block, w.genesis)  # the honest block is valid

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from ledger.apply import ProofCache, apply_block
+from ledger.apply import apply_block
 from ledger.build import BuiltTx, seal_outputs
+from ledger.proof_cache import ProofCache
 from ledger.reasons import BlockRejected, Reason
 from ledger.rules import range_statement
 from ledger.tx import TransferBody, decode_tx
