@@ -1,0 +1,131 @@
+"""privacy.msm: the native and libsodium backends give the same sums and refuse the same points.
+
+The native backend (Pippenger/Straus in C over libdecaf) replaces one libsodium
+multiplication per term, so any disagreement would split validators running
+different backends. Sums are compared with the libsodium backend, which is one
+``group.mul`` per term, and both are checked against identities that hold in
+any group (s·P + (−s)·P = 0, scalars taken mod ℓ).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from privacy import group, msm
+from privacy.generators import PEDERSEN_G, PEDERSEN_H, bulletproof_generators
+from privacy.group import IDENTITY, ORDER
+
+
+def _require_native() -> None:
+    if "native" not in msm.available_backends():
+        reason = f"native msm backend unavailable: {msm.native_unavailable_reason()}"
+        if os.environ.get("VEIL_MSM_REQUIRE_NATIVE") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _with(name: str, scalars: list[int], points: list[bytes], **fixed: object) -> bytes:
+    with msm.use_backend(name):
+        return msm.multiscalar_mul(scalars, points, **fixed)  # type: ignore[arg-type]
+
+
+def _point(i: int) -> bytes:
+    return group.hash_to_point(hashlib.sha512(b"msm-test" + i.to_bytes(4, "little")).digest())
+
+
+POOL = [_point(i) for i in range(6)] + [IDENTITY, PEDERSEN_G, PEDERSEN_H]
+SPECIAL_SCALARS = [0, 1, 2, ORDER - 1, ORDER, ORDER + 1, 2**252, 2**255, 2**256 - 1, -1, -ORDER]
+
+scalars_st = st.one_of(
+    st.sampled_from(SPECIAL_SCALARS),
+    st.integers(min_value=0, max_value=ORDER - 1),
+    st.integers(min_value=-(2**300), max_value=2**300),
+    st.integers(min_value=0, max_value=2**64),
+)
+terms_st = st.lists(st.tuples(scalars_st, st.sampled_from(POOL)), max_size=12)
+
+
+@given(terms=terms_st)
+def test_backends_give_the_same_sum(terms: list[tuple[int, bytes]]) -> None:
+    _require_native()
+    scalars = [s for s, _ in terms]
+    points = [p for _, p in terms]
+    expected = _with("libsodium", scalars, points)
+    assert _with("native", scalars, points) == expected
+    # The sum is the sum of single multiplications, scalars taken mod ℓ.
+    reference = IDENTITY
+    for scalar, point in terms:
+        reference = group.add(reference, group.mul(scalar, point))
+    assert expected == reference
+
+
+@given(scalar=scalars_st, point=st.sampled_from(POOL))
+def test_s_p_plus_minus_s_p_is_the_identity(scalar: int, point: bytes) -> None:
+    _require_native()
+    for name in msm.available_backends():
+        assert _with(name, [scalar, -scalar], [point, point]) == IDENTITY
+        assert _with(name, [scalar, ORDER - scalar % ORDER], [point, point]) == IDENTITY
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 17, 64, 300])
+def test_backends_agree_across_sizes(count: int) -> None:
+    """Small counts take the Straus path in C, larger ones Pippenger; both must match."""
+    _require_native()
+    scalars = [
+        int.from_bytes(hashlib.sha512(b"%d-%d" % (count, i)).digest(), "little")
+        for i in range(count)
+    ]
+    points = [POOL[i % len(POOL)] if i % 5 else _point(100 + i) for i in range(count)]
+    assert _with("native", scalars, points) == _with("libsodium", scalars, points)
+
+
+def test_backends_agree_with_a_fixed_table() -> None:
+    _require_native()
+    g_vec, h_vec = bulletproof_generators(64, 4)
+    fixed = msm.fixed_points((*g_vec, *h_vec, PEDERSEN_G, PEDERSEN_H))
+    # Fewer fixed scalars than points (the rest count as zero), some of them zero.
+    fixed_scalars = [(i * 7919) ** 5 if i % 3 else 0 for i in range(400)]
+    scalars = [ORDER - 5, 3, 0]
+    points = [_point(1), _point(2), _point(3)]
+    native = _with("native", scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
+    sodium = _with("libsodium", scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
+    assert native == sodium
+    assert native == _with("libsodium", scalars + fixed_scalars, points + list(fixed.points[:400]))
+
+
+def test_the_fixed_table_is_decoded_once_per_backend() -> None:
+    _require_native()
+    fixed = msm.fixed_points((PEDERSEN_G, PEDERSEN_H))
+    assert msm.fixed_points((PEDERSEN_G, PEDERSEN_H)) is fixed
+    with msm.use_backend("native"):
+        msm.multiscalar_mul([], [], fixed=fixed, fixed_scalars=[1])
+        handle = fixed.handles["native"]
+        assert msm.multiscalar_mul([], [], fixed=fixed, fixed_scalars=[2, 3]) == group.add(
+            group.mul(2, PEDERSEN_G), group.mul(3, PEDERSEN_H)
+        )
+        assert fixed.handles["native"] is handle
+
+
+def test_backend_name_follows_use_backend(msm_backend: str) -> None:
+    assert msm.backend_name() == msm_backend
+    assert msm.available_backends()[-1] == "libsodium"
+
+
+def test_an_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="not available"), msm.use_backend("wasm"):
+        pass
+
+
+def test_more_fixed_scalars_than_points_is_refused(msm_backend: str) -> None:
+    fixed = msm.fixed_points((PEDERSEN_G,))
+    with pytest.raises(ValueError, match="fixed"):
+        msm.multiscalar_mul([], [], fixed=fixed, fixed_scalars=[1, 2])
+    with pytest.raises(ValueError, match="fixed"):
+        msm.multiscalar_mul([], [], fixed_scalars=[1])
+    with pytest.raises(ValueError, match="as many"):
+        msm.multiscalar_mul([1], [])
