@@ -30,6 +30,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from privacy import msm
 from privacy.generators import PEDERSEN_G, PEDERSEN_H, bulletproof_generators
 from privacy.group import (
     IDENTITY,
@@ -38,7 +39,6 @@ from privacy.group import (
     GroupError,
     add,
     all_valid_points,
-    is_valid_point,
     mul,
     mul_base,
     multiscalar_mul,
@@ -478,22 +478,26 @@ class _UncheckedPointError(Exception):
     """A point a check left unchecked (``PreparedCheck.unchecked``) is not a valid encoding."""
 
 
-_NOT_MULTIPLIED = (0, 1, ORDER - 1)
-"""Scalars ``multiscalar_mul`` handles without a libsodium multiplication (skip, add, sub)."""
+def _generator_table(parties: int) -> msm.FixedPoints:
+    """``G_vec`` then ``H_vec`` for ``parties`` × 64 bits: the slots of ``combined_check_holds``,
+    decoded once per process by the multiscalar backend."""
+    g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, parties)
+    return msm.fixed_points((*g_vec, *h_vec))
 
 
 def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
     """Σ check_k == identity, with every shared point multiplied once.
 
     Generator scalars are summed slot by slot (slot ``j·64 + i`` for party
-    ``j``'s ``i``-th generator, whatever the proof's ``n``), other points are
-    merged by encoding, so the cost is one multiplication per distinct point.
+    ``j``'s ``i``-th generator, whatever the proof's ``n``) and multiplied from
+    the backend's fixed generator table; other points are merged by encoding,
+    so each distinct point is one multiscalar term (``privacy.msm``).
 
-    A point listed in a check's ``unchecked`` is validated by libsodium's own
-    decoding in its multiplication (the same check as ``is_valid_point``: the
-    scalar is non-zero and the point not the identity, so only an invalid
-    encoding fails), or explicitly when its merged scalar needs no
-    multiplication; an invalid one raises ``_UncheckedPointError``.
+    The multiscalar backend validates every other point, whatever its merged
+    scalar: when a check lists points in ``unchecked``, an invalid one raises
+    ``_UncheckedPointError``; otherwise parsing validated them all and a
+    ``GroupError`` means the backend and the parser disagree (the property
+    tests say they never do).
     """
     if not checks:
         return True
@@ -529,29 +533,16 @@ def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
             for slot in range(lo, lo + bits):
                 acc_g[slot] -= offset
                 acc_h[slot] += offset
-    # Proof points first: an encoding left unchecked by batch_verify fails in
-    # libsodium's decoding before the generator terms are paid for.
-    merged.pop(IDENTITY, None)
-    unchecked = {point for check in checks for point in check.unchecked}
-    scalars: list[int] = []
-    points: list[bytes] = []
-    for point, raw_scalar in merged.items():
-        scalar = raw_scalar % ORDER
-        if scalar in _NOT_MULTIPLIED and point in unchecked and not is_valid_point(point):
-            raise _UncheckedPointError
-        scalars.append(scalar)
-        points.append(point)
-    g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, top_party)
-    for acc, table in ((acc_g, g_vec), (acc_h, h_vec)):
-        for slot, point in enumerate(table):
-            scalar = acc[slot] % ORDER
-            if scalar:
-                scalars.append(scalar)
-                points.append(point)
+    used = _GEN_STRIDE * top_party
     try:
-        total = multiscalar_mul(scalars, points)
+        total = msm.multiscalar_mul(
+            list(merged.values()),
+            list(merged),
+            fixed=_generator_table(top_party),
+            fixed_scalars=acc_g[:used] + acc_h[:used],
+        )
     except GroupError as err:
-        if not unchecked:
+        if not any(check.unchecked for check in checks):
             raise
         raise _UncheckedPointError from err
     return total == IDENTITY
@@ -810,7 +801,7 @@ def batch_verify(statements: Sequence[RangeStatement]) -> list[int]:
         # all, then check the rest as usual.
         valid: list[tuple[int, PreparedCheck]] = []
         for index, check in good:
-            if all_valid_points(check.unchecked):
+            if all(map(msm.is_valid_point, check.unchecked)):
                 valid.append((index, replace(check, unchecked=())))
             else:
                 bad.append(index)

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from privacy import group as g
+from privacy import msm
 from privacy import rangeproof as rp
 from privacy.pedersen import commit
 from privacy.rangeproof import (
@@ -315,13 +316,25 @@ def test_batch_inversion() -> None:
 
 def test_batch_multiplies_each_shared_point_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int]] = []
-    real = rp.multiscalar_mul
+    real = msm.multiscalar_mul
 
-    def counting(scalars: list[int], points: list[bytes]) -> bytes:
-        calls.append((len(points), len(set(points))))
-        return real(scalars, points)
+    def counting(
+        scalars: list[int],
+        points: list[bytes],
+        *,
+        fixed: msm.FixedPoints | None = None,
+        fixed_scalars: list[int] = (),  # type: ignore[assignment]
+    ) -> bytes:
+        # Fixed (generator) terms count when their scalar is not zero mod ℓ.
+        used_fixed = (
+            [p for p, s in zip(fixed.points, fixed_scalars, strict=False) if s % g.ORDER]
+            if fixed
+            else []
+        )
+        calls.append((len(points) + len(used_fixed), len(set(points) | set(used_fixed))))
+        return real(scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
 
-    monkeypatch.setattr(rp, "multiscalar_mul", counting)
+    monkeypatch.setattr(msm, "multiscalar_mul", counting)
     shapes = [(64, 2), (64, 2), (8, 4), (64, 1)]
     statements = []
     for bits, parties in shapes:
