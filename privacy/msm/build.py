@@ -10,6 +10,7 @@ back to the libsodium backend and says so in one line).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -57,7 +58,11 @@ def build() -> Path:
     with tempfile.TemporaryDirectory(prefix="veil-msm-build-") as tmp:
         built = Path(ffibuilder.compile(tmpdir=tmp, verbose=False))
         target = HERE / built.name
-        shutil.copyfile(built, target)
+        # Copy, then rename over the old module: a process that has the old
+        # one loaded (this one, through privacy.msm) keeps its mapped file.
+        staging = HERE / f".{built.name}.tmp"
+        shutil.copyfile(built, staging)
+        os.replace(staging, target)
     return target
 
 
