@@ -129,3 +129,77 @@ def test_more_fixed_scalars_than_points_is_refused(msm_backend: str) -> None:
         msm.multiscalar_mul([], [], fixed_scalars=[1])
     with pytest.raises(ValueError, match="as many"):
         msm.multiscalar_mul([1], [])
+
+
+# --- accepting and refusing the same encodings ---------------------------------
+
+FIELD_P = 2**255 - 19
+VALID = [_point(i) for i in range(4)] + [IDENTITY, PEDERSEN_G, PEDERSEN_H]
+ADVERSARIAL = [
+    bytes(31) + b"\x80",  # the identity with bit 255 set
+    b"\xff" * 32,
+    (FIELD_P).to_bytes(32, "little"),  # s = p: non-canonical zero
+    (FIELD_P + 2).to_bytes(32, "little"),
+    (FIELD_P - 1).to_bytes(32, "little"),  # p − 1 is odd: negative
+    (1).to_bytes(32, "little"),  # negative field element
+    (2).to_bytes(32, "little"),
+    *[point[:31] + bytes([point[31] | 0x80]) for point in VALID],  # bit 255 set
+]
+
+encodings_st = st.one_of(
+    st.binary(min_size=32, max_size=32),
+    st.sampled_from(VALID + ADVERSARIAL),
+    # Small changes to valid encodings: most are invalid, some decode to other points.
+    st.tuples(st.sampled_from(VALID), st.integers(0, 255), st.integers(0, 255)).map(
+        lambda t: (
+            t[0][: t[1] // 8] + bytes([t[0][t[1] // 8] ^ (1 << (t[1] % 8))]) + t[0][t[1] // 8 + 1 :]
+        )
+    ),
+    st.integers(0, 2**256 - 1).map(lambda v: v.to_bytes(32, "little")),
+)
+
+
+def _outcome(name: str, scalars: list[int], points: list[bytes]) -> bytes | int:
+    """The sum, or the index of the point the backend refused."""
+    try:
+        return _with(name, scalars, points)
+    except msm.InvalidPointError as err:
+        return -1 - err.index
+
+
+@given(encoding=encodings_st, scalar=scalars_st)
+def test_backends_refuse_the_same_encodings(encoding: bytes, scalar: int) -> None:
+    _require_native()
+    valid = group.is_valid_point(encoding)
+    for name in ("native", "libsodium"):
+        with msm.use_backend(name):
+            assert msm.is_valid_point(encoding) == valid, name
+    # Whatever the scalar (zero, one, ℓ − 1 included), an invalid point is refused.
+    for scalars in ([scalar], [0], [1], [ORDER - 1], [scalar, -scalar]):
+        points = [encoding] * len(scalars)
+        native = _outcome("native", scalars, points)
+        assert native == _outcome("libsodium", scalars, points)
+        assert (native == -1) == (not valid)
+
+
+@pytest.mark.parametrize("encoding", ADVERSARIAL, ids=lambda e: e.hex()[:8] + ".." + e.hex()[-4:])
+def test_adversarial_encodings_are_refused_by_both(encoding: bytes) -> None:
+    _require_native()
+    for name in ("native", "libsodium"):
+        with msm.use_backend(name):
+            assert not msm.is_valid_point(encoding)
+        assert _outcome(name, [5, 0, 7], [PEDERSEN_G, encoding, PEDERSEN_H]) == -2
+
+
+def test_a_fixed_table_with_an_invalid_point_is_refused(msm_backend: str) -> None:
+    with pytest.raises(msm.InvalidPointError) as err:
+        msm.fixed_points((PEDERSEN_G, bytes(31) + b"\x80"))
+    assert err.value.index == 1
+
+
+@pytest.mark.parametrize("bad", [b"\x00" * 31, b"\x00" * 33, "00" * 32, None])
+def test_a_point_that_is_not_32_bytes_is_refused(msm_backend: str, bad: object) -> None:
+    with pytest.raises(msm.InvalidPointError) as err:
+        msm.multiscalar_mul([1, 1], [PEDERSEN_G, bad])  # type: ignore[list-item]
+    assert err.value.index == 1
+    assert err.value.reason == "INVALID_POINT"

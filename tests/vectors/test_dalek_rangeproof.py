@@ -20,6 +20,9 @@ from privacy.rangeproof import (
     verify_range,
 )
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "dalek_rangeproof_v1.txt"
 if not VECTORS.exists():
     VECTORS = Path("/work/shared/vectors/dalek_rangeproof_v1.txt")
