@@ -34,6 +34,9 @@ from privacy.msm.backends import (
     Backend,
     FixedPoints,
     InvalidPointError,
+    ProductVector,
+    ScalarVector,
+    bit_products,
     load_native,
     sodium_backend,
 )
@@ -41,12 +44,16 @@ from privacy.msm.backends import (
 __all__ = [
     "FixedPoints",
     "InvalidPointError",
+    "ProductVector",
+    "ScalarVector",
     "available_backends",
     "backend_name",
+    "bit_products",
     "fixed_points",
     "is_valid_point",
     "multiscalar_mul",
     "native_unavailable_reason",
+    "scalar_vector",
     "use_backend",
 ]
 
@@ -114,12 +121,23 @@ def is_valid_point(data: bytes) -> bool:
     return isinstance(data, bytes) and len(data) == 32 and _current[0].is_valid_point(data)
 
 
+def scalar_vector(size: int) -> ScalarVector:
+    """Zero scalars for ``size`` fixed points, to be summed into slot by slot.
+
+    With the native backend the sums live in C (a batch's generator scalars
+    then cost no Python operation per slot); pass the vector as ``fixed_scalars``.
+    """
+    if size < 0:
+        raise ValueError("a scalar vector has a non-negative size")
+    return _current[0].scalar_vector(size)
+
+
 def multiscalar_mul(
     scalars: Sequence[int],
     points: Sequence[bytes],
     *,
     fixed: FixedPoints | None = None,
-    fixed_scalars: Sequence[int] = (),
+    fixed_scalars: Sequence[int] | ScalarVector = (),
 ) -> bytes:
     """``Σ scalars[i]·points[i] + Σ fixed_scalars[k]·fixed[k]``, encoded.
 
@@ -128,7 +146,8 @@ def multiscalar_mul(
     """
     if len(scalars) != len(points):
         raise ValueError("multiscalar_mul needs as many scalars as points")
-    if fixed_scalars and (fixed is None or len(fixed_scalars) > len(fixed.points)):
+    fixed_count = len(fixed_scalars) if isinstance(fixed_scalars, Sequence) else fixed_scalars.size
+    if fixed_count and (fixed is None or fixed_count > len(fixed.points)):
         raise ValueError("more fixed scalars than fixed points")
     for index, point in enumerate(points):
         if not isinstance(point, bytes) or len(point) != 32:

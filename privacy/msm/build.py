@@ -1,6 +1,6 @@
 """Build the native multiscalar backend: ``python -m privacy.msm.build``.
 
-Compiles ``veil_msm.c`` against libdecaf with cffi in API mode and puts the
+Compiles ``veil_msm.c`` and ``veil_scalars.c`` against libdecaf with cffi in API mode and puts the
 extension module ``privacy/msm/_native*.so`` next to this file. ``make install``
 runs it once, right after pip, so a build error shows at install time, with the
 compiler's own output, instead of on first use. Exit status: 0 built, 1 the
@@ -36,6 +36,14 @@ int veil_point_is_valid(const uint8_t encoding[32]);
 int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t count,
              const veil_msm_table *table, const uint8_t *table_scalars, size_t table_count,
              size_t *bad_index);
+typedef struct veil_scalars veil_scalars;
+veil_scalars *veil_scalars_new(size_t count);
+void veil_scalars_free(veil_scalars *vector);
+int veil_scalars_add_products(veil_scalars *vector, size_t first, size_t stride, int low_bits,
+                              const uint8_t *seed, const uint8_t *factors, int rounds);
+int veil_scalars_add_constant(veil_scalars *vector, size_t first, size_t count,
+                              const uint8_t *value);
+void veil_scalars_encode(const veil_scalars *vector, uint8_t *out);
 """
 
 
@@ -50,7 +58,7 @@ def build() -> Path:
     ffibuilder.set_source(
         MODULE,
         '#include "veil_msm.h"',
-        sources=[str(HERE / "veil_msm.c")],
+        sources=[str(HERE / "veil_msm.c"), str(HERE / "veil_scalars.c")],
         include_dirs=[str(HERE), str(DECAF_HEADER.parent.parent)],
         libraries=["decaf"],
         extra_compile_args=["-O3", "-Wall", "-Wextra", "-Werror"],

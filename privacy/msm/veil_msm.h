@@ -25,4 +25,18 @@ int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, siz
              const veil_msm_table *table, const uint8_t *table_scalars, size_t table_count,
              size_t *bad_index);
 
+/* A vector of scalars mod ℓ (veil_scalars.c), all zero when made. */
+typedef struct veil_scalars veil_scalars;
+veil_scalars *veil_scalars_new(size_t count);
+void veil_scalars_free(veil_scalars *vector);
+/* Add v_i = seed·Π_{bit r of i set} factors[r] (i < 2^rounds) at slot
+ * first + (i >> low_bits)·stride + (i mod 2^low_bits); VEIL_MSM_BAD_TABLE if out of range. */
+int veil_scalars_add_products(veil_scalars *vector, size_t first, size_t stride, int low_bits,
+                              const uint8_t *seed, const uint8_t *factors, int rounds);
+/* Add `value` to slots first .. first + count − 1. */
+int veil_scalars_add_constant(veil_scalars *vector, size_t first, size_t count,
+                              const uint8_t *value);
+/* 32 little-endian bytes per slot, reduced. */
+void veil_scalars_encode(const veil_scalars *vector, uint8_t *out);
+
 #endif

@@ -203,3 +203,80 @@ def test_a_point_that_is_not_32_bytes_is_refused(msm_backend: str, bad: object) 
         msm.multiscalar_mul([1, 1], [PEDERSEN_G, bad])  # type: ignore[list-item]
     assert err.value.index == 1
     assert err.value.reason == "INVALID_POINT"
+
+
+# --- scalar vectors (a batch's generator scalars) ------------------------------
+
+
+def _direct_products(vector: msm.ProductVector) -> list[int]:
+    out = []
+    for i in range(1 << len(vector.factors)):
+        value = vector.seed
+        for r, factor in enumerate(vector.factors):
+            if i >> r & 1:
+                value = value * factor % ORDER
+        out.append(value % ORDER)
+    return out
+
+
+layouts_st = st.tuples(
+    st.integers(0, 5),  # rounds
+    st.integers(0, 5),  # low_bits (clipped to rounds)
+    st.integers(0, 6),  # extra stride
+    st.integers(0, 9),  # first slot
+)
+
+
+@given(
+    steps=st.lists(
+        st.tuples(layouts_st, scalars_st, st.lists(scalars_st, min_size=5, max_size=5), scalars_st),
+        max_size=6,
+    )
+)
+def test_scalar_vectors_sum_the_same_products(
+    steps: list[tuple[tuple[int, int, int, int], int, list[int], int]],
+) -> None:
+    _require_native()
+    size = 9 + 6 * 32 + 32
+    expected = [0] * size
+    vectors = {}
+    for name in ("native", "libsodium"):
+        with msm.use_backend(name):
+            vectors[name] = msm.scalar_vector(size)
+    for (rounds, low_drawn, extra, first), seed, factors, constant in steps:
+        low_bits = min(low_drawn, rounds)
+        stride = (1 << low_bits) + extra
+        vector = msm.ProductVector(seed, tuple(factors[:rounds]))
+        for i, value in enumerate(_direct_products(vector)):
+            expected[first + (i >> low_bits) * stride + i % (1 << low_bits)] += value
+        for slot in range(first, first + 3):
+            expected[slot] += constant
+        for scalar_vector in vectors.values():
+            scalar_vector.add_products(first, stride, low_bits, vector)
+            scalar_vector.add_constant(first, 3, constant)
+    reduced = [value % ORDER for value in expected]
+    assert vectors["native"].to_ints() == reduced
+    assert vectors["libsodium"].to_ints() == reduced
+
+
+def test_a_scalar_vector_refuses_slots_outside_it(msm_backend: str) -> None:
+    vector = msm.scalar_vector(8)
+    three_rounds = msm.ProductVector(5, (2, 3, 4))
+    vector.add_products(0, 8, 3, three_rounds)  # exactly fits
+    for first, stride, low_bits in ((1, 8, 3), (0, 5, 2), (0, 1, 1), (0, 8, 4)):
+        with pytest.raises(ValueError, match="do not fit"):
+            vector.add_products(first, stride, low_bits, three_rounds)
+    with pytest.raises(ValueError, match="outside"):
+        vector.add_constant(6, 3, 1)
+    assert vector.to_ints() == [5, 10, 15, 30, 20, 40, 60, 120]
+
+
+def test_a_scalar_vector_is_a_fixed_scalar_argument(msm_backend: str) -> None:
+    fixed = msm.fixed_points((PEDERSEN_G, PEDERSEN_H, _point(7)))
+    vector = msm.scalar_vector(3)
+    vector.add_products(0, 2, 1, msm.ProductVector(3, (5,)))  # slots 0, 1: 3, 15
+    vector.add_constant(2, 1, ORDER - 1)
+    got = msm.multiscalar_mul([2], [_point(8)], fixed=fixed, fixed_scalars=vector)
+    assert got == msm.multiscalar_mul(
+        [2, 3, 15, -1], [_point(8), PEDERSEN_G, PEDERSEN_H, _point(7)]
+    )
