@@ -14,8 +14,10 @@ every node rejects a bad block with the same code):
       (``ledger.rules.apply_tx``): a later tx sees an earlier tx's outputs and
       spends, so spending an output created earlier in the block is valid and
       spending one twice in the block is ``DOUBLE_SPEND`` at the second spend;
-3. every range proof of the block in ONE ``batch_verify`` call; the first bad
-   index gives ``BAD_RANGE_PROOF`` at that tx;
+3. every range proof of the block in ONE batch verification that stops at the
+   first bad proof (``batch_verify_first_failure``: a block full of bad proofs
+   costs about as much as one bad proof); that lowest bad index gives
+   ``BAD_RANGE_PROOF`` at that tx;
 4. the clock record, then the state root after the block must equal the
    header's (``BAD_STATE_ROOT``).
 
@@ -64,10 +66,17 @@ from ledger.rules import (
 from ledger.state import StateDelta, StateView, state_key
 from ledger.store import Store, TxLocation
 from ledger.tx import DecodedTx, Tx, decode_envelope, decode_tx, encoded_size
-from privacy.rangeproof import RangeProofError, RangeStatement, batch_verify, verify_range
+from privacy.rangeproof import (
+    RangeProofError,
+    RangeStatement,
+    batch_verify,
+    batch_verify_first_failure,
+    verify_range,
+)
 
 RangeVerifier = Callable[[Sequence[RangeStatement]], list[int]]
-"""``privacy.rangeproof.batch_verify``'s contract: indices of the bad statements."""
+"""``privacy.rangeproof.batch_verify``'s contract: indices of the bad statements
+(a block verifier may return only the lowest one, as ``batch_verify_first_failure``)."""
 
 
 class ChainState(Protocol):
@@ -90,10 +99,15 @@ class ProofCache:
     """
 
     def __init__(
-        self, capacity: int = 100_000, *, batch_verifier: RangeVerifier = batch_verify
+        self,
+        capacity: int = 100_000,
+        *,
+        batch_verifier: RangeVerifier = batch_verify,
+        first_failure_verifier: RangeVerifier = batch_verify_first_failure,
     ) -> None:
         self._capacity = capacity
         self._batch_verifier = batch_verifier
+        self._first_failure_verifier = first_failure_verifier
         self._verified: dict[bytes, None] = {}
 
     @staticmethod
@@ -141,6 +155,21 @@ class ProofCache:
             if i not in bad_set:
                 self._remember(keys[i])
         return bad
+
+    def batch_verify_first_failure(self, statements: Sequence[RangeStatement]) -> list[int]:
+        """``batch_verify_first_failure``'s contract (``[]`` or ``[lowest bad index]``),
+        verifying only the statements not seen before: the block path, which stops at the
+        first bad proof. The statements are remembered only when all hold."""
+        keys = [self.key(s) for s in statements]
+        unseen = [i for i, k in enumerate(keys) if k not in self._verified]
+        if not unseen:
+            return []
+        bad_unseen = self._first_failure_verifier([statements[i] for i in unseen])
+        if bad_unseen:
+            return [unseen[min(bad_unseen)]]
+        for i in unseen:
+            self._remember(keys[i])
+        return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,14 +268,15 @@ def apply_block(
     block: Block,
     genesis: Genesis,
     *,
-    range_verifier: RangeVerifier = batch_verify,
+    range_verifier: RangeVerifier = batch_verify_first_failure,
 ) -> BlockResult:
     """Check ``block`` against ``state`` and return its effects, or raise ``BlockRejected``.
 
     Nothing is written: commit ``result.delta`` with ``Store.commit_block``
     (``commit_applied`` does it). ``range_verifier`` is called once with every
-    range statement of the block (not at all if it has none); a node may pass one that skips
-    statements its mempool already verified (same contract as ``batch_verify``).
+    range statement of the block (not at all if it has none) and only its lowest bad index
+    is used, so the default stops at the first bad proof; a node may pass one that skips
+    statements its mempool already verified (``proof_cache.batch_verify_first_failure``).
     """
     header = block.header
     check_header(header, chain_tip(state), genesis, block.txs)
@@ -376,7 +406,7 @@ def admit_tx(
     With ``pending`` (the mempool's view of not-yet-committed txs), the tx is
     checked on top of it and its writes are merged into it on success. With
     ``proof_cache``, a verified range proof is remembered so that the block that
-    carries the tx (``apply_block(..., range_verifier=proof_cache.batch_verify)``)
+    carries the tx (``apply_block(..., range_verifier=proof_cache.batch_verify_first_failure)``)
     does not verify it again. Raises ``TxRejected``.
     """
     dtx = decode_tx(tx_bytes, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)

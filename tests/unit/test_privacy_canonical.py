@@ -274,3 +274,33 @@ def test_sigma_verifiers_refuse_rfc9496_invalid_encodings(encoding: str) -> None
     assert not sigma.verify_commitment_to_zero(bad, b"m", proof)
     assert not sigma.verify_equal_commitments(bad, bad, b"m", proof)
     assert not sigma.verify_commitment_to_zero(g.mul(5, PEDERSEN_H), b"m", bad + proof[32:])
+
+
+# --- python -m privacy verify ----------------------------------------------------
+
+
+def test_cli_verify_refuses_bit_255_as_malformed_without_a_traceback() -> None:
+    """Exit 2 (malformed) with a message; 00…80 used to escape as a GroupError (exit 1)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from privacy.cli import cli
+
+    runner = CliRunner()
+    made = runner.invoke(cli, ["prove", "--bits", "8", "--values", "5,7"])
+    assert made.exit_code == 0, made.output
+    good = json.loads(made.stdout)
+    assert runner.invoke(cli, ["verify"], input=json.dumps(good)).exit_code == 0
+    proof = bytes.fromhex(good["proof"])
+    commitment = bytes.fromhex(good["commitments"][0])
+    variants = [
+        {**good, "commitments": [IDENTITY_HIGH_BIT.hex(), good["commitments"][1]]},
+        {**good, "commitments": [high_bit(commitment).hex(), good["commitments"][1]]},
+        {**good, "proof": (IDENTITY_HIGH_BIT + proof[32:]).hex()},
+        {**good, "proof": (proof[:64] + high_bit(proof[64:96]) + proof[96:]).hex()},
+    ]
+    for obj in variants:
+        result = runner.invoke(cli, ["verify"], input=json.dumps(obj))
+        assert result.exit_code == 2, (result.output, result.exception)
+        assert isinstance(result.exception, SystemExit)
