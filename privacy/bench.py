@@ -265,12 +265,12 @@ def format_report(report: Report) -> str:
             f"  {name:<30} {result['median']:>10.3f} {result['cpu_median']:>10.3f} {result['unit']}"
         )
     for other, results in report["compare"].items():
-        lines.append(f"the same with the {other} backend, in the same run:")
+        lines.append(f"the same with the {other} backend, in the same run (ratio of CPU medians):")
         for name, result in results.items():
-            base = report["results"][name]["median"]
+            base = report["results"][name]["cpu_median"]
             lines.append(
                 f"  {name:<30} {result['median']:>10.3f} {result['cpu_median']:>10.3f} "
-                f"{result['unit']}  ({result['median'] / base:.1f}x {meta['backend']})"
+                f"{result['unit']}  ({result['cpu_median'] / base:.1f}x {meta['backend']})"
             )
     lines.append(f"cost model (multiscalar terms, docs/privacy.md; {meta['backend']} backend):")
     for name, value in report["model"].items():
