@@ -79,3 +79,23 @@ def test_present_dependencies_say_nothing() -> None:
         ["bash", str(DEPS), sys.executable], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout) == (0, "")
+
+
+def test_rebuilding_while_the_module_is_loaded_keeps_the_process_alive() -> None:
+    """``make install`` runs the build in a process that has imported privacy.msm (and so
+    mapped the old extension); writing the new one in place crashed it (SIGSEGV)."""
+    if not Path("/usr/include/decaf/decaf/point_255.h").is_file():
+        pytest.skip("libdecaf-dev is not installed here")
+    code = (
+        "from privacy import msm\n"
+        "from privacy.msm import build\n"
+        "from privacy.group import BASEPOINT\n"
+        "assert msm.backend_name() == 'native'\n"
+        "assert build.main() == 0\n"
+        "print(msm.multiscalar_mul([2], [BASEPOINT]).hex())\n"
+    )
+    done = _python(code, VEIL_MSM_BACKEND="native")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        "6a493210f7499cd17fecb510ae0cea23a110e8d5b901f8acadd3095c73a3b919"  # RFC 9496: 2·B
+    )
