@@ -280,3 +280,28 @@ def test_a_scalar_vector_is_a_fixed_scalar_argument(msm_backend: str) -> None:
     assert got == msm.multiscalar_mul(
         [2, 3, 15, -1], [_point(8), PEDERSEN_G, PEDERSEN_H, _point(7)]
     )
+
+
+def test_proving_never_uses_the_variable_time_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/privacy.md's constant-time argument: secret scalars stay on libsodium."""
+    from privacy import sigma
+    from privacy.pedersen import commit
+    from privacy.rangeproof import RangeStatement, prove_range, verify_range
+
+    def refuse(*_args: object, **_kwargs: object) -> bytes:
+        raise AssertionError("a prover called privacy.msm")
+
+    def refuse_vector(*_args: object, **_kwargs: object) -> msm.ScalarVector:
+        raise AssertionError("a prover called privacy.msm")
+
+    monkeypatch.setattr(msm, "multiscalar_mul", refuse)
+    monkeypatch.setattr(msm, "scalar_vector", refuse_vector)
+    proof, commitments = prove_range([5, 6], [11, 12], 64)
+    excess_proof = sigma.prove_excess(7, b"m")
+    zero_proof = sigma.prove_commitment_to_zero(9, commit(0, 9), b"m")
+    equal_proof = sigma.prove_equal_commitments(3, 4, commit(8, 3), commit(8, 4), b"m")
+    monkeypatch.undo()
+    verify_range(RangeStatement(commitments, proof, 64))
+    assert sigma.verify_excess(group.mul(7, PEDERSEN_H), b"m", excess_proof)
+    assert sigma.verify_commitment_to_zero(commit(0, 9), b"m", zero_proof)
+    assert sigma.verify_equal_commitments(commit(8, 3), commit(8, 4), b"m", equal_proof)
