@@ -31,42 +31,56 @@
 
 typedef const struct decaf_255_point_s *point_ref;
 
+/* A fixed point's window powers 2^(8k)·P, k < FIXED_WINDOWS, let its terms
+ * skip the doublings: every digit of every window goes into one set of
+ * buckets. That is cheaper when the fixed terms are many against few variable
+ * ones (one verification: 256 generators, 22 proof points). */
+#define FIXED_WINDOW_BITS 8
+#define FIXED_WINDOWS 33 /* ceil(256/8) + 1: any 32-byte scalar with its last carry */
+
 struct veil_msm_table {
     size_t count;
     decaf_255_point_t *points;
+    decaf_255_point_t *powers; /* count × FIXED_WINDOWS, point-major */
 };
+
+static void free_table(veil_msm_table *table) {
+    free(table->points);
+    free(table->powers);
+    free(table);
+}
 
 veil_msm_table *veil_msm_table_new(const uint8_t *encodings, size_t count,
                                    size_t *bad_index) {
-    veil_msm_table *table = malloc(sizeof *table);
-    if (table == NULL) {
-        *bad_index = (size_t)-1;
-        return NULL;
-    }
+    *bad_index = (size_t)-1;
+    veil_msm_table *table = calloc(1, sizeof *table);
+    if (table == NULL) return NULL;
     table->count = count;
     table->points = malloc((count ? count : 1) * sizeof(decaf_255_point_t));
-    if (table->points == NULL) {
-        free(table);
-        *bad_index = (size_t)-1;
+    table->powers = malloc((count ? count : 1) * FIXED_WINDOWS * sizeof(decaf_255_point_t));
+    if (table->points == NULL || table->powers == NULL) {
+        free_table(table);
         return NULL;
     }
     for (size_t i = 0; i < count; i++) {
         if (decaf_255_point_decode(table->points[i], encodings + 32 * i, DECAF_TRUE) !=
             DECAF_SUCCESS) {
-            free(table->points);
-            free(table);
+            free_table(table);
             *bad_index = i;
             return NULL;
+        }
+        decaf_255_point_t *row = table->powers + i * FIXED_WINDOWS;
+        decaf_255_point_copy(row[0], table->points[i]);
+        for (int k = 1; k < FIXED_WINDOWS; k++) {
+            decaf_255_point_double(row[k], row[k - 1]);
+            for (int d = 1; d < FIXED_WINDOW_BITS; d++) decaf_255_point_double(row[k], row[k]);
         }
     }
     return table;
 }
 
 void veil_msm_table_free(veil_msm_table *table) {
-    if (table != NULL) {
-        free(table->points);
-        free(table);
-    }
+    if (table != NULL) free_table(table);
 }
 
 size_t veil_msm_table_count(const veil_msm_table *table) { return table->count; }
@@ -247,60 +261,131 @@ static int pippenger(decaf_255_point_t out, point_ref const *points,
     return VEIL_MSM_OK;
 }
 
+/* --- fixed terms through their window powers -------------------------------- */
+
+static double fixed_windowed_cost(size_t n) {
+    return n ? (double)n * FIXED_WINDOWS + 2.0 * (1 << (FIXED_WINDOW_BITS - 1)) : 0.0;
+}
+
+/* Σ scalars[k]·table[index[k]]: digit w of term k is added as digit·2^(8w)·P. */
+static int fixed_windowed(decaf_255_point_t out, const veil_msm_table *table,
+                          const size_t *index, const uint8_t *const *scalars, size_t n) {
+    int bucket_count = 1 << (FIXED_WINDOW_BITS - 1);
+    decaf_255_point_t *buckets = malloc((size_t)bucket_count * sizeof(decaf_255_point_t));
+    uint8_t *used = calloc((size_t)bucket_count, 1);
+    if (buckets == NULL || used == NULL) {
+        free(buckets);
+        free(used);
+        return VEIL_MSM_NO_MEMORY;
+    }
+    int16_t digits[FIXED_WINDOWS];
+    for (size_t k = 0; k < n; k++) {
+        signed_digits(scalars[k], FIXED_WINDOW_BITS, FIXED_WINDOWS, digits);
+        const decaf_255_point_t *row = table->powers + index[k] * FIXED_WINDOWS;
+        for (int w = 0; w < FIXED_WINDOWS; w++) {
+            int digit = digits[w];
+            if (digit == 0) continue;
+            int b = abs(digit) - 1;
+            if (used[b]) {
+                add_signed(buckets[b], row[w], digit < 0);
+            } else if (digit < 0) {
+                decaf_255_point_negate(buckets[b], row[w]);
+            } else {
+                decaf_255_point_copy(buckets[b], row[w]);
+            }
+            used[b] = 1;
+        }
+    }
+    if (!sum_buckets(out, buckets, used, bucket_count))
+        decaf_255_point_copy(out, decaf_255_point_identity);
+    free(buckets);
+    free(used);
+    return VEIL_MSM_OK;
+}
+
 /* --- the entry point --------------------------------------------------------- */
+
+static double best_cost(size_t n, int bits) {
+    if (n == 0) return 0.0;
+    double pippenger = pippenger_cost(n, bits, best_window_bits(n, bits));
+    double straus_ops = straus_cost(n, bits);
+    return straus_ops < pippenger ? straus_ops : pippenger;
+}
+
+/* Σ over n terms by the cheaper of Straus and Pippenger (the identity for none). */
+static int sum_terms(decaf_255_point_t out, point_ref const *points,
+                     const uint8_t *const *scalars, size_t n, int bits) {
+    if (n == 0) {
+        decaf_255_point_copy(out, decaf_255_point_identity);
+        return VEIL_MSM_OK;
+    }
+    if (straus_cost(n, bits) <= pippenger_cost(n, bits, best_window_bits(n, bits)))
+        return straus(out, points, scalars, n, bits);
+    return pippenger(out, points, scalars, n, bits);
+}
 
 int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t count,
              const veil_msm_table *table, const uint8_t *table_scalars, size_t table_count,
              size_t *bad_index) {
     *bad_index = (size_t)-1;
     if (table_count && (table == NULL || table_count > table->count)) return VEIL_MSM_BAD_TABLE;
+    size_t capacity = count + table_count + 1;
     decaf_255_point_t *decoded = malloc((count ? count : 1) * sizeof(decaf_255_point_t));
-    point_ref *terms = malloc((count + table_count + 1) * sizeof *terms);
-    const uint8_t **term_scalars = malloc((count + table_count + 1) * sizeof *term_scalars);
-    if (decoded == NULL || terms == NULL || term_scalars == NULL) {
-        free(decoded);
-        free(terms);
-        free(term_scalars);
-        return VEIL_MSM_NO_MEMORY;
-    }
+    point_ref *terms = malloc(capacity * sizeof *terms);
+    const uint8_t **term_scalars = malloc(capacity * sizeof *term_scalars);
+    size_t *fixed_index = malloc(capacity * sizeof *fixed_index);
+    int status = VEIL_MSM_NO_MEMORY;
+    if (decoded == NULL || terms == NULL || term_scalars == NULL || fixed_index == NULL) goto done;
     /* Every variable point is decoded, whatever its scalar: a zero scalar
-     * never hides an invalid encoding. */
-    size_t n = 0;
-    int bits = 0;
+     * never hides an invalid encoding. Variable terms fill the arrays from
+     * the front, fixed ones from the back. */
+    size_t n_var = 0, n_fixed = 0;
+    int var_bits = 0, fixed_bits = 0;
     for (size_t i = 0; i < count; i++) {
         if (decaf_255_point_decode(decoded[i], points + 32 * i, DECAF_TRUE) != DECAF_SUCCESS) {
             *bad_index = i;
-            free(decoded);
-            free(terms);
-            free(term_scalars);
-            return VEIL_MSM_INVALID_POINT;
+            status = VEIL_MSM_INVALID_POINT;
+            goto done;
         }
         const uint8_t *scalar = scalars + 32 * i;
         if (is_zero_scalar(scalar)) continue;
-        terms[n] = decoded[i];
-        term_scalars[n++] = scalar;
+        terms[n_var] = decoded[i];
+        term_scalars[n_var++] = scalar;
         int length = scalar_bit_length(scalar);
-        if (length > bits) bits = length;
+        if (length > var_bits) var_bits = length;
     }
     for (size_t i = 0; i < table_count; i++) {
         const uint8_t *scalar = table_scalars + 32 * i;
         if (is_zero_scalar(scalar)) continue;
-        terms[n] = table->points[i];
-        term_scalars[n++] = scalar;
+        size_t slot = capacity - 1 - n_fixed++;
+        terms[slot] = table->points[i];
+        term_scalars[slot] = scalar;
+        fixed_index[slot] = i;
         int length = scalar_bit_length(scalar);
-        if (length > bits) bits = length;
+        if (length > fixed_bits) fixed_bits = length;
     }
     decaf_255_point_t sum;
-    int status = VEIL_MSM_OK;
-    if (n == 0)
-        decaf_255_point_copy(sum, decaf_255_point_identity);
-    else if (straus_cost(n, bits) <= pippenger_cost(n, bits, best_window_bits(n, bits)))
-        status = straus(sum, terms, term_scalars, n, bits);
-    else
-        status = pippenger(sum, terms, term_scalars, n, bits);
+    size_t first_fixed = capacity - n_fixed;
+    int all_bits = var_bits > fixed_bits ? var_bits : fixed_bits;
+    double together = best_cost(n_var + n_fixed, all_bits);
+    double apart = fixed_windowed_cost(n_fixed) + best_cost(n_var, var_bits) + 1.0;
+    if (n_fixed && apart < together) {
+        decaf_255_point_t fixed_sum;
+        status = fixed_windowed(fixed_sum, table, fixed_index + first_fixed,
+                                term_scalars + first_fixed, n_fixed);
+        if (status == VEIL_MSM_OK) status = sum_terms(sum, terms, term_scalars, n_var, var_bits);
+        if (status == VEIL_MSM_OK) decaf_255_point_add(sum, sum, fixed_sum);
+    } else {
+        /* One pass over both: move the fixed terms next to the variable ones. */
+        memmove(terms + n_var, terms + first_fixed, n_fixed * sizeof *terms);
+        memmove(term_scalars + n_var, term_scalars + first_fixed, n_fixed * sizeof *term_scalars);
+        status = sum_terms(sum, terms, term_scalars, n_var + n_fixed, all_bits);
+    }
     if (status == VEIL_MSM_OK) decaf_255_point_encode(out, sum);
+done:
     free(decoded);
     free(terms);
     free(term_scalars);
+    free(fixed_index);
     return status;
 }

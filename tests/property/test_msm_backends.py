@@ -305,3 +305,19 @@ def test_proving_never_uses_the_variable_time_backend(monkeypatch: pytest.Monkey
     assert sigma.verify_excess(group.mul(7, PEDERSEN_H), b"m", excess_proof)
     assert sigma.verify_commitment_to_zero(commit(0, 9), b"m", zero_proof)
     assert sigma.verify_equal_commitments(commit(8, 3), commit(8, 4), b"m", equal_proof)
+
+
+@pytest.mark.parametrize("variable", [0, 1, 30, 700])
+def test_fixed_terms_agree_alone_or_among_many_variable_ones(variable: int) -> None:
+    """Few variable terms: the native backend adds fixed terms through their window
+    powers; many: in one Pippenger pass with the rest. Both must give the same sum,
+    for top-heavy scalars too (2^256 − 1 carries out of the last window)."""
+    _require_native()
+    g_vec, h_vec = bulletproof_generators(64, 2)
+    fixed = msm.fixed_points((*g_vec, *h_vec))
+    special = [2**256 - 1, ORDER - 1, 1, 2**255, 2**252 + 1, 0]
+    fixed_scalars = special + [(i * 104729) ** 7 for i in range(len(fixed.points) - len(special))]
+    scalars = [(i + 3) ** 40 for i in range(variable)]
+    points = [_point(200 + i % 50) for i in range(variable)]
+    native = _with("native", scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
+    assert native == _with("libsodium", scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
