@@ -11,6 +11,7 @@ through ``rich`` so ``--json`` output on stdout stays clean.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -173,8 +174,8 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
     ]
 
     others = [name for name in msm.available_backends() if name != msm.backend_name()]
-    again = [step for step in steps if step[0] in VERIFY_STEPS]
-    total = (len(steps) + len(others) * len(again)) * runs + batch_size + 3
+    backend_steps = sum(step[0] in VERIFY_STEPS for step in steps)
+    total = (len(steps) + len(others) * backend_steps) * runs + batch_size + 3
     compare: dict[str, dict[str, dict[str, Any]]] = {}
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -189,13 +190,13 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
         setup(lambda: bar.advance(task))
         for step in steps:
             bar.update(task, description=step[0])
-            results[step[0]] = _measure(step, runs, lambda: bar.advance(task))
-        for other in others:
-            compare[other] = {}
-            with msm.use_backend(other):
-                for step in again:
-                    bar.update(task, description=f"{step[0]} ({other})")
-                    compare[other][step[0]] = _measure(step, runs, lambda: bar.advance(task))
+            # Backend-dependent steps alternate backends sample by sample, so a
+            # change in the machine's load hits both alike (the ratios are the point).
+            backends = [msm.backend_name(), *others] if step[0] in VERIFY_STEPS else []
+            measured = _measure(step, runs, lambda: bar.advance(task), backends)
+            results[step[0]] = measured.pop(msm.backend_name() if backends else "")
+            for other, result in measured.items():
+                compare.setdefault(other, {})[step[0]] = result
     return {
         "meta": {
             "backend": msm.backend_name(),
@@ -228,21 +229,35 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
     }
 
 
-def _measure(step: Step, runs: int, on_run: Callable[[], object]) -> dict[str, Any]:
-    """Median wall and CPU time of ``runs`` samples of ``step`` (see ``Step``)."""
+def _measure(
+    step: Step, runs: int, on_run: Callable[[], object], backends: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Median wall and CPU time of ``runs`` samples of ``step`` (see ``Step``) with each
+    of ``backends`` in turn, sample by sample (key ``""``: the current backend only),
+    after one untimed call with each."""
     _, unit, operation, calls, divisor = step
     scale = _UNIT_SCALE[unit] / (calls * divisor)
-    wall, cpu = [], []
+    names = backends or [""]
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:  # warm-up: a backend's fixed tables are built on first use
+        with msm.use_backend(name) if name else contextlib.nullcontext():
+            operation()
     for _ in range(runs):
-        wall_s, cpu_s = _time_calls(operation, calls)
-        wall.append(wall_s * scale)
-        cpu.append(cpu_s * scale)
-        on_run()
+        for name in names:
+            with msm.use_backend(name) if name else contextlib.nullcontext():
+                wall_s, cpu_s = _time_calls(operation, calls)
+            wall[name].append(wall_s * scale)
+            cpu[name].append(cpu_s * scale)
+            on_run()
     return {
-        "median": round(statistics.median(wall), 3),
-        "cpu_median": round(statistics.median(cpu), 3),
-        "unit": unit,
-        "samples": [round(sample, 3) for sample in wall],
+        name: {
+            "median": round(statistics.median(wall[name]), 3),
+            "cpu_median": round(statistics.median(cpu[name]), 3),
+            "unit": unit,
+            "samples": [round(sample, 3) for sample in wall[name]],
+        }
+        for name in names
     }
 
 
@@ -265,7 +280,10 @@ def format_report(report: Report) -> str:
             f"  {name:<30} {result['median']:>10.3f} {result['cpu_median']:>10.3f} {result['unit']}"
         )
     for other, results in report["compare"].items():
-        lines.append(f"the same with the {other} backend, in the same run (ratio of CPU medians):")
+        lines.append(
+            f"the same with the {other} backend, samples alternating with the "
+            f"{meta['backend']} ones (ratio of CPU medians):"
+        )
         for name, result in results.items():
             base = report["results"][name]["cpu_median"]
             lines.append(
