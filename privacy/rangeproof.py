@@ -27,6 +27,7 @@ terms are paid once per batch and each proof adds ``2·log2(N) + m + 4``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -468,6 +469,7 @@ class _UncheckedPointError(Exception):
     """A point a check left unchecked (``PreparedCheck.unchecked``) is not a valid encoding."""
 
 
+@functools.lru_cache(maxsize=len(SUPPORTED_PARTIES))
 def _generator_table(parties: int) -> msm.FixedPoints:
     """``G_vec`` then ``H_vec`` for ``parties`` × 64 bits: the slots of ``combined_check_holds``,
     decoded once per process by the multiscalar backend."""
