@@ -87,6 +87,7 @@ class PeerFault(StrEnum):
     # Raised by the transport shell, which owns sockets and the clock:
     HANDSHAKE_TIMEOUT = "HANDSHAKE_TIMEOUT"
     TLS_FAILED = "TLS_FAILED"
+    TOO_MANY_HANDSHAKES = "TOO_MANY_HANDSHAKES"
     CONNECTION_LOST = "CONNECTION_LOST"
     REFUSED_BY_PEER = "REFUSED_BY_PEER"
 

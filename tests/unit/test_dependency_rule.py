@@ -36,7 +36,7 @@ CONSENSUS_FORBIDDEN = {
 
 # node/'s decision modules are sans-I/O (issue 9): bytes and time move only in
 # the asyncio shells. Modules other branches add join this tuple as they land.
-NODE_SANS_IO_MODULES = ("node/peer_frames.py", "node/peer_protocol.py")
+NODE_SANS_IO_MODULES = ("node/peer_config.py", "node/peer_frames.py", "node/peer_protocol.py")
 NODE_SANS_IO_FORBIDDEN = {
     "asyncio",
     "aiohttp",

@@ -514,6 +514,7 @@ REFUSALS: list[tuple[str, Scenario, PeerFault]] = [
 SHELL_FAULTS = {
     PeerFault.HANDSHAKE_TIMEOUT,
     PeerFault.TLS_FAILED,
+    PeerFault.TOO_MANY_HANDSHAKES,
     PeerFault.CONNECTION_LOST,
     PeerFault.REFUSED_BY_PEER,
 }
