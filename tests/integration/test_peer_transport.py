@@ -7,14 +7,19 @@ The start-order test draws its order from a seed it prints; replay with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import secrets
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from node.peer_frames import ConsensusFrame, PeerFault, TxFrame
+from node.tls import client_context, server_context
 from node.transport import PeerTransport
 from tests.integration.peer_net import (
     CHAIN,
@@ -174,3 +179,74 @@ async def test_plain_and_tls_links_never_connect(pki: Pki) -> None:
 def test_plain_links_need_the_explicit_option(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="allow_plain"):
         link_config(0, free_ports(4), None, allow_plain=False)
+
+
+async def test_a_relay_with_a_consortium_certificate_cannot_splice_two_validators(
+    pki: Pki,
+) -> None:
+    """A man in the middle terminates TLS on both sides with its own valid
+    certificate and forwards every WebSocket message unchanged: the two
+    validators bind different certificate pairs, so neither signature verifies."""
+    ports = free_ports(5)
+    relay_port = ports[4]
+    # Validator 0 believes validator 1 lives at the relay's port.
+    zero = PeerTransport(
+        dataclasses.replace(
+            link_config(0, ports[:4], pki.nodes[0]),
+            peer_endpoints=("", f"127.0.0.1:{relay_port}", "", ""),
+        ),
+        IDENTITIES[0],
+        CHAIN,
+        VALIDATORS,
+    )
+    one = PeerTransport(
+        dataclasses.replace(link_config(1, ports[:4], pki.nodes[1]), peer_endpoints=("",) * 4),
+        IDENTITIES[1],
+        CHAIN,
+        VALIDATORS,
+    )
+    spliced: list[int] = []
+
+    async def splice(request: web.Request) -> web.WebSocketResponse:
+        inner = web.WebSocketResponse()
+        await inner.prepare(request)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(
+                f"wss://127.0.0.1:{ports[1]}/veil/peer/v1", ssl=client_context(pki.outsider)
+            ) as outer,
+        ):
+            spliced.append(1)
+
+            async def pump(src: Any, dst: Any) -> None:
+                async for message in src:
+                    if message.type is aiohttp.WSMsgType.BINARY:
+                        await dst.send_bytes(message.data)
+                await dst.close()
+
+            await asyncio.gather(pump(inner, outer), pump(outer, inner))
+        return inner
+
+    app = web.Application()
+    app.router.add_get("/veil/peer/v1", splice)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(
+        runner, "127.0.0.1", relay_port, ssl_context=server_context(pki.outsider)
+    ).start()
+    await one.start()
+    await zero.start()
+    try:
+        await until(
+            lambda: (
+                zero.fault_counts().get((1, PeerFault.BAD_SIGNATURE), 0) >= 1
+                and one.fault_counts().get((0, PeerFault.BAD_SIGNATURE), 0) >= 1
+            ),
+            "both ends refused the spliced session",
+        )
+        assert spliced, "the relay never carried a session"
+        assert zero.connected_peers() == frozenset() and one.connected_peers() == frozenset()
+    finally:
+        await zero.stop()
+        await one.stop()
+        await runner.cleanup()
