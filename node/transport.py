@@ -141,6 +141,13 @@ class _OutboundQueue:
         self.ready.set()
         return dropped
 
+    def push_front(self, item: _Outgoing) -> None:
+        """Put back an item a replaced session took but did not send."""
+        size = _size_bytes(item)
+        self._items.appendleft((item, size))
+        self.queued_bytes += size
+        self.ready.set()
+
     def pop(self) -> _Outgoing | None:
         if not self._items:
             self.ready.clear()
@@ -575,13 +582,17 @@ class PeerTransport:
 
     async def _write(self, session: _Session) -> None:
         """Drain the peer's queue into this session until it is cancelled."""
-        queue = self._links[session.peer_index].queue
+        link = self._links[session.peer_index]
+        queue = link.queue
         connection = session.connection
         while True:
             item = queue.pop()
             if item is None:
                 await queue.ready.wait()
                 continue
+            if link.session is not session:  # replaced: the new session's writer sends it
+                queue.push_front(item)
+                return
             if isinstance(item, _BatchFetch | _BlocksFetch):
                 if connection.pending_requests >= MAX_PENDING_REQUESTS:
                     self._drops[session.peer_index] += 1

@@ -133,3 +133,13 @@ async def test_outbound_queue_drops_the_oldest_when_full_in_count_or_bytes() -> 
     by_bytes.push(ConsensusFrame(b"b" * 1_000))
     assert by_bytes.push(ConsensusFrame(b"c" * 1_000)) == 1
     assert len(by_bytes) == 2 and by_bytes.queued_bytes <= 3_000
+
+
+async def test_an_item_put_back_goes_out_first() -> None:
+    queue = _OutboundQueue(max_frames=3, max_bytes=10_000)
+    queue.push(TxFrame(b"b"))
+    item = queue.pop()
+    assert item is not None
+    queue.push(TxFrame(b"c"))
+    queue.push_front(item)
+    assert [queue.pop(), queue.pop(), queue.pop()] == [TxFrame(b"b"), TxFrame(b"c"), None]
