@@ -250,3 +250,43 @@ async def test_a_relay_with_a_consortium_certificate_cannot_splice_two_validator
         await zero.stop()
         await one.stop()
         await runner.cleanup()
+
+
+UPGRADE = (
+    b"GET /veil/peer/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_silent_sockets_time_out_and_are_capped_while_handshaking() -> None:
+    ports = free_ports(4)
+    config = dataclasses.replace(
+        link_config(0, ports, None), handshake_timeout_ms=1_000, max_pending_handshakes=1
+    )
+    async with PeerTransport(config, IDENTITIES[0], CHAIN, VALIDATORS) as victim:
+        _, silent = await asyncio.open_connection("127.0.0.1", ports[0])
+        silent.write(UPGRADE)  # then never says Hello
+        await silent.drain()
+        await until(lambda: victim._handshaking == 1, "the silent socket is handshaking")
+        reader, second = await asyncio.open_connection("127.0.0.1", ports[0])
+        second.write(UPGRADE)
+        await second.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 503")
+        assert victim.fault_counts() == {(None, PeerFault.TOO_MANY_HANDSHAKES): 1}
+        await until(
+            lambda: victim.fault_counts().get((None, PeerFault.HANDSHAKE_TIMEOUT)) == 1,
+            "the silent socket timed out",
+        )
+        assert victim._handshaking == 0
+        for writer in (silent, second):
+            writer.close()
+
+
+async def test_a_port_in_use_fails_start_with_oserror() -> None:
+    ports = free_ports(4)
+    async with PeerTransport(link_config(0, ports, None), IDENTITIES[0], CHAIN, VALIDATORS):
+        twin = PeerTransport(link_config(0, ports, None), IDENTITIES[0], CHAIN, VALIDATORS)
+        with pytest.raises(OSError):
+            await twin.start()
+        await twin.stop()
