@@ -490,6 +490,11 @@ class PeerTransport:
                     return False
                 if message.type is aiohttp.WSMsgType.BINARY:
                     connection.receive_data(message.data)
+                    # Our Auth or Refused, before the events: a peer's Hello and
+                    # Auth may arrive in one message, and our Auth must still go.
+                    pending = connection.data_to_send()
+                    if pending:
+                        await ws.send_bytes(pending)
                 elif message.type is aiohttp.WSMsgType.TEXT:
                     self._fault(peer, PeerFault.MALFORMED_FRAME, "a text message")
                     return session is not None
@@ -524,17 +529,12 @@ class PeerTransport:
                         if writer is not None:
                             writer.cancel()
                         self._fault(connection.peer_index, event.fault, event.detail)
-                        await ws.send_bytes(connection.data_to_send())
                         return session is not None
                     elif isinstance(event, RemoteRefused):
                         self._fault(connection.peer_index, PeerFault.REFUSED_BY_PEER, event.reason)
                         return session is not None
                     elif session is not None:
                         await self._inbound.put((session.peer_index, event))
-                if writer is None:
-                    pending = connection.data_to_send()
-                    if pending:
-                        await ws.send_bytes(pending)
         except (ConnectionError, aiohttp.ClientError) as exc:
             self._fault(
                 session.peer_index if session else expected_peer,

@@ -19,6 +19,13 @@ import pytest
 from aiohttp import web
 
 from node.peer_frames import ConsensusFrame, PeerFault, TxFrame
+from node.peer_protocol import (
+    PLAIN_CHANNEL_BINDING,
+    Authenticated,
+    Connection,
+    LocalPeer,
+    Role,
+)
 from node.tls import client_context, server_context
 from node.transport import PeerTransport
 from tests.integration.peer_net import (
@@ -290,3 +297,29 @@ async def test_a_port_in_use_fails_start_with_oserror() -> None:
         with pytest.raises(OSError):
             await twin.start()
         await twin.stop()
+
+
+async def test_a_peer_that_sends_hello_and_auth_in_one_message_still_gets_our_auth() -> None:
+    """Driven by a hand-held sans-I/O dialer, so the two frames share a message."""
+    ports = free_ports(4)
+    async with PeerTransport(
+        link_config(0, ports, None), IDENTITIES[0], CHAIN, VALIDATORS
+    ) as victim:
+        dialer = Connection(
+            LocalPeer(IDENTITIES[1], CHAIN, VALIDATORS, bytes(16)),
+            role=Role.DIALER,
+            nonce=secrets.token_bytes(32),
+            channel_binding=PLAIN_CHANNEL_BINDING,
+            tls=False,
+            expected_peer=0,
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"ws://127.0.0.1:{ports[0]}/veil/peer/v1") as ws,
+        ):
+            hello = dialer.start()
+            dialer.receive_data((await ws.receive(timeout=5)).data)  # the victim's Hello
+            await ws.send_bytes(hello + dialer.data_to_send())  # our Hello and Auth at once
+            dialer.receive_data((await ws.receive(timeout=5)).data)  # the victim's Auth
+            assert isinstance(dialer.next_event(), Authenticated)
+            await until(lambda: victim.connected_peers() == {1}, "the victim kept the session")
