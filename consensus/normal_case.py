@@ -186,7 +186,7 @@ def on_prepare(state: ReplicaState, peer: int, prepare: Prepare) -> None:
     if prepare.view != state.view or not state.view_active:
         state.ignore("future_view" if prepare.view > state.view else "stale_view")
         if prepare.view < state.view and peer == prepare.sender:
-            help_lagging_peer(state, peer, prepare.view + 1)
+            help_lagging_peer(state, prepare, prepare.view + 1)
         return
     slot = state.log.slot(prepare.seq)
     known = slot.prepares.get(prepare.view, {}).get(prepare.sender)

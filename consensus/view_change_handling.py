@@ -52,7 +52,7 @@ def on_view_change(state: ReplicaState, peer: int, vc: ViewChange) -> None:
         return
     if vc.new_view < state.view or (vc.new_view == state.view and state.view_active):
         state.ignore("stale_view_change")
-        help_lagging_peer(state, vc.sender, vc.new_view)
+        help_lagging_peer(state, vc, vc.new_view)
         return
     known = state.view_changes.get(vc.new_view, {}).get(vc.sender)
     if known == vc:

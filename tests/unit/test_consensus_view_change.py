@@ -290,3 +290,19 @@ def test_prepared_batch_survives_the_view_change_with_its_digest() -> None:
     digests = [a.certificate.digest for a in cluster.executed[3]]
     assert digests == [digest_of(BATCH)]
     assert cluster.heights()[1:] == [1, 1, 1]
+
+
+def test_a_forged_stale_message_does_not_make_us_send_a_new_view_to_its_victim() -> None:
+    # Issue 8 §1.8: help_lagging_peer ran before authentication, so a tiny
+    # forged VIEW-CHANGE or PREPARE in replica 3's name made every honest
+    # replica send replica 3 a full NEW-VIEW once per interval.
+    backup = make_replica(2)
+    backup.step(MessageReceived(1, build_new_view()))
+    forged_vc = replace(view_change(1, 3), signature=b"\x01" * 64)
+    forged_prepare = replace(prepare(0, 1, BATCH, 3), signature=b"\x01" * 64)
+    for forged in (forged_vc, forged_prepare):
+        actions = backup.step(MessageReceived(3, forged))
+        assert not any(isinstance(a, Send) for a in actions)
+        assert actions == [ReportFault("bad_signature", 3, "message asking for a new-view")]
+    # The rate limit was not spent by the forgeries: the real request is answered.
+    assert backup.step(MessageReceived(3, view_change(1, 3))) == [Send(3, backup.new_view_message)]
