@@ -112,8 +112,9 @@ def try_new_view(state: ReplicaState) -> None:
 
 
 def on_new_view(state: ReplicaState, peer: int, nv: NewView) -> None:
-    if state.view_too_far(peer, nv.view):
-        return
+    # No view bound here: a NEW-VIEW proves itself with 2f+1 signed
+    # VIEW-CHANGEs and is never stored unverified, so a replica that was cut
+    # off for more than ``view_bound`` views can still rejoin (issue 8 §1.3).
     if nv.view < state.view or (nv.view == state.view and state.view_active):
         state.ignore("stale_new_view")
         return

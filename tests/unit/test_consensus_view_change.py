@@ -306,3 +306,29 @@ def test_a_forged_stale_message_does_not_make_us_send_a_new_view_to_its_victim()
         assert actions == [ReportFault("bad_signature", 3, "message asking for a new-view")]
     # The rate limit was not spent by the forgeries: the real request is answered.
     assert backup.step(MessageReceived(3, view_change(1, 3))) == [Send(3, backup.new_view_message)]
+
+
+def new_view_for(view: int, senders: tuple[int, ...] = (1, 2, 3)) -> NewView:
+    primary = view % 4
+    vcs = tuple(view_change(view, s) for s in senders)
+    plan = plan_new_view(vcs, make_replica(primary).config)
+    pps = tuple(
+        signed(PrePrepare(view, seq, digest, batch, primary)) for seq, digest, batch in plan.batches
+    )
+    return signed(NewView(view, vcs, pps, primary))
+
+
+def test_a_replica_more_than_view_bound_behind_rejoins_with_a_verified_new_view() -> None:
+    # Issue 8 §1.3: the forwarded NEW-VIEW was refused as absurd_view, so a
+    # replica healed after the others went through more than view_bound views
+    # stayed behind for good.
+    lagging = make_replica(3)  # view_bound is 16 in the fixtures
+    nv = new_view_for(40, senders=(0, 1, 2))
+    actions = lagging.step(MessageReceived(1, nv))
+    assert (lagging.view, lagging.view_active) == (40, True)
+    assert lagging.new_view_message == nv
+    assert not [a for a in actions if isinstance(a, ReportFault)]
+    # The bound still guards what is stored unverified.
+    assert lagging.step(MessageReceived(1, view_change(80, 1))) == [
+        ReportFault("absurd_view", 1, "view 80 is beyond 40 + bound")
+    ]
