@@ -21,6 +21,8 @@ TAG_COMMIT = b"veil/consensus/commit/v1"
 TAG_CHECKPOINT = b"veil/consensus/checkpoint/v1"
 TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
+TAG_FETCH_BATCH = b"veil/consensus/fetch-batch/v1"
+TAG_BATCH_REPLY = b"veil/consensus/batch-reply/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,30 @@ class NewView:
     signature: bytes = b""
 
 
-Message = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView
+@dataclass(frozen=True, slots=True)
+class FetchBatch:
+    """The sender needs the batch with ``digest`` at height ``seq`` and lacks it."""
+
+    seq: int
+    digest: bytes
+    sender: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReply:
+    """A batch sent on request; the receiver checks it against the digest it asked for."""
+
+    seq: int
+    digest: bytes
+    batch: Batch
+    sender: int
+    signature: bytes = b""
+
+
+Message = (
+    PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | FetchBatch | BatchReply
+)
 VoteMessage = PrePrepare | Prepare | Commit
 
 
@@ -161,3 +186,9 @@ def signed_bytes(message: Message, chain_id: bytes) -> bytes:
             ]
             pps = [(p.seq, p.digest, p.signature) for p in message.pre_prepares]
             return _pack((TAG_NEW_VIEW, chain_id, v, vcs, pps, i))
+        case FetchBatch(seq=s, digest=d, sender=i):
+            return _pack((TAG_FETCH_BATCH, chain_id, s, d, i))
+        case BatchReply(seq=s, digest=d, sender=i):
+            # The batch is checked against the digest, so the signature need
+            # only bind who answered, for fault attribution.
+            return _pack((TAG_BATCH_REPLY, chain_id, s, d, i))

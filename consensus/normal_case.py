@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from consensus.actions import Broadcast, Execute, Persist
+from consensus.batch_fetch import needed_batch
 from consensus.invariants import invariant
 from consensus.log import Slot
 from consensus.messages import (
     Batch,
+    BatchReply,
     Commit,
     Prepare,
     PrePrepare,
@@ -141,7 +143,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         # batch, since a commit certificate may name this digest.
         state.fault("equivocation", pp.sender, f"two pre-prepares for ({pp.view}, {pp.seq})")
         slot = state.log.slot(pp.seq)
-        slot.remember_batch(pp.digest, pp.batch)
+        slot.keep_spare(pp.view, pp.digest, pp.batch)
         advance(state, slot)
         return
     if voting:
@@ -160,7 +162,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         advance(state, slot)
         return
     slot.pre_prepares[pp.view] = pp
-    slot.remember_batch(pp.digest, pp.batch)
+    slot.keep_needed(pp.digest, pp.batch)  # the pre-prepare we vote for
     for request in pp.batch:
         state.inflight[request.request_id] = pp.seq
     key: VoteKey = ("Prepare", pp.view, pp.seq)
@@ -228,6 +230,22 @@ def on_commit(state: ReplicaState, peer: int, commit: Commit) -> None:
     advance(state, slot)
 
 
+def on_batch_reply(state: ReplicaState, peer: int, reply: BatchReply) -> None:
+    """A batch we fetched by digest (``consensus.batch_fetch``) arrived."""
+    slot = state.log.get(reply.seq)
+    if slot is None or reply.digest not in slot.wanted:
+        state.ignore("unrequested_batch")
+        return
+    if not state.authentic(reply):
+        state.fault("bad_signature", peer, "batch-reply")
+        return
+    if batch_digest(reply.batch, state.config.chain_id) != reply.digest:
+        state.fault("digest_mismatch", reply.sender, f"batch reply for seq {reply.seq}")
+        return
+    slot.keep_needed(reply.digest, reply.batch)
+    advance(state, slot)
+
+
 def advance(state: ReplicaState, slot: Slot) -> None:
     """Move a slot forward: prepared -> send COMMIT; commit quorum -> execute."""
     if state.view_active and slot.seq > state.stable_seq:
@@ -258,7 +276,9 @@ def execute_ready(state: ReplicaState) -> None:
         if slot is None or slot.committed is None:
             break
         cert = slot.committed
-        batch = slot.batches[cert.digest]
+        batch = needed_batch(state, slot, cert.digest)
+        if batch is None:
+            break  # fetched by digest; executed when the reply arrives
         state.outbox.append(Execute(seq, batch, cert))
         state.last_executed = seq
         progressed = True

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from consensus.actions import Action
+from consensus.batch_fetch import on_fetch_batch
 from consensus.certificate import Verify
 from consensus.checkpoint_handling import (
     on_checkpoint,
@@ -38,8 +39,10 @@ from consensus.events import (
     Tick,
 )
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     Message,
     NewView,
     Prepare,
@@ -47,6 +50,7 @@ from consensus.messages import (
     ViewChange,
 )
 from consensus.normal_case import (
+    on_batch_reply,
     on_commit,
     on_pre_prepare,
     on_prepare,
@@ -148,3 +152,7 @@ class Replica(ReplicaState):
                 on_view_change(self, peer, message)
             case NewView():
                 on_new_view(self, peer, message)
+            case FetchBatch():
+                on_fetch_batch(self, peer, message)
+            case BatchReply():
+                on_batch_reply(self, peer, message)

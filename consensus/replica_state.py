@@ -22,14 +22,18 @@ from consensus.checkpoint import CheckpointCollector
 from consensus.config import ReplicaConfig
 from consensus.log import MessageLog
 from consensus.messages import (
+    NULL_BATCH,
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     Message,
     NewView,
     Prepare,
     PrePrepare,
     Request,
     ViewChange,
+    batch_digest,
     signed_bytes,
 )
 from consensus.quorum import primary_of
@@ -40,7 +44,9 @@ Sign = Callable[[bytes], bytes]
 
 MAX_REQUEST_ID_BYTES = 64
 
-M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+M = TypeVar(
+    "M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, FetchBatch, BatchReply
+)
 
 RequestIdOf = Callable[[bytes], bytes]
 """``request_id_of(payload) -> request_id``, injected and pure (e.g. the tx hash).
@@ -105,6 +111,9 @@ class ReplicaState:
         self.view_changes_started = 0
         self.new_view_replies: dict[int, int] = {}
         self.may_propose = True
+        self.null_digest = batch_digest(NULL_BATCH, config.chain_id)
+        # peer -> (retransmission interval, batch replies sent to it in it)
+        self.batch_replies: dict[int, tuple[int, int]] = {}
         self.outbox: list[Action] = []
 
     @property
@@ -152,7 +161,7 @@ class ReplicaState:
         match message:
             case PrePrepare():
                 slot.pre_prepares[message.view] = message
-                slot.remember_batch(message.digest, message.batch)
+                slot.keep_needed(message.digest, message.batch)
             case Prepare():
                 slot.prepares.setdefault(message.view, {})[self.me] = message
             case Commit():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from consensus.actions import Broadcast, Send
+from consensus.batch_fetch import refetch_missing
 from consensus.messages import Message, Prepare, ViewChange
 from consensus.replica_state import ReplicaState
 
@@ -35,6 +36,7 @@ def retransmit(state: ReplicaState) -> None:
                 if commit is not None:
                     mine.append(commit)
             state.outbox.extend(Broadcast(m) for m in mine)
+    refetch_missing(state)
     # The stable proof is relayed whole: a lagging or restarted replica learns
     # from any one honest peer that it must fetch state.
     state.outbox.extend(Broadcast(c) for c in state.stable_proof)

@@ -11,7 +11,7 @@ from consensus.checkpoint_handling import make_stable
 from consensus.invariants import invariant
 from consensus.messages import NewView, Prepare, PrePrepare, ViewChange
 from consensus.normal_case import advance, propose
-from consensus.persistence import Record, ViewRecord, VoteRecord
+from consensus.persistence import NewViewRecord, Record, ViewRecord, VoteRecord
 from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
 from consensus.view_change import (
@@ -142,14 +142,14 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     if plan.stable_seq > state.stable_seq:
         make_stable(state, plan.stable_seq, plan.stable_root, plan.stable_proof)
     state.inflight.clear()
-    records: list[Record] = [] if primary else [ViewRecord(nv.view, True)]
+    records: list[Record] = [] if primary else [ViewRecord(nv.view, True), NewViewRecord(nv)]
     prepares: list[Prepare] = []
     for pp in nv.pre_prepares:
         if pp.seq <= state.stable_seq:
             continue
         slot = state.log.slot(pp.seq)
         slot.pre_prepares[nv.view] = pp
-        slot.remember_batch(pp.digest, pp.batch)
+        slot.keep_needed(pp.digest, pp.batch)
         for request in pp.batch:
             state.inflight[request.request_id] = pp.seq
         if primary:

@@ -11,8 +11,10 @@ from consensus.config import ReplicaConfig
 from consensus.events import Event, Executed, MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
     Batch,
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     NewView,
     Prepare,
     PrePrepare,
@@ -26,7 +28,9 @@ from consensus.sim.keys import public_key, signer, verify
 
 TEST_CHAIN_ID = b"veil-test-chain"
 
-M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+M = TypeVar(
+    "M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, FetchBatch, BatchReply
+)
 
 
 def make_config(replica_id: int, nodes: int = 4, **overrides: Any) -> ReplicaConfig:

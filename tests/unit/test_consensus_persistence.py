@@ -3,13 +3,31 @@ message that conflicts with one it signed before the crash."""
 
 from __future__ import annotations
 
-from consensus.actions import Action, Broadcast, Persist
+from collections import Counter
+
+from consensus.actions import Action, Broadcast, Execute, Persist
 from consensus.events import MessageReceived, RequestSubmitted, Tick
-from consensus.messages import PrePrepare
+from consensus.messages import (
+    NULL_BATCH,
+    FetchBatch,
+    NewView,
+    PreparedCertificate,
+    PrePrepare,
+    ViewChange,
+)
 from consensus.persistence import Record, ViewRecord, VoteRecord
 from consensus.replica import Replica
-from consensus.sim.fixtures import make_config, make_replica, pre_prepare, request
+from consensus.sim.fixtures import (
+    commit,
+    make_config,
+    make_replica,
+    pre_prepare,
+    prepare,
+    request,
+    signed,
+)
 from consensus.sim.keys import signer, verify
+from consensus.view_change import plan_new_view
 
 BATCH = (request(1),)
 OTHER = (request(2),)
@@ -105,3 +123,40 @@ def test_restart_keeps_every_view_change_since_the_last_view_it_ran() -> None:
     assert resent == [Broadcast(vc1), Broadcast(vc2)]
     ran_view_1 = restore(1, [ViewRecord(1, False), VoteRecord(vc1), ViewRecord(1, True)])
     assert ran_view_1.own_view_changes == {}
+
+
+def test_backup_restarted_right_after_entering_a_view_keeps_its_new_view() -> None:
+    # Issue 8 §1.6: backups persisted only the view record and their PREPAREs.
+    # A backup that crashed right after entering view 1 with re-issued
+    # {1: null, 2: B} lost the NEW-VIEW: it stayed at height 0 and faulted
+    # honest relays of the null pre-prepare as invalid batches.
+    batch = (request(1),)
+    cert = PreparedCertificate(
+        pre_prepare(0, 2, batch), (prepare(0, 2, batch, 1), prepare(0, 2, batch, 2))
+    )
+    vcs = tuple(
+        signed(ViewChange(1, 0, bytes(32), (), (cert,) if s == 2 else (), s)) for s in (1, 2, 3)
+    )
+    plan = plan_new_view(vcs, make_config(1))
+    pps = tuple(signed(PrePrepare(1, seq, d, b, 1)) for seq, d, b in plan.batches)
+    assert [pp.batch for pp in pps] == [NULL_BATCH, batch]
+    nv = signed(NewView(1, vcs, pps, 1))
+    backup = make_replica(2)
+    records = records_of(backup.step(MessageReceived(1, nv)))
+    restarted = restore(2, records)
+    assert (restarted.view, restarted.view_active) == (1, True)
+    assert restarted.new_view_message == nv
+    # Honest peers relay the re-issued pre-prepares: duplicates, not faults.
+    for pp in pps:
+        assert restarted.step(MessageReceived(3, pp)) == []
+    assert restarted.fault_counts == Counter()
+    # Commits of view 1 execute both heights without fetching anything.
+    executed: list[Action] = []
+    for seq, b in ((1, NULL_BATCH), (2, batch)):
+        for sender in (0, 1, 3):
+            executed += restarted.step(MessageReceived(sender, commit(1, seq, b, sender)))
+    assert [(a.seq, a.batch) for a in executed if isinstance(a, Execute)] == [
+        (1, NULL_BATCH),
+        (2, batch),
+    ]
+    assert not any(isinstance(a, Broadcast) and isinstance(a.message, FetchBatch) for a in executed)

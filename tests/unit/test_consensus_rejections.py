@@ -123,7 +123,7 @@ def test_future_view_pre_prepare_is_kept_and_voted_once_we_run_that_view() -> No
     pp = pre_prepare(2, 1, BATCH)
     assert deliver(backup, pp) == []
     assert backup.ignored_counts["future_view"] == 1
-    assert backup.log.slots[1].batches == {digest_of(BATCH): BATCH}
+    assert backup.log.slots[1].batch_for(digest_of(BATCH)) == BATCH
     backup.view = 2  # as if NEW-VIEW for view 2 had been accepted
     p = prepare(2, 1, BATCH, 1)
     assert deliver(backup, pp) == [Persist((VoteRecord(p),)), Broadcast(p)]
@@ -145,8 +145,8 @@ def test_equivocating_pre_prepare_blames_the_primary_even_when_relayed() -> None
         "equivocation", 0, "two pre-prepares for (0, 1)"
     )
     assert backup.own_votes == {("Prepare", 0, 1): digest_of(BATCH)}
-    # The second batch is remembered: a commit certificate may name it.
-    assert digest_of(OTHER) in backup.log.slots[1].batches
+    # The second batch is remembered as a spare: a commit certificate may name it.
+    assert backup.log.slots[1].spare == {0: {digest_of(OTHER): OTHER}}
 
 
 def test_pre_prepare_repeating_a_committed_request_is_refused() -> None:
@@ -170,7 +170,7 @@ def test_old_view_pre_prepare_is_kept_for_its_batch_but_not_voted() -> None:
     backup.view = 1
     assert deliver(backup, pre_prepare(0, 1, BATCH)) == []
     assert backup.ignored_counts["stale_view"] == 1
-    assert backup.log.slots[1].batches == {digest_of(BATCH): BATCH}
+    assert backup.log.slots[1].spare == {0: {digest_of(BATCH): BATCH}}
     assert backup.own_votes == {}
 
 

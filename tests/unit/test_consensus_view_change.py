@@ -15,7 +15,7 @@ from consensus.messages import (
     PrePrepare,
     ViewChange,
 )
-from consensus.persistence import ViewRecord, VoteRecord
+from consensus.persistence import NewViewRecord, ViewRecord, VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
     Cluster,
@@ -166,7 +166,10 @@ def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
     nv = build_new_view((prepared_in_view_0(1),))
     actions = backup.step(MessageReceived(1, nv))
     p = prepare(1, 1, BATCH, 2)
-    assert actions == [Persist((ViewRecord(1, True), VoteRecord(p))), Broadcast(p)]
+    assert actions == [
+        Persist((ViewRecord(1, True), NewViewRecord(nv), VoteRecord(p))),
+        Broadcast(p),
+    ]
     assert (backup.view, backup.view_active) == (1, True)
 
 
