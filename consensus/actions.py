@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consensus.certificate import CommitCertificate
-from consensus.messages import Batch, Message
+from consensus.messages import Batch, Message, ProposalMetadata
 from consensus.persistence import Record
 
 
@@ -33,6 +33,9 @@ class Persist:
 class Execute:
     """Apply ``batch`` as block ``seq``; reply with ``Executed``.
 
+    ``metadata`` is what the primary bound to the batch (its timestamp, the
+    view that first proposed it); the certificate's digest covers both.
+
     The application skips requests whose id it already executed (the ledger's
     ``execute_batch`` records them as rejected duplicates): a NEW-VIEW must
     re-issue a prepared batch even when one of its requests has since been
@@ -44,6 +47,7 @@ class Execute:
 
     seq: int
     batch: Batch
+    metadata: ProposalMetadata
     certificate: CommitCertificate
 
 

@@ -5,8 +5,9 @@ without holding it: the pre-prepare was lost, or was crowded out as junk. It
 then asks its peers with a FETCH-BATCH for (seq, digest): at once, and again
 every retransmission interval until the batch arrives. Any peer that holds the
 batch answers with a BATCH-REPLY, which the requester accepts only if the
-batch has the digest it asked for. The null batch is always known and never
-fetched.
+batch and metadata have the digest it asked for (the unit is the pair: the
+digest covers both). A null batch re-issued by a NEW-VIEW is known to every
+replica that verified the NEW-VIEW (and kept across a restart).
 
 Both messages are signed. A request is authenticated before it is answered, so
 a forged request cannot aim our replies at a victim, and each peer gets at most
@@ -16,16 +17,14 @@ a forged request cannot aim our replies at a victim, and each peer gets at most
 from __future__ import annotations
 
 from consensus.actions import Broadcast, Send
-from consensus.log import Slot
-from consensus.messages import NULL_BATCH, Batch, BatchReply, FetchBatch
+from consensus.log import Proposal, Slot
+from consensus.messages import BatchReply, FetchBatch
 from consensus.replica_state import ReplicaState
 
 
-def needed_batch(state: ReplicaState, slot: Slot, digest: bytes) -> Batch | None:
-    """The batch ``digest`` names, now marked needed; None (and fetched) if missing."""
-    if digest == state.null_digest:
-        slot.keep_needed(digest, NULL_BATCH)
-        return NULL_BATCH
+def needed_proposal(state: ReplicaState, slot: Slot, digest: bytes) -> Proposal | None:
+    """The (batch, metadata) ``digest`` names, now marked needed; None (and
+    fetched) if missing."""
     first_time = digest not in slot.wanted
     found = slot.need(digest)
     if found is None and first_time:
@@ -44,8 +43,8 @@ def refetch_missing(state: ReplicaState) -> None:
 
 def on_fetch_batch(state: ReplicaState, peer: int, request: FetchBatch) -> None:
     slot = state.log.get(request.seq)
-    batch = slot.batch_for(request.digest) if slot is not None else None
-    if batch is None:
+    proposal = slot.proposal_for(request.digest) if slot is not None else None
+    if proposal is None:
         state.ignore("unknown_batch")
         return
     interval = state.now_ticks // state.config.retransmit_interval_ticks
@@ -59,5 +58,6 @@ def on_fetch_batch(state: ReplicaState, peer: int, request: FetchBatch) -> None:
         state.fault("bad_signature", peer, "fetch-batch")
         return
     state.batch_replies[request.sender] = (interval, count + 1)
-    reply = state.signed(BatchReply(request.seq, request.digest, batch, state.me))
+    batch, metadata = proposal
+    reply = state.signed(BatchReply(request.seq, request.digest, batch, metadata, state.me))
     state.outbox.append(Send(request.sender, reply))

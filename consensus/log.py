@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consensus.certificate import CommitCertificate
-from consensus.messages import Batch, Commit, Prepare, PreparedCertificate, PrePrepare
+from consensus.messages import (
+    Batch,
+    Commit,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    ProposalMetadata,
+)
+
+Proposal = tuple[Batch, ProposalMetadata]
+"""A batch and the metadata its digest covers: the unit stored and fetched."""
 
 MAX_SPARE_BATCHES_PER_VIEW = 2
 """Batches kept per slot and view (so per signer: one primary per view) that
@@ -42,11 +52,13 @@ class Slot:
     # a prepared certificate or a commit quorum): never refused. Their number
     # is bounded by the protocol, not by a cap that junk could fill.
     batches: dict[bytes, Batch] = field(default_factory=dict)
-    # view -> digest -> batch: signed by the view's primary, named by nothing
-    # yet; bounded and evicted first (issue 8 §1.1).
-    spare: dict[int, dict[bytes, Batch]] = field(default_factory=dict)
+    # view -> digest -> (batch, metadata): signed by the view's primary, named
+    # by nothing yet; bounded and evicted first (issue 8 §1.1).
+    spare: dict[int, dict[bytes, Proposal]] = field(default_factory=dict)
     # Digests needed but not held: fetched from peers by digest.
     wanted: set[bytes] = field(default_factory=set)
+    # digest -> the metadata bound with the batch (same keys as ``batches``).
+    metadata: dict[bytes, ProposalMetadata] = field(default_factory=dict)
     prepared: PreparedCertificate | None = None
     committed: CommitCertificate | None = None
 
@@ -75,24 +87,28 @@ class Slot:
             or len(self.pre_prepares) < MAX_PARKED_PRE_PREPARES
         ):
             self.pre_prepares[pre_prepare.view] = pre_prepare
-        self.keep_spare(pre_prepare.view, pre_prepare.digest, pre_prepare.batch)
+        pp = pre_prepare
+        self.keep_spare(pp.view, pp.digest, pp.batch, pp.metadata)
 
     def own_commit(self, view: int, me: int) -> Commit | None:
         return next(iter(self.commits.get(view, {}).get(me, {}).values()), None)
 
-    def keep_needed(self, digest: bytes, batch: Batch) -> None:
-        """Hold a batch the protocol needs; the caller checked ``digest`` is its digest."""
+    def keep_needed(self, digest: bytes, batch: Batch, metadata: ProposalMetadata) -> None:
+        """Hold a proposal the protocol needs; the caller checked ``digest`` is its digest."""
         self.batches[digest] = batch
+        self.metadata[digest] = metadata
         self.wanted.discard(digest)
         for by_digest in self.spare.values():
             by_digest.pop(digest, None)
 
-    def keep_spare(self, view: int, digest: bytes, batch: Batch) -> None:
-        """Hold a signed batch nothing names yet, within the junk bounds."""
+    def keep_spare(
+        self, view: int, digest: bytes, batch: Batch, metadata: ProposalMetadata
+    ) -> None:
+        """Hold a signed proposal nothing names yet, within the junk bounds."""
         if digest in self.batches:
             return
         if digest in self.wanted:
-            self.keep_needed(digest, batch)
+            self.keep_needed(digest, batch, metadata)
             return
         by_digest = self.spare.get(view)
         if by_digest is None:
@@ -101,26 +117,35 @@ class Slot:
             by_digest = self.spare[view] = {}
         if digest not in by_digest and len(by_digest) >= MAX_SPARE_BATCHES_PER_VIEW:
             del by_digest[next(iter(by_digest))]
-        by_digest[digest] = batch
+        by_digest[digest] = (batch, metadata)
 
-    def batch_for(self, digest: bytes) -> Batch | None:
-        found = self.batches.get(digest)
-        if found is not None:
-            return found
+    def proposal_for(self, digest: bytes) -> Proposal | None:
+        """The (batch, metadata) with ``digest``, needed or spare, if held."""
+        batch = self.batches.get(digest)
+        if batch is not None:
+            return batch, self.metadata[digest]
         for by_digest in self.spare.values():
             found = by_digest.get(digest)
             if found is not None:
                 return found
         return None
 
-    def need(self, digest: bytes) -> Batch | None:
+    def need(self, digest: bytes) -> Proposal | None:
         """Mark ``digest`` needed: promote it from the spares, or want it."""
-        found = self.batch_for(digest)
+        found = self.proposal_for(digest)
         if found is None:
             self.wanted.add(digest)
         else:
-            self.keep_needed(digest, found)
+            self.keep_needed(digest, *found)
         return found
+
+    def known_metadata(self, view: int) -> ProposalMetadata | None:
+        """The metadata of this slot's batch as far as we know it: the
+        committed one, else the one proposed in ``view``."""
+        if self.committed is not None:
+            return self.metadata.get(self.committed.digest)
+        pre_prepare = self.pre_prepares.get(view)
+        return None if pre_prepare is None else pre_prepare.metadata
 
     def prepared_certificate(self, view: int, needed: int) -> PreparedCertificate | None:
         """The pre-prepare of ``view`` with ``needed`` matching prepares, if we have them."""

@@ -2,9 +2,12 @@
 
 Signed bytes are msgpack of a tuple that starts with a versioned domain tag and
 the chain id, so a signature for one message kind, or for another chain, can
-never be replayed as a different message. A PRE-PREPARE signs the batch digest,
-not the batch: receivers check ``digest == batch_digest(batch)`` instead, which
-keeps certificates small.
+never be replayed as a different message. A PRE-PREPARE signs the proposal
+digest, not the batch: receivers check
+``digest == proposal_digest(batch, metadata)`` instead, which keeps
+certificates small. The digest covers the proposal metadata (the primary's
+timestamp and the view the batch was first proposed in) as well as the batch,
+so a commit certificate fixes both.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import msgpack
 
-TAG_BATCH = b"veil/consensus/batch/v1"
+TAG_PROPOSAL = b"veil/consensus/proposal/v1"
 TAG_PRE_PREPARE = b"veil/consensus/pre-prepare/v1"
 TAG_PREPARE = b"veil/consensus/prepare/v1"
 TAG_COMMIT = b"veil/consensus/commit/v1"
@@ -42,10 +45,36 @@ def _pack(value: object) -> bytes:
     return packed
 
 
-def batch_digest(batch: Batch, chain_id: bytes) -> bytes:
-    """SHA-256 of the batch's canonical encoding; the null batch has a digest too."""
+@dataclass(frozen=True, slots=True)
+class ProposalMetadata:
+    """What the primary binds to a batch besides its requests.
+
+    ``timestamp_ms`` is the primary's clock when it proposed (time enters the
+    core as ``Tick(now_ms)``); ``proposed_view`` is the view in which the batch
+    was first proposed, kept when a NEW-VIEW re-issues it.
+    """
+
+    timestamp_ms: int
+    proposed_view: int
+
+
+def null_metadata(view: int, previous: ProposalMetadata | None) -> ProposalMetadata:
+    """The metadata of a null batch a NEW-VIEW of ``view`` fills a gap with.
+
+    Every backup recomputes it from the NEW-VIEW's contents, so it leaves the
+    new primary no choice: the timestamp of the batch planned just before it
+    (0 when the gap follows the stable checkpoint), and ``view`` as the view
+    that first proposed it.
+    """
+    return ProposalMetadata(0 if previous is None else previous.timestamp_ms, view)
+
+
+def proposal_digest(batch: Batch, metadata: ProposalMetadata, chain_id: bytes) -> bytes:
+    """SHA-256 of the canonical encoding of a batch and its metadata; the null
+    batch has one too."""
     body = [(r.request_id, r.payload) for r in batch]
-    return hashlib.sha256(_pack((TAG_BATCH, chain_id, body))).digest()
+    fields = (metadata.timestamp_ms, metadata.proposed_view)
+    return hashlib.sha256(_pack((TAG_PROPOSAL, chain_id, fields, body))).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +85,7 @@ class PrePrepare:
     seq: int
     digest: bytes
     batch: Batch
+    metadata: ProposalMetadata
     sender: int
     signature: bytes = b""
 
@@ -136,11 +166,13 @@ class FetchBatch:
 
 @dataclass(frozen=True, slots=True)
 class BatchReply:
-    """A batch sent on request; the receiver checks it against the digest it asked for."""
+    """A batch and its metadata sent on request; the receiver checks both
+    against the digest it asked for."""
 
     seq: int
     digest: bytes
     batch: Batch
+    metadata: ProposalMetadata
     sender: int
     signature: bytes = b""
 

@@ -78,7 +78,8 @@ def replay(state: ReplicaState, record: Record) -> None:
             slot = state.log.slot(cert.pre_prepare.seq)
             if slot.prepared is None or slot.prepared.pre_prepare.view < cert.pre_prepare.view:
                 slot.prepared = cert
-            slot.keep_needed(cert.pre_prepare.digest, cert.pre_prepare.batch)
+            pp = cert.pre_prepare
+            slot.keep_needed(pp.digest, pp.batch, pp.metadata)
         case NewViewRecord(new_view=nv):
             replay_new_view(state, nv)
         case StableCheckpointRecord(seq=seq, state_root=root, proof=proof):
@@ -110,4 +111,4 @@ def replay_new_view(state: ReplicaState, nv: NewView) -> None:
     for pp in nv.pre_prepares:
         slot = state.log.slot(pp.seq)
         slot.pre_prepares[nv.view] = pp
-        slot.keep_needed(pp.digest, pp.batch)
+        slot.keep_needed(pp.digest, pp.batch, pp.metadata)

@@ -19,6 +19,7 @@ from consensus.messages import (
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
 )
@@ -59,6 +60,16 @@ def _pre_prepare_problem(message: object) -> str | None:
     batch = message.batch
     if type(batch) is not tuple or not all(request_well_formed(r) for r in batch):
         return "batch is not a tuple of requests"
+    return _metadata_problem(message.metadata)
+
+
+def _metadata_problem(metadata: object) -> str | None:
+    if not (
+        isinstance(metadata, ProposalMetadata)
+        and _u64(metadata.timestamp_ms)
+        and _u64(metadata.proposed_view)
+    ):
+        return "metadata is not a timestamp and view of unsigned 64-bit integers"
     return None
 
 
@@ -125,6 +136,7 @@ def _fetch_problem(message: FetchBatch | BatchReply) -> str | None:
         batch = message.batch
         if type(batch) is not tuple or not all(request_well_formed(r) for r in batch):
             return "batch is not a tuple of requests"
+        return _metadata_problem(message.metadata)
     return None
 
 

@@ -28,6 +28,7 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     state.view_active = False
     state.timer_deadline = None
     state.inflight.clear()
+    state.refused_proposals.clear()
     state.may_propose = True
     state.view_changes_started += 1
     certs = tuple(
@@ -99,10 +100,11 @@ def try_new_view(state: ReplicaState) -> None:
     chosen = tuple(vc for _, vc in sorted(vcs.items())[: state.config.quorum])
     plan = plan_new_view(chosen, state.config)
     pre_prepares: list[PrePrepare] = []
-    for seq, digest, batch in plan.batches:
+    for seq, digest, batch, metadata in plan.batches:
         key: VoteKey = ("PrePrepare", state.view, seq)
         invariant(key not in state.own_votes, f"new primary reuses seq {seq}")
-        pre_prepares.append(state.signed(PrePrepare(state.view, seq, digest, batch, state.me)))
+        pre_prepare = PrePrepare(state.view, seq, digest, batch, metadata, state.me)
+        pre_prepares.append(state.signed(pre_prepare))
     nv = state.signed(NewView(state.view, chosen, tuple(pre_prepares), state.me))
     records: list[Record] = [ViewRecord(state.view, True), VoteRecord(nv)]
     records.extend(VoteRecord(pp) for pp in pre_prepares)
@@ -142,6 +144,7 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     if plan.stable_seq > state.stable_seq:
         make_stable(state, plan.stable_seq, plan.stable_root, plan.stable_proof)
     state.inflight.clear()
+    state.refused_proposals.clear()
     records: list[Record] = [] if primary else [ViewRecord(nv.view, True), NewViewRecord(nv)]
     prepares: list[Prepare] = []
     for pp in nv.pre_prepares:
@@ -149,7 +152,7 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
             continue
         slot = state.log.slot(pp.seq)
         slot.pre_prepares[nv.view] = pp
-        slot.keep_needed(pp.digest, pp.batch)
+        slot.keep_needed(pp.digest, pp.batch, pp.metadata)
         for request in pp.batch:
             state.inflight[request.request_id] = pp.seq
         if primary:

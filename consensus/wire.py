@@ -28,6 +28,7 @@ from consensus.messages import (
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
 )
@@ -63,7 +64,7 @@ RECORD_TYPES: dict[str, type[Any]] = {
     t.__name__: t
     for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord, NewViewRecord)
 }
-_NESTED = (Request, PreparedCertificate)
+_NESTED = (Request, PreparedCertificate, ProposalMetadata)
 
 
 class WireError(ValueError):

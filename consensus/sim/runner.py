@@ -39,6 +39,8 @@ from consensus.sim.storage import SimStorage
 CHAIN_ID = b"veil-sim"
 LIVENESS_BOUND_TICKS = 4000
 CLIENT_RETRY_TICKS = 50
+TICK_MS = 100
+"""Simulated milliseconds per tick: replicas see ``Tick(now_ms = tick * TICK_MS)``."""
 
 
 def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
@@ -169,10 +171,10 @@ class Simulation:
                 case Broadcast(message=message):
                     storage.sync()
                     self.send(index, message, [i for i in range(self.n) if i != index])
-                case Execute(seq=seq, batch=batch, certificate=cert):
+                case Execute(seq=seq, batch=batch, metadata=metadata, certificate=cert):
                     storage.sync()
                     app = self.apps[index]
-                    root = app.execute(seq, cert.digest, batch)
+                    root = app.execute(seq, cert.digest, batch, metadata)
                     if index in self.honest:
                         self.checker.executed(index, seq, cert.digest, root, cert)
                     queue.append(Executed(seq, root))
@@ -358,7 +360,7 @@ class Simulation:
                 self.deliver(dst, MessageReceived(src, message))
             self.finish_transfers()
             for i in range(self.n):
-                self.deliver(i, Tick())
+                self.deliver(i, Tick(self.now * TICK_MS))
             view = max((r.view for r in self.replicas if r is not None), default=0)
             for index, byzantine in self.byzantines.items():
                 for dst, message, delay in byzantine.on_tick(self.now, view):

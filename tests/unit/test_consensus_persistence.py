@@ -9,6 +9,7 @@ from consensus.actions import Action, Broadcast, Execute, Persist
 from consensus.events import MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
     NULL_BATCH,
+    Commit,
     FetchBatch,
     NewView,
     PreparedCertificate,
@@ -18,7 +19,6 @@ from consensus.messages import (
 from consensus.persistence import Record, ViewRecord, VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
-    commit,
     make_config,
     make_replica,
     pre_prepare,
@@ -71,14 +71,14 @@ def test_restarted_primary_never_reuses_a_sequence_number() -> None:
 def test_restarted_replica_resumes_its_view_change_with_the_same_message() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
-    actions = [a for _ in range(10) for a in backup.step(Tick())]
+    actions = [a for _ in range(10) for a in backup.step(Tick(0))]
     records = records_of(actions)
     assert isinstance(records[0], ViewRecord)
     assert isinstance(records[1], VoteRecord)
     vc = records[1].message
     restarted = restore(1, records)
     assert (restarted.view, restarted.view_active) == (1, False)
-    resent = [a for _ in range(5) for a in restarted.step(Tick())]
+    resent = [a for _ in range(5) for a in restarted.step(Tick(0))]
     assert Broadcast(vc) in resent
 
 
@@ -100,7 +100,7 @@ def test_restart_behind_a_stable_checkpoint_asks_for_state() -> None:
     proof = tuple(checkpoint(4, root, s) for s in (0, 2, 3))
     restarted = restore(1, [StableCheckpointRecord(4, root, proof)], executed=2)
     assert restarted.state_transfer_target == 4
-    requests = [a for _ in range(5) for a in restarted.step(Tick())]
+    requests = [a for _ in range(5) for a in restarted.step(Tick(0))]
     from consensus.actions import RequestStateTransfer
 
     assert RequestStateTransfer(4, root, (0, 2, 3)) in requests
@@ -119,7 +119,7 @@ def test_restart_keeps_every_view_change_since_the_last_view_it_ran() -> None:
         VoteRecord(vc2),
     ]
     restarted = restore(1, records)
-    resent = [a for _ in range(5) for a in restarted.step(Tick())]
+    resent = [a for _ in range(5) for a in restarted.step(Tick(0))]
     assert resent == [Broadcast(vc1), Broadcast(vc2)]
     ran_view_1 = restore(1, [ViewRecord(1, False), VoteRecord(vc1), ViewRecord(1, True)])
     assert ran_view_1.own_view_changes == {}
@@ -138,7 +138,7 @@ def test_backup_restarted_right_after_entering_a_view_keeps_its_new_view() -> No
         signed(ViewChange(1, 0, bytes(32), (), (cert,) if s == 2 else (), s)) for s in (1, 2, 3)
     )
     plan = plan_new_view(vcs, make_config(1))
-    pps = tuple(signed(PrePrepare(1, seq, d, b, 1)) for seq, d, b in plan.batches)
+    pps = tuple(signed(PrePrepare(1, seq, d, b, m, 1)) for seq, d, b, m in plan.batches)
     assert [pp.batch for pp in pps] == [NULL_BATCH, batch]
     nv = signed(NewView(1, vcs, pps, 1))
     backup = make_replica(2)
@@ -152,9 +152,10 @@ def test_backup_restarted_right_after_entering_a_view_keeps_its_new_view() -> No
     assert restarted.fault_counts == Counter()
     # Commits of view 1 execute both heights without fetching anything.
     executed: list[Action] = []
-    for seq, b in ((1, NULL_BATCH), (2, batch)):
+    for pp in pps:
         for sender in (0, 1, 3):
-            executed += restarted.step(MessageReceived(sender, commit(1, seq, b, sender)))
+            vote = signed(Commit(1, pp.seq, pp.digest, sender))
+            executed += restarted.step(MessageReceived(sender, vote))
     assert [(a.seq, a.batch) for a in executed if isinstance(a, Execute)] == [
         (1, NULL_BATCH),
         (2, batch),

@@ -26,12 +26,13 @@ from dataclasses import replace
 from consensus.actions import Broadcast, Execute, ReportFault, Send
 from consensus.events import MessageReceived, Tick
 from consensus.log import MAX_PARKED_PRE_PREPARES, MAX_SPARE_BATCHES_PER_VIEW, MAX_SPARE_VIEWS
-from consensus.messages import NULL_BATCH, BatchReply, Commit, FetchBatch, Request
+from consensus.messages import BatchReply, Commit, FetchBatch, Request
 from consensus.sim.fixtures import (
     Cluster,
     commit,
     digest_of,
     make_replica,
+    metadata_of,
     pre_prepare,
     request,
     signed,
@@ -97,14 +98,14 @@ def test_a_commit_quorum_without_its_batch_fetches_it_by_digest_and_executes() -
     assert Broadcast(ask) in actions
     assert not any(isinstance(a, Execute) for a in actions)
     # Asked again each retransmission interval until it arrives.
-    again = [a for _ in range(5) for a in learner.step(Tick())]
+    again = [a for _ in range(5) for a in learner.step(Tick(0))]
     assert again.count(Broadcast(ask)) == 1
     # A reply with another batch under the digest is refused and charged to its signer.
-    wrong = signed(BatchReply(1, digest_of(batch), (request(2),), 1))
+    wrong = signed(BatchReply(1, digest_of(batch), (request(2),), metadata_of(0), 1))
     assert learner.step(MessageReceived(1, wrong)) == [
         ReportFault("digest_mismatch", 1, "batch reply for seq 1")
     ]
-    right = signed(BatchReply(1, digest_of(batch), batch, 2))
+    right = signed(BatchReply(1, digest_of(batch), batch, metadata_of(0), 2))
     executed = [a for a in learner.step(MessageReceived(2, right)) if isinstance(a, Execute)]
     assert [(e.seq, e.batch) for e in executed] == [(1, batch)]
     # Once held, a second reply is not asked for.
@@ -112,15 +113,16 @@ def test_a_commit_quorum_without_its_batch_fetches_it_by_digest_and_executes() -
     assert learner.ignored_counts["unrequested_batch"] == 1
 
 
-def test_the_null_batch_is_never_fetched() -> None:
+def test_a_reply_whose_metadata_differs_from_the_digest_is_refused() -> None:
+    # The fetched unit is (batch, metadata): the digest covers both.
     learner = make_replica(3)
-    actions = [
-        a
-        for c in commits_for(1, NULL_BATCH, (0, 1, 2))
-        for a in learner.step(MessageReceived(0, c))
+    for c in commits_for(1, BATCH, (0, 1, 2)):
+        learner.step(MessageReceived(0, c))
+    later = signed(BatchReply(1, digest_of(BATCH), BATCH, metadata_of(0, timestamp_ms=5), 1))
+    assert learner.step(MessageReceived(1, later)) == [
+        ReportFault("digest_mismatch", 1, "batch reply for seq 1")
     ]
-    assert [(a.seq, a.batch) for a in actions if isinstance(a, Execute)] == [(1, NULL_BATCH)]
-    assert not any(isinstance(a, Broadcast) and isinstance(a.message, FetchBatch) for a in actions)
+    assert learner.last_executed == 0
 
 
 def test_a_spare_batch_named_by_a_commit_quorum_is_used_without_fetching() -> None:
@@ -139,7 +141,7 @@ def test_a_peer_answers_an_authentic_fetch_within_its_rate_limit() -> None:
     holder = make_replica(1)  # window 8: at most 8 replies per peer and interval
     holder.step(MessageReceived(0, pre_prepare(0, 1, BATCH)))
     ask = signed(FetchBatch(1, digest_of(BATCH), 3))
-    reply = signed(BatchReply(1, digest_of(BATCH), BATCH, 1))
+    reply = signed(BatchReply(1, digest_of(BATCH), BATCH, metadata_of(0), 1))
     assert holder.step(MessageReceived(3, ask)) == [Send(3, reply)]
     forged = replace(ask, sender=2)
     assert holder.step(MessageReceived(3, forged)) == [
@@ -152,5 +154,5 @@ def test_a_peer_answers_an_authentic_fetch_within_its_rate_limit() -> None:
     assert answered == 7  # 8 per interval, one already spent
     assert holder.ignored_counts["fetch_rate_limited"] == 13
     for _ in range(5):
-        holder.step(Tick())
+        holder.step(Tick(0))
     assert holder.step(MessageReceived(3, ask)) == [Send(3, reply)]
