@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consensus.bounds import REQUEST_FRAMING_BYTES, REQUEST_ID_BOUND_BYTES, wire_fit_problem
 from consensus.quorum import max_faulty, quorum_size, weak_quorum_size
 
 GENESIS_STATE_ROOT = bytes(32)
@@ -29,6 +30,9 @@ class ReplicaConfig:
     retransmit_interval_ticks: int = 10
     max_batch_size: int = 500
     max_request_bytes: int = 1 << 16
+    # Bounds ``bounds.batch_bytes`` of a batch (requests and their framing),
+    # so a PRE-PREPARE always fits the wire (16 MiB); see ``consensus.bounds``.
+    max_batch_bytes: int = 8 << 20
     max_checkpoints_per_sender: int = 4
     genesis_state_root: bytes = GENESIS_STATE_ROOT
 
@@ -55,6 +59,12 @@ class ReplicaConfig:
             raise ValueError("view_bound and retransmit_interval_ticks must be positive")
         if self.max_batch_size < 1 or self.max_checkpoints_per_sender < 2:
             raise ValueError("max_batch_size >= 1 and max_checkpoints_per_sender >= 2")
+        largest_request = self.max_request_bytes + REQUEST_ID_BOUND_BYTES + REQUEST_FRAMING_BYTES
+        if self.max_batch_bytes < largest_request:
+            raise ValueError("max_batch_bytes must hold at least one request of max_request_bytes")
+        problem = wire_fit_problem(n, self.watermark_window, self.max_batch_bytes)
+        if problem is not None:
+            raise ValueError(problem)
 
     @property
     def replica_count(self) -> int:

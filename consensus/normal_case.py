@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from consensus.actions import Broadcast, Execute, Persist
 from consensus.batch_fetch import needed_proposal
+from consensus.bounds import REQUEST_FRAMING_BYTES, batch_bytes
 from consensus.invariants import invariant
 from consensus.log import Slot
 from consensus.messages import (
@@ -74,11 +75,11 @@ def propose(state: ReplicaState) -> None:
             fresh.append(request)
             if len(fresh) >= room * size:
                 break
-    if len(fresh) < room * size:
+    batches = split_batches(fresh, size, state.config.max_batch_bytes)
+    if len(fresh) < room * size and len(batches) <= room:
         state.may_propose = False
     parent = state.parent_metadata(state.next_seq)
-    for first in range(0, len(fresh), size):
-        batch = fresh[first : first + size]
+    for batch in batches[:room]:
         seq = state.next_seq
         state.next_seq += 1
         frozen_batch = tuple(batch)
@@ -100,11 +101,31 @@ def propose(state: ReplicaState) -> None:
         state.outbox.append(Broadcast(pre_prepare))
 
 
+def split_batches(requests: list[Request], size: int, max_bytes: int) -> list[list[Request]]:
+    """Cut ``requests``, in order, into batches of at most ``size`` requests
+    and ``max_bytes`` (``bounds.batch_bytes``), so every PRE-PREPARE fits the wire."""
+    batches: list[list[Request]] = []
+    current: list[Request] = []
+    current_bytes = 0
+    for request in requests:
+        cost = len(request.request_id) + len(request.payload) + REQUEST_FRAMING_BYTES
+        if current and (len(current) >= size or current_bytes + cost > max_bytes):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(request)
+        current_bytes += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
 def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
     if not batch:
         return "empty batch outside a new-view"
     if len(batch) > state.config.max_batch_size:
         return "batch too large"
+    if batch_bytes(batch) > state.config.max_batch_bytes:
+        return "batch over max_batch_bytes"
     ids = {r.request_id for r in batch}
     if len(ids) != len(batch):
         return "batch repeats a request"

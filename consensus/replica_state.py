@@ -30,6 +30,7 @@ from consensus.messages import (
     NewView,
     Prepare,
     PrePrepare,
+    PrePrepareHeader,
     ProposalMetadata,
     Request,
     ViewChange,
@@ -45,7 +46,16 @@ Sign = Callable[[bytes], bytes]
 MAX_REQUEST_ID_BYTES = 64
 
 M = TypeVar(
-    "M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, FetchBatch, BatchReply
+    "M",
+    PrePrepare,
+    PrePrepareHeader,
+    Prepare,
+    Commit,
+    Checkpoint,
+    ViewChange,
+    NewView,
+    FetchBatch,
+    BatchReply,
 )
 
 RequestIdOf = Callable[[bytes], bytes]

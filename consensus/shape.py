@@ -19,6 +19,7 @@ from consensus.messages import (
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    PrePrepareHeader,
     ProposalMetadata,
     Request,
     ViewChange,
@@ -99,10 +100,20 @@ def _all(items: object, check: Callable[[object], str | None]) -> str | None:
     return None
 
 
+def _header_problem(header: object) -> str | None:
+    if not isinstance(header, PrePrepareHeader):
+        return "expected a pre-prepare header"
+    if not (_u64(header.view) and _u64(header.seq) and _u64(header.sender)):
+        return "view, seq or sender is not an unsigned 64-bit integer"
+    if not (_bytes(header.digest) and _bytes(header.signature)):
+        return "digest or signature is not bytes"
+    return _metadata_problem(header.metadata)
+
+
 def _certificate_problem(cert: object) -> str | None:
     if not isinstance(cert, PreparedCertificate):
         return "expected a prepared certificate"
-    return _pre_prepare_problem(cert.pre_prepare) or _all(cert.prepares, _prepare_problem)
+    return _header_problem(cert.pre_prepare) or _all(cert.prepares, _prepare_problem)
 
 
 def _view_change_problem(message: object) -> str | None:
@@ -123,7 +134,7 @@ def _new_view_problem(message: NewView) -> str | None:
     if not _bytes(message.signature):
         return "signature is not bytes"
     return _all(message.view_changes, _view_change_problem) or _all(
-        message.pre_prepares, _pre_prepare_problem
+        message.pre_prepares, _header_problem
     )
 
 

@@ -35,7 +35,8 @@ def has_work(state: ReplicaState) -> bool:
     if any(seq > state.last_executed for seq in state.refused_proposals):
         return True
     return any(
-        seq > state.last_executed and state.view in slot.pre_prepares
+        seq > state.last_executed
+        and (state.view in slot.pre_prepares or state.view in slot.headers)
         for seq, slot in state.log.slots.items()
     )
 

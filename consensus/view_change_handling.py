@@ -7,9 +7,10 @@ are in ``consensus.view_change``; this module holds what they do to a replica.
 from __future__ import annotations
 
 from consensus.actions import Broadcast, Persist
+from consensus.batch_fetch import ask_for_batch
 from consensus.checkpoint_handling import make_stable
 from consensus.invariants import invariant
-from consensus.messages import NewView, Prepare, PrePrepare, ViewChange
+from consensus.messages import NewView, Prepare, PrePrepareHeader, ViewChange
 from consensus.normal_case import advance, propose
 from consensus.persistence import NewViewRecord, Record, ViewRecord, VoteRecord
 from consensus.replica_state import ReplicaState, VoteKey
@@ -99,15 +100,14 @@ def try_new_view(state: ReplicaState) -> None:
         return
     chosen = tuple(vc for _, vc in sorted(vcs.items())[: state.config.quorum])
     plan = plan_new_view(chosen, state.config)
-    pre_prepares: list[PrePrepare] = []
-    for seq, digest, batch, metadata in plan.batches:
+    headers: list[PrePrepareHeader] = []
+    for seq, digest, _, metadata in plan.proposals:
         key: VoteKey = ("PrePrepare", state.view, seq)
         invariant(key not in state.own_votes, f"new primary reuses seq {seq}")
-        pre_prepare = PrePrepare(state.view, seq, digest, batch, metadata, state.me)
-        pre_prepares.append(state.signed(pre_prepare))
-    nv = state.signed(NewView(state.view, chosen, tuple(pre_prepares), state.me))
+        headers.append(state.signed(PrePrepareHeader(state.view, seq, digest, metadata, state.me)))
+    nv = state.signed(NewView(state.view, chosen, tuple(headers), state.me))
+    # The NEW-VIEW holds our re-issued pre-prepares: its record restores them.
     records: list[Record] = [ViewRecord(state.view, True), VoteRecord(nv)]
-    records.extend(VoteRecord(pp) for pp in pre_prepares)
     state.outbox.append(Persist(tuple(records)))
     state.outbox.append(Broadcast(nv))
     enter_view(state, nv, plan)
@@ -147,13 +147,14 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.refused_proposals.clear()
     records: list[Record] = [] if primary else [ViewRecord(nv.view, True), NewViewRecord(nv)]
     prepares: list[Prepare] = []
-    for pp in nv.pre_prepares:
+    for pp, (_, _, plan_batch, _) in zip(nv.pre_prepares, plan.proposals, strict=True):
         if pp.seq <= state.stable_seq:
             continue
         slot = state.log.slot(pp.seq)
-        slot.pre_prepares[nv.view] = pp
-        slot.keep_needed(pp.digest, pp.batch, pp.metadata)
-        for request in pp.batch:
+        batch = slot.adopt_header(pp, plan_batch)
+        if batch is None:
+            ask_for_batch(state, pp.seq, pp.digest)  # prepared elsewhere: fetch by digest
+        for request in batch or ():
             state.inflight[request.request_id] = pp.seq
         if primary:
             known = state.own_votes.setdefault(("PrePrepare", nv.view, pp.seq), pp.digest)

@@ -28,6 +28,7 @@ from consensus.messages import (
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    PrePrepareHeader,
     ProposalMetadata,
     Request,
     ViewChange,
@@ -64,7 +65,7 @@ RECORD_TYPES: dict[str, type[Any]] = {
     t.__name__: t
     for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord, NewViewRecord)
 }
-_NESTED = (Request, PreparedCertificate, ProposalMetadata)
+_NESTED = (Request, PreparedCertificate, ProposalMetadata, PrePrepareHeader)
 
 
 class WireError(ValueError):

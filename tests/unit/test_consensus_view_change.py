@@ -10,18 +10,23 @@ from consensus.events import MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
     NULL_BATCH,
     Batch,
+    FetchBatch,
     NewView,
     PreparedCertificate,
     PrePrepare,
+    PrePrepareHeader,
     ViewChange,
+    header_of,
 )
 from consensus.persistence import NewViewRecord, ViewRecord, VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
     Cluster,
     digest_of,
+    header,
     make_replica,
     metadata_of,
+    plan_headers,
     pre_prepare,
     prepare,
     request,
@@ -47,7 +52,7 @@ def view_change(
 
 def prepared_in_view_0(seq: int, batch: Batch = BATCH) -> PreparedCertificate:
     return PreparedCertificate(
-        pre_prepare(0, seq, batch), (prepare(0, seq, batch, 1), prepare(0, seq, batch, 2))
+        header(0, seq, batch), (prepare(0, seq, batch, 1), prepare(0, seq, batch, 2))
     )
 
 
@@ -78,7 +83,7 @@ def test_view_change_carries_prepared_certificates() -> None:
     ]
     assert len(vcs) == 1
     assert vcs[0].prepared == (
-        PreparedCertificate(pp, (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))),
+        PreparedCertificate(header_of(pp), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))),
     )
 
 
@@ -141,10 +146,11 @@ def test_new_primary_sends_new_view_with_null_batches_for_gaps() -> None:
     nv = next(a.message for a in actions if isinstance(a, Broadcast))
     assert isinstance(nv, NewView)
     assert [vc.sender for vc in nv.view_changes] == [1, 2, 3]
-    assert [(p.seq, p.batch) for p in nv.pre_prepares] == [
-        (1, NULL_BATCH),
-        (2, NULL_BATCH),
-        (3, BATCH),
+    # Digests only (PBFT §4.4): null batches for the gaps, the prepared one at 3.
+    assert [(p.seq, p.digest) for p in nv.pre_prepares] == [
+        (1, digest_of(NULL_BATCH, 1)),
+        (2, digest_of(NULL_BATCH, 1)),
+        (3, digest_of(BATCH)),
     ]
     assert isinstance(actions[0], Persist)
     assert actions[0].records[0] == ViewRecord(1, True)
@@ -158,8 +164,7 @@ def test_new_primary_sends_new_view_with_null_batches_for_gaps() -> None:
 def build_new_view(certs: tuple[PreparedCertificate, ...] = ()) -> NewView:
     vcs = (view_change(1, 1), view_change(1, 2, certs), view_change(1, 3))
     plan = plan_new_view(vcs, make_replica(1).config)
-    pps = tuple(signed(PrePrepare(1, s, d, b, m, 1)) for s, d, b, m in plan.batches)
-    return signed(NewView(1, vcs, pps, 1))
+    return signed(NewView(1, vcs, plan_headers(plan, 1, 1), 1))
 
 
 def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
@@ -167,7 +172,9 @@ def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
     nv = build_new_view((prepared_in_view_0(1),))
     actions = backup.step(MessageReceived(1, nv))
     p = prepare(1, 1, BATCH, 2, proposed_view=0)
+    # It never saw the view-0 batch: it prepares the digest and fetches the batch.
     assert actions == [
+        Broadcast(signed(FetchBatch(1, digest_of(BATCH), 2))),
         Persist((ViewRecord(1, True), NewViewRecord(nv), VoteRecord(p))),
         Broadcast(p),
     ]
@@ -177,7 +184,7 @@ def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
 def test_backup_rejects_a_new_view_that_drops_a_prepared_batch() -> None:
     backup = make_replica(2)
     honest = build_new_view((prepared_in_view_0(1),))
-    null = signed(PrePrepare(1, 1, digest_of(NULL_BATCH, 1), NULL_BATCH, metadata_of(1), 1))
+    null = signed(PrePrepareHeader(1, 1, digest_of(NULL_BATCH, 1), metadata_of(1), 1))
     tampered = signed(replace(honest, pre_prepares=(null,)))
     assert backup.step(MessageReceived(1, tampered)) == [
         ReportFault("invalid_new_view", 1, "new-view pre-prepares differ from the recomputed ones")
@@ -185,14 +192,13 @@ def test_backup_rejects_a_new_view_that_drops_a_prepared_batch() -> None:
     assert (backup.view, backup.view_active) == (0, True)
 
 
-def test_backup_rejects_a_new_view_with_a_swapped_batch() -> None:
+def test_backup_rejects_a_new_view_with_swapped_metadata() -> None:
     backup = make_replica(2)
     honest = build_new_view((prepared_in_view_0(1),))
-    other = (request(2),)
-    swapped = signed(replace(honest.pre_prepares[0], batch=other))
+    swapped = signed(replace(honest.pre_prepares[0], metadata=metadata_of(0, 5)))
     tampered = signed(replace(honest, pre_prepares=(swapped,)))
     assert backup.step(MessageReceived(1, tampered)) == [
-        ReportFault("invalid_new_view", 1, "new-view batch differs from the prepared one")
+        ReportFault("invalid_new_view", 1, "new-view metadata differs from the prepared one")
     ]
 
 
@@ -316,10 +322,7 @@ def new_view_for(view: int, senders: tuple[int, ...] = (1, 2, 3)) -> NewView:
     primary = view % 4
     vcs = tuple(view_change(view, s) for s in senders)
     plan = plan_new_view(vcs, make_replica(primary).config)
-    pps = tuple(
-        signed(PrePrepare(view, seq, digest, batch, primary)) for seq, digest, batch in plan.batches
-    )
-    return signed(NewView(view, vcs, pps, primary))
+    return signed(NewView(view, vcs, plan_headers(plan, view, primary), primary))
 
 
 def test_a_replica_more_than_view_bound_behind_rejoins_with_a_verified_new_view() -> None:
