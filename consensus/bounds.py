@@ -10,10 +10,11 @@ largest instance of every message and record the protocol allows and encodes
 it with the real codec. "Largest" means:
 
 * every integer is 2^64 - 1 (msgpack's widest), digests and roots 32 bytes,
-  signatures 64 bytes (ed25519);
+  signatures the longest the wire carries (64 bytes, ed25519's);
 * a batch encodes to at most ``max_batch_bytes + BATCH_FRAMING_BYTES``, where
   ``max_batch_bytes`` bounds ``batch_bytes`` (requests plus their framing),
-  which primaries respect and backups check;
+  which primaries respect and backups check; so do the requests a backup
+  relays to the primary (FORWARDED-REQUESTS);
 * a checkpoint proof has at most n signers (they must be distinct);
 * a prepared certificate has at most n - 1 prepares (distinct, not the
   primary), and a VIEW-CHANGE at most one per seq of the window;
@@ -33,12 +34,14 @@ from dataclasses import replace
 from functools import lru_cache
 
 from consensus.messages import (
+    DIGEST_BYTES,
     NULL_BATCH,
     Batch,
     BatchReply,
     Checkpoint,
     Commit,
     FetchBatch,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -55,13 +58,14 @@ from consensus.persistence import (
     ViewRecord,
     VoteRecord,
 )
-from consensus.wire import MAX_WIRE_BYTES, U64_MAX, encode_message, encode_record
+from consensus.wire import (
+    MAX_SIGNATURE_BYTES,
+    MAX_WIRE_BYTES,
+    U64_MAX,
+    encode_message,
+    encode_record,
+)
 
-DIGEST_BYTES = 32
-SIGNATURE_BYTES = 64
-REQUEST_ID_BOUND_BYTES = 64
-"""Longest request id a replica accepts (``replica_state.MAX_REQUEST_ID_BYTES``;
-a test keeps the two equal)."""
 REQUEST_FRAMING_BYTES = 11
 """msgpack framing of one request: a 2-array (1 byte) and two bin headers (<= 5 each)."""
 BATCH_FRAMING_BYTES = 5
@@ -97,7 +101,7 @@ def largest_encodings(
     n, window = replica_count, watermark_window
     big = U64_MAX
     digest = b"\xff" * DIGEST_BYTES
-    signature = b"\xff" * SIGNATURE_BYTES
+    signature = b"\xff" * MAX_SIGNATURE_BYTES
     metadata = ProposalMetadata(big, big)
     # The empty batch encodes to one byte; a full one to at most this many more.
     batch_growth = BATCH_FRAMING_BYTES + max_batch_bytes - 1
@@ -138,6 +142,7 @@ def largest_encodings(
     proof_record = StableCheckpointRecord(big, digest, ())
     proof_record_one = StableCheckpointRecord(big, digest, (checkpoint,))
     reply = BatchReply(big, digest, NULL_BATCH, metadata, big, signature)
+    relay = ForwardedRequests(big, NULL_BATCH, big, signature)
     return {
         "PrePrepare": size(pre_prepare) + batch_growth,
         "Prepare": size(prepare),
@@ -147,6 +152,7 @@ def largest_encodings(
         "NewView": nv_bytes,
         "FetchBatch": size(FetchBatch(big, digest, big, signature)),
         "BatchReply": size(reply) + batch_growth,
+        "ForwardedRequests": size(relay) + batch_growth,
         "ViewRecord": len(encode_record(ViewRecord(big, True))),
         "VoteRecord(PrePrepare)": len(encode_record(VoteRecord(pre_prepare))) + batch_growth,
         "VoteRecord(ViewChange)": vc_bytes + record_overhead,

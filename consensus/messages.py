@@ -26,6 +26,14 @@ TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
 TAG_FETCH_BATCH = b"veil/consensus/fetch-batch/v1"
 TAG_BATCH_REPLY = b"veil/consensus/batch-reply/v1"
+TAG_FORWARDED_REQUESTS = b"veil/consensus/forwarded-requests/v1"
+
+DIGEST_BYTES = 32
+"""A proposal digest (SHA-256)."""
+STATE_ROOT_BYTES = 32
+"""An application state root."""
+MAX_REQUEST_ID_BYTES = 64
+"""A request id: the node's is a 32-byte tx hash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,20 @@ class FetchBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class ForwardedRequests:
+    """A backup relays client requests it has waited on to the primary of ``view``.
+
+    Clients send to every replica, but a primary may claim it never got a
+    request; the relay takes that excuse away (PBFT's backups do the same).
+    """
+
+    view: int
+    requests: tuple[Request, ...]
+    sender: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class BatchReply:
     """A batch and its metadata sent on request; the receiver checks both
     against the digest it asked for."""
@@ -206,7 +228,15 @@ class BatchReply:
 
 
 Message = (
-    PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | FetchBatch | BatchReply
+    PrePrepare
+    | Prepare
+    | Commit
+    | Checkpoint
+    | ViewChange
+    | NewView
+    | ForwardedRequests
+    | FetchBatch
+    | BatchReply
 )
 VoteMessage = PrePrepare | Prepare | Commit
 
@@ -256,6 +286,9 @@ def signed_bytes(message: Message | PrePrepareHeader, chain_id: bytes) -> bytes:
             ]
             pps = [(p.seq, p.digest, p.signature) for p in message.pre_prepares]
             return _pack((TAG_NEW_VIEW, chain_id, v, vcs, pps, i))
+        case ForwardedRequests(view=v, sender=i):
+            body = [(r.request_id, r.payload) for r in message.requests]
+            return _pack((TAG_FORWARDED_REQUESTS, chain_id, v, body, i))
         case FetchBatch(seq=s, digest=d, sender=i):
             return _pack((TAG_FETCH_BATCH, chain_id, s, d, i))
         case BatchReply(seq=s, digest=d, sender=i):

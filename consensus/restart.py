@@ -47,7 +47,7 @@ def rebuild(
         replay(state, record)
     state.last_executed = executed_seq
     state.own_roots[executed_seq] = state_root
-    state.committed_ids.update(committed_request_ids)
+    state.remember_committed(committed_request_ids, executed_seq)
     garbage_collect(state)
     if executed_seq < state.stable_seq:
         state.state_transfer_target = state.stable_seq

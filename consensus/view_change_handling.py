@@ -30,6 +30,8 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     state.timer_deadline = None
     state.inflight.clear()
     state.refused_proposals.clear()
+    state.relayed.clear()
+    state.progress_deadline = None
     state.may_propose = True
     state.view_changes_started += 1
     certs = tuple(
@@ -137,8 +139,11 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.may_propose = True
     state.view = nv.view
     state.view_active = True
+    state.view_since = state.now_ticks
     state.new_view_message = nv
     state.timer_deadline = None
+    state.progress_deadline = None
+    state.relayed.clear()
     for view in [v for v in state.view_changes if v <= nv.view]:
         del state.view_changes[view]
     if plan.stable_seq > state.stable_seq:
@@ -161,17 +166,11 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
             invariant(known == pp.digest, f"new primary signed two batches for {pp.seq}")
             continue
         key: VoteKey = ("Prepare", nv.view, pp.seq)
-        if not state.may_vote(key, pp.digest):
-            continue
-        prepare = state.signed(Prepare(nv.view, pp.seq, pp.digest, state.me))
-        state.own_votes[key] = pp.digest
-        state.store_own(prepare)
-        prepares.append(prepare)
-        records.append(VoteRecord(prepare))
+        if state.may_vote(key, pp.digest):
+            prepares.append(Prepare(nv.view, pp.seq, pp.digest, state.me))
     state.next_seq = max(plan.max_seq, state.stable_seq) + 1
-    if records:
-        state.outbox.append(Persist(tuple(records)))
-    state.outbox.extend(Broadcast(p) for p in prepares)
+    # One write for the view record and every PREPARE, then the broadcasts.
+    state.cast_votes(prepares, records_before=tuple(records))
     for _, slot in sorted(state.log.slots.items()):
         advance(state, slot)
     propose(state)

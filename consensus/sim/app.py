@@ -51,6 +51,12 @@ class SimApp:
         self.roots.append(hashlib.sha256(self.root + digest).digest())
         return self.root
 
+    def recent_ids(self, window_heights: int) -> tuple[bytes, ...]:
+        """The request ids of the last ``window_heights`` blocks: what a restart
+        or a state transfer hands the core."""
+        first = max(0, self.height - window_heights)
+        return tuple(rid for ids in self.request_ids[first:] for rid in ids)
+
     def copy_prefix_from(self, other: SimApp, height: int) -> None:
         """State transfer: adopt ``other``'s history up to ``height``."""
         self.digests = list(other.digests[:height])

@@ -22,6 +22,7 @@ from consensus.messages import (
     Checkpoint,
     Commit,
     FetchBatch,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -42,7 +43,7 @@ def signature_slot(message: Message) -> tuple[object, ...] | None:
             return ("ViewChange", message.sender, message.new_view)
         case NewView():
             return ("NewView", message.sender, message.view)
-        case FetchBatch() | BatchReply():
+        case FetchBatch() | BatchReply() | ForwardedRequests():
             return None
 
 
@@ -52,7 +53,7 @@ def signature_content(message: Message) -> object:
             return message.digest
         case Checkpoint():
             return message.state_root
-        case ViewChange() | NewView() | FetchBatch() | BatchReply():
+        case ViewChange() | NewView() | FetchBatch() | BatchReply() | ForwardedRequests():
             return message
 
 

@@ -27,7 +27,7 @@ from consensus.messages import (
     signed_bytes,
 )
 from consensus.replica import Replica
-from consensus.sim.keys import public_key, signer, verify
+from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
 from consensus.view_change import NewViewPlan
 
 TEST_CHAIN_ID = b"veil-test-chain"
@@ -60,6 +60,7 @@ def make_config(replica_id: int, nodes: int = 4, **overrides: Any) -> ReplicaCon
         "view_bound": 16,
         "retransmit_interval_ticks": 5,
         "max_batch_size": 4,
+        "signature_bytes": SIGNATURE_BYTES,
     }
     settings.update(overrides)
     return ReplicaConfig(**settings)

@@ -31,7 +31,7 @@ from consensus.replica import Replica
 from consensus.sim.app import SimApp
 from consensus.sim.byzantine import ByzantineReplica
 from consensus.sim.checks import SafetyChecker
-from consensus.sim.keys import public_key, signer, verify
+from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
 from consensus.sim.network import Network, NetworkConditions
 from consensus.sim.scenario import Scenario, TimedFault
 from consensus.sim.storage import SimStorage
@@ -56,6 +56,8 @@ def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
         view_bound=64,
         retransmit_interval_ticks=8,
         max_batch_size=8,
+        signature_bytes=SIGNATURE_BYTES,
+        request_id_window_heights=16,
     )
 
 
@@ -220,7 +222,7 @@ class Simulation:
             records=self.storage[index].durable,
             executed_seq=app.height,
             state_root=app.root,
-            committed_request_ids=tuple(app.executed_ids),
+            committed_request_ids=app.recent_ids(self.configs[index].request_id_window_heights),
         )
         self.log(f"r{index} RESTART at height {app.height}")
 
@@ -256,7 +258,7 @@ class Simulation:
                     if index in self.honest:
                         for height in range(1, seq + 1):
                             self.checker.state_root(index, height, app.roots[height])
-                    ids = tuple(rid for batch in app.request_ids for rid in batch)
+                    ids = app.recent_ids(self.configs[index].request_id_window_heights)
                     self.deliver(index, StateTransferCompleted(seq, root, ids))
                     break
         self._pending_transfers = still

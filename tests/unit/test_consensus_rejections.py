@@ -91,7 +91,7 @@ def test_own_message_echoed_back_is_ignored() -> None:
             fault("invalid_batch", 0, "batch repeats a request"),
         ),
         (
-            pre_prepare(0, 1, (Request(b"", b"x"),)),
+            pre_prepare(0, 1, (Request(b"r", bytes((1 << 16) + 1)),)),
             fault("invalid_batch", 0, "malformed request in batch"),
         ),
     ],
@@ -152,7 +152,7 @@ def test_equivocating_pre_prepare_blames_the_primary_even_when_relayed() -> None
 
 def test_pre_prepare_repeating_a_committed_request_is_refused() -> None:
     backup = make_replica(1)
-    backup.committed_ids.add(b"req-1")
+    backup.committed_ids.add(b"req-1", 0)
     assert deliver(backup, pre_prepare(0, 1, BATCH)) == fault(
         "duplicate_request", 0, "request repeated at seq 1"
     )

@@ -11,6 +11,7 @@ from consensus.messages import (
     NULL_BATCH,
     Batch,
     FetchBatch,
+    ForwardedRequests,
     NewView,
     PreparedCertificate,
     PrePrepare,
@@ -32,6 +33,7 @@ from consensus.sim.fixtures import (
     request,
     signed,
 )
+from consensus.sim.keys import SIGNATURE_BYTES
 from consensus.view_change import plan_new_view
 
 BATCH = (request(1),)
@@ -59,7 +61,8 @@ def prepared_in_view_0(seq: int, batch: Batch = BATCH) -> PreparedCertificate:
 def test_request_timeout_starts_a_view_change_persisted_before_broadcast() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
-    assert ticks(backup, 9) == []
+    relay = signed(ForwardedRequests(0, (request(1),), 1))
+    assert ticks(backup, 9) == [Send(0, relay)]  # the relay to the primary, at tick 5
     actions = backup.step(Tick(0))
     vc = view_change(1, 1)
     assert actions == [Persist((ViewRecord(1, False), VoteRecord(vc))), Broadcast(vc)]
@@ -295,7 +298,7 @@ def test_prepared_batch_survives_the_view_change_with_its_digest() -> None:
     assert all(cluster.replicas[i].log.slots[1].prepared is not None for i in (1, 2))
     cluster.drop_from = {0}
     for i in range(1, 4):
-        cluster.replicas[i].pending[b"req-1"] = request(1)
+        cluster.replicas[i].add_pending(request(1))
     cluster.tick(60)
     digests = [a.certificate.digest for a in cluster.executed[3]]
     assert digests == [digest_of(BATCH)]
@@ -308,8 +311,8 @@ def test_a_forged_stale_message_does_not_make_us_send_a_new_view_to_its_victim()
     # replica send replica 3 a full NEW-VIEW once per interval.
     backup = make_replica(2)
     backup.step(MessageReceived(1, build_new_view()))
-    forged_vc = replace(view_change(1, 3), signature=b"\x01" * 64)
-    forged_prepare = replace(prepare(0, 1, BATCH, 3), signature=b"\x01" * 64)
+    forged_vc = replace(view_change(1, 3), signature=b"\x01" * SIGNATURE_BYTES)
+    forged_prepare = replace(prepare(0, 1, BATCH, 3), signature=b"\x01" * SIGNATURE_BYTES)
     for forged in (forged_vc, forged_prepare):
         actions = backup.step(MessageReceived(3, forged))
         assert not any(isinstance(a, Send) for a in actions)

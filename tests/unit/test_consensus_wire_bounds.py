@@ -16,13 +16,13 @@ import pytest
 from consensus.actions import Broadcast, ReportFault
 from consensus.bounds import (
     REQUEST_FRAMING_BYTES,
-    REQUEST_ID_BOUND_BYTES,
     batch_bytes,
     largest_encodings,
 )
 from consensus.config import ReplicaConfig
 from consensus.events import ClientBatchReady, MessageReceived
 from consensus.messages import (
+    MAX_REQUEST_ID_BYTES,
     Checkpoint,
     NewView,
     Prepare,
@@ -33,7 +33,6 @@ from consensus.messages import (
     Request,
     ViewChange,
 )
-from consensus.replica_state import MAX_REQUEST_ID_BYTES
 from consensus.sim.fixtures import (
     TEST_CHAIN_ID,
     header,
@@ -107,11 +106,16 @@ def test_settings_that_could_build_an_oversized_message_are_refused() -> None:
         config(max_batch_bytes=17 << 20)
     # The old default's worst case: 500 requests of 64 KiB (31 MiB per batch).
     with pytest.raises(ValueError, match="PrePrepare"):
-        config(max_batch_bytes=500 * ((1 << 16) + REQUEST_ID_BOUND_BYTES + REQUEST_FRAMING_BYTES))
+        config(max_batch_bytes=500 * ((1 << 16) + MAX_REQUEST_ID_BYTES + REQUEST_FRAMING_BYTES))
     # Digests do not grow with batches, but n^2 x window does: 100 validators
     # with a 4096-slot window could build a NEW-VIEW of gigabytes.
     with pytest.raises(ValueError, match=r"a (ViewChange|NewView) could take"):
-        config(nodes=100, checkpoint_interval=64, watermark_window=4096)
+        config(
+            nodes=100,
+            checkpoint_interval=64,
+            watermark_window=4096,
+            request_id_window_heights=4096,
+        )
     with pytest.raises(ValueError, match="at least one request"):
         config(max_request_bytes=1 << 16, max_batch_bytes=1 << 16)
 
@@ -151,6 +155,5 @@ def test_primary_cuts_batches_by_bytes_and_backups_refuse_a_batch_over_the_bound
     ]
 
 
-def test_the_request_id_bound_matches_the_replicas() -> None:
-    assert REQUEST_ID_BOUND_BYTES == MAX_REQUEST_ID_BYTES
+def test_the_default_batch_bound_is_8_mib() -> None:
     assert make_config(0).max_batch_bytes == 8 << 20
