@@ -62,20 +62,39 @@ def on_view_change(state: ReplicaState, peer: int, vc: ViewChange) -> None:
     if known == vc:
         state.ignore("duplicate")
         return
+    held = [v for v, by_sender in state.view_changes.items() if vc.sender in by_sender]
+    if vc.new_view != state.view and vc.new_view < max(held, default=-1):
+        state.ignore("superseded_view_change")
+        return
     if not state.authentic(vc):
         state.fault("bad_signature", peer, "view-change")
+        return
+    # A conflict is proven by the outer signature alone: no need to validate
+    # the certificates inside (issue 8 §1.7b).
+    if known is not None:
+        detail = f"two view-changes to {vc.new_view}"
+        state.fault("conflicting_view_change", vc.sender, detail)
         return
     problem = view_change_problem(vc, state.config, state.verify)
     if problem is not None:
         state.fault("invalid_view_change", peer, problem)
         return
-    if known is not None:
-        detail = f"two view-changes to {vc.new_view}"
-        state.fault("conflicting_view_change", vc.sender, detail)
-        return
-    state.view_changes.setdefault(vc.new_view, {})[vc.sender] = vc
+    keep_view_change(state, vc, held)
     if not maybe_join(state):
         try_new_view(state)
+
+
+def keep_view_change(state: ReplicaState, vc: ViewChange, held: list[int]) -> None:
+    """Store ``vc``, keeping per sender only its latest VIEW-CHANGE and the one
+    for the view being assembled (issue 8 §1.7b): so at most two per sender,
+    each within the wire bound ``consensus.bounds`` proves for the config."""
+    state.view_changes.setdefault(vc.new_view, {})[vc.sender] = vc
+    for view in held:
+        if view not in (state.view, vc.new_view) and view < vc.new_view:
+            by_sender = state.view_changes[view]
+            del by_sender[vc.sender]
+            if not by_sender:
+                del state.view_changes[view]
 
 
 def maybe_join(state: ReplicaState) -> bool:

@@ -25,6 +25,7 @@ from consensus.sim.fixtures import (
     Cluster,
     digest_of,
     header,
+    make_config,
     make_replica,
     metadata_of,
     plan_headers,
@@ -33,7 +34,7 @@ from consensus.sim.fixtures import (
     request,
     signed,
 )
-from consensus.sim.keys import SIGNATURE_BYTES
+from consensus.sim.keys import SIGNATURE_BYTES, signer, verify
 from consensus.view_change import plan_new_view
 
 BATCH = (request(1),)
@@ -342,3 +343,37 @@ def test_a_replica_more_than_view_bound_behind_rejoins_with_a_verified_new_view(
     assert lagging.step(MessageReceived(1, view_change(80, 1))) == [
         ReportFault("absurd_view", 1, "view 80 is beyond 40 + bound")
     ]
+
+
+def test_stored_view_changes_are_bounded_per_sender() -> None:
+    # Issue 8 §1.7b: up to view_bound VIEW-CHANGEs per sender were stored. Now
+    # each sender keeps its latest one and the one for the view being assembled.
+    backup = make_replica(3, view_bound=64)
+    backup.step(RequestSubmitted(request(1)))
+    ticks(backup, 10)  # waits for view 1
+    assert (backup.view, backup.view_active) == (1, False)
+    for view in range(1, 40):
+        backup.step(MessageReceived(2, view_change(view, 2)))
+    held = sorted(v for v, by_sender in backup.view_changes.items() if 2 in by_sender)
+    assert held == [1, 39]
+    # An older one than the latest is not stored again (unless it is view 1's).
+    assert backup.step(MessageReceived(2, view_change(20, 2))) == []
+    assert backup.ignored_counts["superseded_view_change"] == 1
+
+
+def test_a_conflicting_view_change_is_caught_before_its_contents_are_validated() -> None:
+    calls: list[bytes] = []
+
+    def counting_verify(key: bytes, data: bytes, signature: bytes) -> bool:
+        calls.append(data)
+        return verify(key, data, signature)
+
+    backup = Replica(make_config(1), signer(1), counting_verify)
+    backup.view, backup.view_active = 1, False
+    backup.step(MessageReceived(3, view_change(1, 3)))
+    calls.clear()
+    with_cert = view_change(1, 3, (prepared_in_view_0(1),))
+    assert backup.step(MessageReceived(3, with_cert)) == [
+        ReportFault("conflicting_view_change", 3, "two view-changes to 1")
+    ]
+    assert len(calls) == 1  # the outer signature only, not the 3 inside
