@@ -35,6 +35,7 @@ from consensus.messages import (
     PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
     signed_bytes,
 )
@@ -60,6 +61,7 @@ M = TypeVar(
     ForwardedRequests,
     FetchBatch,
     BatchReply,
+    Status,
 )
 
 RequestIdOf = Callable[[bytes], bytes]
@@ -149,6 +151,8 @@ class ReplicaState:
         self.view_changes_started = 0
         self.new_view_replies: dict[int, int] = {}
         self.may_propose = True
+        # peer -> tick we last answered its STATUS
+        self.status_replies: dict[int, int] = {}
         # peer -> (retransmission interval, batch replies sent to it in it)
         self.batch_replies: dict[int, tuple[int, int]] = {}
         self.outbox: list[Action] = []

@@ -27,6 +27,7 @@ from consensus.messages import (
     NewView,
     Prepare,
     PrePrepare,
+    Status,
     ViewChange,
 )
 from consensus.sim.keys import public_key, verify
@@ -43,7 +44,7 @@ def signature_slot(message: Message) -> tuple[object, ...] | None:
             return ("ViewChange", message.sender, message.new_view)
         case NewView():
             return ("NewView", message.sender, message.view)
-        case FetchBatch() | BatchReply() | ForwardedRequests():
+        case FetchBatch() | BatchReply() | ForwardedRequests() | Status():
             return None
 
 
@@ -53,7 +54,9 @@ def signature_content(message: Message) -> object:
             return message.digest
         case Checkpoint():
             return message.state_root
-        case ViewChange() | NewView() | FetchBatch() | BatchReply() | ForwardedRequests():
+        case (
+            ViewChange() | NewView() | FetchBatch() | BatchReply() | ForwardedRequests() | Status()
+        ):
             return message
 
 
