@@ -147,7 +147,7 @@ class ReplicaState:
         # The NEW-VIEW of the latest view we ran, kept after we leave it.
         self.new_view_message: NewView | None = None
         self.next_seq = 1
-        self.timer_deadline: int | None = None
+        self.timer_deadline_ticks: int | None = None
         self.backoff_exponent = 0
         self.state_transfer_target: int | None = None
         self.stopped = False

@@ -22,15 +22,15 @@ def on_tick(state: ReplicaState, now_ms: int) -> None:
         relay_waiting_requests(state)
         if state.state_transfer_target is not None:
             request_state_transfer(state)
-    if state.timer_deadline is not None and state.now_ticks >= state.timer_deadline:
+    if state.timer_deadline_ticks is not None and state.now_ticks >= state.timer_deadline_ticks:
         if state.view_active and not request_overdue(state) and not has_work(state):
             # Only the progress timer came due, and its work went away (it is
             # checked here, not on every step: the scan is not free).
             state.progress_deadline = None
-            state.timer_deadline = None
+            state.timer_deadline_ticks = None
             propose(state)
             return
-        state.timer_deadline = None
+        state.timer_deadline_ticks = None
         state.backoff_exponent += 1
         start_view_change(state, state.view + 1)
         return
@@ -65,9 +65,9 @@ def refresh_timer(state: ReplicaState) -> None:
         deadlines = [
             d for d in (state.progress_deadline, state.request_deadline()) if d is not None
         ]
-        state.timer_deadline = min(deadlines, default=None)
+        state.timer_deadline_ticks = min(deadlines, default=None)
     elif (
-        state.timer_deadline is None
+        state.timer_deadline_ticks is None
         and len(state.view_changes.get(state.view, {})) >= state.config.quorum
     ):
-        state.timer_deadline = state.now_ticks + state.timeout_ticks()
+        state.timer_deadline_ticks = state.now_ticks + state.timeout_ticks()

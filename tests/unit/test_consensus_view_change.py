@@ -101,7 +101,7 @@ def test_lone_replica_waits_instead_of_racing_through_views() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
     ticks(backup, 10)
-    assert backup.timer_deadline is None  # only its own view-change so far
+    assert backup.timer_deadline_ticks is None  # only its own view-change so far
     actions = ticks(backup, 200)
     assert backup.view == 1
     assert all(isinstance(a, Broadcast) and a.message == view_change(1, 1) for a in actions)
@@ -131,7 +131,7 @@ def test_back_off_doubles_once_a_quorum_changes_view_and_is_capped() -> None:
         view = backup.view
         for sender in (0, 2):
             backup.step(MessageReceived(sender, view_change(view, sender)))
-        assert backup.timer_deadline == backup.now_ticks + timeout, attempt
+        assert backup.timer_deadline_ticks == backup.now_ticks + timeout, attempt
         ticks(backup, timeout)
         assert backup.view == view + 1
 
