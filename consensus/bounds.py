@@ -53,6 +53,7 @@ from consensus.messages import (
     ViewChange,
 )
 from consensus.persistence import (
+    BatchRecord,
     NewViewRecord,
     PreparedRecord,
     StableCheckpointRecord,
@@ -156,6 +157,8 @@ def largest_encodings(
         "BatchReply": size(reply) + batch_growth,
         "ForwardedRequests": size(relay) + batch_growth,
         "ViewRecord": len(encode_record(ViewRecord(big, True))),
+        "BatchRecord": len(encode_record(BatchRecord(big, digest, NULL_BATCH, metadata)))
+        + batch_growth,
         "VoteRecord(PrePrepare)": len(encode_record(VoteRecord(pre_prepare))) + batch_growth,
         "VoteRecord(ViewChange)": vc_bytes + record_overhead,
         "VoteRecord(NewView)": nv_bytes + record_overhead,

@@ -24,7 +24,7 @@ from consensus.messages import (
     Request,
     proposal_digest,
 )
-from consensus.persistence import PreparedRecord
+from consensus.persistence import BatchRecord, PreparedRecord, Record
 from consensus.quorum import primary_of
 from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
@@ -359,7 +359,14 @@ def advance(state: ReplicaState, slot: Slot) -> None:
                     slot.prepared = cert
                 if state.may_vote(key, digest):
                     commit = Commit(state.view, slot.seq, digest, state.me)
-                    state.cast_votes([commit], records_before=(PreparedRecord(cert),))
+                    records: list[Record] = [PreparedRecord(cert)]
+                    # Certificates carry digests only: keep the batch durable
+                    # too, or a NEW-VIEW could re-issue a batch every replica
+                    # that prepared it lost in a crash.
+                    proposal = slot.proposal_for(digest)
+                    if proposal is not None:
+                        records.append(BatchRecord(slot.seq, digest, *proposal))
+                    state.cast_votes([commit], records_before=tuple(records))
     if slot.committed is None and slot.seq > state.last_executed:
         slot.committed = slot.commit_certificate(state.config.quorum)
     execute_ready(state)

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consensus.messages import (
+    Batch,
     Checkpoint,
     Commit,
     NewView,
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     ViewChange,
 )
 
@@ -65,7 +67,21 @@ class NewViewRecord:
     new_view: NewView
 
 
-Record = ViewRecord | VoteRecord | PreparedRecord | StableCheckpointRecord | NewViewRecord
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """The batch and metadata a prepared certificate names (written with it):
+    certificates carry digests only, and the batch must outlive a crash of
+    every replica that prepared it, since a NEW-VIEW may re-issue it."""
+
+    seq: int
+    digest: bytes
+    batch: Batch
+    metadata: ProposalMetadata
+
+
+Record = (
+    ViewRecord | VoteRecord | PreparedRecord | StableCheckpointRecord | NewViewRecord | BatchRecord
+)
 
 
 def live_records(records: Sequence[Record]) -> list[Record]:
@@ -130,6 +146,8 @@ def live_records(records: Sequence[Record]) -> list[Record]:
                 live = vc.new_view > ran_view
             case VoteRecord(message=PrePrepare() | Prepare() | Commit() as vote):
                 live = vote.seq > stable_seq
+            case BatchRecord(seq=seq):
+                live = seq > stable_seq
         if live:
             kept.append(record)
     return kept

@@ -24,6 +24,7 @@ from consensus.messages import (
     proposal_digest,
 )
 from consensus.persistence import (
+    BatchRecord,
     NewViewRecord,
     PreparedRecord,
     Record,
@@ -84,6 +85,8 @@ def replay(state: ReplicaState, record: Record) -> None:
                 slot.prepared = cert
         case NewViewRecord(new_view=nv):
             replay_new_view(state, nv)
+        case BatchRecord(seq=seq, digest=digest, batch=batch, metadata=metadata):
+            state.log.slot(seq).keep_needed(digest, batch, metadata)
         case StableCheckpointRecord(seq=seq, state_root=root, proof=proof):
             if seq > state.stable_seq:
                 state.stable_seq, state.stable_root, state.stable_proof = seq, root, proof

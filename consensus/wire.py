@@ -41,6 +41,7 @@ from consensus.messages import (
     ViewChange,
 )
 from consensus.persistence import (
+    BatchRecord,
     NewViewRecord,
     PreparedRecord,
     Record,
@@ -82,7 +83,14 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
 }
 RECORD_TYPES: dict[str, type[Any]] = {
     t.__name__: t
-    for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord, NewViewRecord)
+    for t in (
+        ViewRecord,
+        VoteRecord,
+        PreparedRecord,
+        StableCheckpointRecord,
+        NewViewRecord,
+        BatchRecord,
+    )
 }
 _NESTED = (Request, PreparedCertificate, ProposalMetadata, PrePrepareHeader)
 

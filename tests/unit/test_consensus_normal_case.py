@@ -6,7 +6,7 @@ from consensus.actions import Broadcast, Execute, Persist
 from consensus.certificate import CommitCertificate
 from consensus.events import ClientBatchReady, Executed, MessageReceived, RequestSubmitted
 from consensus.messages import Commit, PreparedCertificate, PrePrepare, Request, header_of
-from consensus.persistence import PreparedRecord, VoteRecord
+from consensus.persistence import BatchRecord, PreparedRecord, VoteRecord
 from consensus.sim.fixtures import (
     Cluster,
     commit,
@@ -70,7 +70,11 @@ def test_prepared_sends_commit_with_the_certificate_persisted_first() -> None:
     actions = backup.step(MessageReceived(2, prepare(0, 1, BATCH, 2)))
     cert = PreparedCertificate(header_of(pp), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2)))
     c = commit(0, 1, BATCH, 1)
-    assert actions == [Persist((PreparedRecord(cert), VoteRecord(c))), Broadcast(c)]
+    batch_record = BatchRecord(1, pp.digest, BATCH, pp.metadata)
+    assert actions == [
+        Persist((PreparedRecord(cert), batch_record, VoteRecord(c))),
+        Broadcast(c),
+    ]
 
 
 def test_prepares_before_the_pre_prepare_count_once_it_arrives() -> None:

@@ -169,3 +169,25 @@ def test_backup_restarted_right_after_entering_a_view_keeps_its_new_view() -> No
         (2, batch),
     ]
     assert not any(isinstance(a, Broadcast) and isinstance(a.message, FetchBatch) for a in executed)
+
+
+def test_a_restarted_backup_keeps_the_batch_of_its_prepared_certificate() -> None:
+    # VIEW-CHANGEs and NEW-VIEWs carry digests only (issue 8 §1.4), so the
+    # batch a certificate names must be durable where the certificate is: if
+    # every replica that prepared it crashed, a NEW-VIEW re-issuing it could
+    # never be executed.
+    backup = make_replica(2)
+    pp = pre_prepare(0, 1, BATCH)
+    records = records_of(backup.step(MessageReceived(0, pp)))
+    records += records_of(backup.step(MessageReceived(1, prepare(0, 1, BATCH, 1))))
+    restarted = restore(2, records)
+    assert restarted.log.slots[1].proposal_for(pp.digest) == (BATCH, pp.metadata)
+    cert = restarted.log.slots[1].prepared
+    assert cert is not None
+    vcs = tuple(
+        signed(ViewChange(1, 0, bytes(32), (), (cert,) if s == 2 else (), s)) for s in (1, 2, 3)
+    )
+    nv = signed(NewView(1, vcs, plan_headers(plan_new_view(vcs, make_config(1)), 1, 1), 1))
+    actions = restarted.step(MessageReceived(1, nv))
+    assert not any(isinstance(a, Broadcast) and isinstance(a.message, FetchBatch) for a in actions)
+    assert restarted.log.slots[1].pre_prepares[1].batch == BATCH

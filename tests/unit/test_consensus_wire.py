@@ -5,8 +5,18 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from consensus.messages import Message, NewView, PreparedCertificate, ViewChange
+from consensus.messages import (
+    BatchReply,
+    FetchBatch,
+    Message,
+    NewView,
+    PreparedCertificate,
+    Status,
+    ViewChange,
+)
 from consensus.persistence import (
+    BatchRecord,
+    NewViewRecord,
     PreparedRecord,
     Record,
     StableCheckpointRecord,
@@ -35,6 +45,9 @@ MESSAGES: list[Message] = [
     checkpoint(8, b"s" * 32, 0),
     VC,
     NV,
+    signed(FetchBatch(1, CERT.pre_prepare.digest, 2)),
+    signed(BatchReply(1, CERT.pre_prepare.digest, BATCH, CERT.pre_prepare.metadata, 2)),
+    signed(Status(3, 7, 1)),
 ]
 RECORDS: list[Record] = [
     ViewRecord(3, False),
@@ -43,6 +56,8 @@ RECORDS: list[Record] = [
     VoteRecord(NV),
     PreparedRecord(CERT),
     StableCheckpointRecord(4, b"r" * 32, PROOF),
+    NewViewRecord(NV),
+    BatchRecord(1, CERT.pre_prepare.digest, BATCH, CERT.pre_prepare.metadata),
 ]
 
 
