@@ -36,8 +36,7 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
         return
     max_bytes = state.config.max_request_bytes
     request_id_of = state.request_id_of
-    committed, pending, pending_since = state.committed_ids, state.pending, state.pending_since
-    now = state.now_ticks
+    committed, pending = state.committed_ids, state.pending
     for request in requests:
         if (
             not isinstance(request, Request)
@@ -52,7 +51,6 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
             state.ignore("duplicate_request")
         else:
             pending[request.request_id] = request
-            pending_since[request.request_id] = now
             state.may_propose = True
     propose(state)
 
@@ -322,26 +320,35 @@ def on_forwarded_requests(state: ReplicaState, peer: int, fr: ForwardedRequests)
 
 
 def relay_waiting_requests(state: ReplicaState) -> None:
-    """A backup sends the primary requests that waited a retransmission interval
-    without being proposed: at most one batch's worth per interval, each
-    request once per view."""
+    """A backup sends the primary the oldest pending requests that are not in
+    flight and already were at the previous round (one retransmission
+    interval ago): at most one batch's worth per interval, each request once
+    per view. The scan is bounded too: it looks at most at a few batches'
+    worth of the oldest pending requests."""
     if not state.view_active or state.is_primary:
         return
-    waited_since = state.now_ticks - state.config.retransmit_interval_ticks
-    state.relayed = {r for r in state.relayed if r in state.pending}
+    size = state.config.max_batch_size
+    pending, inflight = state.pending, state.inflight
+    state.relayed = {r for r in state.relayed if r in pending}
+    candidates: set[bytes] = set()
     chosen: list[Request] = []
     chosen_bytes = 0  # bounded like a batch, so the relay fits the wire
-    for request_id, since in state.pending_since.items():
-        if since > waited_since or len(chosen) >= state.config.max_batch_size:
+    for scanned, request_id in enumerate(pending):
+        if scanned >= 4 * size or len(candidates) >= size:
             break
-        if request_id not in state.inflight and request_id not in state.relayed:
-            request = state.pending[request_id]
+        if request_id in inflight or request_id in state.relayed:
+            continue
+        if request_id in state.relay_candidates:
+            request = pending[request_id]
             cost = batch_bytes((request,))
             if chosen_bytes + cost > state.config.max_batch_bytes:
                 break
             chosen.append(request)
             chosen_bytes += cost
             state.relayed.add(request_id)
+        else:
+            candidates.add(request_id)
+    state.relay_candidates = candidates
     if chosen:
         relay = state.signed(ForwardedRequests(state.view, tuple(chosen), state.me))
         state.outbox.append(Send(state.primary, relay))

@@ -19,7 +19,6 @@ def on_tick(state: ReplicaState, now_ms: int) -> None:
     state.now_ms = max(state.now_ms, now_ms)
     if state.now_ticks % state.config.retransmit_interval_ticks == 0:
         retransmit(state)
-        relay_waiting_requests(state)
         if state.state_transfer_target is not None:
             request_state_transfer(state)
     if state.timer_deadline_ticks is not None and state.now_ticks >= state.timer_deadline_ticks:
@@ -34,6 +33,8 @@ def on_tick(state: ReplicaState, now_ms: int) -> None:
         state.backoff_exponent += 1
         start_view_change(state, state.view + 1)
         return
+    if state.now_ticks % state.config.retransmit_interval_ticks == 0:
+        relay_waiting_requests(state)  # not to a primary we are leaving
     propose(state)
 
 

@@ -31,6 +31,7 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     state.inflight.clear()
     state.refused_proposals.clear()
     state.relayed.clear()
+    state.relay_candidates.clear()
     state.progress_deadline = None
     state.may_propose = True
     state.view_changes_started += 1
@@ -163,6 +164,7 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.timer_deadline_ticks = None
     state.progress_deadline = None
     state.relayed.clear()
+    state.relay_candidates.clear()
     for view in [v for v in state.view_changes if v <= nv.view]:
         del state.view_changes[view]
     if plan.stable_seq > state.stable_seq:
