@@ -2,7 +2,8 @@
 
 state_root(h) = SHA-256(state_root(h-1) || digest(h)), so two replicas with the
 same root at a height have the same history up to it (total order check), and a
-state transfer is a copy of a prefix of a peer's history.
+state transfer is a copy of a prefix of a peer's history, checked against the
+stable checkpoint's root before it is installed (see ``state_transfer``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from consensus.config import GENESIS_STATE_ROOT
 from consensus.messages import Batch
 
 
+def next_root(root: bytes, digest: bytes) -> bytes:
+    return hashlib.sha256(root + digest).digest()
+
+
 @dataclass(slots=True)
 class SimApp:
     digests: list[bytes] = field(default_factory=list)
     roots: list[bytes] = field(default_factory=lambda: [GENESIS_STATE_ROOT])
-    request_ids: list[tuple[bytes, ...]] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
     executed_ids: dict[bytes, int] = field(default_factory=dict)
     duplicates_skipped: int = 0
 
@@ -33,23 +38,24 @@ class SimApp:
     def execute(self, seq: int, digest: bytes, batch: Batch) -> bytes:
         if seq != self.height + 1:
             raise RuntimeError(f"executed {seq} at height {self.height}")
-        fresh: list[bytes] = []
         for request in batch:
             if request.request_id in self.executed_ids:
                 self.duplicates_skipped += 1
             else:
                 self.executed_ids[request.request_id] = seq
-                fresh.append(request.request_id)
         self.digests.append(digest)
-        self.request_ids.append(tuple(fresh))
-        self.roots.append(hashlib.sha256(self.root + digest).digest())
+        self.batches.append(batch)
+        self.roots.append(next_root(self.root, digest))
         return self.root
 
-    def copy_prefix_from(self, other: SimApp, height: int) -> None:
-        """State transfer: adopt ``other``'s history up to ``height``."""
-        self.digests = list(other.digests[:height])
-        self.roots = list(other.roots[: height + 1])
-        self.request_ids = list(other.request_ids[:height])
-        self.executed_ids = {
-            rid: seq + 1 for seq, ids in enumerate(self.request_ids) for rid in ids
-        }
+    def install(self, digests: list[bytes], batches: list[Batch]) -> None:
+        """State transfer: adopt a verified history (see ``state_transfer.verify_history``)."""
+        self.digests = list(digests)
+        self.batches = list(batches)
+        self.roots = [GENESIS_STATE_ROOT]
+        for digest in digests:
+            self.roots.append(next_root(self.roots[-1], digest))
+        self.executed_ids = {}
+        for seq, batch in enumerate(batches, start=1):
+            for request in batch:
+                self.executed_ids.setdefault(request.request_id, seq)

@@ -8,7 +8,9 @@ from collections import Counter
 import pytest
 
 import consensus.sim.__main__ as cli
+from consensus.sim import soak
 from consensus.sim.runner import SeedResult
+from consensus.sim.scenario import HARSH_COMBINATIONS, PENDING_FIXES
 
 
 def test_summary_is_the_last_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,3 +48,24 @@ def test_failure_exits_one_with_seed_and_replay(
     assert lines[1].startswith("replay: python -m consensus.sim --seed 7 ")
     assert lines[1].endswith("--trace")
     assert json.loads(lines[-1])["safety_violations"] == 1
+
+
+def test_soak_runs_every_part_and_prints_each_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert soak.main(["--seeds", "2", "--harsh-seeds", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summaries = [json.loads(line) for line in lines if line.startswith("{")]
+    runs = soak.soak_runs(2, 1)
+    assert (
+        len(summaries)
+        == len(runs)
+        >= 2
+        + len(HARSH_COMBINATIONS)
+        - len([k for k in HARSH_COMBINATIONS if set(k) & set(PENDING_FIXES)])
+    )
+    assert runs[0][-2:] == ["--nodes", "4"] and runs[1][-2:] == ["--nodes", "7"]
+    assert lines[-1] == "# soak: 0 failed runs"
+
+
+def test_soak_fails_when_a_run_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(soak, "simulate", lambda argv: 1)
+    assert soak.main(["--seeds", "1", "--harsh-seeds", "1"]) == 1
