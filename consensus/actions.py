@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consensus.certificate import CommitCertificate
-from consensus.messages import Batch, Message
+from consensus.messages import Batch, Message, ProposalMetadata
 from consensus.persistence import Record
 
 
@@ -33,12 +33,21 @@ class Persist:
 class Execute:
     """Apply ``batch`` as block ``seq``; reply with ``Executed``.
 
-    The application skips requests whose id it already executed: after a view
-    change an old prepared batch may repeat a request (PBFT's reply cache).
+    ``metadata`` is what the primary bound to the batch (its timestamp, the
+    view that first proposed it); the certificate's digest covers both.
+
+    The application skips requests whose id it already executed (the ledger's
+    ``execute_batch`` records them as rejected duplicates): a NEW-VIEW must
+    re-issue a prepared batch even when one of its requests has since been
+    committed at another height, so the core orders a request at least once
+    and the application executes it at most once. The core does not filter
+    the batch itself: its set of committed ids is bounded and may differ
+    between replicas, and the block must be the same everywhere.
     """
 
     seq: int
     batch: Batch
+    metadata: ProposalMetadata
     certificate: CommitCertificate
 
 

@@ -35,7 +35,14 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """One unit of logical time; every timer in the core counts these."""
+    """One unit of logical time; every timer in the core counts these.
+
+    ``now_ms`` is the runtime's clock (the core reads none): the primary stamps
+    its proposals with the latest value it saw, and backups judge a proposal's
+    timestamp against it. The simulator passes ``tick * tick_ms``.
+    """
+
+    now_ms: int
 
 
 @dataclass(frozen=True, slots=True)

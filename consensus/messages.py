@@ -2,9 +2,12 @@
 
 Signed bytes are msgpack of a tuple that starts with a versioned domain tag and
 the chain id, so a signature for one message kind, or for another chain, can
-never be replayed as a different message. A PRE-PREPARE signs the batch digest,
-not the batch: receivers check ``digest == batch_digest(batch)`` instead, which
-keeps certificates small.
+never be replayed as a different message. A PRE-PREPARE signs the proposal
+digest, not the batch: receivers check
+``digest == proposal_digest(batch, metadata)`` instead, which keeps
+certificates small. The digest covers the proposal metadata (the primary's
+timestamp and the view the batch was first proposed in) as well as the batch,
+so a commit certificate fixes both.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from dataclasses import dataclass
 
 import msgpack
 
-TAG_BATCH = b"veil/consensus/batch/v1"
+TAG_PROPOSAL = b"veil/consensus/proposal/v1"
 TAG_PRE_PREPARE = b"veil/consensus/pre-prepare/v1"
 TAG_PREPARE = b"veil/consensus/prepare/v1"
 TAG_COMMIT = b"veil/consensus/commit/v1"
 TAG_CHECKPOINT = b"veil/consensus/checkpoint/v1"
 TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
+TAG_FETCH_BATCH = b"veil/consensus/fetch-batch/v1"
+TAG_BATCH_REPLY = b"veil/consensus/batch-reply/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +45,36 @@ def _pack(value: object) -> bytes:
     return packed
 
 
-def batch_digest(batch: Batch, chain_id: bytes) -> bytes:
-    """SHA-256 of the batch's canonical encoding; the null batch has a digest too."""
+@dataclass(frozen=True, slots=True)
+class ProposalMetadata:
+    """What the primary binds to a batch besides its requests.
+
+    ``timestamp_ms`` is the primary's clock when it proposed (time enters the
+    core as ``Tick(now_ms)``); ``proposed_view`` is the view in which the batch
+    was first proposed, kept when a NEW-VIEW re-issues it.
+    """
+
+    timestamp_ms: int
+    proposed_view: int
+
+
+def null_metadata(view: int, previous: ProposalMetadata | None) -> ProposalMetadata:
+    """The metadata of a null batch a NEW-VIEW of ``view`` fills a gap with.
+
+    Every backup recomputes it from the NEW-VIEW's contents, so it leaves the
+    new primary no choice: the timestamp of the batch planned just before it
+    (0 when the gap follows the stable checkpoint), and ``view`` as the view
+    that first proposed it.
+    """
+    return ProposalMetadata(0 if previous is None else previous.timestamp_ms, view)
+
+
+def proposal_digest(batch: Batch, metadata: ProposalMetadata, chain_id: bytes) -> bytes:
+    """SHA-256 of the canonical encoding of a batch and its metadata; the null
+    batch has one too."""
     body = [(r.request_id, r.payload) for r in batch]
-    return hashlib.sha256(_pack((TAG_BATCH, chain_id, body))).digest()
+    fields = (metadata.timestamp_ms, metadata.proposed_view)
+    return hashlib.sha256(_pack((TAG_PROPOSAL, chain_id, fields, body))).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +85,7 @@ class PrePrepare:
     seq: int
     digest: bytes
     batch: Batch
+    metadata: ProposalMetadata
     sender: int
     signature: bytes = b""
 
@@ -122,7 +154,32 @@ class NewView:
     signature: bytes = b""
 
 
-Message = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView
+@dataclass(frozen=True, slots=True)
+class FetchBatch:
+    """The sender needs the batch with ``digest`` at height ``seq`` and lacks it."""
+
+    seq: int
+    digest: bytes
+    sender: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReply:
+    """A batch and its metadata sent on request; the receiver checks both
+    against the digest it asked for."""
+
+    seq: int
+    digest: bytes
+    batch: Batch
+    metadata: ProposalMetadata
+    sender: int
+    signature: bytes = b""
+
+
+Message = (
+    PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | FetchBatch | BatchReply
+)
 VoteMessage = PrePrepare | Prepare | Commit
 
 
@@ -161,3 +218,9 @@ def signed_bytes(message: Message, chain_id: bytes) -> bytes:
             ]
             pps = [(p.seq, p.digest, p.signature) for p in message.pre_prepares]
             return _pack((TAG_NEW_VIEW, chain_id, v, vcs, pps, i))
+        case FetchBatch(seq=s, digest=d, sender=i):
+            return _pack((TAG_FETCH_BATCH, chain_id, s, d, i))
+        case BatchReply(seq=s, digest=d, sender=i):
+            # The batch is checked against the digest, so the signature need
+            # only bind who answered, for fault attribution.
+            return _pack((TAG_BATCH_REPLY, chain_id, s, d, i))

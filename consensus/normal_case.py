@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from consensus.actions import Broadcast, Execute, Persist
+from consensus.batch_fetch import needed_proposal
 from consensus.invariants import invariant
 from consensus.log import Slot
 from consensus.messages import (
     Batch,
+    BatchReply,
     Commit,
     Prepare,
     PrePrepare,
+    ProposalMetadata,
     Request,
-    batch_digest,
+    proposal_digest,
 )
 from consensus.persistence import PreparedRecord, VoteRecord
 from consensus.quorum import primary_of
@@ -73,15 +76,22 @@ def propose(state: ReplicaState) -> None:
                 break
     if len(fresh) < room * size:
         state.may_propose = False
+    parent = state.parent_metadata(state.next_seq)
     for first in range(0, len(fresh), size):
         batch = fresh[first : first + size]
         seq = state.next_seq
         state.next_seq += 1
         frozen_batch = tuple(batch)
-        digest = batch_digest(frozen_batch, state.config.chain_id)
+        # Never behind the parent's time, or backups would refuse it.
+        floor_ms = 0 if parent is None else parent.timestamp_ms
+        metadata = ProposalMetadata(max(state.now_ms, floor_ms), state.view)
+        parent = metadata
+        digest = proposal_digest(frozen_batch, metadata, state.config.chain_id)
         key: VoteKey = ("PrePrepare", state.view, seq)
         invariant(key not in state.own_votes, f"primary reuses seq {seq} in view {state.view}")
-        pre_prepare = state.signed(PrePrepare(state.view, seq, digest, frozen_batch, state.me))
+        pre_prepare = state.signed(
+            PrePrepare(state.view, seq, digest, frozen_batch, metadata, state.me)
+        )
         state.own_votes[key] = digest
         state.store_own(pre_prepare)
         for request in frozen_batch:
@@ -129,7 +139,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         if not state.authentic(pp):
             state.fault("bad_signature", peer, "pre-prepare")
             return
-        if pp.digest != batch_digest(pp.batch, state.config.chain_id):
+        if pp.digest != proposal_digest(pp.batch, pp.metadata, state.config.chain_id):
             state.fault("digest_mismatch", peer, f"pre-prepare seq {pp.seq}")
             return
         problem = batch_problem(state, pp.batch)
@@ -141,9 +151,15 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         # batch, since a commit certificate may name this digest.
         state.fault("equivocation", pp.sender, f"two pre-prepares for ({pp.view}, {pp.seq})")
         slot = state.log.slot(pp.seq)
-        slot.remember_batch(pp.digest, pp.batch)
+        slot.keep_spare(pp.view, pp.digest, pp.batch, pp.metadata)
         advance(state, slot)
         return
+    if unvoted and not reissued(state, pp):
+        problem = proposal_problem(state, pp)
+        if problem is not None:
+            state.fault("bad_proposal", pp.sender, f"seq {pp.seq}: {problem}")
+            state.refused_proposals.add(pp.seq)
+            return
     if voting:
         for request in pp.batch:
             at = state.inflight.get(request.request_id)
@@ -160,7 +176,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         advance(state, slot)
         return
     slot.pre_prepares[pp.view] = pp
-    slot.remember_batch(pp.digest, pp.batch)
+    slot.keep_needed(pp.digest, pp.batch, pp.metadata)  # the one we vote for
     for request in pp.batch:
         state.inflight[request.request_id] = pp.seq
     key: VoteKey = ("Prepare", pp.view, pp.seq)
@@ -171,6 +187,35 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         state.outbox.append(Persist((VoteRecord(prepare),)))
         state.outbox.append(Broadcast(prepare))
     advance(state, slot)
+
+
+def reissued(state: ReplicaState, pp: PrePrepare) -> bool:
+    """Whether ``pp`` lies in the range the NEW-VIEW of its view re-issued:
+    such batches were prepared in an earlier view and keep their metadata."""
+    nv = state.new_view_message
+    if nv is None or nv.view != pp.view or not nv.pre_prepares:
+        return False
+    return pp.seq <= nv.pre_prepares[-1].seq
+
+
+def proposal_problem(state: ReplicaState, pp: PrePrepare) -> str | None:
+    """Why a backup must not prepare a fresh proposal's metadata, or None.
+
+    The neighbour on either side is checked: a primary that sends seq s+1
+    before seq s is caught when seq s arrives.
+    """
+    metadata = pp.metadata
+    if metadata.proposed_view != pp.view:
+        return f"a fresh proposal in view {pp.view} claims view {metadata.proposed_view}"
+    validate = state.validate_proposal
+    problem = validate(metadata, state.parent_metadata(pp.seq), state.now_ms)
+    if problem is not None:
+        return problem
+    child_slot = state.log.get(pp.seq + 1)
+    child = None if child_slot is None else child_slot.known_metadata(state.view)
+    if child is not None and validate(child, metadata, state.now_ms) is not None:
+        return f"seq {pp.seq + 1} already carries an earlier timestamp"
+    return None
 
 
 def on_prepare(state: ReplicaState, peer: int, prepare: Prepare) -> None:
@@ -186,7 +231,7 @@ def on_prepare(state: ReplicaState, peer: int, prepare: Prepare) -> None:
     if prepare.view != state.view or not state.view_active:
         state.ignore("future_view" if prepare.view > state.view else "stale_view")
         if prepare.view < state.view and peer == prepare.sender:
-            help_lagging_peer(state, peer, prepare.view + 1)
+            help_lagging_peer(state, prepare, prepare.view + 1)
         return
     slot = state.log.slot(prepare.seq)
     known = slot.prepares.get(prepare.view, {}).get(prepare.sender)
@@ -228,6 +273,22 @@ def on_commit(state: ReplicaState, peer: int, commit: Commit) -> None:
     advance(state, slot)
 
 
+def on_batch_reply(state: ReplicaState, peer: int, reply: BatchReply) -> None:
+    """A batch we fetched by digest (``consensus.batch_fetch``) arrived."""
+    slot = state.log.get(reply.seq)
+    if slot is None or reply.digest not in slot.wanted:
+        state.ignore("unrequested_batch")
+        return
+    if not state.authentic(reply):
+        state.fault("bad_signature", peer, "batch-reply")
+        return
+    if proposal_digest(reply.batch, reply.metadata, state.config.chain_id) != reply.digest:
+        state.fault("digest_mismatch", reply.sender, f"batch reply for seq {reply.seq}")
+        return
+    slot.keep_needed(reply.digest, reply.batch, reply.metadata)
+    advance(state, slot)
+
+
 def advance(state: ReplicaState, slot: Slot) -> None:
     """Move a slot forward: prepared -> send COMMIT; commit quorum -> execute."""
     if state.view_active and slot.seq > state.stable_seq:
@@ -258,15 +319,20 @@ def execute_ready(state: ReplicaState) -> None:
         if slot is None or slot.committed is None:
             break
         cert = slot.committed
-        batch = slot.batches[cert.digest]
-        state.outbox.append(Execute(seq, batch, cert))
+        proposal = needed_proposal(state, slot, cert.digest)
+        if proposal is None:
+            break  # fetched by digest; executed when the reply arrives
+        batch, metadata = proposal
+        state.outbox.append(Execute(seq, batch, metadata, cert))
         state.last_executed = seq
+        state.last_executed_metadata = metadata
         progressed = True
         for request in batch:
             state.committed_ids.add(request.request_id)
             state.pending.pop(request.request_id, None)
             state.inflight.pop(request.request_id, None)
     if progressed:
+        state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:
             state.backoff_exponent = 0
         state.timer_deadline = None

@@ -53,4 +53,15 @@ class StableCheckpointRecord:
     proof: tuple[Checkpoint, ...]
 
 
-Record = ViewRecord | VoteRecord | PreparedRecord | StableCheckpointRecord
+@dataclass(frozen=True, slots=True)
+class NewViewRecord:
+    """The verified NEW-VIEW a backup entered, with the pre-prepares it re-issued.
+
+    Without it a backup that crashed right after entering the view had only
+    its PREPAREs: it could not execute the re-issued batches, faulted honest
+    relays of the null batch as invalid, and could not help laggards."""
+
+    new_view: NewView
+
+
+Record = ViewRecord | VoteRecord | PreparedRecord | StableCheckpointRecord | NewViewRecord

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from consensus.actions import Action
+from consensus.batch_fetch import on_fetch_batch
 from consensus.certificate import Verify
 from consensus.checkpoint_handling import (
     on_checkpoint,
@@ -38,8 +39,10 @@ from consensus.events import (
     Tick,
 )
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     Message,
     NewView,
     Prepare,
@@ -47,12 +50,14 @@ from consensus.messages import (
     ViewChange,
 )
 from consensus.normal_case import (
+    on_batch_reply,
     on_commit,
     on_pre_prepare,
     on_prepare,
     on_requests,
 )
 from consensus.persistence import Record
+from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.replica_state import (
     MAX_REQUEST_ID_BYTES,
     ReplicaState,
@@ -72,6 +77,7 @@ __all__ = [
     "Replica",
     "RequestIdOf",
     "Sign",
+    "ValidateProposal",
     "VoteKey",
 ]
 
@@ -91,13 +97,20 @@ class Replica(ReplicaState):
         state_root: bytes,
         committed_request_ids: Iterable[bytes] = (),
         request_id_of: RequestIdOf | None = None,
+        validate_proposal: ValidateProposal = monotonic_timestamps,
     ) -> Replica:
         """Rebuild a replica from its durable records and the application's height.
 
         Every vote it ever signed (and synced) is back in ``own_votes``, so it
         refuses to sign anything that conflicts with what it said before.
         """
-        replica = cls(config, sign, verify, request_id_of=request_id_of)
+        replica = cls(
+            config,
+            sign,
+            verify,
+            request_id_of=request_id_of,
+            validate_proposal=validate_proposal,
+        )
         rebuild(replica, records, executed_seq, state_root, committed_request_ids)
         return replica
 
@@ -113,8 +126,8 @@ class Replica(ReplicaState):
                 on_requests(self, requests)
             case MessageReceived(sender=peer, message=message):
                 self._on_message(peer, message)
-            case Tick():
-                on_tick(self)
+            case Tick(now_ms=now_ms):
+                on_tick(self, now_ms)
             case Executed(seq=seq, state_root=root):
                 on_executed(self, seq, root)
             case StateTransferCompleted(seq=seq, state_root=root, committed_request_ids=ids):
@@ -148,3 +161,7 @@ class Replica(ReplicaState):
                 on_view_change(self, peer, message)
             case NewView():
                 on_new_view(self, peer, message)
+            case FetchBatch():
+                on_fetch_batch(self, peer, message)
+            case BatchReply():
+                on_batch_reply(self, peer, message)

@@ -22,16 +22,20 @@ from consensus.checkpoint import CheckpointCollector
 from consensus.config import ReplicaConfig
 from consensus.log import MessageLog
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     Message,
     NewView,
     Prepare,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
     signed_bytes,
 )
+from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.quorum import primary_of
 from consensus.view_change import authentic
 
@@ -40,7 +44,9 @@ Sign = Callable[[bytes], bytes]
 
 MAX_REQUEST_ID_BYTES = 64
 
-M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+M = TypeVar(
+    "M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, FetchBatch, BatchReply
+)
 
 RequestIdOf = Callable[[bytes], bytes]
 """``request_id_of(payload) -> request_id``, injected and pure (e.g. the tx hash).
@@ -67,15 +73,25 @@ class ReplicaState:
         verify: Verify,
         *,
         request_id_of: RequestIdOf | None = None,
+        validate_proposal: ValidateProposal = monotonic_timestamps,
     ) -> None:
         self.config = config
         self.sign_bytes = sign
         self.verify = verify
         self.request_id_of = request_id_of
+        self.validate_proposal = validate_proposal
         self.me = config.replica_id
         self.view = 0
         self.view_active = True
         self.now_ticks = 0
+        # The latest runtime clock seen in a Tick; it stamps our proposals.
+        self.now_ms = 0
+        # The metadata of the last executed batch: the parent of the next one
+        # once its slot is garbage collected.
+        self.last_executed_metadata: ProposalMetadata | None = None
+        # Seqs whose proposal in the current view we refused (bad metadata):
+        # they keep the view-change timer running, so an insisting primary goes.
+        self.refused_proposals: set[int] = set()
         self.last_executed = 0
         self.stable_seq = 0
         self.stable_root = config.genesis_state_root
@@ -105,6 +121,8 @@ class ReplicaState:
         self.view_changes_started = 0
         self.new_view_replies: dict[int, int] = {}
         self.may_propose = True
+        # peer -> (retransmission interval, batch replies sent to it in it)
+        self.batch_replies: dict[int, tuple[int, int]] = {}
         self.outbox: list[Action] = []
 
     @property
@@ -152,12 +170,19 @@ class ReplicaState:
         match message:
             case PrePrepare():
                 slot.pre_prepares[message.view] = message
-                slot.remember_batch(message.digest, message.batch)
+                slot.keep_needed(message.digest, message.batch, message.metadata)
             case Prepare():
                 slot.prepares.setdefault(message.view, {})[self.me] = message
             case Commit():
                 by_sender = slot.commits.setdefault(message.view, {})
                 by_sender.setdefault(self.me, {})[message.digest] = message
+
+    def parent_metadata(self, seq: int) -> ProposalMetadata | None:
+        """The metadata of the batch at ``seq - 1`` as we know it, or None."""
+        if seq - 1 == self.last_executed and self.last_executed_metadata is not None:
+            return self.last_executed_metadata
+        slot = self.log.get(seq - 1)
+        return None if slot is None else slot.known_metadata(self.view)
 
     def may_vote(self, key: VoteKey, digest: bytes) -> bool:
         """False when we already signed another digest for this key (e.g. before a crash)."""

@@ -20,6 +20,7 @@ from consensus.messages import (
     ViewChange,
 )
 from consensus.persistence import (
+    NewViewRecord,
     PreparedRecord,
     Record,
     StableCheckpointRecord,
@@ -77,7 +78,10 @@ def replay(state: ReplicaState, record: Record) -> None:
             slot = state.log.slot(cert.pre_prepare.seq)
             if slot.prepared is None or slot.prepared.pre_prepare.view < cert.pre_prepare.view:
                 slot.prepared = cert
-            slot.remember_batch(cert.pre_prepare.digest, cert.pre_prepare.batch)
+            pp = cert.pre_prepare
+            slot.keep_needed(pp.digest, pp.batch, pp.metadata)
+        case NewViewRecord(new_view=nv):
+            replay_new_view(state, nv)
         case StableCheckpointRecord(seq=seq, state_root=root, proof=proof):
             if seq > state.stable_seq:
                 state.stable_seq, state.stable_root, state.stable_proof = seq, root, proof
@@ -92,7 +96,19 @@ def replay_vote(state: ReplicaState, message: Message) -> None:
             state.view_changes.setdefault(message.new_view, {})[state.me] = message
             state.own_view_changes[message.new_view] = message
         case NewView():
-            if state.new_view_message is None or message.view > state.new_view_message.view:
-                state.new_view_message = message
+            replay_new_view(state, message)
         case Checkpoint():
             pass
+
+
+def replay_new_view(state: ReplicaState, nv: NewView) -> None:
+    """Back to the latest NEW-VIEW we ran, with its re-issued pre-prepares (and
+    so their batches) in the log; garbage collection drops those below the
+    stable checkpoint afterwards."""
+    if state.new_view_message is not None and nv.view <= state.new_view_message.view:
+        return
+    state.new_view_message = nv
+    for pp in nv.pre_prepares:
+        slot = state.log.slot(pp.seq)
+        slot.pre_prepares[nv.view] = pp
+        slot.keep_needed(pp.digest, pp.batch, pp.metadata)

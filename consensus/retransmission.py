@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from consensus.actions import Broadcast, Send
-from consensus.messages import Message
+from consensus.batch_fetch import refetch_missing
+from consensus.messages import Message, Prepare, ViewChange
 from consensus.replica_state import ReplicaState
 
 MAX_RESENT_VIEW_CHANGES = 4
@@ -35,6 +36,7 @@ def retransmit(state: ReplicaState) -> None:
                 if commit is not None:
                     mine.append(commit)
             state.outbox.extend(Broadcast(m) for m in mine)
+    refetch_missing(state)
     # The stable proof is relayed whole: a lagging or restarted replica learns
     # from any one honest peer that it must fetch state.
     state.outbox.extend(Broadcast(c) for c in state.stable_proof)
@@ -42,15 +44,23 @@ def retransmit(state: ReplicaState) -> None:
         state.outbox.append(Broadcast(state.own_checkpoint))
 
 
-def help_lagging_peer(state: ReplicaState, peer: int, needs_view: int) -> None:
+def help_lagging_peer(state: ReplicaState, asking: Prepare | ViewChange, needs_view: int) -> None:
     """A peer is stuck below a view we reached: forward the latest NEW-VIEW we
     ran (even if we have since moved on) so it can enter that view and then
-    follow us, instead of waiting for a quorum that will never form."""
+    follow us, instead of waiting for a quorum that will never form.
+
+    ``asking`` is authenticated first (after the cheap checks and the rate
+    limit, so a flood costs one signature check per peer and interval): a
+    forged message in a victim's name must not make us send it a NEW-VIEW."""
     nv = state.new_view_message
+    peer = asking.sender
     if nv is None or nv.view < needs_view or not 0 <= peer < state.config.replica_count:
         return
     last = state.new_view_replies.get(peer)
     if last is not None and state.now_ticks - last < state.config.retransmit_interval_ticks:
+        return
+    if not state.authentic(asking):
+        state.fault("bad_signature", peer, "message asking for a new-view")
         return
     state.new_view_replies[peer] = state.now_ticks
     state.outbox.append(Send(peer, nv))

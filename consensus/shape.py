@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     NewView,
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
 )
@@ -57,6 +60,16 @@ def _pre_prepare_problem(message: object) -> str | None:
     batch = message.batch
     if type(batch) is not tuple or not all(request_well_formed(r) for r in batch):
         return "batch is not a tuple of requests"
+    return _metadata_problem(message.metadata)
+
+
+def _metadata_problem(metadata: object) -> str | None:
+    if not (
+        isinstance(metadata, ProposalMetadata)
+        and _u64(metadata.timestamp_ms)
+        and _u64(metadata.proposed_view)
+    ):
+        return "metadata is not a timestamp and view of unsigned 64-bit integers"
     return None
 
 
@@ -114,6 +127,19 @@ def _new_view_problem(message: NewView) -> str | None:
     )
 
 
+def _fetch_problem(message: FetchBatch | BatchReply) -> str | None:
+    if not (_u64(message.seq) and _u64(message.sender)):
+        return "seq or sender is not an unsigned 64-bit integer"
+    if not (_bytes(message.digest) and _bytes(message.signature)):
+        return "digest or signature is not bytes"
+    if isinstance(message, BatchReply):
+        batch = message.batch
+        if type(batch) is not tuple or not all(request_well_formed(r) for r in batch):
+            return "batch is not a tuple of requests"
+        return _metadata_problem(message.metadata)
+    return None
+
+
 def shape_problem(message: object) -> str | None:
     """Why ``message`` is not a well-typed protocol message, or None."""
     match message:
@@ -127,4 +153,6 @@ def shape_problem(message: object) -> str | None:
             return _view_change_problem(message)
         case NewView():
             return _new_view_problem(message)
+        case FetchBatch() | BatchReply():
+            return _fetch_problem(message)
     return f"not a message: {type(message).__name__}"

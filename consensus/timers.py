@@ -13,8 +13,10 @@ from consensus.retransmission import retransmit
 from consensus.view_change_handling import start_view_change
 
 
-def on_tick(state: ReplicaState) -> None:
+def on_tick(state: ReplicaState, now_ms: int) -> None:
     state.now_ticks += 1
+    # A runtime clock that steps back must not pull our timestamps back.
+    state.now_ms = max(state.now_ms, now_ms)
     if state.now_ticks % state.config.retransmit_interval_ticks == 0:
         retransmit(state)
         if state.state_transfer_target is not None:
@@ -29,6 +31,8 @@ def on_tick(state: ReplicaState) -> None:
 
 def has_work(state: ReplicaState) -> bool:
     if state.pending:
+        return True
+    if any(seq > state.last_executed for seq in state.refused_proposals):
         return True
     return any(
         seq > state.last_executed and state.view in slot.pre_prepares

@@ -11,7 +11,7 @@ from consensus.checkpoint_handling import make_stable
 from consensus.invariants import invariant
 from consensus.messages import NewView, Prepare, PrePrepare, ViewChange
 from consensus.normal_case import advance, propose
-from consensus.persistence import Record, ViewRecord, VoteRecord
+from consensus.persistence import NewViewRecord, Record, ViewRecord, VoteRecord
 from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
 from consensus.view_change import (
@@ -28,6 +28,7 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     state.view_active = False
     state.timer_deadline = None
     state.inflight.clear()
+    state.refused_proposals.clear()
     state.may_propose = True
     state.view_changes_started += 1
     certs = tuple(
@@ -52,7 +53,7 @@ def on_view_change(state: ReplicaState, peer: int, vc: ViewChange) -> None:
         return
     if vc.new_view < state.view or (vc.new_view == state.view and state.view_active):
         state.ignore("stale_view_change")
-        help_lagging_peer(state, vc.sender, vc.new_view)
+        help_lagging_peer(state, vc, vc.new_view)
         return
     known = state.view_changes.get(vc.new_view, {}).get(vc.sender)
     if known == vc:
@@ -99,10 +100,11 @@ def try_new_view(state: ReplicaState) -> None:
     chosen = tuple(vc for _, vc in sorted(vcs.items())[: state.config.quorum])
     plan = plan_new_view(chosen, state.config)
     pre_prepares: list[PrePrepare] = []
-    for seq, digest, batch in plan.batches:
+    for seq, digest, batch, metadata in plan.batches:
         key: VoteKey = ("PrePrepare", state.view, seq)
         invariant(key not in state.own_votes, f"new primary reuses seq {seq}")
-        pre_prepares.append(state.signed(PrePrepare(state.view, seq, digest, batch, state.me)))
+        pre_prepare = PrePrepare(state.view, seq, digest, batch, metadata, state.me)
+        pre_prepares.append(state.signed(pre_prepare))
     nv = state.signed(NewView(state.view, chosen, tuple(pre_prepares), state.me))
     records: list[Record] = [ViewRecord(state.view, True), VoteRecord(nv)]
     records.extend(VoteRecord(pp) for pp in pre_prepares)
@@ -112,8 +114,9 @@ def try_new_view(state: ReplicaState) -> None:
 
 
 def on_new_view(state: ReplicaState, peer: int, nv: NewView) -> None:
-    if state.view_too_far(peer, nv.view):
-        return
+    # No view bound here: a NEW-VIEW proves itself with 2f+1 signed
+    # VIEW-CHANGEs and is never stored unverified, so a replica that was cut
+    # off for more than ``view_bound`` views can still rejoin (issue 8 §1.3).
     if nv.view < state.view or (nv.view == state.view and state.view_active):
         state.ignore("stale_new_view")
         return
@@ -141,14 +144,15 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     if plan.stable_seq > state.stable_seq:
         make_stable(state, plan.stable_seq, plan.stable_root, plan.stable_proof)
     state.inflight.clear()
-    records: list[Record] = [] if primary else [ViewRecord(nv.view, True)]
+    state.refused_proposals.clear()
+    records: list[Record] = [] if primary else [ViewRecord(nv.view, True), NewViewRecord(nv)]
     prepares: list[Prepare] = []
     for pp in nv.pre_prepares:
         if pp.seq <= state.stable_seq:
             continue
         slot = state.log.slot(pp.seq)
         slot.pre_prepares[nv.view] = pp
-        slot.remember_batch(pp.digest, pp.batch)
+        slot.keep_needed(pp.digest, pp.batch, pp.metadata)
         for request in pp.batch:
             state.inflight[request.request_id] = pp.seq
         if primary:

@@ -19,17 +19,21 @@ from typing import Any, get_args, get_origin, get_type_hints
 import msgpack
 
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     Message,
     NewView,
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
 )
 from consensus.persistence import (
+    NewViewRecord,
     PreparedRecord,
     Record,
     StableCheckpointRecord,
@@ -44,12 +48,23 @@ MAX_DEPTH = 32
 U64_MAX = (1 << 64) - 1
 
 MESSAGE_TYPES: dict[str, type[Any]] = {
-    t.__name__: t for t in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+    t.__name__: t
+    for t in (
+        PrePrepare,
+        Prepare,
+        Commit,
+        Checkpoint,
+        ViewChange,
+        NewView,
+        FetchBatch,
+        BatchReply,
+    )
 }
 RECORD_TYPES: dict[str, type[Any]] = {
-    t.__name__: t for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord)
+    t.__name__: t
+    for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord, NewViewRecord)
 }
-_NESTED = (Request, PreparedCertificate)
+_NESTED = (Request, PreparedCertificate, ProposalMetadata)
 
 
 class WireError(ValueError):

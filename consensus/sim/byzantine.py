@@ -19,9 +19,10 @@ from consensus.messages import (
     NewView,
     Prepare,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
-    batch_digest,
+    proposal_digest,
     signed_bytes,
 )
 from consensus.quorum import primary_of
@@ -69,6 +70,7 @@ class ByzantineReplica:
     sign: Callable[[bytes], bytes]
     config: ReplicaConfig
     slow_delay_ticks: int
+    tick_ms: int
     injected: Counter[str] = field(default_factory=Counter)
     seen: list[Message] = field(default_factory=list)
     junk_sent: set[tuple[int, int, int]] = field(default_factory=set)
@@ -104,7 +106,7 @@ class ByzantineReplica:
             if isinstance(message, PrePrepare):
                 if "equivocating_primary" in kinds and dst % 2 == 0:
                     evil = (Request(b"evil-%d" % message.seq, b"x"), *message.batch[1:])
-                    digest = batch_digest(evil, self.chain_id)
+                    digest = proposal_digest(evil, message.metadata, self.chain_id)
                     sent = self._resign(replace(message, batch=evil, digest=digest))
                     self.injected["equivocating_primary"] += 1
                 if "slow_primary" in kinds:
@@ -143,7 +145,7 @@ class ByzantineReplica:
         """Unsolicited traffic: forgeries, replays, absurd views, junk and oversized fields."""
         out: list[Delivery] = []
         if "junk_pre_prepares" in self.kinds and now % 5 == 0:
-            out.extend(self._junk(view, stable_seq))
+            out.extend(self._junk(now * self.tick_ms, view, stable_seq))
         if now % 7:
             return out
         dst = self.rng.choice([i for i in range(self.nodes) if i != self.me])
@@ -166,7 +168,7 @@ class ByzantineReplica:
             out.extend((dst, m, 0) for m in self._oversized(now, view, stable_seq))
         return out
 
-    def _junk(self, view: int, stable_seq: int) -> list[Delivery]:
+    def _junk(self, now_ms: int, view: int, stable_seq: int) -> list[Delivery]:
         """JUNK_PER_SLOT valid, signed PRE-PREPAREs for every slot of the window, in
         the next views (within the bound) in which we are primary, once per peer."""
         views = [
@@ -184,7 +186,9 @@ class ByzantineReplica:
                     self.junk_sent.add((dst, v, seq))
                     for k in range(JUNK_PER_SLOT):
                         batch = (Request(b"junk-%d-%d-%d-%d" % (v, seq, dst, k), b"junk"),)
-                        pp = PrePrepare(v, seq, batch_digest(batch, self.chain_id), batch, self.me)
+                        metadata = ProposalMetadata(now_ms, v)
+                        digest = proposal_digest(batch, metadata, self.chain_id)
+                        pp = PrePrepare(v, seq, digest, batch, metadata, self.me)
                         out.append((dst, self._resign(pp), 0))
                         self.injected["junk_pre_prepares"] += 1
         return out

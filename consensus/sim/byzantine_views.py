@@ -118,7 +118,7 @@ class ViewChangeLiar:
             view_changes = (*others[: self.config.quorum - 1], liar)
         plan = plan_new_view(view_changes, self.config)
         pre_prepares = tuple(
-            self._resign(PrePrepare(honest.view, seq, digest, batch, self.me))
-            for seq, digest, batch in plan.batches
+            self._resign(PrePrepare(honest.view, seq, digest, batch, metadata, self.me))
+            for seq, digest, batch, metadata in plan.batches
         )
         return self._resign(NewView(honest.view, view_changes, pre_prepares, self.me))

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 from consensus.certificate import CommitCertificate, verify_commit_certificate
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     Message,
     NewView,
     Prepare,
@@ -58,8 +60,10 @@ def oversized_retained(state: ReplicaState) -> str | None:
         for by_sender in slot.commits.values():
             for commits in by_sender.values():
                 stored.extend(commits.values())
-        if any(len(digest) != DIGEST_BYTES for digest in slot.batches):
-            return f"keeps a batch under an oversized digest at seq {slot.seq}"
+        digests = [*slot.batches, *slot.wanted]
+        digests.extend(d for by_digest in slot.spare.values() for d in by_digest)
+        if any(len(digest) != DIGEST_BYTES for digest in digests):
+            return f"keeps a batch digest of the wrong length at seq {slot.seq}"
     for by_seq in state.checkpoints.by_sender.values():
         stored.extend(by_seq.values())
     for by_sender_vc in state.view_changes.values():
@@ -71,8 +75,8 @@ def oversized_retained(state: ReplicaState) -> str | None:
     return None
 
 
-def signature_slot(message: Message) -> tuple[object, ...]:
-    """Messages an honest replica may sign at most one version of."""
+def signature_slot(message: Message) -> tuple[object, ...] | None:
+    """Messages an honest replica may sign at most one version of (None: any number)."""
     match message:
         case PrePrepare() | Prepare() | Commit():
             return (type(message).__name__, message.sender, message.view, message.seq)
@@ -82,6 +86,8 @@ def signature_slot(message: Message) -> tuple[object, ...]:
             return ("ViewChange", message.sender, message.new_view)
         case NewView():
             return ("NewView", message.sender, message.view)
+        case FetchBatch() | BatchReply():
+            return None
 
 
 def signature_content(message: Message) -> object:
@@ -90,7 +96,7 @@ def signature_content(message: Message) -> object:
             return message.digest
         case Checkpoint():
             return message.state_root
-        case ViewChange() | NewView():
+        case ViewChange() | NewView() | FetchBatch() | BatchReply():
             return message
 
 
@@ -127,6 +133,8 @@ class SafetyChecker:
 
     def signed_by_honest(self, message: Message) -> None:
         slot = signature_slot(message)
+        if slot is None:
+            return
         content = signature_content(message)
         seen = self.signed.setdefault(slot, content)
         if seen != content:

@@ -21,9 +21,7 @@ NEEDS_VIEW_CHANGE = frozenset({"lying_view_change", "equivocating_new_view"})
 NEEDS_STATE_TRANSFER = frozenset({"lying_state_source"})
 
 PENDING_FIXES: dict[str, str] = {
-    "junk_pre_prepares": "issue 8 §1.1: junk pre-prepares fill a slot, the real batch is lost",
     "censoring_primary": "issue 8 §1.2: a primary committing filler is never replaced",
-    "long_outage": "issue 8 §1.3: a replica more than view_bound views behind never rejoins",
     "oversized_fields": "issue 8 §1.5: 1 MiB digests and roots are stored",
 }
 """Fault kinds that find a core bug not yet fixed on this branch (kind -> finding).

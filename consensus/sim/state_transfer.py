@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from consensus.config import GENESIS_STATE_ROOT
-from consensus.messages import Batch, Request, batch_digest
+from consensus.messages import Batch, ProposalMetadata, Request, proposal_digest
 from consensus.sim.app import SimApp, next_root
 
 
@@ -21,10 +21,13 @@ from consensus.sim.app import SimApp, next_root
 class ServedHistory:
     digests: tuple[bytes, ...]
     batches: tuple[Batch, ...]
+    metadata: tuple[ProposalMetadata, ...]
 
 
 def serve(app: SimApp, seq: int) -> ServedHistory:
-    return ServedHistory(tuple(app.digests[:seq]), tuple(app.batches[:seq]))
+    return ServedHistory(
+        tuple(app.digests[:seq]), tuple(app.batches[:seq]), tuple(app.metadata[:seq])
+    )
 
 
 def serve_lie(app: SimApp, seq: int, rng: random.Random, chain_id: bytes) -> ServedHistory:
@@ -36,19 +39,21 @@ def serve_lie(app: SimApp, seq: int, rng: random.Random, chain_id: bytes) -> Ser
     forged: Batch = (Request(b"forged-%d" % height, b"lie"), *batches[height][1:])
     batches[height] = forged
     if rng.random() < 0.5:
-        digests[height] = batch_digest(forged, chain_id)
-    return ServedHistory(tuple(digests), tuple(batches))
+        digests[height] = proposal_digest(forged, honest.metadata[height], chain_id)
+    return ServedHistory(tuple(digests), tuple(batches), honest.metadata)
 
 
 def history_problem(
     served: ServedHistory, seq: int, stable_root: bytes, chain_id: bytes
 ) -> str | None:
     """Why ``served`` is not the history up to ``seq`` ending at ``stable_root``."""
-    if len(served.digests) != seq or len(served.batches) != seq:
+    if not len(served.digests) == len(served.batches) == len(served.metadata) == seq:
         return "wrong length"
     root = GENESIS_STATE_ROOT
-    for digest, batch in zip(served.digests, served.batches, strict=True):
-        if batch_digest(batch, chain_id) != digest:
+    for digest, batch, metadata in zip(
+        served.digests, served.batches, served.metadata, strict=True
+    ):
+        if proposal_digest(batch, metadata, chain_id) != digest:
             return "a batch does not match its digest"
         root = next_root(root, digest)
     if root != stable_root:

@@ -13,9 +13,10 @@ from consensus.messages import (
     Message,
     NewView,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
-    batch_digest,
+    proposal_digest,
     signed_bytes,
 )
 from consensus.sim import runner
@@ -44,7 +45,8 @@ def test_a_kept_oversized_field_is_a_resource_violation() -> None:
 
 def test_honest_wire_refusal_fails_the_run_and_a_byzantine_one_is_dropped() -> None:
     huge = (Request(b"r", bytes(MAX_WIRE_BYTES)),)
-    pp = PrePrepare(0, 1, batch_digest(huge, CHAIN_ID), huge, 0, b"s" * 16)
+    metadata = ProposalMetadata(0, 0)
+    pp = PrePrepare(0, 1, proposal_digest(huge, metadata, CHAIN_ID), huge, metadata, 0, b"s" * 16)
     wire = WireCheck()
     assert wire.message(pp, honest=False) is None
     assert wire.refusals == [] and wire.counts["wire_refused"] == 1
@@ -71,7 +73,8 @@ def test_a_lying_state_source_is_refused() -> None:
     app = SimApp()
     for seq in range(1, 9):
         batch = (Request(b"req-%d" % seq, b"p"),)
-        app.execute(seq, batch_digest(batch, CHAIN_ID), batch)
+        metadata = ProposalMetadata(seq * 100, 0)
+        app.execute(seq, proposal_digest(batch, metadata, CHAIN_ID), batch, metadata)
     root = app.roots[8]
     assert history_problem(serve(app, 8), 8, root, CHAIN_ID) is None
     rng = random.Random(3)
@@ -80,7 +83,8 @@ def test_a_lying_state_source_is_refused() -> None:
         "a batch does not match its digest",
         "root differs from the stable checkpoint",
     }
-    short = ServedHistory(serve(app, 8).digests[:7], serve(app, 8).batches[:7])
+    whole = serve(app, 8)
+    short = ServedHistory(whole.digests[:7], whole.batches[:7], whole.metadata[:7])
     assert history_problem(short, 8, root, CHAIN_ID) == "wrong length"
 
 

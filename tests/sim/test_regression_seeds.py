@@ -27,6 +27,12 @@ What each one found:
                           out to view 2; 2 and 3 waited for view 1 forever. A replica now
                           forwards the NEW-VIEW of the latest view it ran, even after moving
                           on, to any peer still asking for that view or an older one
+  8803191 (n=4), 8801032 (n=7)  (issue 8 §1.9, their own fault lists below) a NEW-VIEW
+                          re-issued a prepared batch whose request had committed at another
+                          height, and the simulator demanded exactly-once ordering. Re-issuing
+                          is correct PBFT: the application now skips the repeat
+                          deterministically (as the ledger does) and the check is that every
+                          honest replica executed the same requests at each height
 """
 
 from __future__ import annotations
@@ -67,5 +73,25 @@ def test_seed_that_once_failed(seed: int) -> None:
 @pytest.mark.parametrize(("seed", "kinds"), FAILED_ONCE_WITH_KINDS)
 def test_seed_that_once_failed_with_its_faults(seed: int, kinds: tuple[str, ...]) -> None:
     result = run_seed(build_scenario(seed, 4, kinds, every_kind=True, wire=False))
+    assert result.safety_violations == []
+    assert result.liveness_failure is None
+
+
+REISSUE_KINDS_4 = (
+    "delay,drop,duplicate,reorder,partition_symmetric,partition_asymmetric,split_2_2,"
+    "isolate_primary,crash_restart,crash_lose_unsynced,lagging_replica,conflicting_votes,"
+    "replay_old_view,huge_view,bad_signatures"
+)
+REISSUE_KINDS_7 = (
+    "delay,drop,duplicate,reorder,partition_symmetric,partition_asymmetric,split_2_2,"
+    "isolate_primary,crash_restart,crash_lose_unsynced,lagging_replica,equivocating_primary"
+)
+FAILED_ONCE_WITH_NODES = [(8803191, 4, REISSUE_KINDS_4), (8801032, 7, REISSUE_KINDS_7)]
+
+
+@pytest.mark.parametrize(("seed", "nodes", "kinds"), FAILED_ONCE_WITH_NODES)
+def test_seed_that_once_failed_with_its_size_and_faults(seed: int, nodes: int, kinds: str) -> None:
+    scenario = build_scenario(seed, nodes, tuple(kinds.split(",")), every_kind=True, wire=False)
+    result = run_seed(scenario)
     assert result.safety_violations == []
     assert result.liveness_failure is None

@@ -3,13 +3,31 @@ message that conflicts with one it signed before the crash."""
 
 from __future__ import annotations
 
-from consensus.actions import Action, Broadcast, Persist
+from collections import Counter
+
+from consensus.actions import Action, Broadcast, Execute, Persist
 from consensus.events import MessageReceived, RequestSubmitted, Tick
-from consensus.messages import PrePrepare
+from consensus.messages import (
+    NULL_BATCH,
+    Commit,
+    FetchBatch,
+    NewView,
+    PreparedCertificate,
+    PrePrepare,
+    ViewChange,
+)
 from consensus.persistence import Record, ViewRecord, VoteRecord
 from consensus.replica import Replica
-from consensus.sim.fixtures import make_config, make_replica, pre_prepare, request
+from consensus.sim.fixtures import (
+    make_config,
+    make_replica,
+    pre_prepare,
+    prepare,
+    request,
+    signed,
+)
 from consensus.sim.keys import signer, verify
+from consensus.view_change import plan_new_view
 
 BATCH = (request(1),)
 OTHER = (request(2),)
@@ -53,14 +71,14 @@ def test_restarted_primary_never_reuses_a_sequence_number() -> None:
 def test_restarted_replica_resumes_its_view_change_with_the_same_message() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
-    actions = [a for _ in range(10) for a in backup.step(Tick())]
+    actions = [a for _ in range(10) for a in backup.step(Tick(0))]
     records = records_of(actions)
     assert isinstance(records[0], ViewRecord)
     assert isinstance(records[1], VoteRecord)
     vc = records[1].message
     restarted = restore(1, records)
     assert (restarted.view, restarted.view_active) == (1, False)
-    resent = [a for _ in range(5) for a in restarted.step(Tick())]
+    resent = [a for _ in range(5) for a in restarted.step(Tick(0))]
     assert Broadcast(vc) in resent
 
 
@@ -82,7 +100,7 @@ def test_restart_behind_a_stable_checkpoint_asks_for_state() -> None:
     proof = tuple(checkpoint(4, root, s) for s in (0, 2, 3))
     restarted = restore(1, [StableCheckpointRecord(4, root, proof)], executed=2)
     assert restarted.state_transfer_target == 4
-    requests = [a for _ in range(5) for a in restarted.step(Tick())]
+    requests = [a for _ in range(5) for a in restarted.step(Tick(0))]
     from consensus.actions import RequestStateTransfer
 
     assert RequestStateTransfer(4, root, (0, 2, 3)) in requests
@@ -101,7 +119,45 @@ def test_restart_keeps_every_view_change_since_the_last_view_it_ran() -> None:
         VoteRecord(vc2),
     ]
     restarted = restore(1, records)
-    resent = [a for _ in range(5) for a in restarted.step(Tick())]
+    resent = [a for _ in range(5) for a in restarted.step(Tick(0))]
     assert resent == [Broadcast(vc1), Broadcast(vc2)]
     ran_view_1 = restore(1, [ViewRecord(1, False), VoteRecord(vc1), ViewRecord(1, True)])
     assert ran_view_1.own_view_changes == {}
+
+
+def test_backup_restarted_right_after_entering_a_view_keeps_its_new_view() -> None:
+    # Issue 8 §1.6: backups persisted only the view record and their PREPAREs.
+    # A backup that crashed right after entering view 1 with re-issued
+    # {1: null, 2: B} lost the NEW-VIEW: it stayed at height 0 and faulted
+    # honest relays of the null pre-prepare as invalid batches.
+    batch = (request(1),)
+    cert = PreparedCertificate(
+        pre_prepare(0, 2, batch), (prepare(0, 2, batch, 1), prepare(0, 2, batch, 2))
+    )
+    vcs = tuple(
+        signed(ViewChange(1, 0, bytes(32), (), (cert,) if s == 2 else (), s)) for s in (1, 2, 3)
+    )
+    plan = plan_new_view(vcs, make_config(1))
+    pps = tuple(signed(PrePrepare(1, seq, d, b, m, 1)) for seq, d, b, m in plan.batches)
+    assert [pp.batch for pp in pps] == [NULL_BATCH, batch]
+    nv = signed(NewView(1, vcs, pps, 1))
+    backup = make_replica(2)
+    records = records_of(backup.step(MessageReceived(1, nv)))
+    restarted = restore(2, records)
+    assert (restarted.view, restarted.view_active) == (1, True)
+    assert restarted.new_view_message == nv
+    # Honest peers relay the re-issued pre-prepares: duplicates, not faults.
+    for pp in pps:
+        assert restarted.step(MessageReceived(3, pp)) == []
+    assert restarted.fault_counts == Counter()
+    # Commits of view 1 execute both heights without fetching anything.
+    executed: list[Action] = []
+    for pp in pps:
+        for sender in (0, 1, 3):
+            vote = signed(Commit(1, pp.seq, pp.digest, sender))
+            executed += restarted.step(MessageReceived(sender, vote))
+    assert [(a.seq, a.batch) for a in executed if isinstance(a, Execute)] == [
+        (1, NULL_BATCH),
+        (2, batch),
+    ]
+    assert not any(isinstance(a, Broadcast) and isinstance(a.message, FetchBatch) for a in executed)

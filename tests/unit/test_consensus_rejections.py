@@ -26,6 +26,7 @@ from consensus.sim.fixtures import (
     commit,
     digest_of,
     make_replica,
+    metadata_of,
     pre_prepare,
     prepare,
     request,
@@ -77,7 +78,7 @@ def test_own_message_echoed_back_is_ignored() -> None:
         ),
         (forged(pre_prepare(0, 1, BATCH)), fault("bad_signature", 0, "pre-prepare")),
         (
-            signed(PrePrepare(0, 1, digest_of(OTHER), BATCH, 0)),
+            signed(PrePrepare(0, 1, digest_of(OTHER), BATCH, metadata_of(0), 0)),
             fault("digest_mismatch", 0, "pre-prepare seq 1"),
         ),
         (pre_prepare(0, 1, ()), fault("invalid_batch", 0, "empty batch outside a new-view")),
@@ -123,7 +124,7 @@ def test_future_view_pre_prepare_is_kept_and_voted_once_we_run_that_view() -> No
     pp = pre_prepare(2, 1, BATCH)
     assert deliver(backup, pp) == []
     assert backup.ignored_counts["future_view"] == 1
-    assert backup.log.slots[1].batches == {digest_of(BATCH): BATCH}
+    assert backup.log.slots[1].proposal_for(digest_of(BATCH, 2)) == (BATCH, metadata_of(2))
     backup.view = 2  # as if NEW-VIEW for view 2 had been accepted
     p = prepare(2, 1, BATCH, 1)
     assert deliver(backup, pp) == [Persist((VoteRecord(p),)), Broadcast(p)]
@@ -145,8 +146,8 @@ def test_equivocating_pre_prepare_blames_the_primary_even_when_relayed() -> None
         "equivocation", 0, "two pre-prepares for (0, 1)"
     )
     assert backup.own_votes == {("Prepare", 0, 1): digest_of(BATCH)}
-    # The second batch is remembered: a commit certificate may name it.
-    assert digest_of(OTHER) in backup.log.slots[1].batches
+    # The second batch is remembered as a spare: a commit certificate may name it.
+    assert backup.log.slots[1].spare == {0: {digest_of(OTHER): (OTHER, metadata_of(0))}}
 
 
 def test_pre_prepare_repeating_a_committed_request_is_refused() -> None:
@@ -170,7 +171,7 @@ def test_old_view_pre_prepare_is_kept_for_its_batch_but_not_voted() -> None:
     backup.view = 1
     assert deliver(backup, pre_prepare(0, 1, BATCH)) == []
     assert backup.ignored_counts["stale_view"] == 1
-    assert backup.log.slots[1].batches == {digest_of(BATCH): BATCH}
+    assert backup.log.slots[1].spare == {0: {digest_of(BATCH): (BATCH, metadata_of(0))}}
     assert backup.own_votes == {}
 
 
@@ -349,8 +350,9 @@ def test_stale_duplicate_and_conflicting_view_changes() -> None:
 
 def test_new_view_rules() -> None:
     backup = make_replica(2)
+    # Any view is verified (issue 8 §1.3); this one proves nothing.
     assert deliver(backup, signed(NewView(17, (), (), 1))) == fault(
-        "absurd_view", 1, "view 17 is beyond 0 + bound"
+        "invalid_new_view", 1, "new-view lacks 2f+1 distinct view-changes"
     )
     nv = signed(NewView(1, (), (), 1))
     assert deliver(backup, forged(nv)) == fault("bad_signature", 1, "new-view")

@@ -15,12 +15,13 @@ from consensus.messages import (
     PrePrepare,
     ViewChange,
 )
-from consensus.persistence import ViewRecord, VoteRecord
+from consensus.persistence import NewViewRecord, ViewRecord, VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
     Cluster,
     digest_of,
     make_replica,
+    metadata_of,
     pre_prepare,
     prepare,
     request,
@@ -34,7 +35,7 @@ BATCH = (request(1),)
 def ticks(replica: Replica, count: int) -> list[object]:
     out: list[object] = []
     for _ in range(count):
-        out.extend(replica.step(Tick()))
+        out.extend(replica.step(Tick(0)))
     return out
 
 
@@ -54,7 +55,7 @@ def test_request_timeout_starts_a_view_change_persisted_before_broadcast() -> No
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
     assert ticks(backup, 9) == []
-    actions = backup.step(Tick())
+    actions = backup.step(Tick(0))
     vc = view_change(1, 1)
     assert actions == [Persist((ViewRecord(1, False), VoteRecord(vc))), Broadcast(vc)]
     assert (backup.view, backup.view_active, backup.backoff_exponent) == (1, False, 1)
@@ -157,7 +158,7 @@ def test_new_primary_sends_new_view_with_null_batches_for_gaps() -> None:
 def build_new_view(certs: tuple[PreparedCertificate, ...] = ()) -> NewView:
     vcs = (view_change(1, 1), view_change(1, 2, certs), view_change(1, 3))
     plan = plan_new_view(vcs, make_replica(1).config)
-    pps = tuple(signed(PrePrepare(1, seq, digest, batch, 1)) for seq, digest, batch in plan.batches)
+    pps = tuple(signed(PrePrepare(1, s, d, b, m, 1)) for s, d, b, m in plan.batches)
     return signed(NewView(1, vcs, pps, 1))
 
 
@@ -165,15 +166,18 @@ def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
     backup = make_replica(2)
     nv = build_new_view((prepared_in_view_0(1),))
     actions = backup.step(MessageReceived(1, nv))
-    p = prepare(1, 1, BATCH, 2)
-    assert actions == [Persist((ViewRecord(1, True), VoteRecord(p))), Broadcast(p)]
+    p = prepare(1, 1, BATCH, 2, proposed_view=0)
+    assert actions == [
+        Persist((ViewRecord(1, True), NewViewRecord(nv), VoteRecord(p))),
+        Broadcast(p),
+    ]
     assert (backup.view, backup.view_active) == (1, True)
 
 
 def test_backup_rejects_a_new_view_that_drops_a_prepared_batch() -> None:
     backup = make_replica(2)
     honest = build_new_view((prepared_in_view_0(1),))
-    null = signed(PrePrepare(1, 1, digest_of(NULL_BATCH), NULL_BATCH, 1))
+    null = signed(PrePrepare(1, 1, digest_of(NULL_BATCH, 1), NULL_BATCH, metadata_of(1), 1))
     tampered = signed(replace(honest, pre_prepares=(null,)))
     assert backup.step(MessageReceived(1, tampered)) == [
         ReportFault("invalid_new_view", 1, "new-view pre-prepares differ from the recomputed ones")
@@ -290,3 +294,45 @@ def test_prepared_batch_survives_the_view_change_with_its_digest() -> None:
     digests = [a.certificate.digest for a in cluster.executed[3]]
     assert digests == [digest_of(BATCH)]
     assert cluster.heights()[1:] == [1, 1, 1]
+
+
+def test_a_forged_stale_message_does_not_make_us_send_a_new_view_to_its_victim() -> None:
+    # Issue 8 §1.8: help_lagging_peer ran before authentication, so a tiny
+    # forged VIEW-CHANGE or PREPARE in replica 3's name made every honest
+    # replica send replica 3 a full NEW-VIEW once per interval.
+    backup = make_replica(2)
+    backup.step(MessageReceived(1, build_new_view()))
+    forged_vc = replace(view_change(1, 3), signature=b"\x01" * 64)
+    forged_prepare = replace(prepare(0, 1, BATCH, 3), signature=b"\x01" * 64)
+    for forged in (forged_vc, forged_prepare):
+        actions = backup.step(MessageReceived(3, forged))
+        assert not any(isinstance(a, Send) for a in actions)
+        assert actions == [ReportFault("bad_signature", 3, "message asking for a new-view")]
+    # The rate limit was not spent by the forgeries: the real request is answered.
+    assert backup.step(MessageReceived(3, view_change(1, 3))) == [Send(3, backup.new_view_message)]
+
+
+def new_view_for(view: int, senders: tuple[int, ...] = (1, 2, 3)) -> NewView:
+    primary = view % 4
+    vcs = tuple(view_change(view, s) for s in senders)
+    plan = plan_new_view(vcs, make_replica(primary).config)
+    pps = tuple(
+        signed(PrePrepare(view, seq, digest, batch, primary)) for seq, digest, batch in plan.batches
+    )
+    return signed(NewView(view, vcs, pps, primary))
+
+
+def test_a_replica_more_than_view_bound_behind_rejoins_with_a_verified_new_view() -> None:
+    # Issue 8 §1.3: the forwarded NEW-VIEW was refused as absurd_view, so a
+    # replica healed after the others went through more than view_bound views
+    # stayed behind for good.
+    lagging = make_replica(3)  # view_bound is 16 in the fixtures
+    nv = new_view_for(40, senders=(0, 1, 2))
+    actions = lagging.step(MessageReceived(1, nv))
+    assert (lagging.view, lagging.view_active) == (40, True)
+    assert lagging.new_view_message == nv
+    assert not [a for a in actions if isinstance(a, ReportFault)]
+    # The bound still guards what is stored unverified.
+    assert lagging.step(MessageReceived(1, view_change(80, 1))) == [
+        ReportFault("absurd_view", 1, "view 80 is beyond 40 + bound")
+    ]
