@@ -50,22 +50,37 @@ def test_failure_exits_one_with_seed_and_replay(
     assert json.loads(lines[-1])["safety_violations"] == 1
 
 
-def test_soak_runs_every_part_and_prints_each_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    assert soak.main(["--seeds", "2", "--harsh-seeds", "1"]) == 0
+def test_soak_runs_every_part_and_prints_each_summary(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[list[str]] = []
+
+    def simulate(argv: list[str]) -> int:
+        ran.append(argv)
+        print(json.dumps({"seeds": int(argv[1])}))
+        return 0
+
+    monkeypatch.setattr(soak, "simulate", simulate)
+    assert soak.main([]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    summaries = [json.loads(line) for line in lines if line.startswith("{")]
-    runs = soak.soak_runs(2, 1)
-    assert (
-        len(summaries)
-        == len(runs)
-        >= 2
-        + len(HARSH_COMBINATIONS)
-        - len([k for k in HARSH_COMBINATIONS if set(k) & set(PENDING_FIXES)])
-    )
-    assert runs[0][-2:] == ["--nodes", "4"] and runs[1][-2:] == ["--nodes", "7"]
+    assert ran[:2] == [["--seeds", "5000", "--nodes", "4"], ["--seeds", "5000", "--nodes", "7"]]
+    runnable = [k for k in HARSH_COMBINATIONS if not set(k) & set(PENDING_FIXES)]
+    assert [run[-1] for run in ran[2:]] == [",".join(k) for k in runnable]
+    assert all(run[1] == "200" for run in ran[2:])
+    assert len({run[3] for run in ran[2:]}) == len(runnable)  # each its own seed range
+    assert sum(line.startswith("{") for line in lines) == len(ran)
     assert lines[-1] == "# soak: 0 failed runs"
 
 
 def test_soak_fails_when_a_run_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(soak, "simulate", lambda argv: 1)
+    monkeypatch.setattr(soak, "simulate", lambda argv: 1 if "--nodes" in argv else 0)
     assert soak.main(["--seeds", "1", "--harsh-seeds", "1"]) == 1
+
+
+def test_soak_calls_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert soak.simulate is cli.main  # type: ignore[attr-defined]
+
+
+def test_seven_nodes_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--seeds", "1", "--start", "3", "--nodes", "7"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["seeds"] == 1
