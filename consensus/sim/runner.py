@@ -114,6 +114,11 @@ class Simulation:
         self.transfers: dict[int, int] = {}
         self._pending_transfers: list[tuple[int, int, int, bytes, tuple[int, ...]]] = []
         self.wire = WireCheck() if scenario.wire else None
+        # long_outage: while the replica is cut off, fresh proposals are lost.
+        self.churn_ticks = next(
+            (range(f.start_tick, f.end_tick) for f in scenario.timed if f.kind == "long_outage"),
+            range(0),
+        )
         self.probe: Request | None = None
         self.probe_problem: str | None = None
         self.probe_done = scenario.second_crash is None
@@ -251,7 +256,7 @@ class Simulation:
             if decoded is None:
                 return
             message = decoded
-        if self.churning and isinstance(message, PrePrepare):
+        if self.now in self.churn_ticks and isinstance(message, PrePrepare):
             # long_outage: fresh proposals are lost, so every view times out.
             self.injected["churned_pre_prepare"] += 1
             return
@@ -379,13 +384,6 @@ class Simulation:
         self.log(f"FAULT {fault.kind} healed")
 
     # --- the run --------------------------------------------------------------
-
-    @property
-    def churning(self) -> bool:
-        return any(
-            f.kind == "long_outage" and f.start_tick <= self.now < f.end_tick
-            for f in self.scenario.timed
-        )
 
     def submit(self, requests: list[Request]) -> None:
         """Every replica gets the requests, except that a censoring primary's own
