@@ -28,8 +28,12 @@ def needed_proposal(state: ReplicaState, slot: Slot, digest: bytes) -> Proposal 
     first_time = digest not in slot.wanted
     found = slot.need(digest)
     if found is None and first_time:
-        state.outbox.append(Broadcast(state.signed(FetchBatch(slot.seq, digest, state.me))))
+        ask_for_batch(state, slot.seq, digest)
     return found
+
+
+def ask_for_batch(state: ReplicaState, seq: int, digest: bytes) -> None:
+    state.outbox.append(Broadcast(state.signed(FetchBatch(seq, digest, state.me))))
 
 
 def refetch_missing(state: ReplicaState) -> None:
@@ -38,7 +42,7 @@ def refetch_missing(state: ReplicaState) -> None:
         if seq <= state.last_executed:
             continue
         for digest in sorted(slot.wanted):
-            state.outbox.append(Broadcast(state.signed(FetchBatch(seq, digest, state.me))))
+            ask_for_batch(state, seq, digest)
 
 
 def on_fetch_batch(state: ReplicaState, peer: int, request: FetchBatch) -> None:

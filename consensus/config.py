@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consensus.bounds import REQUEST_FRAMING_BYTES, wire_fit_problem
+from consensus.messages import MAX_REQUEST_ID_BYTES
 from consensus.quorum import max_faulty, quorum_size, weak_quorum_size
 
 GENESIS_STATE_ROOT = bytes(32)
@@ -29,8 +31,16 @@ class ReplicaConfig:
     retransmit_interval_ticks: int = 10
     max_batch_size: int = 500
     max_request_bytes: int = 1 << 16
+    # Bounds ``bounds.batch_bytes`` of a batch (requests and their framing),
+    # so a PRE-PREPARE always fits the wire (16 MiB); see ``consensus.bounds``.
+    max_batch_bytes: int = 8 << 20
     max_checkpoints_per_sender: int = 4
     genesis_state_root: bytes = GENESIS_STATE_ROOT
+    request_id_window_heights: int = 256
+    """Committed request ids are deduplicated for this many heights (see
+    ``consensus.request_window``); at least one watermark window."""
+    signature_bytes: int = 64
+    """Length of every validator signature (ed25519: 64); others are malformed."""
 
     def __post_init__(self) -> None:
         n = len(self.validators)
@@ -53,8 +63,20 @@ class ReplicaConfig:
             raise ValueError("need 1 <= view_change_timeout_ticks <= the cap")
         if self.view_bound < 1 or self.retransmit_interval_ticks < 1:
             raise ValueError("view_bound and retransmit_interval_ticks must be positive")
+        if type(self.genesis_state_root) is not bytes or len(self.genesis_state_root) != 32:
+            raise ValueError("genesis_state_root must be 32 bytes")
+        if self.request_id_window_heights < self.watermark_window:
+            raise ValueError("request_id_window_heights must cover the watermark window")
+        if not 1 <= self.signature_bytes <= 64:
+            raise ValueError("signature_bytes must be 1..64 (the wire carries at most 64)")
         if self.max_batch_size < 1 or self.max_checkpoints_per_sender < 2:
             raise ValueError("max_batch_size >= 1 and max_checkpoints_per_sender >= 2")
+        largest_request = self.max_request_bytes + MAX_REQUEST_ID_BYTES + REQUEST_FRAMING_BYTES
+        if self.max_batch_bytes < largest_request:
+            raise ValueError("max_batch_bytes must hold at least one request of max_request_bytes")
+        problem = wire_fit_problem(n, self.watermark_window, self.max_batch_bytes)
+        if problem is not None:
+            raise ValueError(problem)
 
     @property
     def replica_count(self) -> int:

@@ -57,8 +57,10 @@ class Executed:
 class StateTransferCompleted:
     """The application fetched verified state up to ``seq``.
 
-    ``committed_request_ids`` are the request ids in the fetched blocks, so the
-    core keeps deduplicating requests it never executed itself.
+    ``committed_request_ids`` are the request ids in the fetched blocks of the
+    last ``ReplicaConfig.request_id_window_heights`` heights up to ``seq``
+    (older ones are not needed), so the core keeps deduplicating requests it
+    never executed itself.
     """
 
     seq: int

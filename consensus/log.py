@@ -16,7 +16,10 @@ from consensus.messages import (
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    PrePrepareHeader,
     ProposalMetadata,
+    header_of,
+    with_batch,
 )
 
 Proposal = tuple[Batch, ProposalMetadata]
@@ -57,6 +60,9 @@ class Slot:
     spare: dict[int, dict[bytes, Proposal]] = field(default_factory=dict)
     # Digests needed but not held: fetched from peers by digest.
     wanted: set[bytes] = field(default_factory=set)
+    # view -> a pre-prepare a verified NEW-VIEW re-issued whose batch we still
+    # fetch; it becomes a full pre-prepare in ``pre_prepares`` when it arrives.
+    headers: dict[int, PrePrepareHeader] = field(default_factory=dict)
     # digest -> the metadata bound with the batch (same keys as ``batches``).
     metadata: dict[bytes, ProposalMetadata] = field(default_factory=dict)
     prepared: PreparedCertificate | None = None
@@ -100,6 +106,24 @@ class Slot:
         self.wanted.discard(digest)
         for by_digest in self.spare.values():
             by_digest.pop(digest, None)
+        for view, header in list(self.headers.items()):
+            if header.digest == digest:
+                self.pre_prepares[view] = with_batch(header, batch)
+                del self.headers[view]
+
+    def adopt_header(self, header: PrePrepareHeader, batch: Batch | None) -> Batch | None:
+        """Install a pre-prepare a verified NEW-VIEW re-issued: in full if its
+        batch is known (``batch``, held or spare), else as a header whose batch
+        is wanted. Returns the batch if known."""
+        if batch is None:
+            found = self.need(header.digest)
+            batch = None if found is None else found[0]
+        if batch is None:
+            self.headers[header.view] = header
+            return None
+        self.keep_needed(header.digest, batch, header.metadata)
+        self.pre_prepares[header.view] = with_batch(header, batch)
+        return batch
 
     def keep_spare(
         self, view: int, digest: bytes, batch: Batch, metadata: ProposalMetadata
@@ -150,15 +174,14 @@ class Slot:
     def prepared_certificate(self, view: int, needed: int) -> PreparedCertificate | None:
         """The pre-prepare of ``view`` with ``needed`` matching prepares, if we have them."""
         pre_prepare = self.pre_prepares.get(view)
-        if pre_prepare is None:
+        header = self.headers.get(view) if pre_prepare is None else header_of(pre_prepare)
+        if header is None:
             return None
-        matching = [
-            p for p in self.prepares.get(view, {}).values() if p.digest == pre_prepare.digest
-        ]
+        matching = [p for p in self.prepares.get(view, {}).values() if p.digest == header.digest]
         if len(matching) < needed:
             return None
         matching.sort(key=lambda p: p.sender)
-        return PreparedCertificate(pre_prepare, tuple(matching[:needed]))
+        return PreparedCertificate(header, tuple(matching[:needed]))
 
     def commit_certificate(self, needed: int) -> CommitCertificate | None:
         """2f+1 matching commits in one view, lowest view first. The batch may

@@ -26,6 +26,14 @@ TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
 TAG_FETCH_BATCH = b"veil/consensus/fetch-batch/v1"
 TAG_BATCH_REPLY = b"veil/consensus/batch-reply/v1"
+TAG_FORWARDED_REQUESTS = b"veil/consensus/forwarded-requests/v1"
+
+DIGEST_BYTES = 32
+"""A proposal digest (SHA-256)."""
+STATE_ROOT_BYTES = 32
+"""An application state root."""
+MAX_REQUEST_ID_BYTES = 64
+"""A request id: the node's is a 32-byte tx hash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +131,38 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class PrePrepareHeader:
+    """A PRE-PREPARE without its batch: what VIEW-CHANGE and NEW-VIEW carry
+    (PBFT §4.4), so their size does not grow with the batches (issue 8 §1.4).
+
+    Its signed bytes are the full pre-prepare's, so the primary's one
+    signature serves both; a replica that lacks the batch fetches it by digest.
+    """
+
+    view: int
+    seq: int
+    digest: bytes
+    metadata: ProposalMetadata
+    sender: int
+    signature: bytes = b""
+
+
+def header_of(pre_prepare: PrePrepare) -> PrePrepareHeader:
+    pp = pre_prepare
+    return PrePrepareHeader(pp.view, pp.seq, pp.digest, pp.metadata, pp.sender, pp.signature)
+
+
+def with_batch(header: PrePrepareHeader, batch: Batch) -> PrePrepare:
+    """The full pre-prepare; the caller knows ``batch`` has the header's digest."""
+    h = header
+    return PrePrepare(h.view, h.seq, h.digest, batch, h.metadata, h.sender, h.signature)
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedCertificate:
     """A pre-prepare and 2f matching prepares from distinct backups: proof of 'prepared'."""
 
-    pre_prepare: PrePrepare
+    pre_prepare: PrePrepareHeader
     prepares: tuple[Prepare, ...]
 
 
@@ -149,7 +185,7 @@ class NewView:
 
     view: int
     view_changes: tuple[ViewChange, ...]
-    pre_prepares: tuple[PrePrepare, ...]
+    pre_prepares: tuple[PrePrepareHeader, ...]
     sender: int
     signature: bytes = b""
 
@@ -160,6 +196,20 @@ class FetchBatch:
 
     seq: int
     digest: bytes
+    sender: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedRequests:
+    """A backup relays client requests it has waited on to the primary of ``view``.
+
+    Clients send to every replica, but a primary may claim it never got a
+    request; the relay takes that excuse away (PBFT's backups do the same).
+    """
+
+    view: int
+    requests: tuple[Request, ...]
     sender: int
     signature: bytes = b""
 
@@ -178,7 +228,15 @@ class BatchReply:
 
 
 Message = (
-    PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | FetchBatch | BatchReply
+    PrePrepare
+    | Prepare
+    | Commit
+    | Checkpoint
+    | ViewChange
+    | NewView
+    | ForwardedRequests
+    | FetchBatch
+    | BatchReply
 )
 VoteMessage = PrePrepare | Prepare | Commit
 
@@ -188,6 +246,7 @@ def _view_change_body(vc: ViewChange) -> tuple[object, ...]:
     certs = [
         (
             (c.pre_prepare.view, c.pre_prepare.seq, c.pre_prepare.digest, c.pre_prepare.sender),
+            _metadata_fields(c.pre_prepare.metadata),
             c.pre_prepare.signature,
             [(p.sender, p.signature) for p in c.prepares],
         )
@@ -196,11 +255,20 @@ def _view_change_body(vc: ViewChange) -> tuple[object, ...]:
     return (vc.new_view, vc.stable_seq, vc.stable_root, proof, certs, vc.sender)
 
 
-def signed_bytes(message: Message, chain_id: bytes) -> bytes:
+def _metadata_fields(metadata: ProposalMetadata) -> tuple[int, int]:
+    return (metadata.timestamp_ms, metadata.proposed_view)
+
+
+def signed_bytes(message: Message | PrePrepareHeader, chain_id: bytes) -> bytes:
     """The exact bytes the sender's signature covers (never includes the signature)."""
     match message:
-        case PrePrepare(view=v, seq=s, digest=d, sender=i):
-            return _pack((TAG_PRE_PREPARE, chain_id, v, s, d, i))
+        case (
+            PrePrepare(view=v, seq=s, digest=d, metadata=m, sender=i)
+            | PrePrepareHeader(view=v, seq=s, digest=d, metadata=m, sender=i)
+        ):
+            # The metadata is signed as well as hashed into the digest, so a
+            # header (no batch to check the digest against) still proves it.
+            return _pack((TAG_PRE_PREPARE, chain_id, v, s, d, _metadata_fields(m), i))
         case Prepare(view=v, seq=s, digest=d, sender=i):
             return _pack((TAG_PREPARE, chain_id, v, s, d, i))
         case Commit(view=v, seq=s, digest=d, sender=i):
@@ -218,6 +286,9 @@ def signed_bytes(message: Message, chain_id: bytes) -> bytes:
             ]
             pps = [(p.seq, p.digest, p.signature) for p in message.pre_prepares]
             return _pack((TAG_NEW_VIEW, chain_id, v, vcs, pps, i))
+        case ForwardedRequests(view=v, sender=i):
+            body = [(r.request_id, r.payload) for r in message.requests]
+            return _pack((TAG_FORWARDED_REQUESTS, chain_id, v, body, i))
         case FetchBatch(seq=s, digest=d, sender=i):
             return _pack((TAG_FETCH_BATCH, chain_id, s, d, i))
         case BatchReply(seq=s, digest=d, sender=i):

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consensus.actions import Broadcast, Execute, Persist
+from consensus.actions import Execute, Send
 from consensus.batch_fetch import needed_proposal
-from consensus.invariants import invariant
+from consensus.bounds import batch_bytes
 from consensus.log import Slot
 from consensus.messages import (
+    MAX_REQUEST_ID_BYTES,
     Batch,
     BatchReply,
     Commit,
+    ForwardedRequests,
     Prepare,
     PrePrepare,
     ProposalMetadata,
     Request,
     proposal_digest,
 )
-from consensus.persistence import PreparedRecord, VoteRecord
+from consensus.persistence import PreparedRecord
 from consensus.quorum import primary_of
-from consensus.replica_state import MAX_REQUEST_ID_BYTES, ReplicaState, VoteKey
+from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
 
 
@@ -47,7 +49,7 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
         elif request.request_id in state.committed_ids or request.request_id in state.pending:
             state.ignore("duplicate_request")
         else:
-            state.pending[request.request_id] = request
+            state.add_pending(request)
             state.may_propose = True
     propose(state)
 
@@ -74,11 +76,11 @@ def propose(state: ReplicaState) -> None:
             fresh.append(request)
             if len(fresh) >= room * size:
                 break
-    if len(fresh) < room * size:
+    batches = split_batches(fresh, size, state.config.max_batch_bytes)
+    if len(fresh) < room * size and len(batches) <= room:
         state.may_propose = False
     parent = state.parent_metadata(state.next_seq)
-    for first in range(0, len(fresh), size):
-        batch = fresh[first : first + size]
+    for batch in batches[:room]:
         seq = state.next_seq
         state.next_seq += 1
         frozen_batch = tuple(batch)
@@ -87,17 +89,27 @@ def propose(state: ReplicaState) -> None:
         metadata = ProposalMetadata(max(state.now_ms, floor_ms), state.view)
         parent = metadata
         digest = proposal_digest(frozen_batch, metadata, state.config.chain_id)
-        key: VoteKey = ("PrePrepare", state.view, seq)
-        invariant(key not in state.own_votes, f"primary reuses seq {seq} in view {state.view}")
-        pre_prepare = state.signed(
-            PrePrepare(state.view, seq, digest, frozen_batch, metadata, state.me)
-        )
-        state.own_votes[key] = digest
-        state.store_own(pre_prepare)
         for request in frozen_batch:
             state.inflight[request.request_id] = seq
-        state.outbox.append(Persist((VoteRecord(pre_prepare),)))
-        state.outbox.append(Broadcast(pre_prepare))
+        state.cast_votes([PrePrepare(state.view, seq, digest, frozen_batch, metadata, state.me)])
+
+
+def split_batches(requests: list[Request], size: int, max_bytes: int) -> list[list[Request]]:
+    """Cut ``requests``, in order, into batches of at most ``size`` requests
+    and ``max_bytes`` (``bounds.batch_bytes``), so every PRE-PREPARE fits the wire."""
+    batches: list[list[Request]] = []
+    current: list[Request] = []
+    current_bytes = 0
+    for request in requests:
+        cost = batch_bytes((request,))
+        if current and (len(current) >= size or current_bytes + cost > max_bytes):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(request)
+        current_bytes += cost
+    if current:
+        batches.append(current)
+    return batches
 
 
 def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
@@ -105,6 +117,8 @@ def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
         return "empty batch outside a new-view"
     if len(batch) > state.config.max_batch_size:
         return "batch too large"
+    if batch_bytes(batch) > state.config.max_batch_bytes:
+        return "batch over max_batch_bytes"
     ids = {r.request_id for r in batch}
     if len(ids) != len(batch):
         return "batch repeats a request"
@@ -181,11 +195,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         state.inflight[request.request_id] = pp.seq
     key: VoteKey = ("Prepare", pp.view, pp.seq)
     if state.may_vote(key, pp.digest):
-        prepare = state.signed(Prepare(pp.view, pp.seq, pp.digest, state.me))
-        state.own_votes[key] = pp.digest
-        state.store_own(prepare)
-        state.outbox.append(Persist((VoteRecord(prepare),)))
-        state.outbox.append(Broadcast(prepare))
+        state.cast_votes([Prepare(pp.view, pp.seq, pp.digest, state.me)])
     advance(state, slot)
 
 
@@ -289,6 +299,50 @@ def on_batch_reply(state: ReplicaState, peer: int, reply: BatchReply) -> None:
     advance(state, slot)
 
 
+def on_forwarded_requests(state: ReplicaState, peer: int, fr: ForwardedRequests) -> None:
+    """The primary takes requests a backup relays like client requests."""
+    if state.view_too_far(peer, fr.view):
+        return
+    if fr.view != state.view or not state.view_active or not state.is_primary:
+        state.ignore("stale_forward")
+        return
+    if len(fr.requests) > state.config.max_batch_size:
+        state.fault("invalid_forward", peer, f"{len(fr.requests)} requests in one relay")
+        return
+    if batch_bytes(fr.requests) > state.config.max_batch_bytes:
+        state.fault("invalid_forward", peer, "relay over max_batch_bytes")
+        return
+    if not state.authentic(fr):
+        state.fault("bad_signature", peer, "forwarded requests")
+        return
+    on_requests(state, fr.requests)
+
+
+def relay_waiting_requests(state: ReplicaState) -> None:
+    """A backup sends the primary requests that waited a retransmission interval
+    without being proposed: at most one batch's worth per interval, each
+    request once per view."""
+    if not state.view_active or state.is_primary:
+        return
+    waited_since = state.now_ticks - state.config.retransmit_interval_ticks
+    chosen: list[Request] = []
+    chosen_bytes = 0  # bounded like a batch, so the relay fits the wire
+    for request_id, since in state.pending_since.items():
+        if since > waited_since or len(chosen) >= state.config.max_batch_size:
+            break
+        if request_id not in state.inflight and request_id not in state.relayed:
+            request = state.pending[request_id]
+            cost = batch_bytes((request,))
+            if chosen_bytes + cost > state.config.max_batch_bytes:
+                break
+            chosen.append(request)
+            chosen_bytes += cost
+            state.relayed.add(request_id)
+    if chosen:
+        relay = state.signed(ForwardedRequests(state.view, tuple(chosen), state.me))
+        state.outbox.append(Send(state.primary, relay))
+
+
 def advance(state: ReplicaState, slot: Slot) -> None:
     """Move a slot forward: prepared -> send COMMIT; commit quorum -> execute."""
     if state.view_active and slot.seq > state.stable_seq:
@@ -300,12 +354,8 @@ def advance(state: ReplicaState, slot: Slot) -> None:
                 if slot.prepared is None or slot.prepared.pre_prepare.view <= state.view:
                     slot.prepared = cert
                 if state.may_vote(key, digest):
-                    commit = state.signed(Commit(state.view, slot.seq, digest, state.me))
-                    state.own_votes[key] = digest
-                    state.store_own(commit)
-                    records = (PreparedRecord(cert), VoteRecord(commit))
-                    state.outbox.append(Persist(records))
-                    state.outbox.append(Broadcast(commit))
+                    commit = Commit(state.view, slot.seq, digest, state.me)
+                    state.cast_votes([commit], records_before=(PreparedRecord(cert),))
     if slot.committed is None and slot.seq > state.last_executed:
         slot.committed = slot.commit_certificate(state.config.quorum)
     execute_ready(state)
@@ -328,12 +378,13 @@ def execute_ready(state: ReplicaState) -> None:
         state.last_executed_metadata = metadata
         progressed = True
         for request in batch:
-            state.committed_ids.add(request.request_id)
-            state.pending.pop(request.request_id, None)
-            state.inflight.pop(request.request_id, None)
+            state.forget_request(request.request_id)
+        state.remember_committed((r.request_id for r in batch), seq)
     if progressed:
         state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:
             state.backoff_exponent = 0
-        state.timer_deadline = None
+        # Only the progress timer restarts: pending requests keep their
+        # deadlines (``ReplicaState.request_deadline``).
+        state.progress_deadline = None
         propose(state)

@@ -39,10 +39,12 @@ from consensus.events import (
     Tick,
 )
 from consensus.messages import (
+    MAX_REQUEST_ID_BYTES,
     BatchReply,
     Checkpoint,
     Commit,
     FetchBatch,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -52,6 +54,7 @@ from consensus.messages import (
 from consensus.normal_case import (
     on_batch_reply,
     on_commit,
+    on_forwarded_requests,
     on_pre_prepare,
     on_prepare,
     on_requests,
@@ -59,7 +62,6 @@ from consensus.normal_case import (
 from consensus.persistence import Record
 from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.replica_state import (
-    MAX_REQUEST_ID_BYTES,
     ReplicaState,
     RequestIdOf,
     Sign,
@@ -101,6 +103,9 @@ class Replica(ReplicaState):
     ) -> Replica:
         """Rebuild a replica from its durable records and the application's height.
 
+        ``committed_request_ids``: the request ids of the application's last
+        ``config.request_id_window_heights`` blocks (older ones are not needed).
+
         Every vote it ever signed (and synced) is back in ``own_votes``, so it
         refuses to sign anything that conflicts with what it said before.
         """
@@ -138,7 +143,7 @@ class Replica(ReplicaState):
         return out
 
     def _on_message(self, peer: int, message: Message) -> None:
-        problem = shape_problem(message)
+        problem = shape_problem(message, signature_bytes=self.config.signature_bytes)
         if problem is not None:
             self.fault("malformed", peer, problem)
             return
@@ -165,3 +170,5 @@ class Replica(ReplicaState):
                 on_fetch_batch(self, peer, message)
             case BatchReply():
                 on_batch_reply(self, peer, message)
+            case ForwardedRequests():
+                on_forwarded_requests(self, peer, message)

@@ -7,9 +7,10 @@ are in ``consensus.view_change``; this module holds what they do to a replica.
 from __future__ import annotations
 
 from consensus.actions import Broadcast, Persist
+from consensus.batch_fetch import ask_for_batch
 from consensus.checkpoint_handling import make_stable
 from consensus.invariants import invariant
-from consensus.messages import NewView, Prepare, PrePrepare, ViewChange
+from consensus.messages import NewView, Prepare, PrePrepareHeader, ViewChange
 from consensus.normal_case import advance, propose
 from consensus.persistence import NewViewRecord, Record, ViewRecord, VoteRecord
 from consensus.replica_state import ReplicaState, VoteKey
@@ -29,6 +30,8 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     state.timer_deadline = None
     state.inflight.clear()
     state.refused_proposals.clear()
+    state.relayed.clear()
+    state.progress_deadline = None
     state.may_propose = True
     state.view_changes_started += 1
     certs = tuple(
@@ -59,20 +62,39 @@ def on_view_change(state: ReplicaState, peer: int, vc: ViewChange) -> None:
     if known == vc:
         state.ignore("duplicate")
         return
+    held = [v for v, by_sender in state.view_changes.items() if vc.sender in by_sender]
+    if vc.new_view != state.view and vc.new_view < max(held, default=-1):
+        state.ignore("superseded_view_change")
+        return
     if not state.authentic(vc):
         state.fault("bad_signature", peer, "view-change")
+        return
+    # A conflict is proven by the outer signature alone: no need to validate
+    # the certificates inside (issue 8 §1.7b).
+    if known is not None:
+        detail = f"two view-changes to {vc.new_view}"
+        state.fault("conflicting_view_change", vc.sender, detail)
         return
     problem = view_change_problem(vc, state.config, state.verify)
     if problem is not None:
         state.fault("invalid_view_change", peer, problem)
         return
-    if known is not None:
-        detail = f"two view-changes to {vc.new_view}"
-        state.fault("conflicting_view_change", vc.sender, detail)
-        return
-    state.view_changes.setdefault(vc.new_view, {})[vc.sender] = vc
+    keep_view_change(state, vc, held)
     if not maybe_join(state):
         try_new_view(state)
+
+
+def keep_view_change(state: ReplicaState, vc: ViewChange, held: list[int]) -> None:
+    """Store ``vc``, keeping per sender only its latest VIEW-CHANGE and the one
+    for the view being assembled (issue 8 §1.7b): so at most two per sender,
+    each within the wire bound ``consensus.bounds`` proves for the config."""
+    state.view_changes.setdefault(vc.new_view, {})[vc.sender] = vc
+    for view in held:
+        if view not in (state.view, vc.new_view) and view < vc.new_view:
+            by_sender = state.view_changes[view]
+            del by_sender[vc.sender]
+            if not by_sender:
+                del state.view_changes[view]
 
 
 def maybe_join(state: ReplicaState) -> bool:
@@ -99,15 +121,14 @@ def try_new_view(state: ReplicaState) -> None:
         return
     chosen = tuple(vc for _, vc in sorted(vcs.items())[: state.config.quorum])
     plan = plan_new_view(chosen, state.config)
-    pre_prepares: list[PrePrepare] = []
-    for seq, digest, batch, metadata in plan.batches:
+    headers: list[PrePrepareHeader] = []
+    for seq, digest, _, metadata in plan.proposals:
         key: VoteKey = ("PrePrepare", state.view, seq)
         invariant(key not in state.own_votes, f"new primary reuses seq {seq}")
-        pre_prepare = PrePrepare(state.view, seq, digest, batch, metadata, state.me)
-        pre_prepares.append(state.signed(pre_prepare))
-    nv = state.signed(NewView(state.view, chosen, tuple(pre_prepares), state.me))
+        headers.append(state.signed(PrePrepareHeader(state.view, seq, digest, metadata, state.me)))
+    nv = state.signed(NewView(state.view, chosen, tuple(headers), state.me))
+    # The NEW-VIEW holds our re-issued pre-prepares: its record restores them.
     records: list[Record] = [ViewRecord(state.view, True), VoteRecord(nv)]
-    records.extend(VoteRecord(pp) for pp in pre_prepares)
     state.outbox.append(Persist(tuple(records)))
     state.outbox.append(Broadcast(nv))
     enter_view(state, nv, plan)
@@ -137,8 +158,11 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.may_propose = True
     state.view = nv.view
     state.view_active = True
+    state.view_since = state.now_ticks
     state.new_view_message = nv
     state.timer_deadline = None
+    state.progress_deadline = None
+    state.relayed.clear()
     for view in [v for v in state.view_changes if v <= nv.view]:
         del state.view_changes[view]
     if plan.stable_seq > state.stable_seq:
@@ -147,30 +171,25 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.refused_proposals.clear()
     records: list[Record] = [] if primary else [ViewRecord(nv.view, True), NewViewRecord(nv)]
     prepares: list[Prepare] = []
-    for pp in nv.pre_prepares:
+    for pp, (_, _, plan_batch, _) in zip(nv.pre_prepares, plan.proposals, strict=True):
         if pp.seq <= state.stable_seq:
             continue
         slot = state.log.slot(pp.seq)
-        slot.pre_prepares[nv.view] = pp
-        slot.keep_needed(pp.digest, pp.batch, pp.metadata)
-        for request in pp.batch:
+        batch = slot.adopt_header(pp, plan_batch)
+        if batch is None:
+            ask_for_batch(state, pp.seq, pp.digest)  # prepared elsewhere: fetch by digest
+        for request in batch or ():
             state.inflight[request.request_id] = pp.seq
         if primary:
             known = state.own_votes.setdefault(("PrePrepare", nv.view, pp.seq), pp.digest)
             invariant(known == pp.digest, f"new primary signed two batches for {pp.seq}")
             continue
         key: VoteKey = ("Prepare", nv.view, pp.seq)
-        if not state.may_vote(key, pp.digest):
-            continue
-        prepare = state.signed(Prepare(nv.view, pp.seq, pp.digest, state.me))
-        state.own_votes[key] = pp.digest
-        state.store_own(prepare)
-        prepares.append(prepare)
-        records.append(VoteRecord(prepare))
+        if state.may_vote(key, pp.digest):
+            prepares.append(Prepare(nv.view, pp.seq, pp.digest, state.me))
     state.next_seq = max(plan.max_seq, state.stable_seq) + 1
-    if records:
-        state.outbox.append(Persist(tuple(records)))
-    state.outbox.extend(Broadcast(p) for p in prepares)
+    # One write for the view record and every PREPARE, then the broadcasts.
+    state.cast_votes(prepares, records_before=tuple(records))
     for _, slot in sorted(state.log.slots.items()):
         advance(state, slot)
     propose(state)

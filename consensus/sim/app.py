@@ -65,6 +65,12 @@ class SimApp:
         self.request_ids.append(tuple(fresh))
         self.roots.append(next_root(self.root, digest))
 
+    def recent_ids(self, window_heights: int) -> tuple[bytes, ...]:
+        """The request ids of the last ``window_heights`` blocks: what a restart
+        or a state transfer hands the core."""
+        first = max(0, self.height - window_heights)
+        return tuple(rid for ids in self.request_ids[first:] for rid in ids)
+
     def install(
         self, digests: list[bytes], batches: list[Batch], metadata: list[ProposalMetadata]
     ) -> None:

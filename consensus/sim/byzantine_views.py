@@ -18,13 +18,13 @@ from consensus.messages import (
     Message,
     NewView,
     PreparedCertificate,
-    PrePrepare,
+    PrePrepareHeader,
     ViewChange,
     signed_bytes,
 )
 from consensus.view_change import plan_new_view
 
-M = TypeVar("M", PrePrepare, ViewChange, NewView)
+M = TypeVar("M", PrePrepareHeader, ViewChange, NewView)
 
 MAX_KEPT_CERTIFICATES = 64
 MAX_KEPT_PROOFS = 8
@@ -117,8 +117,8 @@ class ViewChangeLiar:
             liar = self._resign(replace(self._stale(own), prepared=()))
             view_changes = (*others[: self.config.quorum - 1], liar)
         plan = plan_new_view(view_changes, self.config)
-        pre_prepares = tuple(
-            self._resign(PrePrepare(honest.view, seq, digest, batch, metadata, self.me))
-            for seq, digest, batch, metadata in plan.batches
+        headers = tuple(
+            self._resign(PrePrepareHeader(honest.view, seq, digest, metadata, self.me))
+            for seq, digest, _, metadata in plan.proposals
         )
-        return self._resign(NewView(honest.view, view_changes, pre_prepares, self.me))
+        return self._resign(NewView(honest.view, view_changes, headers, self.me))

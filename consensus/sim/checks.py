@@ -24,6 +24,7 @@ from consensus.messages import (
     Checkpoint,
     Commit,
     FetchBatch,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -86,7 +87,7 @@ def signature_slot(message: Message) -> tuple[object, ...] | None:
             return ("ViewChange", message.sender, message.new_view)
         case NewView():
             return ("NewView", message.sender, message.view)
-        case FetchBatch() | BatchReply():
+        case FetchBatch() | BatchReply() | ForwardedRequests():
             return None
 
 
@@ -96,7 +97,7 @@ def signature_content(message: Message) -> object:
             return message.digest
         case Checkpoint():
             return message.state_root
-        case ViewChange() | NewView() | FetchBatch() | BatchReply():
+        case ViewChange() | NewView() | FetchBatch() | BatchReply() | ForwardedRequests():
             return message
 
 

@@ -27,12 +27,12 @@ from consensus.events import (
     StateTransferCompleted,
     Tick,
 )
-from consensus.messages import Message, PrePrepare, Request
+from consensus.messages import ForwardedRequests, Message, PrePrepare, Request
 from consensus.replica import Replica
 from consensus.sim.app import SimApp
 from consensus.sim.byzantine import ByzantineReplica
 from consensus.sim.checks import SafetyChecker, oversized_retained
-from consensus.sim.keys import public_key, signer, verify
+from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
 from consensus.sim.network import Network, NetworkConditions
 from consensus.sim.scenario import PROBE_WINDOW_TICKS, Scenario, TimedFault
 from consensus.sim.state_transfer import history_problem, serve, serve_lie
@@ -75,6 +75,8 @@ def sim_config(replica_id: int, nodes: int, scenario: Scenario | None = None) ->
         view_bound=view_bound,
         retransmit_interval_ticks=8,
         max_batch_size=max_batch_size,
+        signature_bytes=SIGNATURE_BYTES,
+        request_id_window_heights=16,
     )
 
 
@@ -283,7 +285,7 @@ class Simulation:
             records=self.storage[index].durable,
             executed_seq=app.height,
             state_root=app.root,
-            committed_request_ids=tuple(app.executed_ids),
+            committed_request_ids=app.recent_ids(self.configs[index].request_id_window_heights),
         )
         self.log(f"r{index} RESTART at height {app.height}")
 
@@ -333,7 +335,7 @@ class Simulation:
             if index in self.honest:
                 for height in range(1, seq + 1):
                     self.checker.state_root(index, height, app.roots[height])
-            ids = tuple(rid for batch in app.batches for rid in (r.request_id for r in batch))
+            ids = app.recent_ids(self.configs[index].request_id_window_heights)
             self.deliver(index, StateTransferCompleted(seq, root, ids))
             return
 
@@ -399,6 +401,12 @@ class Simulation:
             for i in range(self.n):
                 if self.replicas[i] is not None and self.hands(i, request):
                     self.deliver(i, RequestSubmitted(request))
+
+    @staticmethod
+    def relays_victim(message: Message) -> bool:
+        return isinstance(message, ForwardedRequests) and any(
+            r.request_id.startswith(VICTIM_PREFIX) for r in message.requests
+        )
 
     def hands(self, index: int, request: Request) -> bool:
         return index not in self.censors or not request.request_id.startswith(VICTIM_PREFIX)
@@ -488,6 +496,11 @@ class Simulation:
             for src, dst, message in self.network.due(self.now):
                 if dst in self.byzantines:
                     self.byzantines[dst].observe(message)
+                if dst in self.censors and self.relays_victim(message):
+                    # The censor's runtime drops the backups' relay of the
+                    # victim's requests too: it claims it never got them.
+                    self.injected["censored_relay"] += 1
+                    continue
                 self.deliver(dst, MessageReceived(src, message))
             self.finish_transfers()
             for i in range(self.n):

@@ -20,10 +20,7 @@ NEW_VIEW_PRIMARY = frozenset({"equivocating_new_view"})
 NEEDS_VIEW_CHANGE = frozenset({"lying_view_change", "equivocating_new_view"})
 NEEDS_STATE_TRANSFER = frozenset({"lying_state_source"})
 
-PENDING_FIXES: dict[str, str] = {
-    "censoring_primary": "issue 8 §1.2: a primary committing filler is never replaced",
-    "oversized_fields": "issue 8 §1.5: 1 MiB digests and roots are stored",
-}
+PENDING_FIXES: dict[str, str] = {}
 """Fault kinds that find a core bug not yet fixed on this branch (kind -> finding).
 ``--faults all`` and the `make test` sweeps leave them out, and
 tests/sim/test_simulator_seeds.py checks that each still fails; must be empty

@@ -118,7 +118,7 @@ def test_the_censoring_primary_never_sees_the_victims_requests_but_the_check_doe
         sim.submit(sim.submit_at.get(tick, []))
     censor, backup = sim.replicas[0], sim.replicas[1]
     assert censor is not None and backup is not None
-    assert victims.isdisjoint(censor.pending) and victims.isdisjoint(censor.committed_ids)
+    assert victims.isdisjoint(censor.pending) and victims.isdisjoint(censor.committed_ids.heights)
     assert victims <= set(backup.pending)
     problem = sim.liveness_problem()
     assert problem is not None and VICTIM_PREFIX.decode() in problem

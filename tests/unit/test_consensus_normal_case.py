@@ -5,7 +5,7 @@ from __future__ import annotations
 from consensus.actions import Broadcast, Execute, Persist
 from consensus.certificate import CommitCertificate
 from consensus.events import ClientBatchReady, Executed, MessageReceived, RequestSubmitted
-from consensus.messages import Commit, PreparedCertificate, PrePrepare, Request
+from consensus.messages import Commit, PreparedCertificate, PrePrepare, Request, header_of
 from consensus.persistence import PreparedRecord, VoteRecord
 from consensus.sim.fixtures import (
     Cluster,
@@ -68,7 +68,7 @@ def test_prepared_sends_commit_with_the_certificate_persisted_first() -> None:
     pp = pre_prepare(0, 1, BATCH)
     backup.step(MessageReceived(0, pp))
     actions = backup.step(MessageReceived(2, prepare(0, 1, BATCH, 2)))
-    cert = PreparedCertificate(pp, (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2)))
+    cert = PreparedCertificate(header_of(pp), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2)))
     c = commit(0, 1, BATCH, 1)
     assert actions == [Persist((PreparedRecord(cert), VoteRecord(c))), Broadcast(c)]
 

@@ -15,12 +15,15 @@ from consensus.messages import (
     PreparedCertificate,
     PrePrepare,
     ViewChange,
+    with_batch,
 )
 from consensus.persistence import Record, ViewRecord, VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
+    header,
     make_config,
     make_replica,
+    plan_headers,
     pre_prepare,
     prepare,
     request,
@@ -132,14 +135,14 @@ def test_backup_restarted_right_after_entering_a_view_keeps_its_new_view() -> No
     # honest relays of the null pre-prepare as invalid batches.
     batch = (request(1),)
     cert = PreparedCertificate(
-        pre_prepare(0, 2, batch), (prepare(0, 2, batch, 1), prepare(0, 2, batch, 2))
+        header(0, 2, batch), (prepare(0, 2, batch, 1), prepare(0, 2, batch, 2))
     )
     vcs = tuple(
         signed(ViewChange(1, 0, bytes(32), (), (cert,) if s == 2 else (), s)) for s in (1, 2, 3)
     )
     plan = plan_new_view(vcs, make_config(1))
-    pps = tuple(signed(PrePrepare(1, seq, d, b, m, 1)) for seq, d, b, m in plan.batches)
-    assert [pp.batch for pp in pps] == [NULL_BATCH, batch]
+    pps = plan_headers(plan, 1, 1)
+    assert [b for _, _, b, _ in plan.proposals] == [NULL_BATCH, None]
     nv = signed(NewView(1, vcs, pps, 1))
     backup = make_replica(2)
     records = records_of(backup.step(MessageReceived(1, nv)))
@@ -147,7 +150,8 @@ def test_backup_restarted_right_after_entering_a_view_keeps_its_new_view() -> No
     assert (restarted.view, restarted.view_active) == (1, True)
     assert restarted.new_view_message == nv
     # Honest peers relay the re-issued pre-prepares: duplicates, not faults.
-    for pp in pps:
+    restarted.step(MessageReceived(3, with_batch(pps[1], batch)))  # the one it fetches
+    for pp in (with_batch(pps[0], NULL_BATCH), with_batch(pps[1], batch)):
         assert restarted.step(MessageReceived(3, pp)) == []
     assert restarted.fault_counts == Counter()
     # Commits of view 1 execute both heights without fetching anything.

@@ -26,6 +26,7 @@ from consensus.messages import (
 from consensus.sim.fixtures import (
     checkpoint,
     commit,
+    header,
     make_replica,
     pre_prepare,
     prepare,
@@ -39,7 +40,7 @@ BAD_VALUES: tuple[Any, ...] = (None, "x", -1, 2**64, 1.5, True, b"", (), object(
 
 def pp_cert() -> PreparedCertificate:
     return PreparedCertificate(
-        pre_prepare(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))
+        header(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))
     )
 
 

@@ -13,7 +13,7 @@ from consensus.persistence import (
     ViewRecord,
     VoteRecord,
 )
-from consensus.sim.fixtures import checkpoint, commit, pre_prepare, prepare, request, signed
+from consensus.sim.fixtures import checkpoint, commit, header, pre_prepare, prepare, request, signed
 from consensus.wire import (
     WireError,
     decode_message,
@@ -23,12 +23,10 @@ from consensus.wire import (
 )
 
 BATCH = (request(1), request(2))
-CERT = PreparedCertificate(
-    pre_prepare(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))
-)
+CERT = PreparedCertificate(header(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2)))
 PROOF = tuple(checkpoint(4, b"r" * 32, s) for s in (0, 1, 2))
 VC = signed(ViewChange(1, 4, b"r" * 32, PROOF, (CERT,), 3))
-NV = signed(NewView(1, (VC,), (pre_prepare(1, 5, BATCH),), 1))
+NV = signed(NewView(1, (VC,), (header(1, 5, BATCH),), 1))
 MESSAGES: list[Message] = [
     pre_prepare(0, 1, BATCH),
     pre_prepare(0, 2, ()),
