@@ -49,6 +49,7 @@ from consensus.messages import (
     PrePrepare,
     PrePrepareHeader,
     ProposalMetadata,
+    Status,
     ViewChange,
 )
 from consensus.persistence import (
@@ -151,6 +152,7 @@ def largest_encodings(
         "ViewChange": vc_bytes,
         "NewView": nv_bytes,
         "FetchBatch": size(FetchBatch(big, digest, big, signature)),
+        "Status": size(Status(big, big, big, signature)),
         "BatchReply": size(reply) + batch_growth,
         "ForwardedRequests": size(relay) + batch_growth,
         "ViewRecord": len(encode_record(ViewRecord(big, True))),

@@ -25,6 +25,7 @@ TAG_CHECKPOINT = b"veil/consensus/checkpoint/v1"
 TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
 TAG_FETCH_BATCH = b"veil/consensus/fetch-batch/v1"
+TAG_STATUS = b"veil/consensus/status/v1"
 TAG_BATCH_REPLY = b"veil/consensus/batch-reply/v1"
 TAG_FORWARDED_REQUESTS = b"veil/consensus/forwarded-requests/v1"
 
@@ -215,6 +216,17 @@ class ForwardedRequests:
 
 
 @dataclass(frozen=True, slots=True)
+class Status:
+    """The sender's progress, broadcast every retransmission interval (PBFT's
+    status message): peers resend only what it lacks, instead of everything."""
+
+    view: int
+    last_executed: int
+    sender: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class BatchReply:
     """A batch and its metadata sent on request; the receiver checks both
     against the digest it asked for."""
@@ -237,6 +249,7 @@ Message = (
     | ForwardedRequests
     | FetchBatch
     | BatchReply
+    | Status
 )
 VoteMessage = PrePrepare | Prepare | Commit
 
@@ -289,6 +302,8 @@ def signed_bytes(message: Message | PrePrepareHeader, chain_id: bytes) -> bytes:
         case ForwardedRequests(view=v, sender=i):
             body = [(r.request_id, r.payload) for r in message.requests]
             return _pack((TAG_FORWARDED_REQUESTS, chain_id, v, body, i))
+        case Status(view=v, last_executed=h, sender=i):
+            return _pack((TAG_STATUS, chain_id, v, h, i))
         case FetchBatch(seq=s, digest=d, sender=i):
             return _pack((TAG_FETCH_BATCH, chain_id, s, d, i))
         case BatchReply(seq=s, digest=d, sender=i):

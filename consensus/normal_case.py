@@ -36,6 +36,8 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
         return
     max_bytes = state.config.max_request_bytes
     request_id_of = state.request_id_of
+    committed, pending, pending_since = state.committed_ids, state.pending, state.pending_since
+    now = state.now_ticks
     for request in requests:
         if (
             not isinstance(request, Request)
@@ -46,10 +48,11 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
             or (request_id_of is not None and request.request_id != request_id_of(request.payload))
         ):
             state.ignore("malformed_request")
-        elif request.request_id in state.committed_ids or request.request_id in state.pending:
+        elif request.request_id in committed or request.request_id in pending:
             state.ignore("duplicate_request")
         else:
-            state.add_pending(request)
+            pending[request.request_id] = request
+            pending_since[request.request_id] = now
             state.may_propose = True
     propose(state)
 
@@ -325,6 +328,7 @@ def relay_waiting_requests(state: ReplicaState) -> None:
     if not state.view_active or state.is_primary:
         return
     waited_since = state.now_ticks - state.config.retransmit_interval_ticks
+    state.relayed = {r for r in state.relayed if r in state.pending}
     chosen: list[Request] = []
     chosen_bytes = 0  # bounded like a batch, so the relay fits the wire
     for request_id, since in state.pending_since.items():
@@ -377,9 +381,9 @@ def execute_ready(state: ReplicaState) -> None:
         state.last_executed = seq
         state.last_executed_metadata = metadata
         progressed = True
-        for request in batch:
-            state.forget_request(request.request_id)
-        state.remember_committed((r.request_id for r in batch), seq)
+        ids = [r.request_id for r in batch]
+        state.forget_requests(ids)
+        state.remember_committed(ids, seq)
     if progressed:
         state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:

@@ -49,6 +49,7 @@ from consensus.messages import (
     NewView,
     Prepare,
     PrePrepare,
+    Status,
     ViewChange,
 )
 from consensus.normal_case import (
@@ -68,7 +69,7 @@ from consensus.replica_state import (
     VoteKey,
 )
 from consensus.restart import rebuild
-from consensus.retransmission import MAX_RESENT_VIEW_CHANGES
+from consensus.retransmission import MAX_RESENT_VIEW_CHANGES, on_status
 from consensus.shape import shape_problem
 from consensus.timers import on_tick, refresh_timer
 from consensus.view_change_handling import on_new_view, on_view_change
@@ -170,5 +171,7 @@ class Replica(ReplicaState):
                 on_fetch_batch(self, peer, message)
             case BatchReply():
                 on_batch_reply(self, peer, message)
+            case Status():
+                on_status(self, peer, message)
             case ForwardedRequests():
                 on_forwarded_requests(self, peer, message)

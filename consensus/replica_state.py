@@ -35,6 +35,7 @@ from consensus.messages import (
     PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
     signed_bytes,
 )
@@ -60,6 +61,7 @@ M = TypeVar(
     ForwardedRequests,
     FetchBatch,
     BatchReply,
+    Status,
 )
 
 RequestIdOf = Callable[[bytes], bytes]
@@ -120,7 +122,12 @@ class ReplicaState:
         # and the tick each arrived: the oldest one's deadline drives the timer.
         self.pending: dict[bytes, Request] = {}
         self.pending_since: dict[bytes, int] = {}
-        # Pending requests already relayed to the primary of the current view.
+        # (id, arrival tick) of the oldest pending request, found again only
+        # once it stops pending: looking it up in ``pending`` on every step
+        # would scan the holes executed requests leave at a dict's front.
+        self.oldest_pending: tuple[bytes, int] | None = None
+        # Requests relayed to the primary of the current view (pruned to the
+        # pending ones at each relay, cleared at each view change).
         self.relayed: set[bytes] = set()
         # The tick the current view became active: no request's deadline in
         # this view counts from before it.
@@ -140,7 +147,7 @@ class ReplicaState:
         # The NEW-VIEW of the latest view we ran, kept after we leave it.
         self.new_view_message: NewView | None = None
         self.next_seq = 1
-        self.timer_deadline: int | None = None
+        self.timer_deadline_ticks: int | None = None
         self.backoff_exponent = 0
         self.state_transfer_target: int | None = None
         self.stopped = False
@@ -149,6 +156,8 @@ class ReplicaState:
         self.view_changes_started = 0
         self.new_view_replies: dict[int, int] = {}
         self.may_propose = True
+        # peer -> tick we last answered its STATUS
+        self.status_replies: dict[int, int] = {}
         # peer -> (retransmission interval, batch replies sent to it in it)
         self.batch_replies: dict[int, tuple[int, int]] = {}
         self.outbox: list[Action] = []
@@ -178,19 +187,26 @@ class ReplicaState:
         """
         if not self.view_active or not self.pending:
             return None
-        oldest = next(iter(self.pending))
-        return max(self.pending_since[oldest], self.view_since) + self.timeout_ticks()
+        oldest = self.oldest_pending
+        if oldest is None or self.pending_since.get(oldest[0]) != oldest[1]:
+            request_id = next(iter(self.pending))
+            oldest = self.oldest_pending = (request_id, self.pending_since[request_id])
+        return max(oldest[1], self.view_since) + self.timeout_ticks()
 
     def add_pending(self, request: Request) -> None:
         self.pending[request.request_id] = request
         self.pending_since[request.request_id] = self.now_ticks
 
-    def forget_request(self, request_id: bytes) -> None:
-        """The request executed (here or in a transferred state): stop waiting for it."""
-        self.pending.pop(request_id, None)
-        self.pending_since.pop(request_id, None)
-        self.inflight.pop(request_id, None)
-        self.relayed.discard(request_id)
+    def forget_requests(self, request_ids: Iterable[bytes]) -> None:
+        """The requests executed (here or in a transferred state): stop waiting
+        for them. Per request on the hot path, hence the bound methods."""
+        pending_pop = self.pending.pop
+        since_pop = self.pending_since.pop
+        inflight_pop = self.inflight.pop
+        for request_id in request_ids:
+            pending_pop(request_id, None)
+            since_pop(request_id, None)
+            inflight_pop(request_id, None)
 
     def remember_committed(self, request_ids: Iterable[bytes], height: int) -> None:
         """Add ids committed at ``height`` and forget those now out of the window."""

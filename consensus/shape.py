@@ -30,6 +30,7 @@ from consensus.messages import (
     PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
 )
 
@@ -204,4 +205,8 @@ def shape_problem(message: object, *, signature_bytes: int) -> str | None:
             return shape.forwarded_requests(message)
         case FetchBatch() | BatchReply():
             return shape.fetch(message)
+        case Status():
+            if not (_u64(message.view) and _u64(message.last_executed) and _u64(message.sender)):
+                return "view, height or sender is not an unsigned 64-bit integer"
+            return shape.signature_problem(message.signature)
     return f"not a message: {type(message).__name__}"

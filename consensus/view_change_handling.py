@@ -27,7 +27,7 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     invariant(new_view > state.view, f"view change from {state.view} back to {new_view}")
     state.view = new_view
     state.view_active = False
-    state.timer_deadline = None
+    state.timer_deadline_ticks = None
     state.inflight.clear()
     state.refused_proposals.clear()
     state.relayed.clear()
@@ -160,7 +160,7 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.view_active = True
     state.view_since = state.now_ticks
     state.new_view_message = nv
-    state.timer_deadline = None
+    state.timer_deadline_ticks = None
     state.progress_deadline = None
     state.relayed.clear()
     for view in [v for v in state.view_changes if v <= nv.view]:

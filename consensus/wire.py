@@ -37,6 +37,7 @@ from consensus.messages import (
     PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
 )
 from consensus.persistence import (
@@ -76,6 +77,7 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
         ForwardedRequests,
         FetchBatch,
         BatchReply,
+        Status,
     )
 }
 RECORD_TYPES: dict[str, type[Any]] = {

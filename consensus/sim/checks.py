@@ -29,6 +29,7 @@ from consensus.messages import (
     NewView,
     Prepare,
     PrePrepare,
+    Status,
     ViewChange,
 )
 from consensus.replica_state import ReplicaState
@@ -87,7 +88,7 @@ def signature_slot(message: Message) -> tuple[object, ...] | None:
             return ("ViewChange", message.sender, message.new_view)
         case NewView():
             return ("NewView", message.sender, message.view)
-        case FetchBatch() | BatchReply() | ForwardedRequests():
+        case FetchBatch() | BatchReply() | ForwardedRequests() | Status():
             return None
 
 
@@ -97,7 +98,9 @@ def signature_content(message: Message) -> object:
             return message.digest
         case Checkpoint():
             return message.state_root
-        case ViewChange() | NewView() | FetchBatch() | BatchReply() | ForwardedRequests():
+        case (
+            ViewChange() | NewView() | FetchBatch() | BatchReply() | ForwardedRequests() | Status()
+        ):
             return message
 
 

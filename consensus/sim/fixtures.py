@@ -21,6 +21,7 @@ from consensus.messages import (
     PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
     header_of,
     proposal_digest,
@@ -45,6 +46,7 @@ M = TypeVar(
     NewView,
     FetchBatch,
     BatchReply,
+    Status,
 )
 
 

@@ -52,7 +52,7 @@ def test_backup_only_tracks_requests() -> None:
     backup = make_replica(1)
     assert backup.step(RequestSubmitted(request(1))) == []
     assert list(backup.pending) == [b"req-1"]
-    assert backup.timer_deadline == 10
+    assert backup.timer_deadline_ticks == 10
 
 
 def test_backup_prepares_an_accepted_pre_prepare() -> None:

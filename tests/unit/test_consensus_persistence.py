@@ -14,6 +14,7 @@ from consensus.messages import (
     NewView,
     PreparedCertificate,
     PrePrepare,
+    Status,
     ViewChange,
     with_batch,
 )
@@ -123,7 +124,10 @@ def test_restart_keeps_every_view_change_since_the_last_view_it_ran() -> None:
     ]
     restarted = restore(1, records)
     resent = [a for _ in range(5) for a in restarted.step(Tick(0))]
-    assert resent == [Broadcast(vc1), Broadcast(vc2)]
+    assert [a for a in resent if not isinstance(a.message, Status)] == [  # type: ignore[union-attr]
+        Broadcast(vc1),
+        Broadcast(vc2),
+    ]
     ran_view_1 = restore(1, [ViewRecord(1, False), VoteRecord(vc1), ViewRecord(1, True)])
     assert ran_view_1.own_view_changes == {}
 

@@ -152,7 +152,7 @@ def test_equivocating_pre_prepare_blames_the_primary_even_when_relayed() -> None
 
 def test_pre_prepare_repeating_a_committed_request_is_refused() -> None:
     backup = make_replica(1)
-    backup.committed_ids.add(b"req-1", 0)
+    backup.committed_ids[b"req-1"] = 0
     assert deliver(backup, pre_prepare(0, 1, BATCH)) == fault(
         "duplicate_request", 0, "request repeated at seq 1"
     )
