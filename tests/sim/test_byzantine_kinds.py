@@ -102,11 +102,14 @@ def test_installing_a_lie_is_caught_and_checking_it_is_safe() -> None:
     caught = 0
     for seed in range(4):
         broken = TrustingTransfer(build_scenario(20_000 + seed, 4, kinds, True)).run()
-        caught += bool(broken.safety_violations)
+        # A changed digest breaks the root chain (total order); a batch changed
+        # under its old digest keeps the roots but loses a real request, which
+        # that replica then never executes (or executes at another height).
+        caught += bool(broken.safety_violations or broken.liveness_failure)
         honest = run_seed(build_scenario(20_000 + seed, 4, kinds, True))
         assert honest.safety_violations == [] and honest.liveness_failure is None
         assert honest.faults_injected["state_source_refused"] >= 1
-    assert caught >= 1
+    assert caught == 4
 
 
 def test_the_censoring_primary_never_sees_the_victims_requests_but_the_check_does() -> None:
@@ -118,7 +121,7 @@ def test_the_censoring_primary_never_sees_the_victims_requests_but_the_check_doe
         sim.submit(sim.submit_at.get(tick, []))
     censor, backup = sim.replicas[0], sim.replicas[1]
     assert censor is not None and backup is not None
-    assert victims.isdisjoint(censor.pending) and victims.isdisjoint(censor.committed_ids.heights)
+    assert victims.isdisjoint(censor.pending) and victims.isdisjoint(censor.committed_ids)
     assert victims <= set(backup.pending)
     problem = sim.liveness_problem()
     assert problem is not None and VICTIM_PREFIX.decode() in problem
