@@ -33,6 +33,22 @@ What each one found:
                           is correct PBFT: the application now skips the repeat
                           deterministically (as the ledger does) and the check is that every
                           honest replica executed the same requests at each height
+  3045                    (5000-seed run at a3-sim 20974c4, ISSUE_8_KINDS; drop + long_outage)
+                          after the outage the healed replica ran view 4 with nothing
+                          pending while the others ran view 6, beyond its view_bound of 1:
+                          it refused their COMMITs as absurd and sent nothing that made a
+                          peer forward the NEW-VIEW, so it stayed one block behind for good.
+                          Passes since a1-viewchange's STATUS messages (700438c)
+
+Still failing (STILL_FAILING, checked to fail so a fix is noticed, then moved up):
+  3427                    (same run; crash_lose_unsynced + long_outage +
+                          partition_asymmetric) the long-outage probe crash left r3 at view 2
+                          and height 4 while the others ran view 4 at height 5. r3 is active
+                          with nothing pending, so it sends no VIEW-CHANGE or old PREPARE
+                          that would make a peer forward its NEW-VIEW; its STATUS (view 2)
+                          is answered with view-4 COMMITs, which it refuses as absurd_view
+                          (view_bound 1). A core liveness gap (consensus/retransmission.py:
+                          a STATUS from an older view could be answered with the NEW-VIEW)
 """
 
 from __future__ import annotations
@@ -59,7 +75,36 @@ STRESS_KINDS = ("partition_asymmetric", "silent_primary", "drop", "crash_lose_un
 FAILED_ONCE_WITH_KINDS = [(100118, STRESS_KINDS), (100228, STRESS_KINDS), (100245, STRESS_KINDS)]
 
 
+ISSUE_8_KINDS = (
+    *ORIGINAL_KINDS[:11],
+    "long_outage",
+    *ORIGINAL_KINDS[11:],
+    *("lying_view_change", "equivocating_new_view", "junk_pre_prepares", "oversized_fields"),
+    *("censoring_primary", "wrong_checkpoint_root", "lying_state_source"),
+)
+"""`--faults all` when issue 8's kinds were added (before any later kinds)."""
+
+FAILED_ONCE_ISSUE_8 = [3045]
+STILL_FAILING_ISSUE_8 = {3427: "a replica over view_bound behind, idle, never gets the NEW-VIEW"}
+
+
+@pytest.mark.parametrize("seed", FAILED_ONCE_ISSUE_8)
+def test_seed_that_once_failed_with_issue_8_kinds(seed: int) -> None:
+    result = run_seed(build_scenario(seed, 4, ISSUE_8_KINDS, every_kind=False))
+    assert result.safety_violations == []
+    assert result.liveness_failure is None
+
+
+@pytest.mark.parametrize("seed", sorted(STILL_FAILING_ISSUE_8))
+def test_seed_still_failing(seed: int) -> None:
+    """Fails until its core bug is fixed; then move the seed to FAILED_ONCE_ISSUE_8."""
+    result = run_seed(build_scenario(seed, 4, ISSUE_8_KINDS, every_kind=False))
+    assert result.liveness_failure is not None, STILL_FAILING_ISSUE_8[seed]
+    assert result.liveness_failure.startswith("heights differ")
+
+
 def test_original_kinds_still_exist() -> None:
+    assert set(ISSUE_8_KINDS) <= set(FAULT_KINDS) and len(set(ISSUE_8_KINDS)) == 26
     assert set(ORIGINAL_KINDS) < set(FAULT_KINDS)
 
 
