@@ -39,16 +39,14 @@ What each one found:
                           it refused their COMMITs as absurd and sent nothing that made a
                           peer forward the NEW-VIEW, so it stayed one block behind for good.
                           Passes since a1-viewchange's STATUS messages (700438c)
-
-Still failing (STILL_FAILING, checked to fail so a fix is noticed, then moved up):
-  3427                    (same run; crash_lose_unsynced + long_outage +
-                          partition_asymmetric) the long-outage probe crash left r3 at view 2
-                          and height 4 while the others ran view 4 at height 5. r3 is active
-                          with nothing pending, so it sends no VIEW-CHANGE or old PREPARE
-                          that would make a peer forward its NEW-VIEW; its STATUS (view 2)
-                          is answered with view-4 COMMITs, which it refuses as absurd_view
-                          (view_bound 1). A core liveness gap (consensus/retransmission.py:
-                          a STATUS from an older view could be answered with the NEW-VIEW)
+  3427, 3810, 3811,       (same runs; long_outage with crashes or partitions) the same gap
+  2843 (n=7)              after the long-outage probe crash, still there with STATUS: e.g. in
+                          3427 r3 stayed at view 2 and height 4 while the others ran view 4
+                          at height 5. r3 was active with nothing pending, so it sent no
+                          VIEW-CHANGE or old PREPARE that would make a peer forward its
+                          NEW-VIEW; its STATUS (view 2) was answered with view-4 COMMITs,
+                          which it refused as absurd_view (view_bound 1). A STATUS from an
+                          older view is now answered with the NEW-VIEW as well
 """
 
 from __future__ import annotations
@@ -84,23 +82,14 @@ ISSUE_8_KINDS = (
 )
 """`--faults all` when issue 8's kinds were added (before any later kinds)."""
 
-FAILED_ONCE_ISSUE_8 = [3045]
-STILL_FAILING_ISSUE_8 = {3427: "a replica over view_bound behind, idle, never gets the NEW-VIEW"}
+FAILED_ONCE_ISSUE_8 = [(3045, 4), (3427, 4), (3810, 4), (3811, 4), (2843, 7)]
 
 
-@pytest.mark.parametrize("seed", FAILED_ONCE_ISSUE_8)
-def test_seed_that_once_failed_with_issue_8_kinds(seed: int) -> None:
-    result = run_seed(build_scenario(seed, 4, ISSUE_8_KINDS, every_kind=False))
+@pytest.mark.parametrize(("seed", "nodes"), FAILED_ONCE_ISSUE_8)
+def test_seed_that_once_failed_with_issue_8_kinds(seed: int, nodes: int) -> None:
+    result = run_seed(build_scenario(seed, nodes, ISSUE_8_KINDS, every_kind=False))
     assert result.safety_violations == []
     assert result.liveness_failure is None
-
-
-@pytest.mark.parametrize("seed", sorted(STILL_FAILING_ISSUE_8))
-def test_seed_still_failing(seed: int) -> None:
-    """Fails until its core bug is fixed; then move the seed to FAILED_ONCE_ISSUE_8."""
-    result = run_seed(build_scenario(seed, 4, ISSUE_8_KINDS, every_kind=False))
-    assert result.liveness_failure is not None, STILL_FAILING_ISSUE_8[seed]
-    assert result.liveness_failure.startswith("heights differ")
 
 
 def test_original_kinds_still_exist() -> None:
