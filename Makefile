@@ -27,6 +27,11 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The long simulator runs (tens of minutes on two cores): 5000 seeds at n = 4 and
+# n = 7, then each harsh fault combination on 200 seeds; one JSON summary per run.
+soak: $(STAMP)
+	$(BIN)/python -m consensus.sim.soak
+
 devnet: $(STAMP)
 	$(BIN)/python -m devnet up
 

@@ -49,7 +49,9 @@ def retransmit(state: ReplicaState) -> None:
         state.outbox.append(Broadcast(state.own_checkpoint))
 
 
-def help_lagging_peer(state: ReplicaState, asking: Prepare | ViewChange, needs_view: int) -> None:
+def help_lagging_peer(
+    state: ReplicaState, asking: Prepare | ViewChange | Status, needs_view: int
+) -> None:
     """A peer is stuck below a view we reached: forward the latest NEW-VIEW we
     ran (even if we have since moved on) so it can enter that view and then
     follow us, instead of waiting for a quorum that will never form.
@@ -76,6 +78,11 @@ def on_status(state: ReplicaState, peer: int, status: Status) -> None:
     heights it lacks (digests only; it fetches a missing batch by digest). At
     most once per peer and retransmission interval, and only after the STATUS
     is authenticated, so a forgery cannot aim our replies at a victim."""
+    if status.view < state.view:
+        # An idle peer in an older view sends no VIEW-CHANGE or PREPARE that
+        # would ask for our NEW-VIEW, and refuses our COMMITs once we are more
+        # than view_bound ahead: only the NEW-VIEW brings it back (sim seed 3427).
+        help_lagging_peer(state, status, status.view + 1)
     start = max(status.last_executed, state.stable_seq) + 1
     if start > state.last_executed:
         state.ignore("status_not_behind")
