@@ -39,6 +39,13 @@ unit: install
 
 test: lint typecheck unit
 
+# The long runs (tens of minutes on two cores): 5000 simulator seeds at n = 4 and
+# n = 7, each harsh fault combination on 200 seeds (one JSON summary per run),
+# then 10,000 junk peer connections against a validator (RSS before and after).
+soak: install
+	$(BIN)/python -m consensus.sim.soak
+	VEIL_JUNK_FRAMES=10000 $(BIN)/python -m pytest -q -s tests/integration/test_peer_junk.py
+
 devnet: install
 	$(BIN)/python -m devnet up
 

@@ -36,8 +36,13 @@ class Execute:
     ``metadata`` is what the primary bound to the batch (its timestamp, the
     view that first proposed it); the certificate's digest covers both.
 
-    The application skips requests whose id it already executed: after a view
-    change an old prepared batch may repeat a request (PBFT's reply cache).
+    The application skips requests whose id it already executed (the ledger's
+    ``execute_batch`` records them as rejected duplicates): a NEW-VIEW must
+    re-issue a prepared batch even when one of its requests has since been
+    committed at another height, so the core orders a request at least once
+    and the application executes it at most once. The core does not filter
+    the batch itself: its set of committed ids is bounded and may differ
+    between replicas, and the block must be the same everywhere.
     """
 
     seq: int

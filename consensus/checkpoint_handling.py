@@ -103,8 +103,7 @@ def on_state_transfer_completed(
         state.own_roots[seq] = root
     state.may_propose = True
     state.remember_committed(ids, seq)
-    for request_id in ids:
-        state.forget_request(request_id)
+    state.forget_requests(ids)
     target = state.state_transfer_target
     if target is not None and seq >= target:
         state.state_transfer_target = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consensus.bounds import REQUEST_FRAMING_BYTES, wire_fit_problem
+from consensus.messages import MAX_REQUEST_ID_BYTES
 from consensus.quorum import max_faulty, quorum_size, weak_quorum_size
 
 GENESIS_STATE_ROOT = bytes(32)
@@ -29,6 +31,9 @@ class ReplicaConfig:
     retransmit_interval_ticks: int = 10
     max_batch_size: int = 500
     max_request_bytes: int = 1 << 16
+    # Bounds ``bounds.batch_bytes`` of a batch (requests and their framing),
+    # so a PRE-PREPARE always fits the wire (16 MiB); see ``consensus.bounds``.
+    max_batch_bytes: int = 8 << 20
     max_checkpoints_per_sender: int = 4
     genesis_state_root: bytes = GENESIS_STATE_ROOT
     request_id_window_heights: int = 256
@@ -66,6 +71,12 @@ class ReplicaConfig:
             raise ValueError("signature_bytes must be 1..64 (the wire carries at most 64)")
         if self.max_batch_size < 1 or self.max_checkpoints_per_sender < 2:
             raise ValueError("max_batch_size >= 1 and max_checkpoints_per_sender >= 2")
+        largest_request = self.max_request_bytes + MAX_REQUEST_ID_BYTES + REQUEST_FRAMING_BYTES
+        if self.max_batch_bytes < largest_request:
+            raise ValueError("max_batch_bytes must hold at least one request of max_request_bytes")
+        problem = wire_fit_problem(n, self.watermark_window, self.max_batch_bytes)
+        if problem is not None:
+            raise ValueError(problem)
 
     @property
     def replica_count(self) -> int:

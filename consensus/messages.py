@@ -24,6 +24,9 @@ TAG_COMMIT = b"veil/consensus/commit/v1"
 TAG_CHECKPOINT = b"veil/consensus/checkpoint/v1"
 TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
+TAG_FETCH_BATCH = b"veil/consensus/fetch-batch/v1"
+TAG_STATUS = b"veil/consensus/status/v1"
+TAG_BATCH_REPLY = b"veil/consensus/batch-reply/v1"
 TAG_FORWARDED_REQUESTS = b"veil/consensus/forwarded-requests/v1"
 
 DIGEST_BYTES = 32
@@ -129,10 +132,38 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class PrePrepareHeader:
+    """A PRE-PREPARE without its batch: what VIEW-CHANGE and NEW-VIEW carry
+    (PBFT §4.4), so their size does not grow with the batches (issue 8 §1.4).
+
+    Its signed bytes are the full pre-prepare's, so the primary's one
+    signature serves both; a replica that lacks the batch fetches it by digest.
+    """
+
+    view: int
+    seq: int
+    digest: bytes
+    metadata: ProposalMetadata
+    sender: int
+    signature: bytes = b""
+
+
+def header_of(pre_prepare: PrePrepare) -> PrePrepareHeader:
+    pp = pre_prepare
+    return PrePrepareHeader(pp.view, pp.seq, pp.digest, pp.metadata, pp.sender, pp.signature)
+
+
+def with_batch(header: PrePrepareHeader, batch: Batch) -> PrePrepare:
+    """The full pre-prepare; the caller knows ``batch`` has the header's digest."""
+    h = header
+    return PrePrepare(h.view, h.seq, h.digest, batch, h.metadata, h.sender, h.signature)
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedCertificate:
     """A pre-prepare and 2f matching prepares from distinct backups: proof of 'prepared'."""
 
-    pre_prepare: PrePrepare
+    pre_prepare: PrePrepareHeader
     prepares: tuple[Prepare, ...]
 
 
@@ -155,7 +186,17 @@ class NewView:
 
     view: int
     view_changes: tuple[ViewChange, ...]
-    pre_prepares: tuple[PrePrepare, ...]
+    pre_prepares: tuple[PrePrepareHeader, ...]
+    sender: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBatch:
+    """The sender needs the batch with ``digest`` at height ``seq`` and lacks it."""
+
+    seq: int
+    digest: bytes
     sender: int
     signature: bytes = b""
 
@@ -174,7 +215,42 @@ class ForwardedRequests:
     signature: bytes = b""
 
 
-Message = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | ForwardedRequests
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The sender's progress, broadcast every retransmission interval (PBFT's
+    status message): peers resend only what it lacks, instead of everything."""
+
+    view: int
+    last_executed: int
+    sender: int
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReply:
+    """A batch and its metadata sent on request; the receiver checks both
+    against the digest it asked for."""
+
+    seq: int
+    digest: bytes
+    batch: Batch
+    metadata: ProposalMetadata
+    sender: int
+    signature: bytes = b""
+
+
+Message = (
+    PrePrepare
+    | Prepare
+    | Commit
+    | Checkpoint
+    | ViewChange
+    | NewView
+    | ForwardedRequests
+    | FetchBatch
+    | BatchReply
+    | Status
+)
 VoteMessage = PrePrepare | Prepare | Commit
 
 
@@ -183,6 +259,7 @@ def _view_change_body(vc: ViewChange) -> tuple[object, ...]:
     certs = [
         (
             (c.pre_prepare.view, c.pre_prepare.seq, c.pre_prepare.digest, c.pre_prepare.sender),
+            _metadata_fields(c.pre_prepare.metadata),
             c.pre_prepare.signature,
             [(p.sender, p.signature) for p in c.prepares],
         )
@@ -191,11 +268,20 @@ def _view_change_body(vc: ViewChange) -> tuple[object, ...]:
     return (vc.new_view, vc.stable_seq, vc.stable_root, proof, certs, vc.sender)
 
 
-def signed_bytes(message: Message, chain_id: bytes) -> bytes:
+def _metadata_fields(metadata: ProposalMetadata) -> tuple[int, int]:
+    return (metadata.timestamp_ms, metadata.proposed_view)
+
+
+def signed_bytes(message: Message | PrePrepareHeader, chain_id: bytes) -> bytes:
     """The exact bytes the sender's signature covers (never includes the signature)."""
     match message:
-        case PrePrepare(view=v, seq=s, digest=d, sender=i):
-            return _pack((TAG_PRE_PREPARE, chain_id, v, s, d, i))
+        case (
+            PrePrepare(view=v, seq=s, digest=d, metadata=m, sender=i)
+            | PrePrepareHeader(view=v, seq=s, digest=d, metadata=m, sender=i)
+        ):
+            # The metadata is signed as well as hashed into the digest, so a
+            # header (no batch to check the digest against) still proves it.
+            return _pack((TAG_PRE_PREPARE, chain_id, v, s, d, _metadata_fields(m), i))
         case Prepare(view=v, seq=s, digest=d, sender=i):
             return _pack((TAG_PREPARE, chain_id, v, s, d, i))
         case Commit(view=v, seq=s, digest=d, sender=i):
@@ -216,3 +302,11 @@ def signed_bytes(message: Message, chain_id: bytes) -> bytes:
         case ForwardedRequests(view=v, sender=i):
             body = [(r.request_id, r.payload) for r in message.requests]
             return _pack((TAG_FORWARDED_REQUESTS, chain_id, v, body, i))
+        case Status(view=v, last_executed=h, sender=i):
+            return _pack((TAG_STATUS, chain_id, v, h, i))
+        case FetchBatch(seq=s, digest=d, sender=i):
+            return _pack((TAG_FETCH_BATCH, chain_id, s, d, i))
+        case BatchReply(seq=s, digest=d, sender=i):
+            # The batch is checked against the digest, so the signature need
+            # only bind who answered, for fault attribution.
+            return _pack((TAG_BATCH_REPLY, chain_id, s, d, i))

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from consensus.actions import Execute, Send
+from consensus.batch_fetch import needed_proposal
+from consensus.bounds import batch_bytes
 from consensus.log import Slot
 from consensus.messages import (
     MAX_REQUEST_ID_BYTES,
     Batch,
+    BatchReply,
     Commit,
     ForwardedRequests,
     Prepare,
@@ -21,7 +24,7 @@ from consensus.messages import (
     Request,
     proposal_digest,
 )
-from consensus.persistence import PreparedRecord
+from consensus.persistence import BatchRecord, PreparedRecord, Record
 from consensus.quorum import primary_of
 from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
@@ -33,6 +36,7 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
         return
     max_bytes = state.config.max_request_bytes
     request_id_of = state.request_id_of
+    committed, pending = state.committed_ids, state.pending
     for request in requests:
         if (
             not isinstance(request, Request)
@@ -43,10 +47,10 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
             or (request_id_of is not None and request.request_id != request_id_of(request.payload))
         ):
             state.ignore("malformed_request")
-        elif request.request_id in state.committed_ids or request.request_id in state.pending:
+        elif request.request_id in committed or request.request_id in pending:
             state.ignore("duplicate_request")
         else:
-            state.add_pending(request)
+            pending[request.request_id] = request
             state.may_propose = True
     propose(state)
 
@@ -73,11 +77,11 @@ def propose(state: ReplicaState) -> None:
             fresh.append(request)
             if len(fresh) >= room * size:
                 break
-    if len(fresh) < room * size:
+    batches = split_batches(fresh, size, state.config.max_batch_bytes)
+    if len(fresh) < room * size and len(batches) <= room:
         state.may_propose = False
     parent = state.parent_metadata(state.next_seq)
-    for first in range(0, len(fresh), size):
-        batch = fresh[first : first + size]
+    for batch in batches[:room]:
         seq = state.next_seq
         state.next_seq += 1
         frozen_batch = tuple(batch)
@@ -91,11 +95,31 @@ def propose(state: ReplicaState) -> None:
         state.cast_votes([PrePrepare(state.view, seq, digest, frozen_batch, metadata, state.me)])
 
 
+def split_batches(requests: list[Request], size: int, max_bytes: int) -> list[list[Request]]:
+    """Cut ``requests``, in order, into batches of at most ``size`` requests
+    and ``max_bytes`` (``bounds.batch_bytes``), so every PRE-PREPARE fits the wire."""
+    batches: list[list[Request]] = []
+    current: list[Request] = []
+    current_bytes = 0
+    for request in requests:
+        cost = batch_bytes((request,))
+        if current and (len(current) >= size or current_bytes + cost > max_bytes):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(request)
+        current_bytes += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
 def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
     if not batch:
         return "empty batch outside a new-view"
     if len(batch) > state.config.max_batch_size:
         return "batch too large"
+    if batch_bytes(batch) > state.config.max_batch_bytes:
+        return "batch over max_batch_bytes"
     ids = {r.request_id for r in batch}
     if len(ids) != len(batch):
         return "batch repeats a request"
@@ -142,7 +166,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         # batch, since a commit certificate may name this digest.
         state.fault("equivocation", pp.sender, f"two pre-prepares for ({pp.view}, {pp.seq})")
         slot = state.log.slot(pp.seq)
-        slot.remember_batch(pp.digest, pp.batch, pp.metadata)
+        slot.keep_spare(pp.view, pp.digest, pp.batch, pp.metadata)
         advance(state, slot)
         return
     if unvoted and not reissued(state, pp):
@@ -167,7 +191,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         advance(state, slot)
         return
     slot.pre_prepares[pp.view] = pp
-    slot.remember_batch(pp.digest, pp.batch, pp.metadata)
+    slot.keep_needed(pp.digest, pp.batch, pp.metadata)  # the one we vote for
     for request in pp.batch:
         state.inflight[request.request_id] = pp.seq
     key: VoteKey = ("Prepare", pp.view, pp.seq)
@@ -218,7 +242,7 @@ def on_prepare(state: ReplicaState, peer: int, prepare: Prepare) -> None:
     if prepare.view != state.view or not state.view_active:
         state.ignore("future_view" if prepare.view > state.view else "stale_view")
         if prepare.view < state.view and peer == prepare.sender:
-            help_lagging_peer(state, peer, prepare.view + 1)
+            help_lagging_peer(state, prepare, prepare.view + 1)
         return
     slot = state.log.slot(prepare.seq)
     known = slot.prepares.get(prepare.view, {}).get(prepare.sender)
@@ -260,6 +284,22 @@ def on_commit(state: ReplicaState, peer: int, commit: Commit) -> None:
     advance(state, slot)
 
 
+def on_batch_reply(state: ReplicaState, peer: int, reply: BatchReply) -> None:
+    """A batch we fetched by digest (``consensus.batch_fetch``) arrived."""
+    slot = state.log.get(reply.seq)
+    if slot is None or reply.digest not in slot.wanted:
+        state.ignore("unrequested_batch")
+        return
+    if not state.authentic(reply):
+        state.fault("bad_signature", peer, "batch-reply")
+        return
+    if proposal_digest(reply.batch, reply.metadata, state.config.chain_id) != reply.digest:
+        state.fault("digest_mismatch", reply.sender, f"batch reply for seq {reply.seq}")
+        return
+    slot.keep_needed(reply.digest, reply.batch, reply.metadata)
+    advance(state, slot)
+
+
 def on_forwarded_requests(state: ReplicaState, peer: int, fr: ForwardedRequests) -> None:
     """The primary takes requests a backup relays like client requests."""
     if state.view_too_far(peer, fr.view):
@@ -270,6 +310,9 @@ def on_forwarded_requests(state: ReplicaState, peer: int, fr: ForwardedRequests)
     if len(fr.requests) > state.config.max_batch_size:
         state.fault("invalid_forward", peer, f"{len(fr.requests)} requests in one relay")
         return
+    if batch_bytes(fr.requests) > state.config.max_batch_bytes:
+        state.fault("invalid_forward", peer, "relay over max_batch_bytes")
+        return
     if not state.authentic(fr):
         state.fault("bad_signature", peer, "forwarded requests")
         return
@@ -277,19 +320,35 @@ def on_forwarded_requests(state: ReplicaState, peer: int, fr: ForwardedRequests)
 
 
 def relay_waiting_requests(state: ReplicaState) -> None:
-    """A backup sends the primary requests that waited a retransmission interval
-    without being proposed: at most one batch's worth per interval, each
-    request once per view."""
+    """A backup sends the primary the oldest pending requests that are not in
+    flight and already were at the previous round (one retransmission
+    interval ago): at most one batch's worth per interval, each request once
+    per view. The scan is bounded too: it looks at most at a few batches'
+    worth of the oldest pending requests."""
     if not state.view_active or state.is_primary:
         return
-    waited_since = state.now_ticks - state.config.retransmit_interval_ticks
+    size = state.config.max_batch_size
+    pending, inflight = state.pending, state.inflight
+    state.relayed = {r for r in state.relayed if r in pending}
+    candidates: set[bytes] = set()
     chosen: list[Request] = []
-    for request_id, since in state.pending_since.items():
-        if since > waited_since or len(chosen) >= state.config.max_batch_size:
+    chosen_bytes = 0  # bounded like a batch, so the relay fits the wire
+    for scanned, request_id in enumerate(pending):
+        if scanned >= 4 * size or len(candidates) >= size:
             break
-        if request_id not in state.inflight and request_id not in state.relayed:
-            chosen.append(state.pending[request_id])
+        if request_id in inflight or request_id in state.relayed:
+            continue
+        if request_id in state.relay_candidates:
+            request = pending[request_id]
+            cost = batch_bytes((request,))
+            if chosen_bytes + cost > state.config.max_batch_bytes:
+                break
+            chosen.append(request)
+            chosen_bytes += cost
             state.relayed.add(request_id)
+        else:
+            candidates.add(request_id)
+    state.relay_candidates = candidates
     if chosen:
         relay = state.signed(ForwardedRequests(state.view, tuple(chosen), state.me))
         state.outbox.append(Send(state.primary, relay))
@@ -307,7 +366,14 @@ def advance(state: ReplicaState, slot: Slot) -> None:
                     slot.prepared = cert
                 if state.may_vote(key, digest):
                     commit = Commit(state.view, slot.seq, digest, state.me)
-                    state.cast_votes([commit], records_before=(PreparedRecord(cert),))
+                    records: list[Record] = [PreparedRecord(cert)]
+                    # Certificates carry digests only: keep the batch durable
+                    # too, or a NEW-VIEW could re-issue a batch every replica
+                    # that prepared it lost in a crash.
+                    proposal = slot.proposal_for(digest)
+                    if proposal is not None:
+                        records.append(BatchRecord(slot.seq, digest, *proposal))
+                    state.cast_votes([commit], records_before=tuple(records))
     if slot.committed is None and slot.seq > state.last_executed:
         slot.committed = slot.commit_certificate(state.config.quorum)
     execute_ready(state)
@@ -321,15 +387,17 @@ def execute_ready(state: ReplicaState) -> None:
         if slot is None or slot.committed is None:
             break
         cert = slot.committed
-        batch = slot.batches[cert.digest]
-        metadata = slot.metadata[cert.digest]
+        proposal = needed_proposal(state, slot, cert.digest)
+        if proposal is None:
+            break  # fetched by digest; executed when the reply arrives
+        batch, metadata = proposal
         state.outbox.append(Execute(seq, batch, metadata, cert))
         state.last_executed = seq
         state.last_executed_metadata = metadata
         progressed = True
-        for request in batch:
-            state.forget_request(request.request_id)
-        state.remember_committed((r.request_id for r in batch), seq)
+        ids = [r.request_id for r in batch]
+        state.forget_requests(ids)
+        state.remember_committed(ids, seq)
     if progressed:
         state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from consensus.actions import Action
+from consensus.batch_fetch import on_fetch_batch
 from consensus.certificate import Verify
 from consensus.checkpoint_handling import (
     on_checkpoint,
@@ -39,16 +40,20 @@ from consensus.events import (
 )
 from consensus.messages import (
     MAX_REQUEST_ID_BYTES,
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     ForwardedRequests,
     Message,
     NewView,
     Prepare,
     PrePrepare,
+    Status,
     ViewChange,
 )
 from consensus.normal_case import (
+    on_batch_reply,
     on_commit,
     on_forwarded_requests,
     on_pre_prepare,
@@ -64,7 +69,7 @@ from consensus.replica_state import (
     VoteKey,
 )
 from consensus.restart import rebuild
-from consensus.retransmission import MAX_RESENT_VIEW_CHANGES
+from consensus.retransmission import MAX_RESENT_VIEW_CHANGES, on_status
 from consensus.shape import shape_problem
 from consensus.timers import on_tick, refresh_timer
 from consensus.view_change_handling import on_new_view, on_view_change
@@ -162,5 +167,11 @@ class Replica(ReplicaState):
                 on_view_change(self, peer, message)
             case NewView():
                 on_new_view(self, peer, message)
+            case FetchBatch():
+                on_fetch_batch(self, peer, message)
+            case BatchReply():
+                on_batch_reply(self, peer, message)
+            case Status():
+                on_status(self, peer, message)
             case ForwardedRequests():
                 on_forwarded_requests(self, peer, message)

@@ -23,15 +23,19 @@ from consensus.config import ReplicaConfig
 from consensus.invariants import invariant
 from consensus.log import MessageLog
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     ForwardedRequests,
     Message,
     NewView,
     Prepare,
     PrePrepare,
+    PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
     signed_bytes,
 )
@@ -45,7 +49,20 @@ Sign = Callable[[bytes], bytes]
 """``sign(signed_bytes) -> signature`` with this replica's key, injected and pure."""
 
 
-M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, ForwardedRequests)
+M = TypeVar(
+    "M",
+    PrePrepare,
+    PrePrepareHeader,
+    Prepare,
+    Commit,
+    Checkpoint,
+    ViewChange,
+    NewView,
+    ForwardedRequests,
+    FetchBatch,
+    BatchReply,
+    Status,
+)
 
 RequestIdOf = Callable[[bytes], bytes]
 """``request_id_of(payload) -> request_id``, injected and pure (e.g. the tx hash).
@@ -101,12 +118,19 @@ class ReplicaState:
         self.own_checkpoint: Checkpoint | None = None
         self.log = MessageLog()
         self.own_votes: dict[VoteKey, bytes] = {}
-        # Requests waiting to execute, oldest first (dicts keep insertion order),
-        # and the tick each arrived: the oldest one's deadline drives the timer.
+        # Requests waiting to execute, oldest first (dicts keep insertion order).
         self.pending: dict[bytes, Request] = {}
-        self.pending_since: dict[bytes, int] = {}
-        # Pending requests already relayed to the primary of the current view.
+        # (id, tick it became the oldest pending request): its deadline drives
+        # the request timer. Found again only once that request stops pending:
+        # looking it up in ``pending`` on every step would scan the holes
+        # executed requests leave at a dict's front.
+        self.oldest_pending: tuple[bytes, int] | None = None
+        # Requests relayed to the primary of the current view (pruned to the
+        # pending ones at each relay, cleared at each view change), and the
+        # candidates of the last relay round: a request is relayed only once
+        # it has waited a whole round.
         self.relayed: set[bytes] = set()
+        self.relay_candidates: set[bytes] = set()
         # The tick the current view became active: no request's deadline in
         # this view counts from before it.
         self.view_since = 0
@@ -125,7 +149,7 @@ class ReplicaState:
         # The NEW-VIEW of the latest view we ran, kept after we leave it.
         self.new_view_message: NewView | None = None
         self.next_seq = 1
-        self.timer_deadline: int | None = None
+        self.timer_deadline_ticks: int | None = None
         self.backoff_exponent = 0
         self.state_transfer_target: int | None = None
         self.stopped = False
@@ -134,6 +158,10 @@ class ReplicaState:
         self.view_changes_started = 0
         self.new_view_replies: dict[int, int] = {}
         self.may_propose = True
+        # peer -> tick we last answered its STATUS
+        self.status_replies: dict[int, int] = {}
+        # peer -> (retransmission interval, batch replies sent to it in it)
+        self.batch_replies: dict[int, tuple[int, int]] = {}
         self.outbox: list[Action] = []
 
     @property
@@ -154,26 +182,36 @@ class ReplicaState:
         return min(base << min(self.backoff_exponent, 32), cap)
 
     def request_deadline(self) -> int | None:
-        """When the oldest pending request has waited a full timeout in this view.
+        """When the oldest pending request has been the oldest for a full
+        timeout in this view.
 
         Executing other requests does not move it: a primary that commits
-        filler but leaves one request out is replaced all the same.
+        filler but leaves one request out is replaced all the same. Counting
+        from when it became the oldest, not from its arrival, measures the
+        primary's service of the head of the queue rather than the queueing
+        delay of a backlog: a request waits at most (requests ahead of it at
+        arrival + 1) x timeout.
         """
         if not self.view_active or not self.pending:
             return None
-        oldest = next(iter(self.pending))
-        return max(self.pending_since[oldest], self.view_since) + self.timeout_ticks()
+        oldest = self.oldest_pending
+        if oldest is None:
+            oldest = self.oldest_pending = (next(iter(self.pending)), self.now_ticks)
+        return max(oldest[1], self.view_since) + self.timeout_ticks()
 
     def add_pending(self, request: Request) -> None:
         self.pending[request.request_id] = request
-        self.pending_since[request.request_id] = self.now_ticks
 
-    def forget_request(self, request_id: bytes) -> None:
-        """The request executed (here or in a transferred state): stop waiting for it."""
-        self.pending.pop(request_id, None)
-        self.pending_since.pop(request_id, None)
-        self.inflight.pop(request_id, None)
-        self.relayed.discard(request_id)
+    def forget_requests(self, request_ids: Iterable[bytes]) -> None:
+        """The requests executed (here or in a transferred state): stop waiting
+        for them. Per request on the hot path, hence the bound methods."""
+        pending_pop = self.pending.pop
+        inflight_pop = self.inflight.pop
+        for request_id in request_ids:
+            pending_pop(request_id, None)
+            inflight_pop(request_id, None)
+        if self.oldest_pending is not None and self.oldest_pending[0] not in self.pending:
+            self.oldest_pending = None
 
     def remember_committed(self, request_ids: Iterable[bytes], height: int) -> None:
         """Add ids committed at ``height`` and forget those now out of the window."""
@@ -208,7 +246,7 @@ class ReplicaState:
         match message:
             case PrePrepare():
                 slot.pre_prepares[message.view] = message
-                slot.remember_batch(message.digest, message.batch, message.metadata)
+                slot.keep_needed(message.digest, message.batch, message.metadata)
             case Prepare():
                 slot.prepares.setdefault(message.view, {})[self.me] = message
             case Commit():

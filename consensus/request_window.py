@@ -13,38 +13,27 @@ restart and state transfer had to hand the whole set back.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 
-@dataclass(slots=True)
-class RecentIds:
-    """Ids with the height they were committed at, oldest first.
+class RecentIds(dict[bytes, int]):
+    """Request id -> the height it was committed at, in commit order.
 
-    Heights only grow (blocks execute in order), so expiring is popping from
-    the front of an insertion-ordered dict.
+    A dict, so the per-request membership test stays a C-level lookup (it is
+    on the core's hot path). Heights only grow (blocks execute in order), so
+    expiring pops from the front. An id committed again (a repeat the ledger
+    skipped) gets the later height but keeps its place, so it can hold back
+    the expiry of the ids after it by at most one window.
     """
 
-    heights: dict[bytes, int] = field(default_factory=dict)
-
-    def __contains__(self, request_id: object) -> bool:
-        return request_id in self.heights
-
-    def __len__(self) -> int:
-        return len(self.heights)
-
-    def add(self, request_id: bytes, height: int) -> None:
-        """Remember ``request_id`` as committed at ``height`` (the first height wins)."""
-        self.heights.setdefault(request_id, height)
+    __slots__ = ()
 
     def add_all(self, request_ids: Iterable[bytes], height: int) -> None:
-        for request_id in request_ids:
-            self.add(request_id, height)
+        self.update(dict.fromkeys(request_ids, height))
 
     def expire(self, up_to_height: int) -> None:
-        """Forget every id committed at ``up_to_height`` or below."""
-        heights = self.heights
-        while heights:
-            oldest = next(iter(heights))
-            if heights[oldest] > up_to_height:
+        """Forget the ids committed at ``up_to_height`` or below, oldest first."""
+        while self:
+            oldest = next(iter(self))
+            if self[oldest] > up_to_height:
                 break
-            del heights[oldest]
+            del self[oldest]

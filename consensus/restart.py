@@ -11,15 +11,21 @@ from collections.abc import Iterable, Sequence
 
 from consensus.checkpoint_handling import garbage_collect
 from consensus.messages import (
+    NULL_BATCH,
+    Batch,
     Checkpoint,
     Commit,
     Message,
     NewView,
     Prepare,
     PrePrepare,
+    PrePrepareHeader,
     ViewChange,
+    proposal_digest,
 )
 from consensus.persistence import (
+    BatchRecord,
+    NewViewRecord,
     PreparedRecord,
     Record,
     StableCheckpointRecord,
@@ -77,8 +83,10 @@ def replay(state: ReplicaState, record: Record) -> None:
             slot = state.log.slot(cert.pre_prepare.seq)
             if slot.prepared is None or slot.prepared.pre_prepare.view < cert.pre_prepare.view:
                 slot.prepared = cert
-            pp = cert.pre_prepare
-            slot.remember_batch(pp.digest, pp.batch, pp.metadata)
+        case NewViewRecord(new_view=nv):
+            replay_new_view(state, nv)
+        case BatchRecord(seq=seq, digest=digest, batch=batch, metadata=metadata):
+            state.log.slot(seq).keep_needed(digest, batch, metadata)
         case StableCheckpointRecord(seq=seq, state_root=root, proof=proof):
             if seq > state.stable_seq:
                 state.stable_seq, state.stable_root, state.stable_proof = seq, root, proof
@@ -93,7 +101,28 @@ def replay_vote(state: ReplicaState, message: Message) -> None:
             state.view_changes.setdefault(message.new_view, {})[state.me] = message
             state.own_view_changes[message.new_view] = message
         case NewView():
-            if state.new_view_message is None or message.view > state.new_view_message.view:
-                state.new_view_message = message
+            replay_new_view(state, message)
         case Checkpoint():
             pass
+
+
+def replay_new_view(state: ReplicaState, nv: NewView) -> None:
+    """Back to the latest NEW-VIEW we ran, with its re-issued pre-prepares in
+    the log (null batches are recomputed; a prepared batch is held if our own
+    records carry it, else it stays wanted and is fetched by digest on the next
+    retransmission). Garbage collection drops those below the stable checkpoint
+    afterwards. Our own NEW-VIEW's pre-prepares are votes we must not contradict."""
+    if state.new_view_message is not None and nv.view <= state.new_view_message.view:
+        return
+    state.new_view_message = nv
+    for header in nv.pre_prepares:
+        slot = state.log.slot(header.seq)
+        slot.adopt_header(header, null_batch_of(header, state.config.chain_id))
+        if nv.sender == state.me:
+            state.own_votes[("PrePrepare", nv.view, header.seq)] = header.digest
+
+
+def null_batch_of(header: PrePrepareHeader, chain_id: bytes) -> Batch | None:
+    """The null batch if ``header`` names it (a gap a NEW-VIEW filled), else None."""
+    null = proposal_digest(NULL_BATCH, header.metadata, chain_id)
+    return NULL_BATCH if header.digest == null else None

@@ -18,15 +18,19 @@ from consensus.messages import (
     DIGEST_BYTES,
     MAX_REQUEST_ID_BYTES,
     STATE_ROOT_BYTES,
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     ForwardedRequests,
     NewView,
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
 )
 
@@ -85,14 +89,30 @@ class _Shape:
         problem = _requests_problem(message.batch)
         if problem is not None:
             return f"batch is {problem}"
-        metadata = message.metadata
-        if not (
-            isinstance(metadata, ProposalMetadata)
-            and _u64(metadata.timestamp_ms)
-            and _u64(metadata.proposed_view)
-        ):
-            return "metadata is not a timestamp and view of unsigned 64-bit integers"
-        return None
+        return _metadata_problem(message.metadata)
+
+    def header(self, header: object) -> str | None:
+        if not isinstance(header, PrePrepareHeader):
+            return "expected a pre-prepare header"
+        if not (_u64(header.view) and _u64(header.seq) and _u64(header.sender)):
+            return "view, seq or sender is not an unsigned 64-bit integer"
+        if not _bytes(header.digest, DIGEST_BYTES):
+            return f"digest is not {DIGEST_BYTES} bytes"
+        return self.signature_problem(header.signature) or _metadata_problem(header.metadata)
+
+    def fetch(self, message: FetchBatch | BatchReply) -> str | None:
+        if not (_u64(message.seq) and _u64(message.sender)):
+            return "seq or sender is not an unsigned 64-bit integer"
+        if not _bytes(message.digest, DIGEST_BYTES):
+            return f"digest is not {DIGEST_BYTES} bytes"
+        if isinstance(message, BatchReply):
+            problem = _requests_problem(message.batch)
+            if problem is not None:
+                return f"batch is {problem}"
+            problem = _metadata_problem(message.metadata)
+            if problem is not None:
+                return problem
+        return self.signature_problem(message.signature)
 
     def prepare(self, message: object) -> str | None:
         if not isinstance(message, Prepare):
@@ -111,7 +131,7 @@ class _Shape:
     def certificate(self, cert: object) -> str | None:
         if not isinstance(cert, PreparedCertificate):
             return "expected a prepared certificate"
-        return self.pre_prepare(cert.pre_prepare) or _all(cert.prepares, self.prepare)
+        return self.header(cert.pre_prepare) or _all(cert.prepares, self.prepare)
 
     def view_change(self, message: object) -> str | None:
         if not isinstance(message, ViewChange):
@@ -132,7 +152,7 @@ class _Shape:
         return (
             self.signature_problem(message.signature)
             or _all(message.view_changes, self.view_change)
-            or _all(message.pre_prepares, self.pre_prepare)
+            or _all(message.pre_prepares, self.header)
         )
 
     def forwarded_requests(self, message: ForwardedRequests) -> str | None:
@@ -142,6 +162,16 @@ class _Shape:
         if problem is not None:
             return f"requests are {problem}"
         return self.signature_problem(message.signature)
+
+
+def _metadata_problem(metadata: object) -> str | None:
+    if not (
+        isinstance(metadata, ProposalMetadata)
+        and _u64(metadata.timestamp_ms)
+        and _u64(metadata.proposed_view)
+    ):
+        return "metadata is not a timestamp and view of unsigned 64-bit integers"
+    return None
 
 
 def _all(items: object, check: Callable[[object], str | None]) -> str | None:
@@ -173,4 +203,10 @@ def shape_problem(message: object, *, signature_bytes: int) -> str | None:
             return shape.new_view(message)
         case ForwardedRequests():
             return shape.forwarded_requests(message)
+        case FetchBatch() | BatchReply():
+            return shape.fetch(message)
+        case Status():
+            if not (_u64(message.view) and _u64(message.last_executed) and _u64(message.sender)):
+                return "view, height or sender is not an unsigned 64-bit integer"
+            return shape.signature_problem(message.signature)
     return f"not a message: {type(message).__name__}"

@@ -19,15 +19,28 @@ def on_tick(state: ReplicaState, now_ms: int) -> None:
     state.now_ms = max(state.now_ms, now_ms)
     if state.now_ticks % state.config.retransmit_interval_ticks == 0:
         retransmit(state)
-        relay_waiting_requests(state)
         if state.state_transfer_target is not None:
             request_state_transfer(state)
-    if state.timer_deadline is not None and state.now_ticks >= state.timer_deadline:
-        state.timer_deadline = None
+    if state.timer_deadline_ticks is not None and state.now_ticks >= state.timer_deadline_ticks:
+        if state.view_active and not request_overdue(state) and not has_work(state):
+            # Only the progress timer came due, and its work went away (it is
+            # checked here, not on every step: the scan is not free).
+            state.progress_deadline = None
+            state.timer_deadline_ticks = None
+            propose(state)
+            return
+        state.timer_deadline_ticks = None
         state.backoff_exponent += 1
         start_view_change(state, state.view + 1)
         return
+    if state.now_ticks % state.config.retransmit_interval_ticks == 0:
+        relay_waiting_requests(state)  # not to a primary we are leaving
     propose(state)
+
+
+def request_overdue(state: ReplicaState) -> bool:
+    deadline = state.request_deadline()
+    return deadline is not None and state.now_ticks >= deadline
 
 
 def has_work(state: ReplicaState) -> bool:
@@ -35,7 +48,8 @@ def has_work(state: ReplicaState) -> bool:
     if any(seq > state.last_executed for seq in state.refused_proposals):
         return True
     return any(
-        seq > state.last_executed and state.view in slot.pre_prepares
+        seq > state.last_executed
+        and (state.view in slot.pre_prepares or state.view in slot.headers)
         for seq, slot in state.log.slots.items()
     )
 
@@ -47,16 +61,14 @@ def refresh_timer(state: ReplicaState) -> None:
     view-changes for the target view are in (before that a lone replica waits
     instead of racing through views)."""
     if state.view_active:
-        if not has_work(state):
-            state.progress_deadline = None
-        elif state.progress_deadline is None:
+        if state.progress_deadline is None and has_work(state):
             state.progress_deadline = state.now_ticks + state.timeout_ticks()
         deadlines = [
             d for d in (state.progress_deadline, state.request_deadline()) if d is not None
         ]
-        state.timer_deadline = min(deadlines, default=None)
+        state.timer_deadline_ticks = min(deadlines, default=None)
     elif (
-        state.timer_deadline is None
+        state.timer_deadline_ticks is None
         and len(state.view_changes.get(state.view, {})) >= state.config.quorum
     ):
-        state.timer_deadline = state.now_ticks + state.timeout_ticks()
+        state.timer_deadline_ticks = state.now_ticks + state.timeout_ticks()

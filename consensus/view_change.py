@@ -18,6 +18,7 @@ from consensus.messages import (
     Message,
     NewView,
     PreparedCertificate,
+    PrePrepareHeader,
     ProposalMetadata,
     ViewChange,
     null_metadata,
@@ -27,7 +28,7 @@ from consensus.messages import (
 from consensus.quorum import primary_of
 
 
-def authentic(message: Message, config: ReplicaConfig, verify: Verify) -> bool:
+def authentic(message: Message | PrePrepareHeader, config: ReplicaConfig, verify: Verify) -> bool:
     """The claimed sender is a validator and its signature covers the message."""
     if not 0 <= message.sender < config.replica_count:
         return False
@@ -71,8 +72,6 @@ def prepared_certificate_problem(
     n = config.replica_count
     if pp.sender != primary_of(pp.view, n):
         return "prepared pre-prepare not from the primary of its view"
-    if pp.digest != proposal_digest(pp.batch, pp.metadata, config.chain_id):
-        return "prepared batch does not match its digest"
     if not authentic(pp, config, verify):
         return "prepared pre-prepare has a bad signature"
     senders = {p.sender for p in cert.prepares}
@@ -116,16 +115,18 @@ def view_change_problem(vc: ViewChange, config: ReplicaConfig, verify: Verify) -
 @dataclass(frozen=True, slots=True)
 class NewViewPlan:
     """What NEW-VIEW must contain: the checkpoint it starts from and, per seq,
-    (seq, digest, batch, metadata)."""
+    (seq, digest, batch, metadata). ``batch`` is the null batch for a gap and
+    None for a prepared batch: NEW-VIEW carries only its digest, and a replica
+    that does not hold it fetches it by digest (PBFT §4.4)."""
 
     stable_seq: int
     stable_root: bytes
     stable_proof: tuple[Checkpoint, ...]
-    batches: tuple[tuple[int, bytes, Batch, ProposalMetadata], ...]
+    proposals: tuple[tuple[int, bytes, Batch | None, ProposalMetadata], ...]
 
     @property
     def max_seq(self) -> int:
-        return self.batches[-1][0] if self.batches else self.stable_seq
+        return self.proposals[-1][0] if self.proposals else self.stable_seq
 
 
 def plan_new_view(view_changes: tuple[ViewChange, ...], config: ReplicaConfig) -> NewViewPlan:
@@ -148,20 +149,22 @@ def plan_new_view(view_changes: tuple[ViewChange, ...], config: ReplicaConfig) -
             ):
                 best[pp.seq] = cert
     top = max(best, default=start.stable_seq)
-    batches: list[tuple[int, bytes, Batch, ProposalMetadata]] = []
+    proposals: list[tuple[int, bytes, Batch | None, ProposalMetadata]] = []
     previous: ProposalMetadata | None = None
     for seq in range(start.stable_seq + 1, top + 1):
         chosen = best.get(seq)
         if chosen is None:
             metadata = null_metadata(view_changes[0].new_view, previous)
             digest = proposal_digest(NULL_BATCH, metadata, config.chain_id)
-            batches.append((seq, digest, NULL_BATCH, metadata))
+            proposals.append((seq, digest, NULL_BATCH, metadata))
         else:
             pp = chosen.pre_prepare
             metadata = pp.metadata
-            batches.append((seq, pp.digest, pp.batch, metadata))
+            proposals.append((seq, pp.digest, None, metadata))
         previous = metadata
-    return NewViewPlan(start.stable_seq, start.stable_root, start.checkpoint_proof, tuple(batches))
+    return NewViewPlan(
+        start.stable_seq, start.stable_root, start.checkpoint_proof, tuple(proposals)
+    )
 
 
 def new_view_problem(
@@ -183,13 +186,13 @@ def new_view_problem(
         if problem is not None:
             return f"new-view carries an invalid view-change: {problem}", None
     plan = plan_new_view(nv.view_changes, config)
-    if len(nv.pre_prepares) != len(plan.batches):
+    if len(nv.pre_prepares) != len(plan.proposals):
         return "new-view pre-prepares differ from the recomputed ones", None
-    for pp, (seq, digest, batch, metadata) in zip(nv.pre_prepares, plan.batches, strict=True):
+    for pp, (seq, digest, _, metadata) in zip(nv.pre_prepares, plan.proposals, strict=True):
         if (pp.view, pp.seq, pp.digest, pp.sender) != (nv.view, seq, digest, nv.sender):
             return "new-view pre-prepares differ from the recomputed ones", None
-        if pp.batch != batch or pp.metadata != metadata:
-            return "new-view batch differs from the prepared one", None
+        if pp.metadata != metadata:
+            return "new-view metadata differs from the prepared one", None
         if not authentic(pp, config, verify):
             return "new-view pre-prepare has a bad signature", None
     return None, plan

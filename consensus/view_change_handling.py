@@ -7,11 +7,12 @@ are in ``consensus.view_change``; this module holds what they do to a replica.
 from __future__ import annotations
 
 from consensus.actions import Broadcast, Persist
+from consensus.batch_fetch import ask_for_batch
 from consensus.checkpoint_handling import make_stable
 from consensus.invariants import invariant
-from consensus.messages import NewView, Prepare, PrePrepare, ViewChange
+from consensus.messages import NewView, Prepare, PrePrepareHeader, ViewChange
 from consensus.normal_case import advance, propose
-from consensus.persistence import Record, ViewRecord, VoteRecord
+from consensus.persistence import NewViewRecord, Record, ViewRecord, VoteRecord
 from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
 from consensus.view_change import (
@@ -26,10 +27,11 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     invariant(new_view > state.view, f"view change from {state.view} back to {new_view}")
     state.view = new_view
     state.view_active = False
-    state.timer_deadline = None
+    state.timer_deadline_ticks = None
     state.inflight.clear()
     state.refused_proposals.clear()
     state.relayed.clear()
+    state.relay_candidates.clear()
     state.progress_deadline = None
     state.may_propose = True
     state.view_changes_started += 1
@@ -55,26 +57,45 @@ def on_view_change(state: ReplicaState, peer: int, vc: ViewChange) -> None:
         return
     if vc.new_view < state.view or (vc.new_view == state.view and state.view_active):
         state.ignore("stale_view_change")
-        help_lagging_peer(state, vc.sender, vc.new_view)
+        help_lagging_peer(state, vc, vc.new_view)
         return
     known = state.view_changes.get(vc.new_view, {}).get(vc.sender)
     if known == vc:
         state.ignore("duplicate")
         return
+    held = [v for v, by_sender in state.view_changes.items() if vc.sender in by_sender]
+    if vc.new_view != state.view and vc.new_view < max(held, default=-1):
+        state.ignore("superseded_view_change")
+        return
     if not state.authentic(vc):
         state.fault("bad_signature", peer, "view-change")
+        return
+    # A conflict is proven by the outer signature alone: no need to validate
+    # the certificates inside (issue 8 §1.7b).
+    if known is not None:
+        detail = f"two view-changes to {vc.new_view}"
+        state.fault("conflicting_view_change", vc.sender, detail)
         return
     problem = view_change_problem(vc, state.config, state.verify)
     if problem is not None:
         state.fault("invalid_view_change", peer, problem)
         return
-    if known is not None:
-        detail = f"two view-changes to {vc.new_view}"
-        state.fault("conflicting_view_change", vc.sender, detail)
-        return
-    state.view_changes.setdefault(vc.new_view, {})[vc.sender] = vc
+    keep_view_change(state, vc, held)
     if not maybe_join(state):
         try_new_view(state)
+
+
+def keep_view_change(state: ReplicaState, vc: ViewChange, held: list[int]) -> None:
+    """Store ``vc``, keeping per sender only its latest VIEW-CHANGE and the one
+    for the view being assembled (issue 8 §1.7b): so at most two per sender,
+    each within the wire bound ``consensus.bounds`` proves for the config."""
+    state.view_changes.setdefault(vc.new_view, {})[vc.sender] = vc
+    for view in held:
+        if view not in (state.view, vc.new_view) and view < vc.new_view:
+            by_sender = state.view_changes[view]
+            del by_sender[vc.sender]
+            if not by_sender:
+                del state.view_changes[view]
 
 
 def maybe_join(state: ReplicaState) -> bool:
@@ -101,23 +122,23 @@ def try_new_view(state: ReplicaState) -> None:
         return
     chosen = tuple(vc for _, vc in sorted(vcs.items())[: state.config.quorum])
     plan = plan_new_view(chosen, state.config)
-    pre_prepares: list[PrePrepare] = []
-    for seq, digest, batch, metadata in plan.batches:
+    headers: list[PrePrepareHeader] = []
+    for seq, digest, _, metadata in plan.proposals:
         key: VoteKey = ("PrePrepare", state.view, seq)
         invariant(key not in state.own_votes, f"new primary reuses seq {seq}")
-        pre_prepare = PrePrepare(state.view, seq, digest, batch, metadata, state.me)
-        pre_prepares.append(state.signed(pre_prepare))
-    nv = state.signed(NewView(state.view, chosen, tuple(pre_prepares), state.me))
+        headers.append(state.signed(PrePrepareHeader(state.view, seq, digest, metadata, state.me)))
+    nv = state.signed(NewView(state.view, chosen, tuple(headers), state.me))
+    # The NEW-VIEW holds our re-issued pre-prepares: its record restores them.
     records: list[Record] = [ViewRecord(state.view, True), VoteRecord(nv)]
-    records.extend(VoteRecord(pp) for pp in pre_prepares)
     state.outbox.append(Persist(tuple(records)))
     state.outbox.append(Broadcast(nv))
     enter_view(state, nv, plan)
 
 
 def on_new_view(state: ReplicaState, peer: int, nv: NewView) -> None:
-    if state.view_too_far(peer, nv.view):
-        return
+    # No view bound here: a NEW-VIEW proves itself with 2f+1 signed
+    # VIEW-CHANGEs and is never stored unverified, so a replica that was cut
+    # off for more than ``view_bound`` views can still rejoin (issue 8 §1.3).
     if nv.view < state.view or (nv.view == state.view and state.view_active):
         state.ignore("stale_new_view")
         return
@@ -140,24 +161,26 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.view_active = True
     state.view_since = state.now_ticks
     state.new_view_message = nv
-    state.timer_deadline = None
+    state.timer_deadline_ticks = None
     state.progress_deadline = None
     state.relayed.clear()
+    state.relay_candidates.clear()
     for view in [v for v in state.view_changes if v <= nv.view]:
         del state.view_changes[view]
     if plan.stable_seq > state.stable_seq:
         make_stable(state, plan.stable_seq, plan.stable_root, plan.stable_proof)
     state.inflight.clear()
     state.refused_proposals.clear()
-    records: list[Record] = [] if primary else [ViewRecord(nv.view, True)]
+    records: list[Record] = [] if primary else [ViewRecord(nv.view, True), NewViewRecord(nv)]
     prepares: list[Prepare] = []
-    for pp in nv.pre_prepares:
+    for pp, (_, _, plan_batch, _) in zip(nv.pre_prepares, plan.proposals, strict=True):
         if pp.seq <= state.stable_seq:
             continue
         slot = state.log.slot(pp.seq)
-        slot.pre_prepares[nv.view] = pp
-        slot.remember_batch(pp.digest, pp.batch, pp.metadata)
-        for request in pp.batch:
+        batch = slot.adopt_header(pp, plan_batch)
+        if batch is None:
+            ask_for_batch(state, pp.seq, pp.digest)  # prepared elsewhere: fetch by digest
+        for request in batch or ():
             state.inflight[request.request_id] = pp.seq
         if primary:
             known = state.own_votes.setdefault(("PrePrepare", nv.view, pp.seq), pp.digest)

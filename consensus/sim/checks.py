@@ -9,7 +9,9 @@ causes it:
   height mean every honest history is a prefix of one chain;
 * no equivocation: an honest replica never signs two different messages for
   the same (kind, view, seq), checkpoint height, or view-change target;
-* every executed block carries a commit certificate that verifies.
+* every executed block carries a commit certificate that verifies;
+* resources: no honest replica keeps a digest, root or signature of the wrong
+  length (a byzantine peer's 1 MiB fields must be refused, not stored).
 """
 
 from __future__ import annotations
@@ -18,16 +20,61 @@ from dataclasses import dataclass, field
 
 from consensus.certificate import CommitCertificate, verify_commit_certificate
 from consensus.messages import (
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     ForwardedRequests,
     Message,
     NewView,
     Prepare,
     PrePrepare,
+    Status,
     ViewChange,
 )
-from consensus.sim.keys import public_key, verify
+from consensus.replica_state import ReplicaState
+from consensus.sim.keys import SIGNATURE_BYTES, public_key, verify
+
+DIGEST_BYTES = 32
+
+
+def _field_problem(message: Message) -> str | None:
+    if len(message.signature) != SIGNATURE_BYTES:
+        return f"keeps a {type(message).__name__} with a {len(message.signature)}-byte signature"
+    if isinstance(message, Checkpoint):
+        value = message.state_root
+    elif isinstance(message, PrePrepare | Prepare | Commit):
+        value = message.digest
+    else:
+        value = message.stable_root if isinstance(message, ViewChange) else bytes(DIGEST_BYTES)
+    if len(value) != DIGEST_BYTES:
+        return f"keeps a {type(message).__name__} with a {len(value)}-byte digest or root"
+    return None
+
+
+def oversized_retained(state: ReplicaState) -> str | None:
+    """The first stored peer message with a field of the wrong length, if any."""
+    stored: list[Message] = []
+    for slot in state.log.slots.values():
+        stored.extend(slot.pre_prepares.values())
+        for prepares in slot.prepares.values():
+            stored.extend(prepares.values())
+        for by_sender in slot.commits.values():
+            for commits in by_sender.values():
+                stored.extend(commits.values())
+        digests = [*slot.batches, *slot.wanted]
+        digests.extend(d for by_digest in slot.spare.values() for d in by_digest)
+        if any(len(digest) != DIGEST_BYTES for digest in digests):
+            return f"keeps a batch digest of the wrong length at seq {slot.seq}"
+    for by_seq in state.checkpoints.by_sender.values():
+        stored.extend(by_seq.values())
+    for by_sender_vc in state.view_changes.values():
+        stored.extend(by_sender_vc.values())
+    for message in stored:
+        problem = _field_problem(message)
+        if problem is not None:
+            return problem
+    return None
 
 
 def signature_slot(message: Message) -> tuple[object, ...] | None:
@@ -41,7 +88,7 @@ def signature_slot(message: Message) -> tuple[object, ...] | None:
             return ("ViewChange", message.sender, message.new_view)
         case NewView():
             return ("NewView", message.sender, message.view)
-        case ForwardedRequests():
+        case FetchBatch() | BatchReply() | ForwardedRequests() | Status():
             return None
 
 
@@ -51,7 +98,9 @@ def signature_content(message: Message) -> object:
             return message.digest
         case Checkpoint():
             return message.state_root
-        case ViewChange() | NewView() | ForwardedRequests():
+        case (
+            ViewChange() | NewView() | FetchBatch() | BatchReply() | ForwardedRequests() | Status()
+        ):
             return message
 
 

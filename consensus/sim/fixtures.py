@@ -11,25 +11,43 @@ from consensus.config import ReplicaConfig
 from consensus.events import Event, Executed, MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
     Batch,
+    BatchReply,
     Checkpoint,
     Commit,
+    FetchBatch,
     NewView,
     Prepare,
     PrePrepare,
+    PrePrepareHeader,
     ProposalMetadata,
     Request,
+    Status,
     ViewChange,
+    header_of,
     proposal_digest,
     signed_bytes,
 )
 from consensus.replica import Replica
 from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
+from consensus.view_change import NewViewPlan
 
 TEST_CHAIN_ID = b"veil-test-chain"
 TICK_MS = 100
 """The clock the cluster's ticks carry: ``Tick(now_ms = tick * TICK_MS)``."""
 
-M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+M = TypeVar(
+    "M",
+    PrePrepare,
+    PrePrepareHeader,
+    Prepare,
+    Commit,
+    Checkpoint,
+    ViewChange,
+    NewView,
+    FetchBatch,
+    BatchReply,
+    Status,
+)
 
 
 def make_config(replica_id: int, nodes: int = 4, **overrides: Any) -> ReplicaConfig:
@@ -90,6 +108,26 @@ def pre_prepare(
     metadata = metadata_of(first, timestamp_ms)
     digest = digest_of(batch, first, timestamp_ms)
     return signed(PrePrepare(view, seq, digest, batch, metadata, primary))
+
+
+def header(
+    view: int,
+    seq: int,
+    batch: Batch,
+    sender: int | None = None,
+    *,
+    proposed_view: int | None = None,
+) -> PrePrepareHeader:
+    """The signed pre-prepare without its batch, as VIEW-CHANGE and NEW-VIEW carry it."""
+    return header_of(pre_prepare(view, seq, batch, sender, proposed_view=proposed_view))
+
+
+def plan_headers(plan: NewViewPlan, view: int, primary: int) -> tuple[PrePrepareHeader, ...]:
+    """The re-issued pre-prepares the primary of ``view`` signs for ``plan``."""
+    return tuple(
+        signed(PrePrepareHeader(view, seq, digest, metadata, primary))
+        for seq, digest, _, metadata in plan.proposals
+    )
 
 
 def prepare(

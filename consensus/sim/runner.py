@@ -19,6 +19,7 @@ from consensus.actions import (
 )
 from consensus.config import ReplicaConfig
 from consensus.events import (
+    ClientBatchReady,
     Event,
     Executed,
     MessageReceived,
@@ -26,25 +27,43 @@ from consensus.events import (
     StateTransferCompleted,
     Tick,
 )
-from consensus.messages import Message, Request
+from consensus.messages import ForwardedRequests, Message, PrePrepare, Request
 from consensus.replica import Replica
 from consensus.sim.app import SimApp
 from consensus.sim.byzantine import ByzantineReplica
-from consensus.sim.checks import SafetyChecker
+from consensus.sim.checks import SafetyChecker, oversized_retained
 from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
 from consensus.sim.network import Network, NetworkConditions
-from consensus.sim.scenario import Scenario, TimedFault
+from consensus.sim.scenario import PROBE_WINDOW_TICKS, Scenario, TimedFault
+from consensus.sim.state_transfer import history_problem, serve, serve_lie
 from consensus.sim.storage import SimStorage
+from consensus.sim.wire_check import WireCheck
 
 CHAIN_ID = b"veil-sim"
 LIVENESS_BOUND_TICKS = 4000
 CLIENT_RETRY_TICKS = 50
+VICTIM_PREFIX = b"client0-"
+"""censoring_primary leaves out every request of client 0."""
+FILLER_TICKS = 10
+"""censoring_primary: how often its own client hands it filler to commit
+(well inside the view-change timeout, so executions keep resetting the timer)."""
+RETAINED_CHECK_TICKS = 25
+WIRE_BATCH_SIZE = 120
+WIRE_BURSTS = 4
+WIRE_REQUESTS_PER_BURST = 180
+WIRE_PAYLOAD_BYTES = (1024, 2048)
 TICK_MS = 100
 """Simulated milliseconds per tick: replicas see ``Tick(now_ms = tick * TICK_MS)``."""
 
 
-def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
-    """Small checkpoint interval and window so every run crosses GC and watermarks."""
+def sim_config(replica_id: int, nodes: int, scenario: Scenario | None = None) -> ReplicaConfig:
+    """Small checkpoint interval and window so every run crosses GC and watermarks;
+    wire seeds batch hundreds of requests, long_outage seeds use a small view bound."""
+    view_bound = 64
+    max_batch_size = 8
+    if scenario is not None:
+        view_bound = scenario.view_bound or view_bound
+        max_batch_size = WIRE_BATCH_SIZE if scenario.wire else max_batch_size
     return ReplicaConfig(
         chain_id=CHAIN_ID,
         validators=tuple(public_key(i) for i in range(nodes)),
@@ -53,9 +72,9 @@ def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
         watermark_window=8,
         view_change_timeout_ticks=30,
         max_view_change_timeout_ticks=240,
-        view_bound=64,
+        view_bound=view_bound,
         retransmit_interval_ticks=8,
-        max_batch_size=8,
+        max_batch_size=max_batch_size,
         signature_bytes=SIGNATURE_BYTES,
         request_id_window_heights=16,
     )
@@ -82,7 +101,7 @@ class Simulation:
         self.n = n
         self.rng = random.Random(scenario.seed)
         self.now = 0
-        self.configs = [sim_config(i, n) for i in range(n)]
+        self.configs = [sim_config(i, n, scenario) for i in range(n)]
         self.signers = [signer(i) for i in range(n)]
         self.replicas: list[Replica | None] = [
             Replica(self.configs[i], self.signers[i], verify) for i in range(n)
@@ -96,6 +115,15 @@ class Simulation:
         self.crash_mid_step: set[int] = set()
         self.transfers: dict[int, int] = {}
         self._pending_transfers: list[tuple[int, int, int, bytes, tuple[int, ...]]] = []
+        self.wire = WireCheck() if scenario.wire else None
+        # long_outage: while the replica is cut off, fresh proposals are lost.
+        self.churn_ticks = next(
+            (range(f.start_tick, f.end_tick) for f in scenario.timed if f.kind == "long_outage"),
+            range(0),
+        )
+        self.probe: Request | None = None
+        self.probe_problem: str | None = None
+        self.probe_done = scenario.second_crash is None
         self.honest = set(scenario.honest)
         self.byzantines = {
             index: ByzantineReplica(
@@ -108,21 +136,41 @@ class Simulation:
                     else f"byzantine/{scenario.seed}/{index}"
                 ),
                 sign=self.signers[index],
-                chain_id=CHAIN_ID,
+                config=self.configs[index],
                 # Just under the timeout: the request usually commits in time, so
                 # backups must not give up on a primary that is merely slow.
                 slow_delay_ticks=self.configs[0].view_change_timeout_ticks - 6,
+                tick_ms=TICK_MS,
             )
             for index in scenario.byzantine
         }
-        self.requests = [
-            Request(b"client%d-req%d" % (i % 3, i), b"payload-%d" % i)
-            for i in range(scenario.requests)
-        ]
+        self.censors = set(scenario.byzantine) if "censoring_primary" in scenario.kinds else set()
         self.submit_at: dict[int, list[Request]] = {}
-        for request in self.requests:
-            tick = self.rng.randrange(0, scenario.fault_ticks - 20)
-            self.submit_at.setdefault(tick, []).append(request)
+        if scenario.wire:
+            self.requests = self._wire_requests()
+        else:
+            self.requests = [
+                Request(b"client%d-req%d" % (i % 3, i), b"payload-%d" % i)
+                for i in range(scenario.requests)
+            ]
+            for request in self.requests:
+                tick = self.rng.randrange(0, scenario.fault_ticks - 20)
+                self.submit_at.setdefault(tick, []).append(request)
+
+    def _wire_requests(self) -> list[Request]:
+        """Realistic traffic for wire seeds: bursts of 1-2 KiB requests, handed over
+        as one ClientBatchReady each, so batches hold hundreds of requests."""
+        requests: list[Request] = []
+        low, high = WIRE_PAYLOAD_BYTES
+        for burst in range(WIRE_BURSTS):
+            tick = self.rng.randrange(0, self.scenario.fault_ticks - 20)
+            for k in range(WIRE_REQUESTS_PER_BURST):
+                i = burst * WIRE_REQUESTS_PER_BURST + k
+                payload = self.rng.randbytes(self.rng.randint(low, high))
+                request = Request(b"client%d-req%d" % (i % 3, i), payload)
+                requests.append(request)
+                self.submit_at.setdefault(tick, []).append(request)
+        return requests
 
     @staticmethod
     def _conditions(scenario: Scenario, healed: bool) -> NetworkConditions:
@@ -160,6 +208,8 @@ class Simulation:
         for action in actions:
             match action:
                 case Persist(records=records):
+                    if self.wire is not None:
+                        records = self.wire.records(records)
                     storage.write(records)
                     if index in self.crash_mid_step:
                         # Crash after the write, before the sync that precedes the send.
@@ -194,12 +244,25 @@ class Simulation:
         byzantine = self.byzantines.get(index)
         if byzantine is not None:
             for dst, sent, delay in byzantine.outgoing(message, destinations):
-                self.network.send(self.now, index, dst, sent, delay)
+                self.transmit(index, dst, sent, delay)
             return
         if message.sender == index:
             self.checker.signed_by_honest(message)
         for dst in destinations:
-            self.network.send(self.now, index, dst, message)
+            self.transmit(index, dst, message)
+
+    def transmit(self, src: int, dst: int, message: Message, delay: int = 0) -> None:
+        """Through the wire codec in wire seeds, then onto the simulated network."""
+        if self.wire is not None:
+            decoded = self.wire.message(message, honest=src in self.honest)
+            if decoded is None:
+                return
+            message = decoded
+        if self.now in self.churn_ticks and isinstance(message, PrePrepare):
+            # long_outage: fresh proposals are lost, so every view times out.
+            self.injected["churned_pre_prepare"] += 1
+            return
+        self.network.send(self.now, src, dst, message, delay)
 
     # --- crashes and state transfer -------------------------------------------
 
@@ -245,23 +308,36 @@ class Simulation:
             if self.transfers.get(index) != seq:
                 continue
             del self.transfers[index]
-            app = self.apps[index]
-            for peer in peers:
-                source = self.apps[peer]
-                if (
-                    self.replicas[peer] is not None
-                    and source.height >= seq
-                    and source.roots[seq] == root
-                    and seq > app.height
-                ):
-                    app.copy_prefix_from(source, seq)
-                    if index in self.honest:
-                        for height in range(1, seq + 1):
-                            self.checker.state_root(index, height, app.roots[height])
-                    ids = app.recent_ids(self.configs[index].request_id_window_heights)
-                    self.deliver(index, StateTransferCompleted(seq, root, ids))
-                    break
+            self.transfer_from(index, seq, root, peers)
         self._pending_transfers = still
+
+    def transfer_from(self, index: int, seq: int, root: bytes, peers: tuple[int, ...]) -> None:
+        """Ask the peers in turn (a lying source first, so its lie is always tried)
+        and install the first history that checks out against the stable root."""
+        app = self.apps[index]
+        lying = "lying_state_source" in self.scenario.kinds
+        liars = [p for p in peers if lying and p in self.byzantines]
+        for peer in [*liars, *(p for p in peers if p not in liars)]:
+            source = self.apps[peer]
+            if self.replicas[peer] is None or source.height < seq or seq <= app.height:
+                continue
+            if peer in liars:
+                self.injected["lying_state_source"] += 1
+                served = serve_lie(source, seq, self.rng, CHAIN_ID)
+            else:
+                served = serve(source, seq)
+            problem = history_problem(served, seq, root, CHAIN_ID)
+            if problem is not None:
+                self.injected["state_source_refused"] += 1
+                self.log(f"r{index} refuses state from r{peer}: {problem}")
+                continue
+            app.install(list(served.digests), list(served.batches), list(served.metadata))
+            if index in self.honest:
+                for height in range(1, seq + 1):
+                    self.checker.state_root(index, height, app.roots[height])
+            ids = app.recent_ids(self.configs[index].request_id_window_heights)
+            self.deliver(index, StateTransferCompleted(seq, root, ids))
+            return
 
     # --- timed faults ---------------------------------------------------------
 
@@ -276,7 +352,7 @@ class Simulation:
                 self.injected[fault.kind] += 1
             target = fault.target
             match fault.kind:
-                case "partition_symmetric" | "lagging_replica":
+                case "partition_symmetric" | "lagging_replica" | "long_outage":
                     net.partition([set(range(self.n)) - {target}], self.n)
                 case "isolate_primary":
                     primary = self.current_primary()
@@ -311,16 +387,73 @@ class Simulation:
 
     # --- the run --------------------------------------------------------------
 
-    def submit(self, request: Request) -> None:
-        for i in range(self.n):
-            if self.replicas[i] is not None:
-                self.deliver(i, RequestSubmitted(request))
+    def submit(self, requests: list[Request]) -> None:
+        """Every replica gets the requests, except that a censoring primary's own
+        client never hands it the victim's (it may not propose what it never saw).
+        Wire seeds hand them over as one ClientBatchReady per replica."""
+        if self.wire is not None:
+            for i in range(self.n):
+                given = tuple(r for r in requests if self.hands(i, r))
+                if given and self.replicas[i] is not None:
+                    self.deliver(i, ClientBatchReady(given))
+            return
+        for request in requests:
+            for i in range(self.n):
+                if self.replicas[i] is not None and self.hands(i, request):
+                    self.deliver(i, RequestSubmitted(request))
+
+    @staticmethod
+    def relays_victim(message: Message) -> bool:
+        return isinstance(message, ForwardedRequests) and any(
+            r.request_id.startswith(VICTIM_PREFIX) for r in message.requests
+        )
+
+    def hands(self, index: int, request: Request) -> bool:
+        return index not in self.censors or not request.request_id.startswith(VICTIM_PREFIX)
+
+    def feed_censors(self) -> None:
+        """The censoring primary commits filler often enough that an execution
+        always comes before the backups' view-change timeout."""
+        for i in sorted(self.censors):
+            self.injected["censoring_primary"] += 1
+            self.deliver(i, RequestSubmitted(Request(b"filler-%d-%d" % (i, self.now), b"f")))
+
+    def probe_outage(self) -> None:
+        """long_outage, after healing: crash another honest replica and check that
+        the 2f+1 left, including the one that was cut off, still commit."""
+        crashed = self.scenario.second_crash
+        if crashed is None or self.probe_done:
+            return
+        start = self.scenario.fault_ticks + 40
+        if self.now == start:
+            self.crash(crashed)
+            self.probe = Request(b"probe-after-outage", b"probe")
+            self.submit([self.probe])
+            self.injected["long_outage_probe"] += 1
+        elif self.now > start and self.probe is not None:
+            up = [i for i in sorted(self.honest) if i != crashed]
+            if all(self.probe.request_id in self.apps[i].executed_ids for i in up):
+                self.probe_done = True
+            elif self.now >= start + PROBE_WINDOW_TICKS:
+                heights = {i: self.apps[i].height for i in up}
+                views = {i: r.view for i in up if (r := self.replicas[i]) is not None}
+                self.probe_problem = (
+                    f"halted with only r{crashed} down after a long outage: "
+                    f"heights {heights}, views {views}"
+                )
+                self.probe_done = True
+            if self.probe_done:
+                self.restart(crashed)
 
     def executed_anywhere(self, request: Request) -> bool:
         return any(request.request_id in self.apps[i].executed_ids for i in self.honest)
 
     def liveness_problem(self) -> str | None:
         honest = sorted(self.honest)
+        if self.probe_problem is not None:
+            return self.probe_problem
+        if not self.probe_done:
+            return "long outage probe still running"
         if any(self.replicas[i] is None for i in honest):
             return "an honest replica is down"
         heights = {i: self.apps[i].height for i in honest}
@@ -330,10 +463,18 @@ class Simulation:
             for i in honest:
                 if request.request_id not in self.apps[i].executed_ids:
                     return f"request {request.request_id!r} not executed by r{i}"
-        for i in honest:
-            # Exactly once: the core must not even order a committed request again.
-            if self.apps[i].duplicates_skipped:
-                return f"r{i} was handed {self.apps[i].duplicates_skipped} repeated requests"
+        if self.probe is not None:
+            for i in honest:
+                if self.probe.request_id not in self.apps[i].executed_ids:
+                    return f"probe request not executed by r{i}"
+        # A NEW-VIEW may re-issue a prepared batch whose request committed
+        # elsewhere (correct PBFT, issue 8 §1.9): the application skips the
+        # repeat, as the ledger's execute_batch does. Every honest replica
+        # must skip the same ones, so it executes the same requests per height.
+        reference = self.apps[honest[0]].request_ids
+        for i in honest[1:]:
+            if self.apps[i].request_ids != reference:
+                return f"r{i} executed other requests than r{honest[0]} at some height"
         return None
 
     def run(self) -> SeedResult:
@@ -346,29 +487,44 @@ class Simulation:
                 self.apply_timed(fault)
             if self.now == scenario.fault_ticks:
                 self.heal_all()
-            for request in self.submit_at.get(self.now, []):
-                self.submit(request)
-            if self.now % CLIENT_RETRY_TICKS == 0:
-                for request in self.requests:
-                    if not self.executed_anywhere(request) and self.now > 30:
-                        self.submit(request)
+            self.submit(self.submit_at.get(self.now, []))
+            if self.now % CLIENT_RETRY_TICKS == 0 and self.now > 30:
+                self.submit([r for r in self.requests if not self.executed_anywhere(r)])
+            if self.censors and self.now % FILLER_TICKS == 0:
+                self.feed_censors()
+            self.probe_outage()
             for src, dst, message in self.network.due(self.now):
                 if dst in self.byzantines:
                     self.byzantines[dst].observe(message)
+                if dst in self.censors and self.relays_victim(message):
+                    # The censor's runtime drops the backups' relay of the
+                    # victim's requests too: it claims it never got them.
+                    self.injected["censored_relay"] += 1
+                    continue
                 self.deliver(dst, MessageReceived(src, message))
             self.finish_transfers()
             for i in range(self.n):
                 self.deliver(i, Tick(self.now * TICK_MS))
             view = max((r.view for r in self.replicas if r is not None), default=0)
             for index, byzantine in self.byzantines.items():
-                for dst, message, delay in byzantine.on_tick(self.now, view):
-                    self.network.send(self.now, index, dst, message, delay)
+                own = self.replicas[index]
+                stable = own.stable_seq if own is not None else 0
+                for dst, message, delay in byzantine.on_tick(self.now, view, stable):
+                    self.transmit(index, dst, message, delay)
+            if self.now % RETAINED_CHECK_TICKS == 0:
+                self.check_retained()
+            if self.wire is not None and self.wire.refusals:
+                self.checker.violations.extend(self.wire.refusals[:3])
             if self.now >= scenario.fault_ticks and self.now % 10 == 0:
                 liveness = self.liveness_problem()
-                if liveness is None:
+                if liveness is None or self.probe_problem is not None:
                     break
+        if not self.checker.violations:
+            self.check_retained()
         injected = Counter(self.injected)
         injected.update(self.network.injected)
+        if self.wire is not None:
+            injected.update(self.wire.counts)
         for byzantine in self.byzantines.values():
             injected.update(byzantine.injected)
         honest_views = [r.view for i, r in enumerate(self.replicas) if r and i in self.honest]
@@ -383,6 +539,15 @@ class Simulation:
             ticks=self.now,
             replica_faults=self.replica_faults,
         )
+
+    def check_retained(self) -> None:
+        """Resource safety: no honest replica keeps a field of the wrong length."""
+        for i in sorted(self.honest):
+            replica = self.replicas[i]
+            problem = None if replica is None else oversized_retained(replica)
+            if problem is not None:
+                self.checker.violations.append(f"resources: replica {i} {problem}")
+                return
 
     def heal_all(self) -> None:
         self.log("HEAL: network reliable, partitions healed, crashed replicas restarted")

@@ -8,7 +8,9 @@ from collections import Counter
 import pytest
 
 import consensus.sim.__main__ as cli
+from consensus.sim import soak
 from consensus.sim.runner import SeedResult
+from consensus.sim.scenario import HARSH_COMBINATIONS, PENDING_FIXES
 
 
 def test_summary_is_the_last_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,3 +48,39 @@ def test_failure_exits_one_with_seed_and_replay(
     assert lines[1].startswith("replay: python -m consensus.sim --seed 7 ")
     assert lines[1].endswith("--trace")
     assert json.loads(lines[-1])["safety_violations"] == 1
+
+
+def test_soak_runs_every_part_and_prints_each_summary(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[list[str]] = []
+
+    def simulate(argv: list[str]) -> int:
+        ran.append(argv)
+        print(json.dumps({"seeds": int(argv[1])}))
+        return 0
+
+    monkeypatch.setattr(soak, "simulate", simulate)
+    assert soak.main([]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert ran[:2] == [["--seeds", "5000", "--nodes", "4"], ["--seeds", "5000", "--nodes", "7"]]
+    runnable = [k for k in HARSH_COMBINATIONS if not set(k) & set(PENDING_FIXES)]
+    assert [run[-1] for run in ran[2:]] == [",".join(k) for k in runnable]
+    assert all(run[1] == "200" for run in ran[2:])
+    assert len({run[3] for run in ran[2:]}) == len(runnable)  # each its own seed range
+    assert sum(line.startswith("{") for line in lines) == len(ran)
+    assert lines[-1] == "# soak: 0 failed runs"
+
+
+def test_soak_fails_when_a_run_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(soak, "simulate", lambda argv: 1 if "--nodes" in argv else 0)
+    assert soak.main(["--seeds", "1", "--harsh-seeds", "1"]) == 1
+
+
+def test_soak_calls_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert soak.simulate is cli.main  # type: ignore[attr-defined]
+
+
+def test_seven_nodes_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--seeds", "1", "--start", "3", "--nodes", "7"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["seeds"] == 1

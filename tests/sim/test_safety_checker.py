@@ -60,12 +60,14 @@ class AmnesiacRestart(Simulation):
 
 
 def test_breaking_the_persistence_contract_is_caught_and_keeping_it_is_safe() -> None:
-    kinds = ("crash_restart", "drop", "equivocating_primary")
-    # A seed whose run has a replica restart and then re-vote (the timing of
-    # view changes decides which seeds do; 41 did before per-request deadlines).
-    scenario = build_scenario(43, 4, kinds, every_kind=True)
+    kinds = ("crash_restart", "drop")
+    # Seed 4 crashes the primary: without its records it re-proposes seq 1
+    # with another batch. (The equivocating-primary seeds 41, 43 and 57 used
+    # here before no longer make an amnesiac backup re-vote once needed
+    # batches are kept and fetched; any seed that shows the check fires will do.)
+    scenario = build_scenario(4, 4, kinds, every_kind=True)
     broken = AmnesiacRestart(scenario).run()
     assert any(v.startswith("equivocation: honest replica") for v in broken.safety_violations)
-    honest = Simulation(build_scenario(43, 4, kinds, every_kind=True)).run()
+    honest = Simulation(build_scenario(4, 4, kinds, every_kind=True)).run()
     assert honest.safety_violations == []
     assert honest.liveness_failure is None

@@ -13,7 +13,7 @@ from consensus.actions import Action, Send
 from consensus.events import ClientBatchReady, Event, MessageReceived, RequestSubmitted, Tick
 from consensus.messages import ForwardedRequests, Request
 from consensus.replica import Replica
-from consensus.sim.fixtures import Cluster, make_config, request
+from consensus.sim.fixtures import Cluster, make_config, pre_prepare, request
 from consensus.sim.keys import signer, verify
 
 VICTIM = Request(b"victim-bank-tx", b"pay victim")
@@ -75,13 +75,55 @@ def test_the_oldest_pending_request_sets_the_deadline_and_execution_does_not_res
         backup.step(Tick(0))
     backup.step(RequestSubmitted(request(1)))
     assert backup.request_deadline() == 10  # the victim's, not the later request's
-    backup.forget_request(request(1).request_id)
+    backup.forget_requests([request(1).request_id])
     assert backup.request_deadline() == 10
 
 
+def relays_in(out: list[Action]) -> list[tuple[int, tuple[Request, ...]]]:
+    return [
+        (a.to, a.message.requests)
+        for a in out
+        if isinstance(a, Send) and isinstance(a.message, ForwardedRequests)
+    ]
+
+
 def test_backups_relay_a_waiting_request_to_the_primary_once_per_view() -> None:
+    config = make_config(1, view_change_timeout_ticks=30)
+    backup = Replica(config, signer(1), verify)
+    backup.step(RequestSubmitted(VICTIM))
+    first_round = [a for _ in range(5) for a in backup.step(Tick(0))]
+    assert relays_in(first_round) == []  # seen at tick 5, not yet waited a round
+    later = [a for _ in range(20) for a in backup.step(Tick(0))]
+    assert relays_in(later) == [(0, (VICTIM,))]  # at tick 10, and only once
+
+
+def test_in_flight_requests_are_not_relayed() -> None:
+    config = make_config(1, view_change_timeout_ticks=30)
+    backup = Replica(config, signer(1), verify)
+    backup.step(RequestSubmitted(request(1)))
+    backup.step(MessageReceived(0, pre_prepare(0, 1, (request(1),))))
+    out = [a for _ in range(25) for a in backup.step(Tick(0))]
+    assert relays_in(out) == []
+
+
+def test_when_the_oldest_request_executes_the_next_oldest_sets_the_deadline() -> None:
     backup = Replica(make_config(1), signer(1), verify)
     backup.step(RequestSubmitted(VICTIM))
+    for _ in range(4):
+        backup.step(Tick(0))
+    backup.step(RequestSubmitted(request(1)))
+    assert backup.request_deadline() == 10
+    backup.forget_requests([VICTIM.request_id])
+    assert backup.request_deadline() == 14
+    backup.step(RequestSubmitted(VICTIM))  # pending again, now the newest
+    assert backup.request_deadline() == 14
+
+
+def test_a_progress_timer_whose_work_went_away_does_not_change_the_view() -> None:
+    backup = Replica(make_config(1), signer(1), verify)
+    backup.step(MessageReceived(0, pre_prepare(0, 1, (request(1),))))
+    assert backup.progress_deadline == 10
+    backup.log.slots.clear()  # the slot is gone without executing (as after GC)
     out = [a for _ in range(12) for a in backup.step(Tick(0))]
-    relays = [a for a in out if isinstance(a, Send) and isinstance(a.message, ForwardedRequests)]
-    assert [(a.to, a.message.requests) for a in relays] == [(0, (VICTIM,))]
+    assert backup.view == 0 and backup.progress_deadline is None
+    assert not [a for a in out if isinstance(a, Send)]

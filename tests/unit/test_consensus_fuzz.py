@@ -16,6 +16,7 @@ from consensus.messages import (
     PrePrepare,
     Request,
     ViewChange,
+    header_of,
     signed_bytes,
 )
 from consensus.sim.fixtures import TEST_CHAIN_ID, digest_of, make_replica, metadata_of
@@ -41,7 +42,7 @@ def random_message(rng: random.Random) -> Message:
     elif kind == 4:
         pp = PrePrepare(view, seq, digest, batch, metadata_of(view), view % 4)
         cert = PreparedCertificate(
-            pp, (Prepare(view, seq, digest, 1), Prepare(view, seq, digest, 2))
+            header_of(pp), (Prepare(view, seq, digest, 1), Prepare(view, seq, digest, 2))
         )
         message = ViewChange(view, 0, bytes(32), (), (cert,) * rng.randrange(2), sender)
     else:

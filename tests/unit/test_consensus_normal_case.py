@@ -5,8 +5,8 @@ from __future__ import annotations
 from consensus.actions import Broadcast, Execute, Persist
 from consensus.certificate import CommitCertificate
 from consensus.events import ClientBatchReady, Executed, MessageReceived, RequestSubmitted
-from consensus.messages import Commit, PreparedCertificate, PrePrepare, Request
-from consensus.persistence import PreparedRecord, VoteRecord
+from consensus.messages import Commit, PreparedCertificate, PrePrepare, Request, header_of
+from consensus.persistence import BatchRecord, PreparedRecord, VoteRecord
 from consensus.sim.fixtures import (
     Cluster,
     commit,
@@ -52,7 +52,7 @@ def test_backup_only_tracks_requests() -> None:
     backup = make_replica(1)
     assert backup.step(RequestSubmitted(request(1))) == []
     assert list(backup.pending) == [b"req-1"]
-    assert backup.timer_deadline == 10
+    assert backup.timer_deadline_ticks == 10
 
 
 def test_backup_prepares_an_accepted_pre_prepare() -> None:
@@ -68,9 +68,13 @@ def test_prepared_sends_commit_with_the_certificate_persisted_first() -> None:
     pp = pre_prepare(0, 1, BATCH)
     backup.step(MessageReceived(0, pp))
     actions = backup.step(MessageReceived(2, prepare(0, 1, BATCH, 2)))
-    cert = PreparedCertificate(pp, (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2)))
+    cert = PreparedCertificate(header_of(pp), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2)))
     c = commit(0, 1, BATCH, 1)
-    assert actions == [Persist((PreparedRecord(cert), VoteRecord(c))), Broadcast(c)]
+    batch_record = BatchRecord(1, pp.digest, BATCH, pp.metadata)
+    assert actions == [
+        Persist((PreparedRecord(cert), batch_record, VoteRecord(c))),
+        Broadcast(c),
+    ]
 
 
 def test_prepares_before_the_pre_prepare_count_once_it_arrives() -> None:

@@ -15,6 +15,7 @@ from consensus.messages import (
     PrePrepare,
     ProposalMetadata,
     ViewChange,
+    header_of,
     proposal_digest,
 )
 from consensus.persistence import VoteRecord
@@ -136,7 +137,7 @@ def test_a_refused_proposal_keeps_the_timer_so_an_insisting_primary_is_replaced(
 def timed_cert(seq: int, timestamp_ms: int, batch: Batch) -> PreparedCertificate:
     pp = pre_prepare(0, seq, batch, timestamp_ms=timestamp_ms)
     prepares = tuple(signed(Prepare(0, seq, pp.digest, s)) for s in (1, 2))
-    return PreparedCertificate(pp, prepares)
+    return PreparedCertificate(header_of(pp), prepares)
 
 
 def test_new_view_keeps_metadata_and_null_batches_inherit_the_previous_timestamp() -> None:
@@ -148,16 +149,16 @@ def test_new_view_keeps_metadata_and_null_batches_inherit_the_previous_timestamp
     )
     plan = plan_new_view(vcs, make_config(1))
     null = ProposalMetadata(700, 1)
-    assert [(s, m) for s, _, _, m in plan.batches] == [
+    assert [(s, m) for s, _, _, m in plan.proposals] == [
         (1, ProposalMetadata(700, 0)),
         (2, null),
         (3, ProposalMetadata(900, 0)),
     ]
-    assert plan.batches[1][1] == proposal_digest(NULL_BATCH, null, TEST_CHAIN_ID)
+    assert plan.proposals[1][1] == proposal_digest(NULL_BATCH, null, TEST_CHAIN_ID)
     gap_first = tuple(
         signed(ViewChange(1, 0, bytes(32), (), (third,) if s == 2 else (), s)) for s in (1, 2, 3)
     )
-    assert plan_new_view(gap_first, make_config(1)).batches[0][3] == ProposalMetadata(0, 1)
+    assert plan_new_view(gap_first, make_config(1)).proposals[0][3] == ProposalMetadata(0, 1)
 
 
 def test_a_re_issued_batch_is_prepared_with_its_original_metadata() -> None:

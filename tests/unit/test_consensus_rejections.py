@@ -124,7 +124,7 @@ def test_future_view_pre_prepare_is_kept_and_voted_once_we_run_that_view() -> No
     pp = pre_prepare(2, 1, BATCH)
     assert deliver(backup, pp) == []
     assert backup.ignored_counts["future_view"] == 1
-    assert backup.log.slots[1].batches == {digest_of(BATCH, 2): BATCH}
+    assert backup.log.slots[1].proposal_for(digest_of(BATCH, 2)) == (BATCH, metadata_of(2))
     backup.view = 2  # as if NEW-VIEW for view 2 had been accepted
     p = prepare(2, 1, BATCH, 1)
     assert deliver(backup, pp) == [Persist((VoteRecord(p),)), Broadcast(p)]
@@ -146,13 +146,13 @@ def test_equivocating_pre_prepare_blames_the_primary_even_when_relayed() -> None
         "equivocation", 0, "two pre-prepares for (0, 1)"
     )
     assert backup.own_votes == {("Prepare", 0, 1): digest_of(BATCH)}
-    # The second batch is remembered: a commit certificate may name it.
-    assert digest_of(OTHER) in backup.log.slots[1].batches
+    # The second batch is remembered as a spare: a commit certificate may name it.
+    assert backup.log.slots[1].spare == {0: {digest_of(OTHER): (OTHER, metadata_of(0))}}
 
 
 def test_pre_prepare_repeating_a_committed_request_is_refused() -> None:
     backup = make_replica(1)
-    backup.committed_ids.add(b"req-1", 0)
+    backup.committed_ids[b"req-1"] = 0
     assert deliver(backup, pre_prepare(0, 1, BATCH)) == fault(
         "duplicate_request", 0, "request repeated at seq 1"
     )
@@ -171,7 +171,7 @@ def test_old_view_pre_prepare_is_kept_for_its_batch_but_not_voted() -> None:
     backup.view = 1
     assert deliver(backup, pre_prepare(0, 1, BATCH)) == []
     assert backup.ignored_counts["stale_view"] == 1
-    assert backup.log.slots[1].batches == {digest_of(BATCH): BATCH}
+    assert backup.log.slots[1].spare == {0: {digest_of(BATCH): (BATCH, metadata_of(0))}}
     assert backup.own_votes == {}
 
 
@@ -342,16 +342,20 @@ def test_stale_duplicate_and_conflicting_view_changes() -> None:
     deliver(backup, view_change(3, 2))
     assert deliver(backup, view_change(3, 2)) == []
     assert backup.ignored_counts["duplicate"] == 1
+    # A second, different VIEW-CHANGE for the same view is a conflict proven
+    # by its signature: it is reported before its contents are validated
+    # (issue 8 §1.7b), so this invalid one counts as a conflict.
     other = view_change(3, 2, stable_root=bytes(31) + b"\x01")
     assert deliver(backup, other)[0] == ReportFault(
-        "invalid_view_change", 2, "genesis checkpoint carries a proof or a foreign root"
+        "conflicting_view_change", 2, "two view-changes to 3"
     )
 
 
 def test_new_view_rules() -> None:
     backup = make_replica(2)
+    # Any view is verified (issue 8 §1.3); this one proves nothing.
     assert deliver(backup, signed(NewView(17, (), (), 1))) == fault(
-        "absurd_view", 1, "view 17 is beyond 0 + bound"
+        "invalid_new_view", 1, "new-view lacks 2f+1 distinct view-changes"
     )
     nv = signed(NewView(1, (), (), 1))
     assert deliver(backup, forged(nv)) == fault("bad_signature", 1, "new-view")

@@ -54,27 +54,37 @@ def test_restart_and_state_transfer_take_the_window_only() -> None:
         state_root=bytes(32),
         committed_request_ids=ids,
     )
-    assert restored.committed_ids.heights == {i: 40 for i in ids}
+    assert restored.committed_ids == {i: 40 for i in ids}
     replica = make_replica(1, request_id_window_heights=WINDOW)
     replica.stable_seq = 0
     replica.step(StateTransferCompleted(48, bytes(32), ids))
-    assert replica.committed_ids.heights == {i: 48 for i in ids}
+    assert replica.committed_ids == {i: 48 for i in ids}
     replica.remember_committed((), 56)
-    assert replica.committed_ids.heights == {i: 48 for i in ids}
+    assert replica.committed_ids == {i: 48 for i in ids}
     replica.last_executed = 57
     replica.remember_committed((), 57)
     assert len(replica.committed_ids) == 0
 
 
-def test_recent_ids_expire_oldest_first_and_keep_the_first_height() -> None:
+def test_recent_ids_expire_oldest_first() -> None:
     window = RecentIds()
     window.add_all((b"a", b"b"), 1)
-    window.add(b"c", 2)
-    window.add(b"a", 3)  # a repeat keeps its first height
+    window.add_all((b"c",), 2)
     window.expire(1)
-    assert window.heights == {b"c": 2}
+    assert window == {b"c": 2}
     window.expire(2)
     assert len(window) == 0 and b"c" not in window
+
+
+def test_a_repeat_gets_the_later_height_and_holds_back_expiry_by_one_window_at_most() -> None:
+    window = RecentIds()
+    window.add_all((b"a",), 1)
+    window.add_all((b"b",), 2)
+    window.add_all((b"a",), 3)
+    window.expire(2)
+    assert window == {b"a": 3, b"b": 2}  # b waits behind a
+    window.expire(3)
+    assert window == {}
 
 
 def test_the_window_must_cover_the_watermark_window() -> None:

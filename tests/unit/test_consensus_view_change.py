@@ -5,38 +5,50 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consensus.actions import Broadcast, Persist, ReportFault, Send
+from consensus.actions import Action, Broadcast, Persist, ReportFault, Send
 from consensus.events import MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
     NULL_BATCH,
     Batch,
-    ForwardedRequests,
+    FetchBatch,
     NewView,
     PreparedCertificate,
     PrePrepare,
+    PrePrepareHeader,
+    Status,
     ViewChange,
+    header_of,
 )
-from consensus.persistence import ViewRecord, VoteRecord
+from consensus.persistence import NewViewRecord, ViewRecord, VoteRecord
 from consensus.replica import Replica
 from consensus.sim.fixtures import (
     Cluster,
     digest_of,
+    header,
+    make_config,
     make_replica,
     metadata_of,
+    plan_headers,
     pre_prepare,
     prepare,
     request,
     signed,
 )
+from consensus.sim.keys import SIGNATURE_BYTES, signer, verify
 from consensus.view_change import plan_new_view
 
 BATCH = (request(1),)
 
 
+def without_status(actions: list[Action]) -> list[Action]:
+    """Leave out the periodic STATUS broadcast (test_consensus_retransmission covers it)."""
+    return [a for a in actions if not (isinstance(a, Broadcast) and isinstance(a.message, Status))]
+
+
 def ticks(replica: Replica, count: int) -> list[object]:
     out: list[object] = []
     for _ in range(count):
-        out.extend(replica.step(Tick(0)))
+        out.extend(without_status(replica.step(Tick(0))))
     return out
 
 
@@ -48,16 +60,15 @@ def view_change(
 
 def prepared_in_view_0(seq: int, batch: Batch = BATCH) -> PreparedCertificate:
     return PreparedCertificate(
-        pre_prepare(0, seq, batch), (prepare(0, seq, batch, 1), prepare(0, seq, batch, 2))
+        header(0, seq, batch), (prepare(0, seq, batch, 1), prepare(0, seq, batch, 2))
     )
 
 
 def test_request_timeout_starts_a_view_change_persisted_before_broadcast() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
-    relay = signed(ForwardedRequests(0, (request(1),), 1))
-    assert ticks(backup, 9) == [Send(0, relay)]  # the relay to the primary, at tick 5
-    actions = backup.step(Tick(0))
+    assert ticks(backup, 9) == []  # a request is relayed only after a full round
+    actions = without_status(backup.step(Tick(0)))
     vc = view_change(1, 1)
     assert actions == [Persist((ViewRecord(1, False), VoteRecord(vc))), Broadcast(vc)]
     assert (backup.view, backup.view_active, backup.backoff_exponent) == (1, False, 1)
@@ -80,7 +91,7 @@ def test_view_change_carries_prepared_certificates() -> None:
     ]
     assert len(vcs) == 1
     assert vcs[0].prepared == (
-        PreparedCertificate(pp, (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))),
+        PreparedCertificate(header_of(pp), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))),
     )
 
 
@@ -88,7 +99,7 @@ def test_lone_replica_waits_instead_of_racing_through_views() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
     ticks(backup, 10)
-    assert backup.timer_deadline is None  # only its own view-change so far
+    assert backup.timer_deadline_ticks is None  # only its own view-change so far
     actions = ticks(backup, 200)
     assert backup.view == 1
     assert all(isinstance(a, Broadcast) and a.message == view_change(1, 1) for a in actions)
@@ -118,7 +129,7 @@ def test_back_off_doubles_once_a_quorum_changes_view_and_is_capped() -> None:
         view = backup.view
         for sender in (0, 2):
             backup.step(MessageReceived(sender, view_change(view, sender)))
-        assert backup.timer_deadline == backup.now_ticks + timeout, attempt
+        assert backup.timer_deadline_ticks == backup.now_ticks + timeout, attempt
         ticks(backup, timeout)
         assert backup.view == view + 1
 
@@ -143,10 +154,11 @@ def test_new_primary_sends_new_view_with_null_batches_for_gaps() -> None:
     nv = next(a.message for a in actions if isinstance(a, Broadcast))
     assert isinstance(nv, NewView)
     assert [vc.sender for vc in nv.view_changes] == [1, 2, 3]
-    assert [(p.seq, p.batch) for p in nv.pre_prepares] == [
-        (1, NULL_BATCH),
-        (2, NULL_BATCH),
-        (3, BATCH),
+    # Digests only (PBFT §4.4): null batches for the gaps, the prepared one at 3.
+    assert [(p.seq, p.digest) for p in nv.pre_prepares] == [
+        (1, digest_of(NULL_BATCH, 1)),
+        (2, digest_of(NULL_BATCH, 1)),
+        (3, digest_of(BATCH)),
     ]
     assert isinstance(actions[0], Persist)
     assert actions[0].records[0] == ViewRecord(1, True)
@@ -160,8 +172,7 @@ def test_new_primary_sends_new_view_with_null_batches_for_gaps() -> None:
 def build_new_view(certs: tuple[PreparedCertificate, ...] = ()) -> NewView:
     vcs = (view_change(1, 1), view_change(1, 2, certs), view_change(1, 3))
     plan = plan_new_view(vcs, make_replica(1).config)
-    pps = tuple(signed(PrePrepare(1, s, d, b, m, 1)) for s, d, b, m in plan.batches)
-    return signed(NewView(1, vcs, pps, 1))
+    return signed(NewView(1, vcs, plan_headers(plan, 1, 1), 1))
 
 
 def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
@@ -169,14 +180,19 @@ def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
     nv = build_new_view((prepared_in_view_0(1),))
     actions = backup.step(MessageReceived(1, nv))
     p = prepare(1, 1, BATCH, 2, proposed_view=0)
-    assert actions == [Persist((ViewRecord(1, True), VoteRecord(p))), Broadcast(p)]
+    # It never saw the view-0 batch: it prepares the digest and fetches the batch.
+    assert actions == [
+        Broadcast(signed(FetchBatch(1, digest_of(BATCH), 2))),
+        Persist((ViewRecord(1, True), NewViewRecord(nv), VoteRecord(p))),
+        Broadcast(p),
+    ]
     assert (backup.view, backup.view_active) == (1, True)
 
 
 def test_backup_rejects_a_new_view_that_drops_a_prepared_batch() -> None:
     backup = make_replica(2)
     honest = build_new_view((prepared_in_view_0(1),))
-    null = signed(PrePrepare(1, 1, digest_of(NULL_BATCH, 1), NULL_BATCH, metadata_of(1), 1))
+    null = signed(PrePrepareHeader(1, 1, digest_of(NULL_BATCH, 1), metadata_of(1), 1))
     tampered = signed(replace(honest, pre_prepares=(null,)))
     assert backup.step(MessageReceived(1, tampered)) == [
         ReportFault("invalid_new_view", 1, "new-view pre-prepares differ from the recomputed ones")
@@ -184,14 +200,13 @@ def test_backup_rejects_a_new_view_that_drops_a_prepared_batch() -> None:
     assert (backup.view, backup.view_active) == (0, True)
 
 
-def test_backup_rejects_a_new_view_with_a_swapped_batch() -> None:
+def test_backup_rejects_a_new_view_with_swapped_metadata() -> None:
     backup = make_replica(2)
     honest = build_new_view((prepared_in_view_0(1),))
-    other = (request(2),)
-    swapped = signed(replace(honest.pre_prepares[0], batch=other))
+    swapped = signed(replace(honest.pre_prepares[0], metadata=metadata_of(0, 5)))
     tampered = signed(replace(honest, pre_prepares=(swapped,)))
     assert backup.step(MessageReceived(1, tampered)) == [
-        ReportFault("invalid_new_view", 1, "new-view batch differs from the prepared one")
+        ReportFault("invalid_new_view", 1, "new-view metadata differs from the prepared one")
     ]
 
 
@@ -293,3 +308,76 @@ def test_prepared_batch_survives_the_view_change_with_its_digest() -> None:
     digests = [a.certificate.digest for a in cluster.executed[3]]
     assert digests == [digest_of(BATCH)]
     assert cluster.heights()[1:] == [1, 1, 1]
+
+
+def test_a_forged_stale_message_does_not_make_us_send_a_new_view_to_its_victim() -> None:
+    # Issue 8 §1.8: help_lagging_peer ran before authentication, so a tiny
+    # forged VIEW-CHANGE or PREPARE in replica 3's name made every honest
+    # replica send replica 3 a full NEW-VIEW once per interval.
+    backup = make_replica(2)
+    backup.step(MessageReceived(1, build_new_view()))
+    forged_vc = replace(view_change(1, 3), signature=b"\x01" * SIGNATURE_BYTES)
+    forged_prepare = replace(prepare(0, 1, BATCH, 3), signature=b"\x01" * SIGNATURE_BYTES)
+    for forged in (forged_vc, forged_prepare):
+        actions = backup.step(MessageReceived(3, forged))
+        assert not any(isinstance(a, Send) for a in actions)
+        assert actions == [ReportFault("bad_signature", 3, "message asking for a new-view")]
+    # The rate limit was not spent by the forgeries: the real request is answered.
+    assert backup.step(MessageReceived(3, view_change(1, 3))) == [Send(3, backup.new_view_message)]
+
+
+def new_view_for(view: int, senders: tuple[int, ...] = (1, 2, 3)) -> NewView:
+    primary = view % 4
+    vcs = tuple(view_change(view, s) for s in senders)
+    plan = plan_new_view(vcs, make_replica(primary).config)
+    return signed(NewView(view, vcs, plan_headers(plan, view, primary), primary))
+
+
+def test_a_replica_more_than_view_bound_behind_rejoins_with_a_verified_new_view() -> None:
+    # Issue 8 §1.3: the forwarded NEW-VIEW was refused as absurd_view, so a
+    # replica healed after the others went through more than view_bound views
+    # stayed behind for good.
+    lagging = make_replica(3)  # view_bound is 16 in the fixtures
+    nv = new_view_for(40, senders=(0, 1, 2))
+    actions = lagging.step(MessageReceived(1, nv))
+    assert (lagging.view, lagging.view_active) == (40, True)
+    assert lagging.new_view_message == nv
+    assert not [a for a in actions if isinstance(a, ReportFault)]
+    # The bound still guards what is stored unverified.
+    assert lagging.step(MessageReceived(1, view_change(80, 1))) == [
+        ReportFault("absurd_view", 1, "view 80 is beyond 40 + bound")
+    ]
+
+
+def test_stored_view_changes_are_bounded_per_sender() -> None:
+    # Issue 8 §1.7b: up to view_bound VIEW-CHANGEs per sender were stored. Now
+    # each sender keeps its latest one and the one for the view being assembled.
+    backup = make_replica(3, view_bound=64)
+    backup.step(RequestSubmitted(request(1)))
+    ticks(backup, 10)  # waits for view 1
+    assert (backup.view, backup.view_active) == (1, False)
+    for view in range(1, 40):
+        backup.step(MessageReceived(2, view_change(view, 2)))
+    held = sorted(v for v, by_sender in backup.view_changes.items() if 2 in by_sender)
+    assert held == [1, 39]
+    # An older one than the latest is not stored again (unless it is view 1's).
+    assert backup.step(MessageReceived(2, view_change(20, 2))) == []
+    assert backup.ignored_counts["superseded_view_change"] == 1
+
+
+def test_a_conflicting_view_change_is_caught_before_its_contents_are_validated() -> None:
+    calls: list[bytes] = []
+
+    def counting_verify(key: bytes, data: bytes, signature: bytes) -> bool:
+        calls.append(data)
+        return verify(key, data, signature)
+
+    backup = Replica(make_config(1), signer(1), counting_verify)
+    backup.view, backup.view_active = 1, False
+    backup.step(MessageReceived(3, view_change(1, 3)))
+    calls.clear()
+    with_cert = view_change(1, 3, (prepared_in_view_0(1),))
+    assert backup.step(MessageReceived(3, with_cert)) == [
+        ReportFault("conflicting_view_change", 3, "two view-changes to 1")
+    ]
+    assert len(calls) == 1  # the outer signature only, not the 3 inside

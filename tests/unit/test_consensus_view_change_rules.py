@@ -19,10 +19,11 @@ from consensus.messages import (
 from consensus.sim.fixtures import (
     checkpoint,
     digest_of,
+    header,
     make_config,
     make_replica,
     metadata_of,
-    pre_prepare,
+    plan_headers,
     prepare,
     request,
     signed,
@@ -38,7 +39,7 @@ BAD = b"\x00" * 16
 
 def cert(seq: int = 1, view: int = 0) -> PreparedCertificate:
     return PreparedCertificate(
-        pre_prepare(view, seq, BATCH),
+        header(view, seq, BATCH),
         tuple(prepare(view, seq, BATCH, s) for s in (1, 2, 3) if s != view % 4)[:2],
     )
 
@@ -90,8 +91,9 @@ PP = GOOD.pre_prepare
             "prepared pre-prepare not from the primary of its view",
         ),
         (
-            vc(prepared=(replace(GOOD, pre_prepare=replace(PP, batch=(request(2),))),)),
-            "prepared batch does not match its digest",
+            # A header carries no batch; its metadata is signed, not only hashed.
+            vc(prepared=(replace(GOOD, pre_prepare=replace(PP, metadata=metadata_of(0, 9))),)),
+            "prepared pre-prepare has a bad signature",
         ),
         (
             vc(prepared=(replace(GOOD, pre_prepare=replace(PP, signature=BAD)),)),
@@ -138,8 +140,7 @@ def test_two_different_valid_view_changes_for_one_view_conflict() -> None:
 
 def new_view(vcs: tuple[ViewChange, ...]) -> NewView:
     plan = plan_new_view(vcs, CONFIG)
-    pps = tuple(signed(PrePrepare(1, s, d, b, m, 1)) for s, d, b, m in plan.batches)
-    return signed(NewView(1, vcs, pps, 1))
+    return signed(NewView(1, vcs, plan_headers(plan, 1, 1), 1))
 
 
 QUORUM = (vc(sender=1), vc(sender=2, prepared=(GOOD,)), vc(sender=3))
@@ -174,7 +175,7 @@ def test_new_view_problems() -> None:
 
 def test_plan_picks_the_highest_view_and_fills_gaps_with_null_batches() -> None:
     later = PreparedCertificate(
-        pre_prepare(1, 3, (request(7),)),
+        header(1, 3, (request(7),)),
         (prepare(1, 3, (request(7),), 2), prepare(1, 3, (request(7),), 3)),
     )
     vcs = (
@@ -183,7 +184,8 @@ def test_plan_picks_the_highest_view_and_fills_gaps_with_null_batches() -> None:
         vc(new_view=2, sender=3),
     )
     plan = plan_new_view(vcs, CONFIG)
-    assert [(s, b) for s, _, b, _ in plan.batches] == [(1, ()), (2, ()), (3, (request(7),))]
+    assert [(s, b) for s, _, b, _ in plan.proposals] == [(1, ()), (2, ()), (3, None)]
+    assert plan.proposals[2][1] == digest_of((request(7),), 1)
     assert plan.max_seq == 3
 
 
@@ -195,6 +197,5 @@ def test_plan_starts_at_the_highest_stable_checkpoint() -> None:
     )
     plan = plan_new_view(vcs, CONFIG)
     assert (plan.stable_seq, plan.stable_root, plan.stable_proof) == (4, ROOT, GOOD_PROOF)
-    assert [s for s, _, _, _ in plan.batches] == [5, 6]
-    assert isinstance(plan.batches[0][2], tuple)
+    assert [s for s, _, _, _ in plan.proposals] == [5, 6]
     assert isinstance(GOOD.prepares[0], Prepare)

@@ -5,15 +5,25 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from consensus.messages import Message, NewView, PreparedCertificate, ViewChange
+from consensus.messages import (
+    BatchReply,
+    FetchBatch,
+    Message,
+    NewView,
+    PreparedCertificate,
+    Status,
+    ViewChange,
+)
 from consensus.persistence import (
+    BatchRecord,
+    NewViewRecord,
     PreparedRecord,
     Record,
     StableCheckpointRecord,
     ViewRecord,
     VoteRecord,
 )
-from consensus.sim.fixtures import checkpoint, commit, pre_prepare, prepare, request, signed
+from consensus.sim.fixtures import checkpoint, commit, header, pre_prepare, prepare, request, signed
 from consensus.wire import (
     WireError,
     decode_message,
@@ -23,12 +33,10 @@ from consensus.wire import (
 )
 
 BATCH = (request(1), request(2))
-CERT = PreparedCertificate(
-    pre_prepare(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))
-)
+CERT = PreparedCertificate(header(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2)))
 PROOF = tuple(checkpoint(4, b"r" * 32, s) for s in (0, 1, 2))
 VC = signed(ViewChange(1, 4, b"r" * 32, PROOF, (CERT,), 3))
-NV = signed(NewView(1, (VC,), (pre_prepare(1, 5, BATCH),), 1))
+NV = signed(NewView(1, (VC,), (header(1, 5, BATCH),), 1))
 MESSAGES: list[Message] = [
     pre_prepare(0, 1, BATCH),
     pre_prepare(0, 2, ()),
@@ -37,6 +45,9 @@ MESSAGES: list[Message] = [
     checkpoint(8, b"s" * 32, 0),
     VC,
     NV,
+    signed(FetchBatch(1, CERT.pre_prepare.digest, 2)),
+    signed(BatchReply(1, CERT.pre_prepare.digest, BATCH, CERT.pre_prepare.metadata, 2)),
+    signed(Status(3, 7, 1)),
 ]
 RECORDS: list[Record] = [
     ViewRecord(3, False),
@@ -45,6 +56,8 @@ RECORDS: list[Record] = [
     VoteRecord(NV),
     PreparedRecord(CERT),
     StableCheckpointRecord(4, b"r" * 32, PROOF),
+    NewViewRecord(NV),
+    BatchRecord(1, CERT.pre_prepare.digest, BATCH, CERT.pre_prepare.metadata),
 ]
 
 

@@ -1,4 +1,6 @@
-"""Review finding: step() raised on message objects with ill-typed fields.
+"""Messages with ill-typed fields are dropped as malformed, never raised on.
+
+Review finding: step() raised on message objects with ill-typed fields.
 
 wire.py decodes strictly, but step() is the boundary the issue names ("a peer
 fault never raises out of step()"), and a runtime may hand it messages that
@@ -17,16 +19,22 @@ import pytest
 from consensus.actions import ReportFault
 from consensus.events import ClientBatchReady, MessageReceived, RequestSubmitted
 from consensus.messages import (
+    BatchReply,
+    FetchBatch,
     Message,
     NewView,
     PreparedCertificate,
     Request,
+    Status,
     ViewChange,
 )
 from consensus.sim.fixtures import (
     checkpoint,
     commit,
+    digest_of,
+    header,
     make_replica,
+    metadata_of,
     pre_prepare,
     prepare,
     request,
@@ -39,7 +47,7 @@ BAD_VALUES: tuple[Any, ...] = (None, "x", -1, 2**64, 1.5, True, b"", (), object(
 
 def pp_cert() -> PreparedCertificate:
     return PreparedCertificate(
-        pre_prepare(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))
+        header(0, 1, BATCH), (prepare(0, 1, BATCH, 1), prepare(0, 1, BATCH, 2))
     )
 
 
@@ -55,7 +63,10 @@ def samples() -> list[Message]:
         commit(0, 1, BATCH, 2),
         checkpoint(4, b"r" * 32, 2),
         vc,
-        signed(NewView(1, (vc,), (), 1)),
+        signed(NewView(1, (vc,), (header(1, 1, BATCH),), 1)),
+        signed(FetchBatch(1, digest_of(BATCH), 2)),
+        signed(BatchReply(1, digest_of(BATCH), BATCH, metadata_of(0), 2)),
+        signed(Status(0, 1, 2)),
     ]
 
 
