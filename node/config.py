@@ -25,9 +25,14 @@ What is taken from the genesis, and why:
 * the committed-request-id window: ``REQUEST_ID_WINDOW_HEIGHTS`` or the
   watermark window if longer.
 
-``request_timeout_ms`` has no ``ReplicaConfig`` field yet (the per-request
-deadline of issue 8 §1.2 is consensus work in progress); it is mapped here
-when that field lands.
+``max_batch_bytes`` stays at the core's default (8 MiB): below the ledger's
+``MAX_BLOCK_BYTES`` (a batch's bytes count every tx plus its request id, so its
+block is smaller), and small enough that ``ReplicaConfig`` can prove every
+message and WAL record fits the wire.
+
+``request_timeout_ms`` is not mapped: the core's per-request deadline (issue 8
+§1.2) counts in the view-change timeout, with the same back-off, from when a
+request became the oldest pending one (docs/consensus.md, "Timers").
 """
 
 from __future__ import annotations
