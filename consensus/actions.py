@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consensus.certificate import CommitCertificate
-from consensus.messages import Batch, Message
+from consensus.messages import Batch, Message, ProposalMetadata
 from consensus.persistence import Record
 
 
@@ -33,12 +33,16 @@ class Persist:
 class Execute:
     """Apply ``batch`` as block ``seq``; reply with ``Executed``.
 
+    ``metadata`` is what the primary bound to the batch (its timestamp, the
+    view that first proposed it); the certificate's digest covers both.
+
     The application skips requests whose id it already executed: after a view
     change an old prepared batch may repeat a request (PBFT's reply cache).
     """
 
     seq: int
     batch: Batch
+    metadata: ProposalMetadata
     certificate: CommitCertificate
 
 

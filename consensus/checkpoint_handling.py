@@ -102,16 +102,15 @@ def on_state_transfer_completed(
     if seq % state.config.checkpoint_interval == 0:
         state.own_roots[seq] = root
     state.may_propose = True
-    state.committed_ids.update(ids)
+    state.remember_committed(ids, seq)
     for request_id in ids:
-        state.pending.pop(request_id, None)
-        state.inflight.pop(request_id, None)
+        state.forget_request(request_id)
     target = state.state_transfer_target
     if target is not None and seq >= target:
         state.state_transfer_target = None
     elif target is not None:
         request_state_transfer(state)
-    state.timer_deadline = None
+    state.progress_deadline = None
     execute_ready(state)
     propose(state)
 

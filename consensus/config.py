@@ -31,6 +31,11 @@ class ReplicaConfig:
     max_request_bytes: int = 1 << 16
     max_checkpoints_per_sender: int = 4
     genesis_state_root: bytes = GENESIS_STATE_ROOT
+    request_id_window_heights: int = 256
+    """Committed request ids are deduplicated for this many heights (see
+    ``consensus.request_window``); at least one watermark window."""
+    signature_bytes: int = 64
+    """Length of every validator signature (ed25519: 64); others are malformed."""
 
     def __post_init__(self) -> None:
         n = len(self.validators)
@@ -53,6 +58,12 @@ class ReplicaConfig:
             raise ValueError("need 1 <= view_change_timeout_ticks <= the cap")
         if self.view_bound < 1 or self.retransmit_interval_ticks < 1:
             raise ValueError("view_bound and retransmit_interval_ticks must be positive")
+        if type(self.genesis_state_root) is not bytes or len(self.genesis_state_root) != 32:
+            raise ValueError("genesis_state_root must be 32 bytes")
+        if self.request_id_window_heights < self.watermark_window:
+            raise ValueError("request_id_window_heights must cover the watermark window")
+        if not 1 <= self.signature_bytes <= 64:
+            raise ValueError("signature_bytes must be 1..64 (the wire carries at most 64)")
         if self.max_batch_size < 1 or self.max_checkpoints_per_sender < 2:
             raise ValueError("max_batch_size >= 1 and max_checkpoints_per_sender >= 2")
 

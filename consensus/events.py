@@ -35,7 +35,14 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """One unit of logical time; every timer in the core counts these."""
+    """One unit of logical time; every timer in the core counts these.
+
+    ``now_ms`` is the runtime's clock (the core reads none): the primary stamps
+    its proposals with the latest value it saw, and backups judge a proposal's
+    timestamp against it. The simulator passes ``tick * tick_ms``.
+    """
+
+    now_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +57,10 @@ class Executed:
 class StateTransferCompleted:
     """The application fetched verified state up to ``seq``.
 
-    ``committed_request_ids`` are the request ids in the fetched blocks, so the
-    core keeps deduplicating requests it never executed itself.
+    ``committed_request_ids`` are the request ids in the fetched blocks of the
+    last ``ReplicaConfig.request_id_window_heights`` heights up to ``seq``
+    (older ones are not needed), so the core keeps deduplicating requests it
+    never executed itself.
     """
 
     seq: int

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consensus.certificate import CommitCertificate
-from consensus.messages import Batch, Commit, Prepare, PreparedCertificate, PrePrepare
+from consensus.messages import (
+    Batch,
+    Commit,
+    Prepare,
+    PreparedCertificate,
+    PrePrepare,
+    ProposalMetadata,
+)
 
 MAX_BATCHES_PER_SLOT = 8
 """Distinct batches remembered per slot; a byzantine primary cannot grow this."""
@@ -34,6 +41,8 @@ class Slot:
     # must still count, or a replica it lied to could never assemble a certificate.
     commits: dict[int, dict[int, dict[bytes, Commit]]] = field(default_factory=dict)
     batches: dict[bytes, Batch] = field(default_factory=dict)
+    # digest -> the metadata bound with the batch (same keys as ``batches``).
+    metadata: dict[bytes, ProposalMetadata] = field(default_factory=dict)
     prepared: PreparedCertificate | None = None
     committed: CommitCertificate | None = None
 
@@ -62,14 +71,23 @@ class Slot:
             or len(self.pre_prepares) < MAX_PARKED_PRE_PREPARES
         ):
             self.pre_prepares[pre_prepare.view] = pre_prepare
-        self.remember_batch(pre_prepare.digest, pre_prepare.batch)
+        self.remember_batch(pre_prepare.digest, pre_prepare.batch, pre_prepare.metadata)
 
     def own_commit(self, view: int, me: int) -> Commit | None:
         return next(iter(self.commits.get(view, {}).get(me, {}).values()), None)
 
-    def remember_batch(self, digest: bytes, batch: Batch) -> None:
+    def remember_batch(self, digest: bytes, batch: Batch, metadata: ProposalMetadata) -> None:
         if digest not in self.batches and len(self.batches) < MAX_BATCHES_PER_SLOT:
             self.batches[digest] = batch
+            self.metadata[digest] = metadata
+
+    def known_metadata(self, view: int) -> ProposalMetadata | None:
+        """The metadata of this slot's batch as far as we know it: the
+        committed one, else the one proposed in ``view``."""
+        if self.committed is not None:
+            return self.metadata.get(self.committed.digest)
+        pre_prepare = self.pre_prepares.get(view)
+        return None if pre_prepare is None else pre_prepare.metadata
 
     def prepared_certificate(self, view: int, needed: int) -> PreparedCertificate | None:
         """The pre-prepare of ``view`` with ``needed`` matching prepares, if we have them."""

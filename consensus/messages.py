@@ -2,9 +2,12 @@
 
 Signed bytes are msgpack of a tuple that starts with a versioned domain tag and
 the chain id, so a signature for one message kind, or for another chain, can
-never be replayed as a different message. A PRE-PREPARE signs the batch digest,
-not the batch: receivers check ``digest == batch_digest(batch)`` instead, which
-keeps certificates small.
+never be replayed as a different message. A PRE-PREPARE signs the proposal
+digest, not the batch: receivers check
+``digest == proposal_digest(batch, metadata)`` instead, which keeps
+certificates small. The digest covers the proposal metadata (the primary's
+timestamp and the view the batch was first proposed in) as well as the batch,
+so a commit certificate fixes both.
 """
 
 from __future__ import annotations
@@ -14,13 +17,21 @@ from dataclasses import dataclass
 
 import msgpack
 
-TAG_BATCH = b"veil/consensus/batch/v1"
+TAG_PROPOSAL = b"veil/consensus/proposal/v1"
 TAG_PRE_PREPARE = b"veil/consensus/pre-prepare/v1"
 TAG_PREPARE = b"veil/consensus/prepare/v1"
 TAG_COMMIT = b"veil/consensus/commit/v1"
 TAG_CHECKPOINT = b"veil/consensus/checkpoint/v1"
 TAG_VIEW_CHANGE = b"veil/consensus/view-change/v1"
 TAG_NEW_VIEW = b"veil/consensus/new-view/v1"
+TAG_FORWARDED_REQUESTS = b"veil/consensus/forwarded-requests/v1"
+
+DIGEST_BYTES = 32
+"""A proposal digest (SHA-256)."""
+STATE_ROOT_BYTES = 32
+"""An application state root."""
+MAX_REQUEST_ID_BYTES = 64
+"""A request id: the node's is a 32-byte tx hash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +51,36 @@ def _pack(value: object) -> bytes:
     return packed
 
 
-def batch_digest(batch: Batch, chain_id: bytes) -> bytes:
-    """SHA-256 of the batch's canonical encoding; the null batch has a digest too."""
+@dataclass(frozen=True, slots=True)
+class ProposalMetadata:
+    """What the primary binds to a batch besides its requests.
+
+    ``timestamp_ms`` is the primary's clock when it proposed (time enters the
+    core as ``Tick(now_ms)``); ``proposed_view`` is the view in which the batch
+    was first proposed, kept when a NEW-VIEW re-issues it.
+    """
+
+    timestamp_ms: int
+    proposed_view: int
+
+
+def null_metadata(view: int, previous: ProposalMetadata | None) -> ProposalMetadata:
+    """The metadata of a null batch a NEW-VIEW of ``view`` fills a gap with.
+
+    Every backup recomputes it from the NEW-VIEW's contents, so it leaves the
+    new primary no choice: the timestamp of the batch planned just before it
+    (0 when the gap follows the stable checkpoint), and ``view`` as the view
+    that first proposed it.
+    """
+    return ProposalMetadata(0 if previous is None else previous.timestamp_ms, view)
+
+
+def proposal_digest(batch: Batch, metadata: ProposalMetadata, chain_id: bytes) -> bytes:
+    """SHA-256 of the canonical encoding of a batch and its metadata; the null
+    batch has one too."""
     body = [(r.request_id, r.payload) for r in batch]
-    return hashlib.sha256(_pack((TAG_BATCH, chain_id, body))).digest()
+    fields = (metadata.timestamp_ms, metadata.proposed_view)
+    return hashlib.sha256(_pack((TAG_PROPOSAL, chain_id, fields, body))).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +91,7 @@ class PrePrepare:
     seq: int
     digest: bytes
     batch: Batch
+    metadata: ProposalMetadata
     sender: int
     signature: bytes = b""
 
@@ -122,7 +160,21 @@ class NewView:
     signature: bytes = b""
 
 
-Message = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView
+@dataclass(frozen=True, slots=True)
+class ForwardedRequests:
+    """A backup relays client requests it has waited on to the primary of ``view``.
+
+    Clients send to every replica, but a primary may claim it never got a
+    request; the relay takes that excuse away (PBFT's backups do the same).
+    """
+
+    view: int
+    requests: tuple[Request, ...]
+    sender: int
+    signature: bytes = b""
+
+
+Message = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | ForwardedRequests
 VoteMessage = PrePrepare | Prepare | Commit
 
 
@@ -161,3 +213,6 @@ def signed_bytes(message: Message, chain_id: bytes) -> bytes:
             ]
             pps = [(p.seq, p.digest, p.signature) for p in message.pre_prepares]
             return _pack((TAG_NEW_VIEW, chain_id, v, vcs, pps, i))
+        case ForwardedRequests(view=v, sender=i):
+            body = [(r.request_id, r.payload) for r in message.requests]
+            return _pack((TAG_FORWARDED_REQUESTS, chain_id, v, body, i))

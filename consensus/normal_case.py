@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consensus.actions import Broadcast, Execute, Persist
-from consensus.invariants import invariant
+from consensus.actions import Execute, Send
 from consensus.log import Slot
 from consensus.messages import (
+    MAX_REQUEST_ID_BYTES,
     Batch,
     Commit,
+    ForwardedRequests,
     Prepare,
     PrePrepare,
+    ProposalMetadata,
     Request,
-    batch_digest,
+    proposal_digest,
 )
-from consensus.persistence import PreparedRecord, VoteRecord
+from consensus.persistence import PreparedRecord
 from consensus.quorum import primary_of
-from consensus.replica_state import MAX_REQUEST_ID_BYTES, ReplicaState, VoteKey
+from consensus.replica_state import ReplicaState, VoteKey
 from consensus.retransmission import help_lagging_peer
 
 
@@ -44,7 +46,7 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
         elif request.request_id in state.committed_ids or request.request_id in state.pending:
             state.ignore("duplicate_request")
         else:
-            state.pending[request.request_id] = request
+            state.add_pending(request)
             state.may_propose = True
     propose(state)
 
@@ -73,21 +75,20 @@ def propose(state: ReplicaState) -> None:
                 break
     if len(fresh) < room * size:
         state.may_propose = False
+    parent = state.parent_metadata(state.next_seq)
     for first in range(0, len(fresh), size):
         batch = fresh[first : first + size]
         seq = state.next_seq
         state.next_seq += 1
         frozen_batch = tuple(batch)
-        digest = batch_digest(frozen_batch, state.config.chain_id)
-        key: VoteKey = ("PrePrepare", state.view, seq)
-        invariant(key not in state.own_votes, f"primary reuses seq {seq} in view {state.view}")
-        pre_prepare = state.signed(PrePrepare(state.view, seq, digest, frozen_batch, state.me))
-        state.own_votes[key] = digest
-        state.store_own(pre_prepare)
+        # Never behind the parent's time, or backups would refuse it.
+        floor_ms = 0 if parent is None else parent.timestamp_ms
+        metadata = ProposalMetadata(max(state.now_ms, floor_ms), state.view)
+        parent = metadata
+        digest = proposal_digest(frozen_batch, metadata, state.config.chain_id)
         for request in frozen_batch:
             state.inflight[request.request_id] = seq
-        state.outbox.append(Persist((VoteRecord(pre_prepare),)))
-        state.outbox.append(Broadcast(pre_prepare))
+        state.cast_votes([PrePrepare(state.view, seq, digest, frozen_batch, metadata, state.me)])
 
 
 def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
@@ -129,7 +130,7 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         if not state.authentic(pp):
             state.fault("bad_signature", peer, "pre-prepare")
             return
-        if pp.digest != batch_digest(pp.batch, state.config.chain_id):
+        if pp.digest != proposal_digest(pp.batch, pp.metadata, state.config.chain_id):
             state.fault("digest_mismatch", peer, f"pre-prepare seq {pp.seq}")
             return
         problem = batch_problem(state, pp.batch)
@@ -141,9 +142,15 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         # batch, since a commit certificate may name this digest.
         state.fault("equivocation", pp.sender, f"two pre-prepares for ({pp.view}, {pp.seq})")
         slot = state.log.slot(pp.seq)
-        slot.remember_batch(pp.digest, pp.batch)
+        slot.remember_batch(pp.digest, pp.batch, pp.metadata)
         advance(state, slot)
         return
+    if unvoted and not reissued(state, pp):
+        problem = proposal_problem(state, pp)
+        if problem is not None:
+            state.fault("bad_proposal", pp.sender, f"seq {pp.seq}: {problem}")
+            state.refused_proposals.add(pp.seq)
+            return
     if voting:
         for request in pp.batch:
             at = state.inflight.get(request.request_id)
@@ -160,17 +167,42 @@ def on_pre_prepare(state: ReplicaState, peer: int, pp: PrePrepare) -> None:
         advance(state, slot)
         return
     slot.pre_prepares[pp.view] = pp
-    slot.remember_batch(pp.digest, pp.batch)
+    slot.remember_batch(pp.digest, pp.batch, pp.metadata)
     for request in pp.batch:
         state.inflight[request.request_id] = pp.seq
     key: VoteKey = ("Prepare", pp.view, pp.seq)
     if state.may_vote(key, pp.digest):
-        prepare = state.signed(Prepare(pp.view, pp.seq, pp.digest, state.me))
-        state.own_votes[key] = pp.digest
-        state.store_own(prepare)
-        state.outbox.append(Persist((VoteRecord(prepare),)))
-        state.outbox.append(Broadcast(prepare))
+        state.cast_votes([Prepare(pp.view, pp.seq, pp.digest, state.me)])
     advance(state, slot)
+
+
+def reissued(state: ReplicaState, pp: PrePrepare) -> bool:
+    """Whether ``pp`` lies in the range the NEW-VIEW of its view re-issued:
+    such batches were prepared in an earlier view and keep their metadata."""
+    nv = state.new_view_message
+    if nv is None or nv.view != pp.view or not nv.pre_prepares:
+        return False
+    return pp.seq <= nv.pre_prepares[-1].seq
+
+
+def proposal_problem(state: ReplicaState, pp: PrePrepare) -> str | None:
+    """Why a backup must not prepare a fresh proposal's metadata, or None.
+
+    The neighbour on either side is checked: a primary that sends seq s+1
+    before seq s is caught when seq s arrives.
+    """
+    metadata = pp.metadata
+    if metadata.proposed_view != pp.view:
+        return f"a fresh proposal in view {pp.view} claims view {metadata.proposed_view}"
+    validate = state.validate_proposal
+    problem = validate(metadata, state.parent_metadata(pp.seq), state.now_ms)
+    if problem is not None:
+        return problem
+    child_slot = state.log.get(pp.seq + 1)
+    child = None if child_slot is None else child_slot.known_metadata(state.view)
+    if child is not None and validate(child, metadata, state.now_ms) is not None:
+        return f"seq {pp.seq + 1} already carries an earlier timestamp"
+    return None
 
 
 def on_prepare(state: ReplicaState, peer: int, prepare: Prepare) -> None:
@@ -228,6 +260,41 @@ def on_commit(state: ReplicaState, peer: int, commit: Commit) -> None:
     advance(state, slot)
 
 
+def on_forwarded_requests(state: ReplicaState, peer: int, fr: ForwardedRequests) -> None:
+    """The primary takes requests a backup relays like client requests."""
+    if state.view_too_far(peer, fr.view):
+        return
+    if fr.view != state.view or not state.view_active or not state.is_primary:
+        state.ignore("stale_forward")
+        return
+    if len(fr.requests) > state.config.max_batch_size:
+        state.fault("invalid_forward", peer, f"{len(fr.requests)} requests in one relay")
+        return
+    if not state.authentic(fr):
+        state.fault("bad_signature", peer, "forwarded requests")
+        return
+    on_requests(state, fr.requests)
+
+
+def relay_waiting_requests(state: ReplicaState) -> None:
+    """A backup sends the primary requests that waited a retransmission interval
+    without being proposed: at most one batch's worth per interval, each
+    request once per view."""
+    if not state.view_active or state.is_primary:
+        return
+    waited_since = state.now_ticks - state.config.retransmit_interval_ticks
+    chosen: list[Request] = []
+    for request_id, since in state.pending_since.items():
+        if since > waited_since or len(chosen) >= state.config.max_batch_size:
+            break
+        if request_id not in state.inflight and request_id not in state.relayed:
+            chosen.append(state.pending[request_id])
+            state.relayed.add(request_id)
+    if chosen:
+        relay = state.signed(ForwardedRequests(state.view, tuple(chosen), state.me))
+        state.outbox.append(Send(state.primary, relay))
+
+
 def advance(state: ReplicaState, slot: Slot) -> None:
     """Move a slot forward: prepared -> send COMMIT; commit quorum -> execute."""
     if state.view_active and slot.seq > state.stable_seq:
@@ -239,12 +306,8 @@ def advance(state: ReplicaState, slot: Slot) -> None:
                 if slot.prepared is None or slot.prepared.pre_prepare.view <= state.view:
                     slot.prepared = cert
                 if state.may_vote(key, digest):
-                    commit = state.signed(Commit(state.view, slot.seq, digest, state.me))
-                    state.own_votes[key] = digest
-                    state.store_own(commit)
-                    records = (PreparedRecord(cert), VoteRecord(commit))
-                    state.outbox.append(Persist(records))
-                    state.outbox.append(Broadcast(commit))
+                    commit = Commit(state.view, slot.seq, digest, state.me)
+                    state.cast_votes([commit], records_before=(PreparedRecord(cert),))
     if slot.committed is None and slot.seq > state.last_executed:
         slot.committed = slot.commit_certificate(state.config.quorum)
     execute_ready(state)
@@ -259,15 +322,19 @@ def execute_ready(state: ReplicaState) -> None:
             break
         cert = slot.committed
         batch = slot.batches[cert.digest]
-        state.outbox.append(Execute(seq, batch, cert))
+        metadata = slot.metadata[cert.digest]
+        state.outbox.append(Execute(seq, batch, metadata, cert))
         state.last_executed = seq
+        state.last_executed_metadata = metadata
         progressed = True
         for request in batch:
-            state.committed_ids.add(request.request_id)
-            state.pending.pop(request.request_id, None)
-            state.inflight.pop(request.request_id, None)
+            state.forget_request(request.request_id)
+        state.remember_committed((r.request_id for r in batch), seq)
     if progressed:
+        state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:
             state.backoff_exponent = 0
-        state.timer_deadline = None
+        # Only the progress timer restarts: pending requests keep their
+        # deadlines (``ReplicaState.request_deadline``).
+        state.progress_deadline = None
         propose(state)

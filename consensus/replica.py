@@ -38,8 +38,10 @@ from consensus.events import (
     Tick,
 )
 from consensus.messages import (
+    MAX_REQUEST_ID_BYTES,
     Checkpoint,
     Commit,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -48,13 +50,14 @@ from consensus.messages import (
 )
 from consensus.normal_case import (
     on_commit,
+    on_forwarded_requests,
     on_pre_prepare,
     on_prepare,
     on_requests,
 )
 from consensus.persistence import Record
+from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.replica_state import (
-    MAX_REQUEST_ID_BYTES,
     ReplicaState,
     RequestIdOf,
     Sign,
@@ -72,6 +75,7 @@ __all__ = [
     "Replica",
     "RequestIdOf",
     "Sign",
+    "ValidateProposal",
     "VoteKey",
 ]
 
@@ -91,13 +95,23 @@ class Replica(ReplicaState):
         state_root: bytes,
         committed_request_ids: Iterable[bytes] = (),
         request_id_of: RequestIdOf | None = None,
+        validate_proposal: ValidateProposal = monotonic_timestamps,
     ) -> Replica:
         """Rebuild a replica from its durable records and the application's height.
+
+        ``committed_request_ids``: the request ids of the application's last
+        ``config.request_id_window_heights`` blocks (older ones are not needed).
 
         Every vote it ever signed (and synced) is back in ``own_votes``, so it
         refuses to sign anything that conflicts with what it said before.
         """
-        replica = cls(config, sign, verify, request_id_of=request_id_of)
+        replica = cls(
+            config,
+            sign,
+            verify,
+            request_id_of=request_id_of,
+            validate_proposal=validate_proposal,
+        )
         rebuild(replica, records, executed_seq, state_root, committed_request_ids)
         return replica
 
@@ -113,8 +127,8 @@ class Replica(ReplicaState):
                 on_requests(self, requests)
             case MessageReceived(sender=peer, message=message):
                 self._on_message(peer, message)
-            case Tick():
-                on_tick(self)
+            case Tick(now_ms=now_ms):
+                on_tick(self, now_ms)
             case Executed(seq=seq, state_root=root):
                 on_executed(self, seq, root)
             case StateTransferCompleted(seq=seq, state_root=root, committed_request_ids=ids):
@@ -125,7 +139,7 @@ class Replica(ReplicaState):
         return out
 
     def _on_message(self, peer: int, message: Message) -> None:
-        problem = shape_problem(message)
+        problem = shape_problem(message, signature_bytes=self.config.signature_bytes)
         if problem is not None:
             self.fault("malformed", peer, problem)
             return
@@ -148,3 +162,5 @@ class Replica(ReplicaState):
                 on_view_change(self, peer, message)
             case NewView():
                 on_new_view(self, peer, message)
+            case ForwardedRequests():
+                on_forwarded_requests(self, peer, message)

@@ -12,35 +12,40 @@ messages) and ``restart`` (rebuilding from durable records).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from consensus.actions import Action, ReportFault
+from consensus.actions import Action, Broadcast, Persist, ReportFault
 from consensus.certificate import Verify
 from consensus.checkpoint import CheckpointCollector
 from consensus.config import ReplicaConfig
+from consensus.invariants import invariant
 from consensus.log import MessageLog
 from consensus.messages import (
     Checkpoint,
     Commit,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
     signed_bytes,
 )
+from consensus.persistence import Record, VoteRecord
+from consensus.proposal import ValidateProposal, monotonic_timestamps
 from consensus.quorum import primary_of
+from consensus.request_window import RecentIds
 from consensus.view_change import authentic
 
 Sign = Callable[[bytes], bytes]
 """``sign(signed_bytes) -> signature`` with this replica's key, injected and pure."""
 
-MAX_REQUEST_ID_BYTES = 64
 
-M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, ForwardedRequests)
 
 RequestIdOf = Callable[[bytes], bytes]
 """``request_id_of(payload) -> request_id``, injected and pure (e.g. the tx hash).
@@ -48,6 +53,8 @@ RequestIdOf = Callable[[bytes], bytes]
 Without it, ids are trusted as given: a byzantine primary could then commit
 another payload under an honest request's id, and the honest request would be
 dropped as already committed."""
+
+Vote = PrePrepare | Prepare | Commit
 
 VoteKey = tuple[str, int, int]
 """(message kind, view, seq): a replica signs at most one digest per key."""
@@ -67,15 +74,25 @@ class ReplicaState:
         verify: Verify,
         *,
         request_id_of: RequestIdOf | None = None,
+        validate_proposal: ValidateProposal = monotonic_timestamps,
     ) -> None:
         self.config = config
         self.sign_bytes = sign
         self.verify = verify
         self.request_id_of = request_id_of
+        self.validate_proposal = validate_proposal
         self.me = config.replica_id
         self.view = 0
         self.view_active = True
         self.now_ticks = 0
+        # The latest runtime clock seen in a Tick; it stamps our proposals.
+        self.now_ms = 0
+        # The metadata of the last executed batch: the parent of the next one
+        # once its slot is garbage collected.
+        self.last_executed_metadata: ProposalMetadata | None = None
+        # Seqs whose proposal in the current view we refused (bad metadata):
+        # they keep the view-change timer running, so an insisting primary goes.
+        self.refused_proposals: set[int] = set()
         self.last_executed = 0
         self.stable_seq = 0
         self.stable_root = config.genesis_state_root
@@ -84,9 +101,21 @@ class ReplicaState:
         self.own_checkpoint: Checkpoint | None = None
         self.log = MessageLog()
         self.own_votes: dict[VoteKey, bytes] = {}
+        # Requests waiting to execute, oldest first (dicts keep insertion order),
+        # and the tick each arrived: the oldest one's deadline drives the timer.
         self.pending: dict[bytes, Request] = {}
+        self.pending_since: dict[bytes, int] = {}
+        # Pending requests already relayed to the primary of the current view.
+        self.relayed: set[bytes] = set()
+        # The tick the current view became active: no request's deadline in
+        # this view counts from before it.
+        self.view_since = 0
+        # The progress timer: a slot of this view waits to execute (or a
+        # proposal was refused); restarted by each execution.
+        self.progress_deadline: int | None = None
         self.inflight: dict[bytes, int] = {}
-        self.committed_ids: set[bytes] = set()
+        # Ids committed in the last ``config.request_id_window_heights`` heights.
+        self.committed_ids = RecentIds()
         self.checkpoints = CheckpointCollector(config.quorum, config.max_checkpoints_per_sender)
         self.view_changes: dict[int, dict[int, ViewChange]] = {}
         # Every VIEW-CHANGE we signed since we last ran a view. The older ones
@@ -124,6 +153,33 @@ class ReplicaState:
         cap = self.config.max_view_change_timeout_ticks
         return min(base << min(self.backoff_exponent, 32), cap)
 
+    def request_deadline(self) -> int | None:
+        """When the oldest pending request has waited a full timeout in this view.
+
+        Executing other requests does not move it: a primary that commits
+        filler but leaves one request out is replaced all the same.
+        """
+        if not self.view_active or not self.pending:
+            return None
+        oldest = next(iter(self.pending))
+        return max(self.pending_since[oldest], self.view_since) + self.timeout_ticks()
+
+    def add_pending(self, request: Request) -> None:
+        self.pending[request.request_id] = request
+        self.pending_since[request.request_id] = self.now_ticks
+
+    def forget_request(self, request_id: bytes) -> None:
+        """The request executed (here or in a transferred state): stop waiting for it."""
+        self.pending.pop(request_id, None)
+        self.pending_since.pop(request_id, None)
+        self.inflight.pop(request_id, None)
+        self.relayed.discard(request_id)
+
+    def remember_committed(self, request_ids: Iterable[bytes], height: int) -> None:
+        """Add ids committed at ``height`` and forget those now out of the window."""
+        self.committed_ids.add_all(request_ids, height)
+        self.committed_ids.expire(self.last_executed - self.config.request_id_window_heights)
+
     def fault(self, kind: str, peer: int, detail: str) -> None:
         self.fault_counts[kind] += 1
         self.outbox.append(ReportFault(kind, peer, detail))
@@ -152,12 +208,37 @@ class ReplicaState:
         match message:
             case PrePrepare():
                 slot.pre_prepares[message.view] = message
-                slot.remember_batch(message.digest, message.batch)
+                slot.remember_batch(message.digest, message.batch, message.metadata)
             case Prepare():
                 slot.prepares.setdefault(message.view, {})[self.me] = message
             case Commit():
                 by_sender = slot.commits.setdefault(message.view, {})
                 by_sender.setdefault(self.me, {})[message.digest] = message
+
+    def parent_metadata(self, seq: int) -> ProposalMetadata | None:
+        """The metadata of the batch at ``seq - 1`` as we know it, or None."""
+        if seq - 1 == self.last_executed and self.last_executed_metadata is not None:
+            return self.last_executed_metadata
+        slot = self.log.get(seq - 1)
+        return None if slot is None else slot.known_metadata(self.view)
+
+    def cast_votes(self, votes: Sequence[Vote], records_before: tuple[Record, ...] = ()) -> None:
+        """The only code that casts votes: sign each, remember it (so nothing
+        conflicting is ever signed), persist ``records_before`` and the votes in
+        one write, and only then broadcast the votes."""
+        cast: list[Vote] = []
+        for vote in votes:
+            key = vote_key(vote)
+            invariant(key not in self.own_votes, f"a second vote for {key}")
+            signature = self.sign_bytes(signed_bytes(vote, self.config.chain_id))
+            signed = replace(vote, signature=signature)
+            self.own_votes[key] = signed.digest
+            self.store_own(signed)
+            cast.append(signed)
+        records = (*records_before, *(VoteRecord(v) for v in cast))
+        if records:
+            self.outbox.append(Persist(records))
+        self.outbox.extend(Broadcast(v) for v in cast)
 
     def may_vote(self, key: VoteKey, digest: bytes) -> bool:
         """False when we already signed another digest for this key (e.g. before a crash)."""

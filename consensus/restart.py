@@ -42,7 +42,7 @@ def rebuild(
         replay(state, record)
     state.last_executed = executed_seq
     state.own_roots[executed_seq] = state_root
-    state.committed_ids.update(committed_request_ids)
+    state.remember_committed(committed_request_ids, executed_seq)
     garbage_collect(state)
     if executed_seq < state.stable_seq:
         state.state_transfer_target = state.stable_seq
@@ -77,7 +77,8 @@ def replay(state: ReplicaState, record: Record) -> None:
             slot = state.log.slot(cert.pre_prepare.seq)
             if slot.prepared is None or slot.prepared.pre_prepare.view < cert.pre_prepare.view:
                 slot.prepared = cert
-            slot.remember_batch(cert.pre_prepare.digest, cert.pre_prepare.batch)
+            pp = cert.pre_prepare
+            slot.remember_batch(pp.digest, pp.batch, pp.metadata)
         case StableCheckpointRecord(seq=seq, state_root=root, proof=proof):
             if seq > state.stable_seq:
                 state.stable_seq, state.stable_root, state.stable_proof = seq, root, proof

@@ -18,8 +18,10 @@ from consensus.messages import (
     Message,
     NewView,
     PreparedCertificate,
+    ProposalMetadata,
     ViewChange,
-    batch_digest,
+    null_metadata,
+    proposal_digest,
     signed_bytes,
 )
 from consensus.quorum import primary_of
@@ -69,7 +71,7 @@ def prepared_certificate_problem(
     n = config.replica_count
     if pp.sender != primary_of(pp.view, n):
         return "prepared pre-prepare not from the primary of its view"
-    if pp.digest != batch_digest(pp.batch, config.chain_id):
+    if pp.digest != proposal_digest(pp.batch, pp.metadata, config.chain_id):
         return "prepared batch does not match its digest"
     if not authentic(pp, config, verify):
         return "prepared pre-prepare has a bad signature"
@@ -113,12 +115,13 @@ def view_change_problem(vc: ViewChange, config: ReplicaConfig, verify: Verify) -
 
 @dataclass(frozen=True, slots=True)
 class NewViewPlan:
-    """What NEW-VIEW must contain: the checkpoint it starts from and one batch per seq."""
+    """What NEW-VIEW must contain: the checkpoint it starts from and, per seq,
+    (seq, digest, batch, metadata)."""
 
     stable_seq: int
     stable_root: bytes
     stable_proof: tuple[Checkpoint, ...]
-    batches: tuple[tuple[int, bytes, Batch], ...]
+    batches: tuple[tuple[int, bytes, Batch, ProposalMetadata], ...]
 
     @property
     def max_seq(self) -> int:
@@ -127,7 +130,10 @@ class NewViewPlan:
 
 def plan_new_view(view_changes: tuple[ViewChange, ...], config: ReplicaConfig) -> NewViewPlan:
     """PBFT's O set: for each seq between min-s and max-s, the batch prepared in the
-    highest view by any of the view-changes, or the null batch if none prepared it."""
+    highest view by any of the view-changes, or the null batch if none prepared it.
+
+    A prepared batch keeps its metadata; a null batch gets ``null_metadata``,
+    which every backup recomputes the same way."""
     start = max(view_changes, key=lambda vc: (vc.stable_seq, vc.sender))
     best: dict[int, PreparedCertificate] = {}
     for vc in view_changes:
@@ -142,14 +148,19 @@ def plan_new_view(view_changes: tuple[ViewChange, ...], config: ReplicaConfig) -
             ):
                 best[pp.seq] = cert
     top = max(best, default=start.stable_seq)
-    null_digest = batch_digest(NULL_BATCH, config.chain_id)
-    batches: list[tuple[int, bytes, Batch]] = []
+    batches: list[tuple[int, bytes, Batch, ProposalMetadata]] = []
+    previous: ProposalMetadata | None = None
     for seq in range(start.stable_seq + 1, top + 1):
         chosen = best.get(seq)
         if chosen is None:
-            batches.append((seq, null_digest, NULL_BATCH))
+            metadata = null_metadata(view_changes[0].new_view, previous)
+            digest = proposal_digest(NULL_BATCH, metadata, config.chain_id)
+            batches.append((seq, digest, NULL_BATCH, metadata))
         else:
-            batches.append((seq, chosen.pre_prepare.digest, chosen.pre_prepare.batch))
+            pp = chosen.pre_prepare
+            metadata = pp.metadata
+            batches.append((seq, pp.digest, pp.batch, metadata))
+        previous = metadata
     return NewViewPlan(start.stable_seq, start.stable_root, start.checkpoint_proof, tuple(batches))
 
 
@@ -174,10 +185,10 @@ def new_view_problem(
     plan = plan_new_view(nv.view_changes, config)
     if len(nv.pre_prepares) != len(plan.batches):
         return "new-view pre-prepares differ from the recomputed ones", None
-    for pp, (seq, digest, batch) in zip(nv.pre_prepares, plan.batches, strict=True):
+    for pp, (seq, digest, batch, metadata) in zip(nv.pre_prepares, plan.batches, strict=True):
         if (pp.view, pp.seq, pp.digest, pp.sender) != (nv.view, seq, digest, nv.sender):
             return "new-view pre-prepares differ from the recomputed ones", None
-        if pp.batch != batch:
+        if pp.batch != batch or pp.metadata != metadata:
             return "new-view batch differs from the prepared one", None
         if not authentic(pp, config, verify):
             return "new-view pre-prepare has a bad signature", None

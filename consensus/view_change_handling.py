@@ -28,6 +28,9 @@ def start_view_change(state: ReplicaState, new_view: int) -> None:
     state.view_active = False
     state.timer_deadline = None
     state.inflight.clear()
+    state.refused_proposals.clear()
+    state.relayed.clear()
+    state.progress_deadline = None
     state.may_propose = True
     state.view_changes_started += 1
     certs = tuple(
@@ -99,10 +102,11 @@ def try_new_view(state: ReplicaState) -> None:
     chosen = tuple(vc for _, vc in sorted(vcs.items())[: state.config.quorum])
     plan = plan_new_view(chosen, state.config)
     pre_prepares: list[PrePrepare] = []
-    for seq, digest, batch in plan.batches:
+    for seq, digest, batch, metadata in plan.batches:
         key: VoteKey = ("PrePrepare", state.view, seq)
         invariant(key not in state.own_votes, f"new primary reuses seq {seq}")
-        pre_prepares.append(state.signed(PrePrepare(state.view, seq, digest, batch, state.me)))
+        pre_prepare = PrePrepare(state.view, seq, digest, batch, metadata, state.me)
+        pre_prepares.append(state.signed(pre_prepare))
     nv = state.signed(NewView(state.view, chosen, tuple(pre_prepares), state.me))
     records: list[Record] = [ViewRecord(state.view, True), VoteRecord(nv)]
     records.extend(VoteRecord(pp) for pp in pre_prepares)
@@ -134,13 +138,17 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.may_propose = True
     state.view = nv.view
     state.view_active = True
+    state.view_since = state.now_ticks
     state.new_view_message = nv
     state.timer_deadline = None
+    state.progress_deadline = None
+    state.relayed.clear()
     for view in [v for v in state.view_changes if v <= nv.view]:
         del state.view_changes[view]
     if plan.stable_seq > state.stable_seq:
         make_stable(state, plan.stable_seq, plan.stable_root, plan.stable_proof)
     state.inflight.clear()
+    state.refused_proposals.clear()
     records: list[Record] = [] if primary else [ViewRecord(nv.view, True)]
     prepares: list[Prepare] = []
     for pp in nv.pre_prepares:
@@ -148,7 +156,7 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
             continue
         slot = state.log.slot(pp.seq)
         slot.pre_prepares[nv.view] = pp
-        slot.remember_batch(pp.digest, pp.batch)
+        slot.remember_batch(pp.digest, pp.batch, pp.metadata)
         for request in pp.batch:
             state.inflight[request.request_id] = pp.seq
         if primary:
@@ -156,17 +164,11 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
             invariant(known == pp.digest, f"new primary signed two batches for {pp.seq}")
             continue
         key: VoteKey = ("Prepare", nv.view, pp.seq)
-        if not state.may_vote(key, pp.digest):
-            continue
-        prepare = state.signed(Prepare(nv.view, pp.seq, pp.digest, state.me))
-        state.own_votes[key] = pp.digest
-        state.store_own(prepare)
-        prepares.append(prepare)
-        records.append(VoteRecord(prepare))
+        if state.may_vote(key, pp.digest):
+            prepares.append(Prepare(nv.view, pp.seq, pp.digest, state.me))
     state.next_seq = max(plan.max_seq, state.stable_seq) + 1
-    if records:
-        state.outbox.append(Persist(tuple(records)))
-    state.outbox.extend(Broadcast(p) for p in prepares)
+    # One write for the view record and every PREPARE, then the broadcasts.
+    state.cast_votes(prepares, records_before=tuple(records))
     for _, slot in sorted(state.log.slots.items()):
         advance(state, slot)
     propose(state)

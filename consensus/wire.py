@@ -1,4 +1,5 @@
-"""Wire and disk encoding of messages and persistence records, decoded strictly.
+"""Wire and disk encoding of messages, persistence records and commit
+certificates, decoded strictly.
 
 The node sends messages between validators and writes records to its
 write-ahead log; both need bytes. The encoding is msgpack of nested arrays in
@@ -18,14 +19,20 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import msgpack
 
+from consensus.certificate import CommitCertificate
 from consensus.messages import (
+    DIGEST_BYTES,
+    MAX_REQUEST_ID_BYTES,
+    STATE_ROOT_BYTES,
     Checkpoint,
     Commit,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
     PreparedCertificate,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
 )
@@ -40,16 +47,27 @@ from consensus.persistence import (
 MAX_WIRE_BYTES = 16 << 20
 """Largest encoding accepted: a NEW-VIEW carries 2f+1 view-changes with their batches."""
 
+MAX_SIGNATURE_BYTES = 64
+"""Longest signature carried (ed25519); the replica checks the exact length."""
+
+_EXACT_BYTES = {
+    "digest": DIGEST_BYTES,
+    "state_root": STATE_ROOT_BYTES,
+    "stable_root": STATE_ROOT_BYTES,
+}
+_BYTES_RANGE = {"signature": (0, MAX_SIGNATURE_BYTES), "request_id": (1, MAX_REQUEST_ID_BYTES)}
+
 MAX_DEPTH = 32
 U64_MAX = (1 << 64) - 1
 
 MESSAGE_TYPES: dict[str, type[Any]] = {
-    t.__name__: t for t in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
+    t.__name__: t
+    for t in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, ForwardedRequests)
 }
 RECORD_TYPES: dict[str, type[Any]] = {
     t.__name__: t for t in (ViewRecord, VoteRecord, PreparedRecord, StableCheckpointRecord)
 }
-_NESTED = (Request, PreparedCertificate)
+_NESTED = (Request, PreparedCertificate, ProposalMetadata)
 
 
 class WireError(ValueError):
@@ -119,7 +137,21 @@ def _dataclass(cls: type[Any], value: object, depth: int) -> Any:
     if not isinstance(value, list) or len(value) != len(fields):
         raise WireError(f"{cls.__name__} needs {len(fields)} fields")
     args = [_from_plain(hints[f.name], v, depth + 1) for f, v in zip(fields, value, strict=True)]
+    for f, arg in zip(fields, args, strict=True):
+        _check_length(f.name, arg)
     return cls(*args)
+
+
+def _check_length(name: str, value: object) -> None:
+    """Digests and roots have one length, signatures and request ids a range."""
+    if not isinstance(value, bytes):
+        return
+    exact = _EXACT_BYTES.get(name)
+    if exact is not None and len(value) != exact:
+        raise WireError(f"{name} is not {exact} bytes")
+    bounds = _BYTES_RANGE.get(name)
+    if bounds is not None and not bounds[0] <= len(value) <= bounds[1]:
+        raise WireError(f"{name} is not {bounds[0]}-{bounds[1]} bytes")
 
 
 def _tagged(types_by_name: dict[str, type[Any]], value: object, depth: int) -> Any:
@@ -155,3 +187,64 @@ def decode_message(data: bytes) -> Message:
 def decode_record(data: bytes) -> Record:
     record: Record = _decode(data, RECORD_TYPES)
     return record
+
+
+CERTIFICATE_TAG = "veil/consensus/commit-certificate/v1"
+MAX_CERTIFICATE_BYTES = 1 << 16
+"""A certificate holds 2f+1 (sender, signature) pairs: ~5 KiB for n = 100."""
+
+
+def encode_certificate(certificate: CommitCertificate) -> bytes:
+    """The canonical bytes the ledger stores beside a block.
+
+    ``[tag, view, seq, digest, [[sender, signature], ...]]`` in msgpack, senders
+    strictly increasing: every commit signs the certificate's own (view, seq,
+    digest), so only who signed and the signature are stored. Refuses a
+    certificate whose commits name another triple or repeat a sender.
+    """
+    triple = (certificate.view, certificate.seq, certificate.digest)
+    commits = sorted(certificate.commits, key=lambda c: c.sender)
+    for commit in commits:
+        if (commit.view, commit.seq, commit.digest) != triple:
+            raise WireError("a commit does not match its certificate")
+    senders = [c.sender for c in commits]
+    if len(set(senders)) != len(senders):
+        raise WireError("a certificate repeats a signer")
+    body = [[c.sender, c.signature] for c in commits]
+    packed: bytes = msgpack.packb([CERTIFICATE_TAG, *triple, body], use_bin_type=True)
+    return packed
+
+
+def decode_certificate(data: bytes) -> CommitCertificate:
+    """Strict inverse of ``encode_certificate``: refuses trailing bytes, wrong
+    lengths, unsorted or repeated signers and any non-canonical encoding.
+    Signatures are not checked here: ``verify_commit_certificate`` does that."""
+    if len(data) > MAX_CERTIFICATE_BYTES:
+        raise WireError("too large")
+    try:
+        plain = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as err:
+        raise WireError(f"not msgpack: {err}") from err
+    if not isinstance(plain, list) or len(plain) != 5 or plain[0] != CERTIFICATE_TAG:
+        raise WireError("not a commit certificate")
+    _, view, seq, digest, body = plain
+    view = _from_plain(int, view, 1)
+    seq = _from_plain(int, seq, 1)
+    digest = _from_plain(bytes, digest, 1)
+    _check_length("digest", digest)
+    if not isinstance(body, list) or not body:
+        raise WireError("a certificate needs signers")
+    commits: list[Commit] = []
+    for pair in body:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise WireError("expected [sender, signature]")
+        sender = _from_plain(int, pair[0], 2)
+        signature = _from_plain(bytes, pair[1], 2)
+        _check_length("signature", signature)
+        if commits and sender <= commits[-1].sender:
+            raise WireError("signers are not strictly increasing")
+        commits.append(Commit(view, seq, digest, sender, signature))
+    certificate = CommitCertificate(view, seq, digest, tuple(commits))
+    if encode_certificate(certificate) != data:
+        raise WireError("not the canonical encoding")
+    return certificate

@@ -18,7 +18,7 @@ from consensus.messages import (
     PrePrepare,
     Request,
     ViewChange,
-    batch_digest,
+    proposal_digest,
     signed_bytes,
 )
 
@@ -67,7 +67,7 @@ class ByzantineReplica:
             if isinstance(message, PrePrepare):
                 if "equivocating_primary" in kinds and dst % 2 == 0:
                     evil = (Request(b"evil-%d" % message.seq, b"x"), *message.batch[1:])
-                    digest = batch_digest(evil, self.chain_id)
+                    digest = proposal_digest(evil, message.metadata, self.chain_id)
                     sent = self._resign(replace(message, batch=evil, digest=digest))
                     self.injected["equivocating_primary"] += 1
                 if "slow_primary" in kinds:

@@ -20,6 +20,7 @@ from consensus.certificate import CommitCertificate, verify_commit_certificate
 from consensus.messages import (
     Checkpoint,
     Commit,
+    ForwardedRequests,
     Message,
     NewView,
     Prepare,
@@ -29,8 +30,8 @@ from consensus.messages import (
 from consensus.sim.keys import public_key, verify
 
 
-def signature_slot(message: Message) -> tuple[object, ...]:
-    """Messages an honest replica may sign at most one version of."""
+def signature_slot(message: Message) -> tuple[object, ...] | None:
+    """Messages an honest replica may sign at most one version of (None: any number)."""
     match message:
         case PrePrepare() | Prepare() | Commit():
             return (type(message).__name__, message.sender, message.view, message.seq)
@@ -40,6 +41,8 @@ def signature_slot(message: Message) -> tuple[object, ...]:
             return ("ViewChange", message.sender, message.new_view)
         case NewView():
             return ("NewView", message.sender, message.view)
+        case ForwardedRequests():
+            return None
 
 
 def signature_content(message: Message) -> object:
@@ -48,7 +51,7 @@ def signature_content(message: Message) -> object:
             return message.digest
         case Checkpoint():
             return message.state_root
-        case ViewChange() | NewView():
+        case ViewChange() | NewView() | ForwardedRequests():
             return message
 
 
@@ -85,6 +88,8 @@ class SafetyChecker:
 
     def signed_by_honest(self, message: Message) -> None:
         slot = signature_slot(message)
+        if slot is None:
+            return
         content = signature_content(message)
         seen = self.signed.setdefault(slot, content)
         if seen != content:

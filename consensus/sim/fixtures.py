@@ -16,15 +16,18 @@ from consensus.messages import (
     NewView,
     Prepare,
     PrePrepare,
+    ProposalMetadata,
     Request,
     ViewChange,
-    batch_digest,
+    proposal_digest,
     signed_bytes,
 )
 from consensus.replica import Replica
-from consensus.sim.keys import public_key, signer, verify
+from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
 
 TEST_CHAIN_ID = b"veil-test-chain"
+TICK_MS = 100
+"""The clock the cluster's ticks carry: ``Tick(now_ms = tick * TICK_MS)``."""
 
 M = TypeVar("M", PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView)
 
@@ -41,6 +44,7 @@ def make_config(replica_id: int, nodes: int = 4, **overrides: Any) -> ReplicaCon
         "view_bound": 16,
         "retransmit_interval_ticks": 5,
         "max_batch_size": 4,
+        "signature_bytes": SIGNATURE_BYTES,
     }
     settings.update(overrides)
     return ReplicaConfig(**settings)
@@ -60,21 +64,46 @@ def request(index: int) -> Request:
     return Request(b"req-%d" % index, b"payload-%d" % index)
 
 
-def digest_of(batch: Batch, chain_id: bytes = TEST_CHAIN_ID) -> bytes:
-    return batch_digest(batch, chain_id)
+def metadata_of(proposed_view: int = 0, timestamp_ms: int = 0) -> ProposalMetadata:
+    """Test metadata: by default a batch first proposed in view 0 at time 0."""
+    return ProposalMetadata(timestamp_ms, proposed_view)
 
 
-def pre_prepare(view: int, seq: int, batch: Batch, sender: int | None = None) -> PrePrepare:
+def digest_of(
+    batch: Batch, proposed_view: int = 0, timestamp_ms: int = 0, chain_id: bytes = TEST_CHAIN_ID
+) -> bytes:
+    return proposal_digest(batch, metadata_of(proposed_view, timestamp_ms), chain_id)
+
+
+def pre_prepare(
+    view: int,
+    seq: int,
+    batch: Batch,
+    sender: int | None = None,
+    *,
+    proposed_view: int | None = None,
+    timestamp_ms: int = 0,
+) -> PrePrepare:
+    """A signed pre-prepare; a fresh proposal of ``view`` unless ``proposed_view`` says."""
     primary = view % 4 if sender is None else sender
-    return signed(PrePrepare(view, seq, digest_of(batch), batch, primary))
+    first = view if proposed_view is None else proposed_view
+    metadata = metadata_of(first, timestamp_ms)
+    digest = digest_of(batch, first, timestamp_ms)
+    return signed(PrePrepare(view, seq, digest, batch, metadata, primary))
 
 
-def prepare(view: int, seq: int, batch: Batch, sender: int) -> Prepare:
-    return signed(Prepare(view, seq, digest_of(batch), sender))
+def prepare(
+    view: int, seq: int, batch: Batch, sender: int, *, proposed_view: int | None = None
+) -> Prepare:
+    first = view if proposed_view is None else proposed_view
+    return signed(Prepare(view, seq, digest_of(batch, first), sender))
 
 
-def commit(view: int, seq: int, batch: Batch, sender: int) -> Commit:
-    return signed(Commit(view, seq, digest_of(batch), sender))
+def commit(
+    view: int, seq: int, batch: Batch, sender: int, *, proposed_view: int | None = None
+) -> Commit:
+    first = view if proposed_view is None else proposed_view
+    return signed(Commit(view, seq, digest_of(batch, first), sender))
 
 
 def checkpoint(seq: int, root: bytes, sender: int) -> Checkpoint:
@@ -97,6 +126,7 @@ class Cluster:
         self.drop_to: set[int] = set()
         self.actions: list[list[Action]] = [[] for _ in range(nodes)]
         self._queue: list[tuple[int, Event]] = []
+        self.now_ms = 0
 
     def submit(self, req: Request) -> None:
         for i in range(len(self.replicas)):
@@ -105,8 +135,9 @@ class Cluster:
 
     def tick(self, count: int = 1) -> None:
         for _ in range(count):
+            self.now_ms += TICK_MS
             for i in range(len(self.replicas)):
-                self._queue.append((i, Tick()))
+                self._queue.append((i, Tick(self.now_ms)))
             self.run()
 
     def run(self) -> None:

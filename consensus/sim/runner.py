@@ -31,7 +31,7 @@ from consensus.replica import Replica
 from consensus.sim.app import SimApp
 from consensus.sim.byzantine import ByzantineReplica
 from consensus.sim.checks import SafetyChecker
-from consensus.sim.keys import public_key, signer, verify
+from consensus.sim.keys import SIGNATURE_BYTES, public_key, signer, verify
 from consensus.sim.network import Network, NetworkConditions
 from consensus.sim.scenario import Scenario, TimedFault
 from consensus.sim.storage import SimStorage
@@ -39,6 +39,8 @@ from consensus.sim.storage import SimStorage
 CHAIN_ID = b"veil-sim"
 LIVENESS_BOUND_TICKS = 4000
 CLIENT_RETRY_TICKS = 50
+TICK_MS = 100
+"""Simulated milliseconds per tick: replicas see ``Tick(now_ms = tick * TICK_MS)``."""
 
 
 def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
@@ -54,6 +56,8 @@ def sim_config(replica_id: int, nodes: int) -> ReplicaConfig:
         view_bound=64,
         retransmit_interval_ticks=8,
         max_batch_size=8,
+        signature_bytes=SIGNATURE_BYTES,
+        request_id_window_heights=16,
     )
 
 
@@ -169,10 +173,10 @@ class Simulation:
                 case Broadcast(message=message):
                     storage.sync()
                     self.send(index, message, [i for i in range(self.n) if i != index])
-                case Execute(seq=seq, batch=batch, certificate=cert):
+                case Execute(seq=seq, batch=batch, metadata=metadata, certificate=cert):
                     storage.sync()
                     app = self.apps[index]
-                    root = app.execute(seq, cert.digest, batch)
+                    root = app.execute(seq, cert.digest, batch, metadata)
                     if index in self.honest:
                         self.checker.executed(index, seq, cert.digest, root, cert)
                     queue.append(Executed(seq, root))
@@ -218,7 +222,7 @@ class Simulation:
             records=self.storage[index].durable,
             executed_seq=app.height,
             state_root=app.root,
-            committed_request_ids=tuple(app.executed_ids),
+            committed_request_ids=app.recent_ids(self.configs[index].request_id_window_heights),
         )
         self.log(f"r{index} RESTART at height {app.height}")
 
@@ -254,7 +258,7 @@ class Simulation:
                     if index in self.honest:
                         for height in range(1, seq + 1):
                             self.checker.state_root(index, height, app.roots[height])
-                    ids = tuple(rid for batch in app.request_ids for rid in batch)
+                    ids = app.recent_ids(self.configs[index].request_id_window_heights)
                     self.deliver(index, StateTransferCompleted(seq, root, ids))
                     break
         self._pending_transfers = still
@@ -354,7 +358,7 @@ class Simulation:
                 self.deliver(dst, MessageReceived(src, message))
             self.finish_transfers()
             for i in range(self.n):
-                self.deliver(i, Tick())
+                self.deliver(i, Tick(self.now * TICK_MS))
             view = max((r.view for r in self.replicas if r is not None), default=0)
             for index, byzantine in self.byzantines.items():
                 for dst, message, delay in byzantine.on_tick(self.now, view):

@@ -61,7 +61,7 @@ def test_own_root_differing_from_a_stable_checkpoint_stops_the_replica() -> None
     actions = replica.step(MessageReceived(3, checkpoint(4, ROOT, 3)))
     assert actions == [Diverged(4, b"mine" + bytes(28), ROOT)]
     assert replica.stopped
-    assert replica.step(Tick()) == []
+    assert replica.step(Tick(0)) == []
     assert replica.step(RequestSubmitted(request(1))) == []
 
 
@@ -86,7 +86,7 @@ def test_stable_checkpoint_beyond_our_height_triggers_state_transfer() -> None:
     ]
     assert replica.state_transfer_target == 8
     # Asked again on each retransmission tick until it completes.
-    retried = [a for _ in range(5) for a in replica.step(Tick())]
+    retried = [a for _ in range(5) for a in replica.step(Tick(0))]
     assert RequestStateTransfer(8, ROOT, (0, 2, 3)) in retried
 
 

@@ -18,7 +18,7 @@ from consensus.messages import (
     ViewChange,
     signed_bytes,
 )
-from consensus.sim.fixtures import TEST_CHAIN_ID, digest_of, make_replica
+from consensus.sim.fixtures import TEST_CHAIN_ID, digest_of, make_replica, metadata_of
 from consensus.sim.keys import signer
 
 
@@ -27,11 +27,11 @@ def random_message(rng: random.Random) -> Message:
     seq = rng.choice([0, 1, 2, 4, 5, 8, 9, 2**33])
     sender = rng.choice([0, 1, 2, 3, 3, 4, 99])
     batch = tuple(Request(b"r%d" % rng.randrange(6), b"p") for _ in range(rng.randrange(3)))
-    digest = digest_of(batch) if rng.random() < 0.7 else rng.randbytes(32)
+    digest = digest_of(batch, view) if rng.random() < 0.7 else rng.randbytes(32)
     kind = rng.randrange(6)
     message: Message
     if kind == 0:
-        message = PrePrepare(view, seq, digest, batch, sender)
+        message = PrePrepare(view, seq, digest, batch, metadata_of(view), sender)
     elif kind == 1:
         message = Prepare(view, seq, digest, sender)
     elif kind == 2:
@@ -39,7 +39,7 @@ def random_message(rng: random.Random) -> Message:
     elif kind == 3:
         message = Checkpoint(seq, rng.choice([bytes(32), b"r" * 32]), sender)
     elif kind == 4:
-        pp = PrePrepare(view, seq, digest, batch, view % 4)
+        pp = PrePrepare(view, seq, digest, batch, metadata_of(view), view % 4)
         cert = PreparedCertificate(
             pp, (Prepare(view, seq, digest, 1), Prepare(view, seq, digest, 2))
         )
@@ -62,5 +62,5 @@ def test_random_peer_traffic_never_raises() -> None:
             message = random_message(rng)
             replica.step(MessageReceived(rng.randrange(4), message))
             if i % 7 == 0:
-                replica.step(Tick())
+                replica.step(Tick(0))
         assert sum(replica.fault_counts.values()) > 0

@@ -94,7 +94,7 @@ def test_commit_quorum_executes_with_a_certificate() -> None:
         commit(0, 1, BATCH, 2),
     )
     cert = CommitCertificate(0, 1, pp.digest, commits)
-    assert actions == [Execute(1, BATCH, cert)]
+    assert actions == [Execute(1, BATCH, pp.metadata, cert)]
     assert backup.last_executed == 1
     assert backup.pending == {}
     assert b"req-1" in backup.committed_ids

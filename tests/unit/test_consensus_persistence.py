@@ -53,14 +53,14 @@ def test_restarted_primary_never_reuses_a_sequence_number() -> None:
 def test_restarted_replica_resumes_its_view_change_with_the_same_message() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
-    actions = [a for _ in range(10) for a in backup.step(Tick())]
+    actions = [a for _ in range(10) for a in backup.step(Tick(0))]
     records = records_of(actions)
     assert isinstance(records[0], ViewRecord)
     assert isinstance(records[1], VoteRecord)
     vc = records[1].message
     restarted = restore(1, records)
     assert (restarted.view, restarted.view_active) == (1, False)
-    resent = [a for _ in range(5) for a in restarted.step(Tick())]
+    resent = [a for _ in range(5) for a in restarted.step(Tick(0))]
     assert Broadcast(vc) in resent
 
 
@@ -82,7 +82,7 @@ def test_restart_behind_a_stable_checkpoint_asks_for_state() -> None:
     proof = tuple(checkpoint(4, root, s) for s in (0, 2, 3))
     restarted = restore(1, [StableCheckpointRecord(4, root, proof)], executed=2)
     assert restarted.state_transfer_target == 4
-    requests = [a for _ in range(5) for a in restarted.step(Tick())]
+    requests = [a for _ in range(5) for a in restarted.step(Tick(0))]
     from consensus.actions import RequestStateTransfer
 
     assert RequestStateTransfer(4, root, (0, 2, 3)) in requests
@@ -101,7 +101,7 @@ def test_restart_keeps_every_view_change_since_the_last_view_it_ran() -> None:
         VoteRecord(vc2),
     ]
     restarted = restore(1, records)
-    resent = [a for _ in range(5) for a in restarted.step(Tick())]
+    resent = [a for _ in range(5) for a in restarted.step(Tick(0))]
     assert resent == [Broadcast(vc1), Broadcast(vc2)]
     ran_view_1 = restore(1, [ViewRecord(1, False), VoteRecord(vc1), ViewRecord(1, True)])
     assert ran_view_1.own_view_changes == {}

@@ -26,6 +26,7 @@ from consensus.sim.fixtures import (
     commit,
     digest_of,
     make_replica,
+    metadata_of,
     pre_prepare,
     prepare,
     request,
@@ -77,7 +78,7 @@ def test_own_message_echoed_back_is_ignored() -> None:
         ),
         (forged(pre_prepare(0, 1, BATCH)), fault("bad_signature", 0, "pre-prepare")),
         (
-            signed(PrePrepare(0, 1, digest_of(OTHER), BATCH, 0)),
+            signed(PrePrepare(0, 1, digest_of(OTHER), BATCH, metadata_of(0), 0)),
             fault("digest_mismatch", 0, "pre-prepare seq 1"),
         ),
         (pre_prepare(0, 1, ()), fault("invalid_batch", 0, "empty batch outside a new-view")),
@@ -90,7 +91,7 @@ def test_own_message_echoed_back_is_ignored() -> None:
             fault("invalid_batch", 0, "batch repeats a request"),
         ),
         (
-            pre_prepare(0, 1, (Request(b"", b"x"),)),
+            pre_prepare(0, 1, (Request(b"r", bytes((1 << 16) + 1)),)),
             fault("invalid_batch", 0, "malformed request in batch"),
         ),
     ],
@@ -123,7 +124,7 @@ def test_future_view_pre_prepare_is_kept_and_voted_once_we_run_that_view() -> No
     pp = pre_prepare(2, 1, BATCH)
     assert deliver(backup, pp) == []
     assert backup.ignored_counts["future_view"] == 1
-    assert backup.log.slots[1].batches == {digest_of(BATCH): BATCH}
+    assert backup.log.slots[1].batches == {digest_of(BATCH, 2): BATCH}
     backup.view = 2  # as if NEW-VIEW for view 2 had been accepted
     p = prepare(2, 1, BATCH, 1)
     assert deliver(backup, pp) == [Persist((VoteRecord(p),)), Broadcast(p)]
@@ -151,7 +152,7 @@ def test_equivocating_pre_prepare_blames_the_primary_even_when_relayed() -> None
 
 def test_pre_prepare_repeating_a_committed_request_is_refused() -> None:
     backup = make_replica(1)
-    backup.committed_ids.add(b"req-1")
+    backup.committed_ids.add(b"req-1", 0)
     assert deliver(backup, pre_prepare(0, 1, BATCH)) == fault(
         "duplicate_request", 0, "request repeated at seq 1"
     )

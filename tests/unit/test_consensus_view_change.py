@@ -10,6 +10,7 @@ from consensus.events import MessageReceived, RequestSubmitted, Tick
 from consensus.messages import (
     NULL_BATCH,
     Batch,
+    ForwardedRequests,
     NewView,
     PreparedCertificate,
     PrePrepare,
@@ -21,6 +22,7 @@ from consensus.sim.fixtures import (
     Cluster,
     digest_of,
     make_replica,
+    metadata_of,
     pre_prepare,
     prepare,
     request,
@@ -34,7 +36,7 @@ BATCH = (request(1),)
 def ticks(replica: Replica, count: int) -> list[object]:
     out: list[object] = []
     for _ in range(count):
-        out.extend(replica.step(Tick()))
+        out.extend(replica.step(Tick(0)))
     return out
 
 
@@ -53,8 +55,9 @@ def prepared_in_view_0(seq: int, batch: Batch = BATCH) -> PreparedCertificate:
 def test_request_timeout_starts_a_view_change_persisted_before_broadcast() -> None:
     backup = make_replica(1)
     backup.step(RequestSubmitted(request(1)))
-    assert ticks(backup, 9) == []
-    actions = backup.step(Tick())
+    relay = signed(ForwardedRequests(0, (request(1),), 1))
+    assert ticks(backup, 9) == [Send(0, relay)]  # the relay to the primary, at tick 5
+    actions = backup.step(Tick(0))
     vc = view_change(1, 1)
     assert actions == [Persist((ViewRecord(1, False), VoteRecord(vc))), Broadcast(vc)]
     assert (backup.view, backup.view_active, backup.backoff_exponent) == (1, False, 1)
@@ -157,7 +160,7 @@ def test_new_primary_sends_new_view_with_null_batches_for_gaps() -> None:
 def build_new_view(certs: tuple[PreparedCertificate, ...] = ()) -> NewView:
     vcs = (view_change(1, 1), view_change(1, 2, certs), view_change(1, 3))
     plan = plan_new_view(vcs, make_replica(1).config)
-    pps = tuple(signed(PrePrepare(1, seq, digest, batch, 1)) for seq, digest, batch in plan.batches)
+    pps = tuple(signed(PrePrepare(1, s, d, b, m, 1)) for s, d, b, m in plan.batches)
     return signed(NewView(1, vcs, pps, 1))
 
 
@@ -165,7 +168,7 @@ def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
     backup = make_replica(2)
     nv = build_new_view((prepared_in_view_0(1),))
     actions = backup.step(MessageReceived(1, nv))
-    p = prepare(1, 1, BATCH, 2)
+    p = prepare(1, 1, BATCH, 2, proposed_view=0)
     assert actions == [Persist((ViewRecord(1, True), VoteRecord(p))), Broadcast(p)]
     assert (backup.view, backup.view_active) == (1, True)
 
@@ -173,7 +176,7 @@ def test_backup_recomputes_and_accepts_a_correct_new_view() -> None:
 def test_backup_rejects_a_new_view_that_drops_a_prepared_batch() -> None:
     backup = make_replica(2)
     honest = build_new_view((prepared_in_view_0(1),))
-    null = signed(PrePrepare(1, 1, digest_of(NULL_BATCH), NULL_BATCH, 1))
+    null = signed(PrePrepare(1, 1, digest_of(NULL_BATCH, 1), NULL_BATCH, metadata_of(1), 1))
     tampered = signed(replace(honest, pre_prepares=(null,)))
     assert backup.step(MessageReceived(1, tampered)) == [
         ReportFault("invalid_new_view", 1, "new-view pre-prepares differ from the recomputed ones")
@@ -285,7 +288,7 @@ def test_prepared_batch_survives_the_view_change_with_its_digest() -> None:
     assert all(cluster.replicas[i].log.slots[1].prepared is not None for i in (1, 2))
     cluster.drop_from = {0}
     for i in range(1, 4):
-        cluster.replicas[i].pending[b"req-1"] = request(1)
+        cluster.replicas[i].add_pending(request(1))
     cluster.tick(60)
     digests = [a.certificate.digest for a in cluster.executed[3]]
     assert digests == [digest_of(BATCH)]

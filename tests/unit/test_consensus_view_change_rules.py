@@ -21,6 +21,7 @@ from consensus.sim.fixtures import (
     digest_of,
     make_config,
     make_replica,
+    metadata_of,
     pre_prepare,
     prepare,
     request,
@@ -137,7 +138,7 @@ def test_two_different_valid_view_changes_for_one_view_conflict() -> None:
 
 def new_view(vcs: tuple[ViewChange, ...]) -> NewView:
     plan = plan_new_view(vcs, CONFIG)
-    pps = tuple(signed(PrePrepare(1, s, d, b, 1)) for s, d, b in plan.batches)
+    pps = tuple(signed(PrePrepare(1, s, d, b, m, 1)) for s, d, b, m in plan.batches)
     return signed(NewView(1, vcs, pps, 1))
 
 
@@ -164,7 +165,7 @@ def test_new_view_problems() -> None:
     assert (
         new_view_problem(invalid, CONFIG, verify)[0] == "new-view pre-prepare has a bad signature"
     )
-    extra = signed(PrePrepare(1, 2, digest_of(()), (), 1))
+    extra = signed(PrePrepare(1, 2, digest_of((), 1), (), metadata_of(1), 1))
     invalid = signed(replace(honest, pre_prepares=(*honest.pre_prepares, extra)))
     assert new_view_problem(invalid, CONFIG, verify)[0] == (
         "new-view pre-prepares differ from the recomputed ones"
@@ -182,7 +183,7 @@ def test_plan_picks_the_highest_view_and_fills_gaps_with_null_batches() -> None:
         vc(new_view=2, sender=3),
     )
     plan = plan_new_view(vcs, CONFIG)
-    assert [(s, b) for s, _, b in plan.batches] == [(1, ()), (2, ()), (3, (request(7),))]
+    assert [(s, b) for s, _, b, _ in plan.batches] == [(1, ()), (2, ()), (3, (request(7),))]
     assert plan.max_seq == 3
 
 
@@ -194,6 +195,6 @@ def test_plan_starts_at_the_highest_stable_checkpoint() -> None:
     )
     plan = plan_new_view(vcs, CONFIG)
     assert (plan.stable_seq, plan.stable_root, plan.stable_proof) == (4, ROOT, GOOD_PROOF)
-    assert [s for s, _, _ in plan.batches] == [5, 6]
+    assert [s for s, _, _, _ in plan.batches] == [5, 6]
     assert isinstance(plan.batches[0][2], tuple)
     assert isinstance(GOOD.prepares[0], Prepare)
