@@ -24,9 +24,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ledger.apply import apply_block, commit_applied, commit_genesis, propose_block
+from ledger.apply import apply_block, commit_applied
+from ledger.batch import BlockMetadata
 from ledger.block import Block, decode_block
 from ledger.build import BuiltTx, OutputPlan, build_issue, build_transfer
+from ledger.chain import commit_genesis
+from ledger.execute import execute_batch
 from ledger.genesis import (
     DEFAULT_PARAMS,
     AccountInfo,
@@ -60,12 +63,14 @@ class Fixture:
         self.client_memos = [_seed(f"client-memo-{i}") for i in range(CLIENTS)]
         self.auditor_memo = _seed("auditor-memo")
         self.asset = _seed("asset")
-        validator = SigningIdentity.from_seed(_seed("validator"))
+        validators = [SigningIdentity.from_seed(_seed(f"validator-{i}")) for i in range(4)]
         self.genesis = Genesis(
             version=1,
             chain_name="veil-bench",
             genesis_time_ms=GENESIS_TIME_MS,
-            validators=(ValidatorInfo("v0", validator.public_key, "", ""),),
+            validators=tuple(
+                ValidatorInfo(f"v{i}", v.public_key, "", "") for i, v in enumerate(validators)
+            ),
             members=(MemberInfo("Bank", self.bank.public_key, memo_public_key(self.bank_memo)),),
             accounts=tuple(
                 AccountInfo(c.public_key, memo_public_key(m), self.bank.public_key)
@@ -119,20 +124,26 @@ class Fixture:
         return self._propose(store, [t.encode() for t in self.transfers])
 
     def _propose(self, store: KeyValueStore, txs: Sequence[bytes]) -> Block:
-        proposal = propose_block(
-            store,
-            self.genesis,
-            txs,
-            view=0,
-            timestamp_ms=GENESIS_TIME_MS + store.height() + 1,
-        )
-        if proposal.rejected:
-            raise RuntimeError(f"benchmark txs rejected: {proposal.rejected[0][1]}")
-        return proposal.block
+        height = store.height() + 1
+        metadata = BlockMetadata(GENESIS_TIME_MS + height, 0)
+        executed = execute_batch(store, self.genesis, height, txs, metadata)
+        if executed.rejected:
+            raise RuntimeError(f"benchmark txs rejected: {executed.rejected[0].reason}")
+        return executed.block
 
     def _commit(self, store: KeyValueStore, txs: Sequence[bytes]) -> None:
         block = self._propose(store, txs)
-        commit_applied(store, block, apply_block(store, block, self.genesis), b"")
+        commit_applied(
+            store,
+            block,
+            apply_block(store, block, self.genesis),
+            certificate=b"",
+            metadata=_metadata_of(block),
+        )
+
+
+def _metadata_of(block: Block) -> BlockMetadata:
+    return BlockMetadata(block.header.timestamp_ms, block.header.view)
 
 
 class _TimedBatch:
@@ -179,6 +190,38 @@ def bench_apply(fixture: Fixture, runs: int) -> dict[str, float]:
     return result
 
 
+def bench_execute(fixture: Fixture, runs: int) -> dict[str, float]:
+    """``execute_batch`` of the transfers as one consensus batch (the primary's and every
+    replica's side), split like ``bench_apply``: the one batch verification and the rest."""
+    store = MemoryStore()
+    block = fixture.prepare(store)
+    payloads = [tx.encode() for tx in block.txs]
+    metadata = BlockMetadata(block.header.timestamp_ms, block.header.view)
+    totals: list[float] = []
+    others: list[float] = []
+    cpu_totals: list[float] = []
+    cpu_others: list[float] = []
+    for _ in range(runs):
+        timer = _TimedBatch(batch_verify)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        executed = execute_batch(
+            store, fixture.genesis, store.height() + 1, payloads, metadata, range_verifier=timer
+        )
+        total, cpu_total = time.perf_counter() - start, time.process_time() - cpu_start
+        if timer.calls != 1 or executed.rejected or executed.block != block:
+            raise RuntimeError("execute_batch did not rebuild the benchmark block in one pass")
+        totals.append(total)
+        others.append(total - timer.seconds)
+        cpu_totals.append(cpu_total)
+        cpu_others.append(cpu_total - timer.cpu_seconds)
+    return {
+        "total_ms": statistics.median(totals) * 1000,
+        "other_ms": statistics.median(others) * 1000,
+        "total_cpu_ms": statistics.median(cpu_totals) * 1000,
+        "other_cpu_ms": statistics.median(cpu_others) * 1000,
+    }
+
+
 def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -195,7 +238,9 @@ def bench_disk(fixture: Fixture) -> dict[str, float]:
             result = apply_block(store, block, fixture.genesis)
             store.backend.compact()
             before, live_before = _dir_bytes(path), _live_bytes(store)
-            commit_applied(store, block, result, b"\x00" * 300)
+            commit_applied(
+                store, block, result, certificate=b"\x00" * 300, metadata=_metadata_of(block)
+            )
             store.backend.compact()
             after, live_after = _dir_bytes(path), _live_bytes(store)
     count = len(block.txs)
@@ -227,6 +272,13 @@ def main() -> None:
             f"  {label:<16} median {apply[f'{name}_ms']:7.1f} ms wall, "
             f"min {apply[f'{name}_min_ms']:7.1f} ms, median {apply[f'{name}_cpu_ms']:7.1f} ms CPU"
         )
+    execute = bench_execute(fixture, args.runs)
+    print(
+        f"execute_batch of the same {apply['txs']:.0f} requests: median "
+        f"{execute['total_ms']:.1f} ms wall ({execute['total_cpu_ms']:.1f} ms CPU), of which "
+        f"{execute['other_ms']:.1f} ms wall ({execute['other_cpu_ms']:.1f} ms CPU) outside "
+        "the one batch verification"
+    )
     disk = bench_disk(fixture)
     print(
         f"LevelDB (sync, compacted): {disk['disk_bytes_per_tx']:.0f} B on disk per transfer, "

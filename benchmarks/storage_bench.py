@@ -17,12 +17,13 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ledger.batch import BlockMetadata
 from ledger.leveldb_store import LevelDBStore
 from ledger.state import StateDelta, account_key, output_key
-from ledger.store import KeyValueStore, MemoryStore
+from ledger.store import BlockWrite, KeyValueStore, MemoryStore
 
 TXS_PER_BLOCK = 128
 DELETES = 256
@@ -32,6 +33,26 @@ TX_BYTES = 2300
 """Approximate size of one encoded two-output confidential transfer (proof and memos)."""
 OUTPUT_VALUE_BYTES = 260
 """Approximate stored output: owner, asset, commitment, two sealed memos."""
+
+
+def _block_write(  # noqa: PLR0917 (the record's field order)
+    height: int,
+    block_hash: bytes,
+    block_bytes: bytes,
+    certificate_bytes: bytes,
+    delta: StateDelta,
+    tx_ids: Sequence[bytes],
+) -> BlockWrite:
+    return BlockWrite(
+        height=height,
+        block_hash=block_hash,
+        block_bytes=block_bytes,
+        certificate_bytes=certificate_bytes,
+        metadata=BlockMetadata(0, 0),
+        rejected=(),
+        delta=delta,
+        tx_ids=tuple(tx_ids),
+    )
 
 
 def median_ms(samples: list[float]) -> float:
@@ -60,7 +81,9 @@ class Chain:
             oid = self.rng.randbytes(32)
             self.live.append(oid)
             genesis.put(output_key(oid), self.rng.randbytes(OUTPUT_VALUE_BYTES))
-        store.commit_block(0, hashlib.sha256(b"genesis").digest(), b"genesis", b"", genesis, [])
+        store.commit_block(
+            _block_write(0, hashlib.sha256(b"genesis").digest(), b"genesis", b"", genesis, [])
+        )
 
     def next_delta(self) -> tuple[StateDelta, list[bytes]]:
         rng = self.rng
@@ -86,7 +109,7 @@ class Chain:
         block_hash = hashlib.sha256(block).digest()
         started = time.perf_counter()
         self.store.commit_block(
-            height, block_hash, block, self.rng.randbytes(3 * 96), delta, tx_ids
+            _block_write(height, block_hash, block, self.rng.randbytes(3 * 96), delta, tx_ids)
         )
         return time.perf_counter() - started, len(block)
 
@@ -105,7 +128,7 @@ def bench_root_update(
         chain.store.preview_state_root(delta)
         samples.append(time.perf_counter() - started)
         height = chain.store.height() + 1
-        chain.store.commit_block(height, os.urandom(32), b"", b"", delta, tx_ids)
+        chain.store.commit_block(_block_write(height, os.urandom(32), b"", b"", delta, tx_ids))
     chain.store.close()
     return median_ms(samples), min(samples) * 1000
 

@@ -38,8 +38,8 @@ BLOCK_TAG: Final = b"veil/block/v1"
 BLOCK_VERSION: Final = 1
 MAX_BLOCK_BYTES: Final = 16 << 20
 """The largest encoded block ``decode_block`` accepts. The genesis may allow more txs of
-more bytes than fit (``max_block_txs x max_tx_bytes``), so ``propose_block`` also stops
-filling a block at this size."""
+more bytes than fit (``max_block_txs x max_tx_bytes``), so ``execute_batch`` also stops
+filling a block at this size (``BLOCK_FULL``)."""
 BLOCK_OVERHEAD_BYTES: Final = 175
 """An upper bound on a block's encoding minus its txs' encodings: the outer array (1
 byte), the largest header (169) and the largest array header for the txs (5)."""

@@ -35,6 +35,8 @@ GENESIS_TAG = b"veil/genesis/v1"
 GENESIS_VERSION = 1
 MAX_NAME_CHARS = 64
 MAX_ENDPOINT_CHARS = 256
+MIN_VALIDATORS = 4
+"""PBFT with one byzantine replica tolerated: n = 3f+1 with f = 1."""
 
 Name = Annotated[str, MaxLen(MAX_NAME_CHARS)]
 Endpoint = Annotated[str, MaxLen(MAX_ENDPOINT_CHARS)]
@@ -154,12 +156,34 @@ def _unique(values: list[bytes], what: str) -> None:
         raise GenesisError(f"duplicate {what}")
 
 
+def _check_validator_count(count: int) -> None:
+    # What consensus's ReplicaConfig refuses, refused here first: a genesis no
+    # replica could run must not get a chain id. PBFT needs n = 3f+1 with f >= 1;
+    # any other n only adds replicas that raise no fault tolerance.
+    faulty = (count - 1) // 3
+    if count < MIN_VALIDATORS or count != 3 * faulty + 1:
+        raise GenesisError(f"need n = 3f+1 >= {MIN_VALIDATORS} validators, got {count}")
+
+
+def _check_watermark_window(params: ConsensusParams) -> None:
+    interval = params.checkpoint_interval_blocks
+    window = params.watermark_window_blocks
+    if interval == 0:
+        raise GenesisError("the checkpoint interval must be positive")
+    # The primary keeps proposing while the last checkpoint becomes stable only if
+    # the window holds at least two intervals (the rule of ReplicaConfig).
+    if window < 2 * interval or window % interval:
+        raise GenesisError(
+            f"watermark window {window} is not a multiple (2x or more) of the "
+            f"checkpoint interval {interval}"
+        )
+
+
 def check_genesis(genesis: Genesis) -> None:
     """Raise ``GenesisError`` unless the genesis is self-consistent."""
     if genesis.version != GENESIS_VERSION:
         raise GenesisError(f"genesis version {genesis.version} is not {GENESIS_VERSION}")
-    if not genesis.validators:
-        raise GenesisError("a chain needs at least one validator")
+    _check_validator_count(len(genesis.validators))
     if not genesis.members:
         raise GenesisError("a chain needs at least one member bank")
     _unique([v.public_key for v in genesis.validators], "validator key")
@@ -178,8 +202,7 @@ def check_genesis(genesis: Genesis) -> None:
     params = genesis.params
     if params.max_block_txs == 0 or params.max_tx_bytes == 0:
         raise GenesisError("max_block_txs and max_tx_bytes must be positive")
-    if params.checkpoint_interval_blocks == 0 or params.watermark_window_blocks == 0:
-        raise GenesisError("checkpoint interval and watermark window must be positive")
+    _check_watermark_window(params)
     for key in member_keys + [a.public_key for a in genesis.accounts]:
         if key == bytes(32):
             raise GenesisError("the all-zero key is not a valid account key")

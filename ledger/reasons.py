@@ -83,6 +83,12 @@ class Reason(StrEnum):
     BAD_PROPOSER = "BAD_PROPOSER"
     BAD_TIMESTAMP = "BAD_TIMESTAMP"
     TOO_MANY_TXS = "TOO_MANY_TXS"
+    """A block above ``max_block_txs`` txs; in ``execute_batch``, a valid tx of a batch
+    whose block already holds that many."""
+    BLOCK_FULL = "BLOCK_FULL"
+    """``execute_batch``: a valid tx that would push its block above ``MAX_BLOCK_BYTES``.
+    Consensus's batch limits (``node.config``) keep this from happening to honest
+    batches; it keeps ``execute_batch`` total when a batch breaks them."""
 
 
 class TxRejected(Exception):  # noqa: N818 (the protocol name: "tx rejected")

@@ -11,12 +11,18 @@ Heights: the first block committed is height 0 (genesis: its block bytes may
 be the genesis file, its certificate empty); every later commit must be
 exactly ``height() + 1``. ``height()`` is -1 for an empty store.
 
+A block is written as one ``BlockWrite`` record: the block, its commit
+certificate (opaque bytes), the consensus metadata and the rejected requests
+of its batch, the state delta and the index changes, all in one synced batch.
+
 Key layout (one byte names the table; ``u64`` is 8 bytes big-endian)::
 
     0x00 "schema"           -> encode_value(("veil/ledger-store", SCHEMA_VERSION))
     0x00 "tip"              -> encode_value((height, block_hash, state_root))
     "B" u64 height          -> block bytes
     "C" u64 height          -> commit certificate bytes
+    "M" u64 height          -> BlockMetadata (ledger.batch)
+    "R" u64 height          -> RejectedList: the batch's requests not in the block
     "K" u64 height          -> block hash
     "H" block_hash          -> u64 height
     "T" tx_id               -> encode_value((height, index))
@@ -30,8 +36,10 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Final, NamedTuple, Protocol, runtime_checkable
 
+from ledger.batch import BlockMetadata, RejectedList, RejectedRequest, decode_rejected_list
 from ledger.codec import DecodeError, decode_value, encode_value
 from ledger.state import StateView, check_state_key, namespace_prefix
 from ledger.state_root import (
@@ -43,7 +51,8 @@ from ledger.state_root import (
     compute_root,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: blocks are stored with their consensus metadata and rejected requests."""
 SCHEMA_NAME = "veil/ledger-store"
 HASH_BYTES = 32
 MAX_OWNER_BYTES = 255
@@ -52,6 +61,8 @@ SCHEMA_KEY = b"\x00schema"
 TIP_KEY = b"\x00tip"
 BLOCK_PREFIX = b"B"
 CERTIFICATE_PREFIX = b"C"
+METADATA_PREFIX = b"M"
+REJECTED_PREFIX = b"R"
 BLOCK_HASH_PREFIX = b"K"
 HEIGHT_BY_HASH_PREFIX = b"H"
 TX_PREFIX = b"T"
@@ -60,6 +71,8 @@ STATE_PREFIX = b"S"
 NODE_PREFIX = b"N"
 
 _U64 = struct.Struct(">Q")
+MAX_REJECTED_LIST_BYTES: Final = 64 << 20
+"""Decode bound of a stored rejected list: far above any batch consensus accepts."""
 
 
 class StoreError(Exception):
@@ -116,6 +129,26 @@ class OwnerIndexChange(NamedTuple):
     added: bool
 
 
+@dataclass(frozen=True, slots=True)
+class BlockWrite:
+    """Everything one block commits, written by ``Store.commit_block`` in one synced batch.
+
+    ``certificate_bytes`` is the consensus commit certificate, opaque here (the
+    ledger does not import consensus). ``rejected`` lists the batch's requests
+    that are not in the block, in batch order.
+    """
+
+    height: int
+    block_hash: bytes
+    block_bytes: bytes
+    certificate_bytes: bytes
+    metadata: BlockMetadata
+    rejected: tuple[RejectedRequest, ...]
+    delta: Mapping[bytes, bytes | None]
+    tx_ids: tuple[bytes, ...]
+    owner_index_changes: tuple[tuple[bytes, bytes, bool], ...] = ()
+
+
 @runtime_checkable
 class Store(Protocol):
     """Blocks, certificates, state and indexes of one node. See module docstring."""
@@ -132,21 +165,14 @@ class Store(Protocol):
     def tip_hash(self) -> bytes | None: ...
     def block_at(self, height: int) -> bytes | None: ...
     def certificate_at(self, height: int) -> bytes | None: ...
+    def metadata_at(self, height: int) -> BlockMetadata | None: ...
+    def rejected_at(self, height: int) -> tuple[RejectedRequest, ...] | None: ...
     def block_hash_at(self, height: int) -> bytes | None: ...
     def block_by_hash(self, block_hash: bytes) -> bytes | None: ...
     def height_of_block(self, block_hash: bytes) -> int | None: ...
     def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
     def outputs_by_owner(self, owner: bytes) -> list[bytes]: ...
-    def commit_block(  # noqa: PLR0917 (the order is the documented interface)
-        self,
-        height: int,
-        block_hash: bytes,
-        block_bytes: bytes,
-        certificate_bytes: bytes,
-        delta: Mapping[bytes, bytes | None],
-        tx_ids: Sequence[bytes],
-        owner_index_changes: Iterable[tuple[bytes, bytes, bool]] = (),
-    ) -> bytes: ...
+    def commit_block(self, write: BlockWrite) -> bytes: ...
     def close(self) -> None: ...
 
 
@@ -164,6 +190,24 @@ class Backend(Protocol):
 
 def _u64(value: int) -> bytes:
     return _U64.pack(value)
+
+
+def _check_write_types(write: BlockWrite) -> None:
+    """Refuse a ``BlockWrite`` whose fields are not what the layout stores."""
+    if isinstance(write.height, bool) or not isinstance(write.height, int):
+        raise StoreInvariantError("height must be an int")
+    _check_hash("block hash", write.block_hash)
+    if not isinstance(write.block_bytes, bytes) or not isinstance(write.certificate_bytes, bytes):
+        raise StoreInvariantError("block and certificate must be bytes")
+    if not isinstance(write.metadata, BlockMetadata):
+        raise StoreInvariantError("metadata must be a BlockMetadata")
+    if not isinstance(write.rejected, tuple) or not all(
+        isinstance(r, RejectedRequest) for r in write.rejected
+    ):
+        raise StoreInvariantError("rejected must be a tuple of RejectedRequest")
+    indices = [r.index_in_batch for r in write.rejected]
+    if indices != sorted(set(indices)):
+        raise StoreInvariantError("rejected requests must be in batch order, each once")
 
 
 def owner_index_key(owner: bytes, output_id: bytes) -> bytes:
@@ -358,6 +402,30 @@ class KeyValueStore:
             return None
         return self._backend.get(CERTIFICATE_PREFIX + _u64(height))
 
+    def metadata_at(self, height: int) -> BlockMetadata | None:
+        """The consensus metadata the block at ``height`` was built from."""
+        if not 0 <= height <= self._height:
+            return None
+        raw = self._backend.get(METADATA_PREFIX + _u64(height))
+        if raw is None:
+            raise StoreCorruptError(f"block {height} has no metadata record")
+        try:
+            return BlockMetadata.decode(raw)
+        except DecodeError as exc:
+            raise StoreCorruptError(f"unreadable metadata of block {height}: {exc}") from exc
+
+    def rejected_at(self, height: int) -> tuple[RejectedRequest, ...] | None:
+        """The requests of the batch at ``height`` left out of its block, in batch order."""
+        if not 0 <= height <= self._height:
+            return None
+        raw = self._backend.get(REJECTED_PREFIX + _u64(height))
+        if raw is None:
+            raise StoreCorruptError(f"block {height} has no rejected-requests record")
+        try:
+            return decode_rejected_list(raw, max_bytes=MAX_REJECTED_LIST_BYTES)
+        except DecodeError as exc:
+            raise StoreCorruptError(f"unreadable rejected list of block {height}: {exc}") from exc
+
     def block_hash_at(self, height: int) -> bytes | None:
         if not 0 <= height <= self._height:
             return None
@@ -388,52 +456,44 @@ class KeyValueStore:
         prefix = OWNER_PREFIX + bytes([len(owner)]) + owner
         return [key[len(prefix) :] for key, _ in self._backend.iterate(prefix)]
 
-    def commit_block(  # noqa: PLR0917 (the order is the documented interface)
-        self,
-        height: int,
-        block_hash: bytes,
-        block_bytes: bytes,
-        certificate_bytes: bytes,
-        delta: Mapping[bytes, bytes | None],
-        tx_ids: Sequence[bytes],
-        owner_index_changes: Iterable[tuple[bytes, bytes, bool]] = (),
-    ) -> bytes:
-        """Write a block, its certificate, state changes, tree nodes and indexes atomically.
+    def commit_block(self, write: BlockWrite) -> bytes:
+        """Write a block, its certificate, metadata, rejected requests, state changes,
+        tree nodes and indexes atomically.
 
         Returns the new state root. Raises ``StoreInvariantError`` (and writes
-        nothing) if ``height`` is not ``height() + 1``, the hash is already
+        nothing) if the height is not ``height() + 1``, the hash is already
         stored, a tx id repeats, or an index change does not match the index.
         """
         if self._write_failure is not None:
             raise StoreError(
                 f"an earlier block write failed ({self._write_failure}); reopen the store"
             )
-        if isinstance(height, bool) or not isinstance(height, int):
-            raise StoreInvariantError("height must be an int")
+        _check_write_types(write)
+        height, block_hash = write.height, write.block_hash
         if height != self._height + 1:
             raise StoreInvariantError(
                 f"block height {height} does not follow the stored height {self._height}"
             )
-        _check_hash("block hash", block_hash)
-        if not isinstance(block_bytes, bytes) or not isinstance(certificate_bytes, bytes):
-            raise StoreInvariantError("block and certificate must be bytes")
         if self._backend.get(HEIGHT_BY_HASH_PREFIX + block_hash) is not None:
             raise StoreInvariantError(f"block hash {block_hash.hex()} is already stored")
         batch: list[tuple[bytes, bytes | None]] = []
         seen_tx: set[bytes] = set()
-        for index, tx_id in enumerate(tx_ids):
+        for index, tx_id in enumerate(write.tx_ids):
             _check_hash("tx id", tx_id)
             if tx_id in seen_tx or self._backend.get(TX_PREFIX + tx_id) is not None:
                 raise StoreInvariantError(f"tx id {tx_id.hex()} is already stored")
             seen_tx.add(tx_id)
             batch.append((TX_PREFIX + tx_id, encode_value((height, index))))
-        batch.extend(self._owner_index_writes(owner_index_changes))
+        delta = write.delta
+        batch.extend(self._owner_index_writes(write.owner_index_changes))
         update = self._update_for(delta)
         batch.extend([(STATE_PREFIX + key, value) for key, value in delta.items()])
         batch.extend(update.records(NODE_PREFIX))
         h = _u64(height)
-        batch.append((BLOCK_PREFIX + h, block_bytes))
-        batch.append((CERTIFICATE_PREFIX + h, certificate_bytes))
+        batch.append((BLOCK_PREFIX + h, write.block_bytes))
+        batch.append((CERTIFICATE_PREFIX + h, write.certificate_bytes))
+        batch.append((METADATA_PREFIX + h, write.metadata.encode()))
+        batch.append((REJECTED_PREFIX + h, RejectedList(write.rejected).encode()))
         batch.append((BLOCK_HASH_PREFIX + h, block_hash))
         batch.append((HEIGHT_BY_HASH_PREFIX + block_hash, h))
         batch.append((TIP_KEY, encode_value((height, block_hash, update.root))))

@@ -12,6 +12,17 @@ libsodium's ``crypto_scalarmult_ristretto255`` fails with the same error both
 for an invalid point and when the *result* is the identity (scalar 0 mod ℓ, or
 identity input). We validate inputs first and short-circuit zero scalars and
 the identity, so a failure here means exactly one thing.
+
+Canonical encodings (RFC 9496 §4.3.1): the libsodium bundled by ``rbcl``
+(1.0.18) ignores bit 255 when it decodes a point, so without a check of our own
+every point would have a second accepted encoding, and ``00…80`` would decode
+to the identity without being byte-equal to ``IDENTITY`` (so the identity
+shortcuts below miss it and libsodium's multiplication then fails). Every
+function here that takes a point refuses bit 255 itself: ``is_valid_point``
+and ``all_valid_points`` say False, the others raise ``GroupError`` INVALID_POINT.
+With bit 255 clear, libsodium's check is exactly RFC
+9496's, so libsodium's own decoding (in ``mul``, ``add``, ``sub``) is a full
+validation.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ IDENTITY = bytes(32)
 
 class GroupError(ValueError):
     """Bad group input. ``reason`` is a stable code: NON_CANONICAL_SCALAR, INVALID_POINT,
-    IDENTITY_POINT, BAD_LENGTH."""
+    IDENTITY_POINT, BAD_LENGTH. A set bit 255 is INVALID_POINT, as RFC 9496 has it."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(f"{reason}: {message}")
@@ -82,9 +93,23 @@ def scalar_inverse(value: int) -> int:
 # --- points -----------------------------------------------------------------
 
 
+def has_high_bit(data: bytes) -> bool:
+    """True when bit 255 of a 32-byte encoding is set: never canonical (RFC 9496).
+
+    Callers check the length first; this is one byte test, cheap enough for
+    every point of a batch.
+    """
+    return data[31] >= 0x80
+
+
 def is_valid_point(data: bytes) -> bool:
     """True for a canonical Ristretto255 encoding (the identity included)."""
-    return len(data) == POINT_BYTES and bool(rbcl.crypto_core_ristretto255_is_valid_point(data))
+    return (
+        isinstance(data, bytes)
+        and len(data) == POINT_BYTES
+        and data[31] < 0x80
+        and bool(rbcl.crypto_core_ristretto255_is_valid_point(data))
+    )
 
 
 def all_valid_points(points: Sequence[bytes]) -> bool:
@@ -94,7 +119,7 @@ def all_valid_points(points: Sequence[bytes]) -> bool:
     per-call overhead; strict parsers use it as a fast path and fall back to
     ``point_from_bytes`` one by one to report which point is bad.
     """
-    if not all(isinstance(p, bytes) and len(p) == POINT_BYTES for p in points):
+    if not all(isinstance(p, bytes) and len(p) == POINT_BYTES and p[31] < 0x80 for p in points):
         return False
     return all(map(rbcl.crypto_core_ristretto255_is_valid_point, points))
 
@@ -106,9 +131,12 @@ def point_from_bytes(data: bytes, *, allow_identity: bool = True) -> bytes:
     range-proof verifier refuses an identity A, S, T1 or T2 commitment; callers
     that need that pass ``allow_identity=False``.
     """
+    if not isinstance(data, bytes | bytearray):
+        raise GroupError("BAD_LENGTH", "a point is 32 bytes")
     if len(data) != POINT_BYTES:
         raise GroupError("BAD_LENGTH", f"a point is {POINT_BYTES} bytes, got {len(data)}")
     data = bytes(data)
+    _refuse_high_bit(data)
     if not rbcl.crypto_core_ristretto255_is_valid_point(data):
         raise GroupError("INVALID_POINT", "not a canonical Ristretto255 encoding")
     if not allow_identity and data == IDENTITY:
@@ -116,20 +144,51 @@ def point_from_bytes(data: bytes, *, allow_identity: bool = True) -> bytes:
     return data
 
 
+def _refuse_high_bit(point: bytes) -> None:
+    """Raise INVALID_POINT (or BAD_LENGTH) unless ``point`` may be handed to libsodium."""
+    if not isinstance(point, bytes) or len(point) != POINT_BYTES:
+        raise GroupError("BAD_LENGTH", f"a point is {POINT_BYTES} bytes")
+    if point[31] >= 0x80:
+        raise GroupError("INVALID_POINT", "bit 255 is set (RFC 9496 refuses it)")
+
+
 def add(p: bytes, q: bytes) -> bytes:
+    """``p + q``; raises GroupError for a non-canonical or invalid operand.
+
+    Adding the identity returns the other operand as it is (no libsodium call,
+    so an invalid one is not noticed here): callers validate their inputs.
+    """
+    _refuse_high_bit(p)
+    _refuse_high_bit(q)
     if p == IDENTITY:
         return q
     if q == IDENTITY:
         return p
     out: bytes = rbcl.crypto_core_ristretto255_add(p, q)
+    if out == IDENTITY:
+        _refuse_invalid_operands(p, q)
     return out
 
 
 def sub(p: bytes, q: bytes) -> bytes:
+    """``p − q``; raises GroupError for a non-canonical or invalid operand
+    (subtracting the identity returns ``p`` as it is, as in ``add``)."""
+    _refuse_high_bit(p)
+    _refuse_high_bit(q)
     if q == IDENTITY:
         return p
     out: bytes = rbcl.crypto_core_ristretto255_sub(p, q)
+    if out == IDENTITY:
+        _refuse_invalid_operands(p, q)
     return out
+
+
+def _refuse_invalid_operands(p: bytes, q: bytes) -> None:
+    """rbcl ignores libsodium's return code in add/sub and hands back its zeroed
+    output buffer, the identity's encoding, for an invalid operand. A true sum is
+    the identity only when ``p = ±q``, so this check runs only on that rare result."""
+    if not (is_valid_point(p) and is_valid_point(q)):
+        raise GroupError("INVALID_POINT", "not a canonical Ristretto255 encoding")
 
 
 def neg(p: bytes) -> bytes:
@@ -137,12 +196,14 @@ def neg(p: bytes) -> bytes:
 
 
 def mul(scalar: int, point: bytes) -> bytes:
-    """``scalar · point``; raises GroupError INVALID_POINT for an invalid encoding.
+    """``scalar · point``; raises GroupError for a non-canonical or invalid encoding.
 
-    libsodium decodes ``point`` exactly as ``is_valid_point`` does and fails on
-    an invalid one; with a non-zero scalar and a non-identity point of a
-    prime-order group that is its only failure (the result is never the identity).
+    Bit 255 is refused here; libsodium decodes the rest exactly as
+    ``is_valid_point`` does and fails on an invalid one; with a non-zero scalar
+    and a non-identity point of a prime-order group that is its only failure
+    (the result is never the identity).
     """
+    _refuse_high_bit(point)
     scalar %= ORDER
     if scalar == 0 or point == IDENTITY:
         return IDENTITY

@@ -31,7 +31,8 @@ random bytes)``. A broken RNG then still gives distinct nonces for distinct
 masked by the randomness. Nonce reuse across two messages would leak ``w``.
 
 Verifiers never raise on bad input: wrong lengths, invalid or non-canonical
-points, non-canonical scalars and non-bytes all give ``False``. Provers raise
+points (bit 255 set included, see ``privacy.group``), non-canonical scalars and
+non-bytes all give ``False``. Provers raise
 ``ValueError`` when the witness does not open the statement, so a caller bug
 never produces a proof that cannot verify.
 """
@@ -94,7 +95,12 @@ def _verify(
     if s >= group.ORDER:
         return False
     challenge = _challenge(tag, statement, r_point, message)
-    expected = group.sub(group.mul(s, PEDERSEN_H), group.mul(challenge, public))
+    try:
+        expected = group.sub(group.mul(s, PEDERSEN_H), group.mul(challenge, public))
+    except group.GroupError:
+        # Unreachable with the checks above (every point is validated); kept so
+        # that a verifier never raises, whatever the group layer refuses.
+        return False
     return expected == r_point
 
 

@@ -13,10 +13,11 @@ import hashlib
 import sys
 from dataclasses import dataclass
 
+from ledger.batch import BlockMetadata, RejectedRequest
 from ledger.codec import encode_value
 from ledger.leveldb_store import LevelDBStore
 from ledger.state import StateDelta, account_key, output_key
-from ledger.store import Store
+from ledger.store import BlockWrite, Store
 
 OUTPUTS_PER_BLOCK = 24
 TXS_PER_BLOCK = 6
@@ -42,6 +43,8 @@ class Block:
     block_hash: bytes
     block_bytes: bytes
     certificate: bytes
+    metadata: BlockMetadata
+    rejected: tuple[RejectedRequest, ...]
     delta: StateDelta
     tx_ids: tuple[bytes, ...]
     owner_changes: tuple[tuple[bytes, bytes, bool], ...]
@@ -66,11 +69,17 @@ def block_for(height: int) -> Block:
     payload = hashlib.shake_256(b"payload%d" % height).digest(BLOCK_PAYLOAD_BYTES)
     block_bytes = encode_value((height, tx_ids, payload))
     certificate = encode_value(("certificate", height, sha("cert", height)))
+    metadata = BlockMetadata(1_000 * height, height % 3)
+    rejected = tuple(
+        RejectedRequest(2 * i + 1, "MALFORMED", sha("junk", height, i)) for i in range(height % 3)
+    )
     return Block(
         height,
         hashlib.sha256(block_bytes).digest(),
         block_bytes,
         certificate,
+        metadata,
+        rejected,
         delta,
         tx_ids,
         tuple(owner_changes),
@@ -79,13 +88,17 @@ def block_for(height: int) -> Block:
 
 def commit(store: Store, block: Block) -> bytes:
     return store.commit_block(
-        block.height,
-        block.block_hash,
-        block.block_bytes,
-        block.certificate,
-        block.delta,
-        block.tx_ids,
-        block.owner_changes,
+        BlockWrite(
+            height=block.height,
+            block_hash=block.block_hash,
+            block_bytes=block.block_bytes,
+            certificate_bytes=block.certificate,
+            metadata=block.metadata,
+            rejected=block.rejected,
+            delta=block.delta,
+            tx_ids=block.tx_ids,
+            owner_index_changes=block.owner_changes,
+        )
     )
 
 

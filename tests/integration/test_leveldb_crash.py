@@ -80,12 +80,15 @@ def check_store(db_path: Path, replay: Replay, at_least: int, seed_note: str) ->
             block = writer.block_for(h)
             assert store.block_at(h) == block.block_bytes, f"{seed_note}: block {h}"
             assert store.certificate_at(h) == block.certificate, f"{seed_note}: cert {h}"
+            assert store.metadata_at(h) == block.metadata, f"{seed_note}: metadata {h}"
+            assert store.rejected_at(h) == block.rejected, f"{seed_note}: rejected {h}"
             assert store.block_hash_at(h) == block.block_hash, seed_note
             assert store.block_by_hash(block.block_hash) == block.block_bytes, seed_note
             for index, tx_id in enumerate(block.tx_ids):
                 assert store.tx_location(tx_id) == (h, index), f"{seed_note}: tx {h}/{index}"
         after = writer.block_for(height + 1)
         assert store.block_at(height + 1) is None, seed_note
+        assert store.metadata_at(height + 1) is None, seed_note
         assert store.block_by_hash(after.block_hash) is None, seed_note
         assert store.height_of_block(after.block_hash) is None, seed_note
         for tx_id in after.tx_ids:

@@ -19,7 +19,7 @@ from privacy import group
 from privacy.pedersen import commit
 
 REPO = Path(__file__).resolve().parents[2]
-VECTORS = REPO.parent / "shared" / "vectors" / "dalek_rangeproof_v1.txt"
+VECTORS = REPO / "tests" / "vectors" / "dalek_rangeproof_v1.txt"
 DALEK_LABEL = "Deserialize-And-Verify Test"
 
 
@@ -183,7 +183,6 @@ def dalek_vectors() -> tuple[list[str], dict[tuple[int, int], str]]:
     return vc, proofs
 
 
-@pytest.mark.skipif(not VECTORS.exists(), reason=f"dalek vectors absent at {VECTORS}")
 @pytest.mark.parametrize(("n", "m"), [(8, 1), (64, 2)])
 def test_dalek_vector_verifies_through_the_cli(n: int, m: int) -> None:
     vc, proofs = dalek_vectors()

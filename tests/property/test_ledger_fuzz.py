@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from ledger.apply import admit_tx, apply_block
+from ledger.apply import apply_block
 from ledger.auditor import Auditor
+from ledger.batch import BlockMetadata
 from ledger.block import Block, decode_block
 from ledger.build import (
     BuiltTx,
@@ -38,9 +39,10 @@ from ledger.build import (
     prove_member_possession,
 )
 from ledger.codec import EncodeError, Value, decode_value, encode_value
+from ledger.execute import execute_batch, request_id_of
 from ledger.identity import SigningIdentity
+from ledger.mempool import PendingTxs, admit_tx
 from ledger.reasons import BlockRejected, Reason, TxRejected
-from ledger.state import StateView
 from ledger.store import MemoryStore
 from ledger.tx import (
     BODY_TYPES,
@@ -55,7 +57,7 @@ from ledger.tx import (
 )
 from privacy import group
 from privacy.sigma import prove_excess
-from tests.spec.ledger_world import USD, World, raw_block
+from tests.spec.ledger_world import GENESIS_TIME_MS, USD, World, raw_block
 
 
 @dataclass
@@ -276,14 +278,15 @@ def value_pool(f: Fuzz) -> list[Value]:
 
 def _check_tx(f: Fuzz, data: bytes) -> str:
     """Admit ``data``; if it is accepted, no asset's supply may have changed by it."""
-    pending = StateView(f.store)
+    pending = PendingTxs(f.store, f.world.genesis)
     try:
         admit_tx(f.store, data, f.world.genesis, pending=pending)
     except TxRejected as exc:
         assert isinstance(exc.reason, Reason)
-        assert not pending.delta(), "a rejected tx wrote into the pending view"
+        assert not pending.view.delta(), "a rejected tx wrote into the pending view"
+        assert len(pending) == 0
         return exc.reason.value
-    report = Auditor([]).report(pending)
+    report = Auditor([]).report(pending.view)
     assert all(a.commitments_balance for a in report.assets.values()), report.assets
     return "ACCEPTED"
 
@@ -337,6 +340,34 @@ def test_mutated_txs_inside_blocks_are_only_ever_rejected(fuzz: Fuzz) -> None:
 
     outcomes = _run(fuzz, 3, 150, step)
     assert {"MALFORMED", "BAD_SIGNATURE", "BAD_STATE_ROOT"} <= set(outcomes), outcomes
+
+
+def test_mutated_txs_in_batches_execute_and_replay_to_the_same_root(fuzz: Fuzz) -> None:
+    """``execute_batch`` never raises on request bytes, accounts for every request, and
+    ``apply_block`` on its block reaches its state root."""
+    pool = value_pool(fuzz)
+    w = fuzz.world
+
+    def step(rng: random.Random) -> str:
+        payloads = [mutated_tx(fuzz, rng, pool) for _ in range(rng.randint(1, 3))]
+        payloads += [v.encode() for v in rng.sample(fuzz.valid, rng.randint(0, 2))]
+        rng.shuffle(payloads)
+        height = fuzz.store.height() + 1
+        metadata = BlockMetadata(GENESIS_TIME_MS + height, rng.randrange(8))
+        executed = execute_batch(fuzz.store, w.genesis, height, payloads, metadata)
+        rejected = {r.index_in_batch for r in executed.rejected}
+        kept = [p for i, p in enumerate(payloads) if i not in rejected]
+        assert [tx.encode() for tx in executed.block.txs] == kept
+        replayed = apply_block(fuzz.store, executed.block, w.genesis)
+        assert replayed.state_root == executed.block.header.state_root
+        for payload in payloads:
+            assert len(request_id_of(payload, w.chain_id)) == 32
+        kept_some = "KEPT" if executed.block.txs else "KEPT_NONE"
+        return f"{kept_some}/{'REJECTED' if rejected else 'REJECTED_NONE'}"
+
+    outcomes = _run(fuzz, 6, 60, step)
+    # Not vacuous: batches keep valid txs beside rejected ones.
+    assert "KEPT/REJECTED" in outcomes, outcomes
 
 
 def test_mutated_block_bytes_are_only_ever_rejected(fuzz: Fuzz) -> None:

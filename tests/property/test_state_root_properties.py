@@ -19,6 +19,7 @@ from ledger.state_root import (
     verify_state_proof,
 )
 from ledger.store import MemoryStore, Store
+from tests.store_writes import block_write
 
 keys = st.builds(
     state_key, st.sampled_from([b"out", b"acct", b"loan", b"meta"]), st.binary(max_size=6)
@@ -126,13 +127,15 @@ def commit_all(store: Store, blocks: list[dict[bytes, bytes | None]]) -> None:
             if value is not None and key not in blocks_seen(blocks[:height])
         ]
         store.commit_block(
-            height,
-            block_hash,
-            b"b%d" % height,
-            b"c",
-            StateDelta(delta.items()),
-            tx_ids,
-            owner_changes,
+            block_write(
+                height,
+                block_hash,
+                b"b%d" % height,
+                b"c",
+                StateDelta(delta.items()),
+                tx_ids,
+                owner_changes,
+            )
         )
 
 

@@ -1,8 +1,8 @@
 """A small deterministic chain for ledger spec and property tests.
 
 Two member banks (A issues USD, B issues EUR), three registered clients
-(alice, bob, carol), one unregistered key (mallory), one validator per bank,
-and an auditor. Keys come from fixed seeds, so the genesis and the chain id
+(alice, bob, carol), one unregistered key (mallory), four validators (the
+fewest PBFT runs with) and an auditor. Keys come from fixed seeds, so the genesis and the chain id
 are the same in every run; proofs and memos use fresh randomness.
 """
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from nacl.public import PrivateKey
 
-from ledger.apply import BlockResult, apply_block, commit_applied, commit_genesis, propose_block
+from ledger.apply import BlockResult, apply_block, commit_applied
+from ledger.batch import BlockMetadata
 from ledger.block import Block, BlockHeader, decode_block, primary_for_view, tx_root
 from ledger.build import (
     BuiltTx,
@@ -25,6 +26,8 @@ from ledger.build import (
     prove_account_possession,
     prove_member_possession,
 )
+from ledger.chain import commit_genesis
+from ledger.execute import ExecutedBatch, execute_batch
 from ledger.genesis import (
     DEFAULT_PARAMS,
     AccountInfo,
@@ -79,7 +82,7 @@ class World:
         self.carol = _party("carol")
         self.mallory = _party("mallory")
         self.auditor = _party("auditor")
-        self.validators = [_party("validator-0"), _party("validator-1")]
+        self.validators = [_party(f"validator-{i}") for i in range(4)]
         self.genesis = Genesis(
             version=1,
             chain_name="veil-spec",
@@ -192,22 +195,38 @@ class World:
 
     # --- blocks ----------------------------------------------------------------
 
+    def metadata(self, store: MemoryStore, *, view: int = 0) -> BlockMetadata:
+        """Proposal metadata for the next block: one millisecond per height."""
+        return BlockMetadata(GENESIS_TIME_MS + store.height() + 1, view)
+
+    def execute(
+        self, store: MemoryStore, txs: Sequence[BuiltTx | bytes], *, view: int = 0
+    ) -> ExecutedBatch:
+        """The next block built from ``txs`` as one consensus batch."""
+        raw = [t if isinstance(t, bytes) else t.encode() for t in txs]
+        metadata = self.metadata(store, view=view)
+        return execute_batch(store, self.genesis, store.height() + 1, raw, metadata)
+
     def propose(
         self, store: MemoryStore, txs: Sequence[BuiltTx | bytes], *, view: int = 0
     ) -> Block:
-        raw = [t if isinstance(t, bytes) else t.encode() for t in txs]
-        proposal = propose_block(
-            store, self.genesis, raw, view=view, timestamp_ms=GENESIS_TIME_MS + store.height() + 1
-        )
-        if proposal.rejected:
-            raise AssertionError(f"proposal dropped txs: {[r for _, r in proposal.rejected]}")
-        return proposal.block
+        """The next block over ``txs``, which must all be valid."""
+        executed = self.execute(store, txs, view=view)
+        if executed.rejected:
+            raise AssertionError(f"the batch rejected txs: {executed.rejected}")
+        return executed.block
 
     def commit(self, store: MemoryStore, txs: Sequence[BuiltTx | bytes]) -> BlockResult:
+        """Execute ``txs`` as the next batch, replay the block, and commit it."""
         block = self.propose(store, txs)
         result = apply_block(store, block, self.genesis)
-        commit_applied(store, block, result, b"cert")
+        commit_applied(store, block, result, certificate=b"cert", metadata=self.metadata(store))
         return result
+
+
+def metadata_of(block: Block) -> BlockMetadata:
+    """The consensus metadata a block was executed from (its view and timestamp)."""
+    return BlockMetadata(block.header.timestamp_ms, block.header.view)
 
 
 def committed_blocks(store: MemoryStore) -> list[Block]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ledger.apply import admit_tx, apply_block
+from ledger.apply import apply_block
 from ledger.build import (
     BuiltTx,
     build_attest,
@@ -24,6 +24,7 @@ from ledger.build import (
     build_remove_member,
     build_set_auditor_key,
 )
+from ledger.mempool import admit_tx
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import MIN_MEMBERS, get_account, get_member, members, removal_quorum
 from ledger.state import StateView

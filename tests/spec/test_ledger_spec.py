@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ledger.apply import BlockResult, admit_tx, apply_block, propose_block
+from ledger.apply import BlockResult, apply_block
 from ledger.auditor import audit
 from ledger.block import Block
 from ledger.build import (
@@ -33,6 +33,7 @@ from ledger.build import (
 )
 from ledger.codec import Record
 from ledger.memo_key import FIELD_PRIME
+from ledger.mempool import PendingTxs, admit_tx
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import (
     MAX_NONCE_STEP,
@@ -66,6 +67,7 @@ from ledger.tx import (
 from privacy import group
 from privacy.memo import Opening
 from tests.spec.ledger_world import EUR, USD, Party, World, committed_blocks, raw_block
+from tests.spec.test_execute_batch_spec import EXECUTE_CASE_REASONS
 
 BLOCK_CASE_REASONS = {
     Reason.MALFORMED,
@@ -254,7 +256,8 @@ def test_valid_governance_register_member_and_rotate_auditor(pre: Pre) -> None:
     asset = get_asset(view, new_asset)
     assert asset is not None and asset.issuer == w.mallory.key
     # With three members the quorum is three: the same approvals no longer suffice.
-    after = StateView(view)
+    after = PendingTxs(pre.store, w.genesis)
+    after.view.merge(view.delta())
     rotate = build_set_auditor_key(
         w.bank_b.identity, [w.bank_a.identity], w.chain_id, b"\x99" * 32, nonce=21
     )
@@ -850,7 +853,7 @@ def test_block_with_a_bad_tx_is_rejected_whole(pre: Pre) -> None:
     expect_block_rejected(pre, raw_block(w, pre.store, [good, bad]), Reason.NOT_MEMBER, 1)
 
 
-def test_proposer_drops_invalid_txs_and_their_dependants(pre: Pre) -> None:
+def test_execute_batch_drops_invalid_txs_and_their_dependants(pre: Pre) -> None:
     w = pre.world
     input_opening = pre.i1.openings[1]
     sealed = seal_outputs([w.bob.plan(400)], USD, w.auditor.memo_public)
@@ -864,18 +867,17 @@ def test_proposer_drops_invalid_txs_and_their_dependants(pre: Pre) -> None:
     valid = w.transfer(w.bob, USD, [w.spend(pre.t1, 0)], [w.carol.plan(100)])
     # Spends the same input as ``bad``: a double spend until ``bad`` is dropped.
     rival = w.transfer(w.alice, USD, [w.spend(pre.i1, 1)], [w.carol.plan(400)])
-    candidates = [bad.encode(), dependant.encode(), valid.encode(), rival.encode()]
-    proposal = propose_block(pre.store, w.genesis, candidates, view=0, timestamp_ms=0)
-    assert proposal.block.txs == (valid.tx, rival.tx)
-    assert [(raw, r.reason) for raw, r in proposal.rejected] == [
-        (bad.encode(), Reason.BAD_RANGE_PROOF),
-        (dependant.encode(), Reason.UNKNOWN_INPUT),
+    executed = w.execute(pre.store, [bad, dependant, valid, rival])
+    assert executed.block.txs == (valid.tx, rival.tx)
+    assert [(r.index_in_batch, r.reason, r.payload) for r in executed.rejected] == [
+        (0, Reason.BAD_RANGE_PROOF, bad.encode()),
+        (1, Reason.UNKNOWN_INPUT, dependant.encode()),
     ]
-    apply_block(pre.store, proposal.block, w.genesis)
+    apply_block(pre.store, executed.block, w.genesis)
 
 
 def test_every_reason_code_has_a_spec_case() -> None:
-    covered = {reason for _, reason in TX_CASES} | BLOCK_CASE_REASONS
+    covered = {reason for _, reason in TX_CASES} | BLOCK_CASE_REASONS | EXECUTE_CASE_REASONS
     assert set(Reason) - covered == set()
 
 

@@ -82,6 +82,23 @@ def test_consensus_core_has_no_io_clock_or_global_random() -> None:
     assert violations == []
 
 
+SANS_IO_NODE_MODULES = ["node/config.py"]
+"""node/ modules that hold decisions, not I/O: checked as pure as the consensus core."""
+
+
+@pytest.mark.parametrize("relative", SANS_IO_NODE_MODULES)
+def test_sans_io_node_modules_have_no_io_clock_or_global_random(relative: str) -> None:
+    path = ROOT / relative
+    if not path.is_file():  # a moved module would make the check pass vacuously
+        raise AssertionError(f"{relative} is missing")
+    violations = [
+        f"{relative}:{line} imports {module}"
+        for line, module in imported_modules(path)
+        if module == "__import__" or module.split(".")[0] in CONSENSUS_FORBIDDEN
+    ]
+    assert violations == []
+
+
 def test_consensus_does_not_import_the_signing_module() -> None:
     for path in python_files("consensus"):
         assert "identity" not in {m.split(".")[-1] for _, m in imported_modules(path)}, path
@@ -93,3 +110,4 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
     bad.write_text("import time\nfrom ledger.codec import encode_value\nimport node.api\n")
     modules = {m for _, m in imported_modules(bad)}
     assert modules == {"time", "ledger.codec", "node.api"}
+    assert {m.split(".")[0] for m in modules} & CONSENSUS_FORBIDDEN == {"time"}

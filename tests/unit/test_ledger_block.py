@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.apply import apply_block, chain_tip, commit_applied, commit_genesis
+from ledger.apply import apply_block, commit_applied
 from ledger.block import (
     MAX_BLOCK_BYTES,
     Block,
@@ -16,10 +16,11 @@ from ledger.block import (
     check_proposal_timestamp,
     decode_block,
 )
+from ledger.chain import chain_tip, commit_genesis
 from ledger.leveldb_store import LevelDBStore
 from ledger.reasons import BlockRejected, Reason
 from ledger.wallet import Wallet
-from tests.spec.ledger_world import USD, World, committed_blocks
+from tests.spec.ledger_world import USD, World, committed_blocks, metadata_of
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,9 @@ def test_blocks_survive_a_reopen_and_the_chain_continues(world: World, tmp_path:
         assert store.tip_hash() == world.chain_id and store.height() == 0
         block = world.propose(store, [issue])
         result = apply_block(store, block, world.genesis)
-        root = commit_applied(store, block, result, b"certificate")
+        root = commit_applied(
+            store, block, result, certificate=b"certificate", metadata=metadata_of(block)
+        )
         assert root == block.header.state_root
         assert store.certificate_at(1) == b"certificate"
         assert store.tx_location(issue.tx_id) == (1, 0)
@@ -56,7 +59,13 @@ def test_blocks_survive_a_reopen_and_the_chain_continues(world: World, tmp_path:
         )
         next_block = world.propose(store, [pay])
         assert next_block.header.prev_hash == result.block_hash
-        commit_applied(store, next_block, apply_block(store, next_block, world.genesis), b"")
+        commit_applied(
+            store,
+            next_block,
+            apply_block(store, next_block, world.genesis),
+            certificate=b"",
+            metadata=metadata_of(next_block),
+        )
         # The same block again is now stale.
         with pytest.raises(BlockRejected) as info:
             apply_block(store, next_block, world.genesis)

@@ -1,4 +1,4 @@
-"""Block proposals every node can decode, order dependence within a block, and the
+"""Executed blocks every node can decode, order dependence within a block, and the
 same roots on every store."""
 
 from __future__ import annotations
@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from ledger import apply as apply_module
 from ledger import block as block_module
-from ledger.apply import apply_block, commit_applied, commit_genesis, propose_block
+from ledger import execute as execute_module
+from ledger.apply import apply_block, commit_applied
 from ledger.block import BlockHeader, decode_block
 from ledger.build import BuiltTx, build_attest
+from ledger.chain import commit_genesis
 from ledger.leveldb_store import LevelDBStore
 from ledger.reasons import BlockRejected, Reason
 from ledger.store import KeyValueStore
-from tests.spec.ledger_world import GENESIS_TIME_MS, USD, World, raw_block
+from tests.spec.ledger_world import USD, World, metadata_of, raw_block
 
 
 @pytest.fixture(scope="module")
@@ -44,38 +45,31 @@ def test_block_overhead_bound_covers_the_largest_header() -> None:
     assert len(empty_block.encode()) - 1 + 5 <= block_module.BLOCK_OVERHEAD_BYTES
 
 
-def test_proposal_never_exceeds_what_decode_block_accepts(
+def test_an_executed_block_never_exceeds_what_decode_block_accepts(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """max_block_txs x max_tx_bytes may exceed MAX_BLOCK_BYTES (a legal genesis): the
-    primary must stop filling the block at the byte limit, or every backup refuses it
-    as TOO_LARGE and every primary after it proposes the same block again."""
+    """max_block_txs x max_tx_bytes may exceed MAX_BLOCK_BYTES (a legal genesis): a batch
+    must stop filling its block at the byte limit, or every backup refuses the block as
+    TOO_LARGE. The valid txs that do not fit are rejected as BLOCK_FULL, in batch order."""
     store = world.new_store()
     txs = _attests(world, 12)
     size = len(txs[0].encode())
     limit = block_module.BLOCK_OVERHEAD_BYTES + 5 * size + size // 2  # room for five
     monkeypatch.setattr(block_module, "MAX_BLOCK_BYTES", limit)
-    monkeypatch.setattr(apply_module, "MAX_BLOCK_BYTES", limit, raising=False)
-    proposal = propose_block(
-        store, world.genesis, [t.encode() for t in txs], view=0, timestamp_ms=GENESIS_TIME_MS + 1
-    )
-    encoded = proposal.block.encode()
+    monkeypatch.setattr(execute_module, "MAX_BLOCK_BYTES", limit)
+    executed = world.execute(store, txs)
+    encoded = executed.block.encode()
     assert len(encoded) <= limit
-    assert len(proposal.block.txs) == 5
-    assert proposal.rejected == ()  # the rest waits for the next block, it is not invalid
+    assert len(executed.block.txs) == 5
+    assert [(r.index_in_batch, r.reason) for r in executed.rejected] == [
+        (i, Reason.BLOCK_FULL) for i in range(5, 12)
+    ]
+    assert [r.payload for r in executed.rejected] == [t.encode() for t in txs[5:]]
     result = apply_block(store, decode_block(encoded), world.genesis)
-    commit_applied(store, proposal.block, result, b"")
-    rest = propose_block(
-        store,
-        world.genesis,
-        [t.encode() for t in txs[5:]],
-        view=0,
-        timestamp_ms=GENESIS_TIME_MS + 2,
-    )
-    assert len(rest.block.txs) == 5
+    assert result.state_root == executed.result.state_root
 
 
-def test_proposal_rejects_a_tx_no_block_can_hold(
+def test_a_smaller_tx_after_a_full_block_still_fits(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = world.new_store()
@@ -84,16 +78,10 @@ def test_proposal_rejects_a_tx_no_block_can_hold(
     limit = block_module.BLOCK_OVERHEAD_BYTES + len(small.encode()) + 10
     assert len(issue.encode()) > limit
     monkeypatch.setattr(block_module, "MAX_BLOCK_BYTES", limit)
-    monkeypatch.setattr(apply_module, "MAX_BLOCK_BYTES", limit, raising=False)
-    proposal = propose_block(
-        store,
-        world.genesis,
-        [issue.encode(), small.encode()],
-        view=0,
-        timestamp_ms=GENESIS_TIME_MS + 1,
-    )
-    assert [r.reason for _, r in proposal.rejected] == [Reason.TOO_LARGE]
-    assert [t.encode() for t in proposal.block.txs] == [small.encode()]
+    monkeypatch.setattr(execute_module, "MAX_BLOCK_BYTES", limit)
+    executed = world.execute(store, [issue, small])
+    assert [(r.index_in_batch, r.reason) for r in executed.rejected] == [(0, Reason.BLOCK_FULL)]
+    assert [t.encode() for t in executed.block.txs] == [small.encode()]
 
 
 def test_spending_an_output_before_the_tx_that_creates_it_is_unknown_input(world: World) -> None:
@@ -113,10 +101,22 @@ def test_the_same_blocks_give_the_same_roots_on_fresh_memory_and_leveldb_stores(
     source = world.new_store()
     issue = world.issue(world.bank_a, USD, [world.alice.plan(60), world.alice.plan(40)])
     block_one = world.propose(source, [issue])
-    commit_applied(source, block_one, apply_block(source, block_one, world.genesis), b"")
+    commit_applied(
+        source,
+        block_one,
+        apply_block(source, block_one, world.genesis),
+        certificate=b"",
+        metadata=metadata_of(block_one),
+    )
     pay = world.transfer(world.alice, USD, [world.spend(issue, 1)], [world.carol.plan(40)])
     block_two = world.propose(source, [pay, *_attests(world, 2)])
-    commit_applied(source, block_two, apply_block(source, block_two, world.genesis), b"")
+    commit_applied(
+        source,
+        block_two,
+        apply_block(source, block_two, world.genesis),
+        certificate=b"",
+        metadata=metadata_of(block_two),
+    )
     stores: list[KeyValueStore] = [world.new_store(), world.new_store()]
     with LevelDBStore(tmp_path / "db") as disk:
         commit_genesis(disk, world.genesis)
@@ -125,7 +125,13 @@ def test_the_same_blocks_give_the_same_roots_on_fresh_memory_and_leveldb_stores(
             encoded = block.encode()
             for store in stores:
                 replayed = decode_block(encoded)
-                commit_applied(store, replayed, apply_block(store, replayed, world.genesis), b"")
+                commit_applied(
+                    store,
+                    replayed,
+                    apply_block(store, replayed, world.genesis),
+                    certificate=b"",
+                    metadata=metadata_of(replayed),
+                )
         for store in stores:
             assert store.state_root() == source.state_root() == block_two.header.state_root
             assert list(store.iter_state()) == list(source.iter_state())

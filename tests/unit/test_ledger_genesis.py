@@ -29,7 +29,14 @@ from ledger.identity import SigningIdentity
 BANK_A = SigningIdentity.from_seed(b"\x01" * 32)
 BANK_B = SigningIdentity.from_seed(b"\x02" * 32)
 CLIENT = SigningIdentity.from_seed(b"\x03" * 32)
-VALIDATOR = SigningIdentity.from_seed(b"\x04" * 32)
+VALIDATORS = [SigningIdentity.from_seed(bytes([0x10 + i]) * 32) for i in range(7)]
+
+
+def validators(count: int) -> tuple[ValidatorInfo, ...]:
+    return tuple(
+        ValidatorInfo(f"v{i}", VALIDATORS[i].public_key, f"http://127.0.0.1:{8000 + i}", "")
+        for i in range(count)
+    )
 
 
 def make_genesis(**changes: object) -> Genesis:
@@ -37,7 +44,7 @@ def make_genesis(**changes: object) -> Genesis:
         "version": 1,
         "chain_name": "veil-test",
         "genesis_time_ms": 1_700_000_000_000,
-        "validators": (ValidatorInfo("v0", VALIDATOR.public_key, "http://127.0.0.1:8000", ""),),
+        "validators": validators(4),
         "members": (
             MemberInfo("Bank A", BANK_A.public_key, b"\xa1" * 32),
             MemberInfo("Bank B", BANK_B.public_key, b"\xb1" * 32),
@@ -94,6 +101,39 @@ def test_any_change_changes_the_chain_id() -> None:
 def test_inconsistent_genesis_is_refused(changes: dict[str, object]) -> None:
     with pytest.raises(GenesisError):
         make_genesis(**changes)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 5, 6])
+def test_a_validator_count_pbft_cannot_run_is_refused(count: int) -> None:
+    # What ReplicaConfig refuses: fewer than 4, or n != 3f+1.
+    with pytest.raises(GenesisError, match=f"need n = 3f\\+1 >= 4 validators, got {count}"):
+        make_genesis(validators=validators(count))
+
+
+@pytest.mark.parametrize("count", [4, 7])
+def test_validator_counts_of_3f_plus_1_are_accepted(count: int) -> None:
+    assert len(make_genesis(validators=validators(count)).validators) == count
+
+
+@pytest.mark.parametrize(
+    ("interval", "window"), [(16, 16), (16, 8), (16, 40), (16, 0), (0, 64), (3, 7)]
+)
+def test_a_watermark_window_not_a_multiple_of_2_intervals_is_refused(
+    interval: int, window: int
+) -> None:
+    params = dataclasses.replace(
+        DEFAULT_PARAMS, checkpoint_interval_blocks=interval, watermark_window_blocks=window
+    )
+    with pytest.raises(GenesisError, match="checkpoint interval"):
+        make_genesis(params=params)
+
+
+@pytest.mark.parametrize(("interval", "window"), [(16, 32), (16, 64), (1, 2), (5, 15)])
+def test_a_watermark_window_of_2_or_more_intervals_is_accepted(interval: int, window: int) -> None:
+    params = dataclasses.replace(
+        DEFAULT_PARAMS, checkpoint_interval_blocks=interval, watermark_window_blocks=window
+    )
+    assert make_genesis(params=params).params.watermark_window_blocks == window
 
 
 def test_json_is_strict() -> None:

@@ -1,16 +1,19 @@
-"""Mempool admission (admit_tx) with a pending view and the verified-proof cache."""
+"""Mempool admission in two phases, the pending txs, and the verified-proof cache."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
 
-from ledger.apply import ProofCache, admit_tx, apply_block
-from ledger.build import seal_outputs, sign_tx
+from ledger import mempool as mempool_module
+from ledger.apply import apply_block
+from ledger.build import build_attest, seal_outputs, sign_tx
+from ledger.mempool import PendingTxs, admit_decoded, admit_tx, verify_statement
+from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import range_statement
-from ledger.state import StateView
 from ledger.tx import TransferBody, decode_tx
 from privacy import group
 from privacy.rangeproof import RangeStatement, batch_verify
@@ -42,7 +45,7 @@ def test_admission_on_a_pending_view_then_the_block_reuses_the_verified_proofs(
     onward = world.transfer(world.bob, USD, [world.spend(pay, 0)], [world.carol.plan(50)])
     spy = Spy()
     cache = ProofCache(batch_verifier=spy)
-    pending = StateView(store)
+    pending = PendingTxs(store, world.genesis)
     admit_tx(store, pay.encode(), world.genesis, pending=pending, proof_cache=cache)
     # The pending view makes a competing spend a double spend, and a dependant valid.
     with pytest.raises(TxRejected) as info:
@@ -113,3 +116,93 @@ def test_cache_capacity_drops_the_oldest(world: World) -> None:
     assert len(cache) == 2
     assert statements[0] not in cache  # type: ignore[operator]
     assert statements[2] in cache  # type: ignore[operator]
+
+
+# --- two-phase admission ----------------------------------------------------------------
+
+
+def test_resubmitting_an_admitted_tx_is_duplicate_tx(world: World) -> None:
+    # Issue 8 §2.6: it used to be DOUBLE_SPEND (a transfer) or REPLAYED (a nonce kind).
+    store = world.new_store()
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(5)])
+    world.commit(store, [issue])
+    pay = world.transfer(world.alice, USD, [world.spend(issue, 0)], [world.bob.plan(5)])
+    attest = build_attest(world.bank_a.identity, world.chain_id, "x", b"\x01" * 32, nonce=900)
+    pending = PendingTxs(store, world.genesis)
+    for tx in (pay, attest):
+        admit_tx(store, tx.encode(), world.genesis, pending=pending)
+        with pytest.raises(TxRejected) as info:
+            admit_tx(store, tx.encode(), world.genesis, pending=pending)
+        assert info.value.reason is Reason.DUPLICATE_TX
+        assert info.value.detail == "tx already in the mempool"
+    assert len(pending) == 2 and pay.tx_id in pending
+
+
+def test_phase_one_runs_every_cheap_check_but_not_the_range_proof(world: World) -> None:
+    store = world.new_store()
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(9)])
+    world.commit(store, [issue])
+    oid, opening = world.spend(issue, 0)
+    sealed = seal_outputs([world.bob.plan(9)], USD, world.auditor.memo_public)
+    other = seal_outputs([world.bob.plan(9)], USD, world.auditor.memo_public)
+    body = TransferBody(world.alice.key, USD, (oid,), sealed.outputs, other.range_proof)
+    x = (opening.blinding - sealed.openings[0].blinding) % group.ORDER
+    bad_proof = sign_tx(world.alice.identity, body, world.chain_id, excess_blinding=x)
+    pending = PendingTxs(store, world.genesis)
+    dtx = decode_tx(bad_proof.encode(), world.chain_id, max_tx_bytes=1 << 16)
+    checked = pending.precheck(dtx)  # signature, inputs, balance: all fine
+    assert checked.statement is not None and checked.dtx is dtx
+    assert len(pending) == 0 and not pending.view.delta()  # phase 1 writes nothing
+    with pytest.raises(TxRejected) as info:
+        verify_statement(checked.statement, None)
+    assert info.value.reason is Reason.BAD_RANGE_PROOF
+    # A cheap failure is found without any proof work.
+    forged = dataclasses.replace(bad_proof.tx, signature=b"\x00" * 64)
+    with pytest.raises(TxRejected) as info:
+        pending.precheck(decode_tx(forged.encode(), world.chain_id, max_tx_bytes=1 << 16))
+    assert info.value.reason is Reason.BAD_SIGNATURE
+
+
+def test_proofs_verified_elsewhere_then_accepted_and_a_stale_check_is_redone(
+    world: World,
+) -> None:
+    store = world.new_store()
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(50)])
+    world.commit(store, [issue])
+    pay = world.transfer(world.alice, USD, [world.spend(issue, 0)], [world.bob.plan(50)])
+    rival = world.transfer(world.alice, USD, [world.spend(issue, 0)], [world.carol.plan(50)])
+    pending = PendingTxs(store, world.genesis)
+    checked = [
+        pending.precheck(decode_tx(t.encode(), world.chain_id, max_tx_bytes=1 << 16))
+        for t in (pay, rival)
+    ]
+    statements = [c.statement for c in checked if c.statement is not None]
+    spy = Spy()
+    cache = ProofCache(batch_verifier=spy)
+    fresh = cache.unseen(statements + statements)  # each once, in order
+    assert fresh == statements
+    assert [batch_verify([s]) for s in fresh] == [[], []]  # "the worker pool"
+    cache.mark_verified(fresh)
+    assert cache.unseen(statements) == []
+    assert cache.batch_verify(statements) == [] and spy.calls == []
+    pending.accept(checked[0])
+    # Both were prechecked on the same pending state: the rival's check is stale and redone.
+    with pytest.raises(TxRejected) as info:
+        pending.accept(checked[1])
+    assert info.value.reason is Reason.DOUBLE_SPEND
+    assert len(pending) == 1 and rival.tx_id not in pending
+
+
+def test_admit_decoded_takes_the_decoded_tx_without_decoding_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = world.new_store()
+    attest = build_attest(world.bank_b.identity, world.chain_id, "y", b"\x02" * 32, nonce=901)
+    dtx = decode_tx(attest.encode(), world.chain_id, max_tx_bytes=1 << 16)
+
+    def no_decoding(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("decoded a second time")
+
+    monkeypatch.setattr(mempool_module, "decode_tx", no_decoding)
+    receipt = admit_decoded(PendingTxs(store, world.genesis), dtx)
+    assert receipt.tx_id == attest.tx_id

@@ -12,7 +12,7 @@ from nacl.bindings import crypto_scalarmult
 from nacl.exceptions import RuntimeError as NaclRuntimeError
 from nacl.public import PrivateKey
 
-from ledger.apply import admit_tx, apply_block
+from ledger.apply import apply_block
 from ledger.block import decode_block
 from ledger.build import (
     BuiltTx,
@@ -24,6 +24,7 @@ from ledger.build import (
 )
 from ledger.genesis import AccountInfo, GenesisError, MemberInfo, genesis_from_json, genesis_to_json
 from ledger.memo_key import FIELD_PRIME, SMALL_ORDER_U, is_valid_memo_key, memo_key_problem
+from ledger.mempool import admit_tx
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import get_account
 from ledger.state import StateView

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.apply import admit_tx
 from ledger.auditor import Auditor
 from ledger.build import seal_outputs
+from ledger.mempool import admit_tx
 from ledger.reasons import TxRejected
 from ledger.wallet import OwnedOutput, Wallet, scan_block
 from tests.spec.ledger_world import USD, World, committed_blocks

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.apply import apply_block, commit_applied, commit_genesis
+from ledger.apply import apply_block, commit_applied
 from ledger.block import Block, block_hash, decode_block
+from ledger.chain import commit_genesis
 from ledger.codec import encode_value
 from ledger.leveldb_store import LevelDBStore
 from ledger.store import (
@@ -26,7 +27,7 @@ from ledger.store import (
     StoreCorruptError,
 )
 from ledger.stored_block import stored_block_claim
-from tests.spec.ledger_world import USD, World
+from tests.spec.ledger_world import USD, World, metadata_of
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def write_chain(world: World, path: Path, blocks: int) -> None:
         for _ in range(blocks):
             issue = world.issue(world.bank_a, USD, [world.alice.plan(5)])
             block = world.propose(store, [issue])
-            commit_applied(store, block, apply_block(store, block, world.genesis), b"cert")
+            result = apply_block(store, block, world.genesis)
+            commit_applied(store, block, result, certificate=b"cert", metadata=metadata_of(block))
 
 
 def test_a_real_chain_opens_at_genesis_and_later(world: World, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 
-from ledger.apply import admit_tx, apply_block
+from ledger.apply import apply_block
 from ledger.build import (
     BuiltTx,
     approve,
@@ -17,6 +17,7 @@ from ledger.build import (
     seal_outputs,
     sign_tx,
 )
+from ledger.mempool import admit_tx
 from ledger.reasons import BlockRejected, Reason, TxRejected
 from ledger.rules import get_output
 from ledger.store import MemoryStore

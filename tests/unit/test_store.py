@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import plyvel
 import pytest
 
+from ledger.batch import BlockMetadata, RejectedRequest
 from ledger.codec import encode_value
 from ledger.leveldb_store import LevelDBStore
+from ledger.reasons import Reason
 from ledger.state import (
     NS_ACCOUNT,
     NS_OUTPUT,
@@ -24,6 +27,7 @@ from ledger.state import (
 from ledger.state_root import EMPTY_ROOT, compute_root, verify_state_proof
 from ledger.store import (
     SCHEMA_KEY,
+    BlockWrite,
     MemoryStore,
     OwnerIndexChange,
     SchemaVersionError,
@@ -33,6 +37,7 @@ from ledger.store import (
     StoreInvariantError,
     TxLocation,
 )
+from tests.store_writes import block_write
 
 
 def h(label: bytes | str) -> bytes:
@@ -54,7 +59,9 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 
 
 def genesis(store: Store, delta: StateDelta | None = None) -> bytes:
-    return store.commit_block(0, h("genesis"), b"genesis", b"", delta or StateDelta(), [])
+    return store.commit_block(
+        block_write(0, h("genesis"), b"genesis", b"", delta or StateDelta(), [])
+    )
 
 
 def test_empty_store(make_store: Callable[[], Store]) -> None:
@@ -75,13 +82,15 @@ def test_commit_and_read_back(make_store: Callable[[], Store]) -> None:
     delta = StateDelta([(output_key(h("o1")), b"out1"), (output_key(h("o2")), b"out2")])
     tx_ids = [h("tx1"), h("tx2")]
     root = store.commit_block(
-        1,
-        h("block1"),
-        b"block-one",
-        b"cert-one",
-        delta,
-        tx_ids,
-        [OwnerIndexChange(alice, h("o1"), True), (bob, h("o2"), True)],
+        block_write(
+            1,
+            h("block1"),
+            b"block-one",
+            b"cert-one",
+            delta,
+            tx_ids,
+            [OwnerIndexChange(alice, h("o1"), True), (bob, h("o2"), True)],
+        )
     )
     state = {
         account_key(alice): b"A",
@@ -115,13 +124,15 @@ def test_commit_and_read_back(make_store: Callable[[], Store]) -> None:
 
     # spend o1 (delete), move value to bob
     store.commit_block(
-        2,
-        h("block2"),
-        b"block-two",
-        b"cert-two",
-        StateDelta([(output_key(h("o1")), None), (output_key(h("o3")), b"out3")]),
-        [h("tx3")],
-        [(alice, h("o1"), False), (bob, h("o3"), True)],
+        block_write(
+            2,
+            h("block2"),
+            b"block-two",
+            b"cert-two",
+            StateDelta([(output_key(h("o1")), None), (output_key(h("o3")), b"out3")]),
+            [h("tx3")],
+            [(alice, h("o1"), False), (bob, h("o3"), True)],
+        )
     )
     del state[output_key(h("o1"))]
     state[output_key(h("o3"))] = b"out3"
@@ -137,33 +148,39 @@ def test_commit_and_read_back(make_store: Callable[[], Store]) -> None:
 def test_heights_must_be_consecutive(make_store: Callable[[], Store]) -> None:
     store = make_store()
     with pytest.raises(StoreInvariantError, match="height 1"):
-        store.commit_block(1, h("b1"), b"", b"", StateDelta(), [])
+        store.commit_block(block_write(1, h("b1"), b"", b"", StateDelta(), []))
     genesis(store)
     for bad in [0, 2, 5, -1]:
         with pytest.raises(StoreInvariantError):
-            store.commit_block(bad, h(f"b{bad}"), b"", b"", StateDelta(), [])
+            store.commit_block(block_write(bad, h(f"b{bad}"), b"", b"", StateDelta(), []))
     assert store.height() == 0
 
 
 def test_rejected_commits_write_nothing(make_store: Callable[[], Store]) -> None:
     store = make_store()
     genesis(store)
-    store.commit_block(1, h("b1"), b"b1", b"c1", StateDelta(), [h("tx1")], [(h("a"), h("o"), True)])
+    store.commit_block(
+        block_write(1, h("b1"), b"b1", b"c1", StateDelta(), [h("tx1")], [(h("a"), h("o"), True)])
+    )
     root = store.state_root()
     change = StateDelta([(output_key(b"new"), b"v")])
     bad_calls: list[Callable[[], object]] = [
         # tx id already committed
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [h("tx1")]),
+        lambda: store.commit_block(block_write(2, h("b2"), b"", b"", change, [h("tx1")])),
         # tx id twice in one block
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [h("t"), h("t")]),
+        lambda: store.commit_block(block_write(2, h("b2"), b"", b"", change, [h("t"), h("t")])),
         # block hash already stored
-        lambda: store.commit_block(2, h("b1"), b"", b"", change, []),
+        lambda: store.commit_block(block_write(2, h("b1"), b"", b"", change, [])),
         # adding an indexed output again / removing an unindexed one
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [], [(h("a"), h("o"), True)]),
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [], [(h("a"), h("x"), False)]),
+        lambda: store.commit_block(
+            block_write(2, h("b2"), b"", b"", change, [], [(h("a"), h("o"), True)])
+        ),
+        lambda: store.commit_block(
+            block_write(2, h("b2"), b"", b"", change, [], [(h("a"), h("x"), False)])
+        ),
         # malformed hashes
-        lambda: store.commit_block(2, b"short", b"", b"", change, []),
-        lambda: store.commit_block(2, h("b2"), b"", b"", change, [b"short"]),
+        lambda: store.commit_block(block_write(2, b"short", b"", b"", change, [])),
+        lambda: store.commit_block(block_write(2, h("b2"), b"", b"", change, [b"short"])),
     ]
     for call in bad_calls:
         with pytest.raises(StoreInvariantError):
@@ -175,7 +192,9 @@ def test_rejected_commits_write_nothing(make_store: Callable[[], Store]) -> None
         assert store.tx_location(h("t")) is None
     # an output created and spent in the same block nets to nothing
     store.commit_block(
-        2, h("b2"), b"", b"", change, [], [(h("a"), h("z"), True), (h("a"), h("z"), False)]
+        block_write(
+            2, h("b2"), b"", b"", change, [], [(h("a"), h("z"), True), (h("a"), h("z"), False)]
+        )
     )
     assert store.outputs_by_owner(h("a")) == [h("o")]
 
@@ -188,7 +207,7 @@ def test_preview_matches_commit(make_store: Callable[[], Store]) -> None:
     assert store.state_root() != preview
     other = StateDelta([(output_key(b"other"), b"v")])
     assert store.preview_state_root(other) != preview
-    assert store.commit_block(1, h("b1"), b"", b"", delta, []) == preview
+    assert store.commit_block(block_write(1, h("b1"), b"", b"", delta, [])) == preview
     # a preview computed before the last commit is not reused after it
     again = store.preview_state_root(delta)
     assert again == store.state_root()
@@ -223,7 +242,7 @@ def test_state_view_overlays_pending_writes(make_store: Callable[[], Store]) -> 
     assert view.get_state(output_key(b"8")) is None
     delta = view.delta()
     assert list(delta) == [output_key(b"1"), output_key(b"7"), output_key(b"2")]
-    store.commit_block(1, h("b1"), b"", b"", delta, [])
+    store.commit_block(block_write(1, h("b1"), b"", b"", delta, []))
     assert dict(store.iter_state()) == dict(view.iter_state())
 
 
@@ -253,7 +272,7 @@ def test_leveldb_reopen_gives_the_same_state(tmp_path: Path) -> None:
         for height in range(1, 6):
             delta = StateDelta((output_key(b"%d-%d" % (height, i)), b"v") for i in range(20))
             store.commit_block(
-                height, h(b"b%d" % height), b"blk", b"crt", delta, [h(b"t%d" % height)]
+                block_write(height, h(b"b%d" % height), b"blk", b"crt", delta, [h(b"t%d" % height)])
             )
         root, tip = store.state_root(), store.tip_hash()
         state = dict(store.iter_state())
@@ -262,7 +281,9 @@ def test_leveldb_reopen_gives_the_same_state(tmp_path: Path) -> None:
         assert store.tip_hash() == tip
         assert store.state_root() == root == compute_root(state)
         assert store.tx_location(h(b"t3")) == (3, 0)
-        store.commit_block(6, h(b"b6"), b"", b"", StateDelta([(output_key(b"1-1"), None)]), [])
+        store.commit_block(
+            block_write(6, h(b"b6"), b"", b"", StateDelta([(output_key(b"1-1"), None)]), [])
+        )
         del state[output_key(b"1-1")]
         assert store.state_root() == compute_root(state)
 
@@ -306,15 +327,19 @@ def test_a_failed_write_stops_further_commits(tmp_path: Path) -> None:
 
     store.backend.write = broken_write  # type: ignore[method-assign]
     with pytest.raises(OSError, match="disk on fire"):
-        store.commit_block(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        store.commit_block(
+            block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        )
     assert store.height() == 0
     assert store.state_root() == EMPTY_ROOT
     with pytest.raises(StoreError, match="reopen"):
-        store.commit_block(1, h("b1"), b"", b"", StateDelta(), [])
+        store.commit_block(block_write(1, h("b1"), b"", b"", StateDelta(), []))
     store.close()
     with LevelDBStore(tmp_path / "db") as reopened:
         assert reopened.height() == 0
-        reopened.commit_block(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        reopened.commit_block(
+            block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), [])
+        )
         assert reopened.state_root() == compute_root({output_key(b"a"): b"1"})
 
 
@@ -324,19 +349,23 @@ def test_owner_index_keeps_owners_of_different_lengths_apart(
     store = make_store()
     genesis(store)
     store.commit_block(
-        1,
-        h("b1"),
-        b"",
-        b"",
-        StateDelta(),
-        [],
-        [(b"a", b"\x01", True), (b"ab", b"\x02", True), (b"a", b"b\x03", True)],
+        block_write(
+            1,
+            h("b1"),
+            b"",
+            b"",
+            StateDelta(),
+            [],
+            [(b"a", b"\x01", True), (b"ab", b"\x02", True), (b"a", b"b\x03", True)],
+        )
     )
     assert store.outputs_by_owner(b"a") == [b"\x01", b"b\x03"]
     assert store.outputs_by_owner(b"ab") == [b"\x02"]
     assert store.outputs_by_owner(b"b") == []
     with pytest.raises(StoreInvariantError):
-        store.commit_block(2, h("b2"), b"", b"", StateDelta(), [], [(b"", b"\x01", True)])
+        store.commit_block(
+            block_write(2, h("b2"), b"", b"", StateDelta(), [], [(b"", b"\x01", True)])
+        )
 
 
 def test_iteration_by_prefix_and_namespace(make_store: Callable[[], Store]) -> None:
@@ -369,3 +398,75 @@ def test_verify_state_root_detects_state_that_does_not_match_the_tree(tmp_path: 
     db.close()
     with LevelDBStore(path) as store, pytest.raises(StoreCorruptError, match="tree says"):
         store.verify_state_root()
+
+
+def test_a_block_is_stored_with_its_metadata_and_rejected_requests(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    genesis(store)
+    rejected = (
+        RejectedRequest(0, "MALFORMED", b"\x93\x01"),
+        RejectedRequest(3, "DUPLICATE_TX", b"tx bytes"),
+    )
+    store.commit_block(
+        BlockWrite(
+            height=1,
+            block_hash=h("b1"),
+            block_bytes=b"block",
+            certificate_bytes=b"certificate",
+            metadata=BlockMetadata(1_700_000_000_123, 5),
+            rejected=rejected,
+            delta=StateDelta(),
+            tx_ids=(h("t1"),),
+        )
+    )
+    assert store.metadata_at(1) == BlockMetadata(1_700_000_000_123, 5)
+    assert store.rejected_at(1) == rejected
+    assert [r.reason for r in rejected] == [Reason.MALFORMED, Reason.DUPLICATE_TX]
+    assert store.metadata_at(0) == BlockMetadata(0, 0) and store.rejected_at(0) == ()
+    assert store.metadata_at(2) is None and store.rejected_at(-1) is None
+
+
+def test_a_malformed_block_write_is_refused_and_writes_nothing(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    genesis(store)
+    base = block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"x"), b"1")]), [])
+    bad_writes = [
+        dataclasses.replace(base, metadata=(0, 0)),  # type: ignore[arg-type]
+        dataclasses.replace(base, rejected=[RejectedRequest(0, "MALFORMED", b"")]),  # type: ignore[arg-type]
+        dataclasses.replace(base, rejected=(b"junk",)),  # type: ignore[arg-type]
+        dataclasses.replace(
+            base,
+            rejected=(RejectedRequest(2, "MALFORMED", b""), RejectedRequest(1, "MALFORMED", b"")),
+        ),
+        dataclasses.replace(
+            base,
+            rejected=(RejectedRequest(1, "MALFORMED", b""), RejectedRequest(1, "MALFORMED", b"")),
+        ),
+        dataclasses.replace(base, height=True),
+        dataclasses.replace(base, certificate_bytes="cert"),  # type: ignore[arg-type]
+    ]
+    for write in bad_writes:
+        with pytest.raises(StoreInvariantError):
+            store.commit_block(write)
+        assert store.height() == 0 and store.get_state(output_key(b"x")) is None
+    store.commit_block(base)
+    assert store.height() == 1
+
+
+def test_an_unreadable_rejected_list_or_metadata_is_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with LevelDBStore(path) as store:
+        genesis(store)
+    db = plyvel.DB(str(path))
+    db.put(b"R" + (0).to_bytes(8, "big"), encode_value(((0, "NOT_A_REASON", b""),)))
+    db.put(b"M" + (0).to_bytes(8, "big"), b"\xc1")
+    db.close()
+    with LevelDBStore(path) as store:
+        with pytest.raises(StoreCorruptError, match="rejected list of block 0"):
+            store.rejected_at(0)
+        with pytest.raises(StoreCorruptError, match="metadata of block 0"):
+            store.metadata_at(0)

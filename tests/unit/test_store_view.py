@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from ledger.state import StateDelta, StateView, state_key
 from ledger.store import MemoryStore
+from tests.store_writes import block_write
 
 keys = st.builds(state_key, st.sampled_from([b"out", b"outs", b"acct"]), st.binary(max_size=3))
 values = st.binary(max_size=4)
@@ -39,7 +40,7 @@ def test_views_behave_like_a_dict(
     prefix: bytes,
 ) -> None:
     store = MemoryStore()
-    store.commit_block(0, bytes(32), b"g", b"", StateDelta(base.items()), [])
+    store.commit_block(block_write(0, bytes(32), b"g", b"", StateDelta(base.items()), []))
     block = store.view()
     model = dict(base)
     for changes, keep in txs:
@@ -57,7 +58,7 @@ def test_views_behave_like_a_dict(
     assert listed == sorted((k, v) for k, v in model.items() if k.startswith(prefix))
     assert dict(store.iter_state()) == base  # nothing reached the store
     root = store.preview_state_root(block.delta())
-    store.commit_block(1, b"\x01" * 32, b"b", b"", block.delta(), [])
+    store.commit_block(block_write(1, b"\x01" * 32, b"b", b"", block.delta(), []))
     assert dict(store.iter_state()) == model
     assert store.state_root() == root
     assert store.verify_state_root() == root

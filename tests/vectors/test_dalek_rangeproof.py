@@ -1,7 +1,8 @@
 """dalek-cryptography/bulletproofs deserialize-and-verify vectors through the Merlin transcript.
 
-The vectors file (../shared/vectors/dalek_rangeproof_v1.txt) holds 16 proofs made by
-dalek for n ∈ {8, 16, 32, 64}, m ∈ {1, 2, 4, 8} over commitments vc[0..m].
+The vectors file (tests/vectors/dalek_rangeproof_v1.txt, vendored published test data,
+see tests/vectors/README.md) holds 16 proofs made by dalek for n ∈ {8, 16, 32, 64},
+m ∈ {1, 2, 4, 8} over commitments vc[0..m].
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from privacy.rangeproof import (
     verify_range,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "dalek_rangeproof_v1.txt"
-if not VECTORS.exists():
-    VECTORS = Path("/work/shared/vectors/dalek_rangeproof_v1.txt")
+VECTORS = Path(__file__).resolve().parent / "dalek_rangeproof_v1.txt"
 LABEL = b"Deserialize-And-Verify Test"
 TEXT = VECTORS.read_text(encoding="utf-8")
 COMMITMENTS = [

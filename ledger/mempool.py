@@ -1,0 +1,131 @@
+"""Mempool admission in two phases: first the cheap checks, then the range proof.
+
+Phase 1, ``PendingTxs.precheck(dtx)``, works from an already decoded tx (the
+node decodes each request once) and runs every check but the range proof,
+against the committed state plus the txs already admitted:
+
+1. the tx id is neither committed nor already admitted (``DUPLICATE_TX``: an
+   identical resubmission is a duplicate, whatever its nonce or inputs say);
+2. stateless (``rules.check_stateless``): size, structure, points, memo keys,
+   signatures, a registration's proof of possession, approvals, an issue's
+   excess proof;
+3. stateful (``rules.apply_tx`` on a child view): registration, membership,
+   inputs, the transfer's excess proof, nonce, supply.
+
+It returns a ``CheckedTx`` (the tx's writes and its range statement) and
+changes nothing. Phase 2 verifies the range statement: ``admit_tx`` does it in
+process (through a ``ProofCache`` if given); a node with a process pool sends
+``cache.unseen([checked.statement])`` to its workers, marks the statements
+that verified with ``cache.mark_verified`` and calls ``pending.accept``.
+``accept`` re-runs phase 1 if other txs were accepted in between (their writes
+may conflict), so phase 2 may run concurrently for many txs.
+
+After a block commits, the node builds a new ``PendingTxs`` over the new state
+and re-admits what is left (phase 1 only: the cache keeps the proofs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.chain import ChainState
+from ledger.genesis import Genesis
+from ledger.proof_cache import ProofCache
+from ledger.reasons import Reason, TxRejected
+from ledger.rules import Receipt, apply_tx, check_stateless, range_statement
+from ledger.state import StateDelta, StateView
+from ledger.tx import DecodedTx, decode_tx
+from privacy.rangeproof import RangeProofError, RangeStatement, verify_range
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedTx:
+    """A tx that passed phase 1 on top of the pending txs as they were (``pending_version``)."""
+
+    dtx: DecodedTx
+    receipt: Receipt
+    delta: StateDelta
+    statement: RangeStatement | None
+    pending_version: int
+
+
+class PendingTxs:
+    """The mempool's admitted, not yet committed txs: their combined writes and their ids."""
+
+    def __init__(self, state: ChainState, genesis: Genesis) -> None:
+        self._state = state
+        self._genesis = genesis
+        self.view = StateView(state)
+        self._tx_ids: set[bytes] = set()
+        self._version = 0
+
+    def __contains__(self, tx_id: bytes) -> bool:
+        return tx_id in self._tx_ids
+
+    def __len__(self) -> int:
+        return len(self._tx_ids)
+
+    def precheck(self, dtx: DecodedTx) -> CheckedTx:
+        """Phase 1: every check but the range proof. Raises ``TxRejected``; writes nothing."""
+        if dtx.tx_id in self._tx_ids:
+            raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
+        if self._state.tx_location(dtx.tx_id) is not None:
+            raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
+        genesis = self._genesis
+        check_stateless(dtx, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
+        child = self.view.child()
+        receipt = apply_tx(child, dtx)
+        return CheckedTx(dtx, receipt, child.delta(), range_statement(dtx), self._version)
+
+    def accept(self, checked: CheckedTx) -> Receipt:
+        """Add a tx whose range proof verified. Raises ``TxRejected`` if txs accepted
+        since its precheck now conflict with it (phase 1 is re-run then)."""
+        if checked.pending_version != self._version:
+            checked = self.precheck(checked.dtx)
+        elif checked.dtx.tx_id in self._tx_ids:
+            raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
+        self.view.merge(checked.delta)
+        self._tx_ids.add(checked.dtx.tx_id)
+        self._version += 1
+        return checked.receipt
+
+
+def verify_statement(statement: RangeStatement | None, proof_cache: ProofCache | None) -> None:
+    """Phase 2 in process: the tx's range proof, or ``TxRejected(BAD_RANGE_PROOF)``."""
+    if statement is None:
+        return
+    try:
+        if proof_cache is not None:
+            proof_cache.verify(statement)
+        else:
+            verify_range(statement)
+    except RangeProofError as exc:
+        raise TxRejected(Reason.BAD_RANGE_PROOF, f"{exc.reason}") from None
+
+
+def admit_decoded(
+    pending: PendingTxs, dtx: DecodedTx, *, proof_cache: ProofCache | None = None
+) -> Receipt:
+    """Both phases in process: precheck, verify the proof, accept. Raises ``TxRejected``."""
+    checked = pending.precheck(dtx)
+    verify_statement(checked.statement, proof_cache)
+    return pending.accept(checked)
+
+
+def admit_tx(
+    state: ChainState,
+    tx_bytes: bytes,
+    genesis: Genesis,
+    *,
+    pending: PendingTxs | None = None,
+    proof_cache: ProofCache | None = None,
+) -> tuple[DecodedTx, Receipt]:
+    """Decode ``tx_bytes`` and admit it: every check of one tx, proof included.
+
+    With ``pending`` (built over ``state``), the tx is checked on top of the
+    txs already admitted and added to them on success; without it, against the
+    committed state alone and nothing is kept. Raises ``TxRejected``.
+    """
+    dtx = decode_tx(tx_bytes, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
+    target = pending if pending is not None else PendingTxs(state, genesis)
+    return dtx, admit_decoded(target, dtx, proof_cache=proof_cache)
