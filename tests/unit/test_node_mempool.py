@@ -41,7 +41,8 @@ def test_a_tx_with_a_proof_waits_for_the_verifier_and_is_cached() -> None:
     assert mempool.admit(issue.encode(), 0) == Duplicate(issue.tx_id)  # in admission
     assert mempool.in_admission() == 1 and len(mempool) == 0
     assert mempool.finish(wanted, proof_ok=True) == Accepted(issue.tx_id)
-    assert wanted.checked.statement in cache
+    statement = wanted.checked.statement
+    assert statement is not None and statement in cache
     assert mempool.in_admission() == 0 and issue.tx_id in mempool
 
 
