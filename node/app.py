@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from consensus.actions import Execute
 from consensus.events import Executed
-from consensus.messages import ProposalMetadata
+from consensus.messages import Batch, ProposalMetadata
 from consensus.proposal import ValidateProposal
 from consensus.wire import encode_certificate
 from ledger.batch import BlockMetadata, RejectedRequest
@@ -40,6 +40,7 @@ from ledger.genesis import Genesis
 from ledger.invariants import invariant
 from ledger.proof_cache import ProofCache
 from ledger.store import Store
+from node.catchup import VerifiedBlock
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,10 @@ class BlockApplied:
     timestamp_ms: int
 
 
+class BlockMismatchError(Exception):
+    """A certified block does not re-execute to itself here: local state diverged."""
+
+
 class LedgerApp:
     """Executes committed batches into ``store``; owns no thread, clock or socket."""
 
@@ -62,22 +67,52 @@ class LedgerApp:
         self.proof_cache = proof_cache
 
     def execute(self, action: Execute) -> BlockApplied:
-        height = self.store.height()
-        invariant(
-            action.seq == height + 1, f"Execute for seq {action.seq} on a store at height {height}"
+        """A batch this node's core committed."""
+        return self._commit(
+            action.seq, action.batch, action.metadata, encode_certificate(action.certificate)
         )
-        metadata = BlockMetadata(action.metadata.timestamp_ms, action.metadata.proposed_view)
+
+    def apply_certified(self, block: VerifiedBlock) -> BlockApplied:
+        """A batch fetched by catch-up under a verified certificate. Re-executing it
+        must rebuild the certified block; if not, this node's state is not the one
+        the quorum executed on, and it must stop (``BlockMismatchError``)."""
+        return self._commit(
+            block.height,
+            block.batch,
+            block.metadata,
+            block.certificate_bytes,
+            expected_block_hash=block.block_hash,
+        )
+
+    def _commit(
+        self,
+        seq: int,
+        batch: Batch,
+        proposal: ProposalMetadata,
+        certificate: bytes,
+        *,
+        expected_block_hash: bytes | None = None,
+    ) -> BlockApplied:
+        height = self.store.height()
+        invariant(seq == height + 1, f"Execute for seq {seq} on a store at height {height}")
+        metadata = BlockMetadata(proposal.timestamp_ms, proposal.proposed_view)
         executed = execute_batch(
             self.store,
             self.genesis,
-            action.seq,
-            [request.payload for request in action.batch],
+            seq,
+            [request.payload for request in batch],
             metadata,
             range_verifier=self.proof_cache.batch_verify,
         )
-        root = self.store.commit_block(executed.block_write(encode_certificate(action.certificate)))
+        built = executed.result.block_hash
+        if expected_block_hash is not None and built != expected_block_hash:
+            raise BlockMismatchError(
+                f"height {seq}: re-execution built block {built.hex()}, the certified one is "
+                f"{expected_block_hash.hex()}"
+            )
+        root = self.store.commit_block(executed.block_write(certificate))
         return BlockApplied(
-            executed=Executed(action.seq, root),
+            executed=Executed(seq, root),
             block_hash=executed.result.block_hash,
             tx_ids=executed.result.tx_ids,
             rejected=executed.rejected,
