@@ -184,6 +184,13 @@ class Mempool:
                 return Rejected(tx_id, exc.reason.value, exc.detail)
         return self._accept(checked, wanted.tx_bytes)
 
+    def abandon(self, wanted: ProofWanted) -> None:
+        """Release an admission whose proof could not be checked (the verifier failed);
+        the tx is neither accepted nor rejected, so its sender may try again."""
+        size = self._in_admission.pop(wanted.checked.dtx.tx_id, None)
+        if size is not None:
+            self._in_admission_bytes -= size
+
     def _accept(self, checked: CheckedTx, tx_bytes: bytes) -> SubmitOutcome:
         tx_id = checked.dtx.tx_id
         try:
