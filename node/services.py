@@ -10,8 +10,8 @@ Tx statuses and submit outcomes carry stable reason codes (``ledger.reasons``
 spellings, or the ``BUSY_*``/``NODE_*`` codes below), never an amount, an
 opening or a secret: the API turns them into ``{"error": {"code", "message"}}``.
 
-``metrics`` (the node's Prometheus registry) is N2's ``node.metrics``; it joins
-this Protocol when that module lands, so this module imports nothing of it.
+``metrics`` is the node's ``node.metrics.NodeMetrics`` (its own Prometheus
+registry), which ``/metrics`` renders.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Final, Protocol
 
 from ledger.genesis import Genesis
 from ledger.store import Store
+from node.metrics import NodeMetrics
 
 BUSY_MEMPOOL_FULL: Final = "MEMPOOL_FULL"
 """Submit refused: the mempool is at its count or byte bound (HTTP 503 + Retry-After)."""
@@ -190,6 +191,9 @@ class NodeServices(Protocol):
     def store(self) -> Store:
         """The committed chain; the API only reads it."""
         ...
+
+    @property
+    def metrics(self) -> NodeMetrics: ...
 
     def status(self) -> NodeStatus: ...
 
