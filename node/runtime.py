@@ -82,6 +82,7 @@ from node.catchup import CatchUp, FetchRequest, certified_block_at
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
 from node.mempool import Mempool, MempoolLimits, ProofWanted
+from node.metrics import NodeMetrics
 from node.proof_pool import ProofVerifier
 from node.services import (
     NODE_STOPPED,
@@ -226,6 +227,11 @@ class NodeRuntime:
             validate_proposal=validate_proposal_for(genesis),
         )
         self.hub = EventHub()
+        self._metrics = NodeMetrics()
+        self._metrics.set_msm_backend(self.settings.msm_backend)
+        self._metrics.height.set(store.height())
+        # When each pending tx was admitted (loop clock), for the commit-latency histogram.
+        self._admitted_at_s: dict[bytes, float] = {}
         self.fault_counts: dict[str, int] = {}
         self.dropped_peer_messages = 0
         self.stop_reason: str | None = None
@@ -239,6 +245,9 @@ class NodeRuntime:
         self._catchup: CatchUp | None = None
         self._catchup_task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[object]] = set()
+        self._peer_indices = [
+            i for i in range(self.config.replica_count) if i != self.config.replica_id
+        ]
 
     # --- NodeServices -----------------------------------------------------------
 
@@ -249,6 +258,10 @@ class NodeRuntime:
     @property
     def store(self) -> Store:
         return self._store
+
+    @property
+    def metrics(self) -> NodeMetrics:
+        return self._metrics
 
     @property
     def stopped(self) -> bool:
@@ -393,15 +406,23 @@ class NodeRuntime:
 
     async def _step(self, first: Event) -> None:
         follow_ups: deque[Event] = deque([first])
+        loop = asyncio.get_running_loop()
         while follow_ups and not self.stopped:
+            view_before = self.replica.view
             actions = self.replica.step(follow_ups.popleft())
+            if self.replica.view > view_before:
+                self._metrics.view_changes.inc()
+                self._metrics.view.set(self.replica.view)
+                log.info("view change: now in view %d", self.replica.view)
             for stage in plan_actions(actions):
                 if stage.records:
+                    started_s = loop.time()
                     try:
                         await self._worker.run(functools.partial(self.wal.append, stage.records))
                     except WalError as exc:
                         self._halt(f"write-ahead log failed: {exc}")
                         return
+                    self._metrics.wal_sync_seconds.observe(loop.time() - started_s)
                 for action in stage.actions:
                     follow_up = await self._carry_out(action)
                     if self._stopped.is_set():  # the action stopped the node
@@ -431,6 +452,7 @@ class NodeRuntime:
                     )
             case ReportFault(kind=kind, peer=peer, detail=detail):
                 self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
+                self._metrics.faults.labels(kind).inc()
                 log.info("peer fault %s from %d: %s", kind, peer, detail)
             case Diverged(seq=seq):
                 self._halt(f"diverged at seq {seq}: own state root differs from the stable one")
@@ -451,6 +473,11 @@ class NodeRuntime:
             self._settle(TxRejectedStatus(tx_id, rejected.reason_code, height))
         for tx_id, exc in self.mempool.on_block(self._store):
             self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
+        metrics = self._metrics
+        metrics.height.set(height)
+        metrics.batch_size_txs.observe(len(applied.tx_ids) + len(applied.rejected))
+        metrics.mempool_txs.set(len(self.mempool))
+        metrics.mempool_bytes.set(self.mempool.size_bytes)
         self.hub.publish(
             BlockCommitted(
                 height,
@@ -463,7 +490,12 @@ class NodeRuntime:
 
     def _settle(self, status: Committed | TxRejectedStatus) -> None:
         """A tx reached a final status: remember a rejection, wake waiters, publish."""
+        admitted_at_s = self._admitted_at_s.pop(status.tx_id, None)
+        if isinstance(status, Committed) and admitted_at_s is not None:
+            latency_s = asyncio.get_running_loop().time() - admitted_at_s
+            self._metrics.commit_latency_seconds.observe(latency_s)
         if isinstance(status, TxRejectedStatus):
+            self._metrics.txs_rejected.labels(status.reason_code).inc()
             self._rejections[status.tx_id] = status
             while len(self._rejections) > self.settings.recent_statuses:
                 self._rejections.popitem(last=False)
@@ -554,6 +586,8 @@ class NodeRuntime:
             next_at = max(next_at + period_s, loop.time())
             await asyncio.sleep(next_at - loop.time())
             self._events.put_nowait(Tick(self._wall_clock_ms()))
+            connected = sum(1 for i in self._peer_indices if self.links.connected(i))
+            self._metrics.peers_connected.set(connected)
 
     async def _feeder(self) -> None:
         period_s = self.settings.feed_interval_ms / 1000
@@ -574,6 +608,8 @@ class NodeRuntime:
         else:
             outcome = admission
         if isinstance(outcome, Accepted):
+            self._metrics.txs_admitted.inc()
+            self._admitted_at_s[outcome.tx_id] = asyncio.get_running_loop().time()
             if gossip:
                 self.links.gossip_tx(tx_bytes)
             self.hub.publish(TxStatusChanged(Pending(outcome.tx_id)))
@@ -596,6 +632,7 @@ class NodeRuntime:
                 except TimeoutError:
                     break
             statements = [w.checked.statement for w, _ in batch if w.checked.statement]
+            started_s = loop.time()
             try:
                 bad = set(await self._verify_proofs(statements))
             except Exception as exc:
@@ -605,6 +642,7 @@ class NodeRuntime:
                     if not future.done():
                         future.set_result(Busy(NODE_STOPPED, 1))
                 continue
+            self._metrics.proof_verification_seconds.observe(loop.time() - started_s)
             for index, (wanted, future) in enumerate(batch):
                 outcome = self.mempool.finish(wanted, proof_ok=index not in bad)
                 if not future.done():

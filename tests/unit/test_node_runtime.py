@@ -23,7 +23,7 @@ from ledger.stored_block import stored_block_claim
 from node.mempool import MempoolLimits
 from node.proof_pool import inline_verifier
 from node.runtime import NodeRuntime, RuntimeSettings, SerialWorker
-from node.services import Accepted, Committed, Duplicate, Rejected
+from node.services import Accepted, Committed, Duplicate, NodeServices, Rejected
 from node.wal import WriteAheadLog
 from tests.node_net import MemoryNetwork
 from tests.node_world import validator_identities
@@ -187,6 +187,10 @@ def test_four_runtimes_commit_the_same_chain_of_real_txs(tmp_path: Path, seed: i
             )
             height = cluster.assert_same_chain(everyone)
             assert height >= 2
+            services: NodeServices = cluster.runtimes[1]  # the production NodeServices
+            rendered = services.metrics.render().decode()
+            assert f"veil_height {float(height)}" in rendered
+            assert "veil_txs_rejected_total{reason=\"DOUBLE_SPEND\"} 1.0" in rendered
             assert all(not r.stopped for r in cluster.runtimes.values())
         finally:
             await cluster.stop_all()
