@@ -1,0 +1,609 @@
+"""Peer transport: aiohttp WebSockets between validators, over mutual TLS.
+
+This is the asyncio shell around ``node.peer_protocol.Connection``, the way
+httpcore wraps ``h11.Connection``: it moves bytes, owns the clock and the
+randomness (nonces, boot id, back-off jitter), and turns every protocol fault
+into a counted fault and a close, never an exception in the runtime.
+
+What the runtime gets:
+
+* ``send(peer, frame)`` / ``broadcast(frame)`` / ``request_batch`` /
+  ``request_blocks``: never block; each peer has a bounded outbound queue that
+  drops its *oldest* entry when full (counted per peer in ``drop_counts``).
+  Newer consensus messages supersede older ones and the core retransmits, so
+  the freshest traffic is what a peer that comes back needs; a dead peer can
+  never hold more than ``queue_max_frames`` / ``queue_max_bytes``.
+* ``receive()`` or ``async for peer, frame in transport``: frames from
+  authenticated peers only. The inbound queue is bounded and a full one stops
+  reading the sockets (TCP back-pressure), so nothing is dropped silently.
+* ``connected_peers()``, ``fault_counts()``, ``drop_counts()`` for status and
+  metrics.
+
+Links: every node dials every peer it has no session with, with jittered
+exponential back-off, so peers may start in any order; the higher index of a
+pair waits ``dial_grace_ms`` first, so the lower one's dial usually makes the
+only session and a one-way firewall still lets the pair meet. If two sessions end up
+between the same pair, both sides keep the same one: the newer if the peer's
+boot id changed (it restarted) or if one side dialed both, else the one dialed
+by the lower validator index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import ssl
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from consensus.invariants import invariant
+from ledger.identity import SigningIdentity
+from node.peer_config import PEER_PATH, PeerLinkConfig, backoff_delay_ms, split_endpoint
+from node.peer_frames import (
+    BOOT_ID_BYTES,
+    LENGTH_PREFIX_BYTES,
+    NONCE_BYTES,
+    BatchReply,
+    BlocksReply,
+    ConsensusFrame,
+    Frame,
+    PeerFault,
+    TxFrame,
+)
+from node.peer_protocol import (
+    MAX_PENDING_REQUESTS,
+    PLAIN_CHANNEL_BINDING,
+    Authenticated,
+    Connection,
+    LocalPeer,
+    NonceMemory,
+    ProtocolFault,
+    RemoteRefused,
+    Role,
+    tls_channel_binding,
+)
+from node.tls import certificate_der, client_context, server_context
+
+log = logging.getLogger("veil.node.transport")
+
+CLOSE_REPLACED = 4001
+"""WebSocket close code for a session dropped by the one-session-per-pair rule."""
+
+CLOSE_TIMEOUT_S = 1.0
+"""How long a close waits for the peer's close frame before dropping the socket."""
+
+_FRAME_OVERHEAD_BYTES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchFetch:
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _BlocksFetch:
+    first_height: int
+    last_height: int
+    max_bytes: int
+
+
+_Outgoing = Frame | _BatchFetch | _BlocksFetch
+
+
+def _size_bytes(item: _Outgoing) -> int:
+    """What an item will cost on the wire, near enough to bound a queue."""
+    if isinstance(item, ConsensusFrame):
+        body = len(item.payload)
+    elif isinstance(item, TxFrame):
+        body = len(item.tx)
+    elif isinstance(item, BatchReply):
+        body = len(item.batch or b"")
+    elif isinstance(item, BlocksReply):
+        body = sum(len(block) for block in item.blocks)
+    else:
+        body = 0
+    return body + _FRAME_OVERHEAD_BYTES
+
+
+class _OutboundQueue:
+    """A per-peer FIFO bounded in count and bytes that drops its oldest entries."""
+
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self._items: deque[tuple[_Outgoing, int]] = deque()
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self.queued_bytes = 0
+        self.ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def push(self, item: _Outgoing) -> int:
+        """Queue ``item``; return how many older items were dropped to make room."""
+        size = _size_bytes(item)
+        dropped = 0
+        while self._items and (
+            len(self._items) >= self._max_frames or self.queued_bytes + size > self._max_bytes
+        ):
+            _, old_size = self._items.popleft()
+            self.queued_bytes -= old_size
+            dropped += 1
+        self._items.append((item, size))
+        self.queued_bytes += size
+        self.ready.set()
+        return dropped
+
+    def push_front(self, item: _Outgoing) -> None:
+        """Put back an item a replaced session took but did not send."""
+        size = _size_bytes(item)
+        self._items.appendleft((item, size))
+        self.queued_bytes += size
+        self.ready.set()
+
+    def pop(self) -> _Outgoing | None:
+        if not self._items:
+            self.ready.clear()
+            return None
+        item, size = self._items.popleft()
+        self.queued_bytes -= size
+        return item
+
+
+_WebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+
+
+@dataclass(eq=False)
+class _Session:
+    """One authenticated WebSocket to a peer."""
+
+    peer_index: int
+    peer_boot_id: bytes
+    dialer_index: int
+    ws: _WebSocket
+    connection: Connection
+
+
+@dataclass(eq=False)
+class _PeerLink:
+    index: int
+    endpoint: str
+    queue: _OutboundQueue
+    session: _Session | None = None
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _new_session_wins(old: _Session, new: _Session) -> bool:
+    """The one-session-per-pair rule; both ends reach the same answer."""
+    if old.peer_boot_id != new.peer_boot_id:
+        return True  # the peer restarted: its old session is dead
+    if old.dialer_index != new.dialer_index:
+        return new.dialer_index < old.dialer_index
+    return True  # the same side dialed again: it gave up on the old one
+
+
+class PeerTransport:
+    """Authenticated links from this validator to every other one."""
+
+    def __init__(
+        self,
+        config: PeerLinkConfig,
+        identity: SigningIdentity,
+        chain_id: bytes,
+        validators: tuple[bytes, ...],
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        if len(config.peer_endpoints) != len(validators):
+            raise ValueError("peer_endpoints needs one entry per validator")
+        self.config = config
+        self.local = LocalPeer(identity, chain_id, validators, secrets.token_bytes(BOOT_ID_BYTES))
+        self.index = self.local.index
+        # Jitter only: nonces and the boot id always come from the OS (secrets).
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self._links = {
+            i: _PeerLink(
+                i, endpoint, _OutboundQueue(config.queue_max_frames, config.queue_max_bytes)
+            )
+            for i, endpoint in enumerate(config.peer_endpoints)
+            if i != self.index
+        }
+        for link in self._links.values():
+            link.idle.set()
+        self._inbound: asyncio.Queue[tuple[int, Frame]] = asyncio.Queue(config.inbound_queue_frames)
+        self._faults: Counter[tuple[int | None, PeerFault]] = Counter()
+        self._drops: Counter[int] = Counter()
+        self._nonces = NonceMemory()
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._sessions: set[_Session] = set()
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+        self._server_ssl: ssl.SSLContext | None = None
+        self._client_ssl: ssl.SSLContext | None = None
+        self._own_certificate: bytes | None = None
+        self._bound_port: int | None = None
+        self._stopping = False
+        self._handshaking = 0
+
+    # --- life cycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on the peer port and start dialing; raises ``OSError`` if the port is taken."""
+        tls = self.config.tls
+        if tls is not None:
+            self._server_ssl = server_context(tls)
+            self._client_ssl = client_context(tls)
+            self._own_certificate = certificate_der(tls.cert_file)
+        else:
+            log.warning(
+                "peer links are PLAIN (allow_plain): traffic is readable on the network "
+                "and authenticated sessions can be relayed"
+            )
+        app = web.Application(client_max_size=1024)
+        app.router.add_get(PEER_PATH, self._accept)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner,
+            self.config.listen_host,
+            self.config.listen_port,
+            ssl_context=self._server_ssl,
+            # Lets a restarted node rebind past TIME_WAIT; on Linux a second
+            # listener on the port is still refused, so "port in use" fails fast.
+            reuse_address=True,
+        )
+        await site.start()
+        addresses = self._runner.addresses  # the bound port, when configured as 0 (tests)
+        self._bound_port = int(addresses[0][1]) if addresses else self.config.listen_port
+        self._client = aiohttp.ClientSession()
+        for link in self._links.values():
+            if link.endpoint:
+                self._spawn(self._dial_loop(link))
+        log.info(
+            "peer transport of validator %d listening on %s:%d (%s)",
+            self.index,
+            self.config.listen_host,
+            self._bound_port,
+            "tls" if tls is not None else "PLAIN",
+        )
+
+    async def stop(self) -> None:
+        """Close every link and stop listening."""
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        for session in list(self._sessions):
+            with contextlib.suppress(Exception):
+                await session.ws.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._client is not None:
+            await self._client.close()
+
+    async def __aenter__(self) -> PeerTransport:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    @property
+    def listen_port(self) -> int:
+        invariant(self._bound_port is not None, "listen_port before start()")
+        return self._bound_port or 0
+
+    # --- the runtime's side -------------------------------------------------------
+
+    def send(self, peer: int, frame: Frame) -> None:
+        """Queue ``frame`` for validator ``peer``; never blocks."""
+        self._enqueue(peer, frame)
+
+    def broadcast(self, frame: Frame) -> None:
+        for peer in self._links:
+            self._enqueue(peer, frame)
+
+    def request_batch(self, peer: int, digest: bytes) -> None:
+        """Ask ``peer`` for a batch; the ``BatchReply`` arrives through ``receive``."""
+        self._enqueue(peer, _BatchFetch(digest))
+
+    def request_blocks(
+        self, peer: int, first_height: int, last_height: int, max_bytes: int
+    ) -> None:
+        """Ask ``peer`` for blocks; the ``BlocksReply`` (a prefix) arrives through ``receive``."""
+        invariant(1 <= first_height <= last_height, "empty or inverted block range")
+        self._enqueue(peer, _BlocksFetch(first_height, last_height, max_bytes))
+
+    async def receive(self) -> tuple[int, Frame]:
+        """The next ``(peer_index, frame)`` from an authenticated peer."""
+        return await self._inbound.get()
+
+    def __aiter__(self) -> AsyncIterator[tuple[int, Frame]]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[tuple[int, Frame]]:
+        while True:
+            yield await self._inbound.get()
+
+    def connected_peers(self) -> frozenset[int]:
+        return frozenset(i for i, link in self._links.items() if link.session is not None)
+
+    def fault_counts(self) -> dict[tuple[int | None, PeerFault], int]:
+        """Faults by (peer index, kind); ``None`` for a peer not yet identified."""
+        return dict(self._faults)
+
+    def drop_counts(self) -> dict[int, int]:
+        """Outbound items dropped per peer because its queue was full."""
+        return dict(self._drops)
+
+    def queued(self, peer: int) -> int:
+        return len(self._links[peer].queue)
+
+    def _enqueue(self, peer: int, item: _Outgoing) -> None:
+        invariant(peer in self._links, f"no peer link {peer}")
+        dropped = self._links[peer].queue.push(item)
+        if dropped:
+            self._drops[peer] += dropped
+
+    # --- faults ---------------------------------------------------------------------
+
+    def _fault(self, peer: int | None, fault: PeerFault, detail: str) -> None:
+        self._faults[(peer, fault)] += 1
+        log.warning(
+            "v%d: peer fault: peer=%s kind=%s detail=%s", self.index, peer, fault.value, detail
+        )
+
+    # --- dialing and accepting -------------------------------------------------------
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _url(self, endpoint: str) -> str:
+        split = split_endpoint(endpoint)
+        invariant(split is not None, f"endpoint {endpoint!r} passed the config check")
+        host, port = split if split is not None else ("", 0)
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "wss" if self.config.tls is not None else "ws"
+        return f"{scheme}://{host}:{port}{PEER_PATH}"
+
+    async def _dial_loop(self, link: _PeerLink) -> None:
+        url = self._url(link.endpoint)
+        failures = 0
+        while not self._stopping:
+            await link.idle.wait()
+            if self.index > link.index:
+                # The lower index dials first, so both rarely dial at once:
+                # frames sent on a duplicate that the tie-break drops are lost.
+                await asyncio.sleep(self.config.dial_grace_ms / 1000)
+                if not link.idle.is_set():
+                    continue
+            authenticated = await self._dial_once(link, url)
+            failures = 0 if authenticated else failures + 1
+            delay_ms = backoff_delay_ms(
+                failures,
+                initial_ms=self.config.reconnect_initial_ms,
+                max_ms=self.config.reconnect_max_ms,
+                draw=self._rng.random(),
+            )
+            await asyncio.sleep(delay_ms / 1000)
+
+    async def _dial_once(self, link: _PeerLink, url: str) -> bool:
+        invariant(self._client is not None, "dialing before start()")
+        if self._client is None:
+            return False
+        try:
+            ws = await self._client.ws_connect(
+                url,
+                ssl=self._client_ssl if self._client_ssl is not None else False,
+                max_msg_size=self.config.max_frame_bytes + LENGTH_PREFIX_BYTES,
+                heartbeat=self.config.heartbeat_ms / 1000,
+                timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S),
+                autoping=True,
+            )
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            self._fault(link.index, PeerFault.TLS_FAILED, type(exc).__name__)
+            return False
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.debug("v%d: dial %d failed: %s", self.index, link.index, exc)
+            return False
+        try:
+            binding = self._binding(ws, Role.DIALER)
+            return await self._run(ws, Role.DIALER, link.index, binding)
+        finally:
+            await ws.close()
+
+    async def _accept(self, request: web.Request) -> web.StreamResponse:
+        if self._handshaking >= self.config.max_pending_handshakes:
+            # Bounds what unauthenticated sockets can hold; real peers retry.
+            self._fault(None, PeerFault.TOO_MANY_HANDSHAKES, request.remote or "?")
+            return web.Response(status=503)
+        ws = web.WebSocketResponse(
+            max_msg_size=self.config.max_frame_bytes + LENGTH_PREFIX_BYTES,
+            heartbeat=self.config.heartbeat_ms / 1000,
+            autoping=True,
+            timeout=CLOSE_TIMEOUT_S,  # a hostile peer never answers our close
+        )
+        await ws.prepare(request)
+        try:
+            await self._run(ws, Role.LISTENER, None, self._binding(ws, Role.LISTENER))
+        finally:
+            await ws.close()
+        return ws
+
+    def _binding(self, ws: _WebSocket, role: Role) -> bytes | None:
+        if self._own_certificate is None:
+            return PLAIN_CHANNEL_BINDING
+        ssl_object = ws.get_extra_info("ssl_object")
+        peer_certificate = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        if not peer_certificate:
+            return None
+        if role is Role.DIALER:
+            return tls_channel_binding(self._own_certificate, peer_certificate)
+        return tls_channel_binding(peer_certificate, self._own_certificate)
+
+    # --- one session ------------------------------------------------------------------
+
+    async def _run(
+        self, ws: _WebSocket, role: Role, expected_peer: int | None, binding: bytes | None
+    ) -> bool:
+        """Handshake, then relay frames until the socket closes; True once authenticated."""
+        if binding is None:
+            self._fault(expected_peer, PeerFault.TLS_FAILED, "no peer certificate")
+            return False
+        connection = Connection(
+            self.local,
+            role=role,
+            nonce=secrets.token_bytes(NONCE_BYTES),
+            channel_binding=binding,
+            tls=self.config.tls is not None,
+            expected_peer=expected_peer,
+            nonce_memory=self._nonces,
+            max_frame_bytes=self.config.max_frame_bytes,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.handshake_timeout_ms / 1000
+        session: _Session | None = None
+        writer: asyncio.Task[None] | None = None
+        self._handshaking += 1
+        handshaking = True
+        try:
+            await ws.send_bytes(connection.start())
+            while True:
+                peer = connection.peer_index if connection.peer_index is not None else expected_peer
+                timeout = None if session else deadline - loop.time()
+                try:
+                    if timeout is not None and timeout <= 0:
+                        raise TimeoutError
+                    message = await ws.receive(timeout=timeout)
+                except TimeoutError:
+                    self._fault(peer, PeerFault.HANDSHAKE_TIMEOUT, "no handshake in time")
+                    return False
+                if message.type is aiohttp.WSMsgType.BINARY:
+                    connection.receive_data(message.data)
+                    # Our Auth or Refused, before the events: a peer's Hello and
+                    # Auth may arrive in one message, and our Auth must still go.
+                    pending = connection.data_to_send()
+                    if pending:
+                        await ws.send_bytes(pending)
+                elif message.type is aiohttp.WSMsgType.TEXT:
+                    self._fault(peer, PeerFault.MALFORMED_FRAME, "a text message")
+                    return session is not None
+                elif message.type is aiohttp.WSMsgType.ERROR:
+                    code = getattr(message.data, "code", None)
+                    fault = (
+                        PeerFault.OVERSIZE_FRAME
+                        if code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+                        else PeerFault.CONNECTION_LOST
+                    )
+                    self._fault(peer, fault, str(message.data))
+                    return session is not None
+                else:  # CLOSE, CLOSING, CLOSED: the peer hung up
+                    return session is not None
+                while (event := connection.next_event()) is not None:
+                    if isinstance(event, Authenticated):
+                        session = _Session(
+                            event.peer_index,
+                            event.boot_id,
+                            self.index if role is Role.DIALER else event.peer_index,
+                            ws,
+                            connection,
+                        )
+                        self._handshaking -= 1
+                        handshaking = False
+                        if not self._register(session):
+                            session = None
+                            await ws.close(code=CLOSE_REPLACED, message=b"duplicate session")
+                            return True
+                        writer = asyncio.create_task(self._write(session))
+                    elif isinstance(event, ProtocolFault):
+                        if writer is not None:
+                            writer.cancel()
+                        self._fault(connection.peer_index, event.fault, event.detail)
+                        return session is not None
+                    elif isinstance(event, RemoteRefused):
+                        self._fault(connection.peer_index, PeerFault.REFUSED_BY_PEER, event.reason)
+                        return session is not None
+                    elif session is not None:
+                        await self._inbound.put((session.peer_index, event))
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            self._fault(
+                session.peer_index if session else expected_peer,
+                PeerFault.CONNECTION_LOST,
+                type(exc).__name__,
+            )
+            return session is not None
+        finally:
+            if handshaking:
+                self._handshaking -= 1
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+            if session is not None:
+                self._unregister(session)
+
+    def _register(self, session: _Session) -> bool:
+        link = self._links[session.peer_index]
+        old = link.session
+        if old is not None and not _new_session_wins(old, session):
+            log.info("v%d: peer %d: keeping the existing session", self.index, session.peer_index)
+            return False
+        link.session = session
+        link.idle.clear()
+        self._sessions.add(session)
+        if old is not None:
+            self._sessions.discard(old)
+            self._spawn(old.ws.close(code=CLOSE_REPLACED, message=b"replaced"))
+        log.info(
+            "v%d: peer %d connected (dialed by %d)",
+            self.index,
+            session.peer_index,
+            session.dialer_index,
+        )
+        return True
+
+    def _unregister(self, session: _Session) -> None:
+        self._sessions.discard(session)
+        link = self._links[session.peer_index]
+        if link.session is session:
+            link.session = None
+            link.idle.set()
+            log.info("v%d: peer %d disconnected", self.index, session.peer_index)
+
+    async def _write(self, session: _Session) -> None:
+        """Drain the peer's queue into this session until it is cancelled."""
+        link = self._links[session.peer_index]
+        queue = link.queue
+        connection = session.connection
+        while True:
+            item = queue.pop()
+            if item is None:
+                await queue.ready.wait()
+                continue
+            if link.session is not session:  # replaced: the new session's writer sends it
+                queue.push_front(item)
+                return
+            if isinstance(item, _BatchFetch | _BlocksFetch):
+                if connection.pending_requests >= MAX_PENDING_REQUESTS:
+                    self._drops[session.peer_index] += 1
+                    continue
+                if isinstance(item, _BatchFetch):
+                    _, data = connection.request_batch(item.digest)
+                else:
+                    _, data = connection.request_blocks(
+                        item.first_height, item.last_height, item.max_bytes
+                    )
+            else:
+                data = connection.send(item)
+            if data:
+                await session.ws.send_bytes(data)
