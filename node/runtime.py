@@ -345,6 +345,12 @@ class NodeRuntime:
         if not self.stopped:
             self._spawn(self._admit(tx_bytes, gossip=False))
 
+    def count_fault(self, kind: str, peer: int, detail: str) -> None:
+        """A peer misbehaved and was survived: counted by kind and logged."""
+        self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
+        self._metrics.faults.labels(kind).inc()
+        log.info("peer fault %s from %d: %s", kind, peer, detail)
+
     def blocks_for(self, first_height: int, last_height: int, max_bytes: int) -> list[bytes]:
         """What this node serves to a catching-up peer: a prefix within ``max_bytes``."""
         out: list[bytes] = []
@@ -451,9 +457,7 @@ class NodeRuntime:
                         self._catch_up(action)
                     )
             case ReportFault(kind=kind, peer=peer, detail=detail):
-                self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
-                self._metrics.faults.labels(kind).inc()
-                log.info("peer fault %s from %d: %s", kind, peer, detail)
+                self.count_fault(kind, peer, detail)
             case Diverged(seq=seq):
                 self._halt(f"diverged at seq {seq}: own state root differs from the stable one")
             case Persist():

@@ -190,7 +190,7 @@ def test_four_runtimes_commit_the_same_chain_of_real_txs(tmp_path: Path, seed: i
             services: NodeServices = cluster.runtimes[1]  # the production NodeServices
             rendered = services.metrics.render().decode()
             assert f"veil_height {float(height)}" in rendered
-            assert "veil_txs_rejected_total{reason=\"DOUBLE_SPEND\"} 1.0" in rendered
+            assert 'veil_txs_rejected_total{reason="DOUBLE_SPEND"} 1.0' in rendered
             assert all(not r.stopped for r in cluster.runtimes.values())
         finally:
             await cluster.stop_all()
