@@ -78,7 +78,7 @@ from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
 from ledger.store import Store
 from node.app import BlockApplied, LedgerApp, validate_proposal_for
-from node.catchup import CatchUp, FetchRequest, certified_block_at
+from node.catchup import CatchUp, FetchRequest, VerifiedBlock, certified_block_at
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
 from node.mempool import Mempool, MempoolLimits, ProofWanted
@@ -444,11 +444,9 @@ class NodeRuntime:
             case Broadcast(message=message):
                 self.links.broadcast(message)
             case Execute():
-                if action.seq <= self._store.height():
-                    # Catch-up applied it already: report the root its block fixed.
-                    block = decode_block(self._store.block_at(action.seq) or b"")
-                    return Executed(action.seq, block.header.state_root)
-                applied = await self._worker.run(functools.partial(self.app.execute, action))
+                applied = await self._worker.run(functools.partial(self._execute, action))
+                if isinstance(applied, Executed):
+                    return applied
                 self._after_block(applied)
                 return applied.executed
             case RequestStateTransfer():
@@ -465,6 +463,14 @@ class NodeRuntime:
             case _:
                 assert_never(action)
         return None
+
+    def _execute(self, action: Execute) -> BlockApplied | Executed:
+        """On the worker thread, where catch-up also applies blocks: a height catch-up
+        applied already is not executed again; the root its block fixed is reported."""
+        if action.seq <= self._store.height():
+            block = decode_block(self._store.block_at(action.seq) or b"")
+            return Executed(action.seq, block.header.state_root)
+        return self.app.execute(action)
 
     def _after_block(self, applied: BlockApplied) -> None:
         height = applied.executed.seq
@@ -542,18 +548,21 @@ class NodeRuntime:
                     else:
                         plan.on_reply(fetch, reply)
                 for block in plan.ready():
-                    if block.height <= self._store.height():
-                        continue
-                    applied = await self._worker.run(
-                        functools.partial(self.app.apply_certified, block)
-                    )
-                    self._after_block(applied)
+                    applied = await self._worker.run(functools.partial(self._apply, block))
+                    if applied is not None:
+                        self._after_block(applied)
             for peer, problem in plan.faults:
                 self.fault_counts["catchup"] = self.fault_counts.get("catchup", 0) + 1
                 log.info("catch-up fault from %d: %s", peer, problem)
         finally:
             self._catchup = None
         await self._finish_catch_up(request)
+
+    def _apply(self, block: VerifiedBlock) -> BlockApplied | None:
+        """On the worker thread: a fetched block, unless the core executed it meanwhile."""
+        if block.height <= self._store.height():
+            return None
+        return self.app.apply_certified(block)
 
     async def _fetch(self, request: FetchRequest) -> list[bytes] | str:
         try:
