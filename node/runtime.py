@@ -78,7 +78,13 @@ from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
 from ledger.store import Store
 from node.app import BlockApplied, LedgerApp, validate_proposal_for
-from node.catchup import CatchUp, FetchRequest, VerifiedBlock, certified_block_at
+from node.catchup import (
+    CatchUp,
+    FetchRequest,
+    VerifiedBlock,
+    certified_block_at,
+    verify_certified_block,
+)
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
 from node.mempool import Mempool, MempoolLimits, ProofWanted
@@ -154,6 +160,7 @@ class RuntimeSettings:
     catchup_parallel: int = 4
     catchup_max_bytes: int = 64 * 1024 * 1024
     catchup_fetch_timeout_s: float = 10.0
+    startup_peer_wait_s: float = 5.0
     recent_statuses: int = 100_000
     msm_backend: str = "python"
 
@@ -234,6 +241,8 @@ class NodeRuntime:
         self._admitted_at_s: dict[bytes, float] = {}
         self.fault_counts: dict[str, int] = {}
         self.dropped_peer_messages = 0
+        self.state_transfers = 0
+        """Catch-ups the core asked for (``RequestStateTransfer``) that completed."""
         self.stop_reason: str | None = None
         self.last_commit_ms: int | None = None
         self._events: asyncio.Queue[Event] = asyncio.Queue()
@@ -376,6 +385,7 @@ class NodeRuntime:
                 group.create_task(self._ticker()),
                 group.create_task(self._feeder()),
                 group.create_task(self._proof_batcher()),
+                group.create_task(self._catch_up_at_start()),
             ]
             await self._stopped.wait()
             for task in [*tasks, *self._side_tasks]:
@@ -564,6 +574,52 @@ class NodeRuntime:
             return None
         return self.app.apply_certified(block)
 
+    async def _catch_up_at_start(self) -> None:
+        """Before the core learns it is behind: fetch the blocks connected peers have
+        beyond our height, each checked against its certificate, then tell the core
+        (``StateTransferCompleted``). A peer with nothing more ends it."""
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + self.settings.startup_peer_wait_s
+        while not any(self.links.connected(p) for p in self._peer_indices):
+            if loop.time() > deadline_s or self.stopped:
+                return
+            await asyncio.sleep(0.05)
+        start_height = self._store.height()
+        settings = self.settings
+        while not self.stopped:
+            first = self._store.height() + 1
+            last = first + settings.catchup_chunk_blocks - 1
+            progressed = False
+            for peer in [p for p in self._peer_indices if self.links.connected(p)]:
+                reply = await self._fetch(
+                    FetchRequest(peer, first, last, settings.catchup_max_bytes)
+                )
+                if isinstance(reply, str) or not reply:
+                    continue
+                for offset, data in enumerate(reply[: last - first + 1]):
+                    checked = verify_certified_block(
+                        data, first + offset, self._genesis, verify_self_tagged
+                    )
+                    if isinstance(checked, str):
+                        self.count_fault("catchup", peer, checked)
+                        break
+                    applied = await self._worker.run(functools.partial(self._apply, checked))
+                    if applied is not None:
+                        self._after_block(applied)
+                        progressed = True
+                if progressed:
+                    break
+            if not progressed:
+                break
+        height = self._store.height()
+        if height > start_height and not self.stopped:
+            log.info("caught up at start from %d to %d", start_height, height)
+            block = decode_block(self._store.block_at(height) or b"")
+            ids = recent_request_ids(
+                self._store, self._genesis.chain_id, self.config.request_id_window_heights
+            )
+            self._events.put_nowait(StateTransferCompleted(height, block.header.state_root, ids))
+
     async def _fetch(self, request: FetchRequest) -> list[bytes] | str:
         try:
             return await asyncio.wait_for(
@@ -587,6 +643,7 @@ class NodeRuntime:
         ids = recent_request_ids(
             self._store, self._genesis.chain_id, self.config.request_id_window_heights
         )
+        self.state_transfers += 1
         self._events.put_nowait(StateTransferCompleted(request.seq, request.state_root, ids))
 
     # --- time, feeding, proofs -------------------------------------------------------

@@ -188,8 +188,12 @@ def test_four_runtimes_commit_the_same_chain_of_real_txs(tmp_path: Path, seed: i
             height = cluster.assert_same_chain(everyone)
             assert height >= 2
             services: NodeServices = cluster.runtimes[1]  # the production NodeServices
+            # The store's height moves on the worker thread, the gauge right after on the loop.
+            await cluster.until(
+                "the height gauge",
+                lambda: f"veil_height {float(height)}" in services.metrics.render().decode(),
+            )
             rendered = services.metrics.render().decode()
-            assert f"veil_height {float(height)}" in rendered
             assert 'veil_txs_rejected_total{reason="DOUBLE_SPEND"} 1.0' in rendered
             assert all(not r.stopped for r in cluster.runtimes.values())
         finally:
@@ -236,6 +240,41 @@ def test_a_crashed_runtime_restarts_from_its_wal_and_store_and_catches_up(
             )
             assert restarted.store.height() > behind
             assert any(fetcher == 3 for fetcher, *_ in network.fetches), f"seed {seed}"
+            cluster.assert_same_chain(everyone)
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_partitioned_runtime_rejoins_through_the_cores_state_transfer(tmp_path: Path) -> None:
+    seed = SEEDS[0]
+
+    async def scenario() -> None:
+        world = small_world()
+        network = MemoryNetwork(seed)
+        cluster = Cluster(tmp_path, world, network)
+        for index in range(NODES):
+            cluster.start(index)
+        everyone = list(range(NODES))
+        try:
+            network.down.add(3)  # cut off, still running: no restart, no start-up catch-up
+            for nonce in range(1, 13):
+                tx = _attest(world, nonce)
+                assert await cluster.runtimes[0].submit(tx.encode()) == Accepted(tx.tx_id)
+                status = await cluster.runtimes[0].wait_for_commit(tx.tx_id, 30)
+                assert isinstance(status, Committed), f"seed {seed}: {status}"
+            assert cluster.runtimes[3].store.height() == 0
+            network.down.discard(3)
+            for nonce in range(13, 21):
+                tx = _attest(world, nonce)
+                assert await cluster.runtimes[1].submit(tx.encode()) == Accepted(tx.tx_id)
+                await cluster.runtimes[1].wait_for_commit(tx.tx_id, 30)
+            await cluster.until(
+                "node 3 at the others' height",
+                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
+            )
+            assert cluster.runtimes[3].state_transfers >= 1, f"seed {seed}"
             cluster.assert_same_chain(everyone)
         finally:
             await cluster.stop_all()
