@@ -77,36 +77,27 @@ from ledger.reasons import Reason, TxRejected
 from ledger.rules import Receipt, apply_tx, check_stateless, range_statement
 from ledger.state import StateView
 from ledger.store import BlockWrite, Store
-from ledger.tx import BODY_TYPES, DecodedTx, Tx, tx_id_of
+from ledger.tx import DecodedTx, Tx
 from privacy.rangeproof import RangeStatement, batch_verify
 
-UNDECODABLE_REQUEST_TAG: Final = b"veil/request/undecodable/v1"
-"""Domain of the request id of bytes that are not a tx envelope."""
+REQUEST_TAG: Final = b"veil/request/v1"
+"""Domain of a consensus request id: the hash of the whole payload under it."""
 
 
 def request_id_of(payload: bytes, chain_id: bytes) -> bytes:
-    """The consensus request id of ``payload``: its tx id. Never raises.
+    """The consensus request id of ``payload``: SHA-256 over a tag, the chain id and
+    every byte of it. Never raises.
 
-    Bytes that decode as a tx envelope of a known kind have their tx id (over
-    kind and body, whatever the body holds: what a sender would have signed).
-    Any other bytes, an unknown or ill-formed kind included (a tx id needs a
-    valid domain tag), get SHA-256 over a distinct tag, the chain id and the
-    bytes, which no tx id can equal (a tx id hashes a signing domain that starts
-    with its own kind's tag).
+    Not the tx id: the tx id covers kind and body but not the signature or
+    witness, so a copy of a pending tx with a forged signature would share it.
+    A byzantine primary could order that copy first; the ledger rejects it, and
+    consensus, which deduplicates by request id, would then drop the honest copy
+    as already executed: censorship. Over the whole payload the two copies are
+    different requests, both are ordered, and the ledger keeps exactly one tx
+    per tx id (``DUPLICATE_TX`` for the other).
     """
     data = bytes(payload) if isinstance(payload, (bytes, bytearray, memoryview)) else b""
-    try:
-        envelope = Tx.decode(data)
-    except DecodeError:
-        envelope = None
-    if envelope is None or envelope.kind not in BODY_TYPES:
-        return undecodable_request_id(data, chain_id)
-    return tx_id_of(envelope.kind, envelope.body, chain_id)
-
-
-def undecodable_request_id(payload: bytes, chain_id: bytes) -> bytes:
-    """The request id of bytes that are not a tx of a known kind."""
-    return hashlib.sha256(UNDECODABLE_REQUEST_TAG + chain_id + payload).digest()
+    return hashlib.sha256(REQUEST_TAG + chain_id + data).digest()
 
 
 @dataclass(frozen=True, slots=True)

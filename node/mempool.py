@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from consensus.messages import Request
 from ledger.chain import ChainState
+from ledger.execute import request_id_of
 from ledger.genesis import Genesis
 from ledger.mempool import CheckedTx, PendingTxs
 from ledger.proof_cache import ProofCache
@@ -232,12 +233,13 @@ class Mempool:
     def take_unfed(self, max_txs: int) -> tuple[Request, ...]:
         """Up to ``max_txs`` accepted txs the core has not been given yet, oldest first."""
         requests: list[Request] = []
-        for tx_id, entry in self._entries.items():
+        for entry in self._entries.values():
             if len(requests) >= max_txs:
                 break
             if not entry.fed:
                 entry.fed = True
-                requests.append(Request(tx_id, entry.tx_bytes))
+                request_id = request_id_of(entry.tx_bytes, self._genesis.chain_id)
+                requests.append(Request(request_id, entry.tx_bytes))
         return tuple(requests)
 
     def unfed_count(self) -> int:

@@ -71,12 +71,14 @@ from consensus.messages import Message
 from consensus.persistence import Record
 from consensus.replica import Replica
 from ledger.block import decode_block
+from ledger.codec import DecodeError
 from ledger.execute import request_id_of
 from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
 from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
 from ledger.store import Store
+from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, LedgerApp, validate_proposal_for
 from node.catchup import (
     CatchUp,
@@ -176,6 +178,17 @@ class SerialWorker:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+def tx_id_of_payload(payload: bytes, chain_id: bytes) -> bytes | None:
+    """The tx id a request's bytes claim, or None for bytes that are no tx envelope."""
+    try:
+        envelope = Tx.decode(payload)
+    except DecodeError:
+        return None
+    if envelope.kind not in BODY_TYPES:
+        return None
+    return tx_id_of(envelope.kind, envelope.body, chain_id)
 
 
 def recent_request_ids(store: Store, chain_id: bytes, window_heights: int) -> tuple[bytes, ...]:
@@ -488,11 +501,18 @@ class NodeRuntime:
         chain_id = self._genesis.chain_id
         for index, tx_id in enumerate(applied.tx_ids):
             self._settle(Committed(tx_id, height, index, applied.block_hash))
-        for rejected in applied.rejected:
-            tx_id = request_id_of(rejected.payload, chain_id)
-            self._settle(TxRejectedStatus(tx_id, rejected.reason_code, height))
         for tx_id, exc in self.mempool.on_block(self._store):
             self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
+        for rejected in applied.rejected:
+            claimed = tx_id_of_payload(rejected.payload, chain_id)
+            # Another copy of the tx (a forged signature, a re-proposal) may be the one
+            # rejected while the tx itself is committed or still pending: not final then.
+            if (
+                claimed is not None
+                and claimed not in self.mempool
+                and self._store.tx_location(claimed) is None
+            ):
+                self._settle(TxRejectedStatus(claimed, rejected.reason_code, height))
         metrics = self._metrics
         metrics.height.set(height)
         metrics.batch_size_txs.observe(len(applied.tx_ids) + len(applied.rejected))

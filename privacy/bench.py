@@ -11,6 +11,7 @@ through ``rich`` so ``--json`` output on stdout stays clean.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -21,12 +22,25 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from privacy import group, sigma
+from privacy import group, msm, sigma
 from privacy.generators import PEDERSEN_H
 from privacy.memo import Opening, generate_memo_keypair, open_memo, seal_memo
 from privacy.rangeproof import RangeStatement, batch_verify, prove_range, verify_range
 
 Report = dict[str, Any]
+Step = tuple[str, str, Callable[[], object], int, int]
+"""(name, unit, operation, calls per sample, divisor): a sample is the time of
+``calls`` calls divided by ``calls × divisor``."""
+
+VERIFY_STEPS = (
+    "msm_278_per_term",
+    "msm_2818_per_term",
+    "sigma_verify_excess",
+    "verify_1x64",
+    "verify_2x64",
+    "batch_verify_2x64_per_proof",
+)
+"""Measurements that depend on the multiscalar backend: timed again with every other one."""
 
 _MICRO_OPS = 200
 """Operations per sample for the sub-millisecond measurements."""
@@ -105,6 +119,10 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
     memo = seal_memo(opening, memo_public)
     commitment = opening.commitment()
     holder: dict[str, Any] = {}
+    # Distinct points, decoded on every call (no fixed table), as a verifier's own points are.
+    msm_points = [group.hash_to_point(os.urandom(64)) for _ in range(batch_terms(64, 2, 128))]
+    msm_scalars = [group.random_scalar() for _ in msm_points]
+    small = verify_terms(64, 2)
 
     def setup(on_each: Callable[[], object]) -> None:
         holder["one_1x64"] = _make_statements(1, 64, 1, on_each)[0]
@@ -121,9 +139,21 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
         if bad:
             raise RuntimeError(f"benchmark proofs failed batch verification: {bad}")
 
-    # (name, unit, operation, calls per sample, divisor): a sample is the time of
-    # ``calls`` calls divided by ``calls × divisor``.
-    steps: list[tuple[str, str, Callable[[], object], int, int]] = [
+    steps: list[Step] = [
+        (
+            "msm_278_per_term",
+            "us",
+            lambda: msm.multiscalar_mul(msm_scalars[:small], msm_points[:small]),
+            1,
+            small,
+        ),
+        (
+            "msm_2818_per_term",
+            "us",
+            lambda: msm.multiscalar_mul(msm_scalars, msm_points),
+            1,
+            len(msm_points),
+        ),
         ("scalar_mult", "us", lambda: group.mul(scalar, point), _MICRO_OPS, 1),
         ("fixed_base_mult", "us", lambda: group.mul_base(scalar), _MICRO_OPS, 1),
         ("point_add", "us", lambda: group.add(point, excess), _MICRO_OPS, 1),
@@ -143,7 +173,10 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
         ("batch_verify_2x64_per_proof", "ms", batch_once, 1, batch_size),
     ]
 
-    total = len(steps) * runs + batch_size + 3
+    others = [name for name in msm.available_backends() if name != msm.backend_name()]
+    backend_steps = sum(step[0] in VERIFY_STEPS for step in steps)
+    total = (len(steps) + len(others) * backend_steps) * runs + batch_size + 3
+    compare: dict[str, dict[str, dict[str, Any]]] = {}
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -155,23 +188,19 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
     ) as bar:
         task = bar.add_task(f"making {batch_size + 3} proofs", total=total)
         setup(lambda: bar.advance(task))
-        for name, unit, operation, calls, divisor in steps:
-            bar.update(task, description=name)
-            scale = _UNIT_SCALE[unit] / (calls * divisor)
-            wall, cpu = [], []
-            for _ in range(runs):
-                wall_s, cpu_s = _time_calls(operation, calls)
-                wall.append(wall_s * scale)
-                cpu.append(cpu_s * scale)
-                bar.advance(task)
-            results[name] = {
-                "median": round(statistics.median(wall), 3),
-                "cpu_median": round(statistics.median(cpu), 3),
-                "unit": unit,
-                "samples": [round(sample, 3) for sample in wall],
-            }
+        for step in steps:
+            bar.update(task, description=step[0])
+            # Backend-dependent steps alternate backends sample by sample, so a
+            # change in the machine's load hits both alike (the ratios are the point).
+            backends = [msm.backend_name(), *others] if step[0] in VERIFY_STEPS else []
+            measured = _measure(step, runs, lambda: bar.advance(task), backends)
+            results[step[0]] = measured.pop(msm.backend_name() if backends else "")
+            for other, result in measured.items():
+                compare.setdefault(other, {})[step[0]] = result
     return {
         "meta": {
+            "backend": msm.backend_name(),
+            "native_unavailable": msm.native_unavailable_reason(),
             "runs": runs,
             "batch_size": batch_size,
             "transcript": "default",
@@ -196,6 +225,39 @@ def run_benchmarks(*, runs: int = 5, batch_size: int = 128, progress: bool = Fal
             ),
         },
         "results": results,
+        "compare": compare,
+    }
+
+
+def _measure(
+    step: Step, runs: int, on_run: Callable[[], object], backends: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Median wall and CPU time of ``runs`` samples of ``step`` (see ``Step``) with each
+    of ``backends`` in turn, sample by sample (key ``""``: the current backend only),
+    after one untimed call with each."""
+    _, unit, operation, calls, divisor = step
+    scale = _UNIT_SCALE[unit] / (calls * divisor)
+    names = backends or [""]
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:  # warm-up: a backend's fixed tables are built on first use
+        with msm.use_backend(name) if name else contextlib.nullcontext():
+            operation()
+    for _ in range(runs):
+        for name in names:
+            with msm.use_backend(name) if name else contextlib.nullcontext():
+                wall_s, cpu_s = _time_calls(operation, calls)
+            wall[name].append(wall_s * scale)
+            cpu[name].append(cpu_s * scale)
+            on_run()
+    return {
+        name: {
+            "median": round(statistics.median(wall[name]), 3),
+            "cpu_median": round(statistics.median(cpu[name]), 3),
+            "unit": unit,
+            "samples": [round(sample, 3) for sample in wall[name]],
+        }
+        for name in names
     }
 
 
@@ -205,13 +267,30 @@ def format_report(report: Report) -> str:
     lines = [
         f"privacy benchmarks: median of {meta['runs']} runs, default transcript, "
         f"batch of {meta['batch_size']}, Python {meta['python']} on {meta['cpus']} CPUs",
+        f"multiscalar backend: {meta['backend']}"
+        + (
+            f" (native unavailable: {meta['native_unavailable']})"
+            if meta["native_unavailable"]
+            else ""
+        ),
     ]
     lines.append(f"  {'measurement':<30} {'wall':>10} {'cpu':>10}")
     for name, result in report["results"].items():
         lines.append(
             f"  {name:<30} {result['median']:>10.3f} {result['cpu_median']:>10.3f} {result['unit']}"
         )
-    lines.append("cost model (multiscalar terms, docs/privacy.md):")
+    for other, results in report["compare"].items():
+        lines.append(
+            f"the same with the {other} backend, samples alternating with the "
+            f"{meta['backend']} ones (ratio of CPU medians):"
+        )
+        for name, result in results.items():
+            base = report["results"][name]["cpu_median"]
+            lines.append(
+                f"  {name:<30} {result['median']:>10.3f} {result['cpu_median']:>10.3f} "
+                f"{result['unit']}  ({result['cpu_median'] / base:.1f}x {meta['backend']})"
+            )
+    lines.append(f"cost model (multiscalar terms, docs/privacy.md; {meta['backend']} backend):")
     for name, value in report["model"].items():
         lines.append(f"  {name:<30} {value:>10}")
     return "\n".join(lines)

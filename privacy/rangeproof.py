@@ -27,10 +27,11 @@ terms are paid once per batch and each proof adds ``2·log2(N) + m + 4``.
 
 from __future__ import annotations
 
-import operator
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from privacy import msm
 from privacy.generators import PEDERSEN_G, PEDERSEN_H, bulletproof_generators
 from privacy.group import (
     IDENTITY,
@@ -40,7 +41,6 @@ from privacy.group import (
     add,
     all_valid_points,
     has_high_bit,
-    is_valid_point,
     mul,
     mul_base,
     multiscalar_mul,
@@ -275,38 +275,22 @@ class PreparedCheck:
     The equation is ``Σ (gen_g[i] − z_offset)·G_vec[i] + Σ (gen_h[i] +
     z_offset)·H_vec[i] + g_scalar·G + h_scalar·H + Σ s·P over terms == identity``
     (dalek's mega-check with its random ``c``); ``G_vec``/``H_vec`` are in
-    dalek's party-major order. The generator scalars may be unreduced (any
-    integer congruent mod ℓ); ``z_offset`` (``weight·z``) is the part shared by
-    every slot, added once per batch instead of once per slot.
+    dalek's party-major order. Each generator-scalar vector is a product over
+    the bits of the index (``msm.ProductVector``): ``gen_g`` is one, ``gen_h``
+    the sum of two. ``z_offset`` (``weight·z``) is the part shared by every
+    slot, added once per batch instead of once per slot.
     """
 
     bits: int
     parties: int
-    gen_g: list[int]
-    gen_h: list[int]
+    gen_g: msm.ProductVector
+    gen_h: tuple[msm.ProductVector, ...]
     z_offset: int
     g_scalar: int
     h_scalar: int
     terms: list[tuple[int, bytes]]
     unchecked: tuple[bytes, ...] = ()
     """Points of ``terms`` whose encodings are not validated yet (batch verification)."""
-
-
-def _bit_products(seed: int, factors: Sequence[int]) -> list[int]:
-    """``[seed · Π_{r : bit r of i is set} factors[r] for i < 2^len(factors)]``, unreduced.
-
-    Two tables of reduced partial products (low bits from ``seed``, high bits
-    from 1) built by doubling, then one multiplication per entry without a
-    reduction: each entry is below ℓ², congruent to its value mod ℓ.
-    """
-    split = (len(factors) + 1) // 2
-    low = [seed]
-    for factor in factors[:split]:
-        low += [v * factor % ORDER for v in low]
-    high = [1]
-    for factor in factors[split:]:
-        high += [v * factor % ORDER for v in high]
-    return [v * w for w in high for v in low]
 
 
 def _batch_invert(values: Sequence[int]) -> list[int]:
@@ -427,7 +411,8 @@ def _build(
     zz = z * z % ORDER
     wz = weight * z % ORDER
     # Every generator scalar is a product over the bits of its index i = j·n + k,
-    # so each vector is built by ``_bit_products``: one multiplication per entry.
+    # so each vector is a ``ProductVector``, built where it is summed (in C with
+    # the native backend): one multiplication per entry.
     #   gen_g[i] = −weight·a·s_i                                      (− wz)
     #   gen_h[i] = weight·z²·z^j·2^k·y^{−i} − weight·b·y^{−i}·s_{N−1−i}  (+ wz)
     # with s_i = Π_k u_k^{±1}; s_{N−1−i} = 1/s_i flips every u, and the
@@ -451,10 +436,9 @@ def _build(
     all_u = 1
     for u in challenges:
         all_u = all_u * u % ORDER
-    gen_g = _bit_products((ORDER - weight * a % ORDER) * all_inv % ORDER, f_g)
-    vec_v = _bit_products(weight * zz % ORDER, f_v)
-    vec_t = _bit_products(weight * b % ORDER * all_u % ORDER, f_t)
-    gen_h = list(map(operator.sub, vec_v, vec_t))
+    gen_g = msm.ProductVector((ORDER - weight * a % ORDER) * all_inv % ORDER, tuple(f_g))
+    vec_v = msm.ProductVector(weight * zz % ORDER, tuple(f_v))
+    vec_t = msm.ProductVector(ORDER - weight * b % ORDER * all_u % ORDER, tuple(f_t))
 
     wc = weight * c % ORDER
     wcx = wc * x % ORDER
@@ -476,87 +460,71 @@ def _build(
         + wc * (_delta(bits, parties, y, z, y_minus_1_inv) - proof.t_x)
     ) % ORDER
     unchecked = () if check_points else tuple(point for _, point in terms)
-    return PreparedCheck(bits, parties, gen_g, gen_h, wz, g_scalar, h_scalar, terms, unchecked)
+    return PreparedCheck(
+        bits, parties, gen_g, (vec_v, vec_t), wz, g_scalar, h_scalar, terms, unchecked
+    )
 
 
 class _UncheckedPointError(Exception):
     """A point a check left unchecked (``PreparedCheck.unchecked``) is not a valid encoding."""
 
 
-_NOT_MULTIPLIED = (0, 1, ORDER - 1)
-"""Scalars ``multiscalar_mul`` handles without a libsodium multiplication (skip, add, sub)."""
+@functools.lru_cache(maxsize=len(SUPPORTED_PARTIES))
+def _generator_table(parties: int) -> msm.FixedPoints:
+    """``G_vec`` then ``H_vec`` for ``parties`` × 64 bits: the slots of ``combined_check_holds``,
+    decoded once per process by the multiscalar backend."""
+    g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, parties)
+    return msm.fixed_points((*g_vec, *h_vec))
 
 
 def combined_check_holds(checks: Sequence[PreparedCheck]) -> bool:
     """Σ check_k == identity, with every shared point multiplied once.
 
     Generator scalars are summed slot by slot (slot ``j·64 + i`` for party
-    ``j``'s ``i``-th generator, whatever the proof's ``n``), other points are
-    merged by encoding, so the cost is one multiplication per distinct point.
+    ``j``'s ``i``-th generator, whatever the proof's ``n``) and multiplied from
+    the backend's fixed generator table; other points are merged by encoding,
+    so each distinct point is one multiscalar term (``privacy.msm``).
 
-    A point listed in a check's ``unchecked`` is validated by libsodium's own
-    decoding in its multiplication (the same check as ``is_valid_point``: the
-    scalar is non-zero and the point not the identity, so only an invalid
-    encoding fails), or explicitly when its merged scalar needs no
-    multiplication; an invalid one raises ``_UncheckedPointError``.
+    The multiscalar backend validates every other point, whatever its merged
+    scalar: when a check lists points in ``unchecked``, an invalid one raises
+    ``_UncheckedPointError``; otherwise parsing validated them all and a
+    ``GroupError`` means the backend and the parser disagree (the property
+    tests say they never do).
     """
     if not checks:
         return True
-    slots = _GEN_STRIDE * max(SUPPORTED_PARTIES)
-    acc_g = [0] * slots
-    acc_h = [0] * slots
+    top_party = max(check.parties for check in checks)
+    used = _GEN_STRIDE * top_party
+    # Slot j·64 + k is party j's k-th G generator, used + j·64 + k its H generator.
+    scalars = msm.scalar_vector(2 * used)
     offsets: dict[tuple[int, int], int] = {}
     merged: dict[bytes, int] = {PEDERSEN_G: 0, PEDERSEN_H: 0}
     get = merged.get
-    add_ints = operator.add
-    top_party = 0
     for check in checks:
         bits = check.bits
-        parties = check.parties
-        top_party = max(top_party, parties)
-        shape = (bits, parties)
+        shape = (bits, check.parties)
         offsets[shape] = offsets.get(shape, 0) + check.z_offset
-        gen_g = check.gen_g
-        gen_h = check.gen_h
-        for j in range(parties):
-            lo = j * _GEN_STRIDE
-            hi = lo + bits
-            src = j * bits
-            acc_g[lo:hi] = map(add_ints, acc_g[lo:hi], gen_g[src : src + bits])
-            acc_h[lo:hi] = map(add_ints, acc_h[lo:hi], gen_h[src : src + bits])
+        log_bits = bits.bit_length() - 1
+        scalars.add_products(0, _GEN_STRIDE, log_bits, check.gen_g)
+        for vector in check.gen_h:
+            scalars.add_products(used, _GEN_STRIDE, log_bits, vector)
         for scalar, point in check.terms:
             merged[point] = get(point, 0) + scalar
         merged[PEDERSEN_G] += check.g_scalar
         merged[PEDERSEN_H] += check.h_scalar
     for (bits, parties), offset in offsets.items():
         for j in range(parties):
-            lo = j * _GEN_STRIDE
-            for slot in range(lo, lo + bits):
-                acc_g[slot] -= offset
-                acc_h[slot] += offset
-    # Proof points first: an encoding left unchecked by batch_verify fails in
-    # libsodium's decoding before the generator terms are paid for.
-    merged.pop(IDENTITY, None)
-    unchecked = {point for check in checks for point in check.unchecked}
-    scalars: list[int] = []
-    points: list[bytes] = []
-    for point, raw_scalar in merged.items():
-        scalar = raw_scalar % ORDER
-        if scalar in _NOT_MULTIPLIED and point in unchecked and not is_valid_point(point):
-            raise _UncheckedPointError
-        scalars.append(scalar)
-        points.append(point)
-    g_vec, h_vec = bulletproof_generators(_GEN_STRIDE, top_party)
-    for acc, table in ((acc_g, g_vec), (acc_h, h_vec)):
-        for slot, point in enumerate(table):
-            scalar = acc[slot] % ORDER
-            if scalar:
-                scalars.append(scalar)
-                points.append(point)
+            scalars.add_constant(j * _GEN_STRIDE, bits, -offset % ORDER)
+            scalars.add_constant(used + j * _GEN_STRIDE, bits, offset % ORDER)
     try:
-        total = multiscalar_mul(scalars, points)
+        total = msm.multiscalar_mul(
+            list(merged.values()),
+            list(merged),
+            fixed=_generator_table(top_party),
+            fixed_scalars=scalars,
+        )
     except GroupError as err:
-        if not unchecked:
+        if not any(check.unchecked for check in checks):
             raise
         raise _UncheckedPointError from err
     return total == IDENTITY
@@ -842,7 +810,8 @@ def _split_invalid_points(
     valid: list[tuple[int, PreparedCheck]] = []
     invalid: list[int] = []
     for index, check in checks:
-        if all_valid_points(check.unchecked):
+        # The backend in use decides, as it did when it refused one of them.
+        if all(map(msm.is_valid_point, check.unchecked)):
             valid.append((index, replace(check, unchecked=())))
         else:
             invalid.append(index)

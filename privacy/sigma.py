@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import secrets
 
-from privacy import group
+from privacy import group, msm
 from privacy.generators import PEDERSEN_G, PEDERSEN_H
 
 PROOF_BYTES = 64
@@ -51,6 +51,8 @@ EXCESS_TAG = b"veil/sigma/excess/v1"
 EQUAL_COMMITMENTS_TAG = b"veil/sigma/equal-commitments/v1"
 ZERO_COMMITMENT_TAG = b"veil/sigma/zero-commitment/v1"
 _NONCE_TAG = b"veil/sigma/nonce/v1"
+_BLINDING_BASE = msm.fixed_points((PEDERSEN_H,))
+"""``H``, decoded once by the multiscalar backend for every verification."""
 
 
 # --- the shared Schnorr core --------------------------------------------------
@@ -96,7 +98,10 @@ def _verify(
         return False
     challenge = _challenge(tag, statement, r_point, message)
     try:
-        expected = group.sub(group.mul(s, PEDERSEN_H), group.mul(challenge, public))
+        # Public data only: the variable-time multiscalar backend (privacy.msm) is fine.
+        expected = msm.multiscalar_mul(
+            [-challenge], [public], fixed=_BLINDING_BASE, fixed_scalars=[s]
+        )
     except group.GroupError:
         # Unreachable with the checks above (every point is validated); kept so
         # that a verifier never raises, whatever the group layer refuses.

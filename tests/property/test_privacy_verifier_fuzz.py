@@ -23,6 +23,9 @@ from privacy.pedersen import commit
 from privacy.rangeproof import RangeProofError, RangeStatement, batch_verify, prove_range
 from privacy.rangeproof import verify_range as verify_range_statement
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 SPECIAL_CHUNKS = [
     bytes(31) + b"\x80",  # 00…80: the identity with bit 255 set
     g.IDENTITY,

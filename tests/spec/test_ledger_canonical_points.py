@@ -24,6 +24,9 @@ from privacy import group
 from tests.spec.ledger_world import USD, raw_block
 from tests.spec.test_ledger_spec import Pre, expect_tx_rejected, pre, resign
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 __all__ = ["pre"]  # the shared pre-state fixture
 
 IDENTITY_HIGH_BIT = bytes(31) + b"\x80"

@@ -26,6 +26,9 @@ from privacy.rangeproof import RangeStatement
 from tests.spec.ledger_world import EUR, USD, Party, raw_block
 from tests.spec.test_ledger_spec import Pre, pre, resign
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 __all__ = ["pre"]  # the shared pre-state fixture
 
 

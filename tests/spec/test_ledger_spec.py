@@ -69,6 +69,9 @@ from privacy.memo import Opening
 from tests.spec.ledger_world import EUR, USD, Party, World, committed_blocks, raw_block
 from tests.spec.test_execute_batch_spec import EXECUTE_CASE_REASONS
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 BLOCK_CASE_REASONS = {
     Reason.MALFORMED,
     Reason.DOUBLE_SPEND,

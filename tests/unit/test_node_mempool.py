@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ledger.build import BuiltTx, build_attest
+from ledger.execute import request_id_of
 from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore
 from node.mempool import Mempool, MempoolLimits, ProofWanted
@@ -112,7 +113,9 @@ def test_after_a_block_committed_txs_leave_and_conflicting_survivors_are_dropped
         if isinstance(admission, ProofWanted):
             admission = mempool.finish(admission, proof_ok=True)
         assert isinstance(admission, Accepted)
-    assert [r.request_id for r in mempool.take_unfed(10)] == [to_carol.tx_id, attest.tx_id]
+    fed = mempool.take_unfed(10)
+    assert [r.payload for r in fed] == [to_carol.encode(), attest.encode()]
+    assert [r.request_id for r in fed] == [request_id_of(r.payload, world.chain_id) for r in fed]
     assert mempool.take_unfed(10) == ()
     # Another node's block spent the same input to Bob.
     world.commit(store, [to_bob])

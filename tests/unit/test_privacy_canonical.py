@@ -22,6 +22,9 @@ from privacy.generators import PEDERSEN_H
 from privacy.pedersen import commit
 from privacy.rangeproof import RangeProofError, RangeStatement, batch_verify, verify_range
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 # RFC 9496 appendix A.1: encodings of the multiples 0..4 of the generator.
 MULTIPLES = [
     "0000000000000000000000000000000000000000000000000000000000000000",

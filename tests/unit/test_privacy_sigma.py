@@ -12,6 +12,9 @@ from privacy import group, sigma
 from privacy.generators import PEDERSEN_H
 from privacy.pedersen import commit
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 MESSAGE = b"veil/tx/transfer/v1 digest 0123456789"
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from privacy import group as g
+from privacy import msm
 from privacy import rangeproof as rp
 from privacy.pedersen import commit
 from privacy.rangeproof import (
@@ -232,8 +233,9 @@ def test_unchecked_point_without_multiplication_is_validated(scalar: int) -> Non
     # Merged scalars 0, 1 and −1 are skipped, added or subtracted, and libsodium's
     # addition does not report an invalid encoding: such points are checked first.
     invalid_point = bytes.fromhex("ff" * 31 + "7f")
+    zero = msm.ProductVector(0, (0, 0, 0))
     check = rp.PreparedCheck(
-        8, 1, [0] * 8, [0] * 8, 0, 0, 0, [(scalar, invalid_point)], (invalid_point,)
+        8, 1, zero, (zero, zero), 0, 0, 0, [(scalar, invalid_point)], (invalid_point,)
     )
     with pytest.raises(rp._UncheckedPointError):
         rp.combined_check_holds([check])
@@ -297,7 +299,7 @@ def test_bit_products_matches_direct_products() -> None:
     for rounds in (3, 4, 7, 10):
         seed = g.random_scalar()
         factors = [g.random_scalar() for _ in range(rounds)]
-        got = rp._bit_products(seed, factors)
+        got = msm.bit_products(seed, factors)
         assert len(got) == 1 << rounds
         for i in (0, 1, 5, (1 << rounds) - 2, (1 << rounds) - 1):
             direct = seed
@@ -315,13 +317,24 @@ def test_batch_inversion() -> None:
 
 def test_batch_multiplies_each_shared_point_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int]] = []
-    real = rp.multiscalar_mul
+    real = msm.multiscalar_mul
 
-    def counting(scalars: list[int], points: list[bytes]) -> bytes:
-        calls.append((len(points), len(set(points))))
-        return real(scalars, points)
+    def counting(
+        scalars: list[int],
+        points: list[bytes],
+        *,
+        fixed: msm.FixedPoints | None = None,
+        fixed_scalars: msm.ScalarVector | list[int] = (),  # type: ignore[assignment]
+    ) -> bytes:
+        # Fixed (generator) terms count when their scalar is not zero mod ℓ.
+        ints = fixed_scalars if isinstance(fixed_scalars, list) else fixed_scalars.to_ints()
+        used_fixed = (
+            [p for p, s in zip(fixed.points, ints, strict=False) if s % g.ORDER] if fixed else []
+        )
+        calls.append((len(points) + len(used_fixed), len(set(points) | set(used_fixed))))
+        return real(scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
 
-    monkeypatch.setattr(rp, "multiscalar_mul", counting)
+    monkeypatch.setattr(msm, "multiscalar_mul", counting)
     shapes = [(64, 2), (64, 2), (8, 4), (64, 1)]
     statements = []
     for bits, parties in shapes:

@@ -21,6 +21,9 @@ from privacy.rangeproof import (
     verify_range,
 )
 
+# Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
+pytestmark = pytest.mark.usefixtures("msm_backend")
+
 VECTORS = Path(__file__).resolve().parent / "dalek_rangeproof_v1.txt"
 LABEL = b"Deserialize-And-Verify Test"
 TEXT = VECTORS.read_text(encoding="utf-8")
