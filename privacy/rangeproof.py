@@ -9,7 +9,8 @@ Proof bytes (dalek ``RangeProof::to_bytes``)::
     A || S || T_1 || T_2 || t_x || t_x_blinding || e_blinding || L_0 || R_0 || … || a || b
 
 ``32·(9 + 2·log2(N))`` bytes. Parsing is strict: exact length, canonical scalars,
-valid point encodings, and no identity among A, S, T_1, T_2, L_k, R_k (dalek's
+valid canonical point encodings (RFC 9496: bit 255 set is refused, which the
+bundled libsodium alone would accept), and no identity among A, S, T_1, T_2, L_k, R_k (dalek's
 ``validate_and_append_point``). Commitments may be the identity, as in dalek.
 
 Verification is dalek's single "mega-check": the range-proof equation and the
@@ -805,7 +806,7 @@ def _first_bad(checks: Sequence[tuple[int, PreparedCheck]]) -> int | None:
 
     A failing set is halved: if its left half holds, the first failure is in
     the right half, which is not tested again (it is known to fail). So a set
-    of ``k`` checks costs at most ``1 + log2(k)`` combined checks of shrinking
+    of ``k`` checks costs at most ``1 + ⌈log2(k)⌉`` combined checks of shrinking
     size, however many of them are bad; and every check before the answer was
     in a half that held, so it is verified.
     """
@@ -863,7 +864,7 @@ def batch_verify(
     With ``first_failure_only`` the answer is ``[i]`` for the lowest index ``i``
     that does not verify (or ``[]``), and the search stops there: a block is
     rejected by its first bad proof, so a block full of bad proofs costs about
-    as much as a block with one (``1 + log2(k)`` combined checks instead of a
+    as much as a block with one (``1 + ⌈log2(k)⌉`` combined checks instead of a
     bisection down to every bad statement). Statements after the first
     malformed one are not even parsed. Full bisection is for the mempool, which
     attributes every fault.

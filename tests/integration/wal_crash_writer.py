@@ -18,12 +18,13 @@ from node.wal import WriteAheadLog
 
 
 def batch(index: int) -> list[Record]:
-    """Batch ``index``: 1 to 7 records, some of them a few KiB."""
+    """Batch ``index``: 1 to 7 records (a VIEW record, then PREPARE votes)."""
     size = 1 + index % 7
     records: list[Record] = [ViewRecord(index, index % 2 == 0)]
     for k in range(1, size):
         digest = bytes([(index + k) % 256]) * 32
-        records.append(VoteRecord(Prepare(index, k, digest, k % 4, bytes([k]) * (64 * k))))
+        # Signatures are exactly 64 bytes: the wire refuses any other length.
+        records.append(VoteRecord(Prepare(index, k, digest, k % 4, bytes([k]) * 64)))
     return records
 
 

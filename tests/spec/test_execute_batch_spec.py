@@ -23,7 +23,13 @@ from ledger import execute as execute_module
 from ledger.apply import apply_block
 from ledger.batch import BatchMismatchError, BlockMetadata, RejectedRequest, reassemble_batch
 from ledger.build import BuiltTx, OutputPlan, build_attest, seal_outputs, sign_tx
-from ledger.execute import UNDECODABLE_REQUEST_TAG, ExecutedBatch, execute_batch, request_id_of
+from ledger.execute import (
+    UNDECODABLE_REQUEST_TAG,
+    ExecutedBatch,
+    commit_executed,
+    execute_batch,
+    request_id_of,
+)
 from ledger.invariants import InvariantViolation
 from ledger.mempool import PendingTxs, admit_tx
 from ledger.reasons import Reason, TxRejected
@@ -421,3 +427,19 @@ def test_reassembling_a_batch_refuses_what_no_batch_gives() -> None:
         reassemble_batch([b"a"], [dataclasses.replace(junk, index_in_batch=2)])
     with pytest.raises(BatchMismatchError):
         reassemble_batch([b"a", b"b"], [junk, junk])
+
+
+def test_a_rejected_forged_copy_does_not_block_the_honest_tx_in_the_ledger() -> None:
+    # Same tx id (the signature is outside it): the forged copy is rejected and, as
+    # the ledger records only valid txs, the honest one still commits in a later batch.
+    # (Whether consensus orders it again is its deduplication window's business.)
+    w = World()
+    store = w.new_store()
+    honest = build_attest(w.bank_b.identity, w.chain_id, "h", b"\x05" * 32, nonce=1)
+    forged = dataclasses.replace(honest.tx, signature=b"\x07" * 64).encode()
+    assert request_id_of(forged, w.chain_id) == request_id_of(honest.encode(), w.chain_id)
+    first = w.execute(store, [forged])
+    assert rejections(first) == [(0, Reason.BAD_SIGNATURE)]
+    commit_executed(store, first, b"cert")
+    second = w.execute(store, [honest])
+    assert second.rejected == () and second.block.txs == (honest.tx,)

@@ -187,12 +187,24 @@ def test_every_range_proof_point_with_bit_255_is_malformed_not_a_crash(
         with pytest.raises(RangeProofError):
             rp.prepare(statement)
         assert batch_verify([good, statement, good]) == [1], name
+        assert batch_verify([good, statement, good], first_failure_only=True) == [1], name
 
 
 def test_one_bad_encoding_does_not_sink_the_batch(good: RangeStatement) -> None:
     variants = [s for _, s in _variants(good)]
     batch = [good, *variants, good]
     assert batch_verify(batch) == list(range(1, len(variants) + 1))
+
+
+def test_identity_proof_points_are_malformed_on_every_path(good: RangeStatement) -> None:
+    for name, offset in _point_offsets(good):
+        proof = good.proof[:offset] + g.IDENTITY + good.proof[offset + 32 :]
+        statement = dataclasses.replace(good, proof=proof)
+        with pytest.raises(RangeProofError) as err:
+            verify_range(statement)
+        assert err.value.reason == "MALFORMED", name
+        assert batch_verify([good, statement]) == [1], name
+        assert batch_verify([good, statement], first_failure_only=True) == [1], name
 
 
 def test_identity_commitment_is_allowed_and_just_does_not_verify(good: RangeStatement) -> None:
@@ -301,3 +313,25 @@ def test_cli_verify_refuses_bit_255_as_malformed_without_a_traceback() -> None:
         result = runner.invoke(cli, ["verify"], input=json.dumps(obj))
         assert result.exit_code == 2, (result.output, result.exception)
         assert isinstance(result.exception, SystemExit)
+
+
+# --- memos ---------------------------------------------------------------------
+
+
+def test_a_memo_does_not_open_a_bit_255_commitment() -> None:
+    """open_memo compares commit(v, r), always canonical, with the commitment's bytes."""
+    from privacy.memo import MemoError, Opening, generate_memo_keypair, open_memo, seal_memo
+
+    private, public = generate_memo_keypair()
+    opening = Opening(42, g.random_scalar(), bytes(32), b"")
+    memo = seal_memo(opening, public)
+    assert open_memo(memo, private, opening.commitment()) == opening
+    for bad in (high_bit(opening.commitment()), IDENTITY_HIGH_BIT):
+        with pytest.raises(MemoError) as err:
+            open_memo(memo, private, bad)
+        assert err.value.reason == "OPENING_MISMATCH"
+    zero = Opening(0, 0, bytes(32), b"")  # commits to the identity
+    assert zero.commitment() == g.IDENTITY
+    with pytest.raises(MemoError) as err:
+        open_memo(seal_memo(zero, public), private, IDENTITY_HIGH_BIT)
+    assert err.value.reason == "OPENING_MISMATCH"
