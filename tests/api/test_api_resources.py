@@ -78,6 +78,8 @@ async def test_outputs_paginate_and_show_memos_and_spent_status(api_chain: ApiCh
         ).json()
     expected = sorted(api_chain.store.outputs_by_owner(api_chain.world.alice.key))
     assert seen == [o.hex() for o in expected] and len(seen) >= 2
+    assert api_chain.issue.output_ids()[0].hex() not in seen  # spent: out of the owner index
+    assert api_chain.transfer.output_ids()[1].hex() in seen
     assert spent["spent"] is True and spent["spent_by"] == api_chain.transfer.tx_id.hex()
     memo = api_chain.issue.tx  # the memo bytes as sealed in the tx
     assert base64.b64decode(spent["owner_memo"]) in memo.body
@@ -175,3 +177,16 @@ async def test_an_unexpected_error_is_a_generic_500_logged_with_its_request_id(
     logged = [r for r in caplog.records if r.getMessage() == "internal error"]
     assert len(logged) == 1 and logged[0].request_id == request_id  # type: ignore[attr-defined]
     assert "deadbeef" in caplog.text
+
+
+async def test_accounts_show_membership_and_the_last_nonce(api_chain: ApiChain) -> None:
+    world = api_chain.world
+    node = InProcessNode(world, api_chain.store)
+    async with client_for(node) as client:
+        bank = await (await client.get(f"/v1/accounts/{world.bank_a.key.hex()}")).json()
+        alice = await (await client.get(f"/v1/accounts/{world.alice.key.hex()}")).json()
+    assert bank["member"] is True and bank["member_name"] == "Bank A"
+    assert bank["last_nonce"] == 1  # block 1's issue
+    assert alice["member"] is False and alice["last_nonce"] == 0
+    assert alice["registered_by"] == world.bank_a.key.hex()
+    assert alice["memo_public_key"] == world.alice.memo_public.hex()

@@ -29,7 +29,11 @@ def capture(json_lines: bool) -> tuple[io.StringIO, logging.Handler]:
 
 
 def release(handler: logging.Handler) -> None:
-    logging.getLogger("veil").removeHandler(handler)
+    """Undo ``configure_logging`` so later tests' ``caplog`` sees ``veil`` records again."""
+    root = logging.getLogger("veil")
+    root.removeHandler(handler)
+    root.propagate = True
+    root.setLevel(logging.NOTSET)
 
 
 def test_json_lines_carry_fields_and_redact_secret_names() -> None:
@@ -87,6 +91,7 @@ async def test_a_tx_lifecycle_logs_no_secret_amount_or_opening(api_chain: ApiCha
                 await call("GET", path)
     finally:
         release(handler)
+    assert len(api_chain.secrets) >= 10
     log = stream.getvalue()
     lines = [json.loads(line) for line in log.splitlines()]
     messages = [line["message"] for line in lines]
