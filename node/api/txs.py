@@ -118,7 +118,7 @@ async def submit_tx(request: web.Request) -> web.Response:
     return web.json_response(view, status=202)
 
 
-def _batch_txs(content_type: str, raw: bytes) -> list[object]:
+def _batch_txs(content_type: str, raw: bytes) -> list[bytes]:
     if content_type == JSON:
         txs = _json_body(raw).get("txs")
         if not isinstance(txs, list):
@@ -130,7 +130,7 @@ def _batch_txs(content_type: str, raw: bytes) -> list[object]:
         raise ApiError(Reason.MALFORMED, "body is not a msgpack array of tx bytes") from None
     if not isinstance(txs, list) or not all(isinstance(tx, bytes) for tx in txs):
         raise ApiError(Reason.MALFORMED, "body is not a msgpack array of tx bytes")
-    return txs
+    return [bytes(tx) for tx in txs]
 
 
 async def submit_batch(request: web.Request) -> web.Response:
@@ -144,8 +144,6 @@ async def submit_batch(request: web.Request) -> web.Response:
     services = services_of(request)
     results: list[Json] = []
     for tx in txs:
-        if not isinstance(tx, bytes):
-            raise ApiError(Reason.MALFORMED, "a batch entry is not tx bytes")
         try:
             results.append(outcome_view(await services.submit(tx), services))
         except ApiError as error:
