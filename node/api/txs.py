@@ -17,6 +17,7 @@ from node.api.errors import ApiCode, ApiError, error_body
 from node.api.params import check_known_params, parse_hex, parse_int
 from node.api.views import Json, certificate_view
 from node.services import (
+    NODE_STOPPED,
     Accepted,
     Busy,
     Committed,
@@ -70,11 +71,16 @@ def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
         LOG.info("tx admitted", extra={"tx_id": outcome.tx_id.hex()})
         return {"id": outcome.tx_id.hex(), "status": "pending"}
     if isinstance(outcome, Duplicate):
-        # Idempotent: the same tx again answers with what the node knows of it now.
-        view = status_view(services.tx_status(outcome.tx_id), services)
-        return {"id": outcome.tx_id.hex(), "status": view["status"]}
+        # Idempotent: the same tx again answers with what the node knows of it now
+        # (pending while it is between the mempool and a block).
+        status = services.tx_status(outcome.tx_id)
+        known = (
+            "pending" if isinstance(status, Unknown) else status_view(status, services)["status"]
+        )
+        return {"id": outcome.tx_id.hex(), "status": known}
     if isinstance(outcome, Busy):
-        raise ApiError(outcome.code, "node busy, retry later", retry_after_s=outcome.retry_after_s)
+        message = "node stopped" if outcome.code == NODE_STOPPED else "node busy"
+        raise ApiError(outcome.code, f"{message}, retry later", retry_after_s=outcome.retry_after_s)
     LOG.info(
         "tx rejected",
         extra={

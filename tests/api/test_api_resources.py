@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.block import decode_block
 from ledger.build import build_attest
-from ledger.tx import TAG_ISSUE, TAG_TRANSFER
+from ledger.tx import TAG_ISSUE, TAG_TRANSFER, decode_tx
 from node.api import create_app
 from node.api.status import failed_checks
-from node.services import CatchUp
+from node.services import CatchUp, Duplicate, Unknown
 from tests.api.chain_fixture import ApiChain
 from tests.api.in_process_node import InProcessNode
 from tests.spec.ledger_world import World
@@ -190,3 +190,23 @@ async def test_accounts_show_membership_and_the_last_nonce(api_chain: ApiChain) 
     assert alice["member"] is False and alice["last_nonce"] == 0
     assert alice["registered_by"] == world.bank_a.key.hex()
     assert alice["memo_public_key"] == world.alice.memo_public.hex()
+
+
+class InFlightNode(InProcessNode):
+    """A runtime may answer ``Duplicate`` for a tx that left its mempool for a batch in
+    flight and is not yet in a block: its status is then ``Unknown`` for a moment."""
+
+    async def submit(self, tx_bytes: bytes) -> Duplicate:  # type: ignore[override]
+        return Duplicate(decode_tx(tx_bytes, self.genesis.chain_id, max_tx_bytes=1 << 16).tx_id)
+
+    def tx_status(self, tx_id: bytes) -> Unknown:  # type: ignore[override]
+        return Unknown(tx_id)
+
+
+async def test_a_duplicate_of_a_tx_in_flight_is_pending_not_404(api_chain: ApiChain) -> None:
+    node = InFlightNode(api_chain.world, api_chain.store)
+    attest = api_chain.attest()
+    async with client_for(node) as client:
+        response = await client.post("/v1/txs", data=attest.encode(), headers=MSGPACK)
+        body = await response.json()
+    assert (response.status, body) == (202, {"id": attest.tx_id.hex(), "status": "pending"})
