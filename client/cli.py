@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 
 import click
@@ -55,5 +55,18 @@ def keys_show(path: str) -> None:
     click.echo(identity.public_key.hex())
 
 
+PLUGIN_GROUP = "veil.commands"
+"""Entry-point group of command groups other packages add (``veil node`` from node/):
+the client may not import them (the dependency rule), the installation wires them."""
+
+
+def _add_plugin_commands() -> None:
+    for entry in entry_points(group=PLUGIN_GROUP):
+        command = entry.load()
+        if isinstance(command, click.Command) and entry.name not in cli.commands:
+            cli.add_command(command, entry.name)
+
+
 def main() -> None:
+    _add_plugin_commands()
     cli()

@@ -83,6 +83,24 @@ def verify_signature(
     return True
 
 
+def verify_self_tagged(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """``verify_signature`` for bytes that carry their own domain tag and chain id
+    (``SigningIdentity.sign_self_tagged``): consensus's ``Verify``. Never raises."""
+    if (
+        type(public_key) is not bytes
+        or type(message) is not bytes
+        or type(signature) is not bytes
+        or len(public_key) != PUBLIC_KEY_BYTES
+        or len(signature) != SIGNATURE_BYTES
+    ):
+        return False
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class SigningIdentity:
     """An ed25519 key pair. ``repr`` shows the public key only."""
@@ -105,6 +123,12 @@ class SigningIdentity:
 
     def sign(self, domain_tag: bytes, chain_id: bytes, payload: bytes) -> bytes:
         message = signing_bytes(domain_tag, chain_id, payload)
+        return bytes(self._signing_key.sign(message).signature)
+
+    def sign_self_tagged(self, message: bytes) -> bytes:
+        """Sign bytes that carry their own versioned domain tag and chain id already:
+        consensus messages (``consensus.messages.signed_bytes``), whose signatures
+        clients check with plain ed25519. Everything else goes through ``sign``."""
         return bytes(self._signing_key.sign(message).signature)
 
     def __repr__(self) -> str:

@@ -1,0 +1,40 @@
+"""What every handler reads from the app: the node's services and the API's limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from node.services import NodeServices
+
+DEFAULT_MAX_BODY_BYTES: Final = 8 << 20
+"""Room for a full ``txs:batch`` of large txs; a single tx is bounded by genesis first."""
+DEFAULT_MAX_BATCH_TXS: Final = 256
+DEFAULT_MAX_WAIT_MS: Final = 30_000
+DEFAULT_PAGE_LIMIT: Final = 100
+MAX_PAGE_LIMIT: Final = 1_000
+DEFAULT_EVENTS_MAX_QUEUE: Final = 1_024
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_batch_txs: int = DEFAULT_MAX_BATCH_TXS
+    max_wait_ms: int = DEFAULT_MAX_WAIT_MS
+    """The cap on ``GET /v1/txs/{id}?wait=commit&timeout_ms=``."""
+    events_max_queue: int = DEFAULT_EVENTS_MAX_QUEUE
+    """Events a ``/v1/events`` subscriber may fall behind before it is dropped."""
+
+
+SERVICES_KEY: Final = web.AppKey[NodeServices]("veil_services")
+SETTINGS_KEY: Final = web.AppKey[ApiSettings]("veil_api_settings")
+
+
+def services_of(request: web.Request) -> NodeServices:
+    return request.app[SERVICES_KEY]
+
+
+def settings_of(request: web.Request) -> ApiSettings:
+    return request.app[SETTINGS_KEY]

@@ -1,0 +1,588 @@
+"""``/openapi.json``: the API's OpenAPI 3.1 description, maintained by hand.
+
+Hand-maintained on purpose: it is the contract clients code against, so a
+change to it should be a deliberate edit reviewed with the handler. Tests
+check it against ``routes.ROUTES`` both ways, and schemathesis checks the
+served responses against these schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+Schema = dict[str, object]
+
+_HEX32: Final = "^[0-9a-f]{64}$"
+_HEX33: Final = "^[0-9a-f]{66}$"
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> Schema:
+    return _json(_ref("Error"), description)
+
+
+def _errors(*statuses: int) -> dict[str, Schema]:
+    text = {
+        400: "Bad request (malformed input; see the error code)",
+        404: "Not found",
+        409: "Conflicts with the chain (double spend, replayed nonce...)",
+        413: "Body or batch too large",
+        415: "Unsupported content type",
+        422: "A well-formed tx the ledger rules refuse",
+        429: "Rate limited; see Retry-After",
+        503: "Busy or stopped; see Retry-After",
+    }
+    return {str(status): _error(text[status]) for status in statuses}
+
+
+def _hex_param(name: str, where: str, pattern: str, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": where,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "pattern": pattern},
+    }
+
+
+_NULLABLE_HEX32: Final[Schema] = {"type": ["string", "null"], "pattern": _HEX32}
+_HEX32_SCHEMA: Final[Schema] = {"type": "string", "pattern": _HEX32}
+_UINT: Final[Schema] = {"type": "integer", "minimum": 0}
+
+_SCHEMAS: Final[dict[str, Schema]] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "id": _HEX32_SCHEMA,
+        },
+    },
+    "TxSubmitted": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": _HEX32_SCHEMA,
+            "status": {"enum": ["pending", "committed", "rejected"]},
+        },
+    },
+    "TxBatchResult": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {"type": "array", "items": {"oneOf": [_ref("TxSubmitted"), _ref("Error")]}}
+        },
+    },
+    "Certificate": {
+        "type": ["object", "null"],
+        "required": ["view", "seq", "digest", "commits"],
+        "properties": {
+            "view": _UINT,
+            "seq": _UINT,
+            "digest": _HEX32_SCHEMA,
+            "commits": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["sender", "signature"],
+                    "properties": {"sender": _UINT, "signature": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "TxStatus": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": _HEX32_SCHEMA,
+            "status": {"enum": ["pending", "committed", "rejected"]},
+            "height": {"type": ["integer", "null"], "minimum": 0},
+            "index": _UINT,
+            "block_hash": _HEX32_SCHEMA,
+            "certificate": _ref("Certificate"),
+            "reason": {"type": "string"},
+        },
+    },
+    "OutputRef": {
+        "type": "object",
+        "required": ["id", "owner", "commitment"],
+        "properties": {
+            "id": {"type": "string", "pattern": _HEX33},
+            "owner": _HEX32_SCHEMA,
+            "commitment": _HEX32_SCHEMA,
+        },
+    },
+    "BlockTx": {
+        "type": "object",
+        "required": ["id", "kind"],
+        "properties": {
+            "id": _HEX32_SCHEMA,
+            "kind": {"type": "string"},
+            "signer": _HEX32_SCHEMA,
+            "asset": _HEX32_SCHEMA,
+            "inputs": {"type": "array", "items": {"type": "string", "pattern": _HEX33}},
+            "outputs": {"type": "array", "items": _ref("OutputRef")},
+        },
+        "not": {"required": ["amount"]},
+    },
+    "Block": {
+        "type": "object",
+        "required": ["height", "hash", "genesis", "header", "txs", "certificate"],
+        "properties": {
+            "height": _UINT,
+            "hash": _HEX32_SCHEMA,
+            "genesis": {"type": "boolean"},
+            "header": {
+                "type": ["object", "null"],
+                "required": [
+                    "version",
+                    "height",
+                    "prev_hash",
+                    "tx_root",
+                    "state_root",
+                    "proposer",
+                    "view",
+                    "timestamp_ms",
+                ],
+                "properties": {
+                    "version": _UINT,
+                    "height": _UINT,
+                    "prev_hash": _HEX32_SCHEMA,
+                    "tx_root": _HEX32_SCHEMA,
+                    "state_root": _HEX32_SCHEMA,
+                    "proposer": _HEX32_SCHEMA,
+                    "view": _UINT,
+                    "timestamp_ms": _UINT,
+                },
+            },
+            "txs": {"type": "array", "items": _ref("BlockTx")},
+            "certificate": _ref("Certificate"),
+        },
+    },
+    "Validator": {
+        "type": "object",
+        "required": ["index", "name", "public_key"],
+        "properties": {"index": _UINT, "name": {"type": "string"}, "public_key": _HEX32_SCHEMA},
+    },
+    "Validators": {
+        "type": "object",
+        "required": ["validators"],
+        "properties": {"validators": {"type": "array", "items": _ref("Validator")}},
+    },
+    "Chain": {
+        "type": "object",
+        "required": [
+            "chain_id",
+            "chain_name",
+            "genesis_hash",
+            "genesis_time_ms",
+            "height",
+            "auditor_memo_public_key",
+            "assets",
+            "validators",
+            "params",
+        ],
+        "properties": {
+            "chain_id": _HEX32_SCHEMA,
+            "chain_name": {"type": "string"},
+            "genesis_hash": _HEX32_SCHEMA,
+            "genesis_time_ms": _UINT,
+            "height": _UINT,
+            "auditor_memo_public_key": _HEX32_SCHEMA,
+            "assets": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "symbol", "issuer", "issued_total"],
+                    "properties": {
+                        "id": _HEX32_SCHEMA,
+                        "symbol": {"type": "string"},
+                        "issuer": _HEX32_SCHEMA,
+                        "issued_total": _UINT,
+                    },
+                },
+            },
+            "validators": {"type": "array", "items": _ref("Validator")},
+            "params": {
+                "type": "object",
+                "required": ["max_tx_bytes", "max_block_txs"],
+                "properties": {"max_tx_bytes": _UINT, "max_block_txs": _UINT},
+            },
+        },
+    },
+    "Output": {
+        "type": "object",
+        "required": [
+            "id",
+            "tx_id",
+            "height",
+            "owner",
+            "asset",
+            "commitment",
+            "spent",
+            "spent_by",
+        ],
+        "properties": {
+            "id": {"type": "string", "pattern": _HEX33},
+            "tx_id": _HEX32_SCHEMA,
+            "height": _UINT,
+            "owner": _HEX32_SCHEMA,
+            "asset": _HEX32_SCHEMA,
+            "commitment": _HEX32_SCHEMA,
+            "spent": {"type": "boolean"},
+            "spent_by": _NULLABLE_HEX32,
+            "owner_memo": {"type": "string", "contentEncoding": "base64"},
+            "audit_memo": {"type": "string", "contentEncoding": "base64"},
+        },
+    },
+    "OutputPage": {
+        "type": "object",
+        "required": ["outputs", "next_after"],
+        "properties": {
+            "outputs": {"type": "array", "items": _ref("Output")},
+            "next_after": {"type": ["string", "null"], "pattern": _HEX33},
+        },
+    },
+    "Account": {
+        "type": "object",
+        "required": [
+            "public_key",
+            "memo_public_key",
+            "registered_by",
+            "member",
+            "member_name",
+            "last_nonce",
+        ],
+        "properties": {
+            "public_key": _HEX32_SCHEMA,
+            "memo_public_key": _HEX32_SCHEMA,
+            "registered_by": _NULLABLE_HEX32,
+            "member": {"type": "boolean"},
+            "member_name": {"type": ["string", "null"]},
+            "last_nonce": _UINT,
+        },
+    },
+    "Status": {
+        "type": "object",
+        "required": [
+            "height",
+            "view",
+            "primary",
+            "state_root",
+            "last_commit_ms",
+            "peers",
+            "mempool_txs",
+            "mempool_bytes",
+            "catching_up",
+            "stopped",
+            "stop_reason",
+            "wal_latched",
+            "msm_backend",
+        ],
+        "properties": {
+            "height": {"type": "integer"},
+            "view": _UINT,
+            "primary": _UINT,
+            "state_root": _HEX32_SCHEMA,
+            "last_commit_ms": {"type": ["integer", "null"]},
+            "peers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "public_key", "connected"],
+                    "properties": {
+                        "index": _UINT,
+                        "public_key": _HEX32_SCHEMA,
+                        "connected": {"type": "boolean"},
+                    },
+                },
+            },
+            "mempool_txs": _UINT,
+            "mempool_bytes": _UINT,
+            "catching_up": {
+                "type": ["object", "null"],
+                "required": ["target_height", "done_height"],
+                "properties": {"target_height": _UINT, "done_height": _UINT},
+            },
+            "stopped": {"type": "boolean"},
+            "stop_reason": {"type": ["string", "null"]},
+            "wal_latched": {"type": "boolean"},
+            "msm_backend": {"type": "string"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "failed"],
+        "properties": {
+            "status": {"enum": ["ok", "unhealthy"]},
+            "failed": {
+                "type": "array",
+                "items": {"enum": ["stopped", "wal_latched", "no_quorum_of_peers", "catching_up"]},
+            },
+            "error": {"type": "object"},
+        },
+    },
+}
+
+_TX_SUBMIT_BODY: Final[Schema] = {
+    "required": True,
+    "content": {
+        "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["tx"],
+                "properties": {"tx": {"type": "string", "contentEncoding": "base64"}},
+            }
+        },
+    },
+}
+
+_TX_BATCH_BODY: Final[Schema] = {
+    "required": True,
+    "content": {
+        "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["txs"],
+                "properties": {
+                    "txs": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 256,
+                        "items": {"type": "string", "contentEncoding": "base64"},
+                    }
+                },
+            }
+        },
+    },
+}
+
+_BLOCK_FORMAT: Final[Schema] = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "description": "json (default) or raw: the stored block bytes",
+    "schema": {"enum": ["json", "raw"]},
+}
+
+_BLOCK_RESPONSES: Final[dict[str, Schema]] = {
+    "200": {
+        "description": "The block (JSON), or its raw bytes with format=raw",
+        "content": {
+            "application/json": {"schema": _ref("Block")},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **_errors(400, 404),
+}
+
+_TX_SUBMIT_ERRORS: Final = (400, 409, 413, 415, 422, 429, 503)
+
+_PATHS: Final[dict[str, dict[str, Schema]]] = {
+    "/v1/txs": {
+        "post": {
+            "operationId": "submitTx",
+            "summary": "Submit one tx; idempotent",
+            "requestBody": _TX_SUBMIT_BODY,
+            "responses": {
+                "202": _json(_ref("TxSubmitted"), "Admitted (or already known): pending"),
+                **_errors(*_TX_SUBMIT_ERRORS),
+            },
+        }
+    },
+    "/v1/txs:batch": {
+        "post": {
+            "operationId": "submitTxBatch",
+            "summary": "Submit up to 256 txs; one result each, in order",
+            "requestBody": _TX_BATCH_BODY,
+            "responses": {
+                "200": _json(_ref("TxBatchResult"), "One result per tx"),
+                **_errors(400, 413, 415),
+            },
+        }
+    },
+    "/v1/txs/{tx_id}": {
+        "get": {
+            "operationId": "getTx",
+            "summary": "A tx's status; wait=commit waits up to timeout_ms",
+            "parameters": [
+                _hex_param("tx_id", "path", _HEX32, "tx id, 64 lowercase hex"),
+                {
+                    "name": "wait",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"enum": ["commit"]},
+                },
+                {
+                    "name": "timeout_ms",
+                    "in": "query",
+                    "required": False,
+                    "description": "With wait=commit; at most the node's cap (30000 by default)",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 30000},
+                },
+            ],
+            "responses": {"200": _json(_ref("TxStatus"), "The tx's status"), **_errors(400, 404)},
+        }
+    },
+    "/v1/blocks/latest": {
+        "get": {
+            "operationId": "getLatestBlock",
+            "summary": "The last committed block",
+            "parameters": [_BLOCK_FORMAT],
+            "responses": _BLOCK_RESPONSES,
+        }
+    },
+    "/v1/blocks/{height}": {
+        "get": {
+            "operationId": "getBlock",
+            "summary": "The block at a height (0 is the genesis)",
+            "parameters": [
+                {
+                    "name": "height",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+                _BLOCK_FORMAT,
+            ],
+            "responses": _BLOCK_RESPONSES,
+        }
+    },
+    "/v1/chain": {
+        "get": {
+            "operationId": "getChain",
+            "summary": "Chain id, auditor memo key, assets with issued totals, validators",
+            "responses": {"200": _json(_ref("Chain"), "The chain")},
+        }
+    },
+    "/v1/validators": {
+        "get": {
+            "operationId": "getValidators",
+            "summary": "The genesis validator set, in index order",
+            "responses": {"200": _json(_ref("Validators"), "The validators")},
+        }
+    },
+    "/v1/outputs": {
+        "get": {
+            "operationId": "listOutputs",
+            "summary": "An owner's outputs, in id order, paginated by `after`",
+            "parameters": [
+                _hex_param("owner", "query", _HEX32, "owner public key"),
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "description": "the next_after of the previous page",
+                    "schema": {"type": "string", "pattern": _HEX33},
+                },
+            ],
+            "responses": {"200": _json(_ref("OutputPage"), "One page"), **_errors(400)},
+        }
+    },
+    "/v1/outputs/{output_id}": {
+        "get": {
+            "operationId": "getOutput",
+            "summary": "One output with its sealed memos",
+            "parameters": [_hex_param("output_id", "path", _HEX33, "output id, 66 hex")],
+            "responses": {"200": _json(_ref("Output"), "The output"), **_errors(400, 404)},
+        }
+    },
+    "/v1/accounts/{public_key}": {
+        "get": {
+            "operationId": "getAccount",
+            "summary": "A registered account or member bank, with its last nonce",
+            "parameters": [_hex_param("public_key", "path", _HEX32, "public key, 64 hex")],
+            "responses": {"200": _json(_ref("Account"), "The account"), **_errors(400, 404)},
+        }
+    },
+    "/v1/status": {
+        "get": {
+            "operationId": "getStatus",
+            "summary": "Height, view, primary, peers, mempool, catch-up",
+            "responses": {"200": _json(_ref("Status"), "The node's status")},
+        }
+    },
+    "/v1/events": {
+        "get": {
+            "operationId": "events",
+            "summary": "WebSocket of committed blocks and tx status changes",
+            "description": "Upgrade to a WebSocket; a subscriber that falls behind is "
+            "closed with code 4008.",
+            "responses": {
+                "101": {"description": "Switching to the WebSocket protocol"},
+                **_errors(400),
+            },
+        }
+    },
+    "/healthz": {
+        "get": {
+            "operationId": "health",
+            "summary": "200 when healthy, else 503 with the failed checks",
+            "responses": {
+                "200": _json(_ref("Health"), "Healthy"),
+                "503": _json(_ref("Health"), "Unhealthy: the failed checks"),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus text exposition",
+            "responses": {
+                "200": {
+                    "description": "The node's metrics",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+}
+
+OPENAPI: Final[Schema] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Veil node API",
+        "version": "1",
+        "description": "JSON under /v1. Every error is "
+        '{"error": {"code": "<STABLE_CODE>", "message": "..."}}; see docs/api.md.',
+    },
+    "paths": _PATHS,
+    "components": {"schemas": _SCHEMAS},
+}
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)

@@ -1,0 +1,179 @@
+"""``/v1/txs``: submit one tx or a batch, and read a tx's status (optionally waiting)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Final
+
+import msgpack
+from aiohttp import web
+
+from ledger.reasons import Reason
+from node.api.context import services_of, settings_of
+from node.api.errors import ApiCode, ApiError, error_body
+from node.api.params import check_known_params, parse_hex, parse_int
+from node.api.views import Json, certificate_view
+from node.services import (
+    NODE_STOPPED,
+    Accepted,
+    Busy,
+    Committed,
+    Duplicate,
+    NodeServices,
+    Pending,
+    SubmitOutcome,
+    TxRejectedStatus,
+    TxStatus,
+    Unknown,
+)
+
+LOG = logging.getLogger("veil.api.txs")
+MSGPACK: Final = "application/msgpack"
+JSON: Final = "application/json"
+TX_ID_BYTES: Final = 32
+
+
+def _json_body(raw: bytes) -> dict[str, object]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(ApiCode.INVALID_JSON, "body is not JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(ApiCode.INVALID_JSON, "body must be a JSON object")
+    return value
+
+
+def _base64_tx(value: object, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise ApiError(ApiCode.INVALID_JSON, f"{where} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(ApiCode.INVALID_BASE64, f"{where} is not standard base64") from None
+
+
+async def _body(request: web.Request) -> tuple[str, bytes]:
+    """The content type (msgpack or JSON) and the raw body; 415 for anything else."""
+    content_type = request.content_type
+    if content_type not in (MSGPACK, JSON):
+        raise ApiError(
+            ApiCode.UNSUPPORTED_MEDIA_TYPE, f'send {MSGPACK} tx bytes or {JSON} {{"tx": base64}}'
+        )
+    return content_type, await request.read()
+
+
+def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
+    """A submit outcome as the 202 body, or raise its ``ApiError``."""
+    if isinstance(outcome, Accepted):
+        LOG.info("tx admitted", extra={"tx_id": outcome.tx_id.hex()})
+        return {"id": outcome.tx_id.hex(), "status": "pending"}
+    if isinstance(outcome, Duplicate):
+        # Idempotent: the same tx again answers with what the node knows of it now
+        # (pending while it is between the mempool and a block).
+        status = services.tx_status(outcome.tx_id)
+        known = (
+            "pending" if isinstance(status, Unknown) else status_view(status, services)["status"]
+        )
+        return {"id": outcome.tx_id.hex(), "status": known}
+    if isinstance(outcome, Busy):
+        message = "node stopped" if outcome.code == NODE_STOPPED else "node busy"
+        raise ApiError(outcome.code, f"{message}, retry later", retry_after_s=outcome.retry_after_s)
+    LOG.info(
+        "tx rejected",
+        extra={
+            "tx_id": outcome.tx_id.hex() if outcome.tx_id else None,
+            "reason": outcome.reason_code,
+        },
+    )
+    extra: dict[str, object] = {} if outcome.tx_id is None else {"id": outcome.tx_id.hex()}
+    raise ApiError(outcome.reason_code, outcome.message, extra=extra)
+
+
+def status_view(status: TxStatus, services: NodeServices) -> Json:
+    if isinstance(status, Pending):
+        return {"id": status.tx_id.hex(), "status": "pending"}
+    if isinstance(status, Committed):
+        certificate = services.store.certificate_at(status.height) or b""
+        return {
+            "id": status.tx_id.hex(),
+            "status": "committed",
+            "height": status.height,
+            "index": status.index,
+            "block_hash": status.block_hash.hex(),
+            "certificate": certificate_view(certificate),
+        }
+    if isinstance(status, TxRejectedStatus):
+        return {
+            "id": status.tx_id.hex(),
+            "status": "rejected",
+            "reason": status.reason_code,
+            "height": status.height,
+        }
+    raise ApiError(ApiCode.TX_NOT_FOUND, "this node knows no tx with that id")
+
+
+async def submit_tx(request: web.Request) -> web.Response:
+    check_known_params(request.query, frozenset())
+    content_type, raw = await _body(request)
+    tx_bytes = raw if content_type == MSGPACK else _base64_tx(_json_body(raw).get("tx"), "tx")
+    services = services_of(request)
+    view = outcome_view(await services.submit(tx_bytes), services)
+    return web.json_response(view, status=202)
+
+
+def _batch_txs(content_type: str, raw: bytes) -> list[bytes]:
+    if content_type == JSON:
+        txs = _json_body(raw).get("txs")
+        if not isinstance(txs, list):
+            raise ApiError(ApiCode.INVALID_JSON, 'body must be {"txs": [base64, ...]}')
+        return [_base64_tx(tx, f"txs[{i}]") for i, tx in enumerate(txs)]
+    try:
+        txs = msgpack.unpackb(raw, raw=True, use_list=True, strict_map_key=True)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        raise ApiError(Reason.MALFORMED, "body is not a msgpack array of tx bytes") from None
+    if not isinstance(txs, list) or not all(isinstance(tx, bytes) for tx in txs):
+        raise ApiError(Reason.MALFORMED, "body is not a msgpack array of tx bytes")
+    return [bytes(tx) for tx in txs]
+
+
+async def submit_batch(request: web.Request) -> web.Response:
+    """Up to ``max_batch_txs`` txs; each gets its own result, in order."""
+    check_known_params(request.query, frozenset())
+    content_type, raw = await _body(request)
+    txs = _batch_txs(content_type, raw)
+    limit = settings_of(request).max_batch_txs
+    if not 1 <= len(txs) <= limit:
+        raise ApiError(ApiCode.BATCH_TOO_LARGE, f"a batch holds 1 to {limit} txs")
+    services = services_of(request)
+    results: list[Json] = []
+    for tx in txs:
+        try:
+            results.append(outcome_view(await services.submit(tx), services))
+        except ApiError as error:
+            results.append(error_body(error.code, error.message) | error.extra)
+    return web.json_response({"results": results})
+
+
+async def get_tx(request: web.Request) -> web.Response:
+    """A tx's status; ``?wait=commit&timeout_ms=`` waits (up to the cap) for a verdict."""
+    query = request.query
+    check_known_params(query, frozenset({"wait", "timeout_ms"}))
+    tx_id = parse_hex(request.match_info["tx_id"], TX_ID_BYTES, "tx id")
+    services = services_of(request)
+    wait = query.get("wait")
+    if wait is None:
+        if "timeout_ms" in query:
+            raise ApiError(ApiCode.INVALID_PARAMETER, "timeout_ms needs wait=commit")
+        status = services.tx_status(tx_id)
+    elif wait == "commit":
+        cap = settings_of(request).max_wait_ms
+        timeout_ms = parse_int(query.get("timeout_ms", str(cap)), "timeout_ms", low=0, high=cap)
+        status = await services.wait_for_commit(tx_id, timeout_ms / 1000)
+    else:
+        raise ApiError(ApiCode.INVALID_PARAMETER, "wait must be 'commit'")
+    if isinstance(status, Unknown):
+        raise ApiError(ApiCode.TX_NOT_FOUND, "this node knows no tx with that id")
+    return web.json_response(status_view(status, services))

@@ -1,0 +1,213 @@
+"""Catch-up: fetch certified blocks from peers, check them, hand them over in order.
+
+Sans-I/O (no asyncio, clock or randomness: a test checks the imports). The
+runtime asks ``CatchUp`` what to fetch (``next_requests``), sends the
+requests to the peers, feeds each reply to ``on_reply`` (or ``on_failure``)
+and applies what ``ready`` returns, in height order, with
+``LedgerApp.apply_certified``; when ``done``, it checks the state root and
+tells the core ``StateTransferCompleted``.
+
+What a peer sends is a ``CertifiedBlock``: the stored block, its commit
+certificate, the proposal metadata and the rejected requests. Its check
+(``verify_certified_block``) trusts only the genesis: the batch is rebuilt
+from the block's txs and the rejected list (``reassemble_batch``), its
+proposal digest recomputed, and the certificate must carry 2f+1 distinct
+genesis validators' COMMIT signatures over (view, height, that digest).
+A block that fails is a fault of the peer that sent it; its range is asked
+of another peer. The block is then re-executed (``execute_batch``, the same
+path as a committed batch), so the node's own store computes every state
+root; re-execution must rebuild the very block that was certified.
+
+Fetching is parallel and bounded: the range is cut into chunks of
+``chunk_blocks`` heights, at most ``max_parallel`` requests are out at once,
+each bounded to ``max_bytes_in_flight // max_parallel`` bytes of reply
+(a shorter reply, a prefix, is fine: the rest is asked again), and verified
+blocks wait at most that window ahead of the next height to apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from consensus.certificate import CommitCertificate, Verify, verify_commit_certificate
+from consensus.messages import Batch, ProposalMetadata, Request, proposal_digest
+from consensus.wire import WireError, decode_certificate
+from ledger.batch import BatchMismatchError, BlockMetadata, RejectedRequest, reassemble_batch
+from ledger.block import block_hash, decode_block
+from ledger.codec import U64, DecodeError, Record
+from ledger.execute import request_id_of
+from ledger.genesis import Genesis
+from ledger.reasons import TxRejected
+from ledger.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class CertifiedBlock(Record):
+    """One stored block as peers exchange it (a ``BlocksReply`` entry)."""
+
+    height: U64
+    block: bytes
+    certificate: bytes
+    metadata: BlockMetadata
+    rejected: tuple[RejectedRequest, ...]
+
+
+def certified_block_at(store: Store, height: int) -> CertifiedBlock | None:
+    """What this node serves for ``height``, or None if it has no such block."""
+    block = store.block_at(height)
+    certificate = store.certificate_at(height)
+    metadata = store.metadata_at(height)
+    rejected = store.rejected_at(height)
+    if height < 1 or block is None or certificate is None or metadata is None or rejected is None:
+        return None
+    return CertifiedBlock(height, block, certificate, metadata, rejected)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedBlock:
+    """A block whose certificate holds: the batch consensus committed at ``height``."""
+
+    height: int
+    block_hash: bytes
+    batch: Batch
+    metadata: ProposalMetadata
+    certificate: CommitCertificate
+    certificate_bytes: bytes
+
+
+def verify_certified_block(
+    data: bytes, height: int, genesis: Genesis, verify: Verify
+) -> VerifiedBlock | str:
+    """The checked block at ``height``, or why ``data`` is not one. Never raises."""
+    chain_id = genesis.chain_id
+    try:
+        certified = CertifiedBlock.decode(data)
+        if certified.height != height:
+            return f"asked for height {height}, got {certified.height}"
+        block = decode_block(certified.block)
+        certificate = decode_certificate(certified.certificate)
+        payloads = reassemble_batch([tx.encode() for tx in block.txs], certified.rejected)
+    except (DecodeError, TxRejected, WireError, BatchMismatchError, ValueError) as exc:
+        return f"undecodable certified block: {type(exc).__name__}: {exc}"
+    if block.header.height != height or certificate.seq != height:
+        return f"block or certificate is not for height {height}"
+    metadata = ProposalMetadata(certified.metadata.timestamp_ms, certified.metadata.proposed_view)
+    batch = tuple(Request(request_id_of(p, chain_id), p) for p in payloads)
+    if proposal_digest(batch, metadata, chain_id) != certificate.digest:
+        return "the certificate does not cover this block's batch"
+    validators = [v.public_key for v in genesis.validators]
+    if not verify_commit_certificate(certificate, validators, verify, chain_id):
+        return "the certificate has no quorum of genesis validator signatures"
+    return VerifiedBlock(
+        height,
+        block_hash(block.header, chain_id),
+        batch,
+        metadata,
+        certificate,
+        certified.certificate,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    peer: int
+    first_height: int
+    last_height: int
+    max_bytes: int
+
+
+@dataclass(slots=True)
+class CatchUp:
+    """The plan of one catch-up from ``applied_height`` to ``target_height``."""
+
+    applied_height: int
+    target_height: int
+    target_state_root: bytes
+    peers: tuple[int, ...]
+    genesis: Genesis
+    verify: Verify
+    chunk_blocks: int = 64
+    max_parallel: int = 4
+    max_bytes_in_flight: int = 64 * 1024 * 1024
+    faults: list[tuple[int, str]] = field(default_factory=list)
+    _missing: list[tuple[int, int]] = field(default_factory=list)
+    _outstanding: list[FetchRequest] = field(default_factory=list)
+    _verified: dict[int, VerifiedBlock] = field(default_factory=dict)
+    _next_peer: int = 0
+    _excluded: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not self.peers:
+            raise ValueError("catch-up needs at least one peer")
+        first = self.applied_height + 1
+        for start in range(first, self.target_height + 1, self.chunk_blocks):
+            self._missing.append((start, min(start + self.chunk_blocks - 1, self.target_height)))
+
+    @property
+    def done(self) -> bool:
+        return self.applied_height >= self.target_height
+
+    @property
+    def stalled(self) -> bool:
+        """Every peer was excluded for faults: nobody left to ask."""
+        return len(self._excluded) >= len(self.peers)
+
+    def next_requests(self) -> list[FetchRequest]:
+        """New requests to send now (each range is asked of one peer at a time)."""
+        requests: list[FetchRequest] = []
+        window_top = self.applied_height + self.chunk_blocks * self.max_parallel
+        per_request_bytes = max(1, self.max_bytes_in_flight // self.max_parallel)
+        while (
+            self._missing
+            and len(self._outstanding) < self.max_parallel
+            and self._missing[0][0] <= window_top
+            and not self.stalled
+        ):
+            first, last = self._missing.pop(0)
+            request = FetchRequest(self._pick_peer(), first, last, per_request_bytes)
+            self._outstanding.append(request)
+            requests.append(request)
+        return requests
+
+    def _pick_peer(self) -> int:
+        for _ in range(len(self.peers)):
+            peer = self.peers[self._next_peer % len(self.peers)]
+            self._next_peer += 1
+            if peer not in self._excluded:
+                return peer
+        return self.peers[0]
+
+    def on_failure(self, request: FetchRequest, detail: str) -> None:
+        """The request failed (timeout, lost link): ask its range again, of the next peer."""
+        self._outstanding.remove(request)
+        self.faults.append((request.peer, detail))
+        self._missing.insert(0, (request.first_height, request.last_height))
+
+    def on_reply(self, request: FetchRequest, blocks: list[bytes]) -> None:
+        """A reply: a prefix of the asked range. A bad block excludes its peer."""
+        self._outstanding.remove(request)
+        height = request.first_height
+        for data in blocks[: request.last_height - request.first_height + 1]:
+            checked = verify_certified_block(data, height, self.genesis, self.verify)
+            if isinstance(checked, str):
+                self.faults.append((request.peer, checked))
+                self._excluded.add(request.peer)
+                break
+            if height > self.applied_height:
+                self._verified[height] = checked
+            height += 1
+        if height <= request.last_height:
+            if not blocks and request.peer not in self._excluded:
+                self.faults.append((request.peer, "empty reply"))
+                self._excluded.add(request.peer)
+            self._missing.insert(0, (height, request.last_height))
+            self._missing.sort()
+
+    def ready(self) -> list[VerifiedBlock]:
+        """The verified blocks that come next, in height order (the caller applies them)."""
+        out: list[VerifiedBlock] = []
+        while self.applied_height + 1 in self._verified:
+            block = self._verified.pop(self.applied_height + 1)
+            out.append(block)
+            self.applied_height += 1
+        return out

@@ -1,0 +1,204 @@
+"""``veil node run``: wiring only. Everything it builds is decided elsewhere.
+
+Start-up fails fast, with one line saying why and exit status 2, when the
+genesis is unreadable, the key file is missing, unreadable or not a
+validator of that genesis (a key is never generated here), the data
+directory holds another chain (``open_chain``), or a port is in use.
+
+Then it runs the runtime, the inbound peer pump and the HTTP API until
+SIGTERM or SIGINT: the runtime stops taking events, the API and the peer
+links close, the store and the WAL are closed, and the exit status is 0.
+If the runtime halted on its own (WAL failure, divergence) the status is 1.
+A restart resumes from the WAL and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from ledger.chain import ChainMismatchError, open_chain
+from ledger.genesis import Genesis, GenesisError, load_genesis
+from ledger.identity import KeyFileError, SigningIdentity
+from ledger.leveldb_store import LevelDBStore
+from ledger.store import StoreError
+from ledger.stored_block import stored_block_claim
+from node.api.app import create_app
+from node.config import NodeConfigError, replica_config_from_genesis
+from node.logging import configure_logging
+from node.peer_bridge import TransportLinks, pump
+from node.peer_config import PeerLinkConfig, PeerTlsFiles
+from node.proof_pool import ProofPool
+from node.runtime import NodeRuntime, RuntimeSettings, SerialWorker
+from node.settings import NodeSettings, SettingsError, load_node_settings
+from node.transport import PeerTransport
+from node.wal import WalError, WriteAheadLog
+
+log = logging.getLogger("veil.node.main")
+
+EXIT_STARTUP_FAILED = 2
+EXIT_HALTED = 1
+
+
+class StartupError(Exception):
+    """The node cannot start; the message is the one line the operator sees."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    genesis: Genesis
+    identity: SigningIdentity
+
+
+def load_identity(settings: NodeSettings) -> Identity:
+    """The genesis and this validator's key, both checked (``StartupError`` otherwise)."""
+    genesis_path = settings.path(settings.node.genesis)
+    try:
+        genesis = load_genesis(genesis_path)
+    except (OSError, ValueError, GenesisError) as exc:
+        raise StartupError(f"cannot read genesis {genesis_path}: {exc}") from None
+    key_path = settings.path(settings.node.key)
+    try:
+        identity = SigningIdentity.load(key_path)
+    except KeyFileError as exc:
+        raise StartupError(f"cannot use key file: {exc}") from None
+    try:
+        replica_config_from_genesis(genesis, identity.public_key, tick_ms=settings.node.tick_ms)
+    except NodeConfigError as exc:
+        raise StartupError(str(exc)) from None
+    return Identity(genesis, identity)
+
+
+def peer_link_config(settings: NodeSettings, genesis: Genesis) -> PeerLinkConfig:
+    peer = settings.peer
+    endpoints = tuple(peer.endpoints) or tuple(v.peer_endpoint for v in genesis.validators)
+    if len(endpoints) != len(genesis.validators):
+        raise StartupError(
+            f"[peer] endpoints lists {len(endpoints)} validators, the genesis has "
+            f"{len(genesis.validators)}"
+        )
+    tls = None
+    if peer.tls_cert or peer.tls_key or peer.tls_ca:
+        tls = PeerTlsFiles(
+            settings.path(peer.tls_cert), settings.path(peer.tls_key), settings.path(peer.tls_ca)
+        )
+    try:
+        return PeerLinkConfig(
+            listen_host=peer.listen_host,
+            listen_port=peer.listen_port,
+            peer_endpoints=endpoints,
+            tls=tls,
+            allow_plain=peer.allow_plain,
+        )
+    except ValueError as exc:
+        raise StartupError(f"[peer] {exc}") from None
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def run_node(settings: NodeSettings) -> int:
+    """Start, serve until a signal, drain; the exit status."""
+    configure_logging(json_lines=settings.log.json, level=settings.log.level.upper())
+    loaded = load_identity(settings)
+    genesis, identity = loaded.genesis, loaded.identity
+    links_config = peer_link_config(settings, genesis)
+    data_dir = settings.path(settings.node.data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = LevelDBStore(data_dir / "chain", block_claims=stored_block_claim)
+    except (OSError, StoreError) as exc:
+        raise StartupError(f"cannot open the chain store in {data_dir}: {exc}") from None
+    with contextlib.ExitStack() as closing:
+        closing.callback(store.close)
+        try:
+            open_chain(store, genesis)
+        except ChainMismatchError as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            wal = WriteAheadLog(data_dir / "wal")
+        except WalError as exc:
+            raise StartupError(str(exc)) from None
+        closing.callback(wal.close)
+        validators = tuple(v.public_key for v in genesis.validators)
+        transport = PeerTransport(links_config, identity, genesis.chain_id, validators)
+        try:
+            await transport.start()
+        except OSError as exc:
+            await transport.stop()
+            raise StartupError(
+                f"cannot listen for peers on {links_config.listen_host}:"
+                f"{links_config.listen_port}: {exc.strerror or exc}"
+            ) from None
+        pool = ProofPool(settings.node.proof_workers)
+        closing.callback(pool.close)
+        worker = SerialWorker()
+        closing.callback(worker.close)
+        links = TransportLinks(transport)
+        runtime = NodeRuntime(
+            genesis=genesis,
+            identity=identity,
+            store=store,
+            wal=wal,
+            links=links,
+            proof_verifier=pool.verify,
+            wall_clock_ms=wall_clock_ms,
+            settings=RuntimeSettings(
+                tick_ms=settings.node.tick_ms, mempool=settings.mempool_limits()
+            ),
+            worker=worker,
+        )
+        api = web.AppRunner(
+            create_app(runtime, max_body_bytes=settings.api.max_body_bytes),
+            handle_signals=False,
+            access_log=None,
+        )
+        await api.setup()
+        try:
+            await web.TCPSite(api, settings.api.host, settings.api.port).start()
+        except OSError as exc:
+            await api.cleanup()
+            await transport.stop()
+            raise StartupError(
+                f"cannot serve the API on {settings.api.host}:{settings.api.port}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, runtime.stop, f"signal {signal.Signals(signum).name}")
+        log.info(
+            "validator %d of chain %s at height %d; API on %s:%d",
+            runtime.config.replica_id,
+            genesis.chain_id.hex(),
+            store.height(),
+            settings.api.host,
+            settings.api.port,
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                pump_task = group.create_task(pump(transport, links, runtime))
+                await runtime.run()
+                pump_task.cancel()
+        finally:
+            await api.cleanup()
+            await transport.stop()
+        reason = runtime.stop_reason or ""
+        return 0 if reason.startswith("signal ") else EXIT_HALTED
+
+
+def main(config_path: Path) -> int:
+    """Load node.toml and run; the process exit status."""
+    try:
+        settings = load_node_settings(config_path)
+        return asyncio.run(run_node(settings))
+    except (SettingsError, StartupError) as exc:
+        print(f"veil node: {exc}", flush=True)
+        return EXIT_STARTUP_FAILED

@@ -1,0 +1,275 @@
+"""The node's mempool: admission, capacity, per-account rate, and feeding the core.
+
+Sans-I/O (no asyncio, clock or randomness: a test checks the imports). Time
+enters as ``now_ms`` arguments; the range proofs are verified by whoever
+drives it (the runtime's proof pool), between ``admit`` and ``finish``.
+
+Admission of ``tx_bytes`` (``admit``), first failure wins:
+
+1. decode (``ledger.tx.decode_tx``): ``Rejected(MALFORMED/TOO_LARGE/...)``;
+2. the tx id is pending, being admitted, or committed: ``Duplicate`` (the
+   same answer for the same tx, so a resubmission is idempotent);
+3. capacity: pending plus in-admission txs at ``max_txs`` or ``max_bytes``:
+   ``Busy(MEMPOOL_FULL, retry_after_s)``;
+4. the signer's rate: more than ``account_txs_per_window`` admissions
+   started in the last ``account_window_ms``: ``Busy(RATE_LIMITED)``;
+5. phase 1 of ``ledger.mempool.PendingTxs`` (every check but the range
+   proof) on top of the pending txs, so a second spend of an input a pending
+   tx spends is refused (``DOUBLE_SPEND``) while the first is pending;
+6. the range proof: a tx with no proof, or whose proof the ``ProofCache``
+   knows, is accepted at once (``Accepted``); otherwise ``admit`` returns
+   ``ProofWanted`` and the caller verifies the statement (in micro-batches,
+   in the process pool) and calls ``finish(wanted, proof_ok)``.
+
+Accepted txs wait in arrival order. ``take_unfed`` hands the ones the core
+has not seen yet as consensus requests (the runtime feeds them with
+``ClientBatchReady`` every few ms, on every replica, so backups notice a
+primary that censors). After each block ``on_block`` drops the committed
+txs, builds a new ``PendingTxs`` over the new state and re-admits the
+survivors in order (phase 1 only: their proofs verified already); the ones
+that no longer fit are returned with their reason.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from consensus.messages import Request
+from ledger.chain import ChainState
+from ledger.execute import request_id_of
+from ledger.genesis import Genesis
+from ledger.mempool import CheckedTx, PendingTxs
+from ledger.proof_cache import ProofCache
+from ledger.reasons import Reason, TxRejected
+from ledger.tx import DecodedTx, decode_tx
+from node.services import (
+    BUSY_MEMPOOL_FULL,
+    BUSY_RATE_LIMITED,
+    Accepted,
+    Busy,
+    Duplicate,
+    Rejected,
+    SubmitOutcome,
+)
+
+MAX_TRACKED_ACCOUNTS = 100_000
+"""Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolLimits:
+    max_txs: int = 20_000
+    max_bytes: int = 64 * 1024 * 1024
+    account_txs_per_window: int = 500
+    account_window_ms: int = 1_000
+    full_retry_after_s: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("max_txs", "max_bytes", "account_txs_per_window", "account_window_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProofWanted:
+    """Phase 1 passed; verify ``checked.statement`` and call ``Mempool.finish``."""
+
+    checked: CheckedTx
+    tx_bytes: bytes
+    generation: int
+
+
+Admission = SubmitOutcome | ProofWanted
+
+
+@dataclass(slots=True)
+class _Entry:
+    dtx: DecodedTx
+    tx_bytes: bytes
+    fed: bool
+
+
+class Mempool:
+    """Admitted, uncommitted txs over the committed ``state``; see the module docstring."""
+
+    def __init__(
+        self,
+        state: ChainState,
+        genesis: Genesis,
+        proof_cache: ProofCache,
+        limits: MempoolLimits | None = None,
+    ) -> None:
+        self._state = state
+        self._genesis = genesis
+        self._cache = proof_cache
+        self.limits = limits if limits is not None else MempoolLimits()
+        self._pending = PendingTxs(state, genesis)
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._in_admission: dict[bytes, int] = {}
+        self._bytes = 0
+        self._in_admission_bytes = 0
+        self._generation = 0
+        self._recent_by_account: dict[bytes, deque[int]] = {}
+
+    # --- views -------------------------------------------------------------------
+
+    def __contains__(self, tx_id: bytes) -> bool:
+        return tx_id in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def in_admission(self) -> int:
+        return len(self._in_admission)
+
+    # --- admission ---------------------------------------------------------------
+
+    def admit(self, tx_bytes: bytes, now_ms: int) -> Admission:
+        """Steps 1-6 of the module docstring; changes nothing unless it says so."""
+        params = self._genesis.params
+        try:
+            dtx = decode_tx(tx_bytes, self._genesis.chain_id, max_tx_bytes=params.max_tx_bytes)
+        except TxRejected as exc:
+            return Rejected(None, exc.reason.value, exc.detail)
+        tx_id = dtx.tx_id
+        if (
+            tx_id in self._entries
+            or tx_id in self._in_admission
+            or self._state.tx_location(tx_id) is not None
+        ):
+            return Duplicate(tx_id)
+        size = len(tx_bytes)
+        limits = self.limits
+        if (
+            len(self._entries) + len(self._in_admission) >= limits.max_txs
+            or self._bytes + self._in_admission_bytes + size > limits.max_bytes
+        ):
+            return Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s)
+        retry_after_s = self._rate_limited(dtx.signer, now_ms)
+        if retry_after_s is not None:
+            return Busy(BUSY_RATE_LIMITED, retry_after_s)
+        try:
+            checked = self._pending.precheck(dtx)
+        except TxRejected as exc:
+            return Rejected(tx_id, exc.reason.value, exc.detail)
+        if checked.statement is None or checked.statement in self._cache:
+            return self._accept(checked, tx_bytes)
+        self._in_admission[tx_id] = size
+        self._in_admission_bytes += size
+        return ProofWanted(checked, tx_bytes, self._generation)
+
+    def finish(self, wanted: ProofWanted, proof_ok: bool) -> SubmitOutcome:
+        """End an admission ``admit`` left at the proof: ``proof_ok`` is the verifier's word."""
+        tx_id = wanted.checked.dtx.tx_id
+        size = self._in_admission.pop(tx_id, None)
+        if size is None:
+            return Duplicate(tx_id)  # a block committed it meanwhile (on_block cleared it)
+        self._in_admission_bytes -= size
+        if not proof_ok:
+            return Rejected(tx_id, Reason.BAD_RANGE_PROOF.value, "range proof does not verify")
+        statement = wanted.checked.statement
+        if statement is not None:
+            self._cache.mark_verified([statement])
+        checked = wanted.checked
+        if wanted.generation != self._generation:
+            # Prechecked against a pending set a block has replaced since: check again.
+            try:
+                checked = self._pending.precheck(checked.dtx)
+            except TxRejected as exc:
+                return Rejected(tx_id, exc.reason.value, exc.detail)
+        return self._accept(checked, wanted.tx_bytes)
+
+    def abandon(self, wanted: ProofWanted) -> None:
+        """Release an admission whose proof could not be checked (the verifier failed);
+        the tx is neither accepted nor rejected, so its sender may try again."""
+        size = self._in_admission.pop(wanted.checked.dtx.tx_id, None)
+        if size is not None:
+            self._in_admission_bytes -= size
+
+    def _accept(self, checked: CheckedTx, tx_bytes: bytes) -> SubmitOutcome:
+        tx_id = checked.dtx.tx_id
+        try:
+            self._pending.accept(checked)
+        except TxRejected as exc:
+            return Rejected(tx_id, exc.reason.value, exc.detail)
+        self._entries[tx_id] = _Entry(checked.dtx, tx_bytes, fed=False)
+        self._bytes += len(tx_bytes)
+        return Accepted(tx_id)
+
+    def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
+        """Seconds to wait if ``account`` is over its rate, else None (and count this one)."""
+        window_ms = self.limits.account_window_ms
+        recent = self._recent_by_account.get(account)
+        if recent is None:
+            if len(self._recent_by_account) >= MAX_TRACKED_ACCOUNTS:
+                self._prune_windows(now_ms)
+            recent = self._recent_by_account.setdefault(account, deque())
+        while recent and recent[0] <= now_ms - window_ms:
+            recent.popleft()
+        if len(recent) >= self.limits.account_txs_per_window:
+            wait_ms = recent[0] + window_ms - now_ms
+            return max(1, -(-wait_ms // 1000))
+        recent.append(now_ms)
+        return None
+
+    def _prune_windows(self, now_ms: int) -> None:
+        window_ms = self.limits.account_window_ms
+        stale = [
+            a for a, r in self._recent_by_account.items() if not r or r[-1] <= now_ms - window_ms
+        ]
+        for account in stale:
+            del self._recent_by_account[account]
+        while len(self._recent_by_account) >= MAX_TRACKED_ACCOUNTS:
+            del self._recent_by_account[next(iter(self._recent_by_account))]
+
+    # --- feeding the core --------------------------------------------------------
+
+    def take_unfed(self, max_txs: int) -> tuple[Request, ...]:
+        """Up to ``max_txs`` accepted txs the core has not been given yet, oldest first."""
+        requests: list[Request] = []
+        for entry in self._entries.values():
+            if len(requests) >= max_txs:
+                break
+            if not entry.fed:
+                entry.fed = True
+                request_id = request_id_of(entry.tx_bytes, self._genesis.chain_id)
+                requests.append(Request(request_id, entry.tx_bytes))
+        return tuple(requests)
+
+    def unfed_count(self) -> int:
+        return sum(1 for entry in self._entries.values() if not entry.fed)
+
+    def refeed_all(self) -> None:
+        """Hand every pending tx to the core again (after it restarted or caught up)."""
+        for entry in self._entries.values():
+            entry.fed = False
+
+    # --- after a block -----------------------------------------------------------
+
+    def on_block(self, state: ChainState) -> list[tuple[bytes, TxRejected]]:
+        """Rebuild over the new committed ``state``; the survivors that no longer fit."""
+        self._state = state
+        self._pending = PendingTxs(state, self._genesis)
+        self._generation += 1
+        dropped: list[tuple[bytes, TxRejected]] = []
+        survivors: OrderedDict[bytes, _Entry] = OrderedDict()
+        for tx_id, entry in self._entries.items():
+            if state.tx_location(tx_id) is not None:
+                continue
+            try:
+                self._pending.accept(self._pending.precheck(entry.dtx))
+            except TxRejected as exc:
+                dropped.append((tx_id, exc))
+                continue
+            survivors[tx_id] = entry
+        self._entries = survivors
+        self._bytes = sum(len(entry.tx_bytes) for entry in survivors.values())
+        for tx_id in [t for t in self._in_admission if state.tx_location(t) is not None]:
+            self._in_admission_bytes -= self._in_admission.pop(tx_id)
+        return dropped

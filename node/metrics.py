@@ -1,0 +1,133 @@
+"""``NodeMetrics``: every Prometheus metric a node exports, in a registry of its own.
+
+Why one ``CollectorRegistry`` per node and never the global one: a test or a
+devnet may run several nodes in one process, and the global registry refuses
+a second metric of the same name. ``/metrics`` renders ``render()``.
+
+Label values are bounded sets only (``ledger.reasons.Reason`` codes, the API's
+``BUSY_*`` codes, consensus fault kinds, a backend name): never a key, a tx id
+or an amount, so a hostile client cannot grow the registry.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+"""The ``Content-Type`` of ``render()``'s text exposition format."""
+
+COMMIT_LATENCY_BUCKETS_S: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+)
+BATCH_SIZE_BUCKETS_TXS: Final = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+PROOF_VERIFY_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+WAL_SYNC_BUCKETS_S: Final = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+
+
+class NodeMetrics:
+    """The node's metrics. The runtime sets and observes them; the API renders them."""
+
+    def __init__(self, *, namespace: str = "veil") -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.height = Gauge(
+            "height", "Height of the last committed block.", namespace=namespace, registry=registry
+        )
+        self.view = Gauge(
+            "view", "The PBFT view this replica is in.", namespace=namespace, registry=registry
+        )
+        self.view_changes = Counter(
+            "view_changes",
+            "View changes this replica completed.",
+            namespace=namespace,
+            registry=registry,
+        )
+        self.commit_latency_seconds = Histogram(
+            "commit_latency_seconds",
+            "From a tx's admission to the commit of its block, on this node.",
+            namespace=namespace,
+            registry=registry,
+            buckets=COMMIT_LATENCY_BUCKETS_S,
+        )
+        self.batch_size_txs = Histogram(
+            "batch_size_txs",
+            "Requests per committed batch.",
+            namespace=namespace,
+            registry=registry,
+            buckets=BATCH_SIZE_BUCKETS_TXS,
+        )
+        self.mempool_txs = Gauge(
+            "mempool_txs",
+            "Txs admitted and not yet committed.",
+            namespace=namespace,
+            registry=registry,
+        )
+        self.mempool_bytes = Gauge(
+            "mempool_bytes",
+            "Encoded bytes of the mempool's txs.",
+            namespace=namespace,
+            registry=registry,
+        )
+        self.peers_connected = Gauge(
+            "peers_connected",
+            "Other validators with an authenticated link.",
+            namespace=namespace,
+            registry=registry,
+        )
+        self.txs_admitted = Counter(
+            "txs_admitted", "Txs the mempool admitted.", namespace=namespace, registry=registry
+        )
+        self.txs_rejected = Counter(
+            "txs_rejected",
+            "Txs refused at admission or execution, by stable reason code.",
+            ["reason"],
+            namespace=namespace,
+            registry=registry,
+        )
+        self.proof_verification_seconds = Histogram(
+            "proof_verification_seconds",
+            "Wall time of one batch range-proof verification.",
+            namespace=namespace,
+            registry=registry,
+            buckets=PROOF_VERIFY_BUCKETS_S,
+        )
+        self.faults = Counter(
+            "faults",
+            "Peer faults counted and survived, by kind.",
+            ["kind"],
+            namespace=namespace,
+            registry=registry,
+        )
+        self.wal_sync_seconds = Histogram(
+            "wal_sync_seconds",
+            "Wall time of one synced WAL write batch.",
+            namespace=namespace,
+            registry=registry,
+            buckets=WAL_SYNC_BUCKETS_S,
+        )
+        self.msm = Info(
+            "msm",
+            "The multiscalar-multiplication backend range proofs use.",
+            namespace=namespace,
+            registry=registry,
+        )
+
+    def set_msm_backend(self, backend: str) -> None:
+        self.msm.info({"backend": backend})
+
+    def render(self) -> bytes:
+        """The registry in Prometheus's text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,99 @@
+"""The runtime's ``PeerLinks`` over ``node.transport.PeerTransport``, and the inbound pump.
+
+Outbound: consensus messages are encoded with ``consensus.wire`` into
+``ConsensusFrame``s, gossiped txs go as ``TxFrame``s, and a catch-up fetch
+is a ``BlocksRequest`` whose ``BlocksReply`` (matched by peer and first
+height; the peer protocol already refuses unsolicited replies) resolves the
+waiting ``fetch_blocks``.
+
+Inbound (``pump``): every frame from an authenticated peer goes to the
+runtime; a consensus payload that does not decode is a peer fault, counted,
+never an exception. A ``BlocksRequest`` is answered from the store
+(``NodeRuntime.blocks_for``). Batch fetch by digest is not used by this
+core yet (consensus branch a1 adds it): such frames are counted and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from consensus.messages import Message
+from consensus.wire import WireError, decode_message, encode_message
+from node.peer_frames import (
+    BatchReply,
+    BatchRequest,
+    BlocksReply,
+    BlocksRequest,
+    ConsensusFrame,
+    TxFrame,
+)
+from node.runtime import NodeRuntime
+from node.transport import PeerTransport
+
+log = logging.getLogger("veil.node.peers")
+
+
+class TransportLinks:
+    def __init__(self, transport: PeerTransport) -> None:
+        self.transport = transport
+        self._fetches: dict[tuple[int, int], asyncio.Future[list[bytes]]] = {}
+
+    def send(self, to: int, message: Message) -> None:
+        self.transport.send(to, ConsensusFrame(encode_message(message)))
+
+    def broadcast(self, message: Message) -> None:
+        self.transport.broadcast(ConsensusFrame(encode_message(message)))
+
+    def gossip_tx(self, tx_bytes: bytes) -> None:
+        self.transport.broadcast(TxFrame(tx_bytes))
+
+    def connected(self, peer: int) -> bool:
+        return peer in self.transport.connected_peers()
+
+    async def fetch_blocks(
+        self, peer: int, first_height: int, last_height: int, max_bytes: int
+    ) -> list[bytes]:
+        if peer not in self.transport.connected_peers():
+            raise ConnectionError(f"validator {peer} is not connected")
+        key = (peer, first_height)
+        previous = self._fetches.get(key)
+        if previous is not None and not previous.done():
+            return await asyncio.shield(previous)
+        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        self._fetches[key] = future
+        try:
+            self.transport.request_blocks(peer, first_height, last_height, max_bytes)
+            return await future
+        finally:
+            if self._fetches.get(key) is future:
+                del self._fetches[key]
+
+    def resolve_blocks(self, peer: int, reply: BlocksReply) -> None:
+        future = self._fetches.get((peer, reply.first_height))
+        if future is not None and not future.done():
+            future.set_result(list(reply.blocks))
+
+
+async def pump(transport: PeerTransport, links: TransportLinks, runtime: NodeRuntime) -> None:
+    """Carry every inbound frame to the runtime until cancelled."""
+    async for peer, frame in transport:
+        match frame:
+            case ConsensusFrame(payload=payload):
+                try:
+                    message = decode_message(payload)
+                except WireError as exc:
+                    runtime.count_fault("undecodable_message", peer, str(exc))
+                    continue
+                runtime.on_peer_message(peer, message)
+            case TxFrame(tx=tx_bytes):
+                runtime.on_peer_tx(peer, tx_bytes)
+            case BlocksRequest():
+                blocks = runtime.blocks_for(frame.first_height, frame.last_height, frame.max_bytes)
+                transport.send(
+                    peer, BlocksReply(frame.request_id, frame.first_height, tuple(blocks))
+                )
+            case BlocksReply():
+                links.resolve_blocks(peer, frame)
+            case BatchRequest() | BatchReply():
+                runtime.count_fault("unsupported_frame", peer, type(frame).__name__)

@@ -1,0 +1,739 @@
+"""The runtime: drives the consensus core and carries out its actions (asyncio shell).
+
+One ``asyncio.TaskGroup`` runs four tasks:
+
+- the consensus loop: one event queue into ``Replica.step``; each step's
+  actions are split at Persist barriers (``consensus.action_plan``) and
+  carried out by ONE executor (``_carry_out``, ``assert_never`` as its
+  default). A stage's records go to the write-ahead log in one synced
+  append, on the serial worker thread, before any of the stage's sends
+  leave. A failed append latches the WAL and stops the node: it never
+  sends again (``/healthz`` reports it);
+- the ticker: ``Tick(now_ms)`` every ``tick_ms`` of the loop clock, stamped
+  with the wall clock (``node.config`` is the only place ms become ticks);
+- the feeder: every ``feed_interval_ms`` the mempool's new txs go to the
+  core in one ``ClientBatchReady`` (every replica, so backups watch for a
+  primary that censors; the core's primary cuts batches of at most
+  ``max_block_txs`` within its watermark window);
+- the proof batcher: range proofs of txs in admission, collected for up to
+  ``proof_batch_wait_ms`` or ``proof_batch_max`` txs, verified as one batch
+  by the injected ``ProofVerifier`` (the process pool in production).
+
+Execution (``LedgerApp.execute``: ``execute_batch`` and one synced block
+write) runs on the serial worker thread; the loop awaits it, so the core
+sees ``Executed`` before its next event. ``RequestStateTransfer`` starts a
+catch-up task (``node.catchup``) that fetches certified blocks from the
+peers the core named, applies them on the worker thread, checks the state
+root against the stable checkpoint and answers ``StateTransferCompleted``.
+
+``Diverged``, a state root that differs after catch-up, or a WAL failure
+stop the node: the core is fed nothing more, nothing is sent, and
+``status().stopped`` says why. A broken local invariant raises out of
+``run``. Restart: ``Replica.restore`` from the WAL's records and the store's
+height, root and recent request ids. WAL compaction is off: ``live_records``
+is not on this branch yet (consensus branch a1), so the log grows with the
+run.
+
+The runtime is the production ``NodeServices`` (``node.services``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar, assert_never
+
+from consensus.action_plan import plan_actions
+from consensus.actions import (
+    Action,
+    Broadcast,
+    Diverged,
+    Execute,
+    Persist,
+    ReportFault,
+    RequestStateTransfer,
+    Send,
+)
+from consensus.events import (
+    ClientBatchReady,
+    Event,
+    Executed,
+    MessageReceived,
+    StateTransferCompleted,
+    Tick,
+)
+from consensus.messages import Message
+from consensus.persistence import Record
+from consensus.replica import Replica
+from ledger.block import decode_block
+from ledger.codec import DecodeError
+from ledger.execute import request_id_of
+from ledger.genesis import Genesis
+from ledger.identity import SigningIdentity, verify_self_tagged
+from ledger.invariants import InvariantViolation
+from ledger.proof_cache import ProofCache
+from ledger.store import Store
+from ledger.tx import BODY_TYPES, Tx, tx_id_of
+from node.app import BlockApplied, LedgerApp, validate_proposal_for
+from node.catchup import (
+    CatchUp,
+    FetchRequest,
+    VerifiedBlock,
+    certified_block_at,
+    verify_certified_block,
+)
+from node.config import replica_config_from_genesis
+from node.event_hub import EventHub, Subscription
+from node.mempool import Mempool, MempoolLimits, ProofWanted
+from node.metrics import NodeMetrics
+from node.proof_pool import ProofVerifier
+from node.services import (
+    NODE_STOPPED,
+    Accepted,
+    BlockCommitted,
+    Busy,
+    Committed,
+    NodeStatus,
+    PeerStatus,
+    Pending,
+    Rejected,
+    SubmitOutcome,
+    TxRejectedStatus,
+    TxStatus,
+    TxStatusChanged,
+    Unknown,
+)
+from node.services import (
+    CatchUp as CatchUpStatus,
+)
+from node.wal import WalError
+
+log = logging.getLogger("veil.node.runtime")
+
+T = TypeVar("T")
+
+
+class ConsensusLog(Protocol):
+    """The write-ahead log as the runtime uses it (``node.wal.WriteAheadLog``)."""
+
+    @property
+    def records(self) -> tuple[Record, ...]: ...
+
+    @property
+    def latched(self) -> bool: ...
+
+    def append(self, records: tuple[Record, ...]) -> None: ...
+
+
+class PeerLinks(Protocol):
+    """The peer transport as the runtime uses it. Sends never block: they queue."""
+
+    def send(self, to: int, message: Message) -> None: ...
+
+    def broadcast(self, message: Message) -> None: ...
+
+    def gossip_tx(self, tx_bytes: bytes) -> None: ...
+
+    def connected(self, peer: int) -> bool: ...
+
+    async def fetch_blocks(
+        self, peer: int, first_height: int, last_height: int, max_bytes: int
+    ) -> list[bytes]:
+        """Encoded ``CertifiedBlock``s from ``first_height`` on (a prefix of the range);
+        raises ``OSError``/``TimeoutError`` when the peer cannot answer."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    tick_ms: int = 100
+    feed_interval_ms: int = 5
+    feed_max_txs: int = 4096
+    proof_batch_max: int = 64
+    proof_batch_wait_ms: int = 5
+    max_queued_peer_messages: int = 10_000
+    mempool: MempoolLimits = field(default_factory=MempoolLimits)
+    catchup_chunk_blocks: int = 64
+    catchup_parallel: int = 4
+    catchup_max_bytes: int = 64 * 1024 * 1024
+    catchup_fetch_timeout_s: float = 10.0
+    startup_peer_wait_s: float = 5.0
+    recent_statuses: int = 100_000
+    msm_backend: str = "python"
+
+
+class SerialWorker:
+    """One worker thread: execution and synced writes, in submission order."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veil-worker")
+
+    async def run(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def tx_id_of_payload(payload: bytes, chain_id: bytes) -> bytes | None:
+    """The tx id a request's bytes claim, or None for bytes that are no tx envelope."""
+    try:
+        envelope = Tx.decode(payload)
+    except DecodeError:
+        return None
+    if envelope.kind not in BODY_TYPES:
+        return None
+    return tx_id_of(envelope.kind, envelope.body, chain_id)
+
+
+def recent_request_ids(store: Store, chain_id: bytes, window_heights: int) -> tuple[bytes, ...]:
+    """The request ids (accepted and rejected) of the store's last ``window_heights`` blocks."""
+    ids: list[bytes] = []
+    top = store.height()
+    for height in range(max(1, top - window_heights + 1), top + 1):
+        block = decode_block(store.block_at(height) or b"")
+        ids.extend(request_id_of(tx.encode(), chain_id) for tx in block.txs)
+        ids.extend(request_id_of(r.payload, chain_id) for r in store.rejected_at(height) or ())
+    return tuple(ids)
+
+
+class NodeRuntime:
+    """One validator: the core, the app, the mempool, their tasks; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        genesis: Genesis,
+        identity: SigningIdentity,
+        store: Store,
+        wal: ConsensusLog,
+        links: PeerLinks,
+        proof_verifier: ProofVerifier,
+        wall_clock_ms: Callable[[], int],
+        settings: RuntimeSettings | None = None,
+        worker: SerialWorker | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else RuntimeSettings()
+        self._genesis = genesis
+        self._store = store
+        self.wal = wal
+        self.links = links
+        self._verify_proofs = proof_verifier
+        self._wall_clock_ms = wall_clock_ms
+        self._worker = worker if worker is not None else SerialWorker()
+        chain_id = genesis.chain_id
+        self.config = replica_config_from_genesis(
+            genesis, identity.public_key, tick_ms=self.settings.tick_ms
+        )
+        self.proof_cache = ProofCache()
+        self.app = LedgerApp(store, genesis, self.proof_cache)
+        self.mempool = Mempool(store, genesis, self.proof_cache, self.settings.mempool)
+        self.replica = Replica.restore(
+            self.config,
+            identity.sign_self_tagged,
+            verify_self_tagged,
+            records=wal.records,
+            executed_seq=store.height(),
+            state_root=store.state_root(),
+            committed_request_ids=recent_request_ids(
+                store, chain_id, self.config.request_id_window_heights
+            ),
+            request_id_of=functools.partial(request_id_of, chain_id=chain_id),
+            validate_proposal=validate_proposal_for(genesis),
+        )
+        self.hub = EventHub()
+        self._metrics = NodeMetrics()
+        self._metrics.set_msm_backend(self.settings.msm_backend)
+        self._metrics.height.set(store.height())
+        # When each pending tx was admitted (loop clock), for the commit-latency histogram.
+        self._admitted_at_s: dict[bytes, float] = {}
+        self.fault_counts: dict[str, int] = {}
+        self.dropped_peer_messages = 0
+        self.state_transfers = 0
+        """Catch-ups the core asked for (``RequestStateTransfer``) that completed."""
+        self.stop_reason: str | None = None
+        self.last_commit_ms: int | None = None
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._proofs: asyncio.Queue[tuple[ProofWanted, asyncio.Future[SubmitOutcome]]]
+        self._proofs = asyncio.Queue()
+        self._stopped = asyncio.Event()
+        self._rejections: OrderedDict[bytes, TxRejectedStatus] = OrderedDict()
+        self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
+        self._catchup: CatchUp | None = None
+        self._catchup_task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[object]] = set()
+        self._peer_indices = [
+            i for i in range(self.config.replica_count) if i != self.config.replica_id
+        ]
+
+    # --- NodeServices -----------------------------------------------------------
+
+    @property
+    def genesis(self) -> Genesis:
+        return self._genesis
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def metrics(self) -> NodeMetrics:
+        return self._metrics
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_reason is not None
+
+    def status(self) -> NodeStatus:
+        replica = self.replica
+        n = self.config.replica_count
+        peers = tuple(
+            PeerStatus(i, key, self.links.connected(i))
+            for i, key in enumerate(self.config.validators)
+            if i != self.config.replica_id
+        )
+        plan = self._catchup
+        return NodeStatus(
+            height=self._store.height(),
+            view=replica.view,
+            primary=replica.view % n,
+            state_root=self._store.state_root(),
+            last_commit_ms=self.last_commit_ms,
+            peers=peers,
+            mempool_txs=len(self.mempool),
+            mempool_bytes=self.mempool.size_bytes,
+            catching_up=None
+            if plan is None
+            else CatchUpStatus(plan.target_height, plan.applied_height),
+            stopped=self.stopped,
+            stop_reason=self.stop_reason,
+            wal_latched=self.wal.latched,
+            msm_backend=self.settings.msm_backend,
+        )
+
+    async def submit(self, tx_bytes: bytes) -> SubmitOutcome:
+        """A client's tx: admitted, then gossiped to every validator."""
+        return await self._admit(tx_bytes, gossip=True)
+
+    def tx_status(self, tx_id: bytes) -> TxStatus:
+        location = self._store.tx_location(tx_id)
+        if location is not None:
+            block_hash = self._store.block_hash_at(location.height) or b""
+            return Committed(tx_id, location.height, location.index_in_block, block_hash)
+        if tx_id in self.mempool:
+            return Pending(tx_id)
+        rejected = self._rejections.get(tx_id)
+        return rejected if rejected is not None else Unknown(tx_id)
+
+    async def wait_for_commit(self, tx_id: bytes, timeout_s: float) -> TxStatus:
+        status = self.tx_status(tx_id)
+        if isinstance(status, Committed | TxRejectedStatus):
+            return status
+        future: asyncio.Future[TxStatus] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(tx_id, []).append(future)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return self.tx_status(tx_id)
+        finally:
+            waiting = self._waiters.get(tx_id)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._waiters[tx_id]
+
+    def subscribe(self, max_queue: int) -> Subscription:
+        return self.hub.subscribe(max_queue)
+
+    # --- inbound from peers -----------------------------------------------------
+
+    def on_peer_message(self, sender: int, message: Message) -> None:
+        """A decoded consensus message from the transport; dropped when the queue is full."""
+        if self.stopped:
+            return
+        if self._events.qsize() >= self.settings.max_queued_peer_messages:
+            self.dropped_peer_messages += 1
+            return
+        self._events.put_nowait(MessageReceived(sender, message))
+
+    def on_peer_tx(self, sender: int, tx_bytes: bytes) -> None:
+        """A tx another validator gossiped: admitted here too, not gossiped again."""
+        del sender
+        if not self.stopped:
+            self._spawn(self._admit(tx_bytes, gossip=False))
+
+    def count_fault(self, kind: str, peer: int, detail: str) -> None:
+        """A peer misbehaved and was survived: counted by kind and logged."""
+        self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
+        self._metrics.faults.labels(kind).inc()
+        log.info("peer fault %s from %d: %s", kind, peer, detail)
+
+    def blocks_for(self, first_height: int, last_height: int, max_bytes: int) -> list[bytes]:
+        """What this node serves to a catching-up peer: a prefix within ``max_bytes``."""
+        out: list[bytes] = []
+        used = 0
+        for height in range(max(1, first_height), min(last_height, self._store.height()) + 1):
+            block = certified_block_at(self._store, height)
+            if block is None:
+                break
+            data = block.encode()
+            if out and used + len(data) > max_bytes:
+                break
+            out.append(data)
+            used += len(data)
+        return out
+
+    # --- run and stop -----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until ``stop``; a broken invariant raises out of here."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self._consensus_loop()),
+                group.create_task(self._ticker()),
+                group.create_task(self._feeder()),
+                group.create_task(self._proof_batcher()),
+                group.create_task(self._catch_up_at_start()),
+            ]
+            await self._stopped.wait()
+            for task in [*tasks, *self._side_tasks]:
+                task.cancel()
+            if self._catchup_task is not None:
+                self._catchup_task.cancel()
+        self.hub.close_all()
+
+    def stop(self, reason: str) -> None:
+        """Stop feeding the core and sending (idempotent; the first reason stays)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            log.warning("node stopping: %s", reason)
+        self._stopped.set()
+
+    def _halt(self, reason: str) -> None:
+        """Stop because something is wrong (not a drain): loud, and the reason kept."""
+        log.error("node halted: %s", reason)
+        self.stop(reason)
+
+    def _spawn(self, coroutine: Awaitable[object]) -> None:
+        async def wrapped() -> object:
+            return await coroutine
+
+        task = asyncio.get_running_loop().create_task(wrapped())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    # --- the consensus loop and the executor -----------------------------------
+
+    async def _consensus_loop(self) -> None:
+        while not self.stopped:
+            await self._step(await self._events.get())
+
+    async def _step(self, first: Event) -> None:
+        follow_ups: deque[Event] = deque([first])
+        loop = asyncio.get_running_loop()
+        while follow_ups and not self.stopped:
+            view_before = self.replica.view
+            actions = self.replica.step(follow_ups.popleft())
+            if self.replica.view > view_before:
+                self._metrics.view_changes.inc()
+                self._metrics.view.set(self.replica.view)
+                log.info("view change: now in view %d", self.replica.view)
+            for stage in plan_actions(actions):
+                if stage.records:
+                    started_s = loop.time()
+                    try:
+                        await self._worker.run(functools.partial(self.wal.append, stage.records))
+                    except WalError as exc:
+                        self._halt(f"write-ahead log failed: {exc}")
+                        return
+                    self._metrics.wal_sync_seconds.observe(loop.time() - started_s)
+                for action in stage.actions:
+                    follow_up = await self._carry_out(action)
+                    if self._stopped.is_set():  # the action stopped the node
+                        return
+                    if follow_up is not None:
+                        follow_ups.append(follow_up)
+
+    async def _carry_out(self, action: Action) -> Event | None:
+        """The one place every consensus action is carried out."""
+        match action:
+            case Send(to=to, message=message):
+                self.links.send(to, message)
+            case Broadcast(message=message):
+                self.links.broadcast(message)
+            case Execute():
+                applied = await self._worker.run(functools.partial(self._execute, action))
+                if isinstance(applied, Executed):
+                    return applied
+                self._after_block(applied)
+                return applied.executed
+            case RequestStateTransfer():
+                if self._catchup_task is None or self._catchup_task.done():
+                    self._catchup_task = asyncio.get_running_loop().create_task(
+                        self._catch_up(action)
+                    )
+            case ReportFault(kind=kind, peer=peer, detail=detail):
+                self.count_fault(kind, peer, detail)
+            case Diverged(seq=seq):
+                self._halt(f"diverged at seq {seq}: own state root differs from the stable one")
+            case Persist():
+                raise InvariantViolation("plan_actions left a Persist among a stage's actions")
+            case _:
+                assert_never(action)
+        return None
+
+    def _execute(self, action: Execute) -> BlockApplied | Executed:
+        """On the worker thread, where catch-up also applies blocks: a height catch-up
+        applied already is not executed again; the root its block fixed is reported."""
+        if action.seq <= self._store.height():
+            block = decode_block(self._store.block_at(action.seq) or b"")
+            return Executed(action.seq, block.header.state_root)
+        return self.app.execute(action)
+
+    def _after_block(self, applied: BlockApplied) -> None:
+        height = applied.executed.seq
+        self.last_commit_ms = self._wall_clock_ms()
+        chain_id = self._genesis.chain_id
+        for index, tx_id in enumerate(applied.tx_ids):
+            self._settle(Committed(tx_id, height, index, applied.block_hash))
+        for tx_id, exc in self.mempool.on_block(self._store):
+            self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
+        for rejected in applied.rejected:
+            claimed = tx_id_of_payload(rejected.payload, chain_id)
+            # Another copy of the tx (a forged signature, a re-proposal) may be the one
+            # rejected while the tx itself is committed or still pending: not final then.
+            if (
+                claimed is not None
+                and claimed not in self.mempool
+                and self._store.tx_location(claimed) is None
+            ):
+                self._settle(TxRejectedStatus(claimed, rejected.reason_code, height))
+        metrics = self._metrics
+        metrics.height.set(height)
+        metrics.batch_size_txs.observe(len(applied.tx_ids) + len(applied.rejected))
+        metrics.mempool_txs.set(len(self.mempool))
+        metrics.mempool_bytes.set(self.mempool.size_bytes)
+        self.hub.publish(
+            BlockCommitted(
+                height,
+                applied.block_hash,
+                applied.executed.state_root,
+                applied.tx_ids,
+                applied.timestamp_ms,
+            )
+        )
+
+    def _settle(self, status: Committed | TxRejectedStatus) -> None:
+        """A tx reached a final status: remember a rejection, wake waiters, publish."""
+        admitted_at_s = self._admitted_at_s.pop(status.tx_id, None)
+        if isinstance(status, Committed) and admitted_at_s is not None:
+            latency_s = asyncio.get_running_loop().time() - admitted_at_s
+            self._metrics.commit_latency_seconds.observe(latency_s)
+        if isinstance(status, TxRejectedStatus):
+            self._metrics.txs_rejected.labels(status.reason_code).inc()
+            self._rejections[status.tx_id] = status
+            while len(self._rejections) > self.settings.recent_statuses:
+                self._rejections.popitem(last=False)
+        for future in self._waiters.pop(status.tx_id, []):
+            if not future.done():
+                future.set_result(status)
+        self.hub.publish(TxStatusChanged(status))
+
+    # --- catch-up ---------------------------------------------------------------
+
+    async def _catch_up(self, request: RequestStateTransfer) -> None:
+        settings = self.settings
+        peers = tuple(p for p in request.peers if p != self.config.replica_id)
+        if request.seq <= self._store.height() or not peers:
+            await self._finish_catch_up(request)
+            return
+        plan = CatchUp(
+            applied_height=self._store.height(),
+            target_height=request.seq,
+            target_state_root=request.state_root,
+            peers=peers,
+            genesis=self._genesis,
+            verify=verify_self_tagged,
+            chunk_blocks=settings.catchup_chunk_blocks,
+            max_parallel=settings.catchup_parallel,
+            max_bytes_in_flight=settings.catchup_max_bytes,
+        )
+        self._catchup = plan
+        log.info("catching up from %d to %d", plan.applied_height, plan.target_height)
+        try:
+            while not plan.done and not self.stopped:
+                requests = plan.next_requests()
+                if not requests:
+                    log.warning("catch-up stalled: every peer sent a bad block")
+                    return
+                replies = await asyncio.gather(*(self._fetch(r) for r in requests))
+                for fetch, reply in zip(requests, replies, strict=True):
+                    if isinstance(reply, str):
+                        plan.on_failure(fetch, reply)
+                    else:
+                        plan.on_reply(fetch, reply)
+                for block in plan.ready():
+                    applied = await self._worker.run(functools.partial(self._apply, block))
+                    if applied is not None:
+                        self._after_block(applied)
+            for peer, problem in plan.faults:
+                self.fault_counts["catchup"] = self.fault_counts.get("catchup", 0) + 1
+                log.info("catch-up fault from %d: %s", peer, problem)
+        finally:
+            self._catchup = None
+        await self._finish_catch_up(request)
+
+    def _apply(self, block: VerifiedBlock) -> BlockApplied | None:
+        """On the worker thread: a fetched block, unless the core executed it meanwhile."""
+        if block.height <= self._store.height():
+            return None
+        return self.app.apply_certified(block)
+
+    async def _catch_up_at_start(self) -> None:
+        """Before the core learns it is behind: fetch the blocks connected peers have
+        beyond our height, each checked against its certificate, then tell the core
+        (``StateTransferCompleted``). A peer with nothing more ends it."""
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + self.settings.startup_peer_wait_s
+        while not any(self.links.connected(p) for p in self._peer_indices):
+            if loop.time() > deadline_s or self.stopped:
+                return
+            await asyncio.sleep(0.05)
+        start_height = self._store.height()
+        settings = self.settings
+        while not self.stopped:
+            first = self._store.height() + 1
+            last = first + settings.catchup_chunk_blocks - 1
+            progressed = False
+            for peer in [p for p in self._peer_indices if self.links.connected(p)]:
+                reply = await self._fetch(
+                    FetchRequest(peer, first, last, settings.catchup_max_bytes)
+                )
+                if isinstance(reply, str) or not reply:
+                    continue
+                for offset, data in enumerate(reply[: last - first + 1]):
+                    checked = verify_certified_block(
+                        data, first + offset, self._genesis, verify_self_tagged
+                    )
+                    if isinstance(checked, str):
+                        self.count_fault("catchup", peer, checked)
+                        break
+                    applied = await self._worker.run(functools.partial(self._apply, checked))
+                    if applied is not None:
+                        self._after_block(applied)
+                        progressed = True
+                if progressed:
+                    break
+            if not progressed:
+                break
+        height = self._store.height()
+        if height > start_height and not self.stopped:
+            log.info("caught up at start from %d to %d", start_height, height)
+            block = decode_block(self._store.block_at(height) or b"")
+            ids = recent_request_ids(
+                self._store, self._genesis.chain_id, self.config.request_id_window_heights
+            )
+            self._events.put_nowait(StateTransferCompleted(height, block.header.state_root, ids))
+
+    async def _fetch(self, request: FetchRequest) -> list[bytes] | str:
+        try:
+            return await asyncio.wait_for(
+                self.links.fetch_blocks(
+                    request.peer, request.first_height, request.last_height, request.max_bytes
+                ),
+                self.settings.catchup_fetch_timeout_s,
+            )
+        except (OSError, TimeoutError) as exc:
+            return f"fetch failed: {type(exc).__name__}"
+
+    async def _finish_catch_up(self, request: RequestStateTransfer) -> None:
+        if self._store.height() < request.seq:
+            return
+        block = decode_block(self._store.block_at(request.seq) or b"")
+        if block.header.state_root != request.state_root:
+            self._halt(
+                f"state root at {request.seq} after catch-up differs from the stable checkpoint"
+            )
+            return
+        ids = recent_request_ids(
+            self._store, self._genesis.chain_id, self.config.request_id_window_heights
+        )
+        self.state_transfers += 1
+        self._events.put_nowait(StateTransferCompleted(request.seq, request.state_root, ids))
+
+    # --- time, feeding, proofs -------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        period_s = self.settings.tick_ms / 1000
+        next_at = loop.time()
+        while not self.stopped:
+            next_at = max(next_at + period_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
+            self._events.put_nowait(Tick(self._wall_clock_ms()))
+            connected = sum(1 for i in self._peer_indices if self.links.connected(i))
+            self._metrics.peers_connected.set(connected)
+
+    async def _feeder(self) -> None:
+        period_s = self.settings.feed_interval_ms / 1000
+        while not self.stopped:
+            await asyncio.sleep(period_s)
+            requests = self.mempool.take_unfed(self.settings.feed_max_txs)
+            if requests:
+                self._events.put_nowait(ClientBatchReady(requests))
+
+    async def _admit(self, tx_bytes: bytes, *, gossip: bool) -> SubmitOutcome:
+        if self.stopped:
+            return Busy(NODE_STOPPED, 5)
+        admission = self.mempool.admit(tx_bytes, self._wall_clock_ms())
+        if isinstance(admission, ProofWanted):
+            future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
+            self._proofs.put_nowait((admission, future))
+            outcome = await future
+        else:
+            outcome = admission
+        if isinstance(outcome, Accepted):
+            self._metrics.txs_admitted.inc()
+            self._admitted_at_s[outcome.tx_id] = asyncio.get_running_loop().time()
+            if gossip:
+                self.links.gossip_tx(tx_bytes)
+            self.hub.publish(TxStatusChanged(Pending(outcome.tx_id)))
+        elif isinstance(outcome, Rejected) and outcome.tx_id is not None:
+            self._settle(TxRejectedStatus(outcome.tx_id, outcome.reason_code, None))
+        return outcome
+
+    async def _proof_batcher(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait_s = self.settings.proof_batch_wait_ms / 1000
+        while not self.stopped:
+            batch = [await self._proofs.get()]
+            deadline = loop.time() + wait_s
+            while len(batch) < self.settings.proof_batch_max:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._proofs.get(), remaining))
+                except TimeoutError:
+                    break
+            statements = [w.checked.statement for w, _ in batch if w.checked.statement]
+            started_s = loop.time()
+            try:
+                bad = set(await self._verify_proofs(statements))
+            except Exception as exc:
+                log.error("proof verification failed: %s", type(exc).__name__)
+                for wanted, future in batch:
+                    self.mempool.abandon(wanted)
+                    if not future.done():
+                        future.set_result(Busy(NODE_STOPPED, 1))
+                continue
+            self._metrics.proof_verification_seconds.observe(loop.time() - started_s)
+            for index, (wanted, future) in enumerate(batch):
+                outcome = self.mempool.finish(wanted, proof_ok=index not in bad)
+                if not future.done():
+                    future.set_result(outcome)

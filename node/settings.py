@@ -1,0 +1,186 @@
+"""``node.toml``: the operator's settings, read strictly and written documented.
+
+``veil node init`` writes the file (``render_node_toml``): a comment block
+that explains every option and its default, then the values. ``veil node
+run`` reads it (``load_node_settings``): unknown sections or keys, wrong
+types and impossible values are refused with a one-line reason
+(``SettingsError``), so a typo never silently falls back to a default.
+Relative paths are taken from the file's own directory.
+
+Every option and its default is listed in docs/operations.md too.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from node.mempool import MempoolLimits
+
+
+class SettingsError(ValueError):
+    """node.toml is unreadable or holds a value the node cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSection:
+    genesis: str
+    key: str
+    data_dir: str
+    tick_ms: int = 100
+    proof_workers: int = 1
+
+
+DEFAULT_API_PORT = 8700
+DEFAULT_PEER_PORT = 9700
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSection:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_API_PORT
+    max_body_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSection:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = DEFAULT_PEER_PORT
+    endpoints: list[str] = field(default_factory=list)
+    allow_plain: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolSection:
+    max_txs: int = 20_000
+    max_bytes: int = 64 * 1024 * 1024
+    account_txs_per_window: int = 500
+    account_window_ms: int = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogSection:
+    json: bool = False
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    node: NodeSection
+    api: ApiSection = field(default_factory=ApiSection)
+    peer: PeerSection = field(default_factory=PeerSection)
+    mempool: MempoolSection = field(default_factory=MempoolSection)
+    log: LogSection = field(default_factory=LogSection)
+    base_dir: Path = Path(".")
+
+    def path(self, value: str) -> Path:
+        """A path option, relative to the directory of node.toml."""
+        candidate = Path(value)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def mempool_limits(self) -> MempoolLimits:
+        m = self.mempool
+        return MempoolLimits(
+            max_txs=m.max_txs,
+            max_bytes=m.max_bytes,
+            account_txs_per_window=m.account_txs_per_window,
+            account_window_ms=m.account_window_ms,
+        )
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "node": NodeSection,
+    "api": ApiSection,
+    "peer": PeerSection,
+    "mempool": MempoolSection,
+    "log": LogSection,
+}
+POSITIVE_INTS = {"tick_ms", "proof_workers", "max_body_bytes", "max_txs", "max_bytes"}
+POSITIVE_INTS |= {"account_txs_per_window", "account_window_ms"}
+LOG_LEVELS = {"debug", "info", "warning", "error"}
+ANNOTATION_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "bool": bool, "list[str]": list}
+
+
+def _section(name: str, cls: type[Any], table: object) -> Any:
+    if not isinstance(table, dict):
+        raise SettingsError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise SettingsError(f"[{name}] has unknown option {unknown[0]!r}")
+    for key, value in table.items():
+        kind = ANNOTATION_TYPES[str(known[key].type)]
+        if type(value) is not kind:
+            raise SettingsError(f"[{name}] {key} must be a {kind.__name__}, got {value!r}")
+        if key in POSITIVE_INTS and value < 1:
+            raise SettingsError(f"[{name}] {key} must be positive, got {value}")
+        if key.endswith("port") and not 0 <= value <= 65_535:
+            raise SettingsError(f"[{name}] {key} {value} is not a port")
+        if key == "endpoints" and not all(isinstance(e, str) for e in value):
+            raise SettingsError(f"[{name}] endpoints must be strings host:port")
+    try:
+        return cls(**table)
+    except TypeError as exc:
+        raise SettingsError(f"[{name}] {exc}") from None
+
+
+def parse_node_settings(text: str, base_dir: Path) -> NodeSettings:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"not valid TOML: {exc}") from None
+    unknown = sorted(set(document) - set(SECTIONS))
+    if unknown:
+        raise SettingsError(f"unknown section [{unknown[0]}]")
+    if "node" not in document:
+        raise SettingsError("missing section [node] (genesis, key, data_dir)")
+    parts = {name: _section(name, cls, document.get(name, {})) for name, cls in SECTIONS.items()}
+    settings = NodeSettings(base_dir=base_dir, **parts)
+    if settings.log.level not in LOG_LEVELS:
+        raise SettingsError(f"[log] level must be one of {sorted(LOG_LEVELS)}")
+    return settings
+
+
+def load_node_settings(path: Path) -> NodeSettings:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_node_settings(text, path.resolve().parent)
+
+
+HEADER = """\
+# node.toml: settings of one Veil validator (written by `veil node init`).
+# Every option, its default and what it does is in docs/operations.md.
+# Relative paths are taken from this file's directory.
+#
+# [node]    genesis: the chain's genesis.json; key: this validator's key file
+#           (0600, never generated by the node); data_dir: chain store and WAL;
+#           tick_ms (100): consensus clock tick; proof_workers (1): processes
+#           verifying range proofs.
+# [api]     host ("127.0.0.1"), port (8700): the HTTP API; only loopback
+#           unless you change host. max_body_bytes (1048576).
+# [peer]    listen_host ("127.0.0.1"), listen_port (9700): validator links;
+#           endpoints: "host:port" of every validator in genesis order (empty:
+#           taken from the genesis); tls_cert/tls_key/tls_ca: PEM files of the
+#           peer TLS; allow_plain (false): unencrypted links, logged as such.
+# [mempool] max_txs (20000), max_bytes (67108864): capacity (then 503 with
+#           Retry-After); account_txs_per_window (500) per account_window_ms
+#           (1000): per-account rate (then 429).
+# [log]     json (false): JSON lines instead of key=value; level ("info").
+"""
+
+
+def render_node_toml(settings: NodeSettings) -> str:
+    document: dict[str, dict[str, Any]] = {}
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        document[name] = {f.name: getattr(section, f.name) for f in fields(section)}
+    return HEADER + "\n" + tomli_w.dumps(document)

@@ -1,0 +1,147 @@
+"""node.mempool.Mempool: admission outcomes, bounds, rate, conflicts, rebuild after a block."""
+
+from __future__ import annotations
+
+from ledger.build import BuiltTx, build_attest
+from ledger.execute import request_id_of
+from ledger.proof_cache import ProofCache
+from ledger.store import MemoryStore
+from node.mempool import Mempool, MempoolLimits, ProofWanted
+from node.services import Accepted, Busy, Duplicate, Rejected
+from tests.spec.ledger_world import USD, World
+
+
+def _attest(world: World, nonce: int) -> BuiltTx:
+    digest = nonce.to_bytes(32, "big")
+    return build_attest(world.bank_b.identity, world.chain_id, "doc", digest, nonce=nonce)
+
+
+def _mempool(world: World, store: MemoryStore, **limits: int) -> Mempool:
+    return Mempool(store, world.genesis, ProofCache(), MempoolLimits(**limits))
+
+
+def test_accept_then_duplicate_and_garbage_is_rejected_without_an_id() -> None:
+    world = World()
+    mempool = _mempool(world, world.new_store())
+    attest = _attest(world, 1)
+    assert mempool.admit(attest.encode(), 0) == Accepted(attest.tx_id)
+    assert mempool.admit(attest.encode(), 0) == Duplicate(attest.tx_id)
+    outcome = mempool.admit(b"\x93junk", 0)
+    assert isinstance(outcome, Rejected) and outcome.reason_code == "MALFORMED"
+    assert outcome.tx_id is None
+    assert len(mempool) == 1 and mempool.size_bytes == len(attest.encode())
+
+
+def test_a_tx_with_a_proof_waits_for_the_verifier_and_is_cached() -> None:
+    world = World()
+    cache = ProofCache()
+    mempool = Mempool(world.new_store(), world.genesis, cache)
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    wanted = mempool.admit(issue.encode(), 0)
+    assert isinstance(wanted, ProofWanted)
+    assert mempool.admit(issue.encode(), 0) == Duplicate(issue.tx_id)  # in admission
+    assert mempool.in_admission() == 1 and len(mempool) == 0
+    assert mempool.finish(wanted, proof_ok=True) == Accepted(issue.tx_id)
+    statement = wanted.checked.statement
+    assert statement is not None and statement in cache
+    assert mempool.in_admission() == 0 and issue.tx_id in mempool
+
+
+def test_a_bad_proof_is_rejected_and_frees_its_place() -> None:
+    world = World()
+    mempool = _mempool(world, world.new_store(), max_txs=1)
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    wanted = mempool.admit(issue.encode(), 0)
+    assert isinstance(wanted, ProofWanted)
+    assert mempool.admit(_attest(world, 1).encode(), 0) == Busy("MEMPOOL_FULL", 1)
+    outcome = mempool.finish(wanted, proof_ok=False)
+    assert isinstance(outcome, Rejected) and outcome.reason_code == "BAD_RANGE_PROOF"
+    assert isinstance(mempool.admit(_attest(world, 1).encode(), 0), Accepted)
+
+
+def test_full_by_count_or_bytes_answers_busy_with_retry_after() -> None:
+    world = World()
+    first, second = _attest(world, 1), _attest(world, 2)
+    by_count = _mempool(world, world.new_store(), max_txs=1)
+    assert isinstance(by_count.admit(first.encode(), 0), Accepted)
+    assert by_count.admit(second.encode(), 0) == Busy("MEMPOOL_FULL", 1)
+    by_bytes = _mempool(world, world.new_store(), max_bytes=len(first.encode()) + 10)
+    assert isinstance(by_bytes.admit(first.encode(), 0), Accepted)
+    assert by_bytes.admit(second.encode(), 0) == Busy("MEMPOOL_FULL", 1)
+
+
+def test_an_account_over_its_rate_waits_for_its_window() -> None:
+    world = World()
+    mempool = _mempool(world, world.new_store(), account_txs_per_window=2, account_window_ms=3000)
+    txs = [_attest(world, n) for n in (1, 2, 3)]
+    assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
+    assert isinstance(mempool.admit(txs[1].encode(), 1_500), Accepted)
+    assert mempool.admit(txs[2].encode(), 2_000) == Busy("RATE_LIMITED", 2)
+    other = world.issue(world.bank_a, USD, [world.alice.plan(1)])
+    assert isinstance(mempool.admit(other.encode(), 2_000), ProofWanted)  # another account
+    assert isinstance(mempool.admit(txs[2].encode(), 4_001), Accepted)
+
+
+def test_a_conflicting_spend_is_refused_while_the_first_is_pending() -> None:
+    world = World()
+    store = world.new_store()
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    world.commit(store, [issue])
+    mempool = _mempool(world, store)
+    spend = World.spend(issue, 0)
+    to_bob = world.transfer(world.alice, USD, [spend], [world.bob.plan(10)])
+    to_carol = world.transfer(world.alice, USD, [spend], [world.carol.plan(10)])
+    wanted = mempool.admit(to_bob.encode(), 0)
+    assert isinstance(wanted, ProofWanted)
+    assert mempool.finish(wanted, proof_ok=True) == Accepted(to_bob.tx_id)
+    outcome = mempool.admit(to_carol.encode(), 0)
+    assert isinstance(outcome, Rejected) and outcome.reason_code == "DOUBLE_SPEND"
+
+
+def test_after_a_block_committed_txs_leave_and_conflicting_survivors_are_dropped() -> None:
+    world = World()
+    store = world.new_store()
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    world.commit(store, [issue])
+    spend = World.spend(issue, 0)
+    to_bob = world.transfer(world.alice, USD, [spend], [world.bob.plan(10)])
+    to_carol = world.transfer(world.alice, USD, [spend], [world.carol.plan(10)])
+    attest = _attest(world, 1)
+    mempool = _mempool(world, store)
+    for tx in (to_carol, attest):
+        admission = mempool.admit(tx.encode(), 0)
+        if isinstance(admission, ProofWanted):
+            admission = mempool.finish(admission, proof_ok=True)
+        assert isinstance(admission, Accepted)
+    fed = mempool.take_unfed(10)
+    assert [r.payload for r in fed] == [to_carol.encode(), attest.encode()]
+    assert [r.request_id for r in fed] == [request_id_of(r.payload, world.chain_id) for r in fed]
+    assert mempool.take_unfed(10) == ()
+    # Another node's block spent the same input to Bob.
+    world.commit(store, [to_bob])
+    dropped = mempool.on_block(store)
+    assert [(tx_id, exc.reason.value) for tx_id, exc in dropped] == [
+        (to_carol.tx_id, "DOUBLE_SPEND")
+    ]
+    assert attest.tx_id in mempool and to_carol.tx_id not in mempool
+    assert mempool.size_bytes == len(attest.encode())
+    world.commit(store, [attest])
+    assert mempool.on_block(store) == [] and len(mempool) == 0 and mempool.size_bytes == 0
+
+
+def test_a_proof_check_that_spans_a_block_is_checked_again_against_the_new_pending() -> None:
+    world = World()
+    store = world.new_store()
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    world.commit(store, [issue])
+    spend = World.spend(issue, 0)
+    to_bob = world.transfer(world.alice, USD, [spend], [world.bob.plan(10)])
+    to_carol = world.transfer(world.alice, USD, [spend], [world.carol.plan(10)])
+    mempool = _mempool(world, store)
+    wanted = mempool.admit(to_carol.encode(), 0)
+    assert isinstance(wanted, ProofWanted)
+    world.commit(store, [to_bob])  # committed while the proof was being verified
+    mempool.on_block(store)
+    outcome = mempool.finish(wanted, proof_ok=True)
+    assert isinstance(outcome, Rejected) and outcome.reason_code == "DOUBLE_SPEND"
+    assert len(mempool) == 0

@@ -1,0 +1,58 @@
+"""``NodeMetrics``: every metric of issue 9, one registry per node."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from node.metrics import NodeMetrics
+
+ISSUE_METRICS = {
+    "veil_height",
+    "veil_view",
+    "veil_view_changes",
+    "veil_commit_latency_seconds",
+    "veil_batch_size_txs",
+    "veil_mempool_txs",
+    "veil_mempool_bytes",
+    "veil_peers_connected",
+    "veil_txs_admitted",
+    "veil_txs_rejected",
+    "veil_proof_verification_seconds",
+    "veil_faults",
+    "veil_wal_sync_seconds",
+    "veil_msm_info",
+}
+
+
+def samples(metrics: NodeMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_every_metric_of_the_issue_is_exported() -> None:
+    metrics = NodeMetrics()
+    metrics.set_msm_backend("python")
+    names = {f.name for f in text_string_to_metric_families(metrics.render().decode())}
+    assert ISSUE_METRICS - names == set()
+
+
+def test_two_nodes_in_one_process_keep_separate_values() -> None:
+    first, second = NodeMetrics(), NodeMetrics()
+    first.height.set(7)
+    second.height.set(3)
+    first.txs_rejected.labels(reason="DOUBLE_SPEND").inc(2)
+    first.faults.labels(kind="bad_signature").inc()
+    first.commit_latency_seconds.observe(0.3)
+    first.set_msm_backend("native")
+    one, two = samples(first), samples(second)
+    assert one[("veil_height", ())] == 7
+    assert two[("veil_height", ())] == 3
+    assert one[("veil_txs_rejected_total", (("reason", "DOUBLE_SPEND"),))] == 2
+    assert ("veil_txs_rejected_total", (("reason", "DOUBLE_SPEND"),)) not in two
+    assert one[("veil_faults_total", (("kind", "bad_signature"),))] == 1
+    assert one[("veil_commit_latency_seconds_bucket", (("le", "0.5"),))] == 1
+    assert one[("veil_commit_latency_seconds_bucket", (("le", "0.25"),))] == 0
+    assert one[("veil_msm_info", (("backend", "native"),))] == 1

@@ -1,0 +1,66 @@
+"""node.toml: what init writes reads back; every bad value is refused with its reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.settings import (
+    NodeSection,
+    NodeSettings,
+    SettingsError,
+    parse_node_settings,
+    render_node_toml,
+)
+
+BASE = Path("/etc/veil")
+
+
+def _written() -> str:
+    settings = NodeSettings(node=NodeSection("genesis.json", "key.json", "data"), base_dir=BASE)
+    return render_node_toml(settings)
+
+
+def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
+    text = _written()
+    assert text.startswith("# node.toml")
+    settings = parse_node_settings(text, BASE)
+    assert settings.api.host == "127.0.0.1" and settings.api.port == 8700
+    assert settings.peer.allow_plain is False and settings.peer.endpoints == []
+    assert settings.path(settings.node.data_dir) == BASE / "data"
+    assert settings.mempool_limits().max_txs == 20_000
+    assert settings.path("/abs/key.json") == Path("/abs/key.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("[api]\n", "[api]\nbogus = 1\n"), "[api] has unknown option 'bogus'"),
+        (("port = 8700", 'port = "8700"'), "[api] port must be a int"),
+        (("port = 8700", "port = 70000"), "[api] port 70000 is not a port"),
+        (("tick_ms = 100", "tick_ms = 0"), "[node] tick_ms must be positive"),
+        (("allow_plain = false", "allow_plain = 1"), "[peer] allow_plain must be a bool"),
+        (("endpoints = []", "endpoints = [1]"), "[peer] endpoints must be strings"),
+        (('level = "info"', 'level = "loud"'), "[log] level must be one of"),
+        (("\n[log]\n", "\n[logs]\n"), "unknown section [logs]"),
+        (("\n[node]\n", "\n[nodes]\n"), "unknown section [nodes]"),
+        (("max_txs = 20000", "max_txs = -1"), "[mempool] max_txs must be positive"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_reason(change: tuple[str, str], problem: str) -> None:
+    old, new = change
+    text = _written()
+    assert old in text
+    with pytest.raises(SettingsError) as error:
+        parse_node_settings(text.replace(old, new, 1), BASE)
+    assert problem in str(error.value)
+
+
+def test_missing_node_section_and_bad_toml_are_refused() -> None:
+    with pytest.raises(SettingsError, match=r"missing section \[node\]"):
+        parse_node_settings("[api]\nport = 1\n", BASE)
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        parse_node_settings("[node\n", BASE)
+    with pytest.raises(SettingsError, match="missing"):
+        parse_node_settings('[node]\ngenesis = "g"\n', BASE)
