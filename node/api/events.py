@@ -16,6 +16,7 @@ from typing import Final
 from aiohttp import WSMsgType, web
 
 from node.api.context import services_of, settings_of
+from node.api.errors import ApiCode, ApiError
 from node.api.params import check_known_params
 from node.api.txs import status_view
 from node.api.views import Json
@@ -52,8 +53,15 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     check_known_params(request.query, frozenset())
     services = services_of(request)
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
-    await socket.prepare(request)
+    if not socket.can_prepare(request).ok:
+        raise ApiError(ApiCode.INVALID_PARAMETER, "/v1/events needs a WebSocket upgrade")
+    # Subscribe before the handshake completes: the client sees every event after it.
     subscription = services.subscribe(settings_of(request).events_max_queue)
+    try:
+        await socket.prepare(request)
+    except BaseException:
+        subscription.close()
+        raise
     reader = asyncio.create_task(_drain_client(socket))
     stream = aiter(subscription)
     try:

@@ -17,6 +17,7 @@ from node.api.errors import ApiCode, ApiError, error_body
 from node.api.params import check_known_params, parse_hex, parse_int
 from node.api.views import Json, certificate_view
 from node.services import (
+    NODE_STOPPED,
     Accepted,
     Busy,
     Committed,
@@ -70,11 +71,16 @@ def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
         LOG.info("tx admitted", extra={"tx_id": outcome.tx_id.hex()})
         return {"id": outcome.tx_id.hex(), "status": "pending"}
     if isinstance(outcome, Duplicate):
-        # Idempotent: the same tx again answers with what the node knows of it now.
-        view = status_view(services.tx_status(outcome.tx_id), services)
-        return {"id": outcome.tx_id.hex(), "status": view["status"]}
+        # Idempotent: the same tx again answers with what the node knows of it now
+        # (pending while it is between the mempool and a block).
+        status = services.tx_status(outcome.tx_id)
+        known = (
+            "pending" if isinstance(status, Unknown) else status_view(status, services)["status"]
+        )
+        return {"id": outcome.tx_id.hex(), "status": known}
     if isinstance(outcome, Busy):
-        raise ApiError(outcome.code, "node busy, retry later", retry_after_s=outcome.retry_after_s)
+        message = "node stopped" if outcome.code == NODE_STOPPED else "node busy"
+        raise ApiError(outcome.code, f"{message}, retry later", retry_after_s=outcome.retry_after_s)
     LOG.info(
         "tx rejected",
         extra={
@@ -118,7 +124,7 @@ async def submit_tx(request: web.Request) -> web.Response:
     return web.json_response(view, status=202)
 
 
-def _batch_txs(content_type: str, raw: bytes) -> list[object]:
+def _batch_txs(content_type: str, raw: bytes) -> list[bytes]:
     if content_type == JSON:
         txs = _json_body(raw).get("txs")
         if not isinstance(txs, list):
@@ -130,7 +136,7 @@ def _batch_txs(content_type: str, raw: bytes) -> list[object]:
         raise ApiError(Reason.MALFORMED, "body is not a msgpack array of tx bytes") from None
     if not isinstance(txs, list) or not all(isinstance(tx, bytes) for tx in txs):
         raise ApiError(Reason.MALFORMED, "body is not a msgpack array of tx bytes")
-    return txs
+    return [bytes(tx) for tx in txs]
 
 
 async def submit_batch(request: web.Request) -> web.Response:
@@ -144,8 +150,6 @@ async def submit_batch(request: web.Request) -> web.Response:
     services = services_of(request)
     results: list[Json] = []
     for tx in txs:
-        if not isinstance(tx, bytes):
-            raise ApiError(Reason.MALFORMED, "a batch entry is not tx bytes")
         try:
             results.append(outcome_view(await services.submit(tx), services))
         except ApiError as error:

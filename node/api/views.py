@@ -14,7 +14,7 @@ from consensus.wire import WireError, decode_certificate
 from ledger.block import decode_block
 from ledger.codec import DecodeError
 from ledger.genesis import Genesis
-from ledger.invariants import invariant
+from ledger.invariants import InvariantViolation
 from ledger.reasons import TxRejected
 from ledger.tx import (
     BODY_TYPES,
@@ -41,9 +41,8 @@ def certificate_view(raw: bytes) -> Json | None:
     try:
         certificate: CommitCertificate = decode_certificate(raw)
     except WireError as exc:
-        # The store checked it when committing; a bad one here is local damage.
-        invariant(False, f"stored certificate does not decode: {exc}")
-        raise
+        # Consensus made it and the store keeps it whole: a bad one is local damage.
+        raise InvariantViolation(f"stored certificate does not decode: {exc}") from exc
     return {
         "view": certificate.view,
         "seq": certificate.seq,
@@ -104,9 +103,8 @@ def block_view(
         }
     try:
         block = decode_block(block_bytes)
-    except (DecodeError, TxRejected) as exc:
-        invariant(False, f"stored block {height} does not decode: {exc}")
-        raise
+    except TxRejected as exc:
+        raise InvariantViolation(f"stored block {height} does not decode: {exc}") from exc
     header = block.header
     return {
         "height": height,

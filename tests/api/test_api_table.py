@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -366,9 +367,12 @@ async def answer(
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-async def test_api_case(api_chain: ApiChain, case: Case) -> None:
-    status, body, headers = await answer(api_chain, case)
+async def test_api_case(api_chain: ApiChain, case: Case, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="veil"):
+        status, body, headers = await answer(api_chain, case)
     assert status == case.status, body
+    # Client input never reaches the 500 path, nor an unmapped aiohttp error.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("veil")] == []
     if case.code is None:
         assert body is None or "error" not in body
         return
