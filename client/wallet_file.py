@@ -225,7 +225,10 @@ class WalletDir:
         wallet = Wallet(identity, memo_private)
         if not read_state:
             return cls(path, wallet, WalletState())
-        document = _read_private_json(path / WALLET_FILE_NAME, WALLET_KIND)
+        try:
+            document = _read_private_json(path / WALLET_FILE_NAME, WALLET_KIND)
+        except WalletFileError as exc:
+            raise WalletFileError(f"{exc}; `veil wallet rescan` rebuilds it") from None
         try:
             for item in list(document["unspent"]):  # type: ignore[call-overload]
                 output = _output_from_json(item)
