@@ -9,6 +9,7 @@ node), ``nodes/N/`` (data, ``node.toml``, ``node.log``, ``pid``). Keys are
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -203,7 +204,7 @@ class Devnet:
         pid = self.pid(index)
         if pid is None:
             raise DevnetError(f"node {index} is not running")
-        os.kill(pid, signal.SIGKILL)
+        _kill_group(pid)
         _wait_gone(pid, STOP_TIMEOUT_S)
 
     def stop_all(self) -> None:
@@ -213,11 +214,19 @@ class Devnet:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for pid in pids:
-            if not _wait_gone(pid, max(0.0, deadline - time.monotonic())):
-                os.kill(pid, signal.SIGKILL)
-                _wait_gone(pid, STOP_TIMEOUT_S)
+            _wait_gone(pid, max(0.0, deadline - time.monotonic()))
+            _kill_group(pid)  # what SIGTERM left, and any orphaned proof-pool worker
+            _wait_gone(pid, STOP_TIMEOUT_S)
         for index in range(self.nodes):
             self.pid_file(index).unlink(missing_ok=True)
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the node's whole process group (its own session, see ``start``): a
+    SIGKILLed node leaves its proof-pool workers alive, and they hold its listening
+    sockets, so a restarted node would find its peer port in use."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _is_zombie(pid: int) -> bool:
