@@ -67,6 +67,11 @@ def _add_plugin_commands() -> None:
             cli.add_command(command, entry.name)
 
 
+from client.commands import install_global_options  # noqa: E402 - after cli exists
+
+install_global_options(cli)
+
+
 def main() -> None:
     _add_plugin_commands()
     cli()

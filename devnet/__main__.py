@@ -1,17 +1,6 @@
-"""Entry point for ``python -m devnet``; the network itself is not built yet."""
+"""Entry point for ``python -m devnet`` (``make devnet`` runs ``up``)."""
 
-import sys
-
-
-def main() -> int:
-    print(
-        "veil devnet: not built yet. The four-node devnet needs the node process "
-        "(node/) and the client SDK (client/), which have not landed. "
-        "See the open issues (`issues`) for progress.",
-        file=sys.stderr,
-    )
-    return 2
-
+from devnet.cli import devnet_cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    devnet_cli()

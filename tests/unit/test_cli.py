@@ -7,11 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from client.cli import cli
-from devnet.__main__ import main as devnet_main
+from devnet.cli import devnet_cli
 
 
 def test_version_and_help() -> None:
@@ -40,7 +39,10 @@ def test_keys_new_and_show(tmp_path: Path) -> None:
     assert again.exit_code != 0 and "refusing to overwrite" in again.output
 
 
-def test_devnet_says_it_is_not_built_and_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    """README: until the node and client land, `make devnet` says so and exits non-zero."""
-    assert devnet_main() != 0
-    assert "not built yet" in capsys.readouterr().err
+def test_devnet_commands_on_a_missing_devnet_are_one_line_errors(tmp_path: Path) -> None:
+    """The devnet is built now (issue 10); without one, each command says so in one line."""
+    runner = CliRunner()
+    for args in (["down"], ["kill", "0"], ["start", "0"], ["logs", "0"]):
+        result = runner.invoke(devnet_cli, [*args, "--dir", str(tmp_path / "none")])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1

@@ -1,0 +1,458 @@
+"""Typed views of the node's ``/v1`` answers (docs/api.md), parsed from JSON.
+
+Hex fields become ``bytes``; a field of the wrong type or shape raises
+``BadResponseError`` so a broken or foreign node is one clear error, never a
+``KeyError`` deep in a caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Literal
+
+Json = dict[str, object]
+
+
+class BadResponseError(ValueError):
+    """The node answered with JSON that does not have the documented shape."""
+
+
+def _field(obj: Json, name: str) -> object:
+    if name not in obj:
+        raise BadResponseError(f"answer lacks field {name!r}")
+    return obj[name]
+
+
+def _int(obj: Json, name: str) -> int:
+    value = _field(obj, name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadResponseError(f"field {name!r} is not an integer")
+    return value
+
+
+def _opt_int(obj: Json, name: str) -> int | None:
+    return None if obj.get(name) is None else _int(obj, name)
+
+
+def _str(obj: Json, name: str) -> str:
+    value = _field(obj, name)
+    if not isinstance(value, str):
+        raise BadResponseError(f"field {name!r} is not a string")
+    return value
+
+
+def _opt_str(obj: Json, name: str) -> str | None:
+    return None if obj.get(name) is None else _str(obj, name)
+
+
+def _bool(obj: Json, name: str) -> bool:
+    value = _field(obj, name)
+    if not isinstance(value, bool):
+        raise BadResponseError(f"field {name!r} is not a boolean")
+    return value
+
+
+def _hex(obj: Json, name: str) -> bytes:
+    text = _str(obj, name)
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise BadResponseError(f"field {name!r} is not hex") from None
+
+
+def _opt_hex(obj: Json, name: str) -> bytes | None:
+    return None if obj.get(name) is None else _hex(obj, name)
+
+
+def _b64(obj: Json, name: str) -> bytes:
+    try:
+        return base64.b64decode(_str(obj, name), validate=True)
+    except binascii.Error:
+        raise BadResponseError(f"field {name!r} is not base64") from None
+
+
+def _object(value: object, what: str) -> Json:
+    if not isinstance(value, dict):
+        raise BadResponseError(f"{what} is not a JSON object")
+    return value
+
+
+def _objects(obj: Json, name: str) -> list[Json]:
+    value = _field(obj, name)
+    if not isinstance(value, list):
+        raise BadResponseError(f"field {name!r} is not a list")
+    return [_object(item, f"an item of {name!r}") for item in value]
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateCommit:
+    sender: int
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    view: int
+    seq: int
+    digest: bytes
+    commits: tuple[CertificateCommit, ...]
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Certificate:
+        return cls(
+            view=_int(obj, "view"),
+            seq=_int(obj, "seq"),
+            digest=_hex(obj, "digest"),
+            commits=tuple(
+                CertificateCommit(_int(c, "sender"), _hex(c, "signature"))
+                for c in _objects(obj, "commits")
+            ),
+        )
+
+
+def _opt_certificate(obj: Json, name: str) -> Certificate | None:
+    value = obj.get(name)
+    return None if value is None else Certificate.from_json(_object(value, name))
+
+
+TxState = Literal["pending", "committed", "rejected", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class TxStatus:
+    """A tx's status: ``pending``, ``committed`` (with its place and certificate)
+    or ``rejected`` (with the ledger's reason; ``height`` is None at admission)."""
+
+    id: bytes
+    status: TxState
+    height: int | None = None
+    index: int | None = None
+    block_hash: bytes | None = None
+    certificate: Certificate | None = None
+    reason: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("committed", "rejected")
+
+    @classmethod
+    def from_json(cls, obj: Json) -> TxStatus:
+        status = _str(obj, "status")
+        if status not in ("pending", "committed", "rejected", "unknown"):
+            raise BadResponseError(f"unknown tx status {status!r}")
+        return cls(
+            id=_hex(obj, "id"),
+            status=status,  # type: ignore[arg-type]
+            height=_opt_int(obj, "height"),
+            index=_opt_int(obj, "index"),
+            block_hash=_opt_hex(obj, "block_hash"),
+            certificate=_opt_certificate(obj, "certificate"),
+            reason=_opt_str(obj, "reason"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One result of ``txs:batch``: a status, or the error code and message."""
+
+    status: TxStatus | None
+    error_code: str | None
+    error_message: str | None
+    id: bytes | None
+
+    @classmethod
+    def from_json(cls, obj: Json) -> BatchItem:
+        error = obj.get("error")
+        if error is None:
+            status = TxStatus.from_json(obj)
+            return cls(status, None, None, status.id)
+        err = _object(error, "error")
+        return cls(None, _str(err, "code"), _str(err, "message"), _opt_hex(obj, "id"))
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRef:
+    id: bytes
+    owner: bytes
+    commitment: bytes
+
+    @classmethod
+    def from_json(cls, obj: Json) -> OutputRef:
+        return cls(_hex(obj, "id"), _hex(obj, "owner"), _hex(obj, "commitment"))
+
+
+@dataclass(frozen=True, slots=True)
+class BlockTx:
+    """A tx as a block shows it: never an amount, only commitments."""
+
+    id: bytes
+    kind: str
+    signer: bytes | None
+    asset: bytes | None
+    inputs: tuple[bytes, ...]
+    outputs: tuple[OutputRef, ...]
+
+    @classmethod
+    def from_json(cls, obj: Json) -> BlockTx:
+        raw_inputs = obj.get("inputs", [])
+        if not isinstance(raw_inputs, list) or not all(isinstance(i, str) for i in raw_inputs):
+            raise BadResponseError("field 'inputs' is not a list of hex strings")
+        try:
+            inputs = tuple(bytes.fromhex(i) for i in raw_inputs)
+        except ValueError:
+            raise BadResponseError("field 'inputs' is not hex") from None
+        outputs = _objects(obj, "outputs") if "outputs" in obj else []
+        return cls(
+            id=_hex(obj, "id"),
+            kind=_str(obj, "kind"),
+            signer=_opt_hex(obj, "signer"),
+            asset=_opt_hex(obj, "asset"),
+            inputs=inputs,
+            outputs=tuple(OutputRef.from_json(o) for o in outputs),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    version: int
+    height: int
+    prev_hash: bytes
+    tx_root: bytes
+    state_root: bytes
+    proposer: bytes
+    view: int
+    timestamp_ms: int
+
+    @classmethod
+    def from_json(cls, obj: Json) -> BlockHeader:
+        return cls(
+            version=_int(obj, "version"),
+            height=_int(obj, "height"),
+            prev_hash=_hex(obj, "prev_hash"),
+            tx_root=_hex(obj, "tx_root"),
+            state_root=_hex(obj, "state_root"),
+            proposer=_hex(obj, "proposer"),
+            view=_int(obj, "view"),
+            timestamp_ms=_int(obj, "timestamp_ms"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A committed block; height 0 is the genesis (no header, no certificate)."""
+
+    height: int
+    hash: bytes
+    genesis: bool
+    header: BlockHeader | None
+    txs: tuple[BlockTx, ...]
+    certificate: Certificate | None
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Block:
+        header = obj.get("header")
+        return cls(
+            height=_int(obj, "height"),
+            hash=_hex(obj, "hash"),
+            genesis=_bool(obj, "genesis"),
+            header=None if header is None else BlockHeader.from_json(_object(header, "header")),
+            txs=tuple(BlockTx.from_json(t) for t in _objects(obj, "txs")),
+            certificate=_opt_certificate(obj, "certificate"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    index: int
+    name: str
+    public_key: bytes
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Validator:
+        return cls(_int(obj, "index"), _str(obj, "name"), _hex(obj, "public_key"))
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    id: bytes
+    symbol: str
+    issuer: bytes
+    issued_total: int
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Asset:
+        return cls(
+            _hex(obj, "id"), _str(obj, "symbol"), _hex(obj, "issuer"), _int(obj, "issued_total")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainInfo:
+    """What a client needs to build a tx (``GET /v1/chain``)."""
+
+    chain_id: bytes
+    chain_name: str
+    genesis_hash: bytes
+    genesis_time_ms: int
+    height: int
+    auditor_memo_public_key: bytes
+    assets: tuple[Asset, ...]
+    validators: tuple[Validator, ...]
+    max_tx_bytes: int
+    max_block_txs: int
+
+    def asset_by_symbol(self, symbol: str) -> Asset | None:
+        return next((a for a in self.assets if a.symbol == symbol), None)
+
+    @classmethod
+    def from_json(cls, obj: Json) -> ChainInfo:
+        params = _object(_field(obj, "params"), "params")
+        return cls(
+            chain_id=_hex(obj, "chain_id"),
+            chain_name=_str(obj, "chain_name"),
+            genesis_hash=_hex(obj, "genesis_hash"),
+            genesis_time_ms=_int(obj, "genesis_time_ms"),
+            height=_int(obj, "height"),
+            auditor_memo_public_key=_hex(obj, "auditor_memo_public_key"),
+            assets=tuple(Asset.from_json(a) for a in _objects(obj, "assets")),
+            validators=tuple(Validator.from_json(v) for v in _objects(obj, "validators")),
+            max_tx_bytes=_int(params, "max_tx_bytes"),
+            max_block_txs=_int(params, "max_block_txs"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """An output with its sealed memos (``GET /v1/outputs/{id}``)."""
+
+    id: bytes
+    tx_id: bytes
+    height: int
+    owner: bytes
+    asset: bytes
+    commitment: bytes
+    spent: bool
+    spent_by: bytes | None
+    owner_memo: bytes | None
+    audit_memo: bytes | None
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Output:
+        return cls(
+            id=_hex(obj, "id"),
+            tx_id=_hex(obj, "tx_id"),
+            height=_int(obj, "height"),
+            owner=_hex(obj, "owner"),
+            asset=_hex(obj, "asset"),
+            commitment=_hex(obj, "commitment"),
+            spent=_bool(obj, "spent"),
+            spent_by=_opt_hex(obj, "spent_by"),
+            owner_memo=None if obj.get("owner_memo") is None else _b64(obj, "owner_memo"),
+            audit_memo=None if obj.get("audit_memo") is None else _b64(obj, "audit_memo"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPage:
+    outputs: tuple[Output, ...]
+    next_after: bytes | None
+
+    @classmethod
+    def from_json(cls, obj: Json) -> OutputPage:
+        return cls(
+            tuple(Output.from_json(o) for o in _objects(obj, "outputs")),
+            _opt_hex(obj, "next_after"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    public_key: bytes
+    memo_public_key: bytes
+    registered_by: bytes | None
+    member: bool
+    member_name: str | None
+    last_nonce: int
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Account:
+        return cls(
+            public_key=_hex(obj, "public_key"),
+            memo_public_key=_hex(obj, "memo_public_key"),
+            registered_by=_opt_hex(obj, "registered_by"),
+            member=_bool(obj, "member"),
+            member_name=_opt_str(obj, "member_name"),
+            last_nonce=_int(obj, "last_nonce"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PeerView:
+    index: int
+    public_key: bytes
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpView:
+    target_height: int
+    done_height: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """A snapshot of one node (``GET /v1/status``)."""
+
+    height: int
+    view: int
+    primary: int
+    state_root: bytes
+    last_commit_ms: int | None
+    peers: tuple[PeerView, ...]
+    mempool_txs: int
+    mempool_bytes: int
+    catching_up: CatchUpView | None
+    stopped: bool
+    stop_reason: str | None
+    wal_latched: bool
+    msm_backend: str
+
+    @classmethod
+    def from_json(cls, obj: Json) -> NodeStatus:
+        catching = obj.get("catching_up")
+        catch_obj = None if catching is None else _object(catching, "catching_up")
+        return cls(
+            height=_int(obj, "height"),
+            view=_int(obj, "view"),
+            primary=_int(obj, "primary"),
+            state_root=_hex(obj, "state_root"),
+            last_commit_ms=_opt_int(obj, "last_commit_ms"),
+            peers=tuple(
+                PeerView(_int(p, "index"), _hex(p, "public_key"), _bool(p, "connected"))
+                for p in _objects(obj, "peers")
+            ),
+            mempool_txs=_int(obj, "mempool_txs"),
+            mempool_bytes=_int(obj, "mempool_bytes"),
+            catching_up=None
+            if catch_obj is None
+            else CatchUpView(_int(catch_obj, "target_height"), _int(catch_obj, "done_height")),
+            stopped=_bool(obj, "stopped"),
+            stop_reason=_opt_str(obj, "stop_reason"),
+            wal_latched=_bool(obj, "wal_latched"),
+            msm_backend=_str(obj, "msm_backend"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    failed: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Health:
+        failed = _field(obj, "failed")
+        if not isinstance(failed, list) or not all(isinstance(f, str) for f in failed):
+            raise BadResponseError("field 'failed' is not a list of strings")
+        return cls(_str(obj, "status") == "ok", tuple(failed))

@@ -1,0 +1,235 @@
+"""``python -m devnet``: up, status, down, kill, start, logs, demo (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+
+from client.sdk import Client, RetryPolicy, VeilApiError
+from devnet.demo import run_demo
+from devnet.network import (
+    ALLOWED_NODE_COUNTS,
+    DEFAULT_BASE_PORT,
+    DEFAULT_DIR,
+    Devnet,
+    DevnetError,
+    open_devnet,
+)
+
+HEALTH_TIMEOUT_S = 60.0
+dir_option = click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DIR,
+    show_default=True,
+)
+
+
+def _fail(message: str) -> click.ClickException:
+    return click.ClickException(message)
+
+
+def _quick(url: str) -> Client:
+    return Client(url, timeout_s=2, retry=RetryPolicy(attempts=1))
+
+
+def _wait_healthy(devnet: Devnet, console: Console) -> None:
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("waiting for the nodes to be healthy", total=devnet.nodes)
+        pending = set(range(devnet.nodes))
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while pending:
+            for index in sorted(pending):
+                if devnet.pid(index) is None:
+                    raise _fail(f"node {index} exited; see {devnet.log_file(index)}")
+                try:
+                    if _quick(devnet.url(index)).health().ok:
+                        pending.discard(index)
+                        progress.advance(task)
+                except VeilApiError:
+                    pass
+            if time.monotonic() > deadline:
+                raise _fail(f"nodes {sorted(pending)} not healthy after {HEALTH_TIMEOUT_S:g} s")
+            time.sleep(0.2)
+
+
+def _banner(devnet: Devnet, console: Console) -> None:
+    console.rule("[bold green]devnet ready")
+    for index in range(devnet.nodes):
+        try:
+            status = _quick(devnet.url(index)).status()
+            where = f"height {status.height}, view {status.view}"
+        except VeilApiError as exc:
+            where = exc.code
+        console.print(
+            f"  node {index}  {devnet.url(index)}  explorer {devnet.url(index)}/explorer/"
+            f"  ({where})"
+        )
+    console.print(f"  data and logs: {devnet.root / 'nodes'}/N/  (node.log)")
+    console.print("  try:")
+    for command in (
+        f"veil --node {devnet.url(0)} chain status",
+        f"veil wallet balance --wallet {devnet.client_dir('firm-y')}",
+        f"veil audit --wallet {devnet.regulator_dir}",
+        f"python -m devnet status --dir {devnet.root}",
+        f"python -m devnet down --dir {devnet.root}",
+    ):
+        console.print(f"    {command}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def devnet_cli() -> None:
+    """A local Veil network of 4 (7, 10) validator processes on 127.0.0.1."""
+
+
+@devnet_cli.command()
+@dir_option
+@click.option(
+    "--base-port", type=click.IntRange(1024, 60000), default=DEFAULT_BASE_PORT, show_default=True
+)
+@click.option("--nodes", type=click.Choice([str(n) for n in ALLOWED_NODE_COUNTS]), default="4")
+@click.option("--no-demo", is_flag=True)
+def up(root: Path, base_port: int, nodes: str, no_demo: bool) -> None:
+    """Write keys, genesis and node.toml (keeping existing ones), start the nodes, run the demo."""
+    console = Console()
+    started = time.monotonic()
+    try:
+        devnet = open_devnet(root, base_port, int(nodes))
+        if devnet.running():
+            raise _fail(
+                f"a devnet is already running in {root} (nodes {devnet.running()}); "
+                f"stop it with `python -m devnet down --dir {root}`"
+            )
+        devnet.write_files()
+        for index in range(devnet.nodes):
+            devnet.start(index)
+        _wait_healthy(devnet, console)
+        console.print(
+            f"[green]{devnet.nodes} nodes healthy[/] after {time.monotonic() - started:.1f} s"
+        )
+        if not no_demo:
+            run_demo(devnet, console)
+        _banner(devnet, console)
+        console.print(f"devnet ready in {time.monotonic() - started:.1f} s")
+    except (DevnetError, VeilApiError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@devnet_cli.command()
+@dir_option
+@click.option("--json", "json_output", is_flag=True)
+def status(root: Path, json_output: bool) -> None:
+    """Per node: index, pid, url, height, view, state_root, peers."""
+    try:
+        devnet = open_devnet(root)
+    except DevnetError as exc:
+        raise _fail(str(exc)) from None
+    rows: list[dict[str, object]] = []
+    for index in range(devnet.nodes):
+        row: dict[str, object] = {
+            "index": index,
+            "pid": devnet.pid(index),
+            "url": devnet.url(index),
+            "height": None,
+            "view": None,
+            "state_root": None,
+            "peers": None,
+        }
+        if row["pid"] is not None:
+            try:
+                node = _quick(devnet.url(index)).status()
+                row.update(
+                    height=node.height,
+                    view=node.view,
+                    state_root=node.state_root.hex(),
+                    peers=sum(p.connected for p in node.peers),
+                )
+            except VeilApiError:
+                pass
+        rows.append(row)
+    if json_output:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "down" if row["pid"] is None else f"pid {row['pid']}"
+        click.echo(
+            f"node {row['index']}  {row['url']}  {state}  height {row['height']}  "
+            f"view {row['view']}  peers {row['peers']}"
+        )
+
+
+@devnet_cli.command()
+@dir_option
+@click.option("--purge", is_flag=True, help="Also delete the devnet directory.")
+def down(root: Path, purge: bool) -> None:
+    """SIGTERM every node, SIGKILL after a timeout; --purge deletes the directory."""
+    if not root.exists():
+        raise _fail(f"no devnet in {root}")
+    try:
+        open_devnet(root).stop_all()
+    except DevnetError as exc:
+        if not purge:
+            raise _fail(str(exc)) from None
+    if purge:
+        shutil.rmtree(root)
+    click.echo("devnet stopped" + (f"; {root} deleted" if purge else ""))
+
+
+@devnet_cli.command()
+@dir_option
+@click.argument("index", type=int)
+def kill(root: Path, index: int) -> None:
+    """SIGKILL node INDEX."""
+    try:
+        open_devnet(root).kill(index)
+    except DevnetError as exc:
+        raise _fail(str(exc)) from None
+    click.echo(f"node {index} killed")
+
+
+@devnet_cli.command()
+@dir_option
+@click.argument("index", type=int)
+def start(root: Path, index: int) -> None:
+    """Restart node INDEX."""
+    try:
+        pid = open_devnet(root).start(index)
+    except DevnetError as exc:
+        raise _fail(str(exc)) from None
+    click.echo(f"node {index} started (pid {pid})")
+
+
+@devnet_cli.command()
+@dir_option
+@click.argument("index", type=int)
+@click.option("--follow", "-f", is_flag=True)
+def logs(root: Path, index: int, follow: bool) -> None:
+    """Print node INDEX's log (--follow keeps printing)."""
+    log = open_devnet(root).log_file(index)
+    if not log.exists():
+        raise _fail(f"no log for node {index} in {root}")
+    with log.open("rb") as handle:
+        click.echo(handle.read().decode("utf-8", "replace"), nl=False)
+        while follow:  # until Ctrl-C
+            chunk = handle.read()
+            if chunk:
+                click.echo(chunk.decode("utf-8", "replace"), nl=False)
+            else:
+                time.sleep(0.25)
+
+
+@devnet_cli.command()
+@dir_option
+def demo(root: Path) -> None:
+    """Rerun the demo; exits non-zero if any step fails."""
+    try:
+        run_demo(open_devnet(root), Console())
+    except (DevnetError, VeilApiError, ValueError) as exc:
+        raise _fail(str(exc)) from None

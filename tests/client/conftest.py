@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api.chain_fixture import ApiChain, build_chain
+from tests.client.served_node import ServedNode
+
+
+@pytest.fixture(scope="session")
+def api_chain() -> ApiChain:
+    """Built once per session: the range proofs take seconds in pure Python."""
+    return build_chain()
+
+
+@pytest.fixture
+def served(api_chain: ApiChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedNode]:
+    """A fresh node holding tests/api's two blocks (an issue, then a transfer)."""
+    with ServedNode(api_chain, tmp_path_factory.mktemp("sdk-store")) as server:
+        server.submit_and_commit(api_chain.issue.encode())
+        server.submit_and_commit(api_chain.transfer.encode())
+        yield server
