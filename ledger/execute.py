@@ -265,19 +265,24 @@ def execute_batch(
     invariant(height == tip.height + 1, f"executing height {height} on tip {tip.height}")
     screened = [_screen(payload, genesis) for payload in requests]
     bad_proofs: set[int] = set()
-    verified: set[int] = set()
+    # By statement, not by tx: a loan tx's derived statements depend on the txs
+    # before it, which can change between passes.
+    verified: set[RangeStatement] = set()
     while True:
         run = _run_pass(state, genesis, screened, bad_proofs)
         to_verify: list[int] = []
         statements: list[RangeStatement] = []
-        for i in run.included:
-            statement = screened[i].statement
-            if statement is not None and i not in verified:
-                to_verify.append(i)
-                statements.append(statement)
+        for i, receipt in zip(run.included, run.receipts, strict=True):
+            own = screened[i].statement
+            for statement in ((own,) if own is not None else ()) + receipt.range_statements:
+                if statement not in verified:
+                    to_verify.append(i)
+                    statements.append(statement)
         bad = range_verifier(statements) if statements else []
         newly_bad = {to_verify[j] for j in bad}
-        verified.update(i for i in to_verify if i not in newly_bad)
+        verified.update(
+            st for i, st in zip(to_verify, statements, strict=True) if i not in newly_bad
+        )
         if not newly_bad:
             break
         bad_proofs |= newly_bad

@@ -335,7 +335,7 @@ def case_too_large(p: Pre) -> Tx:
 
 def case_unknown_kind(p: Pre) -> Tx:
     tx = build_attest(p.world.bank_a.identity, p.world.chain_id, "x", b"\x00" * 32, nonce=62).tx
-    return dataclasses.replace(tx, kind=b"veil/tx/loan_originate/v1")
+    return dataclasses.replace(tx, kind=b"veil/tx/loan_liquidate/v1")
 
 
 def case_signed_by_someone_else(p: Pre) -> Tx:
