@@ -68,6 +68,7 @@ from privacy import group
 from privacy.memo import Opening
 from tests.spec.ledger_world import EUR, USD, Party, World, committed_blocks, raw_block
 from tests.spec.test_execute_batch_spec import EXECUTE_CASE_REASONS
+from tests.spec.test_loans_spec import LOAN_CASE_REASONS
 
 BLOCK_CASE_REASONS = {
     Reason.MALFORMED,
@@ -877,7 +878,12 @@ def test_execute_batch_drops_invalid_txs_and_their_dependants(pre: Pre) -> None:
 
 
 def test_every_reason_code_has_a_spec_case() -> None:
-    covered = {reason for _, reason in TX_CASES} | BLOCK_CASE_REASONS | EXECUTE_CASE_REASONS
+    covered = (
+        {reason for _, reason in TX_CASES}
+        | BLOCK_CASE_REASONS
+        | EXECUTE_CASE_REASONS
+        | LOAN_CASE_REASONS
+    )
     assert set(Reason) - covered == set()
 
 
