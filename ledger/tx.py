@@ -7,7 +7,8 @@ Layout::
       body       the canonical encoding of that record (everything the sender means)
       signature  ed25519 by the body's signer over sign(kind, chain_id, body)
       witness    kind-specific proof that is not part of the intent:
-                 issue/transfer: the excess (balance) proof, 64 bytes;
+                 issue/transfer/loan_originate/loan_repay: the excess (balance) proof,
+                 64 bytes; loan_close: the proof that the outstanding opens to 0;
                  register_member/remove_member/set_auditor_key: encoded ``Approvals``;
                  others: empty
 
@@ -16,9 +17,9 @@ of exactly what the sender signed, bound to the kind and the chain. It is the
 message of the excess proof and of governance approvals, and output ids derive
 from it, so none of the witness bytes can change what a tx *is*.
 
-Extension point (loans, a later issue): add a body record and a tag to
-``BODY_TYPES``, and the kind's rules in ``ledger.rules``; the envelope, ids,
-block format and store do not change. An unknown tag is ``UNKNOWN_KIND``.
+Extension point: add a body record and a tag to ``BODY_TYPES``, and the kind's
+rules in ``ledger.rules`` (loans, issue 11, did: ``ledger.loans``); the envelope,
+ids, block format and store do not change. An unknown tag is ``UNKNOWN_KIND``.
 """
 
 from __future__ import annotations
