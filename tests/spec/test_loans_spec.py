@@ -427,3 +427,44 @@ def test_valid_origination_records_terms_index_and_memos(pre: Pre) -> None:
 def test_loan_cases_outnumber_valid_ones() -> None:
     valid = [n for n in globals() if n.startswith("test_valid_")]
     assert len(LOAN_CASES) > 3 * len(valid)
+
+
+def _second_repay(p: Pre, amount: int) -> BuiltTx:
+    """A repay of ``amount`` out of the disbursement, proven against the principal."""
+    w = p.world
+    return build_repay(
+        w.alice.identity,
+        w.chain_id,
+        loan_id=p.loan.tx_id,
+        lender=w.bank_a.key,
+        asset=USD,
+        amount=amount,
+        outstanding=p.principal,
+        inputs=[(p.loan.output_ids()[0], p.loan.openings[0])],
+        keys=keys(w, w.bank_a, w.alice),
+    ).built
+
+
+def test_execute_keeps_a_repay_whose_statement_failed_only_because_of_an_earlier_bad_one(
+    pre: Pre,
+) -> None:
+    """[overpayment, honest repay proven against the principal]: in the first pass the
+    honest repay's C_out − C_pay sits on top of the overpayment and fails too; only
+    the overpayment is left out, and the honest repay is judged again without it."""
+    bad = case_overpayment_by_one(pre)
+    honest = _second_repay(pre, 100)
+    executed = pre.world.execute(pre.store, [bad, honest])
+    assert [(r.index_in_batch, r.reason) for r in executed.rejected] == [
+        (0, Reason.BAD_RANGE_PROOF)
+    ]
+    assert executed.block.txs == (honest.tx,)
+    apply_block(pre.store, executed.block, pre.world.genesis)
+
+
+def test_a_block_maps_a_bad_derived_statement_to_its_tx(pre: Pre) -> None:
+    block = raw_block(
+        pre.world, pre.store, [_second_repay(pre, 100), case_interest_one_unit_more(pre)]
+    )
+    with pytest.raises(BlockRejected) as info:
+        apply_block(pre.store, block, pre.world.genesis)
+    assert info.value.reason is Reason.BAD_RANGE_PROOF and info.value.index == 1
