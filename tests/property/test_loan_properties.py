@@ -33,10 +33,15 @@ from ledger.exposure import (
     prove_min_balance,
 )
 from ledger.loan_build import LoanKeys, build_accrue, build_close, build_originate, build_repay
+from ledger.loan_scan import LoanTracker
+from ledger.loans import get_loan, interest_for
 from ledger.store import MemoryStore
 from ledger.tx import LoanTerms
 from privacy.memo import Opening
-from tests.spec.ledger_world import EUR, USD, Party, World
+from tests.spec.ledger_world import EUR, USD, Party, World, committed_blocks
+from tests.spec.test_loans_spec import PRINCIPAL
+from tests.spec.test_loans_spec import TERMS as SPEC_TERMS
+from tests.spec.test_loans_spec import setup as spec_setup
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]  # the module chain is read-only here
 TERMS = LoanTerms(rate_bps=250, period_blocks=1, maturity_height=2, purpose="inventory")
@@ -224,3 +229,53 @@ def test_a_closed_loan_leaves_the_exposure_but_stays_in_the_record() -> None:
     assert exposure_problem(c.store, w.chain_id, proof) is None and len(proof.loan_ids) == 2
     statuses = {e.loan_id: e.status for e in public_record(c.store, w.alice.key)}
     assert statuses[loan_id] == STATUS_CLOSED and len(statuses) == 3
+
+
+@settings(max_examples=3, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(st.just(-1), st.integers(min_value=0, max_value=400)), min_size=2, max_size=4
+    )
+)
+def test_random_lifecycles_keep_outstanding_in_the_auditors_view(steps: list[int]) -> None:
+    """-1 accrues the next period, n ≥ 0 repays n (capped at the outstanding); after
+    every block the auditor's scan gives principal + interest − repaid."""
+    p = spec_setup()
+    w = p.world
+    opening, expected, period = p.principal, PRINCIPAL, 0
+    inputs = [w.spend(p.funds, 1)]
+    for step in steps:
+        if step < 0:
+            period += 1
+            built = build_accrue(
+                w.bank_a.identity,
+                w.chain_id,
+                loan_id=p.loan.tx_id,
+                period=period,
+                rate_bps=SPEC_TERMS.rate_bps,
+                outstanding=opening,
+                keys=_keys(w, w.bank_a),
+            )
+            expected += interest_for(expected, SPEC_TERMS.rate_bps)
+        else:
+            amount = min(step, opening.value)
+            built = build_repay(
+                w.alice.identity,
+                w.chain_id,
+                loan_id=p.loan.tx_id,
+                lender=w.bank_a.key,
+                asset=USD,
+                amount=amount,
+                outstanding=opening,
+                inputs=inputs,
+                keys=_keys(w, w.bank_a),
+            )
+            expected -= amount
+            inputs = [(built.built.output_ids()[1], built.built.openings[1])]
+        w.commit(p.store, [built.built])
+        opening = built.outstanding
+        auditor = LoanTracker("auditor", w.auditor.memo_private)
+        auditor.scan_all(committed_blocks(p.store), w.chain_id)
+        seen = auditor.loans[p.loan.tx_id].outstanding
+        assert seen is not None and seen.value == expected
+        assert seen.commitment() == get_loan(p.store, p.loan.tx_id).outstanding  # type: ignore[union-attr]
