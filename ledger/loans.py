@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from ledger.codec import U8, U64, Bytes32, Record
 from ledger.identity import verify_signature
+from ledger.invariants import invariant
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import (
     Receipt,
@@ -107,9 +108,9 @@ def loans_of(state: StateReader, borrower: bytes) -> list[tuple[bytes, LoanRecor
     for key, _ in state.iter_state(prefix):
         loan_id = key[len(prefix) :]
         record = get_loan(state, loan_id)
-        if record is None:
-            raise LookupError(f"the borrower index names loan {loan_id.hex()[:16]} the state lacks")
-        loans.append((loan_id, record))
+        invariant(record is not None, f"the borrower index names a missing loan {loan_id.hex()}")
+        if record is not None:
+            loans.append((loan_id, record))
     return loans
 
 

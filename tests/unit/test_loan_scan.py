@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ledger.auditor import audit
 from ledger.build import sign_tx
 from ledger.exposure import exposure_problem, prove_exposure
 from ledger.loan_build import seal_loan_memos
@@ -30,6 +31,8 @@ def test_scans_follow_the_outstanding_and_feed_the_exposure_proof() -> None:
         tracker.scan_all(committed_blocks(p.store), w.chain_id)
         assert tracker.flags == []
         assert tracker.loans[p.loan.tx_id].outstanding.value == expected  # type: ignore[union-attr]
+    report = audit(committed_blocks(p.store), p.store, w.chain_id, [w.auditor.memo_private])
+    assert report.ok, report  # loan outputs keep the supply invariant and open their memos
     by_lender, by_borrower = auditor.totals()
     assert by_lender == {(w.bank_a.key, USD): expected} and by_borrower == {w.alice.key: expected}
     openings = borrower.outstanding_openings(w.alice.key)
