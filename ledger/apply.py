@@ -14,7 +14,9 @@ bad block with the same code):
       (``ledger.rules.apply_tx``): a later tx sees an earlier tx's outputs and
       spends, so spending an output created earlier in the block is valid and
       spending one twice in the block is ``DOUBLE_SPEND`` at the second spend;
-3. every range proof of the block in ONE batch verification that stops at the
+3. every range statement of the block (a tx's output proof, and those a loan tx's
+   rules derive from the state, ``Receipt.range_statements``) in ONE batch verification
+   that stops at the
    first bad proof (``batch_verify_first_failure``: a block full of bad proofs
    costs about as much as one bad proof); that lowest bad index gives
    ``BAD_RANGE_PROOF`` at that tx;
@@ -45,7 +47,7 @@ from ledger.rules import (
     Receipt,
     apply_tx,
     check_stateless,
-    range_statement,
+    tx_statements,
 )
 from ledger.state import NS_META, StateDelta, StateView, state_key
 from ledger.store import BlockWrite, Store
@@ -120,12 +122,12 @@ def apply_block(
                 raise TxRejected(Reason.DUPLICATE_TX, "tx already in this block or committed")
             check_stateless(dtx, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
             # Straight into the block's view: any rejection discards the whole block.
-            receipts.append(apply_tx(view, dtx))
+            receipt = apply_tx(view, dtx)
         except TxRejected as exc:
             raise BlockRejected(exc.reason, exc.detail, index=index) from None
+        receipts.append(receipt)
         seen.add(dtx.tx_id)
-        statement = range_statement(dtx)
-        if statement is not None:
+        for statement in tx_statements(dtx, receipt):
             statements.append(statement)
             statement_tx.append(index)
     bad = range_verifier(statements) if statements else []

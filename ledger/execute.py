@@ -234,6 +234,28 @@ def _run_pass(
     return run
 
 
+def _faulty(
+    bad: Sequence[int],
+    to_verify: Sequence[int],
+    statements: Sequence[RangeStatement],
+    derived: set[RangeStatement],
+) -> set[int]:
+    """The txs to leave out for their bad statements.
+
+    A tx's own proof is its fault. A statement derived from the state (a loan's)
+    may fail only because an earlier bad tx of this pass changed that state, so
+    it counts only when no earlier tx failed; the next pass, without the earlier
+    one, judges it again. The lowest failing tx always counts, so passes end.
+    """
+    failing = sorted({to_verify[j] for j in bad})
+    faulty: set[int] = set()
+    for j in bad:
+        index = to_verify[j]
+        if statements[j] not in derived or index == failing[0]:
+            faulty.add(index)
+    return faulty
+
+
 def execute_batch(
     state: ChainState,
     genesis: Genesis,
@@ -256,19 +278,26 @@ def execute_batch(
     invariant(height == tip.height + 1, f"executing height {height} on tip {tip.height}")
     screened = [_screen(payload, genesis) for payload in requests]
     bad_proofs: set[int] = set()
-    verified: set[int] = set()
+    # By statement, not by tx: a loan tx's derived statements depend on the txs
+    # before it, which can change between passes.
+    verified: set[RangeStatement] = set()
     while True:
         run = _run_pass(state, genesis, screened, bad_proofs)
         to_verify: list[int] = []
         statements: list[RangeStatement] = []
-        for i in run.included:
-            statement = screened[i].statement
-            if statement is not None and i not in verified:
-                to_verify.append(i)
-                statements.append(statement)
+        derived: set[RangeStatement] = set()
+        for i, receipt in zip(run.included, run.receipts, strict=True):
+            own = screened[i].statement
+            derived.update(receipt.range_statements)
+            for statement in ((own,) if own is not None else ()) + receipt.range_statements:
+                if statement not in verified:
+                    to_verify.append(i)
+                    statements.append(statement)
         bad = range_verifier(statements) if statements else []
-        newly_bad = {to_verify[j] for j in bad}
-        verified.update(i for i in to_verify if i not in newly_bad)
+        newly_bad = _faulty(bad, to_verify, statements, derived)
+        verified.update(
+            st for i, st in zip(to_verify, statements, strict=True) if i not in newly_bad
+        )
         if not newly_bad:
             break
         bad_proofs |= newly_bad

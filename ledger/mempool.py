@@ -15,7 +15,7 @@ against the committed state plus the txs already admitted:
 It returns a ``CheckedTx`` (the tx's writes and its range statement) and
 changes nothing. Phase 2 verifies the range statement: ``admit_tx`` does it in
 process (through a ``ProofCache`` if given); a node with a process pool sends
-``cache.unseen([checked.statement])`` to its workers, marks the statements
+``cache.unseen(checked.statements)`` to its workers, marks the statements
 that verified with ``cache.mark_verified`` and calls ``pending.accept``.
 ``accept`` re-runs phase 1 if other txs were accepted in between (their writes
 may conflict), so phase 2 may run concurrently for many txs.
@@ -47,6 +47,12 @@ class CheckedTx:
     delta: StateDelta
     statement: RangeStatement | None
     pending_version: int
+
+    @property
+    def statements(self) -> tuple[RangeStatement, ...]:
+        """The output proof's statement and those the rules derived from the state."""
+        own = (self.statement,) if self.statement is not None else ()
+        return own + self.receipt.range_statements
 
 
 class PendingTxs:
@@ -81,7 +87,12 @@ class PendingTxs:
         """Add a tx whose range proof verified. Raises ``TxRejected`` if txs accepted
         since its precheck now conflict with it (phase 1 is re-run then)."""
         if checked.pending_version != self._version:
-            checked = self.precheck(checked.dtx)
+            rechecked = self.precheck(checked.dtx)
+            # A loan's derived statements follow the pending state: verify any new one.
+            for statement in rechecked.statements:
+                if statement not in checked.statements:
+                    verify_statement(statement, None)
+            checked = rechecked
         elif checked.dtx.tx_id in self._tx_ids:
             raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
         self.view.merge(checked.delta)
@@ -108,7 +119,8 @@ def admit_decoded(
 ) -> Receipt:
     """Both phases in process: precheck, verify the proof, accept. Raises ``TxRejected``."""
     checked = pending.precheck(dtx)
-    verify_statement(checked.statement, proof_cache)
+    for statement in checked.statements:
+        verify_statement(statement, proof_cache)
     return pending.accept(checked)
 
 

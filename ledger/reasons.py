@@ -74,6 +74,19 @@ class Reason(StrEnum):
     """The nonce is more than ``ledger.rules.MAX_NONCE_STEP`` above the signer's last
     used nonce: a bounded step keeps any key from jumping to 2^64 − 1 and locking
     itself out of every kind that carries a nonce."""
+    UNKNOWN_LOAN = "UNKNOWN_LOAN"
+    """A repay, accrue or close names a loan id that is not in the state."""
+    LOAN_CLOSED = "LOAN_CLOSED"
+    """A repay, accrue or close of a loan that is already closed."""
+    NOT_LOAN_PARTY = "NOT_LOAN_PARTY"
+    """The signer is not the loan's borrower (repay, close) or lender (accrue)."""
+    BAD_CONSENT = "BAD_CONSENT"
+    """A ``loan_originate`` whose borrower consent signature does not verify over
+    (lender, borrower, asset, terms, disbursement commitment, consent nonce)."""
+    ACCRUAL_NOT_DUE = "ACCRUAL_NOT_DUE"
+    """A ``loan_accrue`` for a period that is not the next one, or has not ended."""
+    LOAN_NOT_SETTLED = "LOAN_NOT_SETTLED"
+    """A ``loan_close`` whose proof that the outstanding commitment opens to zero fails."""
 
     # --- block level --------------------------------------------------------------
     BAD_HEIGHT = "BAD_HEIGHT"

@@ -10,6 +10,8 @@ State layout (``ledger.state``: one flat map of ``namespace:key -> canonical val
     asset:<asset id>     AssetRecord(symbol, issuer, issued_total, excess_sum)
     nonce:<public key>   last nonce used by that signer (u64)
     attest:<tx id>       AttestRecord(member, label, digest)
+    loan:<loan id>       LoanRecord (ledger.loans): terms, commitments, status
+    borrower:<pk||id>    the borrower → loans index (origination height)
     meta:auditor         the auditor's X25519 memo key (32 bytes)
     meta:clock           (height, timestamp_ms) of the last block
 
@@ -68,6 +70,7 @@ from ledger.state import (
 )
 from ledger.tx import (
     EXCESS_PROOF_BYTES,
+    LOAN_BODIES,
     MAX_OUTPUTS,
     RANGE_BITS,
     TAG_APPROVE,
@@ -77,6 +80,9 @@ from ledger.tx import (
     Body,
     DecodedTx,
     IssueBody,
+    LoanCloseBody,
+    LoanOriginateBody,
+    LoanRepayBody,
     Name,
     RegisterAccountBody,
     RegisterMemberBody,
@@ -293,7 +299,7 @@ def removal_quorum(member_count: int) -> int:
     return governance_quorum(member_count - 1)
 
 
-def _check_outputs(outputs: tuple[TxOutput, ...]) -> None:
+def check_outputs(outputs: tuple[TxOutput, ...]) -> None:
     count = len(outputs)
     if count == 0 or count > MAX_OUTPUTS or count & (count - 1):
         raise TxRejected(
@@ -341,15 +347,18 @@ def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> No
         raise TxRejected(Reason.TOO_LARGE, f"{dtx.size_bytes} bytes > {max_tx_bytes}")
     body = dtx.body
     tx = dtx.tx
-    if isinstance(body, (IssueBody, TransferBody)):
-        _check_outputs(body.outputs)
+    if isinstance(body, (IssueBody, TransferBody, LoanOriginateBody, LoanRepayBody)):
+        check_outputs(body.outputs)
         if len(tx.witness) != EXCESS_PROOF_BYTES:
             raise TxRejected(Reason.MALFORMED, f"excess proof of {len(tx.witness)} bytes")
     elif isinstance(body, (RegisterMemberBody, SetAuditorKeyBody, RemoveMemberBody)):
         pass  # approvals are decoded and checked below
+    elif isinstance(body, LoanCloseBody):
+        if len(tx.witness) != EXCESS_PROOF_BYTES:
+            raise TxRejected(Reason.MALFORMED, f"zero-balance proof of {len(tx.witness)} bytes")
     elif tx.witness:
         raise TxRejected(Reason.MALFORMED, "this kind carries no witness")
-    if isinstance(body, TransferBody):
+    if isinstance(body, (TransferBody, LoanOriginateBody, LoanRepayBody)):
         if not body.inputs:
             raise TxRejected(Reason.MALFORMED, "a transfer spends at least one input")
         if len(set(body.inputs)) != len(body.inputs):
@@ -363,8 +372,16 @@ def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> No
     memo_key = _memo_key_of(body)
     if memo_key is not None:
         _check_memo_key(*memo_key)
+    if isinstance(body, LOAN_BODIES):
+        from ledger.loans import check_loan_structure  # noqa: PLC0415 (loans import this module)
+
+        check_loan_structure(body)
     if not verify_signature(dtx.signer, tx.kind, chain_id, tx.body, tx.signature):
         raise TxRejected(Reason.BAD_SIGNATURE, "sender signature")
+    if isinstance(body, LoanOriginateBody):
+        from ledger.loans import check_consent  # noqa: PLC0415 (loans import this module)
+
+        check_consent(body, chain_id)
     if isinstance(body, RegisterAccountBody) and not check_proof_of_possession(body, chain_id):
         raise TxRejected(
             Reason.BAD_PROOF_OF_POSSESSION,
@@ -425,13 +442,19 @@ def decode_approvals(dtx: DecodedTx) -> ApprovalsRecord:
 def range_statement(dtx: DecodedTx) -> RangeStatement | None:
     """The aggregated range proof statement of an issue or transfer, else ``None``."""
     body = dtx.body
-    if not isinstance(body, (IssueBody, TransferBody)):
+    if not isinstance(body, (IssueBody, TransferBody, LoanOriginateBody, LoanRepayBody)):
         return None
     commitments = tuple(o.commitment for o in body.outputs)
     return RangeStatement(commitments, body.range_proof, RANGE_BITS)
 
 
-def _sum_points(points: typing.Iterable[bytes]) -> bytes:
+def tx_statements(dtx: DecodedTx, receipt: Receipt) -> tuple[RangeStatement, ...]:
+    """Every range statement of an applied tx: its output proof, then the state-derived ones."""
+    own = range_statement(dtx)
+    return ((own,) if own is not None else ()) + receipt.range_statements
+
+
+def sum_points(points: typing.Iterable[bytes]) -> bytes:
     acc = group.IDENTITY
     for point in points:
         acc = group.add(acc, point)
@@ -440,7 +463,7 @@ def _sum_points(points: typing.Iterable[bytes]) -> bytes:
 
 def issue_excess(body: IssueBody) -> bytes:
     """``amount·G − Σ outputs``."""
-    return group.sub(group.mul_base(body.amount), _sum_points(o.commitment for o in body.outputs))
+    return group.sub(group.mul_base(body.amount), sum_points(o.commitment for o in body.outputs))
 
 
 # --- stateful -----------------------------------------------------------------------
@@ -454,9 +477,12 @@ class Receipt:
     kind: bytes
     created: tuple[tuple[bytes, bytes], ...] = ()
     spent: tuple[tuple[bytes, bytes], ...] = ()
+    range_statements: tuple[RangeStatement, ...] = ()
+    """Range statements built from the state (a loan's derived commitments); the
+    tx's own output proof is ``range_statement``. Both go into the block's batch."""
 
 
-def _check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
+def check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
     last = last_nonce(view, signer)
     if nonce <= last:
         raise TxRejected(Reason.REPLAYED, f"nonce {nonce} is not above the last used {last}")
@@ -467,18 +493,18 @@ def _check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
     view.put(state_key(NS_NONCE, signer), encode_value(nonce))
 
 
-def _require_member(view: StateView, key: bytes) -> None:
+def require_member(view: StateView, key: bytes) -> None:
     if get_member(view, key) is None:
         raise TxRejected(Reason.NOT_MEMBER, f"{key.hex()[:16]} is not a member bank")
 
 
-def _check_owners(view: StateView, outputs: tuple[TxOutput, ...]) -> None:
+def check_owners(view: StateView, outputs: tuple[TxOutput, ...]) -> None:
     for i, output in enumerate(outputs):
         if not is_registered(view, output.owner):
             raise TxRejected(Reason.UNREGISTERED, f"output {i}: owner is not registered")
 
 
-def _create_outputs(
+def create_outputs(
     view: StateView, dtx: DecodedTx, asset: bytes, outputs: tuple[TxOutput, ...]
 ) -> tuple[tuple[bytes, bytes], ...]:
     created = []
@@ -490,7 +516,7 @@ def _create_outputs(
     return tuple(created)
 
 
-def _add_excess(
+def add_excess(
     view: StateView, asset_id: bytes, asset: AssetRecord, excess: bytes, amount: int
 ) -> None:
     total = asset.issued_total + amount
@@ -506,7 +532,7 @@ def _check_quorum(view: StateView, dtx: DecodedTx, *, removing: bool = False) ->
     current = members(view)
     approvers = {dtx.signer} | {a.member for a in decode_approvals(dtx).approvals}
     for key in approvers:
-        _require_member(view, key)
+        require_member(view, key)
     needed = removal_quorum(len(current)) if removing else governance_quorum(len(current))
     if len(approvers) < needed:
         what = "other members" if removing else "members"
@@ -517,14 +543,14 @@ def _check_quorum(view: StateView, dtx: DecodedTx, *, removing: bool = False) ->
 
 
 def _apply_remove_member(view: StateView, dtx: DecodedTx, body: RemoveMemberBody) -> Receipt:
-    _require_member(view, body.member_key)
+    require_member(view, body.member_key)
     remaining = len(members(view)) - 1
     if remaining < MIN_MEMBERS:
         raise TxRejected(
             Reason.TOO_FEW_MEMBERS, f"{remaining} members would remain, at least {MIN_MEMBERS}"
         )
     _check_quorum(view, dtx, removing=True)
-    _check_nonce(view, body.proposer, body.nonce)
+    check_nonce(view, body.proposer, body.nonce)
     view.delete(state_key(NS_MEMBER, body.member_key))
     return Receipt(dtx.tx_id, dtx.kind)
 
@@ -536,21 +562,25 @@ def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
     ``view.child()`` and merge only on success (``ledger.apply`` does).
     """
     body = dtx.body
+    if isinstance(body, LOAN_BODIES):
+        from ledger.loans import apply_loan_tx  # noqa: PLC0415 (loans import this module)
+
+        return apply_loan_tx(view, dtx, body)
     if isinstance(body, TransferBody):
         return _apply_transfer(view, dtx, body)
     if isinstance(body, IssueBody):
         return _apply_issue(view, dtx, body)
     if isinstance(body, RegisterAccountBody):
-        _require_member(view, body.registrar)
+        require_member(view, body.registrar)
         if is_registered(view, body.account_key):
             raise TxRejected(Reason.ALREADY_REGISTERED, "account already registered")
-        _check_nonce(view, body.registrar, body.nonce)
+        check_nonce(view, body.registrar, body.nonce)
         record = AccountRecord(body.memo_public_key, body.registrar)
         view.put(state_key(NS_ACCOUNT, body.account_key), record.encode())
         return Receipt(dtx.tx_id, dtx.kind)
     if isinstance(body, AttestBody):
-        _require_member(view, body.member)
-        _check_nonce(view, body.member, body.nonce)
+        require_member(view, body.member)
+        check_nonce(view, body.member, body.nonce)
         record_a = AttestRecord(body.member, body.label, body.digest)
         view.put(state_key(NS_ATTEST, dtx.tx_id), record_a.encode())
         return Receipt(dtx.tx_id, dtx.kind)
@@ -561,7 +591,7 @@ def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
         for new_asset in body.assets:
             if get_asset(view, new_asset.asset_id) is not None:
                 raise TxRejected(Reason.ALREADY_REGISTERED, "asset id already exists")
-        _check_nonce(view, body.proposer, body.nonce)
+        check_nonce(view, body.proposer, body.nonce)
         view.put(
             state_key(NS_MEMBER, body.member_key),
             MemberRecord(body.name, body.memo_public_key).encode(),
@@ -577,7 +607,7 @@ def apply_tx(view: StateView, dtx: DecodedTx) -> Receipt:
     if isinstance(body, RemoveMemberBody):
         return _apply_remove_member(view, dtx, body)
     _check_quorum(view, dtx)
-    _check_nonce(view, body.proposer, body.nonce)
+    check_nonce(view, body.proposer, body.nonce)
     view.put(state_key(NS_META, META_AUDITOR), body.auditor_memo_public_key)
     return Receipt(dtx.tx_id, dtx.kind)
 
@@ -588,42 +618,56 @@ def _apply_issue(view: StateView, dtx: DecodedTx, body: IssueBody) -> Receipt:
         raise TxRejected(Reason.UNKNOWN_ASSET, f"asset {body.asset.hex()[:16]}")
     if asset.issuer != body.issuer:
         raise TxRejected(Reason.NOT_ISSUER, "the signer does not issue this asset")
-    _require_member(view, body.issuer)  # a removed member keeps its asset but mints no more
-    _check_owners(view, body.outputs)
-    _check_nonce(view, body.issuer, body.nonce)
-    _add_excess(view, body.asset, asset, issue_excess(body), body.amount)
-    created = _create_outputs(view, dtx, body.asset, body.outputs)
+    require_member(view, body.issuer)  # a removed member keeps its asset but mints no more
+    check_owners(view, body.outputs)
+    check_nonce(view, body.issuer, body.nonce)
+    add_excess(view, body.asset, asset, issue_excess(body), body.amount)
+    created = create_outputs(view, dtx, body.asset, body.outputs)
     return Receipt(dtx.tx_id, dtx.kind, created=created)
 
 
 def _apply_transfer(view: StateView, dtx: DecodedTx, body: TransferBody) -> Receipt:
     if not is_registered(view, body.sender):
         raise TxRejected(Reason.UNREGISTERED, "the sender is not a registered account")
+    input_commitments = owned_input_commitments(view, body.sender, body.asset, body.inputs)
+    check_owners(view, body.outputs)
+    asset = get_asset(view, body.asset)
+    if asset is None:
+        raise TxRejected(Reason.UNKNOWN_ASSET, f"asset {body.asset.hex()[:16]}")
+    excess = group.sub(
+        sum_points(input_commitments), sum_points(o.commitment for o in body.outputs)
+    )
+    if excess == group.IDENTITY or not verify_excess(excess, dtx.tx_id, dtx.tx.witness):
+        raise TxRejected(Reason.UNBALANCED, "Σ inputs − Σ outputs is not a proven x·H")
+    spent = spend_inputs(view, dtx.tx_id, body.sender, body.inputs)
+    add_excess(view, body.asset, asset, excess, 0)
+    created = create_outputs(view, dtx, body.asset, body.outputs)
+    return Receipt(dtx.tx_id, dtx.kind, created=created, spent=spent)
+
+
+def spend_inputs(
+    view: StateView, tx_id: bytes, owner: bytes, inputs: tuple[bytes, ...]
+) -> tuple[tuple[bytes, bytes], ...]:
+    """Mark ``inputs`` spent by ``tx_id``; (output id, owner) pairs for the receipt."""
+    for output_id in inputs:
+        view.put(state_key(NS_OUTPUT, output_id), SpentRecord(tx_id).encode())
+    return tuple((output_id, owner) for output_id in inputs)
+
+
+def owned_input_commitments(
+    view: StateView, sender: bytes, asset_id: bytes, inputs: tuple[bytes, ...]
+) -> list[bytes]:
+    """The commitments of ``inputs``, each unspent, owned by ``sender`` and of ``asset_id``."""
     input_commitments = []
-    for i, output_id in enumerate(body.inputs):
+    for i, output_id in enumerate(inputs):
         record = output_slot(view, output_id)
         if record is None:
             raise TxRejected(Reason.UNKNOWN_INPUT, f"input {i} does not exist")
         if isinstance(record, SpentRecord):
             raise TxRejected(Reason.DOUBLE_SPEND, f"input {i} is already spent")
-        if record.owner != body.sender:
+        if record.owner != sender:
             raise TxRejected(Reason.NOT_OWNER, f"input {i} belongs to another account")
-        if record.asset != body.asset:
+        if record.asset != asset_id:
             raise TxRejected(Reason.WRONG_ASSET, f"input {i} holds another asset")
         input_commitments.append(record.commitment)
-    _check_owners(view, body.outputs)
-    asset = get_asset(view, body.asset)
-    if asset is None:
-        raise TxRejected(Reason.UNKNOWN_ASSET, f"asset {body.asset.hex()[:16]}")
-    excess = group.sub(
-        _sum_points(input_commitments), _sum_points(o.commitment for o in body.outputs)
-    )
-    if excess == group.IDENTITY or not verify_excess(excess, dtx.tx_id, dtx.tx.witness):
-        raise TxRejected(Reason.UNBALANCED, "Σ inputs − Σ outputs is not a proven x·H")
-    spent = []
-    for output_id in body.inputs:
-        view.put(state_key(NS_OUTPUT, output_id), SpentRecord(dtx.tx_id).encode())
-        spent.append((output_id, body.sender))
-    _add_excess(view, body.asset, asset, excess, 0)
-    created = _create_outputs(view, dtx, body.asset, body.outputs)
-    return Receipt(dtx.tx_id, dtx.kind, created=created, spent=tuple(spent))
+    return input_commitments

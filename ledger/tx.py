@@ -7,7 +7,8 @@ Layout::
       body       the canonical encoding of that record (everything the sender means)
       signature  ed25519 by the body's signer over sign(kind, chain_id, body)
       witness    kind-specific proof that is not part of the intent:
-                 issue/transfer: the excess (balance) proof, 64 bytes;
+                 issue/transfer/loan_originate/loan_repay: the excess (balance) proof,
+                 64 bytes; loan_close: the proof that the outstanding opens to 0;
                  register_member/remove_member/set_auditor_key: encoded ``Approvals``;
                  others: empty
 
@@ -16,9 +17,9 @@ of exactly what the sender signed, bound to the kind and the chain. It is the
 message of the excess proof and of governance approvals, and output ids derive
 from it, so none of the witness bytes can change what a tx *is*.
 
-Extension point (loans, a later issue): add a body record and a tag to
-``BODY_TYPES``, and the kind's rules in ``ledger.rules``; the envelope, ids,
-block format and store do not change. An unknown tag is ``UNKNOWN_KIND``.
+Extension point: add a body record and a tag to ``BODY_TYPES``, and the kind's
+rules in ``ledger.rules`` (loans, issue 11, did: ``ledger.loans``); the envelope,
+ids, block format and store do not change. An unknown tag is ``UNKNOWN_KIND``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from ledger.codec import U64, Bytes32, Bytes64, DecodeError, FixedLen, MaxLen, Record
+from ledger.codec import U32, U64, Bytes32, Bytes64, DecodeError, FixedLen, MaxLen, Record
 from ledger.identity import signing_bytes
 from ledger.reasons import Reason, TxRejected
 
@@ -40,6 +41,12 @@ TAG_ATTEST: Final = b"veil/tx/attest/v1"
 TAG_REGISTER_MEMBER: Final = b"veil/tx/register_member/v1"
 TAG_SET_AUDITOR_KEY: Final = b"veil/tx/set_auditor_key/v1"
 TAG_REMOVE_MEMBER: Final = b"veil/tx/remove_member/v1"
+TAG_LOAN_ORIGINATE: Final = b"veil/tx/loan_originate/v1"
+TAG_LOAN_REPAY: Final = b"veil/tx/loan_repay/v1"
+TAG_LOAN_ACCRUE: Final = b"veil/tx/loan_accrue/v1"
+TAG_LOAN_CLOSE: Final = b"veil/tx/loan_close/v1"
+TAG_LOAN_CONSENT: Final = b"veil/tx/loan_originate/consent/v1"
+"""Domain of the borrower's consent signature over ``LoanConsent``."""
 TAG_APPROVE: Final = b"veil/gov/approve/v1"
 """Domain of a member's approval signature over a governance tx id."""
 TAG_REGISTER_ACCOUNT_POP: Final = b"veil/tx/register_account/pop/v1"
@@ -238,6 +245,104 @@ class Approvals(Record):
     approvals: Annotated[tuple[Approval, ...], MaxLen(MAX_APPROVALS)]
 
 
+@dataclass(frozen=True, slots=True)
+class LoanTerms(Record):
+    """The public terms of a loan (see docs/loans.md)."""
+
+    rate_bps: U32
+    """Interest per period in basis points: I = ⌊v·rate_bps / 10 000⌋."""
+    period_blocks: U64
+    maturity_height: U64
+    purpose: Label
+
+
+@dataclass(frozen=True, slots=True)
+class LoanMemos(Record):
+    """One opening (value, blinding) sealed to the lender, the borrower and the auditor."""
+
+    lender_memo: Memo
+    borrower_memo: Memo
+    audit_memo: Memo
+
+
+@dataclass(frozen=True, slots=True)
+class LoanConsent(Record):
+    """What the borrower signs under ``TAG_LOAN_CONSENT``: no loan without it.
+
+    ``consent_nonce`` must be above the borrower's last used nonce, so one
+    consent makes at most one loan.
+    """
+
+    lender: Bytes32
+    borrower: Bytes32
+    asset: Bytes32
+    terms: LoanTerms
+    disbursement: Bytes32
+    consent_nonce: U64
+
+
+@dataclass(frozen=True, slots=True)
+class LoanOriginateBody(Record):
+    """The lender spends ``inputs`` into ``outputs``; ``outputs[0]`` is the disbursement
+    to the borrower and becomes the loan's principal and outstanding commitment.
+    Witness: the excess proof, as for a transfer. The loan id is this tx id."""
+
+    lender: Bytes32
+    borrower: Bytes32
+    asset: Bytes32
+    terms: LoanTerms
+    inputs: Annotated[tuple[OutputId, ...], MaxLen(MAX_INPUTS)]
+    outputs: Outputs
+    range_proof: RangeProofBytes
+    principal_memos: LoanMemos
+    consent_nonce: U64
+    borrower_consent: Bytes64
+
+
+@dataclass(frozen=True, slots=True)
+class LoanRepayBody(Record):
+    """The borrower pays ``outputs[0]`` to the lender out of ``inputs``.
+
+    Validators compute outstanding' = outstanding − outputs[0].commitment;
+    ``outstanding_proof`` shows it in [0, 2^64) (no overpayment); ``memos``
+    carry its opening. Witness: the excess proof."""
+
+    borrower: Bytes32
+    loan_id: Bytes32
+    asset: Bytes32
+    """Must be the loan's asset (``WRONG_ASSET``); here so scans need no state."""
+    inputs: Annotated[tuple[OutputId, ...], MaxLen(MAX_INPUTS)]
+    outputs: Outputs
+    range_proof: RangeProofBytes
+    outstanding_proof: RangeProofBytes
+    memos: LoanMemos
+
+
+@dataclass(frozen=True, slots=True)
+class LoanAccrueBody(Record):
+    """The lender adds the interest of ``period`` (1, 2, ...): ``interest`` = C_I,
+    ``proof`` the aggregated range proof of the four derived commitments
+    (``ledger.loans.accrual_commitments``), ``memos`` the opening of C_I."""
+
+    lender: Bytes32
+    loan_id: Bytes32
+    period: U64
+    interest: Bytes32
+    proof: RangeProofBytes
+    memos: LoanMemos
+
+
+@dataclass(frozen=True, slots=True)
+class LoanCloseBody(Record):
+    """The borrower closes a repaid loan. Witness: a Schnorr proof on H over the tx
+    id that the outstanding commitment is r·H (opens to zero)."""
+
+    borrower: Bytes32
+    loan_id: Bytes32
+
+
+LOAN_BODIES: Final = (LoanOriginateBody, LoanRepayBody, LoanAccrueBody, LoanCloseBody)
+
 Body = (
     RegisterAccountBody
     | IssueBody
@@ -246,6 +351,10 @@ Body = (
     | RegisterMemberBody
     | SetAuditorKeyBody
     | RemoveMemberBody
+    | LoanOriginateBody
+    | LoanRepayBody
+    | LoanAccrueBody
+    | LoanCloseBody
 )
 
 BODY_TYPES: Final[dict[bytes, type[Record]]] = {
@@ -256,6 +365,10 @@ BODY_TYPES: Final[dict[bytes, type[Record]]] = {
     TAG_REGISTER_MEMBER: RegisterMemberBody,
     TAG_SET_AUDITOR_KEY: SetAuditorKeyBody,
     TAG_REMOVE_MEMBER: RemoveMemberBody,
+    TAG_LOAN_ORIGINATE: LoanOriginateBody,
+    TAG_LOAN_REPAY: LoanRepayBody,
+    TAG_LOAN_ACCRUE: LoanAccrueBody,
+    TAG_LOAN_CLOSE: LoanCloseBody,
 }
 TAG_OF: Final[dict[type[Record], bytes]] = {cls: tag for tag, cls in BODY_TYPES.items()}
 GOVERNANCE_TAGS: Final = frozenset({TAG_REGISTER_MEMBER, TAG_SET_AUDITOR_KEY, TAG_REMOVE_MEMBER})
@@ -281,6 +394,10 @@ def signer_of(body: Body) -> bytes:
         return body.sender
     if isinstance(body, AttestBody):
         return body.member
+    if isinstance(body, (LoanOriginateBody, LoanAccrueBody)):
+        return body.lender
+    if isinstance(body, (LoanRepayBody, LoanCloseBody)):
+        return body.borrower
     return body.proposer
 
 
@@ -370,10 +487,16 @@ def decode_envelope(tx: Tx, chain_id: bytes, *, size_bytes: int | None = None) -
     return DecodedTx(tx, typed, tx_id_of(tx.kind, tx.body, chain_id), size)
 
 
+ConfidentialBody = IssueBody | TransferBody | LoanOriginateBody | LoanRepayBody
+"""The bodies that create confidential outputs (each has ``asset`` and ``outputs``)."""
+SpendingBody = TransferBody | LoanOriginateBody | LoanRepayBody
+"""The bodies that spend ``inputs``."""
+
+
 def confidential_bodies(
     txs: Iterable[Tx], chain_id: bytes
-) -> Iterator[tuple[bytes, IssueBody | TransferBody]]:
-    """(tx id, body) of every issue and transfer among ``txs`` that decodes."""
+) -> Iterator[tuple[bytes, ConfidentialBody]]:
+    """(tx id, body) of every tx among ``txs`` that decodes and creates outputs."""
     for tx in txs:
         body_type = BODY_TYPES.get(tx.kind)
         if body_type is None:
@@ -382,5 +505,5 @@ def confidential_bodies(
             body = body_type.decode(tx.body)
         except DecodeError:
             continue  # a committed block never holds one
-        if isinstance(body, (IssueBody, TransferBody)):
+        if isinstance(body, (IssueBody, TransferBody, LoanOriginateBody, LoanRepayBody)):
             yield tx_id_of(tx.kind, tx.body, chain_id), body

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ledger.block import Block
 from ledger.build import BuiltTx, OutputPlan, build_transfer, prove_account_possession
 from ledger.identity import SigningIdentity
-from ledger.tx import MAX_INPUTS, TransferBody, confidential_bodies, output_id_of
+from ledger.tx import MAX_INPUTS, IssueBody, confidential_bodies, output_id_of
 from privacy.memo import MemoError, Opening, memo_public_key, try_open_memo
 
 
@@ -53,7 +53,7 @@ def scan_block(block: Block, chain_id: bytes, owner: bytes, memo_private_key: by
     spent: list[bytes] = []
     unreadable: list[tuple[bytes, str]] = []
     for tx_id, body in confidential_bodies(block.txs, chain_id):
-        if isinstance(body, TransferBody):
+        if not isinstance(body, IssueBody):
             spent.extend(body.inputs)
         for index, output in enumerate(body.outputs):
             if output.owner != owner:

@@ -68,6 +68,7 @@ from privacy import group
 from privacy.memo import Opening
 from tests.spec.ledger_world import EUR, USD, Party, World, committed_blocks, raw_block
 from tests.spec.test_execute_batch_spec import EXECUTE_CASE_REASONS
+from tests.spec.test_loans_spec import LOAN_CASE_REASONS
 
 # Verification runs once per multiscalar backend (tests/conftest.py): both must agree.
 pytestmark = pytest.mark.usefixtures("msm_backend")
@@ -338,7 +339,7 @@ def case_too_large(p: Pre) -> Tx:
 
 def case_unknown_kind(p: Pre) -> Tx:
     tx = build_attest(p.world.bank_a.identity, p.world.chain_id, "x", b"\x00" * 32, nonce=62).tx
-    return dataclasses.replace(tx, kind=b"veil/tx/loan_originate/v1")
+    return dataclasses.replace(tx, kind=b"veil/tx/loan_liquidate/v1")
 
 
 def case_signed_by_someone_else(p: Pre) -> Tx:
@@ -880,7 +881,12 @@ def test_execute_batch_drops_invalid_txs_and_their_dependants(pre: Pre) -> None:
 
 
 def test_every_reason_code_has_a_spec_case() -> None:
-    covered = {reason for _, reason in TX_CASES} | BLOCK_CASE_REASONS | EXECUTE_CASE_REASONS
+    covered = (
+        {reason for _, reason in TX_CASES}
+        | BLOCK_CASE_REASONS
+        | EXECUTE_CASE_REASONS
+        | LOAN_CASE_REASONS
+    )
     assert set(Reason) - covered == set()
 
 

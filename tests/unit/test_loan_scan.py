@@ -1,0 +1,56 @@
+"""The borrower's and the auditor's loan scans (ledger/loan_scan.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ledger.auditor import audit
+from ledger.build import sign_tx
+from ledger.exposure import exposure_problem, prove_exposure
+from ledger.loan_build import seal_loan_memos
+from ledger.loan_scan import BAD_INTEREST_MEMO, LoanTracker
+from ledger.loans import interest_for
+from ledger.tx import LoanAccrueBody
+from privacy import group
+from privacy.memo import Opening
+from tests.spec.ledger_world import USD, committed_blocks
+from tests.spec.test_loans_spec import PRINCIPAL, TERMS, accrue, keys, repay, setup
+
+
+def test_scans_follow_the_outstanding_and_feed_the_exposure_proof() -> None:
+    p = setup()
+    w = p.world
+    accrued = accrue(p)
+    w.commit(p.store, [accrued.built])
+    paid = repay(dataclasses.replace(p, principal=accrued.outstanding), 250)
+    w.commit(p.store, [paid.built])
+    expected = PRINCIPAL + interest_for(PRINCIPAL, TERMS.rate_bps) - 250
+    borrower = LoanTracker("borrower", w.alice.memo_private, w.alice.key)
+    auditor = LoanTracker("auditor", w.auditor.memo_private)
+    for tracker in (borrower, auditor):
+        tracker.scan_all(committed_blocks(p.store), w.chain_id)
+        assert tracker.flags == []
+        assert tracker.loans[p.loan.tx_id].outstanding.value == expected  # type: ignore[union-attr]
+    report = audit(committed_blocks(p.store), p.store, w.chain_id, [w.auditor.memo_private])
+    assert report.ok, report  # loan outputs keep the supply invariant and open their memos
+    by_lender, by_borrower = auditor.totals()
+    assert by_lender == {(w.bank_a.key, USD): expected} and by_borrower == {w.alice.key: expected}
+    openings = borrower.outstanding_openings(w.alice.key)
+    proof = prove_exposure(p.store, w.chain_id, w.alice.key, expected, openings=openings)
+    assert exposure_problem(p.store, w.chain_id, proof) is None
+
+
+def test_the_borrower_flags_an_interest_memo_that_does_not_open_c_i() -> None:
+    p = setup()
+    w = p.world
+    honest = accrue(p)
+    body = LoanAccrueBody.decode(honest.built.tx.body)
+    r_i = (honest.outstanding.blinding - p.principal.blinding) % group.ORDER
+    interest = interest_for(PRINCIPAL, TERMS.rate_bps)
+    lie = seal_loan_memos(Opening(interest + 1, r_i, USD), keys(w, w.bank_a, w.alice))
+    lying = sign_tx(w.bank_a.identity, dataclasses.replace(body, memos=lie), w.chain_id)
+    w.commit(p.store, [lying])  # the chain accepts it: C_I itself is proven correct
+    borrower = LoanTracker("borrower", w.alice.memo_private, w.alice.key)
+    borrower.scan_all(committed_blocks(p.store), w.chain_id)
+    assert [f.reason for f in borrower.flags] == [BAD_INTEREST_MEMO]
+    assert borrower.flags[0].tx_id == lying.tx_id
