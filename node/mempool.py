@@ -74,7 +74,8 @@ class MempoolLimits:
 
 @dataclass(frozen=True, slots=True)
 class ProofWanted:
-    """Phase 1 passed; verify ``checked.statement`` and call ``Mempool.finish``."""
+    """Phase 1 passed; verify ``checked.statements`` (the output proof and a loan's
+    state-derived ones) and call ``Mempool.finish``."""
 
     checked: CheckedTx
     tx_bytes: bytes
@@ -158,7 +159,7 @@ class Mempool:
             checked = self._pending.precheck(dtx)
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
-        if checked.statement is None or checked.statement in self._cache:
+        if all(statement in self._cache for statement in checked.statements):
             return self._accept(checked, tx_bytes)
         self._in_admission[tx_id] = size
         self._in_admission_bytes += size
@@ -173,9 +174,7 @@ class Mempool:
         self._in_admission_bytes -= size
         if not proof_ok:
             return Rejected(tx_id, Reason.BAD_RANGE_PROOF.value, "range proof does not verify")
-        statement = wanted.checked.statement
-        if statement is not None:
-            self._cache.mark_verified([statement])
+        self._cache.mark_verified(wanted.checked.statements)
         checked = wanted.checked
         if wanted.generation != self._generation:
             # Prechecked against a pending set a block has replaced since: check again.

@@ -112,6 +112,7 @@ from node.services import (
     CatchUp as CatchUpStatus,
 )
 from node.wal import WalError
+from privacy.rangeproof import RangeStatement
 
 log = logging.getLogger("veil.node.runtime")
 
@@ -721,10 +722,16 @@ class NodeRuntime:
                     batch.append(await asyncio.wait_for(self._proofs.get(), remaining))
                 except TimeoutError:
                     break
-            statements = [w.checked.statement for w, _ in batch if w.checked.statement]
+            # A tx may carry several statements (a loan's derived ones): verify them all
+            # in one batch and map each bad one back to its tx.
+            statements: list[RangeStatement] = []
+            owners: list[int] = []
+            for index, (wanted, _) in enumerate(batch):
+                statements.extend(wanted.checked.statements)
+                owners.extend([index] * len(wanted.checked.statements))
             started_s = loop.time()
             try:
-                bad = set(await self._verify_proofs(statements))
+                bad = {owners[i] for i in await self._verify_proofs(statements)}
             except Exception as exc:
                 log.error("proof verification failed: %s", type(exc).__name__)
                 for wanted, future in batch:
