@@ -324,8 +324,13 @@ class NodeRuntime:
     def tx_status(self, tx_id: bytes) -> TxStatus:
         location = self._store.tx_location(tx_id)
         if location is not None:
-            block_hash = self._store.block_hash_at(location.height) or b""
-            return Committed(tx_id, location.height, location.index_in_block, block_hash)
+            block_hash = self._store.block_hash_at(location.height)
+            if block_hash is not None:
+                return Committed(tx_id, location.height, location.index_in_block, block_hash)
+            # The worker thread has written the block but the store has not moved its
+            # tip yet: not committed for readers until it has (a 4-process test saw an
+            # empty block hash here).
+            return Pending(tx_id)
         if tx_id in self.mempool:
             return Pending(tx_id)
         rejected = self._rejections.get(tx_id)
