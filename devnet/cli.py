@@ -68,10 +68,7 @@ def _banner(devnet: Devnet, console: Console) -> None:
             where = f"height {status.height}, view {status.view}"
         except VeilApiError as exc:
             where = exc.code
-        console.print(
-            f"  node {index}  {devnet.url(index)}  explorer {devnet.url(index)}/explorer/"
-            f"  ({where})"
-        )
+        console.print(f"  node {index}  {devnet.url(index)}  ({where})")
     console.print(f"  data and logs: {devnet.root / 'nodes'}/N/  (node.log)")
     console.print("  try:")
     for command in (
