@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable
 
 import msgpack
@@ -147,6 +148,7 @@ def test_the_schema_is_read_once_per_type_not_once_per_value(
 
     for name in ("fields", "is_dataclass"):
         monkeypatch.setattr(dataclasses, name, counting(name, getattr(dataclasses, name)))
-    monkeypatch.setattr(wire, "get_type_hints", counting("hints", wire.get_type_hints))
+    hints = counting("hints", typing.get_type_hints)
+    monkeypatch.setattr(wire, "get_type_hints", hints)
     assert decode_message(encode_message(message)) == message
     assert calls == []
