@@ -30,13 +30,20 @@ catch-up task (``node.catchup``) that fetches certified blocks from the
 peers the core named, applies them on the worker thread, checks the state
 root against the stable checkpoint and answers ``StateTransferCompleted``.
 
+WAL compaction: once the log holds ``wal_compact_records`` more records
+than after its last compaction (or than nothing, at start), the consensus
+loop rewrites it as ``consensus.persistence.live_records`` of its records,
+in one synced batch on the worker thread, after the step's sends and
+before the next event (``WriteAheadLog.compact``: a crash keeps the old log
+or the new one). The live records are what a restart needs: votes above
+the stable checkpoint, the highest checkpoint and view records, so the log
+stays within the live set plus ``wal_compact_records``.
+
 ``Diverged``, a state root that differs after catch-up, or a WAL failure
-stop the node: the core is fed nothing more, nothing is sent, and
-``status().stopped`` says why. A broken local invariant raises out of
-``run``. Restart: ``Replica.restore`` from the WAL's records and the store's
-height, root and recent request ids. WAL compaction is off: ``live_records``
-is not on this branch yet (consensus branch a1), so the log grows with the
-run.
+(append or compaction) stop the node: the core is fed nothing more, nothing
+is sent, and ``status().stopped`` says why. A broken local invariant raises
+out of ``run``. Restart: ``Replica.restore`` from the WAL's records and the
+store's height, root and recent request ids.
 
 The runtime is the production ``NodeServices`` (``node.services``).
 """
@@ -47,7 +54,7 @@ import asyncio
 import functools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, assert_never
@@ -72,7 +79,7 @@ from consensus.events import (
     Tick,
 )
 from consensus.messages import Message
-from consensus.persistence import Record
+from consensus.persistence import Record, live_records
 from consensus.replica import Replica
 from ledger.block import decode_block
 from ledger.codec import DecodeError
@@ -132,7 +139,13 @@ class ConsensusLog(Protocol):
     @property
     def latched(self) -> bool: ...
 
+    def __len__(self) -> int: ...
+
     def append(self, records: tuple[Record, ...]) -> None: ...
+
+    def compact(self, live: Callable[[Sequence[Record]], Sequence[Record]]) -> int:
+        """Rewrite the log as ``live(records)`` in one synced batch; records dropped."""
+        ...
 
 
 class PeerLinks(Protocol):
@@ -168,6 +181,8 @@ class RuntimeSettings:
     catchup_max_bytes: int = 64 * 1024 * 1024
     catchup_fetch_timeout_s: float = 10.0
     startup_peer_wait_s: float = 5.0
+    wal_compact_records: int = 4096
+    """Compact the WAL once it holds this many records more than after its last compaction."""
     recent_statuses: int = 100_000
     msm_backend: str = "python"
 
@@ -270,6 +285,9 @@ class NodeRuntime:
         self._metrics = NodeMetrics()
         self._metrics.set_msm_backend(self.settings.msm_backend)
         self._metrics.height.set(store.height())
+        self._metrics.wal_records.set(len(wal))
+        self._wal_compact_at = self.settings.wal_compact_records
+        self.wal_compactions = 0
         # When each pending tx was admitted (loop clock), for the commit-latency histogram.
         self._admitted_at_s: dict[bytes, float] = {}
         self.fault_counts: dict[str, int] = {}
@@ -476,12 +494,30 @@ class NodeRuntime:
                         self._halt(f"write-ahead log failed: {exc}")
                         return
                     self._metrics.wal_sync_seconds.observe(loop.time() - started_s)
+                    self._metrics.wal_records.set(len(self.wal))
                 for action in stage.actions:
                     follow_up = await self._carry_out(action)
                     if self._stopped.is_set():  # the action stopped the node
                         return
                     if follow_up is not None:
                         follow_ups.append(follow_up)
+        if len(self.wal) >= self._wal_compact_at and not self.stopped:
+            await self._compact_wal()
+
+    async def _compact_wal(self) -> None:
+        """Rewrite the WAL as its live records (module docstring), between two steps."""
+        before = len(self.wal)
+        try:
+            dropped = await self._worker.run(functools.partial(self.wal.compact, live_records))
+        except WalError as exc:
+            self._halt(f"write-ahead log compaction failed: {exc}")
+            return
+        kept = len(self.wal)
+        self._wal_compact_at = kept + self.settings.wal_compact_records
+        self.wal_compactions += 1
+        self._metrics.wal_compactions.inc()
+        self._metrics.wal_records.set(kept)
+        log.info("write-ahead log compacted: %d records, %d dropped", before, dropped)
 
     async def _carry_out(self, action: Action) -> Event | None:
         """The one place every consensus action is carried out."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from consensus.messages import Message, PrePrepare
@@ -42,6 +43,12 @@ class JournaledWal:
     @property
     def latched(self) -> bool:
         return self._latched
+
+    def __len__(self) -> int:
+        return len(self.wal)
+
+    def compact(self, live: Callable[[Sequence[Record]], Sequence[Record]]) -> int:
+        return self.wal.compact(live)
 
     def append(self, records: tuple[Record, ...]) -> None:
         if self.fail:  # the disk refused the write: the real WAL latches the same way
