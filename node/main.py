@@ -155,6 +155,7 @@ async def run_node(settings: NodeSettings) -> int:
                 tick_ms=settings.node.tick_ms,
                 mempool=settings.mempool_limits(),
                 wal_compact_records=settings.node.wal_compact_records,
+                max_inflight_batches=settings.node.max_inflight_batches,
             ),
             worker=worker,
         )

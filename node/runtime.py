@@ -14,7 +14,9 @@ One ``asyncio.TaskGroup`` runs four tasks:
 - the feeder: every ``feed_interval_ms`` the mempool's new txs go to the
   core in one ``ClientBatchReady`` (every replica, so backups watch for a
   primary that censors; the core's primary cuts batches of at most
-  ``max_block_txs`` within its watermark window);
+  ``max_block_txs`` within its watermark window, and keeps at most
+  ``max_inflight_batches`` of them proposed and not yet executed: what
+  arrives meanwhile goes in the next, larger batch);
 - the proof batcher: range proofs of txs in admission, collected for up to
   ``proof_batch_wait_ms`` or ``proof_batch_max`` txs, verified as one batch
   by the injected ``ProofVerifier`` (the process pool in production).
@@ -183,6 +185,8 @@ class RuntimeSettings:
     startup_peer_wait_s: float = 5.0
     wal_compact_records: int = 4096
     """Compact the WAL once it holds this many records more than after its last compaction."""
+    max_inflight_batches: int = 4
+    """As primary, at most this many proposed batches wait to execute (the core's cap)."""
     recent_statuses: int = 100_000
     msm_backend: str = "python"
 
@@ -263,7 +267,10 @@ class NodeRuntime:
         self._worker = worker if worker is not None else SerialWorker()
         chain_id = genesis.chain_id
         self.config = replica_config_from_genesis(
-            genesis, identity.public_key, tick_ms=self.settings.tick_ms
+            genesis,
+            identity.public_key,
+            tick_ms=self.settings.tick_ms,
+            max_inflight_batches=self.settings.max_inflight_batches,
         )
         self.proof_cache = ProofCache()
         self.app = LedgerApp(store, genesis, self.proof_cache)
