@@ -29,6 +29,10 @@ Key layout (one byte names the table; ``u64`` is 8 bytes big-endian)::
     "O" len(owner) owner output_id -> b""        (outputs by owner)
     "S" state_key           -> value             (the state itself)
     "N" position            -> tree node record  (see ledger.state_root)
+    "U", "V", 0x00 "history_floor" -> the undo log of recent heights (ledger.state_history)
+
+``state_at(h)`` reads the state as it was after block h, for every h in
+``[history_floor(), height()]``; ``history_heights`` sets how far back.
 """
 
 from __future__ import annotations
@@ -41,7 +45,18 @@ from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from ledger.batch import BlockMetadata, RejectedList, RejectedRequest, decode_rejected_list
 from ledger.codec import DecodeError, decode_value, encode_value
-from ledger.state import StateView, check_state_key, namespace_prefix
+from ledger.state import StateReader, StateView, check_state_key, namespace_prefix
+from ledger.state_history import (
+    CHANGED_PREFIX,
+    DEFAULT_STATE_HISTORY_HEIGHTS,
+    UNDO_PREFIX,
+    StateAt,
+    floor_write,
+    next_floor,
+    prune_writes,
+    read_floor,
+    undo_writes,
+)
 from ledger.state_root import (
     DEFAULT_CACHE_NODES,
     EMPTY_ROOT,
@@ -173,6 +188,8 @@ class Store(Protocol):
     def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
     def outputs_by_owner(self, owner: bytes) -> list[bytes]: ...
     def commit_block(self, write: BlockWrite) -> bytes: ...
+    def history_floor(self) -> int: ...
+    def state_at(self, height: int) -> StateReader | None: ...
     def close(self) -> None: ...
 
 
@@ -228,8 +245,12 @@ class KeyValueStore:
         *,
         cache_nodes: int = DEFAULT_CACHE_NODES,
         block_claims: BlockClaims | None = None,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
     ) -> None:
+        if history_heights < 0:
+            raise ValueError("history_heights must be >= 0")
         self._backend = backend
+        self._history_heights = history_heights
         self._check_schema()
         self._tree = SparseMerkleTree(self._read_node, cache_nodes=cache_nodes)
         self._height = -1
@@ -238,6 +259,9 @@ class KeyValueStore:
         self._preview: tuple[tuple[tuple[bytes, bytes | None], ...], SmtUpdate] | None = None
         self._write_failure: str | None = None
         self._load_tip()
+        # A store written before the undo log existed answers only from its tip on.
+        stored_floor = read_floor(backend)
+        self._history_floor = max(self._height, 0) if stored_floor is None else stored_floor
         if block_claims is not None:
             self.check_tip_block(block_claims)
 
@@ -487,6 +511,11 @@ class KeyValueStore:
         delta = write.delta
         batch.extend(self._owner_index_writes(write.owner_index_changes))
         update = self._update_for(delta)
+        floor = next_floor(self._history_floor, height, self._history_heights)
+        if height > floor:  # the state at floor..height-1 needs this block's undo entries
+            batch.extend(undo_writes(self.get_state, height, delta))
+        batch.extend(prune_writes(self._backend, self._history_floor, floor))
+        batch.append(floor_write(floor))
         batch.extend([(STATE_PREFIX + key, value) for key, value in delta.items()])
         batch.extend(update.records(NODE_PREFIX))
         h = _u64(height)
@@ -508,6 +537,7 @@ class KeyValueStore:
         self._tree.apply_update(update)
         self._preview = None
         self._height, self._tip_hash, self._root = height, block_hash, update.root
+        self._history_floor = floor
         return update.root
 
     def _owner_index_writes(
@@ -530,6 +560,19 @@ class KeyValueStore:
             present[key] = bool(added)
         return [(key, b"" if now else None) for key, now in present.items()]
 
+    def history_floor(self) -> int:
+        """The lowest height ``state_at`` answers (the tip's if nothing is committed)."""
+        return self._history_floor
+
+    def state_at(self, height: int) -> StateReader | None:
+        """The state after the block at ``height``; ``None`` outside
+        ``[history_floor(), height()]``. The tip's state is the store itself."""
+        if self._height < 0 or not self._history_floor <= height <= self._height:
+            return None
+        if height == self._height:
+            return self
+        return StateAt(self._backend, STATE_PREFIX, height)
+
     def close(self) -> None:
         self._backend.close()
 
@@ -537,7 +580,9 @@ class KeyValueStore:
 class MemoryBackend:
     """A dict, with a sorted key list for the tables that are iterated (state, owners)."""
 
-    _ORDERED = frozenset((STATE_PREFIX[0], OWNER_PREFIX[0], SCHEMA_KEY[0]))
+    _ORDERED = frozenset(
+        (STATE_PREFIX[0], OWNER_PREFIX[0], SCHEMA_KEY[0], UNDO_PREFIX[0], CHANGED_PREFIX[0])
+    )
 
     def __init__(self) -> None:
         self._data: dict[bytes, bytes] = {}
@@ -580,6 +625,11 @@ class MemoryBackend:
 class MemoryStore(KeyValueStore):
     """A ``Store`` in memory: for tests, the simulator and replay checks."""
 
-    def __init__(self, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
+    def __init__(
+        self,
+        *,
+        cache_nodes: int = DEFAULT_CACHE_NODES,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
+    ) -> None:
         self.backend = MemoryBackend()
-        super().__init__(self.backend, cache_nodes=cache_nodes)
+        super().__init__(self.backend, cache_nodes=cache_nodes, history_heights=history_heights)

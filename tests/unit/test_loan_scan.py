@@ -54,3 +54,28 @@ def test_the_borrower_flags_an_interest_memo_that_does_not_open_c_i() -> None:
     borrower.scan_all(committed_blocks(p.store), w.chain_id)
     assert [f.reason for f in borrower.flags] == [BAD_INTEREST_MEMO]
     assert borrower.flags[0].tx_id == lying.tx_id
+
+
+def test_an_exposure_proof_made_at_h_verifies_at_h_after_the_chain_moved_on() -> None:
+    """Loan history by height: the state at h (``Store.state_at``) keeps the loans and
+    commitments of h, so a proof made then still verifies, while the tip's state,
+    whose outstanding has changed, refuses it."""
+    p = setup()
+    w = p.world
+    height = p.store.height()
+    borrower = LoanTracker("borrower", w.alice.memo_private, w.alice.key)
+    borrower.scan_all(committed_blocks(p.store), w.chain_id)
+    proof = prove_exposure(
+        p.store,
+        w.chain_id,
+        w.alice.key,
+        PRINCIPAL,
+        openings=borrower.outstanding_openings(w.alice.key),
+    )
+    w.commit(p.store, [accrue(p).built])  # the outstanding grows past the limit
+    past = p.store.state_at(height)
+    assert past is not None
+    assert exposure_problem(past, w.chain_id, proof) is None
+    assert (exposure_problem(p.store, w.chain_id, proof) or "").startswith("WRONG_HEIGHT")
+    forged = dataclasses.replace(proof, height=p.store.height())
+    assert exposure_problem(p.store, w.chain_id, forged) == "BAD_PROOF"
