@@ -209,12 +209,27 @@ def prove_min_balance(
 ) -> MinBalanceProof:
     """Prove the owner's ``outputs`` (id → opening, unspent at the state's height) hold
     at least ``minimum``. Raises ``ProofRefusedError`` if they hold less."""
+    return prove_min_balance_at(
+        state_height(state), chain_id, owner, asset=asset, minimum=minimum, outputs=outputs
+    )
+
+
+def prove_min_balance_at(
+    height: int,
+    chain_id: bytes,
+    owner: bytes,
+    *,
+    asset: bytes,
+    minimum: int,
+    outputs: Mapping[bytes, Opening],
+) -> MinBalanceProof:
+    """``prove_min_balance`` for outputs unspent at ``height`` (a wallet synced to it)."""
     ids = tuple(sorted(outputs))
     value = sum(outputs[i].value for i in ids) - minimum
     if value < 0:
         raise ProofRefusedError(f"these outputs hold less than {minimum}")
     blinding = sum(outputs[i].blinding for i in ids) % group.ORDER
-    unsigned = MinBalanceProof(chain_id, owner, state_height(state), asset, minimum, ids, b"")
+    unsigned = MinBalanceProof(chain_id, owner, height, asset, minimum, ids, b"")
     proof, _ = prove_range([value], [blinding], RANGE_BITS, label=context_label(unsigned.context()))
     return MinBalanceProof(chain_id, owner, unsigned.height, asset, minimum, ids, proof)
 
