@@ -17,7 +17,12 @@ from click.testing import CliRunner, Result
 
 from client.cli import cli
 from client.wallet_file import WalletDir
+from ledger.build import sign_tx
 from ledger.exposure import ExposureProof
+from ledger.loan_build import LoanKeys, build_accrue, seal_loan_memos
+from ledger.tx import LoanAccrueBody
+from privacy import group
+from privacy.memo import Opening
 from tests.api.chain_fixture import ApiChain
 from tests.client.served_node import ServedNode
 from tests.spec.ledger_world import Party
@@ -458,3 +463,48 @@ def test_verify_says_invalid_for_files_and_heights_it_cannot_check(
     result = veil(served, "loan", "verify-exposure", path)
     assert result.exit_code == 1, result.output
     assert result.output.startswith("INVALID: HEIGHT_NOT_RETAINED") and "height 99" in result.output
+
+
+def test_the_firms_wallet_and_the_regulator_flag_an_interest_memo_that_lies(
+    served: ServedNode, auto_commit: None, dirs: Dirs, api_chain: ApiChain
+) -> None:
+    """The chain proves C_I = ⌊v·rate/10 000⌋·G + r·H but cannot read the memos: a bank
+    whose memos claim another interest is caught by the borrower's wallet (which
+    recomputes I) and by the regulator, and the wallet survives a reopen with its flag."""
+    w = api_chain.world
+    loan_id = originate(served, dirs)
+    ok(veil(served, "loan", "show", loan_id, "--wallet", dirs.bank))  # the bank's scan
+    tracked = WalletDir.open(dirs.bank).loans.lender.loans[bytes.fromhex(loan_id)]
+    assert tracked.outstanding is not None and tracked.outstanding.value == PRINCIPAL
+    honest = build_accrue(
+        w.bank_a.identity,
+        w.chain_id,
+        loan_id=bytes.fromhex(loan_id),
+        period=1,
+        rate_bps=RATE_BPS,
+        outstanding=tracked.outstanding,
+        keys=LoanKeys(w.bank_a.memo_public, w.alice.memo_public, w.auditor.memo_public),
+    )
+    body = LoanAccrueBody.decode(honest.built.tx.body)
+    r_i = (honest.outstanding.blinding - tracked.outstanding.blinding) % group.ORDER
+    lie = seal_loan_memos(
+        Opening(INTEREST - 1, r_i, tracked.outstanding.asset),
+        LoanKeys(w.bank_a.memo_public, w.alice.memo_public, w.auditor.memo_public),
+    )
+    lying = sign_tx(w.bank_a.identity, replace(body, memos=lie), w.chain_id)
+    served.submit_and_commit(lying.encode())
+
+    shown = veil(served, "--json", "loan", "show", loan_id, "--wallet", dirs.firm)
+    assert shown.exit_code == 0, shown.output
+    assert "BAD_INTEREST_MEMO" in shown.stderr and lying.tx_id.hex() in shown.stderr
+    assert json.loads(shown.stdout)["outstanding"] is None  # unknown from the lie on
+    reopened = WalletDir.open(dirs.firm)
+    assert [f.reason for _, f in reopened.loans.flags()] == ["BAD_INTEREST_MEMO"]
+    error(
+        veil(served, "loan", "repay", "--wallet", dirs.firm, "--loan", loan_id, "--amount", "1"),
+        "unknown to this wallet",
+    )
+    audit = json.loads(ok(veil(served, "--json", "audit", "--wallet", dirs.regulator)).strip())
+    assert audit["loans"]["flags"] == [
+        {"loan_id": loan_id, "tx_id": lying.tx_id.hex(), "reason": "BAD_INTEREST_MEMO"}
+    ]
