@@ -20,13 +20,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from client.loan_audit import loan_audit_json, render_loan_audit
 from client.sdk import Client, VeilApiError
 from client.wallet_file import WalletDir, WalletFileError
 from ledger.auditor import Auditor
 from ledger.block import decode_block
 from ledger.build import OutputPlan, build_issue, build_register_account
+from ledger.loan_scan import LoanTracker
 from ledger.reasons import TxRejected
-from ledger.tx import TransferBody, confidential_bodies, signer_of
+from ledger.tx import IssueBody, confidential_bodies, signer_of
 
 DEFAULT_NODE_URL: Final = "http://127.0.0.1:8700"
 """The devnet's node 0 (devnet's default base port)."""
@@ -600,6 +602,7 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
     regulator = WalletDir.open(wallet_dir, read_state=False)
     chain_info = client.chain()
     auditor = Auditor([regulator.wallet.memo_private_key])
+    loans = LoanTracker("auditor", regulator.wallet.memo_private_key)
     spent: set[bytes] = set()
     signers: dict[bytes, bytes] = {}
     for height in range(1, chain_info.height + 1):
@@ -608,9 +611,10 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
         except TxRejected as exc:
             raise VeilApiError("BAD_RESPONSE", f"block {height} does not decode: {exc}") from None
         auditor.scan(block, chain_info.chain_id)
+        loans.scan(block, chain_info.chain_id)
         for tx_id, body in confidential_bodies(block.txs, chain_info.chain_id):
             signers[tx_id] = signer_of(body)
-            if isinstance(body, TransferBody):
+            if not isinstance(body, IssueBody):  # transfers, loan originations and repays
                 spent.update(body.inputs)
     totals = []
     for asset in chain_info.assets:
@@ -636,7 +640,13 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
         }
         for m in sorted(auditor.bad.values(), key=lambda m: m.output_id)
     ]
-    data = {"height": chain_info.height, "assets": totals, "mismatches": mismatches}
+    symbols = {asset.id: asset.symbol for asset in chain_info.assets}
+    data = {
+        "height": chain_info.height,
+        "assets": totals,
+        "mismatches": mismatches,
+        "loans": loan_audit_json(loans, symbols),
+    }
 
     def render(console: Console) -> None:
         table = Table(
@@ -660,5 +670,6 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
             console.print(f"[red]mismatch[/] tx {m['tx_id']} signer {m['signer']}: {m['reason']}")
         if not mismatches:
             console.print("no memo mismatches")
+        render_loan_audit(console, data["loans"])  # type: ignore[arg-type]
 
     _emit(settings, data, render)

@@ -1,5 +1,6 @@
 """The devnet demo: bank 0 registers firms X and Y and issues to X, X pays Y, and a table
-shows who sees what (wallets: amounts; a node and bank 2: commitments; the regulator: totals)."""
+shows who sees what (wallets: amounts; a node and bank 2: commitments; the regulator: totals);
+then the loan steps of ``devnet.loan_demo``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from client.sdk import Client, VeilApiError
 from client.wallet_file import WalletDir
+from devnet.loan_demo import run_loan_demo
 from devnet.network import Devnet, DevnetError
 from ledger.auditor import Auditor
 from ledger.block import decode_block
@@ -129,3 +131,4 @@ def run_demo(devnet: Devnet, console: Console) -> None:
     console.print(table)
     if firm_y.balances().get(asset.id, 0) < PAID_TO_Y:
         raise DevnetError("demo: firm Y's wallet does not show the payment")
+    run_loan_demo(devnet, console)

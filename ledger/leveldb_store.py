@@ -34,6 +34,7 @@ from typing import Any
 
 import plyvel
 
+from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
 from ledger.state_root import DEFAULT_CACHE_NODES
 from ledger.store import (
     Backend,
@@ -158,11 +159,17 @@ class LevelDBStore(KeyValueStore):
         cache_nodes: int = DEFAULT_CACHE_NODES,
         lru_cache_bytes: int = DEFAULT_LRU_CACHE_BYTES,
         block_claims: BlockClaims | None = None,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
     ) -> None:
         self.path = Path(path)
         self.backend = LevelDBBackend(path, lru_cache_bytes=lru_cache_bytes)
         try:
-            super().__init__(self.backend, cache_nodes=cache_nodes, block_claims=block_claims)
+            super().__init__(
+                self.backend,
+                cache_nodes=cache_nodes,
+                block_claims=block_claims,
+                history_heights=history_heights,
+            )
         except BaseException:
             self.backend.close()
             raise

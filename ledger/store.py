@@ -29,6 +29,10 @@ Key layout (one byte names the table; ``u64`` is 8 bytes big-endian)::
     "O" len(owner) owner output_id -> b""        (outputs by owner)
     "S" state_key           -> value             (the state itself)
     "N" position            -> tree node record  (see ledger.state_root)
+    "U", "V", 0x00 "history_floor" -> the undo log of recent heights (ledger.state_history)
+
+``state_at(h)`` reads the state as it was after block h, for every h in
+``[history_floor(), height()]``; ``history_heights`` sets how far back.
 """
 
 from __future__ import annotations
@@ -41,7 +45,18 @@ from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from ledger.batch import BlockMetadata, RejectedList, RejectedRequest, decode_rejected_list
 from ledger.codec import DecodeError, decode_value, encode_value
-from ledger.state import StateView, check_state_key, namespace_prefix
+from ledger.state import StateReader, StateView, check_state_key, namespace_prefix
+from ledger.state_history import (
+    CHANGED_PREFIX,
+    DEFAULT_STATE_HISTORY_HEIGHTS,
+    UNDO_PREFIX,
+    StateAt,
+    floor_write,
+    next_floor,
+    prune_writes,
+    read_floor,
+    undo_writes,
+)
 from ledger.state_root import (
     DEFAULT_CACHE_NODES,
     EMPTY_ROOT,
@@ -172,6 +187,8 @@ class StoreReader(Protocol):
     def height_of_block(self, block_hash: bytes) -> int | None: ...
     def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
     def outputs_by_owner(self, owner: bytes) -> list[bytes]: ...
+    def history_floor(self) -> int: ...
+    def state_at(self, height: int) -> StateReader | None: ...
 
 
 @runtime_checkable
@@ -247,6 +264,7 @@ class CommittedReads:
     _height: int
     _tip_hash: bytes | None
     _root: bytes
+    _history_floor: int
 
     # --- state --------------------------------------------------------------
 
@@ -267,6 +285,19 @@ class CommittedReads:
 
     def state_root(self) -> bytes:
         return self._root
+
+    def history_floor(self) -> int:
+        """The lowest height ``state_at`` answers (the tip's if nothing is committed)."""
+        return self._history_floor
+
+    def state_at(self, height: int) -> StateReader | None:
+        """The state after the block at ``height``; ``None`` outside
+        ``[history_floor(), height()]``. The tip's state is this reader itself."""
+        if self._height < 0 or not self._history_floor <= height <= self._height:
+            return None
+        if height == self._height:
+            return self
+        return StateAt(self._reads, STATE_PREFIX, height)
 
     # --- blocks and indexes -------------------------------------------------
 
@@ -351,12 +382,18 @@ class StoreSnapshot(CommittedReads):
     """
 
     def __init__(
-        self, reads: BackendReader, height: int, tip_hash: bytes | None, root: bytes
+        self,
+        reads: BackendReader,
+        height: int,
+        tip_hash: bytes | None,
+        root: bytes,
+        history_floor: int,
     ) -> None:
         self._reads = reads
         self._height = height
         self._tip_hash = tip_hash
         self._root = root
+        self._history_floor = history_floor
 
 
 class KeyValueStore(CommittedReads):
@@ -368,9 +405,13 @@ class KeyValueStore(CommittedReads):
         *,
         cache_nodes: int = DEFAULT_CACHE_NODES,
         block_claims: BlockClaims | None = None,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
     ) -> None:
+        if history_heights < 0:
+            raise ValueError("history_heights must be >= 0")
         self._backend = backend
         self._reads: BackendReader = backend
+        self._history_heights = history_heights
         self._check_schema()
         self._tree = SparseMerkleTree(self._read_node, cache_nodes=cache_nodes)
         self._height = -1
@@ -379,6 +420,9 @@ class KeyValueStore(CommittedReads):
         self._preview: tuple[tuple[tuple[bytes, bytes | None], ...], SmtUpdate] | None = None
         self._write_failure: str | None = None
         self._load_tip()
+        # A store written before the undo log existed answers only from its tip on.
+        stored_floor = read_floor(backend)
+        self._history_floor = max(self._height, 0) if stored_floor is None else stored_floor
         if block_claims is not None:
             self.check_tip_block(block_claims)
 
@@ -514,7 +558,9 @@ class KeyValueStore(CommittedReads):
         thread that commits, or before it starts): the tip comes from memory and
         the backend snapshot from the backend, and only then do they agree.
         """
-        return StoreSnapshot(self._backend.snapshot(), self._height, self._tip_hash, self._root)
+        return StoreSnapshot(
+            self._backend.snapshot(), self._height, self._tip_hash, self._root, self._history_floor
+        )
 
     # --- commits --------------------------------------------------------------
 
@@ -549,6 +595,11 @@ class KeyValueStore(CommittedReads):
         delta = write.delta
         batch.extend(self._owner_index_writes(write.owner_index_changes))
         update = self._update_for(delta)
+        floor = next_floor(self._history_floor, height, self._history_heights)
+        if height > floor:  # the state at floor..height-1 needs this block's undo entries
+            batch.extend(undo_writes(self.get_state, height, delta))
+        batch.extend(prune_writes(self._backend, self._history_floor, floor))
+        batch.append(floor_write(floor))
         batch.extend([(STATE_PREFIX + key, value) for key, value in delta.items()])
         batch.extend(update.records(NODE_PREFIX))
         h = _u64(height)
@@ -570,6 +621,7 @@ class KeyValueStore(CommittedReads):
         self._tree.apply_update(update)
         self._preview = None
         self._height, self._tip_hash, self._root = height, block_hash, update.root
+        self._history_floor = floor
         return update.root
 
     def _owner_index_writes(
@@ -596,7 +648,9 @@ class KeyValueStore(CommittedReads):
         self._backend.close()
 
 
-_ORDERED_TABLES = frozenset((STATE_PREFIX[0], OWNER_PREFIX[0], SCHEMA_KEY[0]))
+_ORDERED_TABLES = frozenset(
+    (STATE_PREFIX[0], OWNER_PREFIX[0], SCHEMA_KEY[0], UNDO_PREFIX[0], CHANGED_PREFIX[0])
+)
 """Tables a memory map keeps a sorted key list for, because they are iterated by prefix."""
 
 
@@ -670,6 +724,11 @@ class MemoryBackend:
 class MemoryStore(KeyValueStore):
     """A ``Store`` in memory: for tests, the simulator and replay checks."""
 
-    def __init__(self, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
+    def __init__(
+        self,
+        *,
+        cache_nodes: int = DEFAULT_CACHE_NODES,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
+    ) -> None:
         self.backend = MemoryBackend()
-        super().__init__(self.backend, cache_nodes=cache_nodes)
+        super().__init__(self.backend, cache_nodes=cache_nodes, history_heights=history_heights)
