@@ -20,10 +20,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from client.audit import audit_chain
+from client.audit import ApiMemoKeys
 from client.sdk import Client, VeilApiError
 from client.wallet_file import WalletDir, WalletFileError
+from ledger.auditor import Auditor
+from ledger.block import decode_block
 from ledger.build import OutputPlan, build_issue, build_register_account
+from ledger.reasons import TxRejected
+from ledger.tx import IssueBody, confidential_bodies, signer_of
 
 DEFAULT_NODE_URL: Final = "http://127.0.0.1:8700"
 """The devnet's node 0 (devnet's default base port)."""
@@ -689,28 +693,48 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
     memo key, total the unspent value per asset against its public issued total, and list
     memo mismatches (a memo that does not open its commitment) with the tx id and signer."""
     settings = _settings(ctx, json_flag)
+    client = settings.client()
     regulator = WalletDir.open(wallet_dir, read_state=False)
-    result = audit_chain(settings.client(), [regulator.wallet.memo_private_key])
-    totals = [
-        {
-            "asset": a.symbol,
-            "issued_total": a.issued_total,
-            "unspent_total": a.unspent_total,
-            "unspent_outputs": a.unspent_outputs,
-            "balanced": a.balanced,
-        }
-        for a in result.assets
-    ]
+    chain_info = client.chain()
+    auditor = Auditor([regulator.wallet.memo_private_key])
+    spent: set[bytes] = set()
+    signers: dict[bytes, bytes] = {}
+    for height in range(1, chain_info.height + 1):
+        try:
+            block = decode_block(client.block_raw(height))
+        except TxRejected as exc:
+            raise VeilApiError("BAD_RESPONSE", f"block {height} does not decode: {exc}") from None
+        auditor.scan(block, chain_info.chain_id)
+        for tx_id, body in confidential_bodies(block.txs, chain_info.chain_id):
+            signers[tx_id] = signer_of(body)
+            if not isinstance(body, IssueBody):  # transfers, loan originations and repays
+                spent.update(body.inputs)
+    auditor.check_owner_memos(ApiMemoKeys(client))
+    totals = []
+    for asset in chain_info.assets:
+        unspent = [
+            o for oid, o in auditor.openings.items() if oid not in spent and o.asset == asset.id
+        ]
+        value = sum(o.value for o in unspent)
+        totals.append(
+            {
+                "asset": asset.symbol,
+                "issued_total": asset.issued_total,
+                "unspent_total": value,
+                "unspent_outputs": len(unspent),
+                "balanced": value == asset.issued_total,
+            }
+        )
     mismatches = [
         {
             "tx_id": m.tx_id.hex(),
             "output_id": m.output_id.hex(),
             "reason": m.reason,
-            "signer": m.signer.hex(),
+            "signer": signers.get(m.tx_id, b"").hex(),
         }
-        for m in result.mismatches
+        for m in sorted(auditor.bad.values(), key=lambda m: m.output_id)
     ]
-    data = {"height": result.height, "assets": totals, "mismatches": mismatches}
+    data = {"height": chain_info.height, "assets": totals, "mismatches": mismatches}
 
     def render(console: Console) -> None:
         table = Table(
@@ -719,7 +743,7 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
             "unspent (opened)",
             "outputs",
             "balanced",
-            title=f"audit at height {result.height}",
+            title=f"audit at height {chain_info.height}",
         )
         for row in totals:
             table.add_row(

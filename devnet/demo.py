@@ -8,10 +8,11 @@ from typing import Final
 from rich.console import Console
 from rich.table import Table
 
-from client.audit import audit_chain
+from client.audit import ApiMemoKeys
 from client.sdk import Client, VeilApiError
 from client.wallet_file import WalletDir
 from devnet.network import Devnet, DevnetError
+from ledger.auditor import Auditor
 from ledger.block import decode_block
 from ledger.build import OutputPlan, build_issue, build_register_account
 from ledger.tx import TransferBody, confidential_bodies
@@ -98,9 +99,21 @@ def run_demo(devnet: Devnet, console: Console) -> None:
         for _, body in confidential_bodies(raw.txs, chain.chain_id)
         if isinstance(body, TransferBody)
     )
-    regulator = WalletDir.open(devnet.regulator_dir, read_state=False)
-    audit = audit_chain(client, [regulator.wallet.memo_private_key])
-    audited = next(a for a in audit.assets if a.symbol == asset.symbol)
+    auditor = Auditor(
+        [WalletDir.open(devnet.regulator_dir, read_state=False).wallet.memo_private_key]
+    )
+    spent: set[bytes] = set()
+    for h in range(1, client.chain().height + 1):
+        scanned = decode_block(client.block_raw(h))
+        auditor.scan(scanned, chain.chain_id)
+        for _, body in confidential_bodies(scanned.txs, chain.chain_id):
+            if isinstance(body, TransferBody):
+                spent.update(body.inputs)
+    auditor.check_owner_memos(ApiMemoKeys(client))
+    issued_now = next(a for a in client.chain().assets if a.id == asset.id).issued_total
+    audited = sum(
+        o.value for oid, o in auditor.openings.items() if oid not in spent and o.asset == asset.id
+    )
     table = Table("who", "what they see", title=f"the payment at height {height}")
     table.add_row("firm X's wallet", f"{firm_x.balances().get(asset.id, 0):,} {asset.symbol}")
     table.add_row("firm Y's wallet", f"{firm_y.balances().get(asset.id, 0):,} {asset.symbol}")
@@ -111,8 +124,9 @@ def run_demo(devnet: Devnet, console: Console) -> None:
     )
     table.add_row(
         "regulator's audit",
-        f"{asset.symbol}: {audited.unspent_total:,} unspent of {audited.issued_total:,}"
-        f" issued, memo mismatches: {len(audit.mismatches)}",
+        f"{asset.symbol}: {audited:,} unspent of {issued_now:,}"
+        " issued, memo mismatches: "
+        f"{len(auditor.bad)}",
     )
     console.print(table)
     if firm_y.balances().get(asset.id, 0) < PAID_TO_Y:
