@@ -388,7 +388,8 @@ function inputItem(inputId) {
 function metaRows(tx) {
   const rows = [];
   const add = (label, value) => rows.push(h("span", { class: "k" }, label), h("span", {}, value));
-  if (tx.signer) add("signer", party(tx.signer));
+  const signerRole = { transfer: "sender", issue: "issuer", register_account: "bank" }[kindName(tx.kind)] || "signer";
+  if (tx.signer) add(signerRole, party(tx.signer));
   if (tx.asset) add("asset", assetName(tx.asset));
   if (tx.account) add("account", party(tx.account));
   if (tx.memo_public_key) add("memo key", hashText(tx.memo_public_key, 8));
@@ -540,6 +541,8 @@ async function renderLoan(loanId) {
     ["maturity", link(`#/block/${loan.maturity_height}`, `block ${loan.maturity_height}`)],
     ["purpose", loan.purpose || "—"],
     ["originated", link(`#/block/${loan.originated_height}`, `block ${loan.originated_height}`)],
+    ...(loan.accrued_periods !== undefined ? [["periods accrued", loan.accrued_periods]] : []),
+    ...(loan.closed_height ? [["closed", link(`#/block/${loan.closed_height}`, `block ${loan.closed_height}`)]] : []),
     ["principal", h("span", {}, hashText(loan.principal_commitment, 10), " ", hiddenAmount())],
     ["outstanding", h("span", {}, hashText(loan.outstanding_commitment, 10), " ", hiddenAmount())],
   ])), origin);
