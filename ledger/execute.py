@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -264,9 +264,14 @@ def execute_batch(
     metadata: BlockMetadata,
     *,
     range_verifier: RangeVerifier = batch_verify,
+    stateless_checked: Callable[[bytes], bool] | None = None,
 ) -> ExecutedBatch:
     """The block at ``height`` built from the valid txs of ``requests`` in batch order,
     and the rejected requests with their reasons (see the module docstring).
+
+    ``stateless_checked(payload)`` true means these exact bytes passed
+    ``rules.check_stateless`` on this node already (the node's mempool,
+    ``ledger.stateless_cache``): step 3 is skipped for them, as it would pass.
 
     ``height`` must be the tip's height + 1 (a caller's bug otherwise:
     ``InvariantViolation``). The header's proposer is the primary of
@@ -277,6 +282,11 @@ def execute_batch(
     tip = chain_tip(state)
     invariant(height == tip.height + 1, f"executing height {height} on tip {tip.height}")
     screened = [_screen(payload, genesis) for payload in requests]
+    if stateless_checked is not None:
+        for request in screened:
+            if request.decoded is not None and stateless_checked(request.payload):
+                request.statement = range_statement(request.decoded)
+                request.stateless_done = True
     bad_proofs: set[int] = set()
     # By statement, not by tx: a loan tx's derived statements depend on the txs
     # before it, which can change between passes.

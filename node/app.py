@@ -8,7 +8,8 @@ serial worker thread, because the synced LevelDB write blocks.
 
 1. the batch's payloads, in batch order, and its metadata go through
    ``ledger.execute_batch`` with the node's ``ProofCache`` as the range
-   verifier, so proofs the mempool admitted are not verified again;
+   verifier, so proofs the mempool admitted are not verified again, and its
+   ``StatelessCache``, so neither are the signatures of the bytes it admitted;
 2. the block, its commit certificate (``consensus.wire.encode_certificate``),
    the metadata, the rejected list and the indexes are committed in one
    synced write (``Store.commit_block``);
@@ -39,6 +40,7 @@ from ledger.execute import execute_batch
 from ledger.genesis import Genesis
 from ledger.invariants import invariant
 from ledger.proof_cache import ProofCache
+from ledger.stateless_cache import StatelessCache
 from ledger.store import Store
 from node.catchup import VerifiedBlock
 
@@ -61,10 +63,17 @@ class BlockMismatchError(Exception):
 class LedgerApp:
     """Executes committed batches into ``store``; owns no thread, clock or socket."""
 
-    def __init__(self, store: Store, genesis: Genesis, proof_cache: ProofCache) -> None:
+    def __init__(
+        self,
+        store: Store,
+        genesis: Genesis,
+        proof_cache: ProofCache,
+        stateless_cache: StatelessCache | None = None,
+    ) -> None:
         self.store = store
         self.genesis = genesis
         self.proof_cache = proof_cache
+        self.stateless_cache = stateless_cache
 
     def execute(self, action: Execute) -> BlockApplied:
         """A batch this node's core committed."""
@@ -103,6 +112,9 @@ class LedgerApp:
             [request.payload for request in batch],
             metadata,
             range_verifier=self.proof_cache.batch_verify,
+            stateless_checked=None
+            if self.stateless_cache is None
+            else self.stateless_cache.checked,
         )
         built = executed.result.block_hash
         if expected_block_hash is not None and built != expected_block_hash:

@@ -42,6 +42,7 @@ from ledger.genesis import Genesis
 from ledger.mempool import CheckedTx, PendingTxs
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
+from ledger.stateless_cache import StatelessCache
 from ledger.store import StoreReader
 from ledger.tx import decode_tx
 from node.services import (
@@ -103,10 +104,13 @@ class Mempool:
         genesis: Genesis,
         proof_cache: ProofCache,
         limits: MempoolLimits | None = None,
+        *,
+        stateless_cache: StatelessCache | None = None,
     ) -> None:
         self._state = state
         self._genesis = genesis
         self._cache = proof_cache
+        self._stateless = stateless_cache
         self.limits = limits if limits is not None else MempoolLimits()
         self._pending = PendingTxs(state, genesis)
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
@@ -161,6 +165,8 @@ class Mempool:
             checked = self._pending.precheck(dtx)
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
+        if self._stateless is not None:
+            self._stateless.add(tx_bytes)  # execution need not check these bytes again
         if all(statement in self._cache for statement in checked.statements):
             return self._accept(checked, tx_bytes)
         self._in_admission[tx_id] = size

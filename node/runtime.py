@@ -90,6 +90,7 @@ from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
 from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
+from ledger.stateless_cache import StatelessCache
 from ledger.store import Store, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, LedgerApp, validate_proposal_for
@@ -273,8 +274,16 @@ class NodeRuntime:
             max_inflight_batches=self.settings.max_inflight_batches,
         )
         self.proof_cache = ProofCache()
-        self.app = LedgerApp(store, genesis, self.proof_cache)
-        self.mempool = Mempool(self._committed, genesis, self.proof_cache, self.settings.mempool)
+        # Bytes the mempool checked (signatures...), so execution skips that repeat.
+        self.stateless_cache = StatelessCache()
+        self.app = LedgerApp(store, genesis, self.proof_cache, self.stateless_cache)
+        self.mempool = Mempool(
+            self._committed,
+            genesis,
+            self.proof_cache,
+            self.settings.mempool,
+            stateless_cache=self.stateless_cache,
+        )
         self.replica = Replica.restore(
             self.config,
             identity.sign_self_tagged,

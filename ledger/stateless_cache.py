@@ -1,0 +1,48 @@
+"""``StatelessCache``: tx bytes whose stateless checks passed here, so execution skips them.
+
+``rules.check_stateless`` (size, structure, points, memo keys, the signer's
+and approvers' ed25519 signatures, a registration's proof of possession, an
+issue's excess proof) is a function of the tx bytes and the chain alone. The
+mempool runs it at admission; ``execute_batch`` would run it again for the
+same bytes when the block carrying them executes. The node's mempool adds the
+bytes of every tx that passed phase 1, and execution asks
+``cache.checked(payload)`` to skip the repeat. Keyed by SHA-256 of the exact
+bytes: the same tx id with another signature is other bytes, and is checked.
+
+Threads: the mempool adds on the event loop while the worker thread executes;
+every access holds one lock, for a dict operation. Bounded: oldest first out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+
+class StatelessCache:
+    def __init__(self, capacity: int = 100_000) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self._capacity = capacity
+        self._passed: dict[bytes, None] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(tx_bytes: bytes) -> bytes:
+        return hashlib.sha256(tx_bytes).digest()
+
+    def add(self, tx_bytes: bytes) -> None:
+        key = self.key(tx_bytes)
+        with self._lock:
+            self._passed[key] = None
+            while len(self._passed) > self._capacity:
+                del self._passed[next(iter(self._passed))]
+
+    def checked(self, tx_bytes: bytes) -> bool:
+        key = self.key(tx_bytes)
+        with self._lock:
+            return key in self._passed
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._passed)

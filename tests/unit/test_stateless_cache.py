@@ -1,0 +1,89 @@
+"""``StatelessCache``: execution skips the stateless checks the mempool ran on the same bytes,
+and only on the same bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ledger import execute as ledger_execute
+from ledger import rules
+from ledger.build import build_attest
+from ledger.execute import execute_batch
+from ledger.proof_cache import ProofCache
+from ledger.stateless_cache import StatelessCache
+from ledger.tx import Tx
+from node.mempool import Mempool
+from node.services import Accepted
+from tests.spec.ledger_world import World
+
+
+def _count_stateless(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    original = rules.check_stateless
+
+    def counted(*args: object, **kwargs: object) -> None:
+        calls[0] += 1
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ledger_execute, "check_stateless", counted)
+    return calls
+
+
+def test_execution_skips_the_checks_the_mempool_ran_on_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every node checked each tx's signatures at admission and again when its block
+    executed (one ed25519 verify per tx per node, wasted); now the mempool's pass counts."""
+    world = World()
+    store = world.new_store()
+    cache = StatelessCache()
+    mempool = Mempool(store, world.genesis, ProofCache(), stateless_cache=cache)
+    attests = [
+        build_attest(world.bank_b.identity, world.chain_id, "doc", bytes([n]) * 32, nonce=n)
+        for n in range(1, 6)
+    ]
+    for attest in attests:
+        assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
+    assert len(cache) == 5
+    calls = _count_stateless(monkeypatch)
+    executed = execute_batch(
+        store,
+        world.genesis,
+        1,
+        [a.encode() for a in attests],
+        world.metadata(store),
+        stateless_checked=cache.checked,
+    )
+    assert executed.result.tx_ids == tuple(a.tx_id for a in attests)
+    assert calls[0] == 0
+
+
+def test_other_bytes_with_the_same_tx_id_are_still_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cache is keyed by the exact bytes: the same body with a forged signature has the
+    same tx id but is other bytes, so execution checks it and rejects it."""
+    world = World()
+    store = world.new_store()
+    cache = StatelessCache()
+    good = build_attest(world.bank_b.identity, world.chain_id, "doc", b"\1" * 32, nonce=1)
+    cache.add(good.encode())
+    forged = dataclasses.replace(good.tx, signature=bytes(64)).encode()
+    assert Tx.decode(forged).body == good.tx.body
+    calls = _count_stateless(monkeypatch)
+    executed = execute_batch(
+        store, world.genesis, 1, [forged], world.metadata(store), stateless_checked=cache.checked
+    )
+    assert calls[0] == 1
+    assert executed.result.tx_ids == ()
+    assert [r.reason_code for r in executed.rejected] == ["BAD_SIGNATURE"]
+
+
+def test_the_cache_is_bounded_oldest_first() -> None:
+    cache = StatelessCache(capacity=2)
+    for data in (b"a", b"b", b"c"):
+        cache.add(data)
+    assert len(cache) == 2
+    assert not cache.checked(b"a") and cache.checked(b"b") and cache.checked(b"c")
