@@ -41,8 +41,9 @@ or the new one). The live records are what a restart needs: votes above
 the stable checkpoint, the highest checkpoint and view records, so the log
 stays within the live set plus ``wal_compact_records``.
 
-``Diverged``, a state root that differs after catch-up, or a WAL failure
-(append or compaction) stop the node: the core is fed nothing more, nothing
+``Diverged``, a fetched certified block that re-executes to another block
+(``BlockMismatchError``), a state root that differs after catch-up, or a
+WAL failure (append or compaction) stop the node: the core is fed nothing more, nothing
 is sent, and ``status().stopped`` says why. A broken local invariant raises
 out of ``run``. Restart: ``Replica.restore`` from the WAL's records and the
 store's height, root and recent request ids.
@@ -92,7 +93,7 @@ from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
 from ledger.store import Store, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
-from node.app import BlockApplied, LedgerApp, validate_proposal_for
+from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
 from node.catchup import (
     CatchUp,
     FetchRequest,
@@ -311,6 +312,7 @@ class NodeRuntime:
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
         self._catchup: CatchUp | None = None
         self._catchup_task: asyncio.Task[None] | None = None
+        self._group: asyncio.TaskGroup | None = None
         self._side_tasks: set[asyncio.Task[object]] = set()
         self._peer_indices = [
             i for i in range(self.config.replica_count) if i != self.config.replica_id
@@ -442,6 +444,7 @@ class NodeRuntime:
     async def run(self) -> None:
         """Run until ``stop``; a broken invariant raises out of here."""
         async with asyncio.TaskGroup() as group:
+            self._group = group
             tasks = [
                 group.create_task(self._consensus_loop()),
                 group.create_task(self._ticker()),
@@ -541,9 +544,12 @@ class NodeRuntime:
                 return done.applied.executed
             case RequestStateTransfer():
                 if self._catchup_task is None or self._catchup_task.done():
-                    self._catchup_task = asyncio.get_running_loop().create_task(
-                        self._catch_up(action)
-                    )
+                    # In run()'s task group: an exception in catch-up raises out of
+                    # run() instead of ending the task unseen (the node stuck).
+                    group = self._group
+                    if group is None:
+                        raise InvariantViolation("a consensus action outside run()")
+                    self._catchup_task = group.create_task(self._catch_up(action))
             case ReportFault(kind=kind, peer=peer, detail=detail):
                 self.count_fault(kind, peer, detail)
             case Diverged(seq=seq):
@@ -654,15 +660,31 @@ class NodeRuntime:
                     else:
                         plan.on_reply(fetch, reply)
                 for block in plan.ready():
-                    applied = await self._worker.run(functools.partial(self._apply, block))
-                    if applied is not None:
-                        self._after_block(applied)
+                    await self._apply_fetched(block)
+                    if self._stopped.is_set():  # it diverged
+                        return
             for peer, problem in plan.faults:
                 self.fault_counts["catchup"] = self.fault_counts.get("catchup", 0) + 1
                 log.info("catch-up fault from %d: %s", peer, problem)
         finally:
             self._catchup = None
         await self._finish_catch_up(request)
+
+    async def _apply_fetched(self, block: VerifiedBlock) -> bool:
+        """Apply a fetched certified block on the worker thread; whether it was new here.
+
+        A block that re-executes to another block than the certified one means
+        this node's state is not the one the quorum executed on: the node halts
+        (as on ``Diverged``), it never goes on from that state."""
+        try:
+            done = await self._worker.run(functools.partial(self._apply, block))
+        except BlockMismatchError as exc:
+            self._halt(f"diverged in catch-up: {exc}")
+            return False
+        if done is None:
+            return False
+        self._after_block(done)
+        return True
 
     def _apply(self, block: VerifiedBlock) -> CommittedBlock | None:
         """On the worker thread: a fetched block, unless the core executed it meanwhile."""
@@ -700,10 +722,10 @@ class NodeRuntime:
                     if isinstance(checked, str):
                         self.count_fault("catchup", peer, checked)
                         break
-                    applied = await self._worker.run(functools.partial(self._apply, checked))
-                    if applied is not None:
-                        self._after_block(applied)
+                    if await self._apply_fetched(checked):
                         progressed = True
+                    if self._stopped.is_set():  # it diverged
+                        return
                 if progressed:
                     break
             if not progressed:
@@ -729,7 +751,7 @@ class NodeRuntime:
             return f"fetch failed: {type(exc).__name__}"
 
     async def _finish_catch_up(self, request: RequestStateTransfer) -> None:
-        if self._committed.height() < request.seq:
+        if self.stopped or self._committed.height() < request.seq:
             return
         block = decode_block(self._committed.block_at(request.seq) or b"")
         if block.header.state_root != request.state_root:
