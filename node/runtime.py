@@ -501,14 +501,18 @@ class NodeRuntime:
             return Executed(action.seq, block.header.state_root)
         return self.app.execute(action)
 
-    def _after_block(self, applied: BlockApplied) -> None:
+    def _after_block(self, applied: BlockApplied, *, rebuild_mempool: bool = True) -> None:
+        """Settle a block's txs and publish it. Catch-up passes ``rebuild_mempool=False``
+        and rebuilds once per fetched chunk: a rebuild re-checks every pending tx, and
+        a restarted node holds the gossip queued for it while it was down, so one
+        rebuild per block made catching up quadratic (seconds per block)."""
         height = applied.executed.seq
         self.last_commit_ms = self._wall_clock_ms()
         chain_id = self._genesis.chain_id
         for index, tx_id in enumerate(applied.tx_ids):
             self._settle(Committed(tx_id, height, index, applied.block_hash))
-        for tx_id, exc in self.mempool.on_block(self._store):
-            self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
+        if rebuild_mempool:
+            self._rebuild_mempool()
         for rejected in applied.rejected:
             claimed = tx_id_of_payload(rejected.payload, chain_id)
             # Another copy of the tx (a forged signature, a re-proposal) may be the one
@@ -533,6 +537,11 @@ class NodeRuntime:
                 applied.timestamp_ms,
             )
         )
+
+    def _rebuild_mempool(self) -> None:
+        """The pending txs over the new state; settle the ones that no longer fit."""
+        for tx_id, exc in self.mempool.on_block(self._store):
+            self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
 
     def _settle(self, status: Committed | TxRejectedStatus) -> None:
         """A tx reached a final status: remember a rejection, wake waiters, publish."""
@@ -583,10 +592,14 @@ class NodeRuntime:
                         plan.on_failure(fetch, reply)
                     else:
                         plan.on_reply(fetch, reply)
+                chunk_applied = False
                 for block in plan.ready():
                     applied = await self._worker.run(functools.partial(self._apply, block))
                     if applied is not None:
-                        self._after_block(applied)
+                        self._after_block(applied, rebuild_mempool=False)
+                        chunk_applied = True
+                if chunk_applied:
+                    self._rebuild_mempool()
             for peer, problem in plan.faults:
                 self.fault_counts["catchup"] = self.fault_counts.get("catchup", 0) + 1
                 log.info("catch-up fault from %d: %s", peer, problem)
@@ -631,9 +644,10 @@ class NodeRuntime:
                         break
                     applied = await self._worker.run(functools.partial(self._apply, checked))
                     if applied is not None:
-                        self._after_block(applied)
+                        self._after_block(applied, rebuild_mempool=False)
                         progressed = True
                 if progressed:
+                    self._rebuild_mempool()
                     break
             if not progressed:
                 break
