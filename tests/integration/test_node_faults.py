@@ -136,3 +136,30 @@ def test_a_backup_killed_for_200_blocks_restarts_and_catches_up(
         last = attests(funded.world, 1)[0]
         commit_one_by_one(cluster, [last], node=3)
         wait_converged(cluster, list(cluster.indices))
+
+
+def test_all_four_sigkilled_mid_load_resume_from_their_wal_and_store(
+    tmp_path: Path, funded: Funded
+) -> None:
+    everyone = [0, 1, 2, 3]
+    with Cluster(tmp_path, funded.world) as cluster:
+        cluster.start()
+        fund(cluster, funded)
+        with Load(cluster, mixed_load(funded, 700), interval_s=0.02) as load:
+            wait_for(lambda: cluster.height(0) >= 10, "blocks under load")
+            acknowledged = list(load.acknowledged)
+            reports = {i: committed_reports(cluster.urls[i], acknowledged) for i in everyone}
+            cluster.kill()  # all four, mid-load: no drain
+        assert reports[0], "nothing committed before the kill"
+        every_report: dict[str, tuple[int, str]] = {}
+        for per_node in reports.values():
+            for tx_id, where in per_node.items():
+                assert every_report.setdefault(tx_id, where) == where, (tx_id, where)
+        heights_before = [max(h for h, _ in r.values()) for r in reports.values() if r]
+        cluster.start()
+        height = wait_converged(cluster, everyone)
+        assert height >= max(heights_before)
+        assert_in_every_chain(cluster, everyone, every_report)
+        # They resume: new txs commit, in the same blocks on all four.
+        commit_one_by_one(cluster, attests(funded.world, 3), node=2)
+        assert wait_converged(cluster, everyone) >= height + 3
