@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -101,6 +102,14 @@ def peer_link_config(settings: NodeSettings, genesis: Genesis) -> PeerLinkConfig
         raise StartupError(f"[peer] {exc}") from None
 
 
+def link_faults_by_kind(transport: PeerTransport) -> dict[str, int]:
+    """The transport's fault counts summed over peers (labels stay a bounded set)."""
+    totals: dict[str, int] = {}
+    for (_, kind), count in transport.fault_counts().items():
+        totals[kind.value] = totals.get(kind.value, 0) + count
+    return totals
+
+
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -159,6 +168,7 @@ async def run_node(settings: NodeSettings) -> int:
             ),
             worker=worker,
         )
+        runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
         api = web.AppRunner(
             create_app(runtime, max_body_bytes=settings.api.max_body_bytes),
             handle_signals=False,
