@@ -9,6 +9,7 @@ from typing import Final
 from rich.console import Console
 from rich.table import Table
 
+from client.audit import ApiMemoKeys
 from client.sdk import Client, VeilApiError
 from client.wallet_file import WalletDir
 from devnet.loan_demo import run_loan_demo
@@ -110,6 +111,7 @@ def run_demo(devnet: Devnet, console: Console) -> None:
         for _, body in confidential_bodies(scanned.txs, chain.chain_id):
             if isinstance(body, TransferBody):
                 spent.update(body.inputs)
+    auditor.check_owner_memos(ApiMemoKeys(client))
     issued_now = next(a for a in client.chain().assets if a.id == asset.id).issued_total
     audited = sum(
         o.value for oid, o in auditor.openings.items() if oid not in spent and o.asset == asset.id

@@ -152,7 +152,10 @@ async def run_node(settings: NodeSettings) -> int:
             proof_verifier=pool.verify,
             wall_clock_ms=wall_clock_ms,
             settings=RuntimeSettings(
-                tick_ms=settings.node.tick_ms, mempool=settings.mempool_limits()
+                tick_ms=settings.node.tick_ms,
+                mempool=settings.mempool_limits(),
+                wal_compact_records=settings.node.wal_compact_records,
+                max_inflight_batches=settings.node.max_inflight_batches,
             ),
             worker=worker,
         )

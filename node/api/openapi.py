@@ -136,6 +136,21 @@ _SCHEMAS: Final[dict[str, Schema]] = {
             "asset": _HEX32_SCHEMA,
             "inputs": {"type": "array", "items": {"type": "string", "pattern": _HEX33}},
             "outputs": {"type": "array", "items": _ref("OutputRef")},
+            "proof_bytes": {
+                "description": "Bytes of the tx's range proofs (issues, transfers, loans)",
+                **_UINT,
+            },
+            "account": _HEX32_SCHEMA,
+            "memo_public_key": _HEX32_SCHEMA,
+            "loan_id": _HEX32_SCHEMA,
+            "lender": _HEX32_SCHEMA,
+            "borrower": _HEX32_SCHEMA,
+            "rate_bps": _UINT,
+            "period_blocks": _UINT,
+            "maturity_height": _UINT,
+            "purpose": {"type": "string"},
+            "period": _UINT,
+            "interest_commitment": _HEX32_SCHEMA,
         },
         "not": {"required": ["amount"]},
     },
@@ -177,6 +192,27 @@ _SCHEMAS: Final[dict[str, Schema]] = {
         "type": "object",
         "required": ["index", "name", "public_key"],
         "properties": {"index": _UINT, "name": {"type": "string"}, "public_key": _HEX32_SCHEMA},
+    },
+    "Network": {
+        "type": "object",
+        "required": ["chain_name", "self_index", "validators"],
+        "properties": {
+            "chain_name": {"type": "string"},
+            "self_index": {"type": ["integer", "null"], "minimum": 0},
+            "validators": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "name", "public_key", "api_url"],
+                    "properties": {
+                        "index": _UINT,
+                        "name": {"type": "string"},
+                        "public_key": _HEX32_SCHEMA,
+                        "api_url": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
     },
     "Validators": {
         "type": "object",
@@ -601,6 +637,13 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
                 "200": _json(_ref("Loan"), "The loan"),
                 **_errors(400, 404, 410),
             },
+        }
+    },
+    "/v1/network": {
+        "get": {
+            "operationId": "getNetwork",
+            "summary": "The validators with their API URLs (from genesis), and this node's index",
+            "responses": {"200": _json(_ref("Network"), "The network")},
         }
     },
     "/v1/status": {

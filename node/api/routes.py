@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.api import accounts, blocks, chain, events, loans, outputs, status, txs
+from node.api import accounts, blocks, chain, events, loans, network, outputs, status, txs
 from node.api.openapi import get_openapi
 
 
@@ -36,6 +36,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/accounts/{public_key}", accounts.get_account_view),
     Route("GET", "/v1/borrowers/{public_key}/loans", loans.list_borrower_loans),
     Route("GET", "/v1/loans/{loan_id}", loans.get_loan_view),
+    Route("GET", "/v1/network", network.get_network),
     Route("GET", "/v1/status", status.get_status),
     Route("GET", "/v1/events", events.events),
     Route("GET", "/healthz", status.get_health),
