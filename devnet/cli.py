@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from client.sdk import Client, RetryPolicy, VeilApiError
+from devnet import netns as netns_tools
 from devnet.demo import run_demo
+from devnet.netns import NetnsError, NetnsLayout
 from devnet.network import (
     ALLOWED_NODE_COUNTS,
     DEFAULT_BASE_PORT,
@@ -93,16 +95,27 @@ def devnet_cli() -> None:
 )
 @click.option("--nodes", type=click.Choice([str(n) for n in ALLOWED_NODE_COUNTS]), default="4")
 @click.option("--no-demo", is_flag=True)
-def up(root: Path, base_port: int, nodes: str, no_demo: bool) -> None:
+@click.option(
+    "--netns",
+    is_flag=True,
+    help="Each node in its own network namespace on a bridge (root and iproute2).",
+)
+def up(root: Path, base_port: int, nodes: str, no_demo: bool, netns: bool) -> None:
     """Write keys, genesis and node.toml (keeping existing ones), start the nodes, run the demo."""
     console = Console()
     started = time.monotonic()
     try:
-        devnet = open_devnet(root, base_port, int(nodes))
+        devnet = _open_for_up(root, base_port, int(nodes), netns)
         if devnet.running():
             raise _fail(
                 f"a devnet is already running in {root} (nodes {devnet.running()}); "
                 f"stop it with `python -m devnet down --dir {root}`"
+            )
+        layout = devnet.netns_layout
+        if layout is not None:
+            netns_tools.create(root, layout)
+            console.print(
+                f"namespaces {layout.namespace(0)}..{layout.nodes - 1} on {layout.bridge}"
             )
         devnet.write_files()
         for index in range(devnet.nodes):
@@ -115,8 +128,29 @@ def up(root: Path, base_port: int, nodes: str, no_demo: bool) -> None:
             run_demo(devnet, console)
         _banner(devnet, console)
         console.print(f"devnet ready in {time.monotonic() - started:.1f} s")
-    except (DevnetError, VeilApiError, ValueError) as exc:
+    except (DevnetError, NetnsError, VeilApiError, ValueError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _open_for_up(root: Path, base_port: int, nodes: int, netns: bool) -> Devnet:
+    """The devnet to bring up; ``--netns`` must match how its genesis was made."""
+    if netns:
+        netns_tools.require_netns_tools()
+    devnet = open_devnet(root, base_port, nodes)
+    made = (root / "genesis.json").exists()
+    if made and netns != bool(devnet.hosts):
+        how = "with" if devnet.hosts else "without"
+        raise DevnetError(
+            f"the devnet in {root} was made {how} --netns; run `up` the same way, "
+            "or `down --purge` to start a different network"
+        )
+    if netns and not made:
+        root.mkdir(parents=True, exist_ok=True)
+        layout = NetnsLayout(
+            netns_tools.devnet_prefix(root), netns_tools.free_subnet_octet(root), nodes
+        )
+        devnet = Devnet(root, nodes, base_port, tuple(layout.address(i) for i in range(nodes)))
+    return devnet
 
 
 @devnet_cli.command()
@@ -166,7 +200,8 @@ def status(root: Path, json_output: bool) -> None:
 @dir_option
 @click.option("--purge", is_flag=True, help="Also delete the devnet directory.")
 def down(root: Path, purge: bool) -> None:
-    """SIGTERM every node, SIGKILL after a timeout; --purge deletes the directory."""
+    """SIGTERM every node, SIGKILL after a timeout, remove the namespaces ``up --netns``
+    made (even after a crash); --purge deletes the directory."""
     if not root.exists():
         raise _fail(f"no devnet in {root}")
     try:
@@ -174,6 +209,12 @@ def down(root: Path, purge: bool) -> None:
     except DevnetError as exc:
         if not purge:
             raise _fail(str(exc)) from None
+    try:
+        removed = netns_tools.destroy(root)
+    except NetnsError as exc:
+        raise _fail(str(exc)) from None
+    if removed:
+        click.echo(f"removed {len(removed)} namespaces and links: {' '.join(removed)}")
     if purge:
         shutil.rmtree(root)
     click.echo("devnet stopped" + (f"; {root} deleted" if purge else ""))
