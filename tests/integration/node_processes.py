@@ -71,11 +71,16 @@ def write_network(tmp_path: Path, world: World, nodes: int = 4) -> list[Path]:
     return configs
 
 
-def start_node(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def start_node(
+    config: Path,
+    log_path: Path,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(extra_env or {}))
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "node", "run", "--config", str(config)],
+            [sys.executable, "-m", "node", "run", "--config", str(config), *extra_args],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -98,6 +103,29 @@ def http_json(url: str, body: dict[str, object] | None = None) -> tuple[int, dic
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def metric_values(url: str, name: str) -> dict[str, float]:
+    """``name``'s samples from /metrics, keyed by their label text ("" without labels)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, _, value = line.rpartition(" ")
+            values[key[len(name) :].strip("{}")] = float(value)
+    return values
+
+
+def block_hashes(url: str, up_to_height: int) -> list[str]:
+    """The node's block hash at every height from 1 to ``up_to_height``."""
+    hashes = []
+    for height in range(1, up_to_height + 1):
+        status, body = http_json(f"{url}/v1/blocks/{height}")
+        if status != 200:
+            raise AssertionError(f"{url} has no block {height}: {body}")
+        hashes.append(str(body["hash"]))
+    return hashes
 
 
 def submit(url: str, tx_bytes: bytes) -> tuple[int, dict[str, object]]:
