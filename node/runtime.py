@@ -26,8 +26,9 @@ catch-up task (``node.catchup``) that fetches certified blocks from the
 peers the core named, applies them on the worker thread, checks the state
 root against the stable checkpoint and answers ``StateTransferCompleted``.
 
-``Diverged``, a state root that differs after catch-up, or a WAL failure
-stop the node: the core is fed nothing more, nothing is sent, and
+``Diverged``, a state root that differs after catch-up, a WAL failure or a
+failed store write (a full disk: ``StoreIOError``, the store latches) stop
+the node: the core is fed nothing more, nothing is sent, and
 ``status().stopped`` says why. A broken local invariant raises out of
 ``run``. Restart: ``Replica.restore`` from the WAL's records and the store's
 height, root and recent request ids. WAL compaction is off: ``live_records``
@@ -77,7 +78,7 @@ from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
 from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
-from ledger.store import Store
+from ledger.store import Store, StoreIOError
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, LedgerApp, validate_proposal_for
 from node.catchup import (
@@ -473,7 +474,13 @@ class NodeRuntime:
             case Broadcast(message=message):
                 self.links.broadcast(message)
             case Execute():
-                applied = await self._worker.run(functools.partial(self._execute, action))
+                try:
+                    applied = await self._worker.run(functools.partial(self._execute, action))
+                except StoreIOError as exc:
+                    # A full or failing disk: the store latched; stop before any vote
+                    # on a state this node could not keep.
+                    self._halt(f"store write failed at seq {action.seq}: {exc}")
+                    return None
                 if isinstance(applied, Executed):
                     return applied
                 self._after_block(applied)
@@ -584,7 +591,7 @@ class NodeRuntime:
                     else:
                         plan.on_reply(fetch, reply)
                 for block in plan.ready():
-                    applied = await self._worker.run(functools.partial(self._apply, block))
+                    applied = await self._apply_or_halt(block)
                     if applied is not None:
                         self._after_block(applied)
             for peer, problem in plan.faults:
@@ -593,6 +600,14 @@ class NodeRuntime:
         finally:
             self._catchup = None
         await self._finish_catch_up(request)
+
+    async def _apply_or_halt(self, block: VerifiedBlock) -> BlockApplied | None:
+        """A fetched block applied on the worker thread; a failing disk halts the node."""
+        try:
+            return await self._worker.run(functools.partial(self._apply, block))
+        except StoreIOError as exc:
+            self._halt(f"store write failed at height {block.height}: {exc}")
+            return None
 
     def _apply(self, block: VerifiedBlock) -> BlockApplied | None:
         """On the worker thread: a fetched block, unless the core executed it meanwhile."""
@@ -629,7 +644,7 @@ class NodeRuntime:
                     if isinstance(checked, str):
                         self.count_fault("catchup", peer, checked)
                         break
-                    applied = await self._worker.run(functools.partial(self._apply, checked))
+                    applied = await self._apply_or_halt(checked)
                     if applied is not None:
                         self._after_block(applied)
                         progressed = True
