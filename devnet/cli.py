@@ -10,9 +10,18 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 
 from client.sdk import Client, RetryPolicy, VeilApiError
 from devnet import netns as netns_tools
+from devnet.chaos import (
+    DEFAULT_RATE_PER_BANK,
+    DEFAULT_RECOVERY_BOUND_S,
+    ChaosResult,
+    run_chaos,
+)
+from devnet.chaos_faults import ChaosError
+from devnet.chaos_scenarios import SCENARIOS
 from devnet.demo import run_demo
 from devnet.netns import NetnsError, NetnsLayout
 from devnet.network import (
@@ -271,3 +280,96 @@ def demo(root: Path) -> None:
         run_demo(open_devnet(root), Console())
     except (DevnetError, VeilApiError, ValueError) as exc:
         raise _fail(str(exc)) from None
+
+
+@devnet_cli.command()
+@dir_option
+@click.option("--scenario", required=True, type=click.Choice(sorted(SCENARIOS)))
+@click.option("--duration", "duration_s", type=click.FloatRange(4, None), default=60.0)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--rate",
+    "rate_per_bank",
+    type=click.FloatRange(0.1, None),
+    default=DEFAULT_RATE_PER_BANK,
+    show_default=True,
+    help="attests per second per bank",
+)
+@click.option(
+    "--recovery-bound",
+    "recovery_bound_s",
+    type=click.FloatRange(1, None),
+    default=DEFAULT_RECOVERY_BOUND_S,
+    show_default=True,
+    help="seconds a heal may take to show progress",
+)
+@click.option("--json", "json_output", is_flag=True)
+def chaos(  # noqa: PLR0917 - one parameter per click option
+    root: Path,
+    scenario: str,
+    duration_s: float,
+    seed: int,
+    rate_per_bank: float,
+    recovery_bound_s: float,
+    json_output: bool,
+) -> None:
+    """Break the running devnet in rounds under load; check no fork, no lost commit,
+    convergence and bounded recovery. Exits 1 on a violation (with the replay command)."""
+    try:
+        devnet = open_devnet(root)
+        result = run_chaos(
+            devnet,
+            scenario,
+            duration_s,
+            seed,
+            rate_per_bank=rate_per_bank,
+            recovery_bound_s=recovery_bound_s,
+        )
+    except (DevnetError, NetnsError, ChaosError, VeilApiError) as exc:
+        raise _fail(f"chaos {scenario} (seed {seed}): {exc}") from None
+    if json_output:
+        click.echo(json.dumps(result.as_json()))
+    else:
+        _print_chaos(result)
+    if not result.ok:
+        click.echo(
+            f"VIOLATION in scenario {scenario}, seed {seed}: replay with "
+            f"`python -m devnet chaos --dir {root} --scenario {scenario} "
+            f"--duration {duration_s:g} --seed {seed}`",
+            err=True,
+        )
+        raise SystemExit(1)
+
+
+def _print_chaos(result: ChaosResult) -> None:
+    table = Table(title=f"chaos {result.scenario}, seed {result.seed}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("rounds", result.rounds),
+        ("txs acknowledged", result.acknowledged),
+        ("acknowledged and committed", result.committed),
+        ("acknowledged, never committed", result.uncommitted),
+        ("  their final status", json.dumps(result.uncommitted_statuses)),
+        ("lost commits", result.lost),
+        ("forks", result.forks),
+        ("converged", result.converged),
+        ("recovery p50 / p99 (s)", f"{result.recovery_s_p50} / {result.recovery_s_p99}"),
+        (
+            "baseline tx/s, p99 (s)",
+            f"{result.baseline.committed_tx_per_s}, {result.baseline.latency_s_p99}",
+        ),
+        (
+            "under faults tx/s, p99 (s)",
+            f"{result.faulted.committed_tx_per_s}, {result.faulted.latency_s_p99}",
+        ),
+    ]
+    if result.honest_faults:
+        rows.append(("faults counted by honest nodes", json.dumps(result.honest_faults)))
+    for name, value in rows:
+        table.add_row(name, str(value))
+    Console().print(table)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    for violation in result.violations:
+        click.echo(f"VIOLATION: {violation}")

@@ -196,15 +196,19 @@ class Devnet:
     def running(self) -> list[int]:
         return [i for i in range(self.nodes) if self.pid(i) is not None]
 
-    def start(self, index: int) -> int:
+    def start(
+        self, index: int, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+    ) -> int:
+        """Start node ``index`` (``extra_args`` go to ``node run``); its pid."""
         if self.pid(index) is not None:
             raise DevnetError(f"node {index} is already running (pid {self.pid(index)})")
         if not self.config_file(index).exists():
             raise DevnetError(f"no node {index} in {self.root}; run `python -m devnet up` first")
-        env = dict(os.environ)
+        env = dict(os.environ, **(extra_env or {}))
         source_root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "node", "run", "--config", str(self.config_file(index))]
+        config = str(self.config_file(index))
+        command = [sys.executable, "-m", "node", "run", "--config", config, *extra_args]
         layout = self.netns_layout
         if layout is not None:
             command = exec_prefix(layout.namespace(index)) + command
