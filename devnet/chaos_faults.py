@@ -4,7 +4,9 @@
   other side (the API stays reachable from the host over the bridge);
 - link flaps: the node's end of its veth down, then up;
 - latency and loss: ``tc netem`` on the node's veth (both need ``sch_netem`` in the
-  kernel); loss falls back to an nftables ``numgen`` drop rule when netem is missing.
+  kernel); without it, latency goes through a delaying relay (``devnet.delay_relay``)
+  that nftables redirects the node's peer connections to, and loss through an
+  nftables ``numgen`` drop rule.
 - disk: the node's data directory moved onto a tmpfs just big enough, then filled.
 
 ``heal`` undoes every network fault this object made.
@@ -12,16 +14,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devnet import netns
+from devnet.delay_relay import RELAY_MARK
 from devnet.netns import NetnsError, NetnsLayout
 
 NFT_TABLE = "veil_chaos"
+NFT_DELAY_TABLE = "veil_chaos_delay"
+RELAY_PORT = 7999
+RELAY_START_TIMEOUT_S = 30.0
 
 
 class ChaosError(Exception):
@@ -34,7 +43,9 @@ class NetworkFaults:
     _routes: list[tuple[int, str]] = field(default_factory=list)
     _shaped: set[int] = field(default_factory=set)
     _nft: set[int] = field(default_factory=set)
+    _nft_delay: set[int] = field(default_factory=set)
     _down: set[int] = field(default_factory=set)
+    _relays: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def _ip(self, index: int, *args: str, check: bool = True) -> str:
         return netns.ip(*args, namespace=self.layout.namespace(index), check=check)
@@ -69,6 +80,63 @@ class NetworkFaults:
             )
         self._shaped.add(index)
 
+    def delay(
+        self, index: int, base_ms: int, jitter_ms: int, peer_ports: list[int], seed: int
+    ) -> str:
+        """Delay the node's outgoing traffic: ``tc netem delay``, or without ``sch_netem``
+        a delaying relay its outgoing peer connections are redirected through (nftables);
+        which one was used."""
+        try:
+            self.netem(index, "delay", f"{base_ms}ms", f"{jitter_ms}ms")
+            return "netem"
+        except ChaosError:
+            if shutil.which("nft") is None:
+                raise ChaosError(
+                    "latency needs tc netem (sch_netem) or nftables (`nft`) for the relay"
+                ) from None
+        namespace = self.layout.namespace(index)
+        relay = [*netns.exec_prefix(namespace), sys.executable, "-m", "devnet.delay_relay"]
+        relay += ["--port", str(RELAY_PORT), "--delay-ms", str(base_ms)]
+        relay += ["--jitter-ms", str(jitter_ms), "--seed", str(seed)]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        self._relays[index] = subprocess.Popen(  # noqa: S603 - our own module
+            relay, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._wait_listening(index)
+        ports = ", ".join(str(p) for p in peer_ports)
+        subnet = f"{netns.SUBNET_PREFIX}.{self.layout.subnet_octet}.0/24"
+        rules = (
+            f"add table ip {NFT_DELAY_TABLE}\n"
+            f"add chain ip {NFT_DELAY_TABLE} out {{ type nat hook output priority -100 ; }}\n"
+            f"add rule ip {NFT_DELAY_TABLE} out ip daddr {subnet} tcp dport {{ {ports} }} "
+            f"meta mark != {RELAY_MARK} redirect to :{RELAY_PORT}\n"
+        )
+        self._nft_apply(index, rules)
+        self._nft_delay.add(index)
+        # Established links skip the redirect: cut them, the node redials through the relay.
+        netns.run_tool([*netns.exec_prefix(namespace), "ss", "-K", "dst", subnet], check=False)
+        return "relay"
+
+    def _wait_listening(self, index: int) -> None:
+        """Until the relay listens: redirected before that, the node's dials are refused."""
+        deadline = time.monotonic() + RELAY_START_TIMEOUT_S
+        command = [*netns.exec_prefix(self.layout.namespace(index)), "ss", "-Hltn"]
+        while time.monotonic() < deadline:
+            if f":{RELAY_PORT} " in netns.run_tool(command, check=False):
+                return
+            if self._relays[index].poll() is not None:
+                break
+            time.sleep(0.1)
+        raise ChaosError(f"the delay relay in {self.layout.namespace(index)} did not start")
+
+    def _nft_apply(self, index: int, rules: str) -> None:
+        command = [*netns.exec_prefix(self.layout.namespace(index)), "nft", "-f", "-"]
+        done = subprocess.run(  # noqa: S603
+            command, input=rules, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise ChaosError(f"nft failed: {done.stderr.strip()}")
+
     def loss(self, index: int, percent: int) -> None:
         """Drop ``percent`` % of the node's outgoing packets to the other nodes."""
         try:
@@ -87,12 +155,7 @@ class NetworkFaults:
             f"add rule inet {NFT_TABLE} out ip daddr {subnet} "
             f"numgen random mod 100 < {percent} drop\n"
         )
-        command = [*netns.exec_prefix(self.layout.namespace(index)), "nft", "-f", "-"]
-        done = subprocess.run(  # noqa: S603
-            command, input=rules, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise ChaosError(f"nft failed: {done.stderr.strip()}")
+        self._nft_apply(index, rules)
         self._nft.add(index)
 
     def heal(self) -> None:
@@ -127,6 +190,23 @@ class NetworkFaults:
                 check=False,
             )
         self._nft.clear()
+        for index in self._nft_delay:
+            netns.run_tool(
+                [
+                    *netns.exec_prefix(self.layout.namespace(index)),
+                    "nft",
+                    "delete",
+                    "table",
+                    "ip",
+                    NFT_DELAY_TABLE,
+                ],
+                check=False,
+            )
+        self._nft_delay.clear()
+        for relay in self._relays.values():  # its links drop; the nodes redial directly
+            relay.terminate()
+            relay.wait(timeout=10)
+        self._relays.clear()
         for index in list(self._down):
             self.link_up(index)
 

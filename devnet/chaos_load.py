@@ -110,6 +110,8 @@ class CommitWatcher:
     _next_height: int = 1
 
     def start(self) -> None:
+        """Follow the chain from its current tip (older blocks hold no tx of this run)."""
+        self._next_height = quick_client(self.devnet.url(0), 10).status().height + 1
         self._thread = threading.Thread(target=self._loop, daemon=True, name="commit-watcher")
         self._thread.start()
 

@@ -19,7 +19,7 @@ from client.sdk import VeilApiError
 from devnet.chaos_checks import heights, wait_progress
 from devnet.chaos_faults import NetworkFaults, SmallDisk, require_netns
 from devnet.chaos_load import quick_client
-from devnet.network import Devnet, DevnetError
+from devnet.network import PEER_PORT_OFFSET, Devnet, DevnetError
 
 RESTART_TIMEOUT_S = 60.0
 SPLIT_SETTLE_S = 1.5
@@ -179,12 +179,14 @@ def partition(run: ChaosRun) -> None:
 def latency(run: ChaosRun) -> None:
     faults = _network(run)
     delays = {}
+    peer_ports = [run.devnet.base_port + PEER_PORT_OFFSET + i for i in run.all_nodes]
+    how = ""
     for index in run.all_nodes:
         base_ms = run.rng.randint(50, 300)
         jitter_ms = max(1, base_ms // 5)
-        faults.netem(index, "delay", f"{base_ms}ms", f"{jitter_ms}ms")
+        how = faults.delay(index, base_ms, jitter_ms, peer_ports, run.rng.randrange(1 << 30))
         delays[index] = f"{base_ms}±{jitter_ms} ms"
-    run.notes.append(f"latency per node (outgoing): {delays}")
+    run.notes.append(f"latency per node's outgoing links ({how}): {delays}")
     _hold_then_heal(run, faults, "latency")
 
 
