@@ -134,6 +134,7 @@ def run_chaos(
     *,
     rate_per_bank: float = DEFAULT_RATE_PER_BANK,
     recovery_bound_s: float = DEFAULT_RECOVERY_BOUND_S,
+    max_rounds: int | None = None,
 ) -> ChaosResult:
     if scenario not in SCENARIOS:
         raise DevnetError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")

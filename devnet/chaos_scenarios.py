@@ -40,12 +40,16 @@ class ChaosRun:
     honest_faults: dict[str, float] = field(default_factory=dict)
     network: NetworkFaults | None = None
     byzantine_node: int | None = None
+    max_rounds: int | None = None
 
     @property
     def all_nodes(self) -> list[int]:
         return list(range(self.devnet.nodes))
 
     def time_left(self) -> bool:
+        """Another round: before the deadline and below ``max_rounds``."""
+        if self.max_rounds is not None and self.rounds >= self.max_rounds:
+            return False
         return time.monotonic() < self.deadline_s
 
     def top_height(self, nodes: list[int] | None = None) -> int:

@@ -303,6 +303,13 @@ def demo(root: Path) -> None:
     show_default=True,
     help="seconds a heal may take to show progress",
 )
+@click.option(
+    "--rounds",
+    "max_rounds",
+    type=click.IntRange(1, None),
+    default=None,
+    help="stop after this many rounds (or the duration, whichever comes first)",
+)
 @click.option("--json", "json_output", is_flag=True)
 def chaos(  # noqa: PLR0917 - one parameter per click option
     root: Path,
@@ -311,6 +318,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
     seed: int,
     rate_per_bank: float,
     recovery_bound_s: float,
+    max_rounds: int | None,
     json_output: bool,
 ) -> None:
     """Break the running devnet in rounds under load; check no fork, no lost commit,
@@ -324,6 +332,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
             seed,
             rate_per_bank=rate_per_bank,
             recovery_bound_s=recovery_bound_s,
+            max_rounds=max_rounds,
         )
     except (DevnetError, NetnsError, ChaosError, VeilApiError) as exc:
         raise _fail(f"chaos {scenario} (seed {seed}): {exc}") from None
@@ -332,10 +341,12 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
     else:
         _print_chaos(result)
     if not result.ok:
+        replay = f"--scenario {scenario} --duration {duration_s:g} --seed {seed}"
+        replay += f" --rate {rate_per_bank:g} --recovery-bound {recovery_bound_s:g}"
+        replay += f" --rounds {max_rounds}" if max_rounds is not None else ""
         click.echo(
             f"VIOLATION in scenario {scenario}, seed {seed}: replay with "
-            f"`python -m devnet chaos --dir {root} --scenario {scenario} "
-            f"--duration {duration_s:g} --seed {seed}`",
+            f"`python -m devnet chaos --dir {root} {replay}`",
             err=True,
         )
         raise SystemExit(1)
