@@ -8,7 +8,7 @@ NATIVE_STAMP := $(VENV)/.native-msm-stamp
 MSM := privacy/msm
 PACKAGES := privacy consensus ledger node client devnet
 
-.PHONY: test lint typecheck unit devnet install clean soak
+.PHONY: test lint typecheck unit devnet install clean soak browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,22 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict $(PACKAGES) benchmarks
 
-unit: install
+# The explorer's browser test (tests/integration/test_explorer_browser.py) drives
+# Debian's headless chromium through chromedriver: installed with apt-get as root,
+# otherwise make stops here naming the two packages (the test is never skipped).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver for the explorer's browser test ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver >/dev/null || exit 1; \
+	else \
+		echo "the explorer's browser test needs Debian's chromium and chromium-driver:" \
+			"run 'sudo apt-get install chromium chromium-driver', then make test again" >&2; \
+		exit 1; \
+	fi
+
+unit: install browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

@@ -12,6 +12,9 @@ import binascii
 from dataclasses import dataclass
 from typing import Literal
 
+from ledger.loans import STATUS_ACTIVE, STATUS_CLOSED, LoanRecord
+from ledger.tx import LoanTerms
+
 Json = dict[str, object]
 
 
@@ -385,6 +388,101 @@ class Account:
             member=_bool(obj, "member"),
             member_name=_opt_str(obj, "member_name"),
             last_nonce=_int(obj, "last_nonce"),
+        )
+
+
+LoanStatus = Literal["active", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Loan:
+    """A loan at a height (``GET /v1/loans/{id}``, an item of a borrower's list):
+    public terms, status and commitments, never an amount."""
+
+    id: bytes
+    lender: bytes
+    borrower: bytes
+    asset: bytes
+    rate_bps: int
+    period_blocks: int
+    maturity_height: int
+    purpose: str
+    principal_commitment: bytes
+    outstanding_commitment: bytes
+    status: LoanStatus
+    overdue: bool
+    originated_height: int
+    accrued_periods: int
+    closed_height: int | None
+
+    @property
+    def closed(self) -> bool:
+        return self.status == "closed"
+
+    def record(self) -> LoanRecord:
+        """The ledger's record of this loan, as the node's state holds it at that height:
+        what ``ledger.exposure`` and ``ledger.credit_report`` verify against."""
+        terms = LoanTerms(self.rate_bps, self.period_blocks, self.maturity_height, self.purpose)
+        return LoanRecord(
+            self.lender,
+            self.borrower,
+            self.asset,
+            terms,
+            self.principal_commitment,
+            self.outstanding_commitment,
+            STATUS_CLOSED if self.closed else STATUS_ACTIVE,
+            self.originated_height,
+            self.accrued_periods,
+            self.closed_height or 0,
+        )
+
+    @classmethod
+    def from_json(cls, obj: Json) -> Loan:
+        status = _str(obj, "status")
+        if status not in ("active", "closed"):
+            raise BadResponseError(f"unknown loan status {status[:20]!r}")
+        return cls(
+            id=_hex(obj, "id"),
+            lender=_hex(obj, "lender"),
+            borrower=_hex(obj, "borrower"),
+            asset=_hex(obj, "asset"),
+            rate_bps=_int(obj, "rate_bps"),
+            period_blocks=_int(obj, "period_blocks"),
+            maturity_height=_int(obj, "maturity_height"),
+            purpose=_str(obj, "purpose"),
+            principal_commitment=_hex(obj, "principal_commitment"),
+            outstanding_commitment=_hex(obj, "outstanding_commitment"),
+            status="closed" if status == "closed" else "active",
+            overdue=_bool(obj, "overdue"),
+            originated_height=_int(obj, "originated_height"),
+            accrued_periods=_int(obj, "accrued_periods"),
+            closed_height=_opt_int(obj, "closed_height"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BorrowerLoans:
+    """``GET /v1/borrowers/{pk}/loans?height=h``: every loan of the borrower at ``height``,
+    with the hash and certificate of that block."""
+
+    borrower: bytes
+    height: int
+    block_hash: bytes
+    certificate: Certificate | None
+    loans: tuple[Loan, ...]
+
+    def records(self) -> list[tuple[bytes, LoanRecord]]:
+        """(loan id, record) in the node's index order, as ``ledger.loans.loans_of`` gives."""
+        return [(loan.id, loan.record()) for loan in self.loans]
+
+    @classmethod
+    def from_json(cls, obj: Json) -> BorrowerLoans:
+        return cls(
+            borrower=_hex(obj, "borrower"),
+            height=_int(obj, "height"),
+            block_hash=_hex(obj, "block_hash"),
+            certificate=_opt_certificate(obj, "certificate"),
+            loans=tuple(Loan.from_json(item) for item in _objects(obj, "loans")),
         )
 
 

@@ -68,8 +68,10 @@ def _add_plugin_commands() -> None:
 
 
 from client.commands import install_global_options  # noqa: E402 - after cli exists
+from client.loan_commands import loan  # noqa: E402
 
 install_global_options(cli)
+cli.add_command(loan)
 
 
 def main() -> None:

@@ -20,13 +20,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from client.audit import ApiMemoKeys
+from client.loan_audit import loan_audit_json, render_loan_audit
 from client.sdk import Client, VeilApiError
 from client.wallet_file import WalletDir, WalletFileError
 from ledger.auditor import Auditor
 from ledger.block import decode_block
 from ledger.build import OutputPlan, build_issue, build_register_account
+from ledger.loan_scan import LoanTracker
 from ledger.reasons import TxRejected
-from ledger.tx import TransferBody, confidential_bodies, signer_of
+from ledger.tx import IssueBody, confidential_bodies, signer_of
 
 DEFAULT_NODE_URL: Final = "http://127.0.0.1:8700"
 """The devnet's node 0 (devnet's default base port)."""
@@ -170,33 +173,55 @@ def wallet_new(ctx: click.Context, directory: Path) -> None:
 
 @wallet.command("show")
 @wallet_option
+@click.option(
+    "--registrar",
+    default=None,
+    metavar="BANK_PK",
+    help="Also print the proof of possession this bank needs to register the account.",
+)
 @json_option
 @click.pass_context
 @user_errors
-def wallet_show(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None:
-    """The account's public key, memo public key and whether it is registered."""
+def wallet_show(
+    ctx: click.Context, wallet_dir: Path, registrar: str | None, json_flag: bool
+) -> None:
+    """The account's public key, memo public key and whether it is registered; with
+    --registrar, also its proof of possession for that bank (`proof_of_possession`)."""
     settings = _settings(ctx, json_flag)
-    opened = WalletDir.open(wallet_dir)
+    opened = WalletDir.open(wallet_dir, read_state=False)
+    client = settings.client()
+    bank = None if registrar is None else _hex_arg(registrar, 32, "--registrar")
     try:
-        settings.client().account(opened.public_key)
+        client.account(opened.public_key)
         registered = True
     except VeilApiError as exc:
         if exc.code != "ACCOUNT_NOT_FOUND":
             raise
         registered = False
-    data = {
+    data: dict[str, object] = {
         "public_key": opened.public_key.hex(),
         "memo_public_key": opened.memo_public_key.hex(),
         "registered": registered,
     }
-    _emit(
-        settings,
-        data,
-        lambda c: c.print(
+    if bank is not None:
+        pop = opened.wallet.proof_of_possession(client.chain().chain_id, bank)
+        data |= {"registrar": bank.hex(), "proof_of_possession": pop.hex()}
+
+    def render(console: Console) -> None:
+        console.print(
             f"public key      {data['public_key']}\nmemo public key {data['memo_public_key']}\n"
-            f"registered      {'yes' if registered else 'no'}"
-        ),
-    )
+            f"registered      {'yes' if registered else 'no'}",
+            soft_wrap=True,
+        )
+        if bank is not None:
+            console.print(
+                f"proof of possession for bank {bank.hex()[:16]}…:\n"
+                f"  veil bank register-account --wallet BANKDIR --account {data['public_key']} "
+                f"--memo-key {data['memo_public_key']} --pop {data['proof_of_possession']}",
+                soft_wrap=True,
+            )
+
+    _emit(settings, data, render)
 
 
 @wallet.command("pop")
@@ -360,36 +385,109 @@ def bank() -> None:
     """What member banks do: register accounts, issue deposit tokens."""
 
 
+REGISTER_HOW: Final = (
+    "give --account-wallet DIR (the account's wallet directory, on this machine), or "
+    "--account PK --memo-key HEX --pop HEX (the account prints all three with "
+    "`veil wallet show --wallet DIR --registrar BANK_PK`)"
+)
+
+
+def _registration_inputs(
+    chain_id: bytes,
+    bank_key: bytes,
+    *,
+    account_wallet: Path | None,
+    account: str | None,
+    memo_key: str | None,
+    pop: str | None,
+) -> tuple[bytes, bytes, bytes]:
+    """(account key, memo key, proof of possession) from one of the two ways to give them."""
+    given = [
+        name
+        for name, value in (("--account", account), ("--memo-key", memo_key), ("--pop", pop))
+        if value is not None
+    ]
+    if account_wallet is not None:
+        if given:
+            raise click.ClickException(
+                f"--account-wallet replaces {', '.join(given)}; {REGISTER_HOW}"
+            )
+        holder = WalletDir.open(account_wallet, read_state=False)
+        proof = holder.wallet.proof_of_possession(chain_id, bank_key)
+        return holder.public_key, holder.memo_public_key, proof
+    missing = [name for name in ("--account", "--memo-key", "--pop") if name not in given]
+    if missing:
+        what = "the account's proof of possession" if missing == ["--pop"] else "the account"
+        raise click.ClickException(f"missing {what} ({', '.join(missing)}): {REGISTER_HOW}")
+    return (
+        _hex_arg(account or "", 32, "--account"),
+        _hex_arg(memo_key or "", 32, "--memo-key"),
+        _hex_arg(pop or "", 64, "--pop"),
+    )
+
+
 @bank.command("register-account")
 @wallet_option
-@click.option("--account", required=True, metavar="PK")
-@click.option("--memo-key", required=True, metavar="HEX")
+@click.option(
+    "--account-wallet",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The account's wallet directory: its keys make the proof of possession here.",
+)
+@click.option("--account", default=None, metavar="PK")
+@click.option("--memo-key", default=None, metavar="HEX")
 @click.option(
     "--pop",
-    required=True,
+    default=None,
     metavar="HEX",
-    help="The account's proof of possession (`veil wallet pop`).",
+    help="The account's proof of possession (`veil wallet show --registrar BANK_PK`).",
 )
 @wait_option
 @click.pass_context
 @user_errors
 def bank_register_account(
-    ctx: click.Context, *, wallet_dir: Path, account: str, memo_key: str, pop: str, wait: bool
+    ctx: click.Context,
+    *,
+    wallet_dir: Path,
+    account_wallet: Path | None,
+    account: str | None,
+    memo_key: str | None,
+    pop: str | None,
+    wait: bool,
 ) -> None:
-    """Register account PK with its memo key, as the bank of BANKDIR."""
+    """Register an account with its memo key, as the bank of BANKDIR.
+
+    The chain takes a registration only with the account's proof of possession,
+    a signature by the account's own key: give the account's wallet directory
+    (--account-wallet), or its key, memo key and proof (--account, --memo-key, --pop).
+    """
     settings = _settings(ctx)
     client = settings.client()
     opened = WalletDir.open(wallet_dir, read_state=False)
     chain = client.chain()
-    nonce = client.account(opened.public_key).last_nonce + 1
-    built = build_register_account(
-        opened.wallet.identity,
+    account_key, memo_public_key, proof = _registration_inputs(
         chain.chain_id,
-        _hex_arg(account, 32, "--account"),
-        _hex_arg(memo_key, 32, "--memo-key"),
-        proof_of_possession=_hex_arg(pop, 64, "--pop"),
-        nonce=nonce,
+        opened.public_key,
+        account_wallet=account_wallet,
+        account=account,
+        memo_key=memo_key,
+        pop=pop,
     )
+    nonce = client.account(opened.public_key).last_nonce + 1
+    try:
+        built = build_register_account(
+            opened.wallet.identity,
+            chain.chain_id,
+            account_key,
+            memo_public_key,
+            proof_of_possession=proof,
+            nonce=nonce,
+        )
+    except ValueError as exc:
+        raise click.ClickException(
+            f"{exc} (made for another bank or chain? the account makes it with "
+            f"`veil wallet show --wallet DIR --registrar {opened.public_key.hex()}`)"
+        ) from None
     _submit(settings, client, built.encode(), wait)
 
 
@@ -593,13 +691,15 @@ def chain_validators(ctx: click.Context, json_flag: bool) -> None:
 @click.pass_context
 @user_errors
 def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None:
-    """As the regulator: open every audit memo, total the unspent value per asset against
-    its public issued total, and list memo mismatches with the tx id and signer."""
+    """As the regulator: open every audit memo, check every owner memo against its owner's
+    memo key, total the unspent value per asset against its public issued total, and list
+    memo mismatches (a memo that does not open its commitment) with the tx id and signer."""
     settings = _settings(ctx, json_flag)
     client = settings.client()
     regulator = WalletDir.open(wallet_dir, read_state=False)
     chain_info = client.chain()
     auditor = Auditor([regulator.wallet.memo_private_key])
+    loans = LoanTracker("auditor", regulator.wallet.memo_private_key)
     spent: set[bytes] = set()
     signers: dict[bytes, bytes] = {}
     for height in range(1, chain_info.height + 1):
@@ -608,10 +708,12 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
         except TxRejected as exc:
             raise VeilApiError("BAD_RESPONSE", f"block {height} does not decode: {exc}") from None
         auditor.scan(block, chain_info.chain_id)
+        loans.scan(block, chain_info.chain_id)
         for tx_id, body in confidential_bodies(block.txs, chain_info.chain_id):
             signers[tx_id] = signer_of(body)
-            if isinstance(body, TransferBody):
+            if not isinstance(body, IssueBody):  # transfers, loan originations and repays
                 spent.update(body.inputs)
+    auditor.check_owner_memos(ApiMemoKeys(client))
     totals = []
     for asset in chain_info.assets:
         unspent = [
@@ -636,7 +738,13 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
         }
         for m in sorted(auditor.bad.values(), key=lambda m: m.output_id)
     ]
-    data = {"height": chain_info.height, "assets": totals, "mismatches": mismatches}
+    symbols = {asset.id: asset.symbol for asset in chain_info.assets}
+    data = {
+        "height": chain_info.height,
+        "assets": totals,
+        "mismatches": mismatches,
+        "loans": loan_audit_json(loans, symbols),
+    }
 
     def render(console: Console) -> None:
         table = Table(
@@ -657,8 +765,12 @@ def audit_command(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> None
             )
         console.print(table)
         for m in mismatches:
-            console.print(f"[red]mismatch[/] tx {m['tx_id']} signer {m['signer']}: {m['reason']}")
+            console.print(
+                f"[red]mismatch[/] tx {m['tx_id']} signer {m['signer']}: {m['reason']}",
+                soft_wrap=True,
+            )
         if not mismatches:
             console.print("no memo mismatches")
+        render_loan_audit(console, data["loans"])  # type: ignore[arg-type]
 
     _emit(settings, data, render)

@@ -31,9 +31,11 @@ from client.api_types import (
     BadResponseError,
     BatchItem,
     Block,
+    BorrowerLoans,
     ChainInfo,
     Health,
     Json,
+    Loan,
     NodeStatus,
     Output,
     OutputPage,
@@ -189,6 +191,19 @@ def _outputs_call(owner: bytes, limit: int | None, after: bytes | None) -> _Call
     return _Call("GET", "/v1/outputs", query=tuple(query))
 
 
+def _height_query(height: int | None) -> tuple[tuple[str, str], ...]:
+    return () if height is None else (("height", str(height)),)
+
+
+def _loan_call(loan_id: bytes, height: int | None) -> _Call:
+    return _Call("GET", f"/v1/loans/{loan_id.hex()}", query=_height_query(height))
+
+
+def _borrower_call(borrower: bytes, height: int | None) -> _Call:
+    path = f"/v1/borrowers/{borrower.hex()}/loans"
+    return _Call("GET", path, query=_height_query(height))
+
+
 def _batch_items(body: Json | bytes) -> list[BatchItem]:
     def parse(obj: Json) -> list[BatchItem]:
         results = obj.get("results")
@@ -325,6 +340,14 @@ class Client:
         path = f"/v1/accounts/{public_key.hex()}"
         return _typed(Account.from_json, self._request(_Call("GET", path)))
 
+    def loan(self, loan_id: bytes, *, height: int | None = None) -> Loan:
+        """One loan at ``height`` (default: the tip); ``LOAN_NOT_FOUND`` if none."""
+        return _typed(Loan.from_json, self._request(_loan_call(loan_id, height)))
+
+    def borrower_loans(self, borrower: bytes, *, height: int | None = None) -> BorrowerLoans:
+        """Every loan of ``borrower`` at ``height`` (default: the tip), closed ones too."""
+        return _typed(BorrowerLoans.from_json, self._request(_borrower_call(borrower, height)))
+
     def status(self) -> NodeStatus:
         return _typed(NodeStatus.from_json, self._request(_Call("GET", "/v1/status")))
 
@@ -458,6 +481,13 @@ class AsyncClient:
     async def account(self, public_key: bytes) -> Account:
         path = f"/v1/accounts/{public_key.hex()}"
         return _typed(Account.from_json, await self._request(_Call("GET", path)))
+
+    async def loan(self, loan_id: bytes, *, height: int | None = None) -> Loan:
+        return _typed(Loan.from_json, await self._request(_loan_call(loan_id, height)))
+
+    async def borrower_loans(self, borrower: bytes, *, height: int | None = None) -> BorrowerLoans:
+        body = await self._request(_borrower_call(borrower, height))
+        return _typed(BorrowerLoans.from_json, body)
 
     async def status(self) -> NodeStatus:
         return _typed(NodeStatus.from_json, await self._request(_Call("GET", "/v1/status")))

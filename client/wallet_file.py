@@ -2,7 +2,8 @@
 
 ``DIR/signing.key`` is the ed25519 key file (ledger.identity), ``DIR/memo.key``
 the X25519 memo key, ``DIR/wallet.json`` what scanning the chain found: the
-owned unspent outputs with their openings, the history and the scan height.
+owned unspent outputs with their openings, the history, the loans taken and
+made with their outstanding openings (``client.wallet_loans``) and the scan height.
 Every file is mode 0600 and written atomically (temp file, fsync, rename), so
 a crash leaves the old file or the new one, never half of one. The wallet file
 is a cache: ``rescan`` rebuilds it from the chain. Nothing here sends an amount
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Final, Literal
 
 from client.sdk import Client, VeilApiError
+from client.wallet_loans import WalletLoans
 from ledger.block import block_hash, decode_block
 from ledger.identity import KeyFileError, SigningIdentity
 from ledger.reasons import TxRejected
-from ledger.tx import TransferBody, confidential_bodies
+from ledger.tx import IssueBody, confidential_bodies
 from ledger.wallet import OwnedOutput, Wallet, balances
 from privacy.memo import Opening, generate_memo_keypair
 
@@ -32,6 +34,8 @@ WALLET_FILE_NAME: Final = "wallet.json"
 MEMO_KEY_KIND: Final = "veil-memo-key"
 WALLET_KIND: Final = "veil-wallet"
 FORMAT_VERSION: Final = 1
+WALLET_FORMAT_VERSION: Final = 2
+"""2: the wallet file holds the account's loans; a version-1 file is rescanned."""
 
 
 class WalletFileError(Exception):
@@ -61,7 +65,7 @@ def write_private_file(path: Path, text: str, *, overwrite: bool) -> None:
         os.close(dir_fd)
 
 
-def _read_private_json(path: Path, kind: str) -> dict[str, object]:
+def _read_private_json(path: Path, kind: str, version: int = FORMAT_VERSION) -> dict[str, object]:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -74,7 +78,7 @@ def _read_private_json(path: Path, kind: str) -> dict[str, object]:
         raise WalletFileError(f"{path}: not readable as JSON ({exc.__class__.__name__})") from None
     if not isinstance(document, dict) or document.get("kind") != kind:
         raise WalletFileError(f"{path}: not a {kind} file")
-    if document.get("version") != FORMAT_VERSION:
+    if document.get("version") != version:
         raise WalletFileError(f"{path}: unsupported version {document.get('version')!r}")
     return document
 
@@ -163,6 +167,7 @@ class WalletDir:
         self.path = path
         self.wallet = wallet
         self.state = state
+        self.loans = WalletLoans.empty(wallet.memo_private_key, wallet.public_key)
 
     @property
     def public_key(self) -> bytes:
@@ -226,7 +231,9 @@ class WalletDir:
         if not read_state:
             return cls(path, wallet, WalletState())
         try:
-            document = _read_private_json(path / WALLET_FILE_NAME, WALLET_KIND)
+            document = _read_private_json(
+                path / WALLET_FILE_NAME, WALLET_KIND, WALLET_FORMAT_VERSION
+            )
         except WalletFileError as exc:
             raise WalletFileError(f"{exc}; `veil wallet rescan` rebuilds it") from None
         try:
@@ -241,18 +248,20 @@ class WalletDir:
                 scan_hash=None if scan_hash is None else bytes.fromhex(str(scan_hash)),
                 history=[_history_from_json(e) for e in document["history"]],  # type: ignore[attr-defined]
             )
+            opened = cls(path, wallet, state)
+            opened.loans.load_json(document["loans"])
         except (KeyError, TypeError, ValueError) as exc:
             raise WalletFileError(
                 f"{path / WALLET_FILE_NAME}: damaged ({exc.__class__.__name__}); "
                 "run `veil wallet rescan` to rebuild it from the chain"
             ) from None
-        return cls(path, wallet, state)
+        return opened
 
     def save(self) -> None:
         state = self.state
         document = {
             "kind": WALLET_KIND,
-            "version": FORMAT_VERSION,
+            "version": WALLET_FORMAT_VERSION,
             "public_key": self.public_key.hex(),
             "chain_id": None if state.chain_id is None else state.chain_id.hex(),
             "scan_height": state.scan_height,
@@ -262,6 +271,7 @@ class WalletDir:
                 for o in sorted(self.wallet.unspent.values(), key=lambda o: o.output_id)
             ],
             "history": [_history_json(e) for e in state.history],
+            "loans": self.loans.to_json(),
         }
         write_private_file(
             self.path / WALLET_FILE_NAME, json.dumps(document, indent=2) + "\n", overwrite=True
@@ -310,6 +320,7 @@ class WalletDir:
             raise VeilApiError("BAD_RESPONSE", f"asked for block {height}, got another")
         before = dict(self.wallet.unspent)
         result = self.wallet.scan(block, chain_id)
+        self.loans.scan(block, chain_id)
         for output in result.received:
             self.state.history.append(
                 HistoryEntry(
@@ -319,7 +330,7 @@ class WalletDir:
         spender = {
             input_id: tx_id
             for tx_id, body in confidential_bodies(block.txs, chain_id)
-            if isinstance(body, TransferBody)
+            if not isinstance(body, IssueBody)  # transfers, loan originations and repays
             for input_id in body.inputs
         }
         for output_id in result.spent:
@@ -343,4 +354,5 @@ class WalletDir:
         self.wallet.unspent.clear()
         self.wallet.unreadable.clear()
         self.state = WalletState()
+        self.loans = WalletLoans.empty(self.wallet.memo_private_key, self.public_key)
         return self.sync(client)

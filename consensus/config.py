@@ -41,6 +41,10 @@ class ReplicaConfig:
     ``consensus.request_window``); at least one watermark window."""
     signature_bytes: int = 64
     """Length of every validator signature (ed25519: 64); others are malformed."""
+    max_inflight_batches: int | None = None
+    """As primary, propose a new batch only while fewer than this many of its
+    proposals wait to execute (``None``: the watermark window is the only bound).
+    Requests that arrive meanwhile wait and go in the next, larger batch."""
 
     def __post_init__(self) -> None:
         n = len(self.validators)
@@ -69,6 +73,10 @@ class ReplicaConfig:
             raise ValueError("request_id_window_heights must cover the watermark window")
         if not 1 <= self.signature_bytes <= 64:
             raise ValueError("signature_bytes must be 1..64 (the wire carries at most 64)")
+        if self.max_inflight_batches is not None and not (
+            type(self.max_inflight_batches) is int and self.max_inflight_batches >= 1
+        ):
+            raise ValueError("max_inflight_batches must be None or a positive int")
         if self.max_batch_size < 1 or self.max_checkpoints_per_sender < 2:
             raise ValueError("max_batch_size >= 1 and max_checkpoints_per_sender >= 2")
         largest_request = self.max_request_bytes + MAX_REQUEST_ID_BYTES + REQUEST_FRAMING_BYTES

@@ -65,6 +65,11 @@ def propose(state: ReplicaState) -> None:
         return
     state.next_seq = max(state.next_seq, state.stable_seq + 1)
     room = state.high_watermark - state.next_seq + 1
+    cap = state.config.max_inflight_batches
+    if cap is not None:
+        # Proposals above ``last_executed`` are in flight; execution calls
+        # ``propose`` again, and ``may_propose`` stays set while requests wait.
+        room = min(room, cap - (state.next_seq - 1 - state.last_executed))
     if not state.may_propose or room <= 0:
         return
     # One pass over the pending requests, and only when something changed

@@ -80,6 +80,7 @@ def _banner(devnet: Devnet, console: Console) -> None:
         except VeilApiError as exc:
             where = exc.code
         console.print(f"  node {index}  {devnet.url(index)}  ({where})")
+        console.print(f"          explorer {devnet.url(index)}/explorer/")
     console.print(f"  data and logs: {devnet.root / 'nodes'}/N/  (node.log)")
     console.print("  try:")
     for command in (

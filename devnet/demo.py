@@ -1,5 +1,6 @@
 """The devnet demo: bank 0 registers firms X and Y and issues to X, X pays Y, and a table
-shows who sees what (wallets: amounts; a node and bank 2: commitments; the regulator: totals)."""
+shows who sees what (wallets: amounts; a node and bank 2: commitments; the regulator: totals);
+then the loan steps of ``devnet.loan_demo``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Final
 from rich.console import Console
 from rich.table import Table
 
+from client.audit import ApiMemoKeys
 from client.sdk import Client, VeilApiError
 from client.wallet_file import WalletDir
+from devnet.loan_demo import run_loan_demo
 from devnet.network import Devnet, DevnetError
 from ledger.auditor import Auditor
 from ledger.block import decode_block
@@ -108,6 +111,7 @@ def run_demo(devnet: Devnet, console: Console) -> None:
         for _, body in confidential_bodies(scanned.txs, chain.chain_id):
             if isinstance(body, TransferBody):
                 spent.update(body.inputs)
+    auditor.check_owner_memos(ApiMemoKeys(client))
     issued_now = next(a for a in client.chain().assets if a.id == asset.id).issued_total
     audited = sum(
         o.value for oid, o in auditor.openings.items() if oid not in spent and o.asset == asset.id
@@ -129,3 +133,4 @@ def run_demo(devnet: Devnet, console: Console) -> None:
     console.print(table)
     if firm_y.balances().get(asset.id, 0) < PAID_TO_Y:
         raise DevnetError("demo: firm Y's wallet does not show the payment")
+    run_loan_demo(devnet, console)

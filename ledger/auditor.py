@@ -31,7 +31,7 @@ private key the auditor has held; each memo is tried with each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.block import Block
@@ -122,24 +122,33 @@ class Auditor:
                     self.openings[output_id] = opened
                     self.owner_memos[output_id] = (output.owner, output.owner_memo)
 
-    def _check_owner_memos(self, state: StateReader) -> None:
-        """Check each scanned owner memo once, against the owner's registered memo key
-        (accounts are never changed or removed, so any later state will do)."""
+    def check_owner_memos(self, memo_key_of: Callable[[bytes], bytes | None]) -> None:
+        """Check each scanned owner memo once, against its owner's registered memo key:
+        ``memo_key_of(owner)``, ``None`` when the owner has no account. A client without
+        the state passes a lookup over the node's API (``client.audit``)."""
         for output_id, (owner, memo) in self.owner_memos.items():
-            account = get_account(state, owner)
-            if account is None:
+            memo_key = memo_key_of(owner)
+            if memo_key is None:
                 reason = "OWNER_MEMO_MISMATCH"  # no account: nobody can open it as owner
                 owned = None
             else:
-                reason, owned = owner_memo_problem(
-                    memo, account.memo_public_key, self.openings[output_id]
-                )
+                reason, owned = owner_memo_problem(memo, memo_key, self.openings[output_id])
             if owned is None:
                 self.bad[output_id] = Mismatch(self.created_by[output_id], output_id, reason)
             else:
                 self.openings[output_id] = owned
                 self.owner_ok.add(output_id)
         self.owner_memos.clear()
+
+    def _check_owner_memos(self, state: StateReader) -> None:
+        """Against the state (accounts are never changed or removed, so any later state
+        will do)."""
+
+        def memo_key_of(owner: bytes) -> bytes | None:
+            account = get_account(state, owner)
+            return None if account is None else account.memo_public_key
+
+        self.check_owner_memos(memo_key_of)
 
     def scan_all(self, blocks: Iterable[Block], chain_id: bytes) -> None:
         for block in blocks:

@@ -9,6 +9,7 @@ report holds only if every part of it matches the chain at that height.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final
 
@@ -17,11 +18,13 @@ from ledger.exposure import (
     MAX_PROOF_LOANS,
     ExposureProof,
     MinBalanceProof,
-    exposure_problem,
-    min_balance_problem,
+    UnspentAt,
+    exposure_problem_over,
+    min_balance_problem_over,
     state_height,
 )
-from ledger.loans import loans_of
+from ledger.loans import LoanRecord, loans_of
+from ledger.rules import get_output
 from ledger.state import StateReader
 
 MAX_REPORT_BYTES: Final = 1 << 20
@@ -53,9 +56,15 @@ class CreditReport(Record):
 
 def public_record(state: StateReader, borrower: bytes) -> tuple[LoanEntry, ...]:
     """Every loan of ``borrower`` in the state, with its status at the state's height."""
-    height = state_height(state)
+    return public_record_over(loans_of(state, borrower), state_height(state))
+
+
+def public_record_over(
+    loans: Sequence[tuple[bytes, LoanRecord]], height: int
+) -> tuple[LoanEntry, ...]:
+    """The public record of ``loans`` (every loan of one borrower at ``height``)."""
     entries = []
-    for loan_id, loan in loans_of(state, borrower):
+    for loan_id, loan in loans:
         if loan.closed:
             status = STATUS_CLOSED
         elif loan.overdue(height):
@@ -90,24 +99,49 @@ def make_report(
 
 def report_problem(state: StateReader, chain_id: bytes, report: CreditReport) -> str | None:
     """``None`` if every part of ``report`` holds against ``state``, else the first reason."""
-    problem = exposure_problem(state, chain_id, report.exposure)
+    return report_problem_over(
+        loans_of(state, report.exposure.borrower),
+        lambda output_id: get_output(state, output_id),
+        state_height(state),
+        chain_id,
+        report,
+    )
+
+
+def report_problem_over(
+    loans: Sequence[tuple[bytes, LoanRecord]],
+    unspent_at: UnspentAt,
+    height: int,
+    chain_id: bytes,
+    report: CreditReport,
+) -> str | None:
+    """``report_problem`` against the borrower's ``loans`` at ``height`` and the outputs
+    unspent then (``unspent_at``), as a client reads them from a node."""
+    problem = exposure_problem_over(loans, height, chain_id, report.exposure)
     if problem is not None:
         return f"exposure: {problem}"
-    if report.record != public_record(state, report.exposure.borrower):
+    if report.record != public_record_over(loans, height):
         return "RECORD_DIFFERS: the public record does not match the chain"
     for proof in report.min_balance:
         if proof.owner != report.exposure.borrower:
             return "min balance: WRONG_OWNER"
-        problem = min_balance_problem(state, chain_id, proof)
+        problem = min_balance_problem_over(unspent_at, height, chain_id, proof)
         if problem is not None:
             return f"min balance: {problem}"
     return None
 
 
-def verify_report_bytes(state: StateReader, chain_id: bytes, data: bytes) -> str | None:
-    """``report_problem`` of a report file's bytes; undecodable bytes are a reason too."""
+def decode_report(data: bytes) -> CreditReport | str:
+    """A report file's bytes decoded, or the reason they are not a report."""
     try:
-        report = CreditReport.decode(data, max_bytes=MAX_REPORT_BYTES)
+        return CreditReport.decode(data, max_bytes=MAX_REPORT_BYTES)
     except DecodeError as exc:
         return f"MALFORMED: {exc}"
+
+
+def verify_report_bytes(state: StateReader, chain_id: bytes, data: bytes) -> str | None:
+    """``report_problem`` of a report file's bytes; undecodable bytes are a reason too."""
+    report = decode_report(data)
+    if isinstance(report, str):
+        return report
     return report_problem(state, chain_id, report)

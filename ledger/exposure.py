@@ -20,13 +20,13 @@ are in one currency unit (docs/loans.md): the exposure sums every active loan.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final
 
 from ledger.codec import U64, Bytes32, MaxLen, Record
 from ledger.loans import LoanRecord, loans_of
-from ledger.rules import get_clock, get_output, sum_points
+from ledger.rules import OutputRecord, get_clock, get_output, sum_points
 from ledger.state import StateReader
 from ledger.tx import MAX_INPUTS, RANGE_BITS, OutputId
 from privacy import group
@@ -105,11 +105,6 @@ def state_height(state: StateReader) -> int:
     return 0 if clock is None else clock.height
 
 
-def active_loans(state: StateReader, borrower: bytes) -> list[tuple[bytes, LoanRecord]]:
-    """The borrower's loans that are not closed, from the state's index (complete)."""
-    return [(lid, loan) for lid, loan in loans_of(state, borrower) if not loan.closed]
-
-
 def exposure_commitment(limit: int, loans: list[tuple[bytes, LoanRecord]]) -> bytes:
     """``L·G − Σ C_out,i``."""
     return group.sub(group.mul_base(limit), sum_points(loan.outstanding for _, loan in loans))
@@ -129,9 +124,26 @@ def prove_exposure(
     the memos). Raises ``ProofRefusedError`` if one is missing or stale, or if the
     total exceeds ``limit``.
     """
-    loans = active_loans(state, borrower)
+    return prove_exposure_over(
+        loans_of(state, borrower), state_height(state), chain_id, borrower, limit, openings=openings
+    )
+
+
+def prove_exposure_over(
+    loans: Sequence[tuple[bytes, LoanRecord]],
+    height: int,
+    chain_id: bytes,
+    borrower: bytes,
+    limit: int,
+    *,
+    openings: Mapping[bytes, Opening],
+) -> ExposureProof:
+    """``prove_exposure`` over ``loans``, every loan of ``borrower`` at ``height`` as the
+    chain lists it (``loans_of`` of the state at h, or a node's
+    ``/v1/borrowers/{pk}/loans?height=h``)."""
+    active = [(lid, loan) for lid, loan in loans if not loan.closed]
     value, blinding = limit, 0
-    for loan_id, loan in loans:
+    for loan_id, loan in active:
         opening = openings.get(loan_id)
         if opening is None or opening.commitment() != loan.outstanding:
             raise ProofRefusedError(f"no current opening of loan {loan_id.hex()[:16]}")
@@ -140,7 +152,7 @@ def prove_exposure(
     if value < 0:
         raise ProofRefusedError(f"the outstanding total exceeds the limit {limit}")
     unsigned = ExposureProof(
-        chain_id, borrower, state_height(state), limit, tuple(lid for lid, _ in loans), b""
+        chain_id, borrower, height, limit, tuple(lid for lid, _ in active), b""
     )
     proof, _ = prove_range(
         [value],
@@ -148,7 +160,7 @@ def prove_exposure(
         RANGE_BITS,
         label=context_label(unsigned.context()),
     )
-    return ExposureProof(chain_id, borrower, unsigned.height, limit, unsigned.loan_ids, proof)
+    return ExposureProof(chain_id, borrower, height, limit, unsigned.loan_ids, proof)
 
 
 def _range_holds(commitment: bytes, proof: bytes, label: bytes) -> bool:
@@ -161,14 +173,26 @@ def _range_holds(commitment: bytes, proof: bytes, label: bytes) -> bool:
 
 def exposure_problem(state: StateReader, chain_id: bytes, proof: ExposureProof) -> str | None:
     """``None`` if ``proof`` holds against ``state`` (at the proof's height), else why not."""
+    return exposure_problem_over(
+        loans_of(state, proof.borrower), state_height(state), chain_id, proof
+    )
+
+
+def exposure_problem_over(
+    loans: Sequence[tuple[bytes, LoanRecord]], height: int, chain_id: bytes, proof: ExposureProof
+) -> str | None:
+    """``exposure_problem`` against ``loans``, every loan of the proof's borrower at
+    ``height`` as the chain lists it (the verifier's read, never the prover's list)."""
     if proof.chain_id != chain_id:
         return "WRONG_CHAIN"
-    if state_height(state) != proof.height:
-        return f"WRONG_HEIGHT: the state is at {state_height(state)}, the proof at {proof.height}"
-    loans = active_loans(state, proof.borrower)
-    if tuple(lid for lid, _ in loans) != proof.loan_ids:
+    if height != proof.height:
+        return f"WRONG_HEIGHT: the state is at {height}, the proof at {proof.height}"
+    if any(loan.borrower != proof.borrower for _, loan in loans):
+        return "LOANS_DIFFER: a listed loan is another borrower's"
+    active = [(lid, loan) for lid, loan in loans if not loan.closed]
+    if tuple(lid for lid, _ in active) != proof.loan_ids:
         return "LOANS_DIFFER: the proof does not cover exactly the borrower's active loans"
-    commitment = exposure_commitment(proof.limit, loans)
+    commitment = exposure_commitment(proof.limit, active)
     if not _range_holds(commitment, proof.proof, context_label(proof.context())):
         return "BAD_PROOF"
     return None
@@ -185,27 +209,56 @@ def prove_min_balance(
 ) -> MinBalanceProof:
     """Prove the owner's ``outputs`` (id → opening, unspent at the state's height) hold
     at least ``minimum``. Raises ``ProofRefusedError`` if they hold less."""
+    return prove_min_balance_at(
+        state_height(state), chain_id, owner, asset=asset, minimum=minimum, outputs=outputs
+    )
+
+
+def prove_min_balance_at(
+    height: int,
+    chain_id: bytes,
+    owner: bytes,
+    *,
+    asset: bytes,
+    minimum: int,
+    outputs: Mapping[bytes, Opening],
+) -> MinBalanceProof:
+    """``prove_min_balance`` for outputs unspent at ``height`` (a wallet synced to it)."""
     ids = tuple(sorted(outputs))
     value = sum(outputs[i].value for i in ids) - minimum
     if value < 0:
         raise ProofRefusedError(f"these outputs hold less than {minimum}")
     blinding = sum(outputs[i].blinding for i in ids) % group.ORDER
-    unsigned = MinBalanceProof(chain_id, owner, state_height(state), asset, minimum, ids, b"")
+    unsigned = MinBalanceProof(chain_id, owner, height, asset, minimum, ids, b"")
     proof, _ = prove_range([value], [blinding], RANGE_BITS, label=context_label(unsigned.context()))
     return MinBalanceProof(chain_id, owner, unsigned.height, asset, minimum, ids, proof)
 
 
 def min_balance_problem(state: StateReader, chain_id: bytes, proof: MinBalanceProof) -> str | None:
     """``None`` if ``proof`` holds against ``state``, else why not."""
+    return min_balance_problem_over(
+        lambda output_id: get_output(state, output_id), state_height(state), chain_id, proof
+    )
+
+
+UnspentAt = Callable[[bytes], OutputRecord | None]
+"""An output id -> its record if it was unspent at the height checked, else ``None``."""
+
+
+def min_balance_problem_over(
+    unspent_at: UnspentAt, height: int, chain_id: bytes, proof: MinBalanceProof
+) -> str | None:
+    """``min_balance_problem`` with the outputs read through ``unspent_at`` (the state at
+    ``height``, or a node's answers about each output)."""
     if proof.chain_id != chain_id:
         return "WRONG_CHAIN"
-    if state_height(state) != proof.height:
-        return f"WRONG_HEIGHT: the state is at {state_height(state)}, the proof at {proof.height}"
+    if height != proof.height:
+        return f"WRONG_HEIGHT: the state is at {height}, the proof at {proof.height}"
     if not proof.output_ids or len(set(proof.output_ids)) != len(proof.output_ids):
         return "BAD_OUTPUTS: none, or one listed twice"
     commitments = []
     for output_id in proof.output_ids:
-        record = get_output(state, output_id)
+        record = unspent_at(output_id)
         if record is None or record.owner != proof.owner or record.asset != proof.asset:
             return f"BAD_OUTPUTS: {output_id.hex()[:16]} is not an unspent output of the owner"
         commitments.append(record.commitment)

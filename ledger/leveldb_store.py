@@ -16,6 +16,11 @@ on recovery (leaving a hole in the chain) and returns table blocks without
 checking them. So the database is opened with ``paranoid_checks`` (recovery
 stops at a damaged record and the open fails) and every read passes
 ``verify_checksums`` (a damaged block raises instead of being returned).
+Snapshots (``LevelDBBackend.snapshot``) are LevelDB's own: a read through
+one sees the database as it was when it was taken, whatever is written
+later, and LevelDB allows reads from any thread alongside the writer. A
+snapshot is released when the last reader drops it.
+
 Every plyvel error leaves this module as a ``StoreError``:
 ``StoreCorruptError`` for a checksum or format failure, ``StoreIOError`` for
 a failed or short read or write, so callers never see a raw plyvel exception.
@@ -29,9 +34,11 @@ from typing import Any
 
 import plyvel
 
+from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
 from ledger.state_root import DEFAULT_CACHE_NODES
 from ledger.store import (
     Backend,
+    BackendReader,
     BlockClaims,
     KeyValueStore,
     StoreCorruptError,
@@ -48,6 +55,41 @@ def store_error(exc: plyvel.Error, doing: str) -> StoreError:
     if isinstance(exc, plyvel.CorruptionError):
         return StoreCorruptError(f"{doing}: {exc}")
     return StoreIOError(f"{doing}: {exc}")
+
+
+def _get(source: Any, key: bytes) -> bytes | None:
+    try:
+        value: bytes | None = source.get(key, verify_checksums=True)
+    except plyvel.Error as exc:
+        raise store_error(exc, f"reading key {key[:40]!r}") from exc
+    except RuntimeError as exc:  # plyvel: the database or snapshot is closed
+        raise StoreIOError(f"reading key {key[:40]!r}: {exc}") from exc
+    return value
+
+
+def _iterate(source: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    try:
+        if prefix:
+            yield from source.iterator(prefix=prefix, verify_checksums=True)
+        else:
+            yield from source.iterator(verify_checksums=True)
+    except plyvel.Error as exc:
+        raise store_error(exc, f"iterating over prefix {prefix[:40]!r}") from exc
+    except RuntimeError as exc:
+        raise StoreIOError(f"iterating over prefix {prefix[:40]!r}: {exc}") from exc
+
+
+class LevelDBSnapshot(BackendReader):
+    """Checksummed reads of the database as it was when ``LevelDBBackend.snapshot`` ran."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        return _get(self._snapshot, key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return _iterate(self._snapshot, prefix)
 
 
 class LevelDBBackend(Backend):
@@ -73,20 +115,16 @@ class LevelDBBackend(Backend):
             raise store_error(exc, f"cannot open LevelDB at {path}") from exc
 
     def get(self, key: bytes) -> bytes | None:
-        try:
-            value: bytes | None = self._db.get(key, verify_checksums=True)
-        except plyvel.Error as exc:
-            raise store_error(exc, f"reading key {key[:40]!r}") from exc
-        return value
+        return _get(self._db, key)
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return _iterate(self._db, prefix)
+
+    def snapshot(self) -> LevelDBSnapshot:
         try:
-            if prefix:
-                yield from self._db.iterator(prefix=prefix, verify_checksums=True)
-            else:
-                yield from self._db.iterator(verify_checksums=True)
-        except plyvel.Error as exc:
-            raise store_error(exc, f"iterating over prefix {prefix[:40]!r}") from exc
+            return LevelDBSnapshot(self._db.snapshot())
+        except (plyvel.Error, RuntimeError) as exc:
+            raise StoreIOError(f"taking a snapshot: {exc}") from exc
 
     def write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
         try:
@@ -121,11 +159,17 @@ class LevelDBStore(KeyValueStore):
         cache_nodes: int = DEFAULT_CACHE_NODES,
         lru_cache_bytes: int = DEFAULT_LRU_CACHE_BYTES,
         block_claims: BlockClaims | None = None,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
     ) -> None:
         self.path = Path(path)
         self.backend = LevelDBBackend(path, lru_cache_bytes=lru_cache_bytes)
         try:
-            super().__init__(self.backend, cache_nodes=cache_nodes, block_claims=block_claims)
+            super().__init__(
+                self.backend,
+                cache_nodes=cache_nodes,
+                block_claims=block_claims,
+                history_heights=history_heights,
+            )
         except BaseException:
             self.backend.close()
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from ledger.build import (
     BuiltTx,
@@ -106,6 +107,67 @@ def sign_consent(borrower: SigningIdentity, chain_id: bytes, body: LoanOriginate
     return borrower.sign(TAG_LOAN_CONSENT, chain_id, consent_payload(body))
 
 
+@dataclass(frozen=True, slots=True)
+class LoanOffer:
+    """The lender's side of an origination before the borrower consents.
+
+    ``body`` has an all-zero ``borrower_consent``; the borrower signs it
+    (``sign_consent``) and the lender finishes with ``complete_origination``.
+    ``excess_blinding`` and ``openings`` are the lender's secrets: they stay with it.
+    """
+
+    body: LoanOriginateBody
+    excess_blinding: int = field(repr=False)
+    openings: tuple[Opening, ...] = field(repr=False)
+
+    @property
+    def principal(self) -> Opening:
+        return self.openings[0]
+
+
+NO_CONSENT: Final = bytes(64)
+
+
+def build_offer(
+    lender: SigningIdentity,
+    *,
+    borrower: bytes,
+    asset: bytes,
+    amount: int,
+    terms: LoanTerms,
+    inputs: Sequence[tuple[bytes, Opening]],
+    keys: LoanKeys,
+    consent_nonce: int,
+) -> LoanOffer:
+    """The disbursement of ``amount`` to ``borrower`` (output 0) and the change, funded
+    by ``inputs``, with the principal memos; not yet consented to nor signed."""
+    first = OutputPlan(borrower, keys.borrower_memo_key, amount)
+    plans = _change_plans(first, inputs, lender.public_key, keys.lender_memo_key)
+    sealed, excess = _seal_balanced(plans, inputs, asset, keys.auditor_memo_key)
+    body = LoanOriginateBody(
+        lender.public_key,
+        borrower,
+        asset,
+        terms,
+        tuple(oid for oid, _ in inputs),
+        sealed.outputs,
+        sealed.range_proof,
+        seal_loan_memos(sealed.openings[0], keys),
+        consent_nonce,
+        NO_CONSENT,
+    )
+    return LoanOffer(body, excess, tuple(sealed.openings))
+
+
+def complete_origination(
+    lender: SigningIdentity, chain_id: bytes, offer: LoanOffer, consent: bytes
+) -> BuiltLoanTx:
+    """The signed ``loan_originate`` of ``offer`` with the borrower's ``consent``."""
+    body = dataclasses.replace(offer.body, borrower_consent=consent)
+    built = sign_tx(lender, body, chain_id, excess_blinding=offer.excess_blinding)
+    return BuiltLoanTx(BuiltTx(built.tx, built.tx_id, offer.openings), offer.principal)
+
+
 def build_originate(
     lender: SigningIdentity,
     borrower: SigningIdentity,
@@ -119,29 +181,18 @@ def build_originate(
     consent_nonce: int,
 ) -> BuiltLoanTx:
     """Offer and consent in one place (the CLI splits them: offer, accept, originate)."""
-    first = OutputPlan(borrower.public_key, keys.borrower_memo_key, amount)
-    plans = _change_plans(first, inputs, lender.public_key, keys.lender_memo_key)
-    sealed, excess = _seal_balanced(plans, inputs, asset, keys.auditor_memo_key)
-    outputs = sealed.outputs
-    principal: Opening = sealed.openings[0]
-    unsigned = LoanOriginateBody(
-        lender.public_key,
-        borrower.public_key,
-        asset,
-        terms,
-        tuple(oid for oid, _ in inputs),
-        outputs,
-        sealed.range_proof,
-        seal_loan_memos(principal, keys),
-        consent_nonce,
-        bytes(64),
+    offer = build_offer(
+        lender,
+        borrower=borrower.public_key,
+        asset=asset,
+        amount=amount,
+        terms=terms,
+        inputs=inputs,
+        keys=keys,
+        consent_nonce=consent_nonce,
     )
-    body = dataclasses.replace(
-        unsigned, borrower_consent=sign_consent(borrower, chain_id, unsigned)
-    )
-    built = sign_tx(lender, body, chain_id, excess_blinding=excess)
-    openings = sealed.openings
-    return BuiltLoanTx(BuiltTx(built.tx, built.tx_id, openings), principal)
+    consent = sign_consent(borrower, chain_id, offer.body)
+    return complete_origination(lender, chain_id, offer, consent)
 
 
 def build_repay(

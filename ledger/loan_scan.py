@@ -64,8 +64,9 @@ def _memo_for(memos: LoanMemos, role: Role) -> bytes:
 
 class LoanTracker:
     def __init__(self, role: Role, memo_private_key: bytes, party: bytes | None = None) -> None:
-        """``party``: only loans where this key is the lender or the borrower (the auditor
-        passes ``None``: every loan)."""
+        """``party``: only loans where this key is the party of ``role`` (a bank's wallet
+        tracks its loans as lender with one tracker and as borrower with another); the
+        auditor passes ``None``: every loan."""
         self.role = role
         self._key = memo_private_key
         self._party = party
@@ -95,8 +96,10 @@ class LoanTracker:
 
     def _apply(self, tx_id: bytes, body: object) -> None:
         if isinstance(body, LoanOriginateBody):
-            if self._party is not None and self._party not in (body.lender, body.borrower):
-                return
+            if self._party is not None and self._party != (
+                body.lender if self.role == "lender" else body.borrower
+            ):
+                return  # not ours in this role: its memo for this role is sealed to another key
             disbursement = body.outputs[0].commitment
             opening = self._open(body.principal_memos, disbursement)
             if opening is None:

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.chain import ChainState
 from ledger.genesis import Genesis
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import Receipt, apply_tx, check_stateless, range_statement
 from ledger.state import StateDelta, StateView
+from ledger.store import StoreReader
 from ledger.tx import DecodedTx, decode_tx
 from privacy.rangeproof import RangeProofError, RangeStatement, verify_range
 
@@ -58,7 +58,7 @@ class CheckedTx:
 class PendingTxs:
     """The mempool's admitted, not yet committed txs: their combined writes and their ids."""
 
-    def __init__(self, state: ChainState, genesis: Genesis) -> None:
+    def __init__(self, state: StoreReader, genesis: Genesis) -> None:
         self._state = state
         self._genesis = genesis
         self.view = StateView(state)
@@ -125,7 +125,7 @@ def admit_decoded(
 
 
 def admit_tx(
-    state: ChainState,
+    state: StoreReader,
     tx_bytes: bytes,
     genesis: Genesis,
     *,

@@ -7,11 +7,18 @@ or ``cache.batch_verify`` as ``execute_batch``'s (which must name every bad
 proof to keep the good txs), and verifies only what the cache has not seen.
 ``unseen`` and ``mark_verified`` let a node verify in a process pool: it sends
 ``unseen(statements)`` to the workers and marks the ones they accepted.
+
+Threads: a node's mempool reads and marks the cache on its event loop while
+the worker thread executes blocks through it. Every read and change of the
+set of verified keys holds one lock, and the lock is never held while a proof
+is verified (that takes milliseconds to seconds), so the loop waits at most
+for a few dict operations.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 
 from ledger.codec import encode_value
@@ -46,6 +53,7 @@ class ProofCache:
         self._batch_verifier = batch_verifier
         self._first_failure_verifier = first_failure_verifier
         self._verified: dict[bytes, None] = {}
+        self._lock = threading.Lock()
 
     @staticmethod
     def key(statement: RangeStatement) -> bytes:
@@ -61,53 +69,60 @@ class ProofCache:
         return hashlib.sha256(encoded).digest()
 
     def __len__(self) -> int:
-        return len(self._verified)
+        with self._lock:
+            return len(self._verified)
 
     def __contains__(self, statement: RangeStatement) -> bool:
-        return self.key(statement) in self._verified
+        key = self.key(statement)
+        with self._lock:
+            return key in self._verified
 
-    def _remember(self, key: bytes) -> None:
-        self._verified[key] = None
-        while len(self._verified) > self._capacity:
-            del self._verified[next(iter(self._verified))]
+    def _unseen_indices(self, keys: Sequence[bytes]) -> list[int]:
+        with self._lock:
+            return [i for i, key in enumerate(keys) if key not in self._verified]
+
+    def _remember(self, keys: Sequence[bytes]) -> None:
+        with self._lock:
+            verified = self._verified
+            for key in keys:
+                verified[key] = None
+            while len(verified) > self._capacity:
+                del verified[next(iter(verified))]
 
     def verify(self, statement: RangeStatement) -> None:
         """``verify_range`` unless already verified; raises ``RangeProofError``."""
         key = self.key(statement)
-        if key in self._verified:
+        if not self._unseen_indices([key]):
             return
         verify_range(statement)
-        self._remember(key)
+        self._remember([key])
 
     def unseen(self, statements: Sequence[RangeStatement]) -> list[RangeStatement]:
         """The statements not verified before, in order, each once (for a worker pool)."""
-        keys: set[bytes] = set()
+        keys = [self.key(s) for s in statements]
+        taken: set[bytes] = set()
         fresh: list[RangeStatement] = []
-        for statement in statements:
-            key = self.key(statement)
-            if key not in self._verified and key not in keys:
-                keys.add(key)
-                fresh.append(statement)
+        for i in self._unseen_indices(keys):
+            if keys[i] not in taken:
+                taken.add(keys[i])
+                fresh.append(statements[i])
         return fresh
 
     def mark_verified(self, statements: Sequence[RangeStatement]) -> None:
         """Remember statements verified elsewhere (a worker pool). Only ever pass ones
         that did verify: a marked statement is never checked again."""
-        for statement in statements:
-            self._remember(self.key(statement))
+        self._remember([self.key(s) for s in statements])
 
     def batch_verify(self, statements: Sequence[RangeStatement]) -> list[int]:
         """``batch_verify``'s contract, verifying only the statements not seen before."""
         keys = [self.key(s) for s in statements]
-        unseen = [i for i, k in enumerate(keys) if k not in self._verified]
+        unseen = self._unseen_indices(keys)
         if not unseen:
             return []
         bad_unseen = self._batch_verifier([statements[i] for i in unseen])
         bad = sorted(unseen[j] for j in bad_unseen)
         bad_set = set(bad)
-        for i in unseen:
-            if i not in bad_set:
-                self._remember(keys[i])
+        self._remember([keys[i] for i in unseen if i not in bad_set])
         return bad
 
     def batch_verify_first_failure(self, statements: Sequence[RangeStatement]) -> list[int]:
@@ -115,12 +130,11 @@ class ProofCache:
         verifying only the statements not seen before: the block path, which stops at the
         first bad proof. The statements are remembered only when all hold."""
         keys = [self.key(s) for s in statements]
-        unseen = [i for i, k in enumerate(keys) if k not in self._verified]
+        unseen = self._unseen_indices(keys)
         if not unseen:
             return []
         bad_unseen = self._first_failure_verifier([statements[i] for i in unseen])
         if bad_unseen:
             return [unseen[min(bad_unseen)]]
-        for i in unseen:
-            self._remember(keys[i])
+        self._remember([keys[i] for i in unseen])
         return []

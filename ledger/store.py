@@ -29,6 +29,10 @@ Key layout (one byte names the table; ``u64`` is 8 bytes big-endian)::
     "O" len(owner) owner output_id -> b""        (outputs by owner)
     "S" state_key           -> value             (the state itself)
     "N" position            -> tree node record  (see ledger.state_root)
+    "U", "V", 0x00 "history_floor" -> the undo log of recent heights (ledger.state_history)
+
+``state_at(h)`` reads the state as it was after block h, for every h in
+``[history_floor(), height()]``; ``history_heights`` sets how far back.
 """
 
 from __future__ import annotations
@@ -41,7 +45,18 @@ from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from ledger.batch import BlockMetadata, RejectedList, RejectedRequest, decode_rejected_list
 from ledger.codec import DecodeError, decode_value, encode_value
-from ledger.state import StateView, check_state_key, namespace_prefix
+from ledger.state import StateReader, StateView, check_state_key, namespace_prefix
+from ledger.state_history import (
+    CHANGED_PREFIX,
+    DEFAULT_STATE_HISTORY_HEIGHTS,
+    UNDO_PREFIX,
+    StateAt,
+    floor_write,
+    next_floor,
+    prune_writes,
+    read_floor,
+    undo_writes,
+)
 from ledger.state_root import (
     DEFAULT_CACHE_NODES,
     EMPTY_ROOT,
@@ -150,17 +165,17 @@ class BlockWrite:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Blocks, certificates, state and indexes of one node. See module docstring."""
+class StoreReader(Protocol):
+    """The reads of a ``Store``: what the rules, the mempool and the API need.
+
+    A ``StoreSnapshot`` is one, frozen at a block: every read answers for that
+    block, whatever is committed meanwhile (see ``KeyValueStore.snapshot``).
+    """
 
     def get_state(self, key: bytes) -> bytes | None: ...
     def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
     def iter_namespace(self, namespace: bytes) -> Iterator[tuple[bytes, bytes]]: ...
     def state_root(self) -> bytes: ...
-    def preview_state_root(self, delta: Mapping[bytes, bytes | None]) -> bytes: ...
-    def prove_state(self, key: bytes) -> StateProof: ...
-    def verify_state_root(self) -> bytes: ...
-    def view(self) -> StateView: ...
     def height(self) -> int: ...
     def tip_hash(self) -> bytes | None: ...
     def block_at(self, height: int) -> bytes | None: ...
@@ -172,17 +187,39 @@ class Store(Protocol):
     def height_of_block(self, block_hash: bytes) -> int | None: ...
     def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
     def outputs_by_owner(self, owner: bytes) -> list[bytes]: ...
+    def history_floor(self) -> int: ...
+    def state_at(self, height: int) -> StateReader | None: ...
+
+
+@runtime_checkable
+class Store(StoreReader, Protocol):
+    """Blocks, certificates, state and indexes of one node. See module docstring."""
+
+    def preview_state_root(self, delta: Mapping[bytes, bytes | None]) -> bytes: ...
+    def prove_state(self, key: bytes) -> StateProof: ...
+    def verify_state_root(self) -> bytes: ...
+    def view(self) -> StateView: ...
+    def snapshot(self) -> StoreSnapshot: ...
     def commit_block(self, write: BlockWrite) -> bytes: ...
     def close(self) -> None: ...
 
 
-class Backend(Protocol):
-    """An ordered byte key-value map with atomic batched writes."""
+class BackendReader(Protocol):
+    """The reads of an ordered byte key-value map."""
 
     def get(self, key: bytes) -> bytes | None: ...
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class Backend(BackendReader, Protocol):
+    """An ordered byte key-value map with atomic batched writes and snapshots."""
+
     def write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
         """Apply all puts (value bytes) and deletes (``None``) at once, durably."""
+        ...
+
+    def snapshot(self) -> BackendReader:
+        """The map as it is now; later writes never show through it."""
         ...
 
     def close(self) -> None: ...
@@ -219,7 +256,147 @@ def _check_hash(name: str, value: bytes) -> None:
         raise StoreInvariantError(f"{name} must be {HASH_BYTES} bytes")
 
 
-class KeyValueStore:
+class CommittedReads:
+    """The reads shared by ``KeyValueStore`` and ``StoreSnapshot``: the key layout and
+    the height bounds, over a ``BackendReader`` and a tip (height, hash, state root)."""
+
+    _reads: BackendReader
+    _height: int
+    _tip_hash: bytes | None
+    _root: bytes
+    _history_floor: int
+
+    # --- state --------------------------------------------------------------
+
+    def get_state(self, key: bytes) -> bytes | None:
+        return self._reads.get(STATE_PREFIX + key)
+
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """(state key, value) pairs starting with ``prefix``, in ascending key order."""
+        skip = len(STATE_PREFIX)
+        for key, value in self._reads.iterate(STATE_PREFIX + prefix):
+            yield key[skip:], value
+
+    def iter_namespace(self, namespace: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(key within ``namespace``, value) pairs, in ascending key order."""
+        prefix = namespace_prefix(namespace)
+        for key, value in self.iter_state(prefix):
+            yield key[len(prefix) :], value
+
+    def state_root(self) -> bytes:
+        return self._root
+
+    def history_floor(self) -> int:
+        """The lowest height ``state_at`` answers (the tip's if nothing is committed)."""
+        return self._history_floor
+
+    def state_at(self, height: int) -> StateReader | None:
+        """The state after the block at ``height``; ``None`` outside
+        ``[history_floor(), height()]``. The tip's state is this reader itself."""
+        if self._height < 0 or not self._history_floor <= height <= self._height:
+            return None
+        if height == self._height:
+            return self
+        return StateAt(self._reads, STATE_PREFIX, height)
+
+    # --- blocks and indexes -------------------------------------------------
+
+    def height(self) -> int:
+        return self._height
+
+    def tip_hash(self) -> bytes | None:
+        return self._tip_hash
+
+    def block_at(self, height: int) -> bytes | None:
+        if not 0 <= height <= self._height:
+            return None
+        return self._reads.get(BLOCK_PREFIX + _u64(height))
+
+    def certificate_at(self, height: int) -> bytes | None:
+        if not 0 <= height <= self._height:
+            return None
+        return self._reads.get(CERTIFICATE_PREFIX + _u64(height))
+
+    def metadata_at(self, height: int) -> BlockMetadata | None:
+        """The consensus metadata the block at ``height`` was built from."""
+        if not 0 <= height <= self._height:
+            return None
+        raw = self._reads.get(METADATA_PREFIX + _u64(height))
+        if raw is None:
+            raise StoreCorruptError(f"block {height} has no metadata record")
+        try:
+            return BlockMetadata.decode(raw)
+        except DecodeError as exc:
+            raise StoreCorruptError(f"unreadable metadata of block {height}: {exc}") from exc
+
+    def rejected_at(self, height: int) -> tuple[RejectedRequest, ...] | None:
+        """The requests of the batch at ``height`` left out of its block, in batch order."""
+        if not 0 <= height <= self._height:
+            return None
+        raw = self._reads.get(REJECTED_PREFIX + _u64(height))
+        if raw is None:
+            raise StoreCorruptError(f"block {height} has no rejected-requests record")
+        try:
+            return decode_rejected_list(raw, max_bytes=MAX_REJECTED_LIST_BYTES)
+        except DecodeError as exc:
+            raise StoreCorruptError(f"unreadable rejected list of block {height}: {exc}") from exc
+
+    def block_hash_at(self, height: int) -> bytes | None:
+        if not 0 <= height <= self._height:
+            return None
+        return self._reads.get(BLOCK_HASH_PREFIX + _u64(height))
+
+    def height_of_block(self, block_hash: bytes) -> int | None:
+        raw = self._reads.get(HEIGHT_BY_HASH_PREFIX + block_hash)
+        return None if raw is None else int(_U64.unpack(raw)[0])
+
+    def block_by_hash(self, block_hash: bytes) -> bytes | None:
+        height = self.height_of_block(block_hash)
+        return None if height is None else self.block_at(height)
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None:
+        raw = self._reads.get(TX_PREFIX + tx_id)
+        if raw is None:
+            return None
+        location = decode_value(raw)
+        if not isinstance(location, tuple) or len(location) != 2:
+            raise StoreCorruptError(f"malformed location record of tx {tx_id.hex()}")
+        height, index = location
+        if not isinstance(height, int) or not isinstance(index, int):
+            raise StoreCorruptError(f"malformed location record of tx {tx_id.hex()}")
+        return TxLocation(height, index)
+
+    def outputs_by_owner(self, owner: bytes) -> list[bytes]:
+        """Output ids indexed under ``owner``, in ascending byte order."""
+        prefix = OWNER_PREFIX + bytes([len(owner)]) + owner
+        return [key[len(prefix) :] for key, _ in self._reads.iterate(prefix)]
+
+
+class StoreSnapshot(CommittedReads):
+    """A ``StoreReader`` frozen at one committed block (``KeyValueStore.snapshot``).
+
+    Its tip and its backend snapshot were taken together, between two commits,
+    so every read answers for the same block: a reader never sees a block's
+    state or indexes without its tip, or the reverse. Safe to read from any
+    thread while the store goes on committing.
+    """
+
+    def __init__(
+        self,
+        reads: BackendReader,
+        height: int,
+        tip_hash: bytes | None,
+        root: bytes,
+        history_floor: int,
+    ) -> None:
+        self._reads = reads
+        self._height = height
+        self._tip_hash = tip_hash
+        self._root = root
+        self._history_floor = history_floor
+
+
+class KeyValueStore(CommittedReads):
     """The ``Store`` logic over any ``Backend``."""
 
     def __init__(
@@ -228,8 +405,13 @@ class KeyValueStore:
         *,
         cache_nodes: int = DEFAULT_CACHE_NODES,
         block_claims: BlockClaims | None = None,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
     ) -> None:
+        if history_heights < 0:
+            raise ValueError("history_heights must be >= 0")
         self._backend = backend
+        self._reads: BackendReader = backend
+        self._history_heights = history_heights
         self._check_schema()
         self._tree = SparseMerkleTree(self._read_node, cache_nodes=cache_nodes)
         self._height = -1
@@ -238,6 +420,9 @@ class KeyValueStore:
         self._preview: tuple[tuple[tuple[bytes, bytes | None], ...], SmtUpdate] | None = None
         self._write_failure: str | None = None
         self._load_tip()
+        # A store written before the undo log existed answers only from its tip on.
+        stored_floor = read_floor(backend)
+        self._history_floor = max(self._height, 0) if stored_floor is None else stored_floor
         if block_claims is not None:
             self.check_tip_block(block_claims)
 
@@ -323,25 +508,7 @@ class KeyValueStore:
     def _read_node(self, position: bytes) -> bytes | None:
         return self._backend.get(NODE_PREFIX + position)
 
-    # --- state --------------------------------------------------------------
-
-    def get_state(self, key: bytes) -> bytes | None:
-        return self._backend.get(STATE_PREFIX + key)
-
-    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        """(state key, value) pairs starting with ``prefix``, in ascending key order."""
-        skip = len(STATE_PREFIX)
-        for key, value in self._backend.iterate(STATE_PREFIX + prefix):
-            yield key[skip:], value
-
-    def iter_namespace(self, namespace: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """(key within ``namespace``, value) pairs, in ascending key order."""
-        prefix = namespace_prefix(namespace)
-        for key, value in self.iter_state(prefix):
-            yield key[len(prefix) :], value
-
-    def state_root(self) -> bytes:
-        return self._root
+    # --- state (the store's own) ---------------------------------------------
 
     def view(self) -> StateView:
         """A pending view to apply a block through; ``view.delta()`` feeds ``commit_block``."""
@@ -384,77 +551,18 @@ class KeyValueStore:
             )
         return recomputed
 
-    # --- blocks and indexes -------------------------------------------------
+    def snapshot(self) -> StoreSnapshot:
+        """The committed store as it is now, for readers on other threads.
 
-    def height(self) -> int:
-        return self._height
+        Call it where no ``commit_block`` runs at the same time (on the one
+        thread that commits, or before it starts): the tip comes from memory and
+        the backend snapshot from the backend, and only then do they agree.
+        """
+        return StoreSnapshot(
+            self._backend.snapshot(), self._height, self._tip_hash, self._root, self._history_floor
+        )
 
-    def tip_hash(self) -> bytes | None:
-        return self._tip_hash
-
-    def block_at(self, height: int) -> bytes | None:
-        if not 0 <= height <= self._height:
-            return None
-        return self._backend.get(BLOCK_PREFIX + _u64(height))
-
-    def certificate_at(self, height: int) -> bytes | None:
-        if not 0 <= height <= self._height:
-            return None
-        return self._backend.get(CERTIFICATE_PREFIX + _u64(height))
-
-    def metadata_at(self, height: int) -> BlockMetadata | None:
-        """The consensus metadata the block at ``height`` was built from."""
-        if not 0 <= height <= self._height:
-            return None
-        raw = self._backend.get(METADATA_PREFIX + _u64(height))
-        if raw is None:
-            raise StoreCorruptError(f"block {height} has no metadata record")
-        try:
-            return BlockMetadata.decode(raw)
-        except DecodeError as exc:
-            raise StoreCorruptError(f"unreadable metadata of block {height}: {exc}") from exc
-
-    def rejected_at(self, height: int) -> tuple[RejectedRequest, ...] | None:
-        """The requests of the batch at ``height`` left out of its block, in batch order."""
-        if not 0 <= height <= self._height:
-            return None
-        raw = self._backend.get(REJECTED_PREFIX + _u64(height))
-        if raw is None:
-            raise StoreCorruptError(f"block {height} has no rejected-requests record")
-        try:
-            return decode_rejected_list(raw, max_bytes=MAX_REJECTED_LIST_BYTES)
-        except DecodeError as exc:
-            raise StoreCorruptError(f"unreadable rejected list of block {height}: {exc}") from exc
-
-    def block_hash_at(self, height: int) -> bytes | None:
-        if not 0 <= height <= self._height:
-            return None
-        return self._backend.get(BLOCK_HASH_PREFIX + _u64(height))
-
-    def height_of_block(self, block_hash: bytes) -> int | None:
-        raw = self._backend.get(HEIGHT_BY_HASH_PREFIX + block_hash)
-        return None if raw is None else int(_U64.unpack(raw)[0])
-
-    def block_by_hash(self, block_hash: bytes) -> bytes | None:
-        height = self.height_of_block(block_hash)
-        return None if height is None else self.block_at(height)
-
-    def tx_location(self, tx_id: bytes) -> TxLocation | None:
-        raw = self._backend.get(TX_PREFIX + tx_id)
-        if raw is None:
-            return None
-        location = decode_value(raw)
-        if not isinstance(location, tuple) or len(location) != 2:
-            raise StoreCorruptError(f"malformed location record of tx {tx_id.hex()}")
-        height, index = location
-        if not isinstance(height, int) or not isinstance(index, int):
-            raise StoreCorruptError(f"malformed location record of tx {tx_id.hex()}")
-        return TxLocation(height, index)
-
-    def outputs_by_owner(self, owner: bytes) -> list[bytes]:
-        """Output ids indexed under ``owner``, in ascending byte order."""
-        prefix = OWNER_PREFIX + bytes([len(owner)]) + owner
-        return [key[len(prefix) :] for key, _ in self._backend.iterate(prefix)]
+    # --- commits --------------------------------------------------------------
 
     def commit_block(self, write: BlockWrite) -> bytes:
         """Write a block, its certificate, metadata, rejected requests, state changes,
@@ -487,6 +595,11 @@ class KeyValueStore:
         delta = write.delta
         batch.extend(self._owner_index_writes(write.owner_index_changes))
         update = self._update_for(delta)
+        floor = next_floor(self._history_floor, height, self._history_heights)
+        if height > floor:  # the state at floor..height-1 needs this block's undo entries
+            batch.extend(undo_writes(self.get_state, height, delta))
+        batch.extend(prune_writes(self._backend, self._history_floor, floor))
+        batch.append(floor_write(floor))
         batch.extend([(STATE_PREFIX + key, value) for key, value in delta.items()])
         batch.extend(update.records(NODE_PREFIX))
         h = _u64(height)
@@ -508,6 +621,7 @@ class KeyValueStore:
         self._tree.apply_update(update)
         self._preview = None
         self._height, self._tip_hash, self._root = height, block_hash, update.root
+        self._history_floor = floor
         return update.root
 
     def _owner_index_writes(
@@ -534,42 +648,72 @@ class KeyValueStore:
         self._backend.close()
 
 
-class MemoryBackend:
-    """A dict, with a sorted key list for the tables that are iterated (state, owners)."""
+_ORDERED_TABLES = frozenset(
+    (STATE_PREFIX[0], OWNER_PREFIX[0], SCHEMA_KEY[0], UNDO_PREFIX[0], CHANGED_PREFIX[0])
+)
+"""Tables a memory map keeps a sorted key list for, because they are iterated by prefix."""
 
-    _ORDERED = frozenset((STATE_PREFIX[0], OWNER_PREFIX[0], SCHEMA_KEY[0]))
 
-    def __init__(self) -> None:
-        self._data: dict[bytes, bytes] = {}
-        self._ordered: list[bytes] = []
+class MemoryMap:
+    """A dict, with a sorted key list for the tables that are iterated (state, owners).
+
+    Read-only once a snapshot shares it: ``MemoryBackend`` copies it before its
+    next write instead (copy on write), so a snapshot never changes.
+    """
+
+    def __init__(self, data: dict[bytes, bytes], ordered: list[bytes]) -> None:
+        self.data = data
+        self.ordered = ordered
 
     def get(self, key: bytes) -> bytes | None:
-        return self._data.get(key)
+        return self.data.get(key)
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         if not prefix:
-            yield from sorted(self._data.items())
+            yield from sorted(self.data.items())
             return
-        if prefix[0] not in self._ORDERED:
-            yield from sorted((k, v) for k, v in self._data.items() if k.startswith(prefix))
+        if prefix[0] not in _ORDERED_TABLES:
+            yield from sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
             return
-        ordered = self._ordered
+        ordered = self.ordered
         i = bisect_left(ordered, prefix)
         keys: list[bytes] = []
         while i < len(ordered) and ordered[i].startswith(prefix):
             keys.append(ordered[i])
             i += 1
         for key in keys:
-            yield key, self._data[key]
+            yield key, self.data[key]
+
+
+class MemoryBackend:
+    """A ``MemoryMap`` that snapshots by sharing it and copies it on the next write."""
+
+    def __init__(self) -> None:
+        self._map = MemoryMap({}, [])
+        self._shared = False
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._map.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self._map.iterate(prefix)
+
+    def snapshot(self) -> MemoryMap:
+        self._shared = True
+        return self._map
 
     def write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
-        data, ordered, indexed = self._data, self._ordered, self._ORDERED
+        if self._shared:
+            # A snapshot reads the current map: build the next one beside it.
+            self._map = MemoryMap(dict(self._map.data), list(self._map.ordered))
+            self._shared = False
+        data, ordered = self._map.data, self._map.ordered
         for key, value in batch:
             if value is None:
-                if data.pop(key, None) is not None and key[0] in indexed:
+                if data.pop(key, None) is not None and key[0] in _ORDERED_TABLES:
                     del ordered[bisect_left(ordered, key)]
             else:
-                if key not in data and key[0] in indexed:
+                if key not in data and key[0] in _ORDERED_TABLES:
                     insort(ordered, key)
                 data[key] = value
 
@@ -580,6 +724,11 @@ class MemoryBackend:
 class MemoryStore(KeyValueStore):
     """A ``Store`` in memory: for tests, the simulator and replay checks."""
 
-    def __init__(self, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
+    def __init__(
+        self,
+        *,
+        cache_nodes: int = DEFAULT_CACHE_NODES,
+        history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
+    ) -> None:
         self.backend = MemoryBackend()
-        super().__init__(self.backend, cache_nodes=cache_nodes)
+        super().__init__(self.backend, cache_nodes=cache_nodes, history_heights=history_heights)

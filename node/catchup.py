@@ -38,7 +38,7 @@ from ledger.codec import U64, DecodeError, Record
 from ledger.execute import request_id_of
 from ledger.genesis import Genesis
 from ledger.reasons import TxRejected
-from ledger.store import Store
+from ledger.store import StoreReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class CertifiedBlock(Record):
     rejected: tuple[RejectedRequest, ...]
 
 
-def certified_block_at(store: Store, height: int) -> CertifiedBlock | None:
+def certified_block_at(store: StoreReader, height: int) -> CertifiedBlock | None:
     """What this node serves for ``height``, or None if it has no such block."""
     block = store.block_at(height)
     certificate = store.certificate_at(height)

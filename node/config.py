@@ -72,7 +72,7 @@ def genesis_state_root(genesis: Genesis) -> bytes:
 
 
 def replica_config_from_genesis(
-    genesis: Genesis, replica_key: bytes, *, tick_ms: int
+    genesis: Genesis, replica_key: bytes, *, tick_ms: int, max_inflight_batches: int | None = None
 ) -> ReplicaConfig:
     """The ``ReplicaConfig`` of the validator whose ed25519 public key is ``replica_key``.
 
@@ -97,4 +97,5 @@ def replica_config_from_genesis(
         max_request_bytes=params.max_tx_bytes,
         genesis_state_root=genesis_state_root(genesis),
         request_id_window_heights=max(REQUEST_ID_WINDOW_HEIGHTS, params.watermark_window_blocks),
+        max_inflight_batches=max_inflight_batches,
     )

@@ -190,7 +190,10 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
             proof_verifier=pool.verify,
             wall_clock_ms=wall_clock_ms,
             settings=RuntimeSettings(
-                tick_ms=settings.node.tick_ms, mempool=settings.mempool_limits()
+                tick_ms=settings.node.tick_ms,
+                mempool=settings.mempool_limits(),
+                wal_compact_records=settings.node.wal_compact_records,
+                max_inflight_batches=settings.node.max_inflight_batches,
             ),
             worker=worker,
         )

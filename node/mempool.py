@@ -36,12 +36,12 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from consensus.messages import Request
-from ledger.chain import ChainState
 from ledger.execute import request_id_of
 from ledger.genesis import Genesis
 from ledger.mempool import CheckedTx, PendingTxs
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
+from ledger.store import StoreReader
 from ledger.tx import DecodedTx, decode_tx
 from node.services import (
     BUSY_MEMPOOL_FULL,
@@ -97,7 +97,7 @@ class Mempool:
 
     def __init__(
         self,
-        state: ChainState,
+        state: StoreReader,
         genesis: Genesis,
         proof_cache: ProofCache,
         limits: MempoolLimits | None = None,
@@ -251,7 +251,7 @@ class Mempool:
 
     # --- after a block -----------------------------------------------------------
 
-    def on_block(self, state: ChainState) -> list[tuple[bytes, TxRejected]]:
+    def on_block(self, state: StoreReader) -> list[tuple[bytes, TxRejected]]:
         """Rebuild over the new committed ``state``; the survivors that no longer fit."""
         self._state = state
         self._pending = PendingTxs(state, self._genesis)

@@ -118,6 +118,18 @@ class NodeMetrics:
             registry=registry,
             buckets=WAL_SYNC_BUCKETS_S,
         )
+        self.wal_records = Gauge(
+            "wal_records",
+            "Records in the consensus write-ahead log (compaction keeps it bounded).",
+            namespace=namespace,
+            registry=registry,
+        )
+        self.wal_compactions = Counter(
+            "wal_compactions",
+            "Times the write-ahead log was rewritten as its live records.",
+            namespace=namespace,
+            registry=registry,
+        )
         self.msm = Info(
             "msm",
             "The multiscalar-multiplication backend range proofs use.",

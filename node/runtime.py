@@ -14,26 +14,39 @@ One ``asyncio.TaskGroup`` runs four tasks:
 - the feeder: every ``feed_interval_ms`` the mempool's new txs go to the
   core in one ``ClientBatchReady`` (every replica, so backups watch for a
   primary that censors; the core's primary cuts batches of at most
-  ``max_block_txs`` within its watermark window);
+  ``max_block_txs`` within its watermark window, and keeps at most
+  ``max_inflight_batches`` of them proposed and not yet executed: what
+  arrives meanwhile goes in the next, larger batch);
 - the proof batcher: range proofs of txs in admission, collected for up to
   ``proof_batch_wait_ms`` or ``proof_batch_max`` txs, verified as one batch
   by the injected ``ProofVerifier`` (the process pool in production).
 
 Execution (``LedgerApp.execute``: ``execute_batch`` and one synced block
 write) runs on the serial worker thread; the loop awaits it, so the core
-sees ``Executed`` before its next event. ``RequestStateTransfer`` starts a
+sees ``Executed`` before its next event. The store is written only there;
+the loop reads it only through the ``StoreSnapshot`` the worker takes after
+each block and the loop installs (``store``, ``status``, ``tx_status``, the
+mempool, catch-up), so one loop callback reads one committed block
+(docs/architecture.md, "Threads"). ``RequestStateTransfer`` starts a
 catch-up task (``node.catchup``) that fetches certified blocks from the
 peers the core named, applies them on the worker thread, checks the state
 root against the stable checkpoint and answers ``StateTransferCompleted``.
 
-``Diverged``, a state root that differs after catch-up, a WAL failure or a
-failed store write (a full disk: ``StoreIOError``, the store latches) stop
-the node: the core is fed nothing more, nothing is sent, and
-``status().stopped`` says why. A broken local invariant raises out of
-``run``. Restart: ``Replica.restore`` from the WAL's records and the store's
-height, root and recent request ids. WAL compaction is off: ``live_records``
-is not on this branch yet (consensus branch a1), so the log grows with the
-run.
+WAL compaction: once the log holds ``wal_compact_records`` more records
+than after its last compaction (or than nothing, at start), the consensus
+loop rewrites it as ``consensus.persistence.live_records`` of its records,
+in one synced batch on the worker thread, after the step's sends and
+before the next event (``WriteAheadLog.compact``: a crash keeps the old log
+or the new one). The live records are what a restart needs: votes above
+the stable checkpoint, the highest checkpoint and view records, so the log
+stays within the live set plus ``wal_compact_records``.
+
+``Diverged``, a state root that differs after catch-up, a WAL failure
+(append or compaction) or a failed store write (a full disk:
+``StoreIOError``, the store latches) stop the node: the core is fed nothing more, nothing
+is sent, and ``status().stopped`` says why. A broken local invariant raises
+out of ``run``. Restart: ``Replica.restore`` from the WAL's records and the
+store's height, root and recent request ids.
 
 The runtime is the production ``NodeServices`` (``node.services``).
 """
@@ -44,7 +57,7 @@ import asyncio
 import functools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, assert_never
@@ -69,7 +82,7 @@ from consensus.events import (
     Tick,
 )
 from consensus.messages import Message
-from consensus.persistence import Record
+from consensus.persistence import Record, live_records
 from consensus.replica import Replica
 from ledger.block import decode_block
 from ledger.codec import DecodeError
@@ -78,7 +91,7 @@ from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
 from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
-from ledger.store import Store, StoreIOError
+from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, LedgerApp, validate_proposal_for
 from node.catchup import (
@@ -129,7 +142,13 @@ class ConsensusLog(Protocol):
     @property
     def latched(self) -> bool: ...
 
+    def __len__(self) -> int: ...
+
     def append(self, records: tuple[Record, ...]) -> None: ...
+
+    def compact(self, live: Callable[[Sequence[Record]], Sequence[Record]]) -> int:
+        """Rewrite the log as ``live(records)`` in one synced batch; records dropped."""
+        ...
 
 
 class PeerLinks(Protocol):
@@ -165,8 +184,21 @@ class RuntimeSettings:
     catchup_max_bytes: int = 64 * 1024 * 1024
     catchup_fetch_timeout_s: float = 10.0
     startup_peer_wait_s: float = 5.0
+    wal_compact_records: int = 4096
+    """Compact the WAL once it holds this many records more than after its last compaction."""
+    max_inflight_batches: int = 4
+    """As primary, at most this many proposed batches wait to execute (the core's cap)."""
     recent_statuses: int = 100_000
     msm_backend: str = "python"
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    """A block the worker thread committed, and the store's snapshot taken right after
+    it on that thread (so nothing else was committed in between)."""
+
+    applied: BlockApplied
+    view: StoreSnapshot
 
 
 class SerialWorker:
@@ -193,7 +225,9 @@ def tx_id_of_payload(payload: bytes, chain_id: bytes) -> bytes | None:
     return tx_id_of(envelope.kind, envelope.body, chain_id)
 
 
-def recent_request_ids(store: Store, chain_id: bytes, window_heights: int) -> tuple[bytes, ...]:
+def recent_request_ids(
+    store: StoreReader, chain_id: bytes, window_heights: int
+) -> tuple[bytes, ...]:
     """The request ids (accepted and rejected) of the store's last ``window_heights`` blocks."""
     ids: list[bytes] = []
     top = store.height()
@@ -222,7 +256,11 @@ class NodeRuntime:
     ) -> None:
         self.settings = settings if settings is not None else RuntimeSettings()
         self._genesis = genesis
-        self._store = store
+        # The store is written on the worker thread only (the app, catch-up). Everything
+        # on the loop reads ``_committed``: a snapshot the worker takes right after each
+        # block, installed here by the loop (see ``_install``).
+        self._worker_store = store
+        self._committed: StoreSnapshot = store.snapshot()
         self.wal = wal
         self.links = links
         self._verify_proofs = proof_verifier
@@ -230,11 +268,14 @@ class NodeRuntime:
         self._worker = worker if worker is not None else SerialWorker()
         chain_id = genesis.chain_id
         self.config = replica_config_from_genesis(
-            genesis, identity.public_key, tick_ms=self.settings.tick_ms
+            genesis,
+            identity.public_key,
+            tick_ms=self.settings.tick_ms,
+            max_inflight_batches=self.settings.max_inflight_batches,
         )
         self.proof_cache = ProofCache()
         self.app = LedgerApp(store, genesis, self.proof_cache)
-        self.mempool = Mempool(store, genesis, self.proof_cache, self.settings.mempool)
+        self.mempool = Mempool(self._committed, genesis, self.proof_cache, self.settings.mempool)
         self.replica = Replica.restore(
             self.config,
             identity.sign_self_tagged,
@@ -252,6 +293,9 @@ class NodeRuntime:
         self._metrics = NodeMetrics()
         self._metrics.set_msm_backend(self.settings.msm_backend)
         self._metrics.height.set(store.height())
+        self._metrics.wal_records.set(len(wal))
+        self._wal_compact_at = self.settings.wal_compact_records
+        self.wal_compactions = 0
         # When each pending tx was admitted (loop clock), for the commit-latency histogram.
         self._admitted_at_s: dict[bytes, float] = {}
         self.fault_counts: dict[str, int] = {}
@@ -280,8 +324,9 @@ class NodeRuntime:
         return self._genesis
 
     @property
-    def store(self) -> Store:
-        return self._store
+    def store(self) -> StoreReader:
+        """The chain as last committed: one snapshot, replaced whole after each block."""
+        return self._committed
 
     @property
     def metrics(self) -> NodeMetrics:
@@ -301,10 +346,10 @@ class NodeRuntime:
         )
         plan = self._catchup
         return NodeStatus(
-            height=self._store.height(),
+            height=self._committed.height(),
             view=replica.view,
             primary=replica.view % n,
-            state_root=self._store.state_root(),
+            state_root=self._committed.state_root(),
             last_commit_ms=self.last_commit_ms,
             peers=peers,
             mempool_txs=len(self.mempool),
@@ -323,15 +368,13 @@ class NodeRuntime:
         return await self._admit(tx_bytes, gossip=True)
 
     def tx_status(self, tx_id: bytes) -> TxStatus:
-        location = self._store.tx_location(tx_id)
+        committed = self._committed
+        location = committed.tx_location(tx_id)
         if location is not None:
-            block_hash = self._store.block_hash_at(location.height)
-            if block_hash is not None:
-                return Committed(tx_id, location.height, location.index_in_block, block_hash)
-            # The worker thread has written the block but the store has not moved its
-            # tip yet: not committed for readers until it has (a 4-process test saw an
-            # empty block hash here).
-            return Pending(tx_id)
+            block_hash = committed.block_hash_at(location.height)
+            if block_hash is None:
+                raise InvariantViolation(f"tx {tx_id.hex()} indexed in a block the view lacks")
+            return Committed(tx_id, location.height, location.index_in_block, block_hash)
         if tx_id in self.mempool:
             return Pending(tx_id)
         rejected = self._rejections.get(tx_id)
@@ -384,8 +427,8 @@ class NodeRuntime:
         """What this node serves to a catching-up peer: a prefix within ``max_bytes``."""
         out: list[bytes] = []
         used = 0
-        for height in range(max(1, first_height), min(last_height, self._store.height()) + 1):
-            block = certified_block_at(self._store, height)
+        for height in range(max(1, first_height), min(last_height, self._committed.height()) + 1):
+            block = certified_block_at(self._committed, height)
             if block is None:
                 break
             data = block.encode()
@@ -459,12 +502,30 @@ class NodeRuntime:
                         self._halt(f"write-ahead log failed: {exc}")
                         return
                     self._metrics.wal_sync_seconds.observe(loop.time() - started_s)
+                    self._metrics.wal_records.set(len(self.wal))
                 for action in stage.actions:
                     follow_up = await self._carry_out(action)
                     if self._stopped.is_set():  # the action stopped the node
                         return
                     if follow_up is not None:
                         follow_ups.append(follow_up)
+        if len(self.wal) >= self._wal_compact_at and not self.stopped:
+            await self._compact_wal()
+
+    async def _compact_wal(self) -> None:
+        """Rewrite the WAL as its live records (module docstring), between two steps."""
+        before = len(self.wal)
+        try:
+            dropped = await self._worker.run(functools.partial(self.wal.compact, live_records))
+        except WalError as exc:
+            self._halt(f"write-ahead log compaction failed: {exc}")
+            return
+        kept = len(self.wal)
+        self._wal_compact_at = kept + self.settings.wal_compact_records
+        self.wal_compactions += 1
+        self._metrics.wal_compactions.inc()
+        self._metrics.wal_records.set(kept)
+        log.info("write-ahead log compacted: %d records, %d dropped", before, dropped)
 
     async def _carry_out(self, action: Action) -> Event | None:
         """The one place every consensus action is carried out."""
@@ -475,16 +536,16 @@ class NodeRuntime:
                 self.links.broadcast(message)
             case Execute():
                 try:
-                    applied = await self._worker.run(functools.partial(self._execute, action))
+                    done = await self._worker.run(functools.partial(self._execute, action))
                 except StoreIOError as exc:
                     # A full or failing disk: the store latched; stop before any vote
                     # on a state this node could not keep.
                     self._halt(f"store write failed at seq {action.seq}: {exc}")
                     return None
-                if isinstance(applied, Executed):
-                    return applied
-                self._after_block(applied)
-                return applied.executed
+                if isinstance(done, Executed):
+                    return done
+                self._after_block(done)
+                return done.applied.executed
             case RequestStateTransfer():
                 if self._catchup_task is None or self._catchup_task.done():
                     self._catchup_task = asyncio.get_running_loop().create_task(
@@ -500,21 +561,30 @@ class NodeRuntime:
                 assert_never(action)
         return None
 
-    def _execute(self, action: Execute) -> BlockApplied | Executed:
+    def _execute(self, action: Execute) -> CommittedBlock | Executed:
         """On the worker thread, where catch-up also applies blocks: a height catch-up
         applied already is not executed again; the root its block fixed is reported."""
-        if action.seq <= self._store.height():
-            block = decode_block(self._store.block_at(action.seq) or b"")
+        if action.seq <= self._worker_store.height():
+            block = decode_block(self._worker_store.block_at(action.seq) or b"")
             return Executed(action.seq, block.header.state_root)
-        return self.app.execute(action)
+        applied = self.app.execute(action)
+        return CommittedBlock(applied, self._worker_store.snapshot())
 
-    def _after_block(self, applied: BlockApplied) -> None:
+    def _install(self, view: StoreSnapshot) -> None:
+        """On the loop: readers see ``view`` from now on. Views only move forward (the
+        worker's jobs may finish in a different order than the loop resumes them)."""
+        if view.height() > self._committed.height():
+            self._committed = view
+
+    def _after_block(self, done: CommittedBlock) -> None:
+        self._install(done.view)
+        applied = done.applied
         height = applied.executed.seq
         self.last_commit_ms = self._wall_clock_ms()
         chain_id = self._genesis.chain_id
         for index, tx_id in enumerate(applied.tx_ids):
             self._settle(Committed(tx_id, height, index, applied.block_hash))
-        for tx_id, exc in self.mempool.on_block(self._store):
+        for tx_id, exc in self.mempool.on_block(self._committed):
             self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
         for rejected in applied.rejected:
             claimed = tx_id_of_payload(rejected.payload, chain_id)
@@ -523,7 +593,7 @@ class NodeRuntime:
             if (
                 claimed is not None
                 and claimed not in self.mempool
-                and self._store.tx_location(claimed) is None
+                and self._committed.tx_location(claimed) is None
             ):
                 self._settle(TxRejectedStatus(claimed, rejected.reason_code, height))
         metrics = self._metrics
@@ -562,11 +632,11 @@ class NodeRuntime:
     async def _catch_up(self, request: RequestStateTransfer) -> None:
         settings = self.settings
         peers = tuple(p for p in request.peers if p != self.config.replica_id)
-        if request.seq <= self._store.height() or not peers:
+        if request.seq <= self._committed.height() or not peers:
             await self._finish_catch_up(request)
             return
         plan = CatchUp(
-            applied_height=self._store.height(),
+            applied_height=self._committed.height(),
             target_height=request.seq,
             target_state_root=request.state_root,
             peers=peers,
@@ -601,7 +671,7 @@ class NodeRuntime:
             self._catchup = None
         await self._finish_catch_up(request)
 
-    async def _apply_or_halt(self, block: VerifiedBlock) -> BlockApplied | None:
+    async def _apply_or_halt(self, block: VerifiedBlock) -> CommittedBlock | None:
         """A fetched block applied on the worker thread; a failing disk halts the node."""
         try:
             return await self._worker.run(functools.partial(self._apply, block))
@@ -609,11 +679,12 @@ class NodeRuntime:
             self._halt(f"store write failed at height {block.height}: {exc}")
             return None
 
-    def _apply(self, block: VerifiedBlock) -> BlockApplied | None:
+    def _apply(self, block: VerifiedBlock) -> CommittedBlock | None:
         """On the worker thread: a fetched block, unless the core executed it meanwhile."""
-        if block.height <= self._store.height():
+        if block.height <= self._worker_store.height():
             return None
-        return self.app.apply_certified(block)
+        applied = self.app.apply_certified(block)
+        return CommittedBlock(applied, self._worker_store.snapshot())
 
     async def _catch_up_at_start(self) -> None:
         """Before the core learns it is behind: fetch the blocks connected peers have
@@ -625,10 +696,10 @@ class NodeRuntime:
             if loop.time() > deadline_s or self.stopped:
                 return
             await asyncio.sleep(0.05)
-        start_height = self._store.height()
+        start_height = self._committed.height()
         settings = self.settings
         while not self.stopped:
-            first = self._store.height() + 1
+            first = self._committed.height() + 1
             last = first + settings.catchup_chunk_blocks - 1
             progressed = False
             for peer in [p for p in self._peer_indices if self.links.connected(p)]:
@@ -652,12 +723,12 @@ class NodeRuntime:
                     break
             if not progressed:
                 break
-        height = self._store.height()
+        height = self._committed.height()
         if height > start_height and not self.stopped:
             log.info("caught up at start from %d to %d", start_height, height)
-            block = decode_block(self._store.block_at(height) or b"")
+            block = decode_block(self._committed.block_at(height) or b"")
             ids = recent_request_ids(
-                self._store, self._genesis.chain_id, self.config.request_id_window_heights
+                self._committed, self._genesis.chain_id, self.config.request_id_window_heights
             )
             self._events.put_nowait(StateTransferCompleted(height, block.header.state_root, ids))
 
@@ -673,16 +744,16 @@ class NodeRuntime:
             return f"fetch failed: {type(exc).__name__}"
 
     async def _finish_catch_up(self, request: RequestStateTransfer) -> None:
-        if self._store.height() < request.seq:
+        if self._committed.height() < request.seq:
             return
-        block = decode_block(self._store.block_at(request.seq) or b"")
+        block = decode_block(self._committed.block_at(request.seq) or b"")
         if block.header.state_root != request.state_root:
             self._halt(
                 f"state root at {request.seq} after catch-up differs from the stable checkpoint"
             )
             return
         ids = recent_request_ids(
-            self._store, self._genesis.chain_id, self.config.request_id_window_heights
+            self._committed, self._genesis.chain_id, self.config.request_id_window_heights
         )
         self.state_transfers += 1
         self._events.put_nowait(StateTransferCompleted(request.seq, request.state_root, ids))

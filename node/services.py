@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from ledger.genesis import Genesis
-from ledger.store import Store
+from ledger.store import StoreReader
 from node.metrics import NodeMetrics
 
 BUSY_MEMPOOL_FULL: Final = "MEMPOOL_FULL"
@@ -188,7 +188,7 @@ class NodeServices(Protocol):
     def genesis(self) -> Genesis: ...
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreReader:
         """The committed chain; the API only reads it."""
         ...
 

@@ -14,6 +14,7 @@ from node.api.context import (
     ApiSettings,
 )
 from node.api.errors import error_middleware
+from node.api.explorer import add_explorer
 from node.api.routes import ROUTES
 from node.services import NodeServices
 
@@ -47,4 +48,14 @@ def create_app(
             app.router.add_get(route.path, route.handler, allow_head=False)
         else:
             app.router.add_route(route.method, route.path, route.handler)
+    add_explorer(app)
+    app.on_response_prepare.append(_allow_cross_origin_reads)
     return app
+
+
+async def _allow_cross_origin_reads(request: web.Request, response: web.StreamResponse) -> None:
+    """Any page may read (GET) this API, so one node's explorer can show every node's
+    status. Writes stay same-origin: a browser sends a cross-origin msgpack or JSON
+    ``POST`` only after a preflight, which this API never approves."""
+    if request.method == "GET" and (request.path.startswith("/v1/") or request.path == "/healthz"):
+        response.headers["Access-Control-Allow-Origin"] = "*"

@@ -55,6 +55,10 @@ class ApiCode(StrEnum):
     BLOCK_NOT_FOUND = "BLOCK_NOT_FOUND"
     OUTPUT_NOT_FOUND = "OUTPUT_NOT_FOUND"
     ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
+    LOAN_NOT_FOUND = "LOAN_NOT_FOUND"
+    """No loan with that id at the height asked (the tip by default)."""
+    HEIGHT_NOT_RETAINED = "HEIGHT_NOT_RETAINED"
+    """A ``height`` above the tip or below the oldest state the node keeps (docs/loans.md)."""
     UNHEALTHY = "UNHEALTHY"
     """``/healthz``: a check failed (the body lists which)."""
     INTERNAL = "INTERNAL"
@@ -75,6 +79,8 @@ _API_STATUS: Final[dict[ApiCode, int]] = {
     ApiCode.BLOCK_NOT_FOUND: 404,
     ApiCode.OUTPUT_NOT_FOUND: 404,
     ApiCode.ACCOUNT_NOT_FOUND: 404,
+    ApiCode.LOAN_NOT_FOUND: 404,
+    ApiCode.HEIGHT_NOT_RETAINED: 410,
     ApiCode.UNHEALTHY: 503,
     ApiCode.INTERNAL: 500,
 }

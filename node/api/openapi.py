@@ -35,6 +35,7 @@ def _errors(*statuses: int) -> dict[str, Schema]:
         400: "Bad request (malformed input; see the error code)",
         404: "Not found",
         409: "Conflicts with the chain (double spend, replayed nonce...)",
+        410: "The height is outside the range of states this node keeps",
         413: "Body or batch too large",
         415: "Unsupported content type",
         422: "A well-formed tx the ledger rules refuse",
@@ -135,6 +136,21 @@ _SCHEMAS: Final[dict[str, Schema]] = {
             "asset": _HEX32_SCHEMA,
             "inputs": {"type": "array", "items": {"type": "string", "pattern": _HEX33}},
             "outputs": {"type": "array", "items": _ref("OutputRef")},
+            "proof_bytes": {
+                "description": "Bytes of the tx's range proofs (issues, transfers, loans)",
+                **_UINT,
+            },
+            "account": _HEX32_SCHEMA,
+            "memo_public_key": _HEX32_SCHEMA,
+            "loan_id": _HEX32_SCHEMA,
+            "lender": _HEX32_SCHEMA,
+            "borrower": _HEX32_SCHEMA,
+            "rate_bps": _UINT,
+            "period_blocks": _UINT,
+            "maturity_height": _UINT,
+            "purpose": {"type": "string"},
+            "period": _UINT,
+            "interest_commitment": _HEX32_SCHEMA,
         },
         "not": {"required": ["amount"]},
     },
@@ -176,6 +192,27 @@ _SCHEMAS: Final[dict[str, Schema]] = {
         "type": "object",
         "required": ["index", "name", "public_key"],
         "properties": {"index": _UINT, "name": {"type": "string"}, "public_key": _HEX32_SCHEMA},
+    },
+    "Network": {
+        "type": "object",
+        "required": ["chain_name", "self_index", "validators"],
+        "properties": {
+            "chain_name": {"type": "string"},
+            "self_index": {"type": ["integer", "null"], "minimum": 0},
+            "validators": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "name", "public_key", "api_url"],
+                    "properties": {
+                        "index": _UINT,
+                        "name": {"type": "string"},
+                        "public_key": _HEX32_SCHEMA,
+                        "api_url": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
     },
     "Validators": {
         "type": "object",
@@ -273,6 +310,56 @@ _SCHEMAS: Final[dict[str, Schema]] = {
             "member": {"type": "boolean"},
             "member_name": {"type": ["string", "null"]},
             "last_nonce": _UINT,
+        },
+    },
+    "Loan": {
+        "type": "object",
+        "description": "A loan at a height: public terms, status and commitments, never an amount",
+        "required": [
+            "id",
+            "lender",
+            "borrower",
+            "asset",
+            "rate_bps",
+            "period_blocks",
+            "maturity_height",
+            "purpose",
+            "principal_commitment",
+            "outstanding_commitment",
+            "status",
+            "overdue",
+            "originated_height",
+            "accrued_periods",
+            "closed_height",
+        ],
+        "properties": {
+            "id": _HEX32_SCHEMA,
+            "lender": _HEX32_SCHEMA,
+            "borrower": _HEX32_SCHEMA,
+            "asset": _HEX32_SCHEMA,
+            "rate_bps": {"type": "integer", "minimum": 0, "maximum": 10000},
+            "period_blocks": {"type": "integer", "minimum": 1},
+            "maturity_height": _UINT,
+            "purpose": {"type": "string"},
+            "principal_commitment": _HEX32_SCHEMA,
+            "outstanding_commitment": _HEX32_SCHEMA,
+            "status": {"enum": ["active", "closed"]},
+            "overdue": {"type": "boolean"},
+            "originated_height": _UINT,
+            "accrued_periods": _UINT,
+            "closed_height": {"type": ["integer", "null"], "minimum": 0},
+            "height": _UINT,
+        },
+    },
+    "BorrowerLoans": {
+        "type": "object",
+        "required": ["borrower", "height", "block_hash", "certificate", "loans"],
+        "properties": {
+            "borrower": _HEX32_SCHEMA,
+            "height": _UINT,
+            "block_hash": _HEX32_SCHEMA,
+            "certificate": _ref("Certificate"),
+            "loans": {"type": "array", "items": _ref("Loan")},
         },
     },
     "Status": {
@@ -392,6 +479,14 @@ _BLOCK_RESPONSES: Final[dict[str, Schema]] = {
 }
 
 _TX_SUBMIT_ERRORS: Final = (400, 409, 413, 415, 422, 429, 503)
+
+_LOAN_HEIGHT: Final[Schema] = {
+    "name": "height",
+    "in": "query",
+    "required": False,
+    "description": "A retained height (the last 1024 by default); default: the tip",
+    "schema": {"type": "integer", "minimum": 0},
+}
 
 _PATHS: Final[dict[str, dict[str, Schema]]] = {
     "/v1/txs": {
@@ -514,6 +609,41 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
             "summary": "A registered account or member bank, with its last nonce",
             "parameters": [_hex_param("public_key", "path", _HEX32, "public key, 64 hex")],
             "responses": {"200": _json(_ref("Account"), "The account"), **_errors(400, 404)},
+        }
+    },
+    "/v1/borrowers/{public_key}/loans": {
+        "get": {
+            "operationId": "listBorrowerLoans",
+            "summary": "Every loan of a borrower at a height, with that block's certificate",
+            "parameters": [
+                _hex_param("public_key", "path", _HEX32, "borrower public key, 64 hex"),
+                _LOAN_HEIGHT,
+            ],
+            "responses": {
+                "200": _json(_ref("BorrowerLoans"), "The loans at that height"),
+                **_errors(400, 410),
+            },
+        }
+    },
+    "/v1/loans/{loan_id}": {
+        "get": {
+            "operationId": "getLoan",
+            "summary": "One loan at a height: terms, status, overdue, commitments",
+            "parameters": [
+                _hex_param("loan_id", "path", _HEX32, "loan id (its originating tx id), 64 hex"),
+                _LOAN_HEIGHT,
+            ],
+            "responses": {
+                "200": _json(_ref("Loan"), "The loan"),
+                **_errors(400, 404, 410),
+            },
+        }
+    },
+    "/v1/network": {
+        "get": {
+            "operationId": "getNetwork",
+            "summary": "The validators with their API URLs (from genesis), and this node's index",
+            "responses": {"200": _json(_ref("Network"), "The network")},
         }
     },
     "/v1/status": {

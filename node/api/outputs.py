@@ -10,7 +10,15 @@ from aiohttp import web
 from ledger.block import decode_block
 from ledger.invariants import InvariantViolation, invariant
 from ledger.rules import OutputRecord, SpentRecord, output_slot
-from ledger.tx import BODY_TYPES, OUTPUT_ID_BYTES, IssueBody, TransferBody, split_output_id
+from ledger.tx import (
+    BODY_TYPES,
+    OUTPUT_ID_BYTES,
+    IssueBody,
+    LoanOriginateBody,
+    LoanRepayBody,
+    TransferBody,
+    split_output_id,
+)
 from node.api.context import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, services_of
 from node.api.errors import ApiCode, ApiError
 from node.api.params import check_known_params, optional_int, parse_hex
@@ -59,7 +67,7 @@ def _output_view(services: NodeServices, output_id: bytes, *, memos: bool = Fals
     block = decode_block(store.block_at(location.height) or b"")
     tx = block.txs[location.index_in_block]
     body = BODY_TYPES[tx.kind].decode(tx.body)
-    if not isinstance(body, IssueBody | TransferBody):
+    if not isinstance(body, IssueBody | TransferBody | LoanOriginateBody | LoanRepayBody):
         raise InvariantViolation("an output made by a tx that creates none")
     output = body.outputs[index]
     view: Json = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.api import accounts, blocks, chain, events, outputs, status, txs
+from node.api import accounts, blocks, chain, events, loans, network, outputs, status, txs
 from node.api.openapi import get_openapi
 
 
@@ -34,6 +34,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/outputs", outputs.list_outputs),
     Route("GET", "/v1/outputs/{output_id}", outputs.get_output),
     Route("GET", "/v1/accounts/{public_key}", accounts.get_account_view),
+    Route("GET", "/v1/borrowers/{public_key}/loans", loans.list_borrower_loans),
+    Route("GET", "/v1/loans/{loan_id}", loans.get_loan_view),
+    Route("GET", "/v1/network", network.get_network),
     Route("GET", "/v1/status", status.get_status),
     Route("GET", "/v1/events", events.events),
     Route("GET", "/healthz", status.get_health),

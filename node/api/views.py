@@ -18,7 +18,13 @@ from ledger.invariants import InvariantViolation
 from ledger.reasons import TxRejected
 from ledger.tx import (
     BODY_TYPES,
+    LOAN_BODIES,
     IssueBody,
+    LoanAccrueBody,
+    LoanCloseBody,
+    LoanOriginateBody,
+    LoanRepayBody,
+    RegisterAccountBody,
     TransferBody,
     Tx,
     TxOutput,
@@ -28,6 +34,7 @@ from ledger.tx import (
 )
 
 Json = dict[str, object]
+LoanBody = LoanOriginateBody | LoanRepayBody | LoanAccrueBody | LoanCloseBody
 
 
 def b64(data: bytes) -> str:
@@ -65,9 +72,48 @@ def _outputs(tx_id: bytes, outputs: tuple[TxOutput, ...]) -> list[Json]:
     ]
 
 
+def _loan_fields(tx_id: bytes, body: LoanBody) -> Json:
+    """A loan tx's public fields: the loan (its id is the originating tx's id), the
+    parties, the terms at origination, and for an accrual the interest commitment."""
+    if isinstance(body, LoanOriginateBody):
+        terms = body.terms
+        return {
+            "loan_id": tx_id.hex(),
+            "lender": body.lender.hex(),
+            "borrower": body.borrower.hex(),
+            "asset": body.asset.hex(),
+            "rate_bps": terms.rate_bps,
+            "period_blocks": terms.period_blocks,
+            "maturity_height": terms.maturity_height,
+            "purpose": terms.purpose,
+            "inputs": [input_id.hex() for input_id in body.inputs],
+            "outputs": _outputs(tx_id, body.outputs),
+            "proof_bytes": len(body.range_proof),
+        }
+    if isinstance(body, LoanRepayBody):
+        return {
+            "loan_id": body.loan_id.hex(),
+            "borrower": body.borrower.hex(),
+            "asset": body.asset.hex(),
+            "inputs": [input_id.hex() for input_id in body.inputs],
+            "outputs": _outputs(tx_id, body.outputs),
+            "proof_bytes": len(body.range_proof) + len(body.outstanding_proof),
+        }
+    if isinstance(body, LoanAccrueBody):
+        return {
+            "loan_id": body.loan_id.hex(),
+            "lender": body.lender.hex(),
+            "period": body.period,
+            "interest_commitment": body.interest.hex(),
+            "proof_bytes": len(body.proof),
+        }
+    return {"loan_id": body.loan_id.hex(), "borrower": body.borrower.hex()}
+
+
 def tx_view(tx: Tx, chain_id: bytes) -> Json:
-    """A committed tx: id, kind, signer, and for issues and transfers the asset,
-    inputs and output commitments. Never the issue amount or any opening."""
+    """A committed tx: id, kind, signer and its public fields: for issues, transfers
+    and loans the asset, inputs, output commitments and range-proof sizes; for loans
+    the loan id and terms. Never the issue amount or any opening."""
     tx_id = tx_id_of(tx.kind, tx.body, chain_id)
     view: Json = {"id": tx_id.hex(), "kind": tx.kind.decode("ascii", "replace")}
     body_type = BODY_TYPES.get(tx.kind)
@@ -81,10 +127,17 @@ def tx_view(tx: Tx, chain_id: bytes) -> Json:
     if isinstance(body, IssueBody):
         view["asset"] = body.asset.hex()
         view["outputs"] = _outputs(tx_id, body.outputs)
+        view["proof_bytes"] = len(body.range_proof)
     elif isinstance(body, TransferBody):
         view["asset"] = body.asset.hex()
         view["inputs"] = [input_id.hex() for input_id in body.inputs]
         view["outputs"] = _outputs(tx_id, body.outputs)
+        view["proof_bytes"] = len(body.range_proof)
+    elif isinstance(body, RegisterAccountBody):
+        view["account"] = body.account_key.hex()
+        view["memo_public_key"] = body.memo_public_key.hex()
+    elif isinstance(body, LOAN_BODIES):
+        view |= _loan_fields(tx_id, body)
     return view
 
 

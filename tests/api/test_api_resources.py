@@ -17,9 +17,9 @@ from ledger.tx import TAG_ISSUE, TAG_TRANSFER, decode_tx
 from node.api import create_app
 from node.api.status import failed_checks
 from node.services import CatchUp, Duplicate, Unknown
-from tests.api.chain_fixture import ApiChain
+from tests.api.chain_fixture import LOAN_PRINCIPAL, LOAN_TERMS, ApiChain
 from tests.api.in_process_node import InProcessNode
-from tests.spec.ledger_world import World
+from tests.spec.ledger_world import USD, World
 
 MSGPACK = {"Content-Type": "application/msgpack"}
 
@@ -37,6 +37,44 @@ async def test_a_committed_tx_carries_its_place_and_certificate(api_chain: ApiCh
     assert body["block_hash"] == api_chain.store.block_hash_at(2).hex()  # type: ignore[union-attr]
     assert body["certificate"]["seq"] == 2
     assert [c["sender"] for c in body["certificate"]["commits"]] == [0, 1, 2]
+
+
+async def test_loans_show_terms_status_and_commitments_at_a_height_never_amounts(
+    api_chain: ApiChain,
+) -> None:
+    node = InProcessNode(api_chain.world, api_chain.store)
+    alice = api_chain.world.alice.key.hex()
+    async with client_for(node) as client:
+        tip_answer = await client.get(f"/v1/borrowers/{alice}/loans")
+        text = await tip_answer.text()
+        tip = await tip_answer.json()
+        before = await (await client.get(f"/v1/borrowers/{alice}/loans?height=1")).json()
+        one = await (await client.get(f"/v1/loans/{api_chain.loan.tx_id.hex()}")).json()
+    principal = api_chain.loan.openings[0].commitment().hex()
+    assert before["height"] == 1 and before["loans"] == []
+    assert tip["height"] == 2 and tip["borrower"] == alice
+    assert tip["block_hash"] == api_chain.store.block_hash_at(2).hex()  # type: ignore[union-attr]
+    assert tip["certificate"]["seq"] == 2
+    assert tip["loans"] == [{k: v for k, v in one.items() if k != "height"}]
+    assert one == {
+        "id": api_chain.loan.tx_id.hex(),
+        "lender": api_chain.world.bank_a.key.hex(),
+        "borrower": alice,
+        "asset": USD.hex(),
+        "rate_bps": LOAN_TERMS.rate_bps,
+        "period_blocks": LOAN_TERMS.period_blocks,
+        "maturity_height": LOAN_TERMS.maturity_height,
+        "purpose": LOAN_TERMS.purpose,
+        "principal_commitment": principal,
+        "outstanding_commitment": principal,
+        "status": "active",
+        "overdue": False,
+        "originated_height": 2,
+        "accrued_periods": 0,
+        "closed_height": None,
+        "height": 2,
+    }
+    assert str(LOAN_PRINCIPAL) not in text
 
 
 async def test_a_block_shows_kinds_and_commitments_never_amounts(api_chain: ApiChain) -> None:
@@ -187,7 +225,7 @@ async def test_accounts_show_membership_and_the_last_nonce(api_chain: ApiChain) 
         alice = await (await client.get(f"/v1/accounts/{world.alice.key.hex()}")).json()
     assert bank["member"] is True and bank["member_name"] == "Bank A"
     assert bank["last_nonce"] == 1  # block 1's issue
-    assert alice["member"] is False and alice["last_nonce"] == 0
+    assert alice["member"] is False and alice["last_nonce"] == 1  # her loan consent, block 2
     assert alice["registered_by"] == world.bank_a.key.hex()
     assert alice["memo_public_key"] == world.alice.memo_public.hex()
 

@@ -321,6 +321,61 @@ CASES: tuple[Case, ...] = (
         ApiCode.ACCOUNT_NOT_FOUND,
     ),
     Case("account key bad hex", get(lambda c: "/v1/accounts/nothex"), 400, ApiCode.INVALID_HEX),
+    # --- loans ----------------------------------------------------------------------------
+    Case(
+        "borrower's loans at the tip",
+        get(lambda c: f"/v1/borrowers/{c.world.alice.key.hex()}/loans"),
+        200,
+        None,
+    ),
+    Case(
+        "borrower's loans at height 1",
+        get(lambda c: f"/v1/borrowers/{c.world.alice.key.hex()}/loans?height=1"),
+        200,
+        None,
+    ),
+    Case(
+        "borrower key bad hex", get(lambda c: "/v1/borrowers/xyz/loans"), 400, ApiCode.INVALID_HEX
+    ),
+    Case(
+        "borrower's loans above the tip",
+        get(lambda c: f"/v1/borrowers/{c.world.alice.key.hex()}/loans?height=3"),
+        410,
+        ApiCode.HEIGHT_NOT_RETAINED,
+    ),
+    Case(
+        "borrower's loans, height not a number",
+        get(lambda c: f"/v1/borrowers/{c.world.alice.key.hex()}/loans?height=tip"),
+        400,
+        ApiCode.INVALID_PARAMETER,
+    ),
+    Case("loan", get(lambda c: f"/v1/loans/{c.loan.tx_id.hex()}"), 200, None),
+    Case(
+        "loan's disbursement output",
+        get(lambda c: f"/v1/outputs/{c.loan.output_ids()[0].hex()}"),
+        200,
+        None,
+    ),
+    Case("unknown loan", get(lambda c: f"/v1/loans/{ZERO_ID}"), 404, ApiCode.LOAN_NOT_FOUND),
+    Case(
+        "loan before its origination",
+        get(lambda c: f"/v1/loans/{c.loan.tx_id.hex()}?height=1"),
+        404,
+        ApiCode.LOAN_NOT_FOUND,
+    ),
+    Case("loan id bad hex", get(lambda c: "/v1/loans/" + "0" * 63), 400, ApiCode.INVALID_HEX),
+    Case(
+        "loan above the tip",
+        get(lambda c: f"/v1/loans/{c.loan.tx_id.hex()}?height=99"),
+        410,
+        ApiCode.HEIGHT_NOT_RETAINED,
+    ),
+    Case(
+        "loan, unknown parameter",
+        get(lambda c: f"/v1/loans/{c.loan.tx_id.hex()}?at=2"),
+        400,
+        ApiCode.INVALID_PARAMETER,
+    ),
     Case("chain", get(lambda c: "/v1/chain"), 200, None),
     Case("validators", get(lambda c: "/v1/validators"), 200, None),
     Case("status", get(lambda c: "/v1/status"), 200, None),

@@ -21,3 +21,15 @@ def served(api_chain: ApiChain, tmp_path_factory: pytest.TempPathFactory) -> Ite
         server.submit_and_commit(api_chain.issue.encode())
         server.submit_and_commit(api_chain.transfer.encode())
         yield server
+
+
+@pytest.fixture
+def served_loan(
+    api_chain: ApiChain, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedNode]:
+    """As ``served``, with tests/api's loan (bank A to alice) in block 2 after the transfer."""
+    with ServedNode(api_chain, tmp_path_factory.mktemp("sdk-loan-store")) as server:
+        server.submit_and_commit(api_chain.issue.encode())
+        server.submit(api_chain.transfer.encode())
+        server.submit_and_commit(api_chain.loan.encode())
+        yield server

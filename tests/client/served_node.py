@@ -62,8 +62,11 @@ class ServedNode:
     def commit_pending(self) -> int:
         return self.on_loop(self.node.commit_pending)
 
-    def submit_and_commit(self, tx_bytes: bytes) -> None:
+    def submit(self, tx_bytes: bytes) -> None:
         asyncio.run_coroutine_threadsafe(self.node.submit(tx_bytes), self.loop).result(60)
+
+    def submit_and_commit(self, tx_bytes: bytes) -> None:
+        self.submit(tx_bytes)
         self.commit_pending()
 
     def __enter__(self) -> ServedNode:

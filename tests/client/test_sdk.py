@@ -12,6 +12,7 @@ from aiohttp import web
 
 from client.sdk import AsyncClient, Client, RetryPolicy, VeilApiError
 from ledger.block import decode_block
+from ledger.loans import loans_of
 from tests.api.chain_fixture import ApiChain
 from tests.client.served_node import ServedNode
 
@@ -53,6 +54,28 @@ def test_reads_every_resource_typed(served: ServedNode, api_chain: ApiChain) -> 
     assert client.health().ok
     assert "veil_" in client.metrics()
     assert "/v1/txs" in client.openapi()["paths"]  # type: ignore[operator]
+
+
+def test_loans_are_typed_and_rebuild_the_ledger_record(
+    served_loan: ServedNode, api_chain: ApiChain
+) -> None:
+    served = served_loan
+    client = Client(served.url)
+    alice = api_chain.world.alice.key
+    loans = client.borrower_loans(alice)
+    assert (loans.borrower, loans.height) == (alice, 2)
+    assert loans.block_hash == served.store.block_hash_at(2)
+    assert loans.certificate is not None and loans.certificate.seq == 2
+    assert loans.records() == loans_of(served.store, alice)  # what the verifier checks against
+    loan = client.loan(api_chain.loan.tx_id)
+    assert loan == loans.loans[0] and loan.status == "active" and not loan.overdue
+    assert client.borrower_loans(alice, height=1).loans == ()
+    with pytest.raises(VeilApiError) as unknown:
+        client.loan(api_chain.loan.tx_id, height=1)
+    assert unknown.value.code == "LOAN_NOT_FOUND"
+    with pytest.raises(VeilApiError) as future:
+        client.borrower_loans(alice, height=3)
+    assert future.value.code == "HEIGHT_NOT_RETAINED"
 
 
 def test_outputs_follow_pages(served: ServedNode, api_chain: ApiChain) -> None:

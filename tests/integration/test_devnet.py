@@ -23,10 +23,12 @@ PAID: int = 7_391_864_253  # distinctive: must appear in no API answer, log or L
 ISSUED: int = 9_000_000_001
 
 
-def _free_base_port(nodes: int = 4) -> int:
+def free_base_port(nodes: int = 4) -> int:
+    """A base port whose API and peer ports are free, all below Linux's ephemeral range
+    (32768+): the nodes' own outgoing connections could take a port above it first."""
     rng = random.Random()
     for _ in range(50):
-        base = rng.randrange(20_000, 40_000)
+        base = rng.randrange(20_000, 31_000 - nodes)
         ports = [base + i for i in range(nodes)] + [base + 1000 + i for i in range(nodes)]
         try:
             for port in ports:
@@ -71,7 +73,7 @@ def _status(root: Path) -> list[dict[str, object]]:
 
 def test_devnet_end_to_end(tmp_path: Path) -> None:
     root = tmp_path / "devnet"
-    base = _free_base_port()
+    base = free_base_port()
     started = devnet("up", "--dir", str(root), "--base-port", str(base), "--no-demo")
     assert started.returncode == 0, started.stdout + started.stderr
     try:
@@ -85,6 +87,9 @@ def test_devnet_end_to_end(tmp_path: Path) -> None:
         for key_file in root.rglob("*.key"):
             assert key_file.stat().st_mode & 0o077 == 0, key_file
         urls = [str(r["url"]) for r in rows]
+        for url in urls:  # the banner names each node's explorer, and it answers
+            assert f"explorer {url}/explorer/" in started.stdout, started.stdout
+            assert b"<title>Veil Explorer</title>" in _get(f"{url}/explorer/")
         bank, x, y = root / "banks/bank0", root / "clients/firm-x", root / "clients/firm-y"
         bank_pk = json.loads(
             veil(urls[0], "--json", "wallet", "show", "--wallet", str(bank)).output
@@ -160,6 +165,7 @@ def test_devnet_end_to_end(tmp_path: Path) -> None:
                 *[f"/v1/blocks/{h}" for h in range(height + 1)],
                 "/v1/status",
                 "/v1/chain",
+                "/v1/network",
                 f"/v1/outputs?owner={firms[y]}",
                 f"/v1/accounts/{firms[y]}",
                 "/metrics",

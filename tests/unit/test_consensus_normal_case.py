@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from consensus.actions import Broadcast, Execute, Persist
 from consensus.certificate import CommitCertificate
 from consensus.events import ClientBatchReady, Executed, MessageReceived, RequestSubmitted
@@ -158,3 +160,36 @@ def test_executed_event_for_an_unknown_height_is_a_local_bug() -> None:
 
     with pytest.raises(InvariantViolation):
         make_replica(1).step(Executed(1, bytes(32)))
+
+
+def test_primary_keeps_at_most_max_inflight_batches_proposed_and_unexecuted() -> None:
+    primary = make_replica(0, max_batch_size=1, max_inflight_batches=2)
+    actions = primary.step(ClientBatchReady(tuple(request(i) for i in range(6))))
+    proposals = [a.message for a in actions if isinstance(a, Broadcast)]
+    assert [m.seq for m in proposals if isinstance(m, PrePrepare)] == [1, 2]
+    # Seq 1 commits: it is handed to execution, and one more batch may leave.
+    first = (request(0),)
+    for sender in (1, 2):
+        primary.step(MessageReceived(sender, prepare(0, 1, first, sender)))
+    actions = []
+    for sender in (1, 2):
+        actions += primary.step(MessageReceived(sender, commit(0, 1, first, sender)))
+    assert any(isinstance(a, Execute) and a.seq == 1 for a in actions)
+    sent = [a.message for a in actions if isinstance(a, Broadcast)]
+    assert [m.seq for m in sent if isinstance(m, PrePrepare)] == [3]
+    assert [r.request_id for r in next(m for m in sent if isinstance(m, PrePrepare)).batch] == [
+        b"req-2"
+    ]
+
+
+def test_without_a_cap_the_window_bounds_the_batches_in_flight() -> None:
+    primary = make_replica(0, max_batch_size=1)
+    actions = primary.step(ClientBatchReady(tuple(request(i) for i in range(6))))
+    proposals = [a.message for a in actions if isinstance(a, Broadcast)]
+    assert [m.seq for m in proposals if isinstance(m, PrePrepare)] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("bad", [0, -1, True])
+def test_max_inflight_batches_must_be_positive(bad: object) -> None:
+    with pytest.raises(ValueError, match="max_inflight_batches"):
+        make_replica(0, max_inflight_batches=bad)

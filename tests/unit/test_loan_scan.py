@@ -54,3 +54,46 @@ def test_the_borrower_flags_an_interest_memo_that_does_not_open_c_i() -> None:
     borrower.scan_all(committed_blocks(p.store), w.chain_id)
     assert [f.reason for f in borrower.flags] == [BAD_INTEREST_MEMO]
     assert borrower.flags[0].tx_id == lying.tx_id
+
+
+def test_an_exposure_proof_made_at_h_verifies_at_h_after_the_chain_moved_on() -> None:
+    """Loan history by height: the state at h (``Store.state_at``) keeps the loans and
+    commitments of h, so a proof made then still verifies, while the tip's state,
+    whose outstanding has changed, refuses it."""
+    p = setup()
+    w = p.world
+    height = p.store.height()
+    borrower = LoanTracker("borrower", w.alice.memo_private, w.alice.key)
+    borrower.scan_all(committed_blocks(p.store), w.chain_id)
+    proof = prove_exposure(
+        p.store,
+        w.chain_id,
+        w.alice.key,
+        PRINCIPAL,
+        openings=borrower.outstanding_openings(w.alice.key),
+    )
+    w.commit(p.store, [accrue(p).built])  # the outstanding grows past the limit
+    past = p.store.state_at(height)
+    assert past is not None
+    assert exposure_problem(past, w.chain_id, proof) is None
+    assert (exposure_problem(p.store, w.chain_id, proof) or "").startswith("WRONG_HEIGHT")
+    forged = dataclasses.replace(proof, height=p.store.height())
+    assert exposure_problem(p.store, w.chain_id, forged) == "BAD_PROOF"
+
+
+def test_a_tracker_follows_only_the_loans_where_its_party_has_its_role() -> None:
+    """A bank is a lender on some loans and may borrow on others: its lender tracker must
+    not read a loan it borrowed (that loan's lender memo is another bank's, so it would be
+    flagged BAD_LOAN_MEMO) and its borrower tracker not a loan it made."""
+    p = setup()
+    w = p.world
+    blocks = committed_blocks(p.store)
+    as_lender = LoanTracker("lender", w.bank_a.memo_private, w.bank_a.key)
+    as_borrower = LoanTracker("borrower", w.bank_a.memo_private, w.bank_a.key)
+    for tracker in (as_lender, as_borrower):
+        tracker.scan_all(blocks, w.chain_id)
+    assert list(as_lender.loans) == [p.loan.tx_id] and as_lender.flags == []
+    assert as_borrower.loans == {} and as_borrower.flags == []
+    alice_as_lender = LoanTracker("lender", w.alice.memo_private, w.alice.key)
+    alice_as_lender.scan_all(blocks, w.chain_id)
+    assert alice_as_lender.loans == {} and alice_as_lender.flags == []

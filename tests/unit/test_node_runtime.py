@@ -61,12 +61,16 @@ class Cluster:
         self.runtimes: dict[int, NodeRuntime] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self._closers: dict[int, list[Callable[[], None]]] = {}
+        self.settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits())
+
+    def open_wal(self, index: int) -> WriteAheadLog:
+        return WriteAheadLog(self.tmp_path / f"n{index}" / "wal")
 
     def start(self, index: int) -> NodeRuntime:
         (self.tmp_path / f"n{index}").mkdir(exist_ok=True)
         store = LevelDBStore(self.tmp_path / f"n{index}" / "chain", block_claims=stored_block_claim)
         open_chain(store, self.world.genesis)
-        wal = WriteAheadLog(self.tmp_path / f"n{index}" / "wal")
+        wal = self.open_wal(index)
         worker = SerialWorker()
         runtime = NodeRuntime(
             genesis=self.world.genesis,
@@ -76,7 +80,7 @@ class Cluster:
             links=self.network.links(index, NODES),
             proof_verifier=inline_verifier,
             wall_clock_ms=wall_clock_ms,
-            settings=RuntimeSettings(tick_ms=20, mempool=MempoolLimits()),
+            settings=self.settings,
             worker=worker,
         )
         self.runtimes[index] = runtime

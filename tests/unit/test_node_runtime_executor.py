@@ -4,7 +4,9 @@ write failure stops the node before anything is sent."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from consensus.messages import Message, PrePrepare
@@ -42,6 +44,12 @@ class JournaledWal:
     @property
     def latched(self) -> bool:
         return self._latched
+
+    def __len__(self) -> int:
+        return len(self.wal)
+
+    def compact(self, live: Callable[[Sequence[Record]], Sequence[Record]]) -> int:
+        return self.wal.compact(live)
 
     def append(self, records: tuple[Record, ...]) -> None:
         if self.fail:  # the disk refused the write: the real WAL latches the same way
@@ -128,3 +136,31 @@ def test_a_wal_write_failure_stops_the_node_before_it_sends(tmp_path: Path) -> N
     assert status.stopped and status.wal_latched
     late = build_attest(world.bank_b.identity, world.chain_id, "d", b"\x02" * 32, nonce=2)
     assert asyncio.run(runtime.submit(late.encode())) == Busy("NODE_STOPPED", 5)
+
+
+def test_the_primary_keeps_at_most_max_inflight_batches_unexecuted(tmp_path: Path) -> None:
+    """A primary alone (no peer prepares, nothing commits) with one tx per block
+    proposes as many batches as the cap allows, however many txs wait: the
+    node's default is 4, below the watermark window."""
+    world = World()
+    params = dataclasses.replace(world.genesis.params, max_block_txs=1)
+    world.genesis = dataclasses.replace(world.genesis, params=params)
+    world.chain_id = world.genesis.chain_id
+    assert params.watermark_window_blocks >= 10  # the window alone would let all ten go
+    runtime, journal = _primary(tmp_path, world, fail=False)
+
+    async def submit_many() -> None:
+        task = asyncio.get_running_loop().create_task(runtime.run())
+        for nonce in range(1, 11):
+            digest = nonce.to_bytes(32, "big")
+            attest = build_attest(world.bank_b.identity, world.chain_id, "d", digest, nonce=nonce)
+            assert await runtime.submit(attest.encode()) == Accepted(attest.tx_id)
+        await asyncio.sleep(0.5)  # the feeder hands all ten to the core within ms
+        runtime.stop("test over")
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(submit_many())
+    # Retransmissions repeat the same pre-prepares.
+    proposed = sorted({m.seq for _, m in journal.entries if isinstance(m, PrePrepare)})
+    assert proposed == [1, 2, 3, 4]
+    assert len(runtime.replica.pending) == 10

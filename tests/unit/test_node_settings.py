@@ -30,6 +30,7 @@ def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
     assert settings.peer.allow_plain is False and settings.peer.endpoints == []
     assert settings.path(settings.node.data_dir) == BASE / "data"
     assert settings.mempool_limits().max_txs == 20_000
+    assert settings.node.wal_compact_records == 4096
     assert settings.path("/abs/key.json") == Path("/abs/key.json")
 
 
@@ -40,6 +41,10 @@ def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
         (("port = 8700", 'port = "8700"'), "[api] port must be a int"),
         (("port = 8700", "port = 70000"), "[api] port 70000 is not a port"),
         (("tick_ms = 100", "tick_ms = 0"), "[node] tick_ms must be positive"),
+        (
+            ("wal_compact_records = 4096", "wal_compact_records = 0"),
+            "[node] wal_compact_records must be positive",
+        ),
         (("allow_plain = false", "allow_plain = 1"), "[peer] allow_plain must be a bool"),
         (("endpoints = []", "endpoints = [1]"), "[peer] endpoints must be strings"),
         (('level = "info"', 'level = "loud"'), "[log] level must be one of"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -470,3 +471,99 @@ def test_an_unreadable_rejected_list_or_metadata_is_corruption(tmp_path: Path) -
             store.rejected_at(0)
         with pytest.raises(StoreCorruptError, match="metadata of block 0"):
             store.metadata_at(0)
+
+
+def test_a_snapshot_answers_for_its_block_whatever_is_committed_later(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    alice = h("alice")
+    genesis(store, StateDelta([(account_key(alice), b"A")]))
+    store.commit_block(
+        block_write(
+            1,
+            h("b1"),
+            b"one",
+            b"c1",
+            StateDelta([(output_key(h("o1")), b"1")]),
+            [h("t1")],
+            [(alice, h("o1"), True)],
+        )
+    )
+    at_one = store.snapshot()
+    root_one = store.state_root()
+    store.commit_block(
+        block_write(
+            2,
+            h("b2"),
+            b"two",
+            b"c2",
+            StateDelta([(output_key(h("o1")), None), (output_key(h("o2")), b"2")]),
+            [h("t2")],
+            [(alice, h("o1"), False), (alice, h("o2"), True)],
+        )
+    )
+    assert store.height() == 2 and store.outputs_by_owner(alice) == [h("o2")]
+    assert (at_one.height(), at_one.tip_hash(), at_one.state_root()) == (1, h("b1"), root_one)
+    assert at_one.block_at(2) is None and at_one.block_hash_at(2) is None
+    assert at_one.tx_location(h("t2")) is None
+    assert at_one.tx_location(h("t1")) == TxLocation(1, 0)
+    assert at_one.height_of_block(h("b2")) is None
+    assert at_one.outputs_by_owner(alice) == [h("o1")]
+    assert at_one.get_state(output_key(h("o1"))) == b"1"
+    assert at_one.get_state(output_key(h("o2"))) is None
+    assert compute_root(dict(at_one.iter_state())) == root_one
+    assert at_one.metadata_at(1) is not None and at_one.rejected_at(1) == ()
+    assert store.snapshot().height() == 2
+
+
+def test_a_snapshot_read_from_another_thread_never_mixes_two_blocks(
+    make_store: Callable[[], Store],
+) -> None:
+    """A reader thread takes no lock and reads only snapshots: each one's height, its
+    state and its indexes always describe the same block while the writer commits."""
+    store = make_store()
+    owner = h("owner")
+    genesis(store, StateDelta([(state_key(NS_ACCOUNT, owner), encode_value(0))]))
+    latest = [store.snapshot()]
+    done = threading.Event()
+    problems: list[str] = []
+
+    def read() -> None:
+        while not done.is_set():
+            view = latest[0]
+            height = view.height()
+            counter = view.get_state(state_key(NS_ACCOUNT, owner))
+            outputs = view.outputs_by_owner(owner)
+            txs = [view.tx_location(h(f"tx{i}")) for i in (height, height + 1)]
+            if counter != encode_value(height) or len(outputs) != height:
+                problems.append(f"height {height}: counter {counter!r}, {len(outputs)} outputs")
+            if (txs[0] is None and height > 0) or txs[1] is not None:
+                problems.append(f"height {height}: tx index {txs}")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for height in range(1, 150):
+            delta = StateDelta(
+                [
+                    (state_key(NS_ACCOUNT, owner), encode_value(height)),
+                    (output_key(h(f"o{height}")), b"o"),
+                ]
+            )
+            store.commit_block(
+                block_write(
+                    height,
+                    h(f"b{height}"),
+                    b"blk",
+                    b"c",
+                    delta,
+                    [h(f"tx{height}")],
+                    [(owner, h(f"o{height}"), True)],
+                )
+            )
+            latest[0] = store.snapshot()
+    finally:
+        done.set()
+        reader.join()
+    assert problems == []

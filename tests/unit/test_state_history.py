@@ -1,0 +1,142 @@
+"""``Store.state_at(h)``: the state after block h, for every retained h (ledger.state_history).
+
+A random walk of puts and deletes is committed block by block; after each block
+the test keeps a copy of the whole state, and then every retained height must
+read back exactly that copy (``get_state`` of every key ever used, and
+``iter_state`` under several prefixes), on MemoryStore and LevelDBStore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.leveldb_store import LevelDBStore
+from ledger.state import state_key
+from ledger.state_history import CHANGED_PREFIX, UNDO_PREFIX
+from ledger.store import MemoryStore, Store
+from tests.store_writes import block_write
+
+MakeStore = Callable[..., Store]
+
+
+def h(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+@pytest.fixture(params=["memory", "leveldb"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeStore]:
+    opened: list[Store] = []
+
+    def make(history_heights: int) -> Store:
+        store: Store
+        if request.param == "memory":
+            store = MemoryStore(history_heights=history_heights)
+        else:
+            store = LevelDBStore(tmp_path / "db", history_heights=history_heights)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+# Keys where one is a prefix of another ("loan:ab" and "loan:abc"), so the undo
+# key parsing (state key = raw[1:-8]) is exercised.
+KEYS = [state_key(b"loan", bytes([i]) * (1 + i % 3)) for i in range(6)] + [
+    state_key(b"borrower", b"B" + bytes([i])) for i in range(4)
+]
+
+
+def commit_random_blocks(store: Store, blocks: int, seed: int) -> list[dict[bytes, bytes]]:
+    """Commit ``blocks`` blocks of random puts/deletes; the full state after each."""
+    rng = random.Random(seed)
+    snapshots: list[dict[bytes, bytes]] = []
+    current: dict[bytes, bytes] = {}
+    for height in range(blocks):
+        delta: dict[bytes, bytes | None] = {}
+        for key in rng.sample(KEYS, rng.randint(0, 4)):
+            if key in current and rng.random() < 0.3:
+                delta[key] = None
+            else:
+                delta[key] = f"v{height}-{rng.random()}".encode()
+        store.commit_block(
+            block_write(height, h(f"block{height}"), b"b", b"c", delta, [h(f"tx{height}")])
+        )
+        for key, value in delta.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        snapshots.append(dict(current))
+    return snapshots
+
+
+def assert_state_is(store: Store, height: int, expected: dict[bytes, bytes]) -> None:
+    state = store.state_at(height)
+    assert state is not None, f"height {height} should be retained"
+    for key in KEYS:
+        assert state.get_state(key) == expected.get(key), (height, key)
+    for prefix in (b"", b"loan:", b"borrower:", state_key(b"loan", b"\x01")):
+        want = sorted((k, v) for k, v in expected.items() if k.startswith(prefix))
+        assert list(state.iter_state(prefix)) == want, (height, prefix)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_retained_height_reads_its_own_state(make_store: MakeStore, seed: int) -> None:
+    store = make_store(1000)
+    snapshots = commit_random_blocks(store, 30, seed)
+    assert store.history_floor() == 0
+    for height, expected in enumerate(snapshots):
+        assert_state_is(store, height, expected)
+
+
+def test_heights_below_the_window_are_refused_and_their_entries_pruned(
+    make_store: MakeStore,
+) -> None:
+    store = make_store(5)
+    snapshots = commit_random_blocks(store, 20, seed=7)
+    assert store.history_floor() == 19 - 5
+    assert store.state_at(13) is None
+    assert store.state_at(20) is None
+    assert store.state_at(-1) is None
+    for height in range(14, 20):
+        assert_state_is(store, height, snapshots[height])
+    backend = store.backend  # type: ignore[attr-defined]
+    undo_heights = {int.from_bytes(raw[-8:], "big") for raw, _ in backend.iterate(UNDO_PREFIX)}
+    changed_heights = {
+        int.from_bytes(raw[1:9], "big") for raw, _ in backend.iterate(CHANGED_PREFIX)
+    }
+    assert undo_heights <= set(range(15, 20))
+    assert changed_heights == undo_heights
+
+
+def test_no_window_keeps_only_the_tip(make_store: MakeStore) -> None:
+    store = make_store(0)
+    snapshots = commit_random_blocks(store, 6, seed=3)
+    assert store.history_floor() == 5
+    assert store.state_at(4) is None
+    assert_state_is(store, 5, snapshots[5])
+    assert next(store.backend.iterate(UNDO_PREFIX), None) is None  # type: ignore[attr-defined]
+
+
+def test_the_floor_survives_a_reopen_with_a_larger_window(tmp_path: Path) -> None:
+    """Pruned heights stay refused: a wider window must not claim entries that are gone."""
+    with LevelDBStore(tmp_path / "db", history_heights=3) as store:
+        snapshots = commit_random_blocks(store, 10, seed=5)
+    with LevelDBStore(tmp_path / "db", history_heights=100) as store:
+        assert store.history_floor() == 6
+        assert store.state_at(5) is None
+        for height in range(6, 10):
+            assert_state_is(store, height, snapshots[height])
+
+
+def test_an_empty_store_answers_no_height() -> None:
+    store = MemoryStore()
+    assert store.state_at(0) is None
+    assert store.history_floor() == 0
