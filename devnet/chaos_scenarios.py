@@ -71,17 +71,26 @@ class ChaosRun:
     ) -> None:
         if self.devnet.pid(index) is not None:
             self.devnet.kill(index)
+        others = [i for i in self.all_nodes if i != index]
+        target = self.top_height(others)
         self.devnet.start(index, extra_args, env)
         deadline = time.monotonic() + RESTART_TIMEOUT_S
+        # Back and caught up with what the others had, so the next round's fault is
+        # the only one (two nodes out of four at once is more than f = 1).
         while time.monotonic() < deadline:
             try:
-                quick_client(self.devnet.url(index), 2).status()
-                return
+                if quick_client(self.devnet.url(index), 2).status().height >= target:
+                    return
             except (VeilApiError, OSError):
                 if self.devnet.pid(index) is None:
-                    break
-                time.sleep(0.1)
-        raise DevnetError(f"node {index} did not come back; see {self.devnet.log_file(index)}")
+                    raise DevnetError(
+                        f"node {index} exited after a restart; see {self.devnet.log_file(index)}"
+                    ) from None
+            time.sleep(0.1)
+        self.violations.append(
+            f"round {self.rounds}: node {index} not back at height {target} "
+            f"{RESTART_TIMEOUT_S:g} s after its restart"
+        )
 
     def primary(self) -> int:
         views = []
@@ -178,6 +187,23 @@ def partition(run: ChaosRun) -> None:
         faults.heal()
         run.recovered(f"healing partition {groups}", run.all_nodes, top, healed_at)
         run.rounds += 1
+
+
+def catch_up(run: ChaosRun) -> None:
+    """One node cut off for the whole fault phase while the others commit; the recovery
+    is its catch-up: from the heal until it has every block the others had then."""
+    faults = _network(run)
+    alone = run.rng.randrange(run.devnet.nodes)
+    others = [i for i in run.all_nodes if i != alone]
+    start_height = heights(run.devnet, [alone]).get(alone, 0)
+    faults.partition([[alone], others])
+    time.sleep(max(0.0, run.deadline_s - time.monotonic()))
+    top = run.top_height(others)
+    healed_at = time.monotonic()
+    faults.heal()
+    run.recovered(f"reconnecting node {alone}", [alone], top - 1, healed_at)
+    run.notes.append(f"node {alone} was cut off from height {start_height}; caught up to {top}")
+    run.rounds += 1
 
 
 def latency(run: ChaosRun) -> None:
@@ -321,6 +347,7 @@ SCENARIOS: dict[str, Callable[[ChaosRun], None]] = {
     "kill-random": kill_random,
     "kill-all": kill_all,
     "partition": partition,
+    "catch-up": catch_up,
     "latency": latency,
     "loss": loss,
     "flaky": flaky,
