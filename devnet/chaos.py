@@ -25,7 +25,7 @@ from devnet.network import Devnet, DevnetError
 
 BASELINE_MAX_S = 10.0
 DEFAULT_RATE_PER_BANK = 2.0
-DEFAULT_RECOVERY_BOUND_S = 30.0
+DEFAULT_RECOVERY_BOUND_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
