@@ -42,8 +42,9 @@ the stable checkpoint, the highest checkpoint and view records, so the log
 stays within the live set plus ``wal_compact_records``.
 
 ``Diverged``, a fetched certified block that re-executes to another block
-(``BlockMismatchError``), a state root that differs after catch-up, or a
-WAL failure (append or compaction) stop the node: the core is fed nothing more, nothing
+(``BlockMismatchError``), a state root that differs after catch-up, a WAL
+failure (append or compaction) or a failed store write (a full disk:
+``StoreIOError``, the store latches) stop the node: the core is fed nothing more, nothing
 is sent, and ``status().stopped`` says why. A broken local invariant raises
 out of ``run``. Restart: ``Replica.restore`` from the WAL's records and the
 store's height, root and recent request ids.
@@ -91,7 +92,7 @@ from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
 from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
-from ledger.store import Store, StoreReader, StoreSnapshot
+from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
 from node.catchup import (
@@ -537,7 +538,13 @@ class NodeRuntime:
             case Broadcast(message=message):
                 self.links.broadcast(message)
             case Execute():
-                done = await self._worker.run(functools.partial(self._execute, action))
+                try:
+                    done = await self._worker.run(functools.partial(self._execute, action))
+                except StoreIOError as exc:
+                    # A full or failing disk: the store latched; stop before any vote
+                    # on a state this node could not keep.
+                    self._halt(f"store write failed at seq {action.seq}: {exc}")
+                    return None
                 if isinstance(done, Executed):
                     return done
                 self._after_block(done)
@@ -673,7 +680,7 @@ class NodeRuntime:
                 for block in plan.ready():
                     if await self._apply_fetched(block):
                         chunk_applied = True
-                    if self._stopped.is_set():  # it diverged
+                    if self._stopped.is_set():  # it diverged, or its disk failed
                         return
                 if chunk_applied:
                     self._rebuild_mempool()
@@ -689,11 +696,15 @@ class NodeRuntime:
 
         A block that re-executes to another block than the certified one means
         this node's state is not the one the quorum executed on: the node halts
-        (as on ``Diverged``), it never goes on from that state."""
+        (as on ``Diverged``), it never goes on from that state. A failing disk
+        halts it too."""
         try:
             done = await self._worker.run(functools.partial(self._apply, block))
         except BlockMismatchError as exc:
             self._halt(f"diverged in catch-up: {exc}")
+            return False
+        except StoreIOError as exc:
+            self._halt(f"store write failed at height {block.height}: {exc}")
             return False
         if done is None:
             return False

@@ -100,11 +100,16 @@ def write_network(tmp_path: Path, world: World, nodes: int = 4, *, tls: bool = T
     return configs
 
 
-def start_node(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def start_node(
+    config: Path,
+    log_path: Path,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(extra_env or {}))
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "node", "run", "--config", str(config)],
+            [sys.executable, "-m", "node", "run", "--config", str(config), *extra_args],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -159,19 +164,25 @@ def http_raw(
         return status, None
 
 
+def metric_values(url: str, name: str) -> dict[str, float]:
+    """``name``'s samples from /metrics, keyed by their label text ("" without labels)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, _, value = line.rpartition(" ")
+            values[key[len(name) :].strip("{}")] = float(value)
+    return values
+
+
 def submit(url: str, tx_bytes: bytes) -> tuple[int, dict[str, object]]:
     return http_json(f"{url}/v1/txs", {"tx": base64.b64encode(tx_bytes).decode()})
 
 
 def metric_value(url: str, name: str, labels: str = "") -> float:
     """One sample of ``/metrics`` (``name{labels}``); 0 when the series is absent."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
-        text = response.read().decode()
-    series = f"{name}{{{labels}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
+    return metric_values(url, name).get(labels, 0.0)
 
 
 def wait_healthy(url: str, timeout_s: float = 60) -> None:
