@@ -417,3 +417,19 @@ def test_a_stale_or_mismatched_native_build_is_refused_with_its_reason(
     Lib.veil_msm_self_test = staticmethod(lambda: 0)  # type: ignore[attr-defined]
     backend, reason = backends.load_native()
     assert backend is None and reason is not None and "veil_msm_self_test failed" in reason
+
+
+@given(seed=st.binary(min_size=32, max_size=32), factor=st.binary(min_size=32, max_size=32))
+def test_native_scalar_vectors_reduce_any_32_bytes(seed: bytes, factor: bytes) -> None:
+    """veil_scalars.c keeps Montgomery-form values mod ℓ; its C interface takes any
+    32-byte value (2^256 − 1 included), reduced on the way in."""
+    native = _native()
+    lib, ffi = native.lib, native.ffi
+    vector = ffi.gc(lib.veil_scalars_new(3), lib.veil_scalars_free)
+    assert lib.veil_scalars_add_products(vector, 0, 2, 1, seed, factor, 1) == lib.VEIL_MSM_OK
+    assert lib.veil_scalars_add_constant(vector, 1, 2, b"\xff" * 32) == lib.VEIL_MSM_OK
+    out = ffi.new("uint8_t[]", 96)
+    lib.veil_scalars_encode(vector, out)
+    got = [int.from_bytes(bytes(out[k : k + 32]), "little") for k in (0, 32, 64)]
+    s, f, big = int.from_bytes(seed, "little"), int.from_bytes(factor, "little"), 2**256 - 1
+    assert got == [s % ORDER, (s * f + big) % ORDER, big % ORDER]
