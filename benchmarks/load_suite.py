@@ -43,7 +43,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.load import LoadReport, run_load
+from benchmarks.load import DEFAULT_SENDERS, LoadReport, run_load
 from benchmarks.load_cpu import load_average
 from client.sdk import Client, RetryPolicy, VeilApiError
 from devnet.network import Devnet, open_devnet
@@ -131,7 +131,7 @@ class CatchUp:
     tip_height: int
 
 
-async def catch_up_run(devnet: Devnet, txs: int, console: Console) -> CatchUp:
+async def catch_up_run(devnet: Devnet, txs: int, senders: int, console: Console) -> CatchUp:
     """Node 3 down while ``txs`` transfers commit; seconds from its restart to the tip."""
     lagging = devnet.nodes - 1
     devnet.kill(lagging)
@@ -142,6 +142,7 @@ async def catch_up_run(devnet: Devnet, txs: int, console: Console) -> CatchUp:
         duration_s=CATCHUP_TIMEOUT_S * 4,
         rate=None,
         count=txs,
+        senders=senders,
         drain_s=120.0,
         console=console,
     )
@@ -180,19 +181,29 @@ async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any
         )
         console.rule("transfers, default backend")
         reports["transfer"] = await run_load(
-            root, "transfer", args.duration, args.transfer_rate, console=console
+            root,
+            "transfer",
+            args.duration,
+            args.transfer_rate,
+            senders=args.senders,
+            console=console,
         )
         if "libsodium" in available_backends() and "native" in available_backends():
             console.rule("transfers, VEIL_MSM_BACKEND=libsodium")
             restart_all(devnet, "libsodium")
             reports["transfer_libsodium"] = await run_load(
-                root, "transfer", args.duration, args.transfer_rate, console=console
+                root,
+                "transfer",
+                args.duration,
+                args.transfer_rate,
+                senders=args.senders,
+                console=console,
             )
             restart_all(devnet, None)
         results["runs"] = {name: report.to_json() for name, report in reports.items()}
         if args.catchup_txs > 0:
             console.rule(f"catch-up after {args.catchup_txs} transfers")
-            catchup = await catch_up_run(devnet, args.catchup_txs, console)
+            catchup = await catch_up_run(devnet, args.catchup_txs, args.senders, console)
             results["catchup"] = {
                 "transfers": catchup.transfers,
                 "committed": catchup.committed,
@@ -258,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--attest-rate", type=float, default=1600.0)
     parser.add_argument("--transfer-rate", type=float, default=160.0)
     parser.add_argument("--catchup-txs", type=int, default=10_000)
+    parser.add_argument("--senders", type=int, default=DEFAULT_SENDERS, help="transfer senders")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the devnet directory")
     parser.add_argument("--json", action="store_true")
