@@ -15,7 +15,8 @@
 5. catch-up: node 3 is SIGKILLed, ``--catchup-txs`` transfers are committed by
    the other three as fast as they go, node 3 is restarted and timed until it
    is at the tip (target: ≤ 30 s for 10,000);
-6. stops the devnet (and deletes it unless ``--keep``) and prints a table, or
+6. stops the devnet (and deletes its temporary directory unless ``--keep``;
+   a ``--dir`` is never deleted) and prints a table, or
    with ``--json`` one object with every run's full report.
 
 Every tx is made before its run's clock starts (``benchmarks.load``); the
@@ -213,8 +214,8 @@ async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any
             }
     finally:
         devnet.stop_all()
-        if not args.keep:
-            shutil.rmtree(root.parent if args.dir is None else root, ignore_errors=True)
+        if args.dir is None and not args.keep:  # only the temporary directory it made
+            shutil.rmtree(root.parent, ignore_errors=True)
     results["total_s"] = time.monotonic() - started_s
     results["load_average_at_end"] = load_average()
     return results
@@ -271,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--catchup-txs", type=int, default=10_000)
     parser.add_argument("--senders", type=int, default=DEFAULT_SENDERS, help="transfer senders")
     parser.add_argument("--dir", type=Path, default=None)
-    parser.add_argument("--keep", action="store_true", help="keep the devnet directory")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary devnet")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
