@@ -53,12 +53,18 @@ async def read_until_close_frame(reader: asyncio.StreamReader) -> None:
             return
 
 
+CLOSE_WAIT_S = 60
+"""How long a junk connection may stay open. The validator closes it at its fault, or
+at the latest after its handshake timeout (5 s); the margin is for a starved machine
+(a 100,000-frame flood at load 15 saw a close take over 10 s)."""
+
+
 async def send_junk(port: int, context: ssl.SSLContext | None, data: bytes) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
     try:
         writer.write(UPGRADE + data)
         await writer.drain()
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(CLOSE_WAIT_S):
             # Answer the validator's close, as any WebSocket client would, so
             # the flood is not paced by its close timeout.
             with contextlib.suppress(asyncio.IncompleteReadError):
