@@ -8,7 +8,7 @@ NATIVE_STAMP := $(VENV)/.native-msm-stamp
 MSM := privacy/msm
 PACKAGES := privacy consensus ledger node client devnet
 
-.PHONY: test lint typecheck unit devnet install clean soak browser
+.PHONY: test lint typecheck unit devnet install clean soak soak-chaos browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # install time so a compiler error shows here, in full, and fails make. Missing
 # libdecaf/compiler: installed with apt-get as root, else one line says the
 # libsodium backend is used (no stamp, so every run says it again).
-$(NATIVE_STAMP): $(STAMP) $(MSM)/veil_msm.c $(MSM)/veil_msm.h $(MSM)/build.py $(MSM)/native_deps.sh
+$(NATIVE_STAMP): $(STAMP) $(MSM)/veil_msm.c $(MSM)/veil_msm.h $(MSM)/veil_field.h $(MSM)/veil_scalars.c $(MSM)/build.py $(MSM)/native_deps.sh
 	@status=0; $(MSM)/native_deps.sh $(BIN)/python || status=$$?; \
 	if [ $$status -eq 0 ]; then \
 		$(BIN)/python -m privacy.msm.build && touch $(NATIVE_STAMP); \
@@ -57,9 +57,31 @@ test: lint typecheck unit
 # The long runs (tens of minutes on two cores): 5000 simulator seeds at n = 4 and
 # n = 7, each harsh fault combination on 200 seeds (one JSON summary per run),
 # then 10,000 junk peer connections against a validator (RSS before and after).
+# Then the chaos soak (issue 12, docs/reliability.md).
 soak: install
 	$(BIN)/python -m consensus.sim.soak
 	VEIL_JUNK_FRAMES=10000 $(BIN)/python -m pytest -q -s tests/integration/test_peer_junk.py
+	$(MAKE) soak-chaos
+
+# The chaos soak against real devnets, one JSON line per run in $(SOAK_DIR)/results.jsonl:
+# 200 primary kills (127.0.0.1), then on a --netns devnet (root) 30 minutes of flapping
+# links, 30 minutes of partitions (2 | 2 and one node alone) and 30 minutes of a
+# byzantine primary. Every run stops its devnet; the first violation fails make.
+SOAK_DIR := .soak
+CHAOS = $(BIN)/python -m devnet chaos --json
+soak-chaos: install
+	rm -rf $(SOAK_DIR) && mkdir -p $(SOAK_DIR)
+	$(BIN)/python -m devnet up --no-demo --dir $(SOAK_DIR)/loopback --base-port 8800
+	status=0; $(CHAOS) --dir $(SOAK_DIR)/loopback --scenario kill-primary --rounds 200 \
+		--duration 14400 --seed 1 >> $(SOAK_DIR)/results.jsonl || status=$$?; \
+	$(BIN)/python -m devnet down --dir $(SOAK_DIR)/loopback; exit $$status
+	$(BIN)/python -m devnet up --no-demo --netns --dir $(SOAK_DIR)/netns
+	status=0; \
+	for scenario in flaky partition byzantine; do \
+		$(CHAOS) --dir $(SOAK_DIR)/netns --scenario $$scenario --duration 1800 --seed 1 \
+			>> $(SOAK_DIR)/results.jsonl || { status=$$?; break; }; \
+	done; \
+	$(BIN)/python -m devnet down --dir $(SOAK_DIR)/netns; exit $$status
 
 devnet: install
 	$(BIN)/python -m devnet up

@@ -10,9 +10,20 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 
 from client.sdk import Client, RetryPolicy, VeilApiError
+from devnet import netns as netns_tools
+from devnet.chaos import (
+    DEFAULT_RATE_PER_BANK,
+    DEFAULT_RECOVERY_BOUND_S,
+    ChaosResult,
+    run_chaos,
+)
+from devnet.chaos_faults import ChaosError
+from devnet.chaos_scenarios import SCENARIOS
 from devnet.demo import run_demo
+from devnet.netns import NetnsError, NetnsLayout
 from devnet.network import (
     ALLOWED_NODE_COUNTS,
     DEFAULT_BASE_PORT,
@@ -94,16 +105,27 @@ def devnet_cli() -> None:
 )
 @click.option("--nodes", type=click.Choice([str(n) for n in ALLOWED_NODE_COUNTS]), default="4")
 @click.option("--no-demo", is_flag=True)
-def up(root: Path, base_port: int, nodes: str, no_demo: bool) -> None:
+@click.option(
+    "--netns",
+    is_flag=True,
+    help="Each node in its own network namespace on a bridge (root and iproute2).",
+)
+def up(root: Path, base_port: int, nodes: str, no_demo: bool, netns: bool) -> None:
     """Write keys, genesis and node.toml (keeping existing ones), start the nodes, run the demo."""
     console = Console()
     started = time.monotonic()
     try:
-        devnet = open_devnet(root, base_port, int(nodes))
+        devnet = _open_for_up(root, base_port, int(nodes), netns)
         if devnet.running():
             raise _fail(
                 f"a devnet is already running in {root} (nodes {devnet.running()}); "
                 f"stop it with `python -m devnet down --dir {root}`"
+            )
+        layout = devnet.netns_layout
+        if layout is not None:
+            netns_tools.create(root, layout)
+            console.print(
+                f"namespaces {layout.namespace(0)}..{layout.nodes - 1} on {layout.bridge}"
             )
         devnet.write_files()
         for index in range(devnet.nodes):
@@ -116,8 +138,29 @@ def up(root: Path, base_port: int, nodes: str, no_demo: bool) -> None:
             run_demo(devnet, console)
         _banner(devnet, console)
         console.print(f"devnet ready in {time.monotonic() - started:.1f} s")
-    except (DevnetError, VeilApiError, ValueError) as exc:
+    except (DevnetError, NetnsError, VeilApiError, ValueError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _open_for_up(root: Path, base_port: int, nodes: int, netns: bool) -> Devnet:
+    """The devnet to bring up; ``--netns`` must match how its genesis was made."""
+    if netns:
+        netns_tools.require_netns_tools()
+    devnet = open_devnet(root, base_port, nodes)
+    made = (root / "genesis.json").exists()
+    if made and netns != bool(devnet.hosts):
+        how = "with" if devnet.hosts else "without"
+        raise DevnetError(
+            f"the devnet in {root} was made {how} --netns; run `up` the same way, "
+            "or `down --purge` to start a different network"
+        )
+    if netns and not made:
+        root.mkdir(parents=True, exist_ok=True)
+        layout = NetnsLayout(
+            netns_tools.devnet_prefix(root), netns_tools.free_subnet_octet(root), nodes
+        )
+        devnet = Devnet(root, nodes, base_port, tuple(layout.address(i) for i in range(nodes)))
+    return devnet
 
 
 @devnet_cli.command()
@@ -167,7 +210,8 @@ def status(root: Path, json_output: bool) -> None:
 @dir_option
 @click.option("--purge", is_flag=True, help="Also delete the devnet directory.")
 def down(root: Path, purge: bool) -> None:
-    """SIGTERM every node, SIGKILL after a timeout; --purge deletes the directory."""
+    """SIGTERM every node, SIGKILL after a timeout, remove the namespaces ``up --netns``
+    made (even after a crash); --purge deletes the directory."""
     if not root.exists():
         raise _fail(f"no devnet in {root}")
     try:
@@ -175,6 +219,12 @@ def down(root: Path, purge: bool) -> None:
     except DevnetError as exc:
         if not purge:
             raise _fail(str(exc)) from None
+    try:
+        removed = netns_tools.destroy(root)
+    except NetnsError as exc:
+        raise _fail(str(exc)) from None
+    if removed:
+        click.echo(f"removed {len(removed)} namespaces and links: {' '.join(removed)}")
     if purge:
         shutil.rmtree(root)
     click.echo("devnet stopped" + (f"; {root} deleted" if purge else ""))
@@ -231,3 +281,107 @@ def demo(root: Path) -> None:
         run_demo(open_devnet(root), Console())
     except (DevnetError, VeilApiError, ValueError) as exc:
         raise _fail(str(exc)) from None
+
+
+@devnet_cli.command()
+@dir_option
+@click.option("--scenario", required=True, type=click.Choice(sorted(SCENARIOS)))
+@click.option("--duration", "duration_s", type=click.FloatRange(4, None), default=60.0)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--rate",
+    "rate_per_bank",
+    type=click.FloatRange(0.1, None),
+    default=DEFAULT_RATE_PER_BANK,
+    show_default=True,
+    help="attests per second per bank",
+)
+@click.option(
+    "--recovery-bound",
+    "recovery_bound_s",
+    type=click.FloatRange(1, None),
+    default=DEFAULT_RECOVERY_BOUND_S,
+    show_default=True,
+    help="seconds a heal may take to show progress",
+)
+@click.option(
+    "--rounds",
+    "max_rounds",
+    type=click.IntRange(1, None),
+    default=None,
+    help="stop after this many rounds (or the duration, whichever comes first)",
+)
+@click.option("--json", "json_output", is_flag=True)
+def chaos(  # noqa: PLR0917 - one parameter per click option
+    root: Path,
+    scenario: str,
+    duration_s: float,
+    seed: int,
+    rate_per_bank: float,
+    recovery_bound_s: float,
+    max_rounds: int | None,
+    json_output: bool,
+) -> None:
+    """Break the running devnet in rounds under load; check no fork, no lost commit,
+    convergence and bounded recovery. Exits 1 on a violation (with the replay command)."""
+    try:
+        devnet = open_devnet(root)
+        result = run_chaos(
+            devnet,
+            scenario,
+            duration_s,
+            seed,
+            rate_per_bank=rate_per_bank,
+            recovery_bound_s=recovery_bound_s,
+            max_rounds=max_rounds,
+        )
+    except (DevnetError, NetnsError, ChaosError, VeilApiError) as exc:
+        raise _fail(f"chaos {scenario} (seed {seed}): {exc}") from None
+    if json_output:
+        click.echo(json.dumps(result.as_json()))
+    else:
+        _print_chaos(result)
+    if not result.ok:
+        replay = f"--scenario {scenario} --duration {duration_s:g} --seed {seed}"
+        replay += f" --rate {rate_per_bank:g} --recovery-bound {recovery_bound_s:g}"
+        replay += f" --rounds {max_rounds}" if max_rounds is not None else ""
+        click.echo(
+            f"VIOLATION in scenario {scenario}, seed {seed}: replay with "
+            f"`python -m devnet chaos --dir {root} {replay}`",
+            err=True,
+        )
+        raise SystemExit(1)
+
+
+def _print_chaos(result: ChaosResult) -> None:
+    table = Table(title=f"chaos {result.scenario}, seed {result.seed}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("rounds", result.rounds),
+        ("txs acknowledged", result.acknowledged),
+        ("acknowledged and committed", result.committed),
+        ("acknowledged, never committed", result.uncommitted),
+        ("  their final status", json.dumps(result.uncommitted_statuses)),
+        ("lost commits", result.lost),
+        ("forks", result.forks),
+        ("converged", result.converged),
+        ("recovery p50 / p99 (s)", f"{result.recovery_s_p50} / {result.recovery_s_p99}"),
+        (
+            "baseline tx/s, p99 (s)",
+            f"{result.baseline.committed_tx_per_s}, {result.baseline.latency_s_p99}",
+        ),
+        (
+            "under faults tx/s, p99 (s)",
+            f"{result.faulted.committed_tx_per_s}, {result.faulted.latency_s_p99}",
+        ),
+    ]
+    if result.honest_faults:
+        rows.append(("faults counted by honest nodes", json.dumps(result.honest_faults)))
+    for name, value in rows:
+        table.add_row(name, str(value))
+    Console().print(table)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    for violation in result.violations:
+        click.echo(f"VIOLATION: {violation}")

@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from client.wallet_file import WalletDir
+from devnet.netns import NetnsLayout, exec_prefix, layout_for_hosts
 from ledger.genesis import (
     DEFAULT_PARAMS,
     AssetInfo,
@@ -35,6 +37,7 @@ from node.tls import CaFiles, create_ca, issue_node_certificate
 
 DEFAULT_DIR: Final = Path(".devnet")
 DEFAULT_BASE_PORT: Final = 8700
+LOOPBACK: Final = "127.0.0.1"
 PEER_PORT_OFFSET: Final = 1000
 """Node N's API listens on base+N, its peer port on base+1000+N."""
 ALLOWED_NODE_COUNTS: Final = (4, 7, 10)
@@ -60,6 +63,18 @@ class Devnet:
     root: Path
     nodes: int
     base_port: int
+    hosts: tuple[str, ...] = ()
+    """Node i's address; empty: every node on 127.0.0.1. ``--netns`` gives each its own."""
+
+    def host(self, index: int) -> str:
+        return self.hosts[index] if self.hosts else LOOPBACK
+
+    @property
+    def netns_layout(self) -> NetnsLayout | None:
+        """The namespaces the nodes run in (``up --netns``), or None on 127.0.0.1."""
+        if not self.hosts:
+            return None
+        return layout_for_hosts(self.root, self.hosts)
 
     def bank_dir(self, index: int) -> Path:
         return self.root / "banks" / f"bank{index}"
@@ -84,10 +99,10 @@ class Devnet:
         return self.node_dir(index) / "node.toml"
 
     def url(self, index: int) -> str:
-        return f"http://127.0.0.1:{self.base_port + index}"
+        return f"http://{self.host(index)}:{self.base_port + index}"
 
     def peer_endpoint(self, index: int) -> str:
-        return f"127.0.0.1:{self.base_port + PEER_PORT_OFFSET + index}"
+        return f"{self.host(index)}:{self.base_port + PEER_PORT_OFFSET + index}"
 
     # --- files ---------------------------------------------------------------------------
 
@@ -142,15 +157,16 @@ class Devnet:
             tls_dir = self.root / "tls"
             name = f"node{index}"
             if not (tls_dir / f"{name}.pem").exists():
-                issue_node_certificate(ca, tls_dir, name=name)
+                issue_node_certificate(ca, tls_dir, name=name, ip_addresses=(self.host(index),))
             settings = NodeSettings(
                 node=NodeSection(
                     genesis=str(genesis_path.resolve()),
                     key=str((self.bank_dir(index) / "signing.key").resolve()),
                     data_dir=str(self.node_dir(index).resolve() / "data"),
                 ),
-                api=ApiSection(port=self.base_port + index),
+                api=ApiSection(host=self.host(index), port=self.base_port + index),
                 peer=PeerSection(
+                    listen_host=self.host(index),
                     listen_port=self.base_port + PEER_PORT_OFFSET + index,
                     endpoints=[self.peer_endpoint(i) for i in range(self.nodes)],
                     tls_cert=str((tls_dir / f"{name}.pem").resolve()),
@@ -180,17 +196,25 @@ class Devnet:
     def running(self) -> list[int]:
         return [i for i in range(self.nodes) if self.pid(i) is not None]
 
-    def start(self, index: int) -> int:
+    def start(
+        self, index: int, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+    ) -> int:
+        """Start node ``index`` (``extra_args`` go to ``node run``); its pid."""
         if self.pid(index) is not None:
             raise DevnetError(f"node {index} is already running (pid {self.pid(index)})")
         if not self.config_file(index).exists():
             raise DevnetError(f"no node {index} in {self.root}; run `python -m devnet up` first")
-        env = dict(os.environ)
+        env = dict(os.environ, **(extra_env or {}))
         source_root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
+        config = str(self.config_file(index))
+        command = [sys.executable, "-m", "node", "run", "--config", config, *extra_args]
+        layout = self.netns_layout
+        if layout is not None:
+            command = exec_prefix(layout.namespace(index)) + command
         with self.log_file(index).open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "node", "run", "--config", str(self.config_file(index))],
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -256,15 +280,23 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
     return False
 
 
-def open_devnet(root: Path, base_port: int | None = None, nodes: int | None = None) -> Devnet:
-    """The devnet in ``root``: its node count and base port come from its files when it has them."""
+def open_devnet(
+    root: Path,
+    base_port: int | None = None,
+    nodes: int | None = None,
+    hosts: tuple[str, ...] = (),
+) -> Devnet:
+    """The devnet in ``root``: its node count, base port and addresses come from its files
+    when it has them (``hosts`` is for a new one)."""
     genesis_path = root / "genesis.json"
     if genesis_path.exists():
         try:
             genesis = load_genesis(genesis_path)
         except (OSError, ValueError) as exc:
             raise DevnetError(f"{genesis_path}: unreadable ({exc})") from None
-        first = genesis.validators[0].http_endpoint
-        port = int(first.rsplit(":", 1)[1])
-        return Devnet(root, len(genesis.validators), port)
-    return Devnet(root, nodes or 4, base_port or DEFAULT_BASE_PORT)
+        endpoints = [urlsplit(v.http_endpoint) for v in genesis.validators]
+        port = endpoints[0].port or DEFAULT_BASE_PORT
+        hosts = tuple(e.hostname or LOOPBACK for e in endpoints)
+        on_loopback = all(h == LOOPBACK for h in hosts)
+        return Devnet(root, len(genesis.validators), port, () if on_loopback else hosts)
+    return Devnet(root, nodes or 4, base_port or DEFAULT_BASE_PORT, hosts)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from node.main import StartupError, load_identity, main
+from node.byzantine import KINDS, TEST_ENV_VAR, ByzantineRefusedError, byzantine_kinds
+from node.main import EXIT_STARTUP_FAILED, ByzantineOptions, StartupError, load_identity, main
 from node.settings import (
     DEFAULT_API_PORT,
     DEFAULT_PEER_PORT,
@@ -70,6 +71,23 @@ def init(  # noqa: PLR0917 - one parameter per click option
 
 @node.command("run")
 @click.option("--config", "config", required=True, type=click.Path(dir_okay=False))
-def run(config: str) -> None:
+@click.option(
+    "--byzantine",
+    default=None,
+    metavar="KINDS",
+    help=f"TEST ONLY, needs {TEST_ENV_VAR}=1: attack the others ('all' or {','.join(KINDS)}).",
+)
+@click.option("--censor-signer", default="", metavar="HEX", help="with --byzantine censor")
+@click.option("--byzantine-seed", default=0, type=int)
+def run(config: str, byzantine: str | None, censor_signer: str, byzantine_seed: int) -> None:
     """Run the validator described by node.toml until SIGTERM."""
-    sys.exit(main(Path(config)))
+    options = None
+    if byzantine is not None:
+        try:
+            kinds = byzantine_kinds(byzantine)
+            victim = bytes.fromhex(censor_signer)
+        except (ByzantineRefusedError, ValueError) as exc:
+            click.echo(f"veil node: {exc}")
+            sys.exit(EXIT_STARTUP_FAILED)
+        options = ByzantineOptions(kinds, victim, byzantine_seed)
+    sys.exit(main(Path(config), options))

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import random
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +34,13 @@ from ledger.leveldb_store import LevelDBStore
 from ledger.store import StoreError
 from ledger.stored_block import stored_block_claim
 from node.api.app import create_app
+from node.byzantine import ByzantineLinks
 from node.config import NodeConfigError, replica_config_from_genesis
 from node.logging import configure_logging
 from node.peer_bridge import TransportLinks, pump
 from node.peer_config import PeerLinkConfig, PeerTlsFiles
 from node.proof_pool import ProofPool
-from node.runtime import NodeRuntime, RuntimeSettings, SerialWorker
+from node.runtime import NodeRuntime, PeerLinks, RuntimeSettings, SerialWorker
 from node.settings import NodeSettings, SettingsError, load_node_settings
 from node.transport import PeerTransport
 from node.wal import WalError, WriteAheadLog
@@ -101,11 +105,53 @@ def peer_link_config(settings: NodeSettings, genesis: Genesis) -> PeerLinkConfig
         raise StartupError(f"[peer] {exc}") from None
 
 
+def link_faults_by_kind(transport: PeerTransport) -> dict[str, int]:
+    """The transport's fault counts summed over peers (labels stay a bounded set)."""
+    totals: dict[str, int] = {}
+    for (_, kind), count in transport.fault_counts().items():
+        totals[kind.value] = totals.get(kind.value, 0) + count
+    return totals
+
+
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def run_node(settings: NodeSettings) -> int:
+@dataclass(frozen=True, slots=True)
+class ByzantineOptions:
+    """``--byzantine`` (test only, see ``node.byzantine``): what to lie about, whom to censor
+    (a signer's public key; empty: the next validator's)."""
+
+    kinds: frozenset[str]
+    censored_signer: bytes = b""
+    seed: int = 0
+
+
+def _outgoing_links(
+    links: TransportLinks, byzantine: ByzantineOptions | None, loaded: Identity, tick_ms: int
+) -> PeerLinks:
+    if byzantine is None:
+        return links
+    config = replica_config_from_genesis(
+        loaded.genesis, loaded.identity.public_key, tick_ms=tick_ms
+    )
+    validators = loaded.genesis.validators
+    victim = byzantine.censored_signer or (
+        validators[(config.replica_id + 1) % len(validators)].public_key
+    )
+    log.warning("BYZANTINE TEST NODE: %s; censoring %s", sorted(byzantine.kinds), victim.hex())
+    return ByzantineLinks(
+        inner=links,
+        kinds=byzantine.kinds,
+        config=config,
+        sign=loaded.identity.sign_self_tagged,
+        censored_signer=victim,
+        rng=random.Random(byzantine.seed),
+        injected=Counter(),
+    )
+
+
+async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = None) -> int:
     """Start, serve until a signal, drain; the exit status."""
     configure_logging(json_lines=settings.log.json, level=settings.log.level.upper())
     loaded = load_identity(settings)
@@ -143,12 +189,13 @@ async def run_node(settings: NodeSettings) -> int:
         worker = SerialWorker()
         closing.callback(worker.close)
         links = TransportLinks(transport)
+        outgoing = _outgoing_links(links, byzantine, loaded, settings.node.tick_ms)
         runtime = NodeRuntime(
             genesis=genesis,
             identity=identity,
             store=store,
             wal=wal,
-            links=links,
+            links=outgoing,
             proof_verifier=pool.verify,
             wall_clock_ms=wall_clock_ms,
             settings=RuntimeSettings(
@@ -159,6 +206,7 @@ async def run_node(settings: NodeSettings) -> int:
             ),
             worker=worker,
         )
+        runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
         api = web.AppRunner(
             create_app(runtime, max_body_bytes=settings.api.max_body_bytes),
             handle_signals=False,
@@ -193,15 +241,17 @@ async def run_node(settings: NodeSettings) -> int:
         finally:
             await api.cleanup()
             await transport.stop()
+            if isinstance(outgoing, ByzantineLinks):
+                outgoing.report()
         reason = runtime.stop_reason or ""
         return 0 if reason.startswith("signal ") else EXIT_HALTED
 
 
-def main(config_path: Path) -> int:
+def main(config_path: Path, byzantine: ByzantineOptions | None = None) -> int:
     """Load node.toml and run; the process exit status."""
     try:
         settings = load_node_settings(config_path)
-        return asyncio.run(run_node(settings))
+        return asyncio.run(run_node(settings, byzantine))
     except (SettingsError, StartupError) as exc:
         print(f"veil node: {exc}", flush=True)
         return EXIT_STARTUP_FAILED

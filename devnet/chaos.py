@@ -1,0 +1,205 @@
+"""``python -m devnet chaos``: break a running devnet under load and check it (issue 12).
+
+A run: the load starts (``chaos_load``); a calm baseline phase (a quarter of the
+duration, at most ``BASELINE_MAX_S``); the scenario's rounds until the duration is
+spent; every fault healed and every node running; the load stopped; then the
+checks (``chaos_checks``): no fork, no lost commit, convergence, and each round's
+bounded recovery. The result holds tx/s and p99 commit latency for the baseline
+and the fault phase, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+from client.sdk import VeilApiError
+from devnet.chaos_checks import fork_heights, lost_commits, read_chain, wait_converged
+from devnet.chaos_load import Ack, AttestLoad, CommitWatcher, quick_client
+from devnet.chaos_scenarios import SCENARIOS, ChaosRun
+from devnet.network import Devnet, DevnetError
+
+BASELINE_MAX_S = 10.0
+DEFAULT_RATE_PER_BANK = 2.0
+DEFAULT_RECOVERY_BOUND_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseNumbers:
+    seconds: float
+    committed_tx_per_s: float
+    latency_s_p50: float | None
+    latency_s_p99: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosResult:
+    scenario: str
+    seed: int
+    duration_s: float
+    rounds: int
+    acknowledged: int
+    committed: int
+    uncommitted: int
+    uncommitted_statuses: dict[str, int]
+    """Why acknowledged txs never committed: e.g. ``rejected REPLAYED`` (a higher nonce of
+    the bank, acknowledged by another node while its own was down, was ordered first) or
+    ``unknown`` (held only by a node that was killed before passing it on)."""
+    lost: int
+    forks: int
+    converged: bool
+    recovery_s_p50: float | None
+    recovery_s_p99: float | None
+    recovery_bound_s: float
+    baseline: PhaseNumbers
+    faulted: PhaseNumbers
+    honest_faults: dict[str, float]
+    violations: list[str]
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = math.ceil(fraction * len(ordered))  # nearest rank
+    return ordered[max(0, min(len(ordered), rank) - 1)]
+
+
+def phase_numbers(
+    acks: list[Ack], seen_s: dict[bytes, float], start_s: float, end_s: float
+) -> PhaseNumbers:
+    """tx/s: acknowledged txs committed within [start, end); latency: ack to first seen
+    committed, for the txs acknowledged in the phase."""
+    committed = [a for a in acks if start_s <= seen_s.get(a.tx_id, -1.0) < end_s]
+    latencies = [
+        seen_s[a.tx_id] - a.at_s for a in acks if start_s <= a.at_s < end_s and a.tx_id in seen_s
+    ]
+    seconds = max(1e-9, end_s - start_s)
+    return PhaseNumbers(
+        round(seconds, 2),
+        round(len(committed) / seconds, 2),
+        _rounded(percentile(latencies, 0.5)),
+        _rounded(percentile(latencies, 0.99)),
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def final_statuses(devnet: Devnet, tx_ids: set[bytes]) -> dict[str, int]:
+    """What node 0 says about each of ``tx_ids``, counted."""
+    client = quick_client(devnet.url(0), 10)
+    found: Counter[str] = Counter()
+    for tx_id in tx_ids:
+        try:
+            status = client.tx(tx_id)
+            found[f"{status.status} {status.reason or ''}".strip()] += 1
+        except VeilApiError as exc:
+            found[exc.code.lower()] += 1
+    return dict(found)
+
+
+def _require_running(devnet: Devnet) -> None:
+    down = []
+    for index in range(devnet.nodes):
+        try:
+            quick_client(devnet.url(index), 5).status()
+        except (VeilApiError, OSError):
+            down.append(index)
+    if down:
+        raise DevnetError(
+            f"nodes {down} of {devnet.root} do not answer; start the devnet with "
+            f"`python -m devnet up --dir {devnet.root}` first"
+        )
+
+
+def run_chaos(
+    devnet: Devnet,
+    scenario: str,
+    duration_s: float,
+    seed: int,
+    *,
+    rate_per_bank: float = DEFAULT_RATE_PER_BANK,
+    recovery_bound_s: float = DEFAULT_RECOVERY_BOUND_S,
+    max_rounds: int | None = None,
+) -> ChaosResult:
+    if scenario not in SCENARIOS:
+        raise DevnetError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    _require_running(devnet)
+    rng = random.Random(seed)
+    load = AttestLoad(devnet, rate_per_bank, seed)
+    watcher = CommitWatcher(devnet)
+    watcher.start()
+    load.start()
+    started_s = time.monotonic()
+    baseline_s = min(BASELINE_MAX_S, duration_s / 4)
+    time.sleep(baseline_s)
+    faults_from_s = time.monotonic()
+    run = ChaosRun(devnet, scenario, rng, faults_from_s + duration_s - baseline_s, recovery_bound_s)
+    try:
+        SCENARIOS[scenario](run)
+    finally:
+        if run.network is not None:
+            run.network.heal()
+        for index in range(devnet.nodes):
+            if devnet.pid(index) is None:
+                devnet.start(index)
+    faults_to_s = time.monotonic()
+    acks = load.stop()
+    converged_at = wait_converged(devnet, list(range(devnet.nodes)))
+    watcher.stop()
+    if converged_at is None:
+        run.violations.append(
+            "the nodes did not settle on one height and state root after the heal"
+        )
+    chains = [read_chain(devnet, i, converged_at) for i in range(devnet.nodes)]
+    forks = fork_heights(chains)
+    if forks:
+        run.violations.append(f"fork at heights {forks[:10]}")
+    reported = set(watcher.seen_s)
+    lost = lost_commits(chains, reported)
+    if lost:
+        run.violations.append(
+            f"{len(lost)} committed txs missing from some node, e.g. {sorted(lost)[0].hex()}"
+        )
+    in_chain = frozenset.intersection(*(c.tx_ids for c in chains))
+    acked_ids = {a.tx_id for a in acks}
+    return ChaosResult(
+        scenario=scenario,
+        seed=seed,
+        duration_s=round(faults_to_s - started_s, 1),
+        rounds=run.rounds,
+        acknowledged=len(acked_ids),
+        committed=len(acked_ids & in_chain),
+        uncommitted=len(acked_ids - in_chain),
+        uncommitted_statuses=final_statuses(devnet, acked_ids - in_chain),
+        lost=len(lost),
+        forks=len(forks),
+        converged=converged_at is not None,
+        recovery_s_p50=_rounded(percentile(run.recoveries_s, 0.5)),
+        recovery_s_p99=_rounded(percentile(run.recoveries_s, 0.99)),
+        recovery_bound_s=recovery_bound_s,
+        baseline=phase_numbers(acks, watcher.seen_s, started_s, faults_from_s),
+        faulted=phase_numbers(acks, watcher.seen_s, faults_from_s, faults_to_s),
+        honest_faults=run.honest_faults,
+        violations=run.violations,
+        notes=run.notes
+        + (
+            [f"mean recovery {statistics.fmean(run.recoveries_s):.2f} s"]
+            if run.recoveries_s
+            else []
+        ),
+    )

@@ -1,0 +1,356 @@
+"""The chaos scenarios (issue 12): each breaks a running devnet in rounds until its deadline.
+
+Every round ends with a heal and a recovery time: from the heal (a restart, a
+removed partition) until every node has committed a block above the highest height
+any node had at the heal; ``kill-primary`` measures from the kill, as the
+survivors must change view to go on. A recovery slower than ``recovery_bound_s``
+is a violation, as is progress while a 2 | 2 split lasts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from client.sdk import VeilApiError
+from devnet.chaos_checks import heights, wait_progress
+from devnet.chaos_faults import NetworkFaults, SmallDisk, require_netns
+from devnet.chaos_load import quick_client
+from devnet.network import PEER_PORT_OFFSET, Devnet, DevnetError
+
+RESTART_TIMEOUT_S = 60.0
+SPLIT_SETTLE_S = 1.5
+"""Commits already in flight when a split starts may land during this long."""
+
+
+@dataclass(slots=True)
+class ChaosRun:
+    devnet: Devnet
+    scenario: str
+    rng: random.Random
+    deadline_s: float
+    recovery_bound_s: float
+    recoveries_s: list[float] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rounds: int = 0
+    honest_faults: dict[str, float] = field(default_factory=dict)
+    network: NetworkFaults | None = None
+    byzantine_node: int | None = None
+    max_rounds: int | None = None
+
+    @property
+    def all_nodes(self) -> list[int]:
+        return list(range(self.devnet.nodes))
+
+    def time_left(self) -> bool:
+        """Another round: before the deadline and below ``max_rounds``."""
+        if self.max_rounds is not None and self.rounds >= self.max_rounds:
+            return False
+        return time.monotonic() < self.deadline_s
+
+    def top_height(self, nodes: list[int] | None = None) -> int:
+        return max(heights(self.devnet, nodes or self.all_nodes).values(), default=0)
+
+    def recovered(self, what: str, nodes: list[int], above: int, since_s: float) -> None:
+        """Record how long after ``since_s`` every one of ``nodes`` passed ``above``."""
+        remaining = self.recovery_bound_s - (time.monotonic() - since_s)
+        waited = wait_progress(self.devnet, nodes, above, max(0.0, remaining))
+        if waited is None:
+            self.violations.append(
+                f"round {self.rounds}: no progress within {self.recovery_bound_s:g} s after {what}"
+            )
+            return
+        self.recoveries_s.append(time.monotonic() - since_s)
+
+    def restart(
+        self, index: int, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
+        if self.devnet.pid(index) is not None:
+            self.devnet.kill(index)
+        others = [i for i in self.all_nodes if i != index]
+        target = self.top_height(others)
+        self.devnet.start(index, extra_args, env)
+        deadline = time.monotonic() + RESTART_TIMEOUT_S
+        # Back and caught up with what the others had, so the next round's fault is
+        # the only one (two nodes out of four at once is more than f = 1).
+        while time.monotonic() < deadline:
+            try:
+                if quick_client(self.devnet.url(index), 2).status().height >= target:
+                    return
+            except (VeilApiError, OSError):
+                if self.devnet.pid(index) is None:
+                    raise DevnetError(
+                        f"node {index} exited after a restart; see {self.devnet.log_file(index)}"
+                    ) from None
+            time.sleep(0.1)
+        self.violations.append(
+            f"round {self.rounds}: node {index} not back at height {target} "
+            f"{RESTART_TIMEOUT_S:g} s after its restart"
+        )
+
+    def primary(self) -> int:
+        views = []
+        for index in self.all_nodes:
+            try:
+                views.append(quick_client(self.devnet.url(index), 2).status().view)
+            except (VeilApiError, OSError):
+                continue
+        if not views:
+            raise DevnetError("no node answers /v1/status")
+        return max(set(views), key=views.count) % self.devnet.nodes
+
+    def pause(self, low_s: float, high_s: float) -> None:
+        time.sleep(
+            min(self.rng.uniform(low_s, high_s), max(0.0, self.deadline_s - time.monotonic()))
+        )
+
+
+# --- kill rounds ---------------------------------------------------------------------
+
+
+def kill_primary(run: ChaosRun) -> None:
+    while run.time_left():
+        victim = run.primary()
+        others = [i for i in run.all_nodes if i != victim]
+        top = run.top_height(others)
+        killed_at = time.monotonic()
+        run.devnet.kill(victim)
+        run.recovered(f"killing primary {victim}", others, top, killed_at)
+        run.pause(0.5, 3.0)
+        run.restart(victim)
+        run.rounds += 1
+
+
+def kill_random(run: ChaosRun) -> None:
+    while run.time_left():
+        victim = run.rng.randrange(run.devnet.nodes)
+        # A random moment under load: often mid-write or mid-fsync.
+        time.sleep(run.rng.uniform(0.0, 0.5))
+        run.devnet.kill(victim)
+        run.pause(0.2, 2.0)
+        run.restart(victim)
+        top = run.top_height()
+        run.recovered(f"restarting node {victim}", run.all_nodes, top, time.monotonic())
+        run.rounds += 1
+
+
+def kill_all(run: ChaosRun) -> None:
+    while run.time_left():
+        for index in run.all_nodes:
+            run.devnet.kill(index)
+        run.pause(0.5, 2.0)
+        healed_at = time.monotonic()
+        for index in run.all_nodes:
+            run.devnet.start(index)
+        top = run.top_height()
+        run.recovered("restarting every node", run.all_nodes, top, healed_at)
+        run.rounds += 1
+
+
+# --- network faults (--netns) ----------------------------------------------------
+
+
+def _network(run: ChaosRun) -> NetworkFaults:
+    if run.network is None:
+        run.network = NetworkFaults(require_netns(run.devnet.netns_layout, run.scenario))
+    return run.network
+
+
+def partition(run: ChaosRun) -> None:
+    """Alternately a 2 | 2 split (no progress allowed) and one node cut off."""
+    faults = _network(run)
+    while run.time_left():
+        nodes = run.all_nodes
+        split = run.rounds % 2 == 0
+        if split:
+            run.rng.shuffle(nodes)
+            half = len(nodes) // 2
+            groups = [sorted(nodes[:half]), sorted(nodes[half:])]
+        else:
+            alone = run.rng.randrange(run.devnet.nodes)
+            groups = [[alone], [i for i in run.all_nodes if i != alone]]
+        faults.partition(groups)
+        time.sleep(SPLIT_SETTLE_S)
+        during = heights(run.devnet, run.all_nodes)
+        run.pause(3.0, 6.0)
+        after = heights(run.devnet, run.all_nodes)
+        if split:
+            moved = {i: (during[i], h) for i, h in after.items() if i in during and h > during[i]}
+            if moved:
+                run.violations.append(f"round {run.rounds}: progress while split {groups}: {moved}")
+        top = max(after.values(), default=0)
+        healed_at = time.monotonic()
+        faults.heal()
+        run.recovered(f"healing partition {groups}", run.all_nodes, top, healed_at)
+        run.rounds += 1
+
+
+def catch_up(run: ChaosRun) -> None:
+    """One node cut off for the whole fault phase while the others commit; the recovery
+    is its catch-up: from the heal until it has every block the others had then."""
+    faults = _network(run)
+    alone = run.rng.randrange(run.devnet.nodes)
+    others = [i for i in run.all_nodes if i != alone]
+    start_height = heights(run.devnet, [alone]).get(alone, 0)
+    faults.partition([[alone], others])
+    time.sleep(max(0.0, run.deadline_s - time.monotonic()))
+    top = run.top_height(others)
+    healed_at = time.monotonic()
+    faults.heal()
+    run.recovered(f"reconnecting node {alone}", [alone], top - 1, healed_at)
+    run.notes.append(f"node {alone} was cut off from height {start_height}; caught up to {top}")
+    run.rounds += 1
+
+
+def latency(run: ChaosRun) -> None:
+    faults = _network(run)
+    delays = {}
+    peer_ports = [run.devnet.base_port + PEER_PORT_OFFSET + i for i in run.all_nodes]
+    how = ""
+    for index in run.all_nodes:
+        base_ms = run.rng.randint(50, 300)
+        jitter_ms = max(1, base_ms // 5)
+        how = faults.delay(index, base_ms, jitter_ms, peer_ports, run.rng.randrange(1 << 30))
+        delays[index] = f"{base_ms}±{jitter_ms} ms"
+    run.notes.append(f"latency per node's outgoing links ({how}): {delays}")
+    _hold_then_heal(run, faults, "latency")
+
+
+def loss(run: ChaosRun) -> None:
+    faults = _network(run)
+    rates = {}
+    for index in run.all_nodes:
+        rates[index] = run.rng.randint(5, 20)
+        faults.loss(index, rates[index])
+    run.notes.append(f"outgoing loss per node (%): {rates}")
+    _hold_then_heal(run, faults, "loss")
+
+
+def _hold_then_heal(run: ChaosRun, faults: NetworkFaults, what: str) -> None:
+    time.sleep(max(0.0, run.deadline_s - time.monotonic()))
+    top = run.top_height()
+    healed_at = time.monotonic()
+    faults.heal()
+    run.recovered(f"removing the {what}", run.all_nodes, top, healed_at)
+    run.rounds += 1
+
+
+def flaky(run: ChaosRun) -> None:
+    faults = _network(run)
+    while run.time_left():
+        victim = run.rng.randrange(run.devnet.nodes)
+        faults.link_down(victim)
+        run.pause(0.5, 4.0)
+        top = run.top_height()
+        healed_at = time.monotonic()
+        faults.link_up(victim)
+        run.recovered(f"link {victim} back up", run.all_nodes, top, healed_at)
+        run.pause(0.5, 2.0)
+        run.rounds += 1
+
+
+# --- a byzantine validator, a full disk ------------------------------------------------
+
+
+def byzantine(run: ChaosRun) -> None:
+    """The current primary restarted with ``--byzantine all``; a round is a view the
+    honest nodes moved to. Progress must not stall longer than the recovery bound."""
+    attacker = run.primary()
+    run.byzantine_node = attacker
+    honest = [i for i in run.all_nodes if i != attacker]
+    run.restart(
+        attacker,
+        ("--byzantine", "all", "--byzantine-seed", str(run.rng.randrange(1 << 30))),
+        {"VEIL_BYZANTINE_TEST": "1"},
+    )
+    first_view = _view(run, honest[0])
+    last_height, last_progress_s = run.top_height(honest), time.monotonic()
+    while run.time_left():
+        time.sleep(0.5)
+        height = run.top_height(honest)
+        if height > last_height:
+            run.recoveries_s.append(time.monotonic() - last_progress_s)
+            last_height, last_progress_s = height, time.monotonic()
+        elif time.monotonic() - last_progress_s > run.recovery_bound_s:
+            run.violations.append(
+                f"no progress for {run.recovery_bound_s:g} s with byzantine node {attacker}"
+            )
+            last_progress_s = time.monotonic()
+    run.rounds = max(0, _view(run, honest[0]) - first_view)
+    for index in honest:
+        for kind, value in _faults(run, index).items():
+            run.honest_faults[kind] = run.honest_faults.get(kind, 0) + value
+    if not run.honest_faults:
+        run.violations.append("the honest nodes counted no peer fault from the attacker")
+    run.restart(attacker)  # honest again, for the convergence check
+
+
+def _view(run: ChaosRun, index: int) -> int:
+    return quick_client(run.devnet.url(index), 3).status().view
+
+
+def _faults(run: ChaosRun, index: int) -> dict[str, float]:
+    text = quick_client(run.devnet.url(index), 3).metrics()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("veil_faults_total{"):
+            labels, _, value = line.rpartition(" ")
+            kind = labels.split('kind="', 1)[1].split('"', 1)[0]
+            found[kind] = float(value)
+    return found
+
+
+def disk(run: ChaosRun) -> None:
+    """A node's data dir on a small tmpfs, filled: it must stop loudly (exit, "node
+    halted" in its log), then rejoin with everything once the space is freed."""
+    if os.geteuid() != 0:
+        raise DevnetError("the disk scenario mounts a tmpfs: it needs root")
+    while run.time_left():
+        victim = run.rng.randrange(run.devnet.nodes)
+        small = SmallDisk(run.devnet.node_dir(victim) / "data")
+        run.devnet.kill(victim)
+        small.mount()
+        try:
+            run.restart(victim)
+            log_size = run.devnet.log_file(victim).stat().st_size
+            small.fill()
+            stopped_by = time.monotonic() + RESTART_TIMEOUT_S
+            while run.devnet.pid(victim) is not None and time.monotonic() < stopped_by:
+                time.sleep(0.1)
+            if run.devnet.pid(victim) is not None:
+                run.violations.append(f"node {victim} kept running on a full disk")
+                run.devnet.kill(victim)
+            with run.devnet.log_file(victim).open("rb") as log:
+                log.seek(log_size)
+                tail = log.read().decode("utf-8", "replace")
+            if "node halted" not in tail or "Traceback" in tail:
+                run.violations.append(f"node {victim} did not stop cleanly on a full disk")
+            small.clear()
+            top = run.top_height()
+            healed_at = time.monotonic()
+            run.restart(victim)
+            run.recovered(f"freeing node {victim}'s disk", run.all_nodes, top, healed_at)
+        finally:
+            if run.devnet.pid(victim) is not None:
+                run.devnet.kill(victim)
+            small.unmount()
+            run.restart(victim)
+        run.rounds += 1
+
+
+SCENARIOS: dict[str, Callable[[ChaosRun], None]] = {
+    "kill-primary": kill_primary,
+    "kill-random": kill_random,
+    "kill-all": kill_all,
+    "partition": partition,
+    "catch-up": catch_up,
+    "latency": latency,
+    "loss": loss,
+    "flaky": flaky,
+    "byzantine": byzantine,
+    "disk": disk,
+}
