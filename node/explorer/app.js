@@ -86,6 +86,10 @@ function kindName(kind) {
   return match ? match[1] : (kind || "unknown");
 }
 
+function everyBlocks(count) {
+  return count === 1 ? "every block" : `every ${count.toLocaleString("en-US")} blocks`;
+}
+
 function kindBadge(kind) {
   const name = kindName(kind);
   return h("span", { class: `badge kind ${name}` }, KIND_LABELS[name] || name);
@@ -283,8 +287,8 @@ function renderOverview() {
         h("div", { class: "panel-head" }, h("h2", { id: "latest-title" }, "Latest blocks"),
           h("span", { class: "muted", id: "latest-note" }, "")),
         h("table", { id: "latest-blocks" },
-          h("thead", {}, h("tr", {}, h("th", {}, "Block"), h("th", {}, "Txs"),
-            h("th", { class: "hide-narrow" }, "Proposer"), h("th", {}, "Hash"), h("th", {}, "Age"))),
+          h("thead", {}, h("tr", {}, h("th", {}, "Block"), h("th", {}, "Transactions"),
+            h("th", { class: "hide-narrow" }, "Hash"), h("th", {}, "Age"))),
           h("tbody", {}))),
       h("section", { class: "panel", "aria-labelledby": "network-title" },
         h("div", { class: "panel-head" }, h("h2", { id: "network-title" }, "Validators"),
@@ -348,19 +352,18 @@ function renderLatest(before) {
   if (!table) return;
   const body = table.querySelector("tbody");
   if (!state.latest.length) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "empty" },
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "empty" },
       state.height === 0 ? "No blocks yet: only the genesis." : "Loading blocks…")));
     return;
   }
   body.replaceChildren(...state.latest.map((height) => {
     const block = state.blocks.get(height);
     const header = block.header;
-    const proposer = header ? keyName(header.proposer) || short(header.proposer, 6) : "—";
     return h("tr", { class: before.has(height) ? "" : "fresh", "data-height": height },
       h("td", {}, link(`#/block/${height}`, h("span", { class: "block-link" }, `#${height.toLocaleString("en-US")}`))),
-      h("td", { class: "num" }, block.txs.length),
-      h("td", { class: "hide-narrow" }, proposer),
-      h("td", {}, hashText(block.hash, 6)),
+      h("td", { class: "num" }, h("span", { class: "tx-count" }, block.txs.length),
+        [...new Set(block.txs.map((tx) => tx.kind))].slice(0, 2).map(kindBadge)),
+      h("td", { class: "hide-narrow" }, hashText(block.hash, 6)),
       h("td", {}, header ? agoCell(header.timestamp_ms) : "—"));
   }));
   document.getElementById("latest-note").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -397,7 +400,7 @@ function metaRows(tx) {
   if (tx.lender) add("lender", party(tx.lender));
   if (tx.borrower) add("borrower", party(tx.borrower));
   if (tx.rate_bps !== undefined) add("rate", `${(tx.rate_bps / 100).toFixed(2)} % per period (${tx.rate_bps} bps)`);
-  if (tx.period_blocks !== undefined) add("period", `every ${tx.period_blocks} blocks`);
+  if (tx.period_blocks !== undefined) add("period", everyBlocks(tx.period_blocks));
   if (tx.maturity_height !== undefined) add("maturity", link(`#/block/${tx.maturity_height}`, `block ${tx.maturity_height}`));
   if (tx.purpose !== undefined) add("purpose", tx.purpose || "—");
   if (tx.period !== undefined) add("period no.", tx.period);
@@ -537,7 +540,7 @@ async function renderLoan(loanId) {
     ["borrower", party(loan.borrower)],
     ["asset", assetName(loan.asset)],
     ["rate", `${(loan.rate_bps / 100).toFixed(2)} % per period (${loan.rate_bps} bps)`],
-    ["period", `every ${loan.period_blocks} blocks`],
+    ["period", everyBlocks(loan.period_blocks)],
     ["maturity", link(`#/block/${loan.maturity_height}`, `block ${loan.maturity_height}`)],
     ["purpose", loan.purpose || "—"],
     ["originated", link(`#/block/${loan.originated_height}`, `block ${loan.originated_height}`)],
