@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from client.cli import cli
-from tests.integration.test_devnet import _free_base_port, _status, devnet
+from tests.integration.test_devnet import _status, devnet, free_base_port
 
 PRINCIPALS = {0: 3_000_000, 1: 2_000_000}
 RATE_BPS = 200
@@ -82,7 +82,7 @@ def _lend(urls: list[str], root: Path, bank: int, firm_pk: str, tmp: Path) -> st
 
 def test_loans_on_a_devnet_through_the_demo_and_the_cli(tmp_path: Path) -> None:
     root = tmp_path / "devnet"
-    base = _free_base_port()
+    base = free_base_port()
     started = devnet("up", "--dir", str(root), "--base-port", str(base), "--no-demo")
     assert started.returncode == 0, started.stdout + started.stderr
     try:
