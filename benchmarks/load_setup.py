@@ -93,6 +93,19 @@ def _client(target: Target, bank: int) -> Client:
     return Client(target.urls[bank], timeout_s=30)
 
 
+def _live_client(target: Target, first: int) -> Client:
+    """A client of node ``first``, or of the next node that answers (one may be down)."""
+    count = len(target.urls)
+    for offset in range(count):
+        client = _client(target, (first + offset) % count)
+        try:
+            client.status()
+        except VeilApiError:
+            continue
+        return client
+    raise LoadSetupError("no node of the devnet answers")
+
+
 def _last_nonce(target: Target, bank: int) -> int:
     key = SigningIdentity.load(target.bank_keys[bank]).public_key
     for offset in range(len(target.urls)):
@@ -105,7 +118,7 @@ def _last_nonce(target: Target, bank: int) -> int:
 
 def _submit_in_order(target: Target, bank: int, txs: Sequence[PreparedTx]) -> None:
     """Submit one bank's setup txs to its node in order and wait until all commit."""
-    client = _client(target, bank)
+    client = _live_client(target, bank)
     for start in range(0, len(txs), 64):
         chunk = txs[start : start + 64]
         for tx, item in zip(chunk, client.submit_batch([t.data for t in chunk]), strict=True):

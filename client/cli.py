@@ -67,6 +67,7 @@ def _add_plugin_commands() -> None:
             cli.add_command(command, entry.name)
 
 
+import client.loan_proofs  # noqa: E402, F401 - registers the proof commands on `veil loan`
 from client.commands import install_global_options  # noqa: E402 - after cli exists
 from client.loan_commands import loan  # noqa: E402
 

@@ -3,10 +3,12 @@ certificates, decoded strictly.
 
 The node sends messages between validators and writes records to its
 write-ahead log; both need bytes. The encoding is msgpack of nested arrays in
-dataclass field order, tagged with the type name. Decoding checks every field's
-type, rejects negative or over-64-bit integers, oversize input and wrong field
-counts, and accepts bytes only if re-encoding the result gives the same bytes
-(so nothing has two encodings). Signatures are not checked here: the replica
+dataclass field order, tagged with the type name. Decoding follows the message
+schema (field type hints, compiled once per type; the schema is not recursive,
+so it bounds the nesting), checks every field's type, rejects negative or
+over-64-bit integers, oversize input and wrong field counts, and accepts bytes
+only if re-encoding the result gives the same bytes (so nothing has two
+encodings). Signatures are not checked here: the replica
 does that.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, get_args, get_origin, get_type_hints
 
 import msgpack
@@ -63,7 +66,6 @@ _EXACT_BYTES = {
 }
 _BYTES_RANGE = {"signature": (0, MAX_SIGNATURE_BYTES), "request_id": (1, MAX_REQUEST_ID_BYTES)}
 
-MAX_DEPTH = 32
 U64_MAX = (1 << 64) - 1
 
 MESSAGE_TYPES: dict[str, type[Any]] = {
@@ -99,15 +101,36 @@ class WireError(ValueError):
     """The bytes are not the canonical encoding of a message or record."""
 
 
+Encoder = Callable[[Any], object]
+Decoder = Callable[[object], Any]
+_SCALARS: frozenset[type[Any]] = frozenset({int, bool, bytes, str, float, type(None)})
+_ENCODERS: dict[type[Any], Encoder] = {}
+
+
 def _to_plain(value: object) -> object:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        body = [_to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)]
-        if type(value) in _NESTED:
-            return body
-        return [type(value).__name__, body]
-    if isinstance(value, tuple):
-        return [_to_plain(item) for item in value]
-    return value
+    """Dataclasses to ``[name, fields]`` (bare ``fields`` for the nested types),
+    tuples to lists, anything else as it is; by the value's runtime type, with
+    one encoder per type built once (``dataclasses.fields`` and ``is_dataclass``
+    per value were a third of a node's CPU under load, docs/performance.md)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    encoder = _ENCODERS.get(kind)
+    if encoder is None:
+        encoder = _ENCODERS[kind] = _build_encoder(kind)
+    return encoder(value)
+
+
+def _build_encoder(kind: type[Any]) -> Encoder:
+    if dataclasses.is_dataclass(kind):
+        names = tuple(f.name for f in dataclasses.fields(kind))
+        if kind in _NESTED:
+            return lambda value: [_to_plain(getattr(value, name)) for name in names]
+        tag = kind.__name__
+        return lambda value: [tag, [_to_plain(getattr(value, name)) for name in names]]
+    if issubclass(kind, tuple):
+        return lambda value: [_to_plain(item) for item in value]
+    return lambda value: value
 
 
 def _pack(value: object) -> bytes:
@@ -123,60 +146,103 @@ def encode_record(record: Record) -> bytes:
     return _pack(record)
 
 
-def _from_plain(kind: Any, value: object, depth: int) -> Any:
-    if depth > MAX_DEPTH:
-        raise WireError("nested too deeply")
-    if kind is int:
-        if type(value) is not int or not 0 <= value <= U64_MAX:
-            raise WireError("expected an unsigned 64-bit integer")
-        return value
-    if kind is bool:
-        if type(value) is not bool:
-            raise WireError("expected a boolean")
-        return value
-    if kind is bytes:
-        if type(value) is not bytes:
-            raise WireError("expected bytes")
-        return value
+def _u64(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= U64_MAX:
+        raise WireError("expected an unsigned 64-bit integer")
+    return value
+
+
+def _bool(value: object) -> bool:
+    if type(value) is not bool:
+        raise WireError("expected a boolean")
+    return value
+
+
+def _bytes(value: object) -> bytes:
+    if type(value) is not bytes:
+        raise WireError("expected bytes")
+    return value
+
+
+_DECODERS: dict[Any, Decoder] = {int: _u64, bool: _bool, bytes: _bytes}
+
+
+def _decoder(kind: Any) -> Decoder:
+    """The strict decoder of a field type, built once per type (the schema is fixed)."""
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = _build_decoder(kind)
+    return decoder
+
+
+def _build_decoder(kind: Any) -> Decoder:
     origin = get_origin(kind)
     if origin is tuple:
         (item_kind, _) = get_args(kind)
-        if not isinstance(value, list):
-            raise WireError("expected an array")
-        return tuple(_from_plain(item_kind, item, depth + 1) for item in value)
+        item = _decoder(item_kind)
+
+        def array(value: object) -> tuple[Any, ...]:
+            if not isinstance(value, list):
+                raise WireError("expected an array")
+            return tuple([item(v) for v in value])
+
+        return array
     if origin in (typing.Union, types.UnionType):
         options: dict[str, type[Any]] = {}
         for option in get_args(kind):
             options[str(option.__name__)] = option
-        return _tagged(options, value, depth)
+        return lambda value: _tagged(options, value)
     if isinstance(kind, type) and kind in _NESTED:
-        return _dataclass(kind, value, depth)
+        return lambda value: _dataclass(kind, value)
     if isinstance(kind, type) and kind in MESSAGE_TYPES.values():
-        return _tagged({kind.__name__: kind}, value, depth)
-    raise WireError(f"no decoder for {kind!r}")
+        only = {kind.__name__: kind}
+        return lambda value: _tagged(only, value)
+
+    def none(value: object) -> Any:
+        raise WireError(f"no decoder for {kind!r}")
+
+    return none
 
 
-_FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to decode one dataclass: its field decoders, and which fields have a
+    length rule (``_check_length``), checked after every field decoded."""
+
+    name: str
+    decoders: tuple[Decoder, ...]
+    length_checked: tuple[tuple[int, str], ...]
 
 
-def _field_types(cls: type[Any]) -> dict[str, Any]:
-    """``get_type_hints`` re-evaluates every annotation on each call; decoding a
-    batch of hundreds of requests called it once per request (over half the
-    decode time in the simulator's wire seeds). The classes are fixed, so once."""
-    hints = _FIELD_TYPES.get(cls)
-    if hints is None:
-        hints = _FIELD_TYPES[cls] = get_type_hints(cls)
-    return hints
+_PLANS: dict[type[Any], _Plan] = {}
 
 
-def _dataclass(cls: type[Any], value: object, depth: int) -> Any:
-    hints = _field_types(cls)
-    fields = dataclasses.fields(cls)
-    if not isinstance(value, list) or len(value) != len(fields):
-        raise WireError(f"{cls.__name__} needs {len(fields)} fields")
-    args = [_from_plain(hints[f.name], v, depth + 1) for f, v in zip(fields, value, strict=True)]
-    for f, arg in zip(fields, args, strict=True):
-        _check_length(f.name, arg)
+def _plan(cls: type[Any]) -> _Plan:
+    """``get_type_hints`` and ``dataclasses.fields`` once per class, not per value:
+    decoding a batch of hundreds of requests paid them once per request."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        checked = tuple(
+            (i, f.name)
+            for i, f in enumerate(fields)
+            if f.name in _EXACT_BYTES or f.name in _BYTES_RANGE
+        )
+        plan = _PLANS[cls] = _Plan(
+            cls.__name__, tuple(_decoder(hints[f.name]) for f in fields), checked
+        )
+    return plan
+
+
+def _dataclass(cls: type[Any], value: object) -> Any:
+    plan = _plan(cls)
+    decoders = plan.decoders
+    if not isinstance(value, list) or len(value) != len(decoders):
+        raise WireError(f"{plan.name} needs {len(decoders)} fields")
+    args = [decode(v) for decode, v in zip(decoders, value, strict=True)]
+    for index, name in plan.length_checked:
+        _check_length(name, args[index])
     return cls(*args)
 
 
@@ -192,13 +258,13 @@ def _check_length(name: str, value: object) -> None:
         raise WireError(f"{name} is not {bounds[0]}-{bounds[1]} bytes")
 
 
-def _tagged(types_by_name: dict[str, type[Any]], value: object, depth: int) -> Any:
+def _tagged(types_by_name: dict[str, type[Any]], value: object) -> Any:
     if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
         raise WireError("expected [type name, fields]")
     cls = types_by_name.get(value[0])
     if cls is None:
         raise WireError(f"unknown type {value[0]!r}")
-    return _dataclass(cls, value[1], depth + 1)
+    return _dataclass(cls, value[1])
 
 
 def _decode(data: bytes, types_by_name: dict[str, type[Any]]) -> Any:
@@ -209,7 +275,7 @@ def _decode(data: bytes, types_by_name: dict[str, type[Any]]) -> Any:
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as err:
         raise WireError(f"not msgpack: {err}") from err
     try:
-        value = _tagged(types_by_name, plain, 0)
+        value = _tagged(types_by_name, plain)
     except (TypeError, RecursionError) as err:
         raise WireError(str(err)) from err
     if _pack(value) != data:
@@ -266,9 +332,9 @@ def decode_certificate(data: bytes) -> CommitCertificate:
     if not isinstance(plain, list) or len(plain) != 5 or plain[0] != CERTIFICATE_TAG:
         raise WireError("not a commit certificate")
     _, view, seq, digest, body = plain
-    view = _from_plain(int, view, 1)
-    seq = _from_plain(int, seq, 1)
-    digest = _from_plain(bytes, digest, 1)
+    view = _u64(view)
+    seq = _u64(seq)
+    digest = _bytes(digest)
     _check_length("digest", digest)
     if not isinstance(body, list) or not body:
         raise WireError("a certificate needs signers")
@@ -276,8 +342,8 @@ def decode_certificate(data: bytes) -> CommitCertificate:
     for pair in body:
         if not isinstance(pair, list) or len(pair) != 2:
             raise WireError("expected [sender, signature]")
-        sender = _from_plain(int, pair[0], 2)
-        signature = _from_plain(bytes, pair[1], 2)
+        sender = _u64(pair[0])
+        signature = _bytes(pair[1])
         _check_length("signature", signature)
         if commits and sender <= commits[-1].sender:
             raise WireError("signers are not strictly increasing")

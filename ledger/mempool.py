@@ -17,22 +17,35 @@ changes nothing. Phase 2 verifies the range statement: ``admit_tx`` does it in
 process (through a ``ProofCache`` if given); a node with a process pool sends
 ``cache.unseen(checked.statements)`` to its workers, marks the statements
 that verified with ``cache.mark_verified`` and calls ``pending.accept``.
-``accept`` re-runs phase 1 if other txs were accepted in between (their writes
-may conflict), so phase 2 may run concurrently for many txs.
+``accept`` revalidates the tx if other txs were accepted in between (their
+writes may conflict), so phase 2 may run concurrently for many txs.
 
 After a block commits, the node builds a new ``PendingTxs`` over the new state
-and re-admits what is left (phase 1 only: the cache keeps the proofs).
+and re-admits what is left with ``readmit`` (the cache keeps the proofs).
+
+Revalidation (``accept`` after a change, ``readmit``) never repeats the
+stateless checks: they depend on the tx bytes and the chain only. The stateful
+part is a deterministic function of the state values it read, and phase 1
+records them (``CheckedTx.reads``, through ``RecordingView``). If every key it
+read still holds the same value in the pending view, the tx would write exactly
+the same delta, so that delta is merged as it is; otherwise (or when a rule
+scanned a key range, which is not recorded) ``apply_tx`` runs again. This keeps
+a block's cost for the mempool at a few key lookups per surviving tx instead of
+its signatures, excess proof and decoding again: with thousands of txs pending,
+re-running phase 1 for each after every block stalled the node's event loop
+for seconds (measured with ``benchmarks.load``, see docs/performance.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 
 from ledger.genesis import Genesis
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import Receipt, apply_tx, check_stateless, range_statement
-from ledger.state import StateDelta, StateView
+from ledger.state import StateDelta, StateReader, StateView
 from ledger.store import StoreReader
 from ledger.tx import DecodedTx, decode_tx
 from privacy.rangeproof import RangeProofError, RangeStatement, verify_range
@@ -47,12 +60,37 @@ class CheckedTx:
     delta: StateDelta
     statement: RangeStatement | None
     pending_version: int
+    reads: Mapping[bytes, bytes | None] | None = None
+    """Every state key ``apply_tx`` read, with the value it saw; None when a rule
+    scanned a key range (so only running it again can tell)."""
 
     @property
     def statements(self) -> tuple[RangeStatement, ...]:
         """The output proof's statement and those the rules derived from the state."""
         own = (self.statement,) if self.statement is not None else ()
         return own + self.receipt.range_statements
+
+
+class RecordingView(StateView):
+    """A child view that remembers the first value it read for every key it did
+    not write itself, and whether any rule scanned a range (``iter_state``)."""
+
+    __slots__ = ("reads", "scanned")
+
+    def __init__(self, base: StateReader) -> None:
+        super().__init__(base)
+        self.reads: dict[bytes, bytes | None] = {}
+        self.scanned = False
+
+    def get_state(self, key: bytes) -> bytes | None:
+        value = super().get_state(key)
+        if key not in self.reads and key not in self._pending:
+            self.reads[key] = value
+        return value
+
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        self.scanned = True
+        return super().iter_state(prefix)
 
 
 class PendingTxs:
@@ -79,26 +117,56 @@ class PendingTxs:
             raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
         genesis = self._genesis
         check_stateless(dtx, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
-        child = self.view.child()
+        return self._stateful(dtx)
+
+    def _stateful(self, dtx: DecodedTx) -> CheckedTx:
+        child = RecordingView(self.view)
         receipt = apply_tx(child, dtx)
-        return CheckedTx(dtx, receipt, child.delta(), range_statement(dtx), self._version)
+        reads = None if child.scanned else child.reads
+        return CheckedTx(dtx, receipt, child.delta(), range_statement(dtx), self._version, reads)
+
+    def _unchanged(self, checked: CheckedTx) -> bool:
+        reads = checked.reads
+        if reads is None:
+            return False
+        get = self.view.get_state
+        return all(get(key) == value for key, value in reads.items())
+
+    def revalidate(self, checked: CheckedTx) -> CheckedTx:
+        """``checked`` against the pending txs as they are now: the same writes if
+        what it read is unchanged, else the stateful checks again (``TxRejected``)."""
+        if checked.pending_version == self._version:
+            return checked
+        if checked.dtx.tx_id in self._tx_ids:
+            raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
+        if self._state.tx_location(checked.dtx.tx_id) is not None:
+            raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
+        if self._unchanged(checked):
+            return replace(checked, pending_version=self._version)
+        rechecked = self._stateful(checked.dtx)
+        # A loan's derived statements follow the pending state: verify any new one.
+        for statement in rechecked.statements:
+            if statement not in checked.statements:
+                verify_statement(statement, None)
+        return rechecked
 
     def accept(self, checked: CheckedTx) -> Receipt:
         """Add a tx whose range proof verified. Raises ``TxRejected`` if txs accepted
-        since its precheck now conflict with it (phase 1 is re-run then)."""
-        if checked.pending_version != self._version:
-            rechecked = self.precheck(checked.dtx)
-            # A loan's derived statements follow the pending state: verify any new one.
-            for statement in rechecked.statements:
-                if statement not in checked.statements:
-                    verify_statement(statement, None)
-            checked = rechecked
-        elif checked.dtx.tx_id in self._tx_ids:
+        since its precheck now conflict with it (see the module docstring)."""
+        checked = self.revalidate(checked)
+        if checked.dtx.tx_id in self._tx_ids:
             raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
         self.view.merge(checked.delta)
         self._tx_ids.add(checked.dtx.tx_id)
         self._version += 1
         return checked.receipt
+
+    def readmit(self, checked: CheckedTx) -> CheckedTx:
+        """Re-add a tx a previous ``PendingTxs`` accepted (its proofs verified then);
+        raises ``TxRejected`` if it no longer fits. Returns it as accepted here."""
+        checked = self.revalidate(replace(checked, pending_version=-1))
+        self.accept(checked)
+        return checked
 
 
 def verify_statement(statement: RangeStatement | None, proof_cache: ProofCache | None) -> None:

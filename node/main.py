@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import signal
@@ -102,6 +103,14 @@ def peer_link_config(settings: NodeSettings, genesis: Genesis) -> PeerLinkConfig
         )
     except ValueError as exc:
         raise StartupError(f"[peer] {exc}") from None
+
+
+def link_faults_by_kind(transport: PeerTransport) -> dict[str, int]:
+    """The transport's fault counts summed over peers (labels stay a bounded set)."""
+    totals: dict[str, int] = {}
+    for (_, kind), count in transport.fault_counts().items():
+        totals[kind.value] = totals.get(kind.value, 0) + count
+    return totals
 
 
 def wall_clock_ms() -> int:
@@ -197,6 +206,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
             ),
             worker=worker,
         )
+        runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
         api = web.AppRunner(
             create_app(runtime, max_body_bytes=settings.api.max_body_bytes),
             handle_signals=False,

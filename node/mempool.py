@@ -26,14 +26,15 @@ has not seen yet as consensus requests (the runtime feeds them with
 ``ClientBatchReady`` every few ms, on every replica, so backups notice a
 primary that censors). After each block ``on_block`` drops the committed
 txs, builds a new ``PendingTxs`` over the new state and re-admits the
-survivors in order (phase 1 only: their proofs verified already); the ones
-that no longer fit are returned with their reason.
+survivors in order (``PendingTxs.readmit``: their proofs verified already, and
+a survivor whose reads the block left unchanged costs a few key lookups);
+the ones that no longer fit are returned with their reason.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from consensus.messages import Request
 from ledger.execute import request_id_of
@@ -42,7 +43,7 @@ from ledger.mempool import CheckedTx, PendingTxs
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.store import StoreReader
-from ledger.tx import DecodedTx, decode_tx
+from ledger.tx import decode_tx
 from node.services import (
     BUSY_MEMPOOL_FULL,
     BUSY_RATE_LIMITED,
@@ -87,7 +88,8 @@ Admission = SubmitOutcome | ProofWanted
 
 @dataclass(slots=True)
 class _Entry:
-    dtx: DecodedTx
+    checked: CheckedTx
+    """As the current ``PendingTxs`` accepted it (its reads, for ``readmit``)."""
     tx_bytes: bytes
     fed: bool
 
@@ -177,11 +179,9 @@ class Mempool:
         self._cache.mark_verified(wanted.checked.statements)
         checked = wanted.checked
         if wanted.generation != self._generation:
-            # Prechecked against a pending set a block has replaced since: check again.
-            try:
-                checked = self._pending.precheck(checked.dtx)
-            except TxRejected as exc:
-                return Rejected(tx_id, exc.reason.value, exc.detail)
+            # Prechecked against a pending set a block has replaced since: revalidate
+            # against this one (the version -1 matches no PendingTxs).
+            checked = replace(checked, pending_version=-1)
         return self._accept(checked, wanted.tx_bytes)
 
     def abandon(self, wanted: ProofWanted) -> None:
@@ -194,10 +194,11 @@ class Mempool:
     def _accept(self, checked: CheckedTx, tx_bytes: bytes) -> SubmitOutcome:
         tx_id = checked.dtx.tx_id
         try:
+            checked = self._pending.revalidate(checked)
             self._pending.accept(checked)
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
-        self._entries[tx_id] = _Entry(checked.dtx, tx_bytes, fed=False)
+        self._entries[tx_id] = _Entry(checked, tx_bytes, fed=False)
         self._bytes += len(tx_bytes)
         return Accepted(tx_id)
 
@@ -262,7 +263,7 @@ class Mempool:
             if state.tx_location(tx_id) is not None:
                 continue
             try:
-                self._pending.accept(self._pending.precheck(entry.dtx))
+                entry.checked = self._pending.readmit(entry.checked)
             except TxRejected as exc:
                 dropped.append((tx_id, exc))
                 continue

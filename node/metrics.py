@@ -11,10 +11,13 @@ or an amount, so a hostile client cannot grow the registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 """The ``Content-Type`` of ``render()``'s text exposition format."""
@@ -137,9 +140,30 @@ class NodeMetrics:
             registry=registry,
         )
 
+    def export_peer_link_faults(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """``veil_peer_link_faults_total{kind}``: the peer transport's faults by kind
+        (a refused non-member or wrong chain, a bad frame, a failed TLS handshake),
+        read from ``read`` at each scrape, so none is missed or counted twice."""
+        self.registry.register(_PeerLinkFaults(read))
+
     def set_msm_backend(self, backend: str) -> None:
         self.msm.info({"backend": backend})
 
     def render(self) -> bytes:
         """The registry in Prometheus's text exposition format."""
         return generate_latest(self.registry)
+
+
+class _PeerLinkFaults(Collector):
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "veil_peer_link_faults",
+            "Peer connections closed for a fault, by kind (counted by the transport).",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self._read().items()):
+            family.add_metric([kind], count)
+        yield family

@@ -41,8 +41,9 @@ or the new one). The live records are what a restart needs: votes above
 the stable checkpoint, the highest checkpoint and view records, so the log
 stays within the live set plus ``wal_compact_records``.
 
-``Diverged``, a state root that differs after catch-up, a WAL failure
-(append or compaction) or a failed store write (a full disk:
+``Diverged``, a fetched certified block that re-executes to another block
+(``BlockMismatchError``), a state root that differs after catch-up, a WAL
+failure (append or compaction) or a failed store write (a full disk:
 ``StoreIOError``, the store latches) stop the node: the core is fed nothing more, nothing
 is sent, and ``status().stopped`` says why. A broken local invariant raises
 out of ``run``. Restart: ``Replica.restore`` from the WAL's records and the
@@ -93,7 +94,7 @@ from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
 from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
-from node.app import BlockApplied, LedgerApp, validate_proposal_for
+from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
 from node.catchup import (
     CatchUp,
     FetchRequest,
@@ -312,6 +313,7 @@ class NodeRuntime:
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
         self._catchup: CatchUp | None = None
         self._catchup_task: asyncio.Task[None] | None = None
+        self._group: asyncio.TaskGroup | None = None
         self._side_tasks: set[asyncio.Task[object]] = set()
         self._peer_indices = [
             i for i in range(self.config.replica_count) if i != self.config.replica_id
@@ -443,6 +445,7 @@ class NodeRuntime:
     async def run(self) -> None:
         """Run until ``stop``; a broken invariant raises out of here."""
         async with asyncio.TaskGroup() as group:
+            self._group = group
             tasks = [
                 group.create_task(self._consensus_loop()),
                 group.create_task(self._ticker()),
@@ -548,9 +551,12 @@ class NodeRuntime:
                 return done.applied.executed
             case RequestStateTransfer():
                 if self._catchup_task is None or self._catchup_task.done():
-                    self._catchup_task = asyncio.get_running_loop().create_task(
-                        self._catch_up(action)
-                    )
+                    # In run()'s task group: an exception in catch-up raises out of
+                    # run() instead of ending the task unseen (the node stuck).
+                    group = self._group
+                    if group is None:
+                        raise InvariantViolation("a consensus action outside run()")
+                    self._catchup_task = group.create_task(self._catch_up(action))
             case ReportFault(kind=kind, peer=peer, detail=detail):
                 self.count_fault(kind, peer, detail)
             case Diverged(seq=seq):
@@ -576,7 +582,12 @@ class NodeRuntime:
         if view.height() > self._committed.height():
             self._committed = view
 
-    def _after_block(self, done: CommittedBlock) -> None:
+    def _after_block(self, done: CommittedBlock, *, rebuild_mempool: bool = True) -> None:
+        """Publish a block's view, settle its txs and announce it. Catch-up passes
+        ``rebuild_mempool=False`` and rebuilds once per fetched chunk: a rebuild
+        re-checks every pending tx, and a restarted node holds the gossip queued for
+        it while it was down, so one rebuild per block made catching up quadratic
+        (seconds per block)."""
         self._install(done.view)
         applied = done.applied
         height = applied.executed.seq
@@ -584,8 +595,8 @@ class NodeRuntime:
         chain_id = self._genesis.chain_id
         for index, tx_id in enumerate(applied.tx_ids):
             self._settle(Committed(tx_id, height, index, applied.block_hash))
-        for tx_id, exc in self.mempool.on_block(self._committed):
-            self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
+        if rebuild_mempool:
+            self._rebuild_mempool()
         for rejected in applied.rejected:
             claimed = tx_id_of_payload(rejected.payload, chain_id)
             # Another copy of the tx (a forged signature, a re-proposal) may be the one
@@ -610,6 +621,11 @@ class NodeRuntime:
                 applied.timestamp_ms,
             )
         )
+
+    def _rebuild_mempool(self) -> None:
+        """The pending txs over the new state; settle the ones that no longer fit."""
+        for tx_id, exc in self.mempool.on_block(self._committed):
+            self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
 
     def _settle(self, status: Committed | TxRejectedStatus) -> None:
         """A tx reached a final status: remember a rejection, wake waiters, publish."""
@@ -660,10 +676,14 @@ class NodeRuntime:
                         plan.on_failure(fetch, reply)
                     else:
                         plan.on_reply(fetch, reply)
+                chunk_applied = False
                 for block in plan.ready():
-                    applied = await self._apply_or_halt(block)
-                    if applied is not None:
-                        self._after_block(applied)
+                    if await self._apply_fetched(block):
+                        chunk_applied = True
+                    if self._stopped.is_set():  # it diverged, or its disk failed
+                        return
+                if chunk_applied:
+                    self._rebuild_mempool()
             for peer, problem in plan.faults:
                 self.fault_counts["catchup"] = self.fault_counts.get("catchup", 0) + 1
                 log.info("catch-up fault from %d: %s", peer, problem)
@@ -671,13 +691,25 @@ class NodeRuntime:
             self._catchup = None
         await self._finish_catch_up(request)
 
-    async def _apply_or_halt(self, block: VerifiedBlock) -> CommittedBlock | None:
-        """A fetched block applied on the worker thread; a failing disk halts the node."""
+    async def _apply_fetched(self, block: VerifiedBlock) -> bool:
+        """Apply a fetched certified block on the worker thread; whether it was new here.
+
+        A block that re-executes to another block than the certified one means
+        this node's state is not the one the quorum executed on: the node halts
+        (as on ``Diverged``), it never goes on from that state. A failing disk
+        halts it too."""
         try:
-            return await self._worker.run(functools.partial(self._apply, block))
+            done = await self._worker.run(functools.partial(self._apply, block))
+        except BlockMismatchError as exc:
+            self._halt(f"diverged in catch-up: {exc}")
+            return False
         except StoreIOError as exc:
             self._halt(f"store write failed at height {block.height}: {exc}")
-            return None
+            return False
+        if done is None:
+            return False
+        self._after_block(done, rebuild_mempool=False)
+        return True
 
     def _apply(self, block: VerifiedBlock) -> CommittedBlock | None:
         """On the worker thread: a fetched block, unless the core executed it meanwhile."""
@@ -715,11 +747,12 @@ class NodeRuntime:
                     if isinstance(checked, str):
                         self.count_fault("catchup", peer, checked)
                         break
-                    applied = await self._apply_or_halt(checked)
-                    if applied is not None:
-                        self._after_block(applied)
+                    if await self._apply_fetched(checked):
                         progressed = True
+                    if self._stopped.is_set():  # it diverged
+                        return
                 if progressed:
+                    self._rebuild_mempool()
                     break
             if not progressed:
                 break
@@ -744,7 +777,7 @@ class NodeRuntime:
             return f"fetch failed: {type(exc).__name__}"
 
     async def _finish_catch_up(self, request: RequestStateTransfer) -> None:
-        if self._committed.height() < request.seq:
+        if self.stopped or self._committed.height() < request.seq:
             return
         block = decode_block(self._committed.block_at(request.seq) or b"")
         if block.header.state_root != request.state_root:

@@ -6,7 +6,7 @@
 
 const LATEST_COUNT = 12;
 const NETWORK_POLL_MS = 2000;
-const REQUEST_TIMEOUT_MS = 4000;
+const REQUEST_TIMEOUT_MS = 8000;
 const KIND_LABELS = {
   register_account: "Register account",
   register_member: "Register member",
@@ -530,7 +530,7 @@ async function renderLoan(loanId) {
     return;
   }
   const loan = result.body;
-  const statusBadge = h("span", { class: `badge ${loan.status === "active" ? "ok" : ""}` }, loan.status);
+  const statusBadge = h("span", { class: `badge ${loan.status === "active" ? "ok" : ""}`, id: "loan-status" }, loan.status);
   setView(head, h("section", { class: "panel" }, kv([
     ["status", h("span", {}, statusBadge, " ", loan.overdue ? h("span", { class: "badge bad" }, "overdue") : null)],
     ["lender", party(loan.lender)],

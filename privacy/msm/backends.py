@@ -302,6 +302,17 @@ def load_native() -> tuple[NativeBackend | None, str | None]:
         module = importlib.import_module("privacy.msm._native")
     except ImportError as err:
         return None, f"not built ({err}); run `python -m privacy.msm.build` (make install does)"
+    self_test = getattr(module.lib, "veil_msm_self_test", None)
+    if self_test is None:
+        return (
+            None,
+            "built from older sources; run `python -m privacy.msm.build` (make install does)",
+        )
+    if not self_test():
+        return None, (
+            "this libdecaf's point layout is not the one veil_field.h adds on "
+            "(veil_msm_self_test failed)"
+        )
     backend = NativeBackend(module)
     # A wrong libdecaf (not ristretto255) would agree on nothing: check the basepoint.
     if backend.msm([1], [group.BASEPOINT], None, ()) != group.BASEPOINT:

@@ -1,11 +1,12 @@
 """Build the native multiscalar backend: ``python -m privacy.msm.build``.
 
-Compiles ``veil_msm.c`` and ``veil_scalars.c`` against libdecaf with cffi in API mode and puts the
-extension module ``privacy/msm/_native*.so`` next to this file. ``make install``
-runs it once, right after pip, so a build error shows at install time, with the
-compiler's own output, instead of on first use. Exit status: 0 built, 1 the
-build failed (never silent), 2 libdecaf's header is missing (the caller falls
-back to the libsodium backend and says so in one line).
+Compiles ``veil_msm.c`` (with ``veil_field.h``) and ``veil_scalars.c`` against
+libdecaf with cffi in API mode and puts the extension module
+``privacy/msm/_native*.so`` next to this file. ``make install`` runs it once,
+right after pip, so a build error shows at install time, with the compiler's
+own output, instead of on first use. Exit status: 0 built, 1 the build failed
+(never silent), 2 libdecaf's header is missing (the caller falls back to the
+libsodium backend and says so in one line).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ veil_msm_table *veil_msm_table_new(const uint8_t *encodings, size_t count, size_
 void veil_msm_table_free(veil_msm_table *table);
 size_t veil_msm_table_count(const veil_msm_table *table);
 int veil_point_is_valid(const uint8_t encoding[32]);
+int veil_msm_self_test(void);
+int veil_msm_window_plan(size_t n, int bits, int *windows);
 int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t count,
              const veil_msm_table *table, const uint8_t *table_scalars, size_t table_count,
              size_t *bad_index);
@@ -60,7 +63,7 @@ def build() -> Path:
         '#include "veil_msm.h"',
         sources=[str(HERE / "veil_msm.c"), str(HERE / "veil_scalars.c")],
         include_dirs=[str(HERE), str(DECAF_HEADER.parent.parent)],
-        libraries=["decaf"],
+        libraries=["decaf", "m"],
         extra_compile_args=["-O3", "-Wall", "-Wextra", "-Werror"],
     )
     with tempfile.TemporaryDirectory(prefix="veil-msm-build-") as tmp:

@@ -17,6 +17,14 @@ veil_msm_table *veil_msm_table_new(const uint8_t *encodings, size_t count, size_
 void veil_msm_table_free(veil_msm_table *table);
 size_t veil_msm_table_count(const veil_msm_table *table);
 
+/* 1 when the bucket phase's own field arithmetic (veil_field.h) agrees with
+ * libdecaf's point addition on this build of libdecaf, else 0. */
+int veil_msm_self_test(void);
+
+/* The window c Pippenger would take for n terms of `bits` bits (returned) and
+ * its number of windows (*windows), for tests and the benchmark's notes. */
+int veil_msm_window_plan(size_t n, int bits, int *windows);
+
 /* 1 when libdecaf decodes the encoding (the identity included), else 0. */
 int veil_point_is_valid(const uint8_t encoding[32]);
 

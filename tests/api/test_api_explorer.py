@@ -129,8 +129,11 @@ async def test_blocks_give_range_proof_sizes(api_chain: ApiChain) -> None:
     async with client_for(InProcessNode(api_chain.world, api_chain.store)) as client:
         issue = (await (await client.get("/v1/blocks/1")).json())["txs"][0]
         transfer = (await (await client.get("/v1/blocks/2")).json())["txs"][0]
-    # An aggregated 64-bit proof for 2 outputs is 32·(9 + 2·log2(128)) = 736 bytes.
-    assert issue["proof_bytes"] == transfer["proof_bytes"] == 736
+    # An aggregated 64-bit proof for m outputs is 32·(9 + 2·log2(64·m)) bytes: the
+    # issue has 4 outputs (alice's two, bank A's two), the transfer 2 (bob, change).
+    assert len(issue["outputs"]) == 4 and len(transfer["outputs"]) == 2
+    assert issue["proof_bytes"] == 32 * (9 + 2 * 8) == 800
+    assert transfer["proof_bytes"] == 32 * (9 + 2 * 7) == 736
 
 
 def test_loan_txs_show_their_public_fields_and_no_amount() -> None:

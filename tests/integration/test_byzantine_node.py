@@ -106,7 +106,7 @@ def test_honest_nodes_survive_a_byzantine_primary(tmp_path: Path) -> None:
         faults = [metric_values(url, "veil_faults_total") for url in honest]
         view_changes = [metric_values(url, "veil_view_changes_total")[""] for url in honest]
         heights = [int(str(_status(url)["height"])) for url in honest]
-        chains = [block_hashes(url, min(heights)) for url in honest]
+        chains = [block_hashes(url, range(1, min(heights) + 1)) for url in honest]
     finally:
         codes = [stop(p) for p in processes]
     byzantine_log = logs[0].read_text()

@@ -29,18 +29,34 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from client.sdk import Client
 from client.wallet_file import WalletDir
 from ledger.build import OutputPlan, build_issue, build_register_account
+from ledger.loan_build import LoanKeys, build_originate
+from ledger.tx import LoanTerms
 from tests.integration.test_devnet import ROOT, devnet, free_base_port
 
 ISSUED = 8_314_159_267
+BANK_FUNDS = 4_669_201_609
+PRINCIPAL = 1_414_213_562
 PAYMENTS = (5_271_009_383, 61_803_398, 2_718_281)
-"""Distinctive amounts: none may appear on any page of the explorer."""
+AMOUNTS = (
+    ISSUED,
+    BANK_FUNDS,
+    ISSUED + BANK_FUNDS,
+    PRINCIPAL,
+    BANK_FUNDS - PRINCIPAL,
+    *PAYMENTS,
+    ISSUED - sum(PAYMENTS),
+    sum(PAYMENTS),
+)
+"""Distinctive amounts and their sums: none may appear on any page of the explorer."""
+TERMS = LoanTerms(rate_bps=725, period_blocks=10, maturity_height=900, purpose="inventory")
 DEPS_MESSAGE = (
     "the browser test needs Debian's chromium and chromium-driver packages: "
     "`apt-get install chromium chromium-driver` (make test installs them when run as root)"
 )
 SCREENSHOT = ROOT / "docs" / "img" / "explorer.png"
 BLOCK_SCREENSHOT = ROOT / "docs" / "img" / "explorer-block.png"
-WAIT_S = 30.0
+WAIT_S = 90.0
+"""Generous: on a loaded 2-core machine a status request can take seconds."""
 T = TypeVar("T")
 
 
@@ -84,6 +100,8 @@ class Net:
     auditor_key: bytes
     firm_x: WalletDir
     firm_y: WalletDir
+    loan_id: bytes
+    """Bank 0's loan of ``PRINCIPAL`` to firm Y."""
 
 
 @pytest.fixture
@@ -102,7 +120,8 @@ def net(tmp_path: Path) -> Iterator[Net]:
 
 
 def _funded(root: Path, urls: list[str]) -> Net:
-    """Bank 0 registers firms X and Y and issues ``ISSUED`` to X."""
+    """Bank 0 registers firms X and Y, issues ``ISSUED`` to X and ``BANK_FUNDS`` to itself,
+    and lends ``PRINCIPAL`` of it to Y."""
     client = Client(urls[0], timeout_s=30)
     chain = client.chain()
     bank = WalletDir.open(root / "banks/bank0", read_state=False)
@@ -126,11 +145,26 @@ def _funded(root: Path, urls: list[str]) -> Net:
         bank.wallet.identity,
         chain.chain_id,
         asset.id,
-        [OutputPlan(x.public_key, x.memo_public_key, ISSUED)],
+        [
+            OutputPlan(x.public_key, x.memo_public_key, ISSUED),
+            OutputPlan(bank.public_key, bank.memo_public_key, BANK_FUNDS),
+        ],
         chain.auditor_memo_public_key,
         nonce=nonce + 1,
     )
     _commit(client, issue.encode(), issue.tx_id)
+    loan = build_originate(
+        bank.wallet.identity,
+        y.wallet.identity,
+        chain.chain_id,
+        asset=asset.id,
+        amount=PRINCIPAL,
+        terms=TERMS,
+        inputs=[(issue.output_ids()[1], issue.openings[1])],
+        keys=LoanKeys(bank.memo_public_key, y.memo_public_key, chain.auditor_memo_public_key),
+        consent_nonce=client.account(y.public_key).last_nonce + 1,
+    )
+    _commit(client, loan.built.encode(), loan.built.tx_id)
     return Net(
         root,
         urls,
@@ -140,6 +174,7 @@ def _funded(root: Path, urls: list[str]) -> Net:
         chain.auditor_memo_public_key,
         WalletDir.open(root / "clients/firm-x"),
         y,
+        loan.built.tx_id,
     )
 
 
@@ -192,7 +227,7 @@ def assert_no_amount(driver: WebDriver, where: str) -> None:
     page = driver.page_source
     text = driver.find_element(By.TAG_NAME, "body").text
     assert page and text, where
-    for amount in (ISSUED, *PAYMENTS, ISSUED - sum(PAYMENTS)):
+    for amount in AMOUNTS:
         pattern = amount_pattern(amount)
         for name, haystack in (("source", page), ("visible text", text)):
             assert not pattern.search(haystack), f"{amount} in the {name} of {where}"
@@ -223,7 +258,11 @@ def test_the_explorer_in_a_browser(net: Net, browser: WebDriver) -> None:
         heights = [c.find_elements(By.CSS_SELECTOR, ".node-height") for c in cards]
         return [h[0].text for h in heights] if len(cards) == 4 and all(heights) else None
 
-    wait_for("four validators with their heights", nodes_with_height)
+    try:
+        wait_for("four validators with their heights", nodes_with_height)
+    except AssertionError as exc:
+        shown = driver.find_element(By.ID, "nodes").text
+        raise AssertionError(f"{exc}; the page shows: {shown!r}") from None
     first = driver.find_element(By.CSS_SELECTOR, '#nodes .node[data-index="0"]')
     assert "primary" in first.text and "this node" in first.text
     assert wait_for(
@@ -276,6 +315,32 @@ def test_the_explorer_in_a_browser(net: Net, browser: WebDriver) -> None:
     signers = driver.find_elements(By.CSS_SELECTOR, ".signers .badge")
     assert len(signers) >= 3 and all(s.text.startswith("bank") for s in signers)
     assert_no_amount(driver, "the tx page")
+
+    # The loan: its origination on its block page with the public terms, and the loan
+    # page from /v1/loans/{id}, principal and outstanding as hidden amounts.
+    loan_hex = net.loan_id.hex()
+    loan_height = net.client.tx(net.loan_id).height
+    driver.get(f"{net.urls[2]}/explorer/#/block/{loan_height}")
+    loan_card = wait_for(
+        "the loan's origination",
+        lambda: driver.find_elements(By.CSS_SELECTOR, f'#block-txs .tx[data-tx="{loan_hex}"]'),
+    )[0]
+    for shown in (
+        "Loan originated",
+        "7.25 % per period (725 bps)",
+        "every 10 blocks",
+        "block 900",
+        "inventory",
+        "amount hidden",
+    ):
+        assert shown in loan_card.text, (shown, loan_card.text)
+    assert_no_amount(driver, "the loan's block")
+    loan_card.find_element(By.CSS_SELECTOR, f'a[href="#/loan/{loan_hex}"]').click()
+    loan_status = wait_for("the loan page", lambda: driver.find_elements(By.ID, "loan-status"))
+    assert loan_status[0].text == "active"
+    page = driver.find_element(By.ID, "view").text
+    assert page.count("amount hidden") == 2 and "inventory" in page
+    assert_no_amount(driver, "the loan page")
 
     # Every other block and the first payment's tx page, scanned too.
     for height in range(1, last_height + 1):

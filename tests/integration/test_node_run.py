@@ -1,4 +1,5 @@
-"""Real `python -m node run` processes (the `veil node` commands) on free 127.0.0.1 ports."""
+"""Real `python -m node run` processes (the `veil node` commands) on free 127.0.0.1 ports,
+with TLS peer links (``write_network``)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ def _committed(url: str, tx_id: str) -> dict[str, object]:
     return body
 
 
+def _chain(urls: list[str], height: int) -> tuple[str, tuple[str, ...]]:
+    """The one state root and block hashes all nodes report (fails if they differ)."""
+    roots = {http_json(f"{url}/v1/status")[1]["state_root"] for url in urls}
+    hashes = {
+        tuple(str(http_json(f"{url}/v1/blocks/{h}")[1]["hash"]) for h in range(1, height + 1))
+        for url in urls
+    }
+    assert len(roots) == 1 and len(hashes) == 1, (roots, hashes)
+    return str(roots.pop()), hashes.pop()
+
+
 def test_four_node_processes_commit_txs_drain_on_sigterm_and_resume(tmp_path: Path) -> None:
     world = World()
     configs = write_network(tmp_path, world)
@@ -64,6 +76,8 @@ def test_four_node_processes_commit_txs_drain_on_sigterm_and_resume(tmp_path: Pa
             assert len({(v["height"], v["block_hash"]) for v in per_node}) == 1
         heights = {http_json(f"{url}/v1/status")[1]["height"] for url in urls}
         assert len(heights) == 1
+        (height,) = heights
+        chain = _chain(urls, height)
     finally:
         codes = [stop(p) for p in processes]
     assert codes == [0, 0, 0, 0], [log.read_text()[-2000:] for log in logs]
@@ -73,6 +87,7 @@ def test_four_node_processes_commit_txs_drain_on_sigterm_and_resume(tmp_path: Pa
         for url in urls:
             wait_healthy(url)
         assert {http_json(f"{url}/v1/status")[1]["height"] for url in urls} == heights
+        assert _chain(urls, height) == chain  # same hashes and state root, from disk
         again = build_attest(world.bank_b.identity, world.chain_id, "d", b"\x08" * 32, nonce=2)
         assert submit(urls[1], again.encode())[0] == 202
         assert len({_committed(url, again.tx_id.hex())["block_hash"] for url in urls}) == 1

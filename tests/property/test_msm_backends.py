@@ -10,7 +10,9 @@ any group (s·P + (−s)·P = 0, scalars taken mod ℓ).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -321,3 +323,113 @@ def test_fixed_terms_agree_alone_or_among_many_variable_ones(variable: int) -> N
     points = [_point(200 + i % 50) for i in range(variable)]
     native = _with("native", scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
     assert native == _with("libsodium", scalars, points, fixed=fixed, fixed_scalars=fixed_scalars)
+
+
+def _native() -> Any:
+    _require_native()
+    return importlib.import_module("privacy.msm._native")
+
+
+def _window_plan(count: int, bits: int) -> tuple[int, int]:
+    """(window bits, windows) the native Pippenger takes for ``count`` terms of ``bits`` bits."""
+    native = _native()
+    windows = native.ffi.new("int *")
+    window_bits = native.lib.veil_msm_window_plan(count, bits, windows)
+    return window_bits, windows[0]
+
+
+def test_the_bucket_phase_arithmetic_agrees_with_libdecaf() -> None:
+    """Pippenger's buckets add with veil_field.h's own field arithmetic on libdecaf's
+    point layout; the self-test compares it with libdecaf's addition."""
+    assert _native().lib.veil_msm_self_test() == 1
+
+
+@pytest.mark.parametrize(("count", "bits"), [(278, 253), (2818, 253), (300, 64), (40, 253)])
+def test_pippenger_needs_no_spare_window_for_the_last_carry(count: int, bits: int) -> None:
+    """Digits in [−2^(c−1), 2^(c−1)] carry only above 2^(c−1), so ⌊bits/c⌋ + 1 windows
+    hold any scalar; the earlier rule, ⌈bits/c⌉ + 1, spent a window of n additions
+    on a carry that cannot happen (44 instead of 43 at n = 278, c = 6)."""
+    window_bits, windows = _window_plan(count, bits)
+    assert 2 <= window_bits <= 16
+    assert windows == bits // window_bits + 1
+
+
+def _edge_scalars() -> list[int]:
+    """For every window c: all digits at 2^(c−1) (the value that does not carry), one
+    above (every window carries), and all-ones scalars of c·k − 1, c·k and c·k + 1 bits
+    near the top (where the last window absorbs or passes on a carry)."""
+    out = []
+    for c in range(2, 13):
+        half = 1 << (c - 1)
+        out.append(sum(half << (c * w) for w in range(252 // c)))
+        out.append(sum((half + 1) << (c * w) for w in range(252 // c)))
+        for k in range(252 // c - 1, 253 // c + 2):
+            for length in (c * k - 1, c * k, c * k + 1):
+                if 0 < length <= 252:
+                    out.append((1 << length) - 1)
+    return [*out, ORDER - 1, ORDER // 2, ORDER // 3]
+
+
+@pytest.mark.parametrize("count", [20, 90, 278, 700, 2818])
+def test_backends_agree_on_digits_at_the_window_edges(count: int) -> None:
+    """Every size picks its own window (Straus below ~30 terms); the edge scalars of
+    every window width are cycled over the terms, so each size meets its own edges."""
+    _require_native()
+    edges = _edge_scalars()
+    scalars = [edges[i % len(edges)] * (1 if i % 3 else -1) for i in range(count)]
+    points = [_point(300 + i % 97) if i % 4 else POOL[i % len(POOL)] for i in range(count)]
+    assert _with("native", scalars, points) == _with("libsodium", scalars, points)
+
+
+@pytest.mark.parametrize("count", [20, 90, 278, 2818])
+def test_the_top_window_absorbs_the_last_carry(count: int) -> None:
+    """The largest scalar sets the window count; when its length is c·k − 1 its top
+    window reads up to 2^(c−1) − 1 and may receive a carry: the digit 2^(c−1), which
+    must not carry again (there is no window above it)."""
+    length = next(
+        bits
+        for bits in range(252, 100, -1)
+        if bits % _window_plan(count, bits)[0] == _window_plan(count, bits)[0] - 1
+    )
+    top = (1 << length) - 1
+    scalars = [top - (i % 3) * (1 << (length - 2)) for i in range(count)]
+    points = [_point(400 + i % 61) for i in range(count)]
+    assert _with("native", scalars, points) == _with("libsodium", scalars, points)
+
+
+def test_a_stale_or_mismatched_native_build_is_refused_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The module must not be used when it predates the self-test (built from older
+    sources) or when the self-test fails (another libdecaf layout)."""
+    from privacy.msm import backends
+
+    class Lib:
+        pass
+
+    class Module:
+        lib = Lib()
+        ffi = None
+
+    monkeypatch.setattr(importlib, "import_module", lambda name: Module)
+    backend, reason = backends.load_native()
+    assert backend is None and reason is not None and "older sources" in reason
+    Lib.veil_msm_self_test = staticmethod(lambda: 0)  # type: ignore[attr-defined]
+    backend, reason = backends.load_native()
+    assert backend is None and reason is not None and "veil_msm_self_test failed" in reason
+
+
+@given(seed=st.binary(min_size=32, max_size=32), factor=st.binary(min_size=32, max_size=32))
+def test_native_scalar_vectors_reduce_any_32_bytes(seed: bytes, factor: bytes) -> None:
+    """veil_scalars.c keeps Montgomery-form values mod ℓ; its C interface takes any
+    32-byte value (2^256 − 1 included), reduced on the way in."""
+    native = _native()
+    lib, ffi = native.lib, native.ffi
+    vector = ffi.gc(lib.veil_scalars_new(3), lib.veil_scalars_free)
+    assert lib.veil_scalars_add_products(vector, 0, 2, 1, seed, factor, 1) == lib.VEIL_MSM_OK
+    assert lib.veil_scalars_add_constant(vector, 1, 2, b"\xff" * 32) == lib.VEIL_MSM_OK
+    out = ffi.new("uint8_t[]", 96)
+    lib.veil_scalars_encode(vector, out)
+    got = [int.from_bytes(bytes(out[k : k + 32]), "little") for k in (0, 32, 64)]
+    s, f, big = int.from_bytes(seed, "little"), int.from_bytes(factor, "little"), 2**256 - 1
+    assert got == [s % ORDER, (s * f + big) % ORDER, big % ORDER]

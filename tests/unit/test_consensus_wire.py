@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Callable
+
 import msgpack
 import pytest
 
+from consensus import wire
 from consensus.messages import (
     BatchReply,
     FetchBatch,
@@ -121,3 +126,29 @@ def test_records_are_not_messages_and_back() -> None:
         decode_record(encode_message(MESSAGES[2]))
     with pytest.raises(WireError):
         decode_record(raw(["ViewRecord", [1, 1]]))
+
+
+def test_the_schema_is_read_once_per_type_not_once_per_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``dataclasses.fields``, ``is_dataclass`` and ``get_type_hints`` per value were a
+    third of a node's CPU under load (docs/performance.md): after a first encode and
+    decode, a batch of 300 requests must not consult the schema again."""
+    batch = tuple(request(i) for i in range(300))
+    message = pre_prepare(0, 1, batch)
+    assert decode_message(encode_message(message)) == message  # builds the plans
+    calls: list[str] = []
+
+    def counting(name: str, original: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    for name in ("fields", "is_dataclass"):
+        monkeypatch.setattr(dataclasses, name, counting(name, getattr(dataclasses, name)))
+    hints = counting("hints", typing.get_type_hints)
+    monkeypatch.setattr(wire, "get_type_hints", hints)
+    assert decode_message(encode_message(message)) == message
+    assert calls == []

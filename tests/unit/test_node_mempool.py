@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ledger import mempool as ledger_mempool
 from ledger.build import BuiltTx, build_attest
 from ledger.execute import request_id_of
 from ledger.proof_cache import ProofCache
@@ -144,4 +147,56 @@ def test_a_proof_check_that_spans_a_block_is_checked_again_against_the_new_pendi
     mempool.on_block(store)
     outcome = mempool.finish(wanted, proof_ok=True)
     assert isinstance(outcome, Rejected) and outcome.reason_code == "DOUBLE_SPEND"
+    assert len(mempool) == 0
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
+    calls = [0]
+    original = getattr(module, name)
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_survivors_of_a_block_are_not_checked_again_when_their_reads_are_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With thousands pending, re-running phase 1 (signatures, decoding, apply_tx) for
+    every survivor after every block stalled the event loop for seconds (docs/performance.md);
+    a survivor whose reads the block left as they were is merged with its recorded writes."""
+    world = World()
+    store = world.new_store()
+    mempool = _mempool(world, store)
+    attests = [_attest(world, nonce) for nonce in range(1, 41)]
+    for attest in attests:
+        assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
+    stateless = _count_calls(monkeypatch, ledger_mempool, "check_stateless")
+    stateful = _count_calls(monkeypatch, ledger_mempool, "apply_tx")
+    world.commit(store, attests[:10])
+    assert mempool.on_block(store) == []
+    assert len(mempool) == 30
+    assert stateless[0] == 0 and stateful[0] == 0
+    # The merged writes are the right ones: the next nonce fits, a replayed one does not.
+    assert isinstance(mempool.admit(_attest(world, 41).encode(), 0), Accepted)
+    replayed = build_attest(world.bank_b.identity, world.chain_id, "doc", b"\1" * 32, nonce=40)
+    outcome = mempool.admit(replayed.encode(), 0)
+    assert isinstance(outcome, Rejected) and outcome.reason_code == "REPLAYED"
+
+
+def test_a_survivor_whose_reads_changed_is_checked_again() -> None:
+    """The other side of the shortcut: the block wrote a key a survivor read (here the
+    signer's nonce, moved past it by a tx this node never saw): it is dropped."""
+    world = World()
+    store = world.new_store()
+    mempool = _mempool(world, store)
+    mine = _attest(world, 5)
+    assert isinstance(mempool.admit(mine.encode(), 0), Accepted)
+    elsewhere = build_attest(world.bank_b.identity, world.chain_id, "x", b"\2" * 32, nonce=7)
+    world.commit(store, [elsewhere])
+    dropped = mempool.on_block(store)
+    assert [(tx_id, exc.reason.value) for tx_id, exc in dropped] == [(mine.tx_id, "REPLAYED")]
     assert len(mempool) == 0

@@ -1,0 +1,275 @@
+"""Issue 9's and 13's devnet numbers in one command, on a fresh 4-node devnet.
+
+    python -m benchmarks.load_suite [--json] [--attest-rate 1600] [--transfer-rate 160]
+        [--duration 20] [--catchup-txs 10000] [--dir D] [--keep]
+
+1. starts a fresh devnet (free 127.0.0.1 ports, a temporary directory unless
+   ``--dir``) with the native multiscalar backend when it is built;
+2. attests at ``--attest-rate`` for ``--duration`` s (target: ≥ 1,500
+   committed tx/s, p99 ≤ 1 s);
+3. two-output transfers at ``--transfer-rate`` (target: ≥ 150 tx/s, p99 ≤
+   2 s), with the share of node CPU spent in the proof pool;
+4. the same transfer run after restarting every node with
+   ``VEIL_MSM_BACKEND=libsodium`` (issue 13: before/after on the same chain and
+   machine), then back to the default backend;
+5. catch-up: node 3 is SIGKILLed, ``--catchup-txs`` transfers are committed by
+   the other three as fast as they go, node 3 is restarted and timed until it
+   is at the tip (target: ≤ 30 s for 10,000);
+6. stops the devnet (and deletes it unless ``--keep``) and prints a table, or
+   with ``--json`` one object with every run's full report.
+
+Every tx is made before its run's clock starts (``benchmarks.load``); the
+proofs dominate the suite's time (tens of ms per 2×64 proof per core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.load import LoadReport, run_load
+from benchmarks.load_cpu import load_average
+from client.sdk import Client, RetryPolicy, VeilApiError
+from devnet.network import Devnet, open_devnet
+from privacy.msm import BACKEND_ENV, available_backends
+
+HEALTHY_TIMEOUT_S = 90.0
+CATCHUP_TIMEOUT_S = 300.0
+TARGETS = {
+    "attest": (1500.0, 1.0),
+    "transfer": (150.0, 2.0),
+}
+CATCHUP_TARGET_S = 30.0
+
+
+def free_base_port(nodes: int) -> int:
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(20_000, 40_000)
+        ports = [base + i for i in range(nodes)] + [base + 1000 + i for i in range(nodes)]
+        try:
+            for port in ports:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range on 127.0.0.1")
+
+
+def _quick(url: str) -> Client:
+    return Client(url, timeout_s=3, retry=RetryPolicy(attempts=1))
+
+
+def wait_healthy(devnet: Devnet, nodes: Sequence[int]) -> None:
+    deadline = time.monotonic() + HEALTHY_TIMEOUT_S
+    pending = set(nodes)
+    while pending:
+        for index in sorted(pending):
+            with contextlib.suppress(VeilApiError):
+                if _quick(devnet.url(index)).health().ok:
+                    pending.discard(index)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nodes {sorted(pending)} not healthy; see {devnet.root}/nodes")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def msm_backend(name: str | None) -> Iterator[None]:
+    """Nodes started inside see ``VEIL_MSM_BACKEND=name`` (None: the default)."""
+    previous = os.environ.get(BACKEND_ENV)
+    if name is None:
+        os.environ.pop(BACKEND_ENV, None)
+    else:
+        os.environ[BACKEND_ENV] = name
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(BACKEND_ENV, None)
+        else:
+            os.environ[BACKEND_ENV] = previous
+
+
+def restart_all(devnet: Devnet, backend: str | None) -> None:
+    devnet.stop_all()
+    with msm_backend(backend):
+        for index in range(devnet.nodes):
+            devnet.start(index)
+    wait_healthy(devnet, range(devnet.nodes))
+
+
+def _height(devnet: Devnet, index: int) -> int | None:
+    try:
+        return _quick(devnet.url(index)).status().height
+    except VeilApiError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    transfers: int
+    committed: int
+    down_blocks: int
+    catchup_s: float | None
+    tip_height: int
+
+
+async def catch_up_run(devnet: Devnet, txs: int, console: Console) -> CatchUp:
+    """Node 3 down while ``txs`` transfers commit; seconds from its restart to the tip."""
+    lagging = devnet.nodes - 1
+    devnet.kill(lagging)
+    before = _height(devnet, 0) or 0
+    report = await run_load(
+        devnet.root,
+        "transfer",
+        duration_s=CATCHUP_TIMEOUT_S * 4,
+        rate=None,
+        count=txs,
+        drain_s=120.0,
+        console=console,
+    )
+    tip = _height(devnet, 0) or 0
+    console.print(f"node {lagging} restarts {tip - before} blocks behind")
+    started_s = time.monotonic()
+    devnet.start(lagging)
+    caught_up_s: float | None = None
+    while time.monotonic() - started_s < CATCHUP_TIMEOUT_S:
+        height = _height(devnet, lagging)
+        if height is not None and height >= tip:
+            caught_up_s = time.monotonic() - started_s
+            break
+        await asyncio.sleep(0.1)
+    return CatchUp(txs, report.committed, tip - before, caught_up_s, tip)
+
+
+async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    root = args.dir or Path(tempfile.mkdtemp(prefix="veil-load-suite-")) / "devnet"
+    devnet = open_devnet(root, free_base_port(4), 4)
+    started_s = time.monotonic()
+    results: dict[str, Any] = {
+        "load_average_at_start": load_average(),
+        "msm_backends": list(available_backends()),
+        "devnet": str(root),
+    }
+    try:
+        devnet.write_files()
+        for index in range(devnet.nodes):
+            devnet.start(index)
+        wait_healthy(devnet, range(devnet.nodes))
+        reports: dict[str, LoadReport] = {}
+        console.rule("attests")
+        reports["attest"] = await run_load(
+            root, "attest", args.duration, args.attest_rate, console=console
+        )
+        console.rule("transfers, default backend")
+        reports["transfer"] = await run_load(
+            root, "transfer", args.duration, args.transfer_rate, console=console
+        )
+        if "libsodium" in available_backends() and "native" in available_backends():
+            console.rule("transfers, VEIL_MSM_BACKEND=libsodium")
+            restart_all(devnet, "libsodium")
+            reports["transfer_libsodium"] = await run_load(
+                root, "transfer", args.duration, args.transfer_rate, console=console
+            )
+            restart_all(devnet, None)
+        results["runs"] = {name: report.to_json() for name, report in reports.items()}
+        if args.catchup_txs > 0:
+            console.rule(f"catch-up after {args.catchup_txs} transfers")
+            catchup = await catch_up_run(devnet, args.catchup_txs, console)
+            results["catchup"] = {
+                "transfers": catchup.transfers,
+                "committed": catchup.committed,
+                "blocks_behind": catchup.down_blocks,
+                "catchup_s": catchup.catchup_s,
+                "tip_height": catchup.tip_height,
+            }
+    finally:
+        devnet.stop_all()
+        if not args.keep:
+            shutil.rmtree(root.parent if args.dir is None else root, ignore_errors=True)
+    results["total_s"] = time.monotonic() - started_s
+    results["load_average_at_end"] = load_average()
+    return results
+
+
+def _proof_share(run: dict[str, Any]) -> str:
+    totals = [t for t in run["cpu_s_per_node"] if t is not None]
+    pools = [p for p in run["proof_pool_cpu_s_per_node"] if p is not None]
+    return f"{sum(pools) / sum(totals):.0%}" if totals and sum(totals) else "-"
+
+
+def render(results: dict[str, Any], console: Console) -> None:
+    table = Table(title="Veil devnet load suite (4 nodes)")
+    for column in ("run", "committed tx/s", "p50 / p99", "node CPU/tx", "proof pool", "target"):
+        table.add_column(column, justify="right")
+    runs = results.get("runs", {})
+    for name, run in runs.items():
+        kind = "attest" if name == "attest" else "transfer"
+        rate, p99 = TARGETS[kind]
+        met = run["committed_tx_per_s"] >= rate and (run["p99_s"] or 1e9) <= p99
+        table.add_row(
+            name,
+            f"{run['committed_tx_per_s']:.1f}",
+            f"{run['p50_s'] or 0:.2f} / {run['p99_s'] or 0:.2f} s",
+            f"{run['run_cpu_ms_per_tx'] or 0:.2f} ms",
+            _proof_share(run),
+            f"≥ {rate:g}/s, p99 ≤ {p99:g} s: {'met' if met else 'NOT met'}",
+        )
+    catchup = results.get("catchup")
+    if isinstance(catchup, dict):
+        seconds = catchup["catchup_s"]
+        met = seconds is not None and seconds <= CATCHUP_TARGET_S
+        table.add_row(
+            f"catch-up ({catchup['transfers']} transfers, {catchup['blocks_behind']} blocks)",
+            "-",
+            "-",
+            "-",
+            "-",
+            f"{'timed out' if seconds is None else f'{seconds:.1f} s'} ≤ 30 s: "
+            + ("met" if met else "NOT met"),
+        )
+    console.print(table)
+    console.print(
+        f"total {results['total_s']:.0f} s; load average at start "
+        f"{results['load_average_at_start']}, at end {results['load_average_at_end']}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.load_suite")
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--attest-rate", type=float, default=1600.0)
+    parser.add_argument("--transfer-rate", type=float, default=160.0)
+    parser.add_argument("--catchup-txs", type=int, default=10_000)
+    parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the devnet directory")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    console = Console(stderr=args.json)
+    results = asyncio.run(run_suite(args, console))
+    if args.json:
+        print(json.dumps(results))
+    else:
+        render(results, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Crashes of real ``veil node run`` processes (4 validators, TLS peer links) under load.
+
+A ``Load`` thread submits attests and confidential transfers while a test
+SIGKILLs the primary, a backup, or all four. What must hold afterwards:
+every tx any node reported ``committed`` is in every node's chain at that
+height, and the nodes agree on every block hash and on the state root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ledger.build import BuiltTx
+from tests.integration.node_processes import (
+    Cluster,
+    Funded,
+    Load,
+    attests,
+    block_hashes,
+    block_txs,
+    committed_reports,
+    http_json,
+    submit,
+    wait_converged,
+    wait_for,
+)
+
+
+def fund(cluster: Cluster, funded: Funded, node: int = 1) -> None:
+    """Commit the issue whose outputs ``funded.transfers`` spend."""
+    url = cluster.urls[node]
+    assert submit(url, funded.issue.encode())[0] == 202
+    code, body = http_json(f"{url}/v1/txs/{funded.issue.tx_id.hex()}?wait=commit&timeout_ms=20000")
+    assert (code, body["status"]) == (200, "committed"), body
+
+
+def mixed_load(funded: Funded, attest_count: int) -> list[BuiltTx]:
+    """Attests with a transfer after every tenth one."""
+    txs = attests(funded.world, attest_count)
+    for offset, transfer in enumerate(funded.transfers):
+        txs.insert(10 * (offset + 1) + offset, transfer)
+    return txs
+
+
+def assert_in_every_chain(
+    cluster: Cluster, nodes: Sequence[int], reports: dict[str, tuple[int, str]]
+) -> None:
+    """Each reported tx is at its reported height, in the block of the reported hash,
+    on every node."""
+    heights = sorted({height for height, _ in reports.values()})
+    for node in nodes:
+        url = cluster.urls[node]
+        hashes = block_hashes(url, heights)
+        located = block_txs(url, heights)
+        for tx_id, (height, block_hash) in reports.items():
+            assert located.get(tx_id) == height, (node, tx_id, height)
+            assert hashes[height] == block_hash, (node, tx_id, height)
+
+
+def test_sigkill_of_the_primary_under_load_changes_view_and_loses_no_commit(
+    tmp_path: Path, funded: Funded
+) -> None:
+    with Cluster(tmp_path, funded.world) as cluster:
+        cluster.start()
+        assert [cluster.status(i)["primary"] for i in cluster.indices] == [0, 0, 0, 0]
+        fund(cluster, funded)
+        survivors = [1, 2, 3]
+        with Load(cluster, mixed_load(funded, 700), interval_s=0.03) as load:
+            wait_for(lambda: cluster.height(0) >= 12, "blocks under load before the kill")
+            before_kill = list(load.acknowledged)
+            reported_by_primary = committed_reports(cluster.urls[0], before_kill)
+            assert reported_by_primary, "the primary reported nothing committed"
+            cluster.kill(0)
+            height_at_kill = max(cluster.height(i) for i in survivors)
+            wait_for(
+                lambda: all(cluster.status(i)["view"] > 0 for i in survivors),  # type: ignore[operator]
+                "a view change on every survivor",
+            )
+            acknowledged_at_view_change = len(load.acknowledged)
+            # Progress continues: txs acknowledged after the view change commit too.
+            wait_for(
+                lambda: len(load.acknowledged) >= acknowledged_at_view_change + 40,
+                "the load goes on after the view change",
+            )
+        after = list(load.acknowledged)[acknowledged_at_view_change:]
+        height = wait_converged(cluster, survivors)
+        assert height > height_at_kill, cluster.log_tails()
+        acknowledged = list(load.acknowledged)
+        reports = {i: committed_reports(cluster.urls[i], acknowledged) for i in survivors}
+        assert any(tx_id in reports[1] for tx_id in after), (
+            "nothing committed after the view change"
+        )
+        every_report = dict(reported_by_primary)
+        for per_node in reports.values():
+            for tx_id, where in per_node.items():
+                assert every_report.setdefault(tx_id, where) == where, (tx_id, where)
+        assert_in_every_chain(cluster, survivors, every_report)
+        # The old primary comes back: it catches up and holds the same chain.
+        cluster.start(0)
+        wait_converged(cluster, [0, *survivors])
+        assert_in_every_chain(cluster, [0], every_report)
+        assert cluster.status(0)["view"] == cluster.status(1)["view"]
+        print(
+            f"\nprimary kill: {len(load.acknowledged)} acknowledged, {len(every_report)} "
+            f"committed, refused {load.refused}, height {cluster.height(1)}, "
+            f"view {cluster.status(1)['view']}"
+        )
+
+
+def commit_one_by_one(cluster: Cluster, txs: Sequence[BuiltTx], node: int) -> None:
+    """Submit each tx and wait for its commit before the next: one block per tx."""
+    url = cluster.urls[node]
+    for tx in txs:
+        assert submit(url, tx.encode())[0] == 202
+        code, body = http_json(f"{url}/v1/txs/{tx.tx_id.hex()}?wait=commit&timeout_ms=20000")
+        assert (code, body["status"]) == (200, "committed"), body
+
+
+def test_a_backup_killed_for_200_blocks_restarts_and_catches_up(
+    tmp_path: Path, funded: Funded
+) -> None:
+    with Cluster(tmp_path, funded.world) as cluster:
+        cluster.start()
+        commit_one_by_one(cluster, attests(funded.world, 3), node=0)
+        wait_converged(cluster, list(cluster.indices))
+        cluster.kill(3)
+        height_at_kill = cluster.height(0)
+        # Paced so most blocks hold one tx: 200 blocks in a few seconds.
+        with Load(cluster, attests(funded.world, 6_000), interval_s=0.02):
+            wait_for(lambda: cluster.height(0) >= height_at_kill + 200, "200 blocks", timeout_s=150)
+        cluster.start(3)
+        height = wait_converged(cluster, list(cluster.indices), timeout_s=45)
+        assert height >= height_at_kill + 200
+        # And it takes part again: the next block is the same on all four.
+        last = attests(funded.world, 1)[0]
+        commit_one_by_one(cluster, [last], node=3)
+        wait_converged(cluster, list(cluster.indices))
+
+
+def test_all_four_sigkilled_mid_load_resume_from_their_wal_and_store(
+    tmp_path: Path, funded: Funded
+) -> None:
+    everyone = [0, 1, 2, 3]
+    with Cluster(tmp_path, funded.world) as cluster:
+        cluster.start()
+        fund(cluster, funded)
+        with Load(cluster, mixed_load(funded, 700), interval_s=0.02) as load:
+            wait_for(lambda: cluster.height(0) >= 10, "blocks under load")
+            acknowledged = list(load.acknowledged)
+            reports = {i: committed_reports(cluster.urls[i], acknowledged) for i in everyone}
+            cluster.kill()  # all four, mid-load: no drain
+        assert reports[0], "nothing committed before the kill"
+        every_report: dict[str, tuple[int, str]] = {}
+        for per_node in reports.values():
+            for tx_id, where in per_node.items():
+                assert every_report.setdefault(tx_id, where) == where, (tx_id, where)
+        heights_before = [max(h for h, _ in r.values()) for r in reports.values() if r]
+        cluster.start()
+        height = wait_converged(cluster, everyone)
+        assert height >= max(heights_before)
+        assert_in_every_chain(cluster, everyone, every_report)
+        # They resume: new txs commit, in the same blocks on all four.
+        commit_one_by_one(cluster, attests(funded.world, 3), node=2)
+        assert wait_converged(cluster, everyone) >= height + 3
