@@ -22,6 +22,7 @@ from devnet.chaos_load import quick_client
 from devnet.network import PEER_PORT_OFFSET, Devnet, DevnetError
 
 RESTART_TIMEOUT_S = 60.0
+BYZANTINE_ENV = {"VEIL_BYZANTINE_TEST": "1"}
 SPLIT_SETTLE_S = 1.5
 """Commits already in flight when a split starts may land during this long."""
 
@@ -257,30 +258,40 @@ def flaky(run: ChaosRun) -> None:
 
 
 def byzantine(run: ChaosRun) -> None:
-    """The current primary restarted with ``--byzantine all``; a round is a view the
-    honest nodes moved to. Progress must not stall longer than the recovery bound."""
-    attacker = run.primary()
+    """The next view's primary restarted with ``--byzantine all`` (as a backup, so its
+    restart forces no view change); then each round SIGKILLs the honest primary, so the
+    views move on and the attacker is primary every ``n`` views, where it equivocates,
+    floods junk and censors. A round's recovery is from the kill until the others commit
+    again; the honest nodes must have counted faults."""
+    view = _view(run, run.primary())
+    attacker = (view + 1) % run.devnet.nodes
     run.byzantine_node = attacker
+    seed = str(run.rng.randrange(1 << 30))
+    started_s = time.monotonic()
+    run.restart(attacker, ("--byzantine", "all", "--byzantine-seed", seed), BYZANTINE_ENV)
+    run.deadline_s += time.monotonic() - started_s  # the attack starts once it is back
     honest = [i for i in run.all_nodes if i != attacker]
-    run.restart(
-        attacker,
-        ("--byzantine", "all", "--byzantine-seed", str(run.rng.randrange(1 << 30))),
-        {"VEIL_BYZANTINE_TEST": "1"},
-    )
     first_view = _view(run, honest[0])
-    last_height, last_progress_s = run.top_height(honest), time.monotonic()
     while run.time_left():
-        time.sleep(0.5)
-        height = run.top_height(honest)
-        if height > last_height:
-            run.recoveries_s.append(time.monotonic() - last_progress_s)
-            last_height, last_progress_s = height, time.monotonic()
-        elif time.monotonic() - last_progress_s > run.recovery_bound_s:
-            run.violations.append(
-                f"no progress for {run.recovery_bound_s:g} s with byzantine node {attacker}"
-            )
-            last_progress_s = time.monotonic()
-    run.rounds = max(0, _view(run, honest[0]) - first_view)
+        victim = run.primary()
+        if victim == attacker:  # it is primary now: let the honest nodes throw it out
+            time.sleep(0.5)
+            continue
+        others = [i for i in run.all_nodes if i != victim]
+        top = run.top_height(others)
+        killed_at = time.monotonic()
+        run.devnet.kill(victim)
+        run.recovered(f"killing primary {victim} (attacker {attacker})", others, top, killed_at)
+        run.pause(0.5, 2.0)
+        run.restart(victim)
+        run.rounds += 1
+    last_view = _view(run, honest[0])
+    attacked = sum(
+        1 for v in range(first_view + 1, last_view + 1) if v % run.devnet.nodes == attacker
+    )
+    run.notes.append(
+        f"views {first_view}..{last_view}; the attacker {attacker} was primary in {attacked}"
+    )
     for index in honest:
         for kind, value in _faults(run, index).items():
             run.honest_faults[kind] = run.honest_faults.get(kind, 0) + value
