@@ -73,7 +73,7 @@ soak-chaos: install
 	rm -rf $(SOAK_DIR) && mkdir -p $(SOAK_DIR)
 	$(BIN)/python -m devnet up --no-demo --dir $(SOAK_DIR)/loopback --base-port 8800
 	status=0; $(CHAOS) --dir $(SOAK_DIR)/loopback --scenario kill-primary --rounds 200 \
-		--duration 14400 --seed 1 >> $(SOAK_DIR)/results.jsonl || status=$$?; \
+		--duration 21600 --seed 1 >> $(SOAK_DIR)/results.jsonl || status=$$?; \
 	$(BIN)/python -m devnet down --dir $(SOAK_DIR)/loopback; exit $$status
 	$(BIN)/python -m devnet up --no-demo --netns --dir $(SOAK_DIR)/netns
 	status=0; \
