@@ -266,9 +266,46 @@ class SmallDisk:
         with tempfile.TemporaryDirectory(prefix="veil-chaos-disk-") as keep:
             copy = Path(keep) / "data"
             shutil.copytree(self.data_dir, copy)
-            _run(["umount", str(self.data_dir)])
+            _unmount_when_free(self.data_dir)
             self.mounted = False
             shutil.copytree(copy, self.data_dir, dirs_exist_ok=True)
+
+
+def _holders(directory: Path) -> list[str]:
+    """``pid name`` of every process with a file or its working directory under ``directory``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = [proc / "cwd", *(proc / "fd").iterdir()]
+            paths = [os.readlink(link) for link in links]
+            name = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        if any(p == str(directory) or p.startswith(f"{directory}/") for p in paths):
+            found.append(f"{proc.name} {name}")
+    return found
+
+
+def _unmount_when_free(directory: Path, timeout_s: float = 10.0) -> None:
+    """Unmount, retrying while a killed node's processes finish closing their files."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = subprocess.run(  # noqa: S603
+            ["umount", str(directory)],  # noqa: S607 (as _run: the system's umount)
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise ChaosError(
+                f"`umount {directory}` failed: {done.stderr.strip()} "
+                f"(held by: {', '.join(_holders(directory)) or 'no process found'})"
+            )
+        time.sleep(0.2)
 
 
 def _empty(directory: Path) -> None:

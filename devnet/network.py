@@ -230,6 +230,7 @@ class Devnet:
             raise DevnetError(f"node {index} is not running")
         _kill_group(pid)
         _wait_gone(pid, STOP_TIMEOUT_S)
+        _wait_group_gone(pid, STOP_TIMEOUT_S)
 
     def stop_all(self) -> None:
         """SIGTERM every node, then SIGKILL what is left after ``STOP_TIMEOUT_S``."""
@@ -259,6 +260,33 @@ def _is_zombie(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """Pids of the process group that are not zombies (a zombie holds no files)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, timeout_s: float) -> bool:
+    """After SIGKILL of the group: wait until every member is gone, not only its leader.
+    Until then a proof worker may still hold the node's files and sockets (an unmount
+    of its data directory is "busy", a restart finds its port taken)."""
+    deadline = time.monotonic() + timeout_s
+    while _live_group_members(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _wait_gone(pid: int, timeout_s: float) -> bool:
