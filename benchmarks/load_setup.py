@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -42,6 +43,8 @@ from ledger.identity import SigningIdentity
 
 KINDS = ("attest", "transfer", "mixed")
 SETUP_COMMIT_TIMEOUT_S = 120.0
+PROGRESS_LINE_EVERY_S = 15.0
+"""Without a terminal, how often the proving step prints how far it got."""
 
 
 class LoadSetupError(Exception):
@@ -199,11 +202,21 @@ def transfer_lanes(
             f"proving {total} transfers (2×64) on {workers} processes", total=total, rate=""
         )
 
+        line_every_s = None if console.is_terminal else PROGRESS_LINE_EVERY_S
+        last_line_s = [time.monotonic()]
+
         def built(n: int) -> None:
             progress.advance(task, n)
             done = progress.tasks[task]
             speed = done.speed
             progress.update(task, rate=f"{speed:.0f} tx/s" if speed else "")
+            # Not a terminal (a log file, a pipe): the bar is drawn only when it ends,
+            # so a long proving step looked like a hang; print a line now and then.
+            now_s = time.monotonic()
+            if line_every_s is not None and now_s - last_line_s[0] >= line_every_s:
+                last_line_s[0] = now_s
+                rate = f", {speed:.1f} tx/s" if speed else ""
+                console.print(f"  proved {int(done.completed)}/{total}{rate}")
 
         chains = build_chains(jobs, workers, built)
     banks = len(target.urls)

@@ -2,6 +2,7 @@
 
     python -m benchmarks.load_suite [--json] [--attest-rate 1600] [--transfer-rate 160]
         [--duration 20] [--catchup-txs 10000] [--dir D] [--keep]
+        [--phases attest,transfer,libsodium,catchup]
 
 1. starts a fresh devnet (free 127.0.0.1 ports, a temporary directory unless
    ``--dir``) with the native multiscalar backend when it is built;
@@ -18,6 +19,10 @@
 6. stops the devnet (and deletes its temporary directory unless ``--keep``;
    a ``--dir`` is never deleted) and prints a table, or
    with ``--json`` one object with every run's full report.
+
+``--phases`` picks which of the four runs to do. Each phase prints its own
+one-row table as it ends (to stderr with ``--json``), so a long suite that
+is stopped part-way still leaves the numbers it took.
 
 Every tx is made before its run's clock starts (``benchmarks.load``); the
 proofs dominate the suite's time (tens of ms per 2×64 proof per core).
@@ -57,6 +62,7 @@ TARGETS = {
     "transfer": (150.0, 2.0),
 }
 CATCHUP_TARGET_S = 30.0
+PHASES = ("attest", "transfer", "libsodium", "catchup")
 
 
 def free_base_port(nodes: int) -> int:
@@ -165,34 +171,33 @@ async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any
     root = args.dir or Path(tempfile.mkdtemp(prefix="veil-load-suite-")) / "devnet"
     devnet = open_devnet(root, free_base_port(4), 4)
     started_s = time.monotonic()
+    phases = set(args.phases)
     results: dict[str, Any] = {
         "load_average_at_start": load_average(),
         "msm_backends": list(available_backends()),
         "devnet": str(root),
+        "runs": {},
     }
+
+    def finished(name: str, report: LoadReport) -> None:
+        run = report.to_json()
+        results["runs"][name] = run
+        console.print(render_runs({name: run}))
+
     try:
         devnet.write_files()
         for index in range(devnet.nodes):
             devnet.start(index)
         wait_healthy(devnet, range(devnet.nodes))
-        reports: dict[str, LoadReport] = {}
-        console.rule("attests")
-        reports["attest"] = await run_load(
-            root, "attest", args.duration, args.attest_rate, console=console
-        )
-        console.rule("transfers, default backend")
-        reports["transfer"] = await run_load(
-            root,
-            "transfer",
-            args.duration,
-            args.transfer_rate,
-            senders=args.senders,
-            console=console,
-        )
-        if "libsodium" in available_backends() and "native" in available_backends():
-            console.rule("transfers, VEIL_MSM_BACKEND=libsodium")
-            restart_all(devnet, "libsodium")
-            reports["transfer_libsodium"] = await run_load(
+        if "attest" in phases:
+            console.rule("attests")
+            finished(
+                "attest",
+                await run_load(root, "attest", args.duration, args.attest_rate, console=console),
+            )
+        if "transfer" in phases:
+            console.rule("transfers, default backend")
+            report = await run_load(
                 root,
                 "transfer",
                 args.duration,
@@ -200,9 +205,24 @@ async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any
                 senders=args.senders,
                 console=console,
             )
+            finished("transfer", report)
+        both = {"libsodium", "native"} <= set(available_backends())
+        if "libsodium" in phases and both:
+            console.rule("transfers, VEIL_MSM_BACKEND=libsodium")
+            restart_all(devnet, "libsodium")
+            report = await run_load(
+                root,
+                "transfer",
+                args.duration,
+                args.transfer_rate,
+                senders=args.senders,
+                console=console,
+            )
+            finished("transfer_libsodium", report)
             restart_all(devnet, None)
-        results["runs"] = {name: report.to_json() for name, report in reports.items()}
-        if args.catchup_txs > 0:
+        elif "libsodium" in phases:
+            console.print("libsodium comparison skipped: only one backend is available")
+        if "catchup" in phases and args.catchup_txs > 0:
             console.rule(f"catch-up after {args.catchup_txs} transfers")
             catchup = await catch_up_run(devnet, args.catchup_txs, args.senders, console)
             results["catchup"] = {
@@ -212,6 +232,7 @@ async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any
                 "catchup_s": catchup.catchup_s,
                 "tip_height": catchup.tip_height,
             }
+            console.print(render_catchup(results["catchup"]))
     finally:
         devnet.stop_all()
         if args.dir is None and not args.keep:  # only the temporary directory it made
@@ -227,11 +248,15 @@ def _proof_share(run: dict[str, Any]) -> str:
     return f"{sum(pools) / sum(totals):.0%}" if totals and sum(totals) else "-"
 
 
-def render(results: dict[str, Any], console: Console) -> None:
+def _table() -> Table:
     table = Table(title="Veil devnet load suite (4 nodes)")
     for column in ("run", "committed tx/s", "p50 / p99", "node CPU/tx", "proof pool", "target"):
         table.add_column(column, justify="right")
-    runs = results.get("runs", {})
+    return table
+
+
+def render_runs(runs: dict[str, dict[str, Any]], table: Table | None = None) -> Table:
+    table = table if table is not None else _table()
     for name, run in runs.items():
         kind = "attest" if name == "attest" else "transfer"
         rate, p99 = TARGETS[kind]
@@ -244,24 +269,43 @@ def render(results: dict[str, Any], console: Console) -> None:
             _proof_share(run),
             f"≥ {rate:g}/s, p99 ≤ {p99:g} s: {'met' if met else 'NOT met'}",
         )
+    return table
+
+
+def render_catchup(catchup: dict[str, Any], table: Table | None = None) -> Table:
+    table = table if table is not None else _table()
+    seconds = catchup["catchup_s"]
+    met = seconds is not None and seconds <= CATCHUP_TARGET_S
+    table.add_row(
+        f"catch-up ({catchup['transfers']} transfers, {catchup['blocks_behind']} blocks)",
+        "-",
+        "-",
+        "-",
+        "-",
+        f"{'timed out' if seconds is None else f'{seconds:.1f} s'} ≤ 30 s: "
+        + ("met" if met else "NOT met"),
+    )
+    return table
+
+
+def render(results: dict[str, Any], console: Console) -> None:
+    table = render_runs(results.get("runs", {}))
     catchup = results.get("catchup")
     if isinstance(catchup, dict):
-        seconds = catchup["catchup_s"]
-        met = seconds is not None and seconds <= CATCHUP_TARGET_S
-        table.add_row(
-            f"catch-up ({catchup['transfers']} transfers, {catchup['blocks_behind']} blocks)",
-            "-",
-            "-",
-            "-",
-            "-",
-            f"{'timed out' if seconds is None else f'{seconds:.1f} s'} ≤ 30 s: "
-            + ("met" if met else "NOT met"),
-        )
+        render_catchup(catchup, table)
     console.print(table)
     console.print(
         f"total {results['total_s']:.0f} s; load average at start "
         f"{results['load_average_at_start']}, at end {results['load_average_at_end']}"
     )
+
+
+def _phases(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(PHASES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown phase(s) {unknown}; choose from {PHASES}")
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temporary devnet")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--phases", type=_phases, default=list(PHASES), help="comma-separated: " + ",".join(PHASES)
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
     results = asyncio.run(run_suite(args, console))

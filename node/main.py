@@ -226,12 +226,14 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runtime.stop, f"signal {signal.Signals(signum).name}")
         log.info(
-            "validator %d of chain %s at height %d; API on %s:%d",
+            "validator %d of chain %s at height %d; API on %s:%d; range proofs verified "
+            "with the %s multiscalar backend",
             runtime.config.replica_id,
             genesis.chain_id.hex(),
             store.height(),
             settings.api.host,
             settings.api.port,
+            runtime.settings.msm_backend,
         )
         try:
             async with asyncio.TaskGroup() as group:

@@ -128,6 +128,7 @@ from node.services import (
     CatchUp as CatchUpStatus,
 )
 from node.wal import WalError
+from privacy.msm import backend_name
 from privacy.rangeproof import RangeStatement
 
 log = logging.getLogger("veil.node.runtime")
@@ -191,7 +192,9 @@ class RuntimeSettings:
     max_inflight_batches: int = 4
     """As primary, at most this many proposed batches wait to execute (the core's cap)."""
     recent_statuses: int = 100_000
-    msm_backend: str = "python"
+    msm_backend: str = field(default_factory=backend_name)
+    """The multiscalar backend proofs are verified with (the proof pool's workers are
+    forked from this process, so they use the same one)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from ledger.build import build_attest
@@ -15,6 +16,7 @@ from ledger.chain import open_chain
 from ledger.identity import SigningIdentity
 from ledger.leveldb_store import LevelDBStore
 from ledger.stored_block import stored_block_claim
+from privacy.msm import backend_name
 from tests.integration.node_processes import (
     ROOT,
     api_url,
@@ -74,13 +76,19 @@ def test_four_node_processes_commit_txs_drain_on_sigterm_and_resume(tmp_path: Pa
         views = [[_committed(url, tx.tx_id.hex()) for url in urls] for tx in (attest, issue)]
         for per_node in views:
             assert len({(v["height"], v["block_hash"]) for v in per_node}) == 1
-        heights = {http_json(f"{url}/v1/status")[1]["height"] for url in urls}
+        statuses = [http_json(f"{url}/v1/status")[1] for url in urls]
+        heights = {status["height"] for status in statuses}
         assert len(heights) == 1
+        # Issue 13: each node reports the multiscalar backend it verifies with.
+        assert {status["msm_backend"] for status in statuses} == {backend_name()}
+        metrics = urllib.request.urlopen(f"{urls[0]}/metrics", timeout=10).read().decode()
+        assert f'veil_msm_info{{backend="{backend_name()}"}} 1.0' in metrics
         (height,) = heights
         chain = _chain(urls, height)
     finally:
         codes = [stop(p) for p in processes]
     assert codes == [0, 0, 0, 0], [log.read_text()[-2000:] for log in logs]
+    assert f"with the {backend_name()} multiscalar backend" in logs[0].read_text()
     # Restart all four: they resume from the WAL and the store.
     processes = [start_node(c, log) for c, log in zip(configs, logs, strict=True)]
     try:

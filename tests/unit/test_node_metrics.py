@@ -34,7 +34,7 @@ def samples(metrics: NodeMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]
 
 def test_every_metric_of_the_issue_is_exported() -> None:
     metrics = NodeMetrics()
-    metrics.set_msm_backend("python")
+    metrics.set_msm_backend("libsodium")
     names = {f.name for f in text_string_to_metric_families(metrics.render().decode())}
     assert ISSUE_METRICS - names == set()
 
