@@ -37,6 +37,7 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
     max_bytes = state.config.max_request_bytes
     request_id_of = state.request_id_of
     committed, pending = state.committed_ids, state.pending
+    arrival_ticks, now_ticks = state.arrival_ticks, state.now_ticks
     for request in requests:
         if (
             not isinstance(request, Request)
@@ -51,6 +52,7 @@ def on_requests(state: ReplicaState, requests: Iterable[Request]) -> None:
             state.ignore("duplicate_request")
         else:
             pending[request.request_id] = request
+            arrival_ticks[request.request_id] = now_ticks
             state.may_propose = True
     propose(state)
 
@@ -401,13 +403,18 @@ def execute_ready(state: ReplicaState) -> None:
         state.last_executed_metadata = metadata
         progressed = True
         ids = [r.request_id for r in batch]
-        state.forget_requests(ids)
+        newest_arrival = state.forget_requests(ids)
+        if metadata.proposed_view == state.view and state.view_active:
+            # Only this view's primary ordered it: re-issued batches are not its doing.
+            state.newest_served_arrival_ticks = max(
+                state.newest_served_arrival_ticks, newest_arrival
+            )
         state.remember_committed(ids, seq)
     if progressed:
         state.refused_proposals = {s for s in state.refused_proposals if s > state.last_executed}
         if state.view_active:
             state.backoff_exponent = 0
-        # Only the progress timer restarts: pending requests keep their
-        # deadlines (``ReplicaState.request_deadline``).
+        # The progress timer restarts; the request deadline moved only if a
+        # request we waited for was served (``ReplicaState.request_deadline``).
         state.progress_deadline = None
         propose(state)

@@ -120,11 +120,19 @@ class ReplicaState:
         self.own_votes: dict[VoteKey, bytes] = {}
         # Requests waiting to execute, oldest first (dicts keep insertion order).
         self.pending: dict[bytes, Request] = {}
-        # (id, tick it became the oldest pending request): its deadline drives
-        # the request timer. Found again only once that request stops pending:
-        # looking it up in ``pending`` on every step would scan the holes
-        # executed requests leave at a dict's front.
-        self.oldest_pending: tuple[bytes, int] | None = None
+        # Pending request id -> the tick it arrived here (fair-order check).
+        self.arrival_ticks: dict[bytes, int] = {}
+        # (id, tick it became the oldest pending request, tick it arrived):
+        # its deadline drives the request timer. Found again only once that
+        # request stops pending: looking it up in ``pending`` on every step
+        # would scan the holes executed requests leave at a dict's front.
+        self.oldest_pending: tuple[bytes, int, int] | None = None
+        # The last tick an execution served a request we were waiting for,
+        # and the latest arrival tick among the requests that batches proposed
+        # in this view served (reset when a view starts): see
+        # ``request_deadline``.
+        self.last_served_ticks = 0
+        self.newest_served_arrival_ticks = -1
         # Requests relayed to the primary of the current view (pruned to the
         # pending ones at each relay, cleared at each view change), and the
         # candidates of the last relay round: a request is relayed only once
@@ -182,36 +190,57 @@ class ReplicaState:
         return min(base << min(self.backoff_exponent, 32), cap)
 
     def request_deadline(self) -> int | None:
-        """When the oldest pending request has been the oldest for a full
-        timeout in this view.
+        """When the oldest pending request is overdue (docs/consensus.md,
+        "Timer rules"): ``min(T * 2^e, C)`` after the latest of when it became
+        the oldest, when the view started and, unless it was overtaken, when
+        an execution last served a request this replica was waiting for.
 
-        Executing other requests does not move it: a primary that commits
-        filler but leaves one request out is replaced all the same. Counting
-        from when it became the oldest, not from its arrival, measures the
-        primary's service of the head of the queue rather than the queueing
-        delay of a backlog: a request waits at most (requests ahead of it at
-        arrival + 1) x timeout.
+        It is *overtaken* once a batch proposed in this view served a request
+        that arrived here more than a timeout after it: a primary that takes
+        requests oldest first never does that (the timeout covers the gossip
+        and relay delay between replicas), so it may be censoring and the
+        deadline no longer moves. Otherwise each served request restarts the
+        wait (PBFT's rule): an honest primary working through a backlog
+        deeper than a timeout is not suspected, while one that serves
+        nothing we wait for (filler, or nothing at all) is replaced.
         """
         if not self.view_active or not self.pending:
             return None
         oldest = self.oldest_pending
         if oldest is None:
-            oldest = self.oldest_pending = (next(iter(self.pending)), self.now_ticks)
-        return max(oldest[1], self.view_since) + self.timeout_ticks()
+            request_id = next(iter(self.pending))
+            arrived = self.arrival_ticks.get(request_id, self.now_ticks)
+            oldest = self.oldest_pending = (request_id, self.now_ticks, arrived)
+        timeout = self.timeout_ticks()
+        start = max(oldest[1], self.view_since)
+        if self.newest_served_arrival_ticks <= oldest[2] + timeout:
+            start = max(start, self.last_served_ticks)
+        return start + timeout
 
     def add_pending(self, request: Request) -> None:
         self.pending[request.request_id] = request
+        self.arrival_ticks[request.request_id] = self.now_ticks
 
-    def forget_requests(self, request_ids: Iterable[bytes]) -> None:
+    def forget_requests(self, request_ids: Iterable[bytes]) -> int:
         """The requests executed (here or in a transferred state): stop waiting
-        for them. Per request on the hot path, hence the bound methods."""
+        for them. Returns the latest arrival tick among those we were waiting
+        for (-1: none), and restarts the served clock if there was one. Per
+        request on the hot path, hence the bound methods."""
         pending_pop = self.pending.pop
         inflight_pop = self.inflight.pop
+        arrival_pop = self.arrival_ticks.pop
+        arrivals = [-1]
+        keep_arrival = arrivals.append
         for request_id in request_ids:
             pending_pop(request_id, None)
             inflight_pop(request_id, None)
+            keep_arrival(arrival_pop(request_id, -1))
+        newest_arrival = max(arrivals)
+        if newest_arrival >= 0:
+            self.last_served_ticks = self.now_ticks
         if self.oldest_pending is not None and self.oldest_pending[0] not in self.pending:
             self.oldest_pending = None
+        return newest_arrival
 
     def remember_committed(self, request_ids: Iterable[bytes], height: int) -> None:
         """Add ids committed at ``height`` and forget those now out of the window."""

@@ -160,6 +160,7 @@ def enter_view(state: ReplicaState, nv: NewView, plan: NewViewPlan) -> None:
     state.view = nv.view
     state.view_active = True
     state.view_since = state.now_ticks
+    state.newest_served_arrival_ticks = -1  # the new primary answers for its own order
     state.new_view_message = nv
     state.timer_deadline_ticks = None
     state.progress_deadline = None

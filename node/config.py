@@ -30,9 +30,10 @@ What is taken from the genesis, and why:
 block is smaller), and small enough that ``ReplicaConfig`` can prove every
 message and WAL record fits the wire.
 
-``request_timeout_ms`` is not mapped: the core's per-request deadline (issue 8
-§1.2) counts in the view-change timeout, with the same back-off, from when a
-request became the oldest pending one (docs/consensus.md, "Timers").
+``request_timeout_ms`` is not mapped: the core's request deadline (issue 8
+§1.2, issue 9's fair order) counts in the view-change timeout, with the same
+back-off, from when a request became the oldest pending one or a request
+waited for was last served (docs/consensus.md, "Timer rules").
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 The view-change timer used to restart on every execution, so a primary that
 committed some other request at least once per timeout was never replaced and
-the victim's request never ran. Now each pending request has its own deadline
-(from its arrival, or the start of the view if later): the oldest pending one
-drives the timer, and executing other requests does not move it.
+the victim's request never ran. Now the oldest pending request drives the
+timer, and an execution moves its deadline only if it served a request this
+replica was waiting for that arrived within a timeout of the oldest one
+(docs/consensus.md, "Fair order"): filler does not, and neither does anything
+once a later request has overtaken it.
 """
 
 from __future__ import annotations
@@ -68,15 +70,44 @@ def test_a_request_executed_in_time_does_not_change_the_view() -> None:
     assert cluster.heights() == [20, 20, 20, 20]
 
 
-def test_the_oldest_pending_request_sets_the_deadline_and_execution_does_not_reset_it() -> None:
+def test_the_oldest_pending_request_sets_the_deadline_and_serving_a_request_restarts_it() -> None:
     backup = Replica(make_config(1), signer(1), verify)
     backup.step(RequestSubmitted(VICTIM))
     for _ in range(4):
         backup.step(Tick(0))
     backup.step(RequestSubmitted(request(1)))
     assert backup.request_deadline() == 10  # the victim's, not the later request's
+    for _ in range(2):
+        backup.step(Tick(0))
+    # The primary served a request we waited for, which arrived within a timeout
+    # of the victim: it may be working through a backlog in arrival order.
     backup.forget_requests([request(1).request_id])
-    assert backup.request_deadline() == 10
+    assert backup.request_deadline() == 16
+    # An execution that served nothing we waited for (filler) is no progress.
+    for _ in range(3):
+        backup.step(Tick(0))
+    backup.forget_requests([b"filler we never saw"])
+    assert backup.request_deadline() == 16
+
+
+def test_a_primary_that_served_a_later_request_first_no_longer_moves_the_deadline() -> None:
+    """Requests that arrived within a timeout (10 ticks) of the victim restart its
+    wait when they are served; one that arrived later overtook it, and from then
+    on the victim's deadline is a timeout after it became the oldest."""
+    cluster = censored_cluster()
+    cluster.submit(VICTIM)
+    cluster.tick(2)
+    cluster.submit(request(1))  # arrives at tick 2, committed at once
+    cluster.tick(3)
+    cluster.submit(request(2))  # tick 5
+    backups = cluster.replicas[1:]
+    assert [b.request_deadline() for b in backups] == [15, 15, 15]
+    cluster.tick(6)
+    cluster.submit(request(3))  # tick 11: more than a timeout after the victim
+    assert [b.request_deadline() for b in backups] == [10, 10, 10]
+    assert [b.view for b in backups] == [0, 0, 0]
+    cluster.tick()
+    assert all(b.view >= 1 or not b.view_active for b in backups)
 
 
 def relays_in(out: list[Action]) -> list[tuple[int, tuple[Request, ...]]]:
