@@ -9,8 +9,15 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
 1. decode (``ledger.tx.decode_tx``): ``Rejected(MALFORMED/TOO_LARGE/...)``;
 2. the tx id is pending, being admitted, or committed: ``Duplicate`` (the
    same answer for the same tx, so a resubmission is idempotent);
-3. capacity: pending plus in-admission txs at ``max_txs`` or ``max_bytes``:
-   ``Busy(MEMPOOL_FULL, retry_after_s)``;
+3. capacity: pending plus in-admission txs at ``max_txs`` or ``max_bytes``,
+   or, for a client's tx (not a peer's gossip), at the backlog bound:
+   ``Busy(MEMPOOL_FULL, retry_after_s)``. The backlog bound is what the
+   network committed in the last ``max_backlog_ms`` at its recent rate
+   (``node.commit_rate``; ``record_commits`` after each block), at least
+   ``min_backlog_txs``: past it, admitting more only makes every admitted tx
+   wait longer. Gossip is held only to the hard bounds, so a tx another
+   validator admitted still reaches this one (and, as primary, its batches)
+   without waiting for the core's relay;
 4. the signer's rate: more than ``account_txs_per_window`` admissions
    started in the last ``account_window_ms``: ``Busy(RATE_LIMITED)``;
 5. phase 1 of ``ledger.mempool.PendingTxs`` (every check but the range
@@ -45,6 +52,7 @@ from ledger.reasons import Reason, TxRejected
 from ledger.stateless_cache import StatelessCache
 from ledger.store import StoreReader
 from ledger.tx import decode_tx
+from node.commit_rate import CommitRate
 from node.services import (
     BUSY_MEMPOOL_FULL,
     BUSY_RATE_LIMITED,
@@ -66,9 +74,20 @@ class MempoolLimits:
     account_txs_per_window: int = 500
     account_window_ms: int = 1_000
     full_retry_after_s: int = 1
+    max_backlog_ms: int = 2_000
+    """Clients' txs are refused once the pending ones would take longer than this
+    to commit at the network's recent commit rate..."""
+    min_backlog_txs: int = 512
+    """...or once this many are pending, if that is more (start-up, quiet spells)."""
+    commit_rate_window_ms: int = 5_000
+    """The commit rate is measured over this window."""
 
     def __post_init__(self) -> None:
-        for name in ("max_txs", "max_bytes", "account_txs_per_window", "account_window_ms"):
+        names = (
+            *("max_txs", "max_bytes", "account_txs_per_window", "account_window_ms"),
+            *("max_backlog_ms", "min_backlog_txs", "commit_rate_window_ms"),
+        )
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -114,11 +133,17 @@ class Mempool:
         self.limits = limits if limits is not None else MempoolLimits()
         self._pending = PendingTxs(state, genesis)
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        # Ids of accepted txs not yet handed to the core, oldest first (ids
+        # dropped since are skipped): the feeder runs every few ms, and
+        # scanning every pending entry for the unfed ones cost O(backlog) each
+        # time (20,000 entries at 200 feeds/s under overload).
+        self._unfed: deque[bytes] = deque()
         self._in_admission: dict[bytes, int] = {}
         self._bytes = 0
         self._in_admission_bytes = 0
         self._generation = 0
         self._recent_by_account: dict[bytes, deque[int]] = {}
+        self._commit_rate = CommitRate(self.limits.commit_rate_window_ms)
 
     # --- views -------------------------------------------------------------------
 
@@ -135,10 +160,21 @@ class Mempool:
     def in_admission(self) -> int:
         return len(self._in_admission)
 
+    def backlog_bound_txs(self, now_ms: int) -> int:
+        """Pending txs past which a client's tx is refused (step 3)."""
+        limits = self.limits
+        at_rate = int(self._commit_rate.per_s(now_ms) * limits.max_backlog_ms / 1000)
+        return min(limits.max_txs, max(limits.min_backlog_txs, at_rate))
+
+    def record_commits(self, txs: int, now_ms: int) -> None:
+        """A block of ``txs`` committed (accepted and rejected) at ``now_ms``."""
+        self._commit_rate.record(txs, now_ms)
+
     # --- admission ---------------------------------------------------------------
 
-    def admit(self, tx_bytes: bytes, now_ms: int) -> Admission:
-        """Steps 1-6 of the module docstring; changes nothing unless it says so."""
+    def admit(self, tx_bytes: bytes, now_ms: int, *, from_client: bool = True) -> Admission:
+        """Steps 1-6 of the module docstring; changes nothing unless it says so.
+        ``from_client=False``: a peer's gossip, held to the hard bounds only."""
         params = self._genesis.params
         try:
             dtx = decode_tx(tx_bytes, self._genesis.chain_id, max_tx_bytes=params.max_tx_bytes)
@@ -153,9 +189,11 @@ class Mempool:
             return Duplicate(tx_id)
         size = len(tx_bytes)
         limits = self.limits
+        held = len(self._entries) + len(self._in_admission)
         if (
-            len(self._entries) + len(self._in_admission) >= limits.max_txs
+            held >= limits.max_txs
             or self._bytes + self._in_admission_bytes + size > limits.max_bytes
+            or (from_client and held >= self.backlog_bound_txs(now_ms))
         ):
             return Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s)
         retry_after_s = self._rate_limited(dtx.signer, now_ms)
@@ -205,6 +243,7 @@ class Mempool:
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
         self._entries[tx_id] = _Entry(checked, tx_bytes, fed=False)
+        self._unfed.append(tx_id)
         self._bytes += len(tx_bytes)
         return Accepted(tx_id)
 
@@ -239,10 +278,10 @@ class Mempool:
     def take_unfed(self, max_txs: int) -> tuple[Request, ...]:
         """Up to ``max_txs`` accepted txs the core has not been given yet, oldest first."""
         requests: list[Request] = []
-        for entry in self._entries.values():
-            if len(requests) >= max_txs:
-                break
-            if not entry.fed:
+        unfed, entries = self._unfed, self._entries
+        while unfed and len(requests) < max_txs:
+            entry = entries.get(unfed.popleft())
+            if entry is not None and not entry.fed:
                 entry.fed = True
                 request_id = request_id_of(entry.tx_bytes, self._genesis.chain_id)
                 requests.append(Request(request_id, entry.tx_bytes))
@@ -255,6 +294,7 @@ class Mempool:
         """Hand every pending tx to the core again (after it restarted or caught up)."""
         for entry in self._entries.values():
             entry.fed = False
+        self._unfed = deque(self._entries)
 
     # --- after a block -----------------------------------------------------------
 

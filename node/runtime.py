@@ -608,6 +608,10 @@ class NodeRuntime:
         for index, tx_id in enumerate(applied.tx_ids):
             self._settle(Committed(tx_id, height, index, applied.block_hash))
         if rebuild_mempool:
+            # Live blocks only: a catch-up burst is no measure of the network's rate.
+            self.mempool.record_commits(
+                len(applied.tx_ids) + len(applied.rejected), self.last_commit_ms
+            )
             self._rebuild_mempool()
         for rejected in applied.rejected:
             claimed = tx_id_of_payload(rejected.payload, chain_id)
@@ -827,7 +831,7 @@ class NodeRuntime:
     async def _admit(self, tx_bytes: bytes, *, gossip: bool) -> SubmitOutcome:
         if self.stopped:
             return Busy(NODE_STOPPED, 5)
-        admission = self.mempool.admit(tx_bytes, self._wall_clock_ms())
+        admission = self.mempool.admit(tx_bytes, self._wall_clock_ms(), from_client=gossip)
         if isinstance(admission, ProofWanted):
             future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
             self._proofs.put_nowait((admission, future))

@@ -65,6 +65,8 @@ class MempoolSection:
     max_bytes: int = 64 * 1024 * 1024
     account_txs_per_window: int = 500
     account_window_ms: int = 1_000
+    max_backlog_ms: int = 2_000
+    min_backlog_txs: int = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class NodeSettings:
             max_bytes=m.max_bytes,
             account_txs_per_window=m.account_txs_per_window,
             account_window_ms=m.account_window_ms,
+            max_backlog_ms=m.max_backlog_ms,
+            min_backlog_txs=m.min_backlog_txs,
         )
 
 
@@ -107,6 +111,7 @@ SECTIONS: dict[str, type[Any]] = {
 POSITIVE_INTS = {"tick_ms", "proof_workers", "wal_compact_records", "max_body_bytes", "max_txs"}
 POSITIVE_INTS |= {"max_bytes", "max_inflight_batches"}
 POSITIVE_INTS |= {"account_txs_per_window", "account_window_ms"}
+POSITIVE_INTS |= {"max_backlog_ms", "min_backlog_txs"}
 LOG_LEVELS = {"debug", "info", "warning", "error"}
 ANNOTATION_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "bool": bool, "list[str]": list}
 
@@ -179,7 +184,10 @@ HEADER = """\
 #           peer TLS; allow_plain (false): unencrypted links, logged as such.
 # [mempool] max_txs (20000), max_bytes (67108864): capacity (then 503 with
 #           Retry-After); account_txs_per_window (500) per account_window_ms
-#           (1000): per-account rate (then 429).
+#           (1000): per-account rate (then 429). max_backlog_ms (2000),
+#           min_backlog_txs (512): a client's tx is refused (503) once the
+#           pending txs would take longer than max_backlog_ms to commit at the
+#           network's recent rate, or this many if more.
 # [log]     json (false): JSON lines instead of key=value; level ("info").
 """
 

@@ -39,6 +39,7 @@ CONSENSUS_FORBIDDEN = {
 NODE_SANS_IO_MODULES = (
     "node/app.py",
     "node/catchup.py",
+    "node/commit_rate.py",
     "node/config.py",
     "node/mempool.py",
     "node/peer_config.py",

@@ -200,3 +200,59 @@ def test_a_survivor_whose_reads_changed_is_checked_again() -> None:
     dropped = mempool.on_block(store)
     assert [(tx_id, exc.reason.value) for tx_id, exc in dropped] == [(mine.tx_id, "REPLAYED")]
     assert len(mempool) == 0
+
+
+def test_a_clients_tx_is_refused_past_the_backlog_the_network_commits_in_max_backlog_ms() -> None:
+    """Issue 9 overload: at 1,600 attests/s offered against ~300/s of capacity the
+    mempool took 20,000 txs (its hard bound), a minute of commits, so every
+    admitted tx waited ~45 s. A client's tx is now refused with Retry-After once
+    the pending txs reach what the network committed in ``max_backlog_ms`` at its
+    recent rate (``min_backlog_txs`` at least); a peer's gossip is not."""
+    world = World()
+    limits = {"min_backlog_txs": 2, "max_backlog_ms": 1_000, "commit_rate_window_ms": 2_000}
+    mempool = _mempool(world, world.new_store(), **limits)
+    txs = [_attest(world, n) for n in range(1, 8)]
+    assert mempool.backlog_bound_txs(0) == 2
+    assert isinstance(mempool.admit(txs[0].encode(), 0), Accepted)
+    assert isinstance(mempool.admit(txs[1].encode(), 0), Accepted)
+    assert mempool.admit(txs[2].encode(), 0) == Busy("MEMPOOL_FULL", 1)
+    gossip = mempool.admit(txs[2].encode(), 0, from_client=False)
+    assert gossip == Accepted(txs[2].tx_id)  # a peer admitted it: this node must hold it too
+    # The network committed 8 txs in the last 2 s: 4/s, so 1 s of backlog is 4 txs.
+    mempool.record_commits(5, 500)
+    mempool.record_commits(3, 1_500)
+    assert mempool.backlog_bound_txs(1_500) == 4
+    assert isinstance(mempool.admit(txs[3].encode(), 1_500), Accepted)
+    assert mempool.admit(txs[4].encode(), 1_500) == Busy("MEMPOOL_FULL", 1)
+    # The first block left the window: 3 txs in 2 s, 1.5/s, under the floor of 2.
+    assert mempool.backlog_bound_txs(2_500) == 2
+
+
+def test_the_backlog_bound_never_exceeds_max_txs() -> None:
+    world = World()
+    mempool = _mempool(world, world.new_store(), max_txs=3, min_backlog_txs=2)
+    mempool.record_commits(10_000, 0)
+    assert mempool.backlog_bound_txs(0) == 3
+
+
+@pytest.mark.parametrize("name", ["max_backlog_ms", "min_backlog_txs", "commit_rate_window_ms"])
+def test_backlog_limits_must_be_positive(name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        MempoolLimits(**{name: 0})
+
+
+def test_the_feeder_takes_only_unfed_txs_in_order_and_skips_those_a_block_took() -> None:
+    world = World()
+    store = world.new_store()
+    mempool = _mempool(world, store)
+    b1, b2, b3 = (_attest(world, n) for n in range(1, 4))
+    other = build_attest(world.bank_a.identity, world.chain_id, "doc", bytes(32), nonce=1)
+    for tx in (b1, other, b2, b3):
+        assert isinstance(mempool.admit(tx.encode(), 0), Accepted)
+    assert [r.payload for r in mempool.take_unfed(1)] == [b1.encode()]
+    world.commit(store, [other])  # another node's block committed it before we fed it
+    assert mempool.on_block(store) == []
+    assert [r.payload for r in mempool.take_unfed(10)] == [b2.encode(), b3.encode()]
+    assert mempool.take_unfed(10) == () and mempool.unfed_count() == 0
+    mempool.refeed_all()
+    assert [r.payload for r in mempool.take_unfed(10)] == [t.encode() for t in (b1, b2, b3)]

@@ -23,7 +23,7 @@ from ledger.stored_block import stored_block_claim
 from node.mempool import MempoolLimits
 from node.proof_pool import inline_verifier
 from node.runtime import NodeRuntime, RuntimeSettings, SerialWorker
-from node.services import Accepted, Committed, Duplicate, NodeServices, Rejected
+from node.services import Accepted, Busy, Committed, Duplicate, NodeServices, Rejected
 from node.wal import WriteAheadLog
 from tests.node_net import MemoryNetwork
 from tests.node_world import validator_identities
@@ -200,6 +200,50 @@ def test_four_runtimes_commit_the_same_chain_of_real_txs(tmp_path: Path, seed: i
             rendered = services.metrics.render().decode()
             assert 'veil_txs_rejected_total{reason="DOUBLE_SPEND"} 1.0' in rendered
             assert all(not r.stopped for r in cluster.runtimes.values())
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_client_is_told_busy_past_the_backlog_bound_and_gossip_still_spreads(
+    tmp_path: Path,
+) -> None:
+    """Issue 9 overload: the mempool used to admit up to its hard bound (20,000 txs,
+    a minute of commits on the devnet), so every admitted tx waited that long.
+    Here the bound is 2 pending txs: a third client tx gets 503 MEMPOOL_FULL with
+    Retry-After, the two admitted ones still reach every node and commit, and the
+    third is admitted once they have."""
+
+    async def scenario() -> None:
+        world = small_world()
+        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        cluster.settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits(min_backlog_txs=2))
+        for index in range(NODES):
+            cluster.start(index)
+        try:
+            attests = [_attest(world, n) for n in range(1, 4)]
+            # Admission of an attest never awaits, so all three are decided before
+            # anything can commit.
+            outcomes = await asyncio.gather(
+                *(cluster.runtimes[1].submit(a.encode()) for a in attests)
+            )
+            assert list(outcomes) == [
+                Accepted(attests[0].tx_id),
+                Accepted(attests[1].tx_id),
+                Busy("MEMPOOL_FULL", 1),
+            ]
+            everyone = list(range(NODES))
+            await cluster.until(
+                "the admitted two committed everywhere",
+                lambda: all(_committed_everywhere(cluster, a.tx_id, everyone) for a in attests[:2]),
+            )
+            third = attests[2]
+            assert await cluster.runtimes[1].submit(third.encode()) == Accepted(third.tx_id)
+            await cluster.until(
+                "the third committed everywhere",
+                lambda: _committed_everywhere(cluster, third.tx_id, everyone),
+            )
         finally:
             await cluster.stop_all()
 
