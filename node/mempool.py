@@ -77,7 +77,7 @@ class MempoolLimits:
     max_backlog_ms: int = 2_000
     """Clients' txs are refused once the pending ones would take longer than this
     to commit at the network's recent commit rate..."""
-    min_backlog_txs: int = 512
+    min_backlog_txs: int = 256
     """...or once this many are pending, if that is more (start-up, quiet spells)."""
     commit_rate_window_ms: int = 5_000
     """The commit rate is measured over this window."""

@@ -66,7 +66,7 @@ class MempoolSection:
     account_txs_per_window: int = 500
     account_window_ms: int = 1_000
     max_backlog_ms: int = 2_000
-    min_backlog_txs: int = 512
+    min_backlog_txs: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +185,7 @@ HEADER = """\
 # [mempool] max_txs (20000), max_bytes (67108864): capacity (then 503 with
 #           Retry-After); account_txs_per_window (500) per account_window_ms
 #           (1000): per-account rate (then 429). max_backlog_ms (2000),
-#           min_backlog_txs (512): a client's tx is refused (503) once the
+#           min_backlog_txs (256): a client's tx is refused (503) once the
 #           pending txs would take longer than max_backlog_ms to commit at the
 #           network's recent rate, or this many if more.
 # [log]     json (false): JSON lines instead of key=value; level ("info").
