@@ -37,6 +37,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -122,6 +123,19 @@ def restart_all(devnet: Devnet, backend: str | None) -> None:
     wait_healthy(devnet, range(devnet.nodes))
 
 
+def stop_on_sigterm(devnet: Devnet, remove: Path | None) -> None:
+    """SIGTERM stops the suite's nodes (and removes ``remove``) before exiting: the
+    default action would leave four node processes running with nobody to stop them."""
+
+    def handler(signum: int, frame: object) -> None:
+        devnet.stop_all()
+        if remove is not None:
+            shutil.rmtree(remove, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _height(devnet: Devnet, index: int) -> int | None:
     try:
         return _quick(devnet.url(index)).status().height
@@ -170,6 +184,7 @@ async def catch_up_run(devnet: Devnet, txs: int, senders: int, console: Console)
 async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     root = args.dir or Path(tempfile.mkdtemp(prefix="veil-load-suite-")) / "devnet"
     devnet = open_devnet(root, free_base_port(4), 4)
+    stop_on_sigterm(devnet, None if args.dir is not None or args.keep else root.parent)
     started_s = time.monotonic()
     phases = set(args.phases)
     results: dict[str, Any] = {
