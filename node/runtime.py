@@ -87,7 +87,7 @@ from consensus.persistence import Record, live_records
 from consensus.replica import Replica
 from ledger.block import decode_block
 from ledger.codec import DecodeError
-from ledger.execute import request_id_of
+from ledger.execute import output_statements, request_id_of
 from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
 from ledger.invariants import InvariantViolation
@@ -186,6 +186,8 @@ class RuntimeSettings:
     catchup_parallel: int = 4
     catchup_max_bytes: int = 64 * 1024 * 1024
     catchup_fetch_timeout_s: float = 10.0
+    catchup_proof_batch: int = 128
+    """Catch-up verifies fetched proofs ahead of execution in batches of this many."""
     startup_peer_wait_s: float = 5.0
     wal_compact_records: int = 4096
     """Compact the WAL once it holds this many records more than after its last compaction."""
@@ -689,7 +691,9 @@ class NodeRuntime:
                     else:
                         plan.on_reply(fetch, reply)
                 chunk_applied = False
-                for block in plan.ready():
+                ready = plan.ready()
+                await self._preverify_proofs(ready)
+                for block in ready:
                     if await self._apply_fetched(block):
                         chunk_applied = True
                     if self._stopped.is_set():  # it diverged, or its disk failed
@@ -702,6 +706,33 @@ class NodeRuntime:
         finally:
             self._catchup = None
         await self._finish_catch_up(request)
+
+    async def _preverify_proofs(self, blocks: Sequence[VerifiedBlock]) -> None:
+        """Verify fetched blocks' output proofs in the proof pool, in batches of up to
+        ``catchup_proof_batch``, before the worker thread re-executes the blocks and
+        finds them in the proof cache. Blocks hold a few txs each when the network
+        is not busy, and verifying their proofs block by block costs up to 6× more
+        per proof than a large batch (docs/performance.md). Nothing is skipped: a
+        statement found bad stays unmarked, and execution judges its tx as before."""
+        if not blocks:
+            return
+        payloads = [request.payload for block in blocks for request in block.batch]
+        statements = await self._worker.run(
+            functools.partial(output_statements, payloads, self._genesis)
+        )
+        unseen = self.proof_cache.unseen(statements)
+        size = self.settings.catchup_proof_batch
+        chunks = [unseen[start : start + size] for start in range(0, len(unseen), size)]
+        try:
+            results = await asyncio.gather(*(self._verify_proofs(chunk) for chunk in chunks))
+        except Exception as exc:  # the pool broke: execution verifies them itself
+            log.warning("catch-up proof pre-verification failed: %s", type(exc).__name__)
+            return
+        for chunk, bad in zip(chunks, results, strict=True):
+            rejected = set(bad)
+            self.proof_cache.mark_verified(
+                [statement for i, statement in enumerate(chunk) if i not in rejected]
+            )
 
     async def _apply_fetched(self, block: VerifiedBlock) -> bool:
         """Apply a fetched certified block on the worker thread; whether it was new here.
@@ -752,6 +783,7 @@ class NodeRuntime:
                 )
                 if isinstance(reply, str) or not reply:
                     continue
+                blocks: list[VerifiedBlock] = []
                 for offset, data in enumerate(reply[: last - first + 1]):
                     checked = verify_certified_block(
                         data, first + offset, self._genesis, verify_self_tagged
@@ -759,6 +791,9 @@ class NodeRuntime:
                     if isinstance(checked, str):
                         self.count_fault("catchup", peer, checked)
                         break
+                    blocks.append(checked)
+                await self._preverify_proofs(blocks)
+                for checked in blocks:
                     if await self._apply_fetched(checked):
                         progressed = True
                     if self._stopped.is_set():  # it diverged
