@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -210,30 +211,23 @@ async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any
                 "attest",
                 await run_load(root, "attest", args.duration, args.attest_rate, console=console),
             )
+        transfers = functools.partial(
+            run_load,
+            root,
+            "transfer",
+            args.duration,
+            args.transfer_rate,
+            senders=args.senders,
+            console=console,
+        )
         if "transfer" in phases:
             console.rule("transfers, default backend")
-            report = await run_load(
-                root,
-                "transfer",
-                args.duration,
-                args.transfer_rate,
-                senders=args.senders,
-                console=console,
-            )
-            finished("transfer", report)
+            finished("transfer", await transfers())
         both = {"libsodium", "native"} <= set(available_backends())
         if "libsodium" in phases and both:
             console.rule("transfers, VEIL_MSM_BACKEND=libsodium")
             restart_all(devnet, "libsodium")
-            report = await run_load(
-                root,
-                "transfer",
-                args.duration,
-                args.transfer_rate,
-                senders=args.senders,
-                console=console,
-            )
-            finished("transfer_libsodium", report)
+            finished("transfer_libsodium", await transfers())
             restart_all(devnet, None)
         elif "libsodium" in phases:
             console.print("libsodium comparison skipped: only one backend is available")

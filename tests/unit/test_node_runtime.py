@@ -126,6 +126,16 @@ class Cluster:
                 )
             await asyncio.sleep(0.01)
 
+    async def commit_one_per_block(self, txs: list[BuiltTx], via: int = 0) -> int:
+        """Submit each tx to node ``via`` and wait for its commit before the next (one
+        block each); node ``via``'s height after the last."""
+        runtime = self.runtimes[via]
+        for tx in txs:
+            assert await runtime.submit(tx.encode()) == Accepted(tx.tx_id)
+            status = await runtime.wait_for_commit(tx.tx_id, 30)
+            assert isinstance(status, Committed), f"seed {self.network.seed}: {status}"
+        return runtime.store.height()
+
     def assert_same_chain(self, indices: list[int]) -> int:
         stores = [self.runtimes[i].store for i in indices]
         height = stores[0].height()
@@ -306,12 +316,7 @@ def test_a_restarted_runtime_rebuilds_its_mempool_per_fetched_chunk_not_per_bloc
             cluster.start(index)
         try:
             await cluster.crash(3)
-            for nonce in range(1, 13):
-                tx = _attest(world, nonce)
-                assert await cluster.runtimes[0].submit(tx.encode()) == Accepted(tx.tx_id)
-                status = await cluster.runtimes[0].wait_for_commit(tx.tx_id, 30)
-                assert isinstance(status, Committed), f"seed {seed}: {status}"
-            behind = cluster.runtimes[0].store.height()
+            behind = await cluster.commit_one_per_block([_attest(world, n) for n in range(1, 13)])
             restarted = cluster.start(3)  # its task has not run yet
             rebuilds: list[int] = []
             on_block = restarted.mempool.on_block
@@ -353,11 +358,7 @@ def test_a_restarted_runtime_verifies_fetched_proofs_ahead_in_one_pool_batch(
         try:
             await cluster.crash(3)
             issues = [world.issue(world.bank_a, USD, [world.alice.plan(n)]) for n in (1, 2, 3)]
-            for tx in issues:  # one block each
-                assert await cluster.runtimes[0].submit(tx.encode()) == Accepted(tx.tx_id)
-                status = await cluster.runtimes[0].wait_for_commit(tx.tx_id, 30)
-                assert isinstance(status, Committed), f"seed {seed}: {status}"
-            behind = cluster.runtimes[0].store.height()
+            behind = await cluster.commit_one_per_block(issues)
             pool_batches: list[int] = []
 
             async def pool(statements: Sequence[RangeStatement]) -> list[int]:
@@ -400,12 +401,7 @@ def test_a_restarted_runtime_syncs_each_fetched_run_of_blocks_once(tmp_path: Pat
             cluster.start(index)
         try:
             await cluster.crash(3)
-            for nonce in range(1, 13):
-                tx = _attest(world, nonce)
-                assert await cluster.runtimes[0].submit(tx.encode()) == Accepted(tx.tx_id)
-                status = await cluster.runtimes[0].wait_for_commit(tx.tx_id, 30)
-                assert isinstance(status, Committed), f"seed {seed}: {status}"
-            behind = cluster.runtimes[0].store.height()
+            behind = await cluster.commit_one_per_block([_attest(world, n) for n in range(1, 13)])
             restarted = cluster.start(3)  # its task has not run yet
             store = restarted.app.store  # the one the worker thread writes
             assert isinstance(store, LevelDBStore)
