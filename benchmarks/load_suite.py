@@ -33,10 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -122,6 +124,19 @@ def restart_all(devnet: Devnet, backend: str | None) -> None:
     wait_healthy(devnet, range(devnet.nodes))
 
 
+def stop_on_sigterm(devnet: Devnet, remove: Path | None) -> None:
+    """SIGTERM stops the suite's nodes (and removes ``remove``) before exiting: the
+    default action would leave four node processes running with nobody to stop them."""
+
+    def handler(signum: int, frame: object) -> None:
+        devnet.stop_all()
+        if remove is not None:
+            shutil.rmtree(remove, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _height(devnet: Devnet, index: int) -> int | None:
     try:
         return _quick(devnet.url(index)).status().height
@@ -170,6 +185,7 @@ async def catch_up_run(devnet: Devnet, txs: int, senders: int, console: Console)
 async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     root = args.dir or Path(tempfile.mkdtemp(prefix="veil-load-suite-")) / "devnet"
     devnet = open_devnet(root, free_base_port(4), 4)
+    stop_on_sigterm(devnet, None if args.dir is not None or args.keep else root.parent)
     started_s = time.monotonic()
     phases = set(args.phases)
     results: dict[str, Any] = {
@@ -195,30 +211,23 @@ async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any
                 "attest",
                 await run_load(root, "attest", args.duration, args.attest_rate, console=console),
             )
+        transfers = functools.partial(
+            run_load,
+            root,
+            "transfer",
+            args.duration,
+            args.transfer_rate,
+            senders=args.senders,
+            console=console,
+        )
         if "transfer" in phases:
             console.rule("transfers, default backend")
-            report = await run_load(
-                root,
-                "transfer",
-                args.duration,
-                args.transfer_rate,
-                senders=args.senders,
-                console=console,
-            )
-            finished("transfer", report)
+            finished("transfer", await transfers())
         both = {"libsodium", "native"} <= set(available_backends())
         if "libsodium" in phases and both:
             console.rule("transfers, VEIL_MSM_BACKEND=libsodium")
             restart_all(devnet, "libsodium")
-            report = await run_load(
-                root,
-                "transfer",
-                args.duration,
-                args.transfer_rate,
-                senders=args.senders,
-                console=console,
-            )
-            finished("transfer_libsodium", report)
+            finished("transfer_libsodium", await transfers())
             restart_all(devnet, None)
         elif "libsodium" in phases:
             console.print("libsodium comparison skipped: only one backend is available")

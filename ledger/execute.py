@@ -169,6 +169,20 @@ def _screen(payload: bytes, genesis: Genesis) -> _Screened:
     return screened
 
 
+def output_statements(payloads: Sequence[bytes], genesis: Genesis) -> list[RangeStatement]:
+    """The output-proof statement of every payload that decodes, in order: what a
+    node can verify before it executes a batch (catch-up verifies fetched blocks'
+    proofs ahead, in large batches). Stateless: the statements loan rules derive
+    from the state are not among them, and execution still checks everything."""
+    statements: list[RangeStatement] = []
+    for payload in payloads:
+        decoded = _screen(payload, genesis).decoded
+        statement = range_statement(decoded) if decoded is not None else None
+        if statement is not None:
+            statements.append(statement)
+    return statements
+
+
 def _stateless_error(screened: _Screened, genesis: Genesis) -> TxRejected | None:
     if not screened.stateless_done and screened.decoded is not None:
         try:

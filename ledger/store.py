@@ -200,7 +200,8 @@ class Store(StoreReader, Protocol):
     def verify_state_root(self) -> bytes: ...
     def view(self) -> StateView: ...
     def snapshot(self) -> StoreSnapshot: ...
-    def commit_block(self, write: BlockWrite) -> bytes: ...
+    def commit_block(self, write: BlockWrite, *, sync: bool = True) -> bytes: ...
+    def sync(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -214,8 +215,10 @@ class BackendReader(Protocol):
 class Backend(BackendReader, Protocol):
     """An ordered byte key-value map with atomic batched writes and snapshots."""
 
-    def write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
-        """Apply all puts (value bytes) and deletes (``None``) at once, durably."""
+    def write(self, batch: Sequence[tuple[bytes, bytes | None]], *, sync: bool = True) -> None:
+        """Apply all puts (value bytes) and deletes (``None``) at once, durably unless
+        ``sync`` is False. Writes reach the disk in order: a synced write makes every
+        earlier one durable too, and each batch is all or nothing."""
         ...
 
     def snapshot(self) -> BackendReader:
@@ -564,9 +567,13 @@ class KeyValueStore(CommittedReads):
 
     # --- commits --------------------------------------------------------------
 
-    def commit_block(self, write: BlockWrite) -> bytes:
+    def commit_block(self, write: BlockWrite, *, sync: bool = True) -> bytes:
         """Write a block, its certificate, metadata, rejected requests, state changes,
         tree nodes and indexes atomically.
+
+        ``sync=False`` skips the fsync, for catch-up's blocks that are certified
+        already and can be fetched again: a crash may lose the latest of them (never
+        part of one), and ``sync`` makes them durable before anyone is told.
 
         Returns the new state root. Raises ``StoreInvariantError`` (and writes
         nothing) if the height is not ``height() + 1``, the hash is already
@@ -611,7 +618,10 @@ class KeyValueStore(CommittedReads):
         batch.append((HEIGHT_BY_HASH_PREFIX + block_hash, h))
         batch.append((TIP_KEY, encode_value((height, block_hash, update.root))))
         try:
-            self._backend.write(batch)
+            if sync:
+                self._backend.write(batch)
+            else:
+                self._backend.write(batch, sync=False)
         except BaseException as exc:
             # Whether the batch reached the disk is unknown: refuse to go on from memory.
             self._write_failure = repr(exc)
@@ -623,6 +633,19 @@ class KeyValueStore(CommittedReads):
         self._height, self._tip_hash, self._root = height, block_hash, update.root
         self._history_floor = floor
         return update.root
+
+    def sync(self) -> None:
+        """Make every block committed with ``sync=False`` durable (one synced empty
+        write: the backend's writes reach the disk in order)."""
+        if self._write_failure is not None:
+            raise StoreError(
+                f"an earlier block write failed ({self._write_failure}); reopen the store"
+            )
+        try:
+            self._backend.write([])
+        except BaseException as exc:
+            self._write_failure = repr(exc)
+            raise
 
     def _owner_index_writes(
         self, changes: Iterable[tuple[bytes, bytes, bool]]
@@ -702,7 +725,7 @@ class MemoryBackend:
         self._shared = True
         return self._map
 
-    def write(self, batch: Sequence[tuple[bytes, bytes | None]]) -> None:
+    def write(self, batch: Sequence[tuple[bytes, bytes | None]], *, sync: bool = True) -> None:
         if self._shared:
             # A snapshot reads the current map: build the next one beside it.
             self._map = MemoryMap(dict(self._map.data), list(self._map.ordered))

@@ -81,16 +81,18 @@ class LedgerApp:
             action.seq, action.batch, action.metadata, encode_certificate(action.certificate)
         )
 
-    def apply_certified(self, block: VerifiedBlock) -> BlockApplied:
+    def apply_certified(self, block: VerifiedBlock, *, sync: bool = True) -> BlockApplied:
         """A batch fetched by catch-up under a verified certificate. Re-executing it
         must rebuild the certified block; if not, this node's state is not the one
-        the quorum executed on, and it must stop (``BlockMismatchError``)."""
+        the quorum executed on, and it must stop (``BlockMismatchError``).
+        ``sync=False``: see ``Store.commit_block``."""
         return self._commit(
             block.height,
             block.batch,
             block.metadata,
             block.certificate_bytes,
             expected_block_hash=block.block_hash,
+            sync=sync,
         )
 
     def _commit(
@@ -101,6 +103,7 @@ class LedgerApp:
         certificate: bytes,
         *,
         expected_block_hash: bytes | None = None,
+        sync: bool = True,
     ) -> BlockApplied:
         height = self.store.height()
         invariant(seq == height + 1, f"Execute for seq {seq} on a store at height {height}")
@@ -122,7 +125,7 @@ class LedgerApp:
                 f"height {seq}: re-execution built block {built.hex()}, the certified one is "
                 f"{expected_block_hash.hex()}"
             )
-        root = self.store.commit_block(executed.block_write(certificate))
+        root = self.store.commit_block(executed.block_write(certificate), sync=sync)
         return BlockApplied(
             executed=Executed(seq, root),
             block_hash=executed.result.block_hash,

@@ -99,5 +99,7 @@ class MemoryLinks:
         if node is None or peer in network.down or self.index in network.down:
             raise ConnectionError(f"peer {peer} is unreachable")
         await asyncio.sleep(network.rng.uniform(0, network.max_delay_ms) / 1000)
+        if peer in network.down or self.index in network.down:  # it went down meanwhile
+            raise ConnectionError(f"peer {peer} is unreachable")
         network.fetches.append((self.index, peer, first_height, last_height))
         return node.blocks_for(first_height, last_height, max_bytes)

@@ -25,7 +25,7 @@ SEED = 41
 
 
 def diverge(runtime: NodeRuntime) -> None:
-    def apply_certified(block: VerifiedBlock) -> object:
+    def apply_certified(block: VerifiedBlock, *, sync: bool = True) -> object:
         raise BlockMismatchError(f"height {block.height}: re-execution built another block")
 
     runtime.app.apply_certified = apply_certified  # type: ignore[method-assign,assignment]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import plyvel
@@ -323,7 +323,7 @@ def test_a_failed_write_stops_further_commits(tmp_path: Path) -> None:
     store = LevelDBStore(tmp_path / "db")
     genesis(store)
 
-    def broken_write(batch: object) -> None:
+    def broken_write(batch: object, *, sync: bool = True) -> None:
         raise OSError("disk on fire")
 
     store.backend.write = broken_write  # type: ignore[method-assign]
@@ -567,3 +567,45 @@ def test_a_snapshot_read_from_another_thread_never_mixes_two_blocks(
         done.set()
         reader.join()
     assert problems == []
+
+
+def test_unsynced_block_commits_are_made_durable_by_sync(tmp_path: Path) -> None:
+    """Catch-up commits certified blocks with ``sync=False`` and syncs once per run:
+    the backend is asked for an unsynced write, then for one synced (empty) write."""
+    store = LevelDBStore(tmp_path / "db")
+    genesis(store)
+    write = store.backend.write
+    calls: list[tuple[int, bool]] = []
+
+    def recorded(batch: Sequence[tuple[bytes, bytes | None]], *, sync: bool = True) -> None:
+        calls.append((len(batch), sync))
+        write(batch, sync=sync)
+
+    store.backend.write = recorded  # type: ignore[method-assign]
+    store.commit_block(
+        block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), []), sync=False
+    )
+    store.sync()
+    assert [sync for _, sync in calls] == [False, True]
+    assert calls[1][0] == 0
+    store.close()
+    reopened = LevelDBStore(tmp_path / "db")
+    assert reopened.height() == 1
+    assert reopened.get_state(output_key(b"a")) == b"1"
+
+
+def test_sync_after_a_failed_write_refuses(tmp_path: Path) -> None:
+    store = LevelDBStore(tmp_path / "db")
+    genesis(store)
+
+    def broken_write(batch: object, *, sync: bool = True) -> None:
+        raise OSError("disk on fire")
+
+    store.backend.write = broken_write  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk on fire"):
+        store.commit_block(
+            block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), []),
+            sync=False,
+        )
+    with pytest.raises(StoreError, match="earlier block write failed"):
+        store.sync()
