@@ -180,9 +180,14 @@ class Record:
     """
 
     _decoders: ClassVar[dict[type[Any], Callable[[Any, str], Any]]] = {}
+    _field_names: ClassVar[dict[type[Any], tuple[str, ...]]] = {}
 
     def to_value(self) -> tuple[Value, ...]:
-        return tuple(_record_field_value(getattr(self, f.name)) for f in dataclasses.fields(self))
+        names = Record._field_names.get(type(self))
+        if names is None:  # once per class: ``dataclasses.fields`` is slow per call
+            names = tuple(f.name for f in dataclasses.fields(self))
+            Record._field_names[type(self)] = names
+        return tuple(_record_field_value(getattr(self, name)) for name in names)
 
     def encode(self) -> bytes:
         return encode_value(self.to_value())
