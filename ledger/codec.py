@@ -57,9 +57,15 @@ class DecodeError(ValueError):
 # --- plain values -----------------------------------------------------------
 
 
+_PLAIN_LEAVES: frozenset[type[Any]] = frozenset({type(None), bool, bytes, str})
+"""Leaf types that need no further check (``int`` needs its range checked)."""
+
+
 def _check_encodable(value: object, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
+    if type(value) in _PLAIN_LEAVES:  # the common case, before the isinstance chain
+        return
     if value is None or isinstance(value, (bool, bytes, str)):
         return
     if isinstance(value, int):
@@ -88,14 +94,21 @@ def _refuse_ext(code: int, _data: bytes) -> object:
     raise DecodeError("EXT", f"extension type {code} is not allowed")
 
 
+_DECODED_LEAVES: frozenset[type[Any]] = frozenset({type(None), bool, int, bytes, str})
+
+
 def _check_decoded(value: object, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise DecodeError("TOO_DEEP", f"nesting deeper than {MAX_DEPTH}")
     if isinstance(value, float):
         raise DecodeError("FLOAT", "floats are not allowed in canonical encoding")
     if isinstance(value, tuple):
+        if value and depth + 1 > MAX_DEPTH:
+            raise DecodeError("TOO_DEEP", f"nesting deeper than {MAX_DEPTH}")
         for item in value:
-            _check_decoded(item, depth + 1)
+            # Leaves (what msgpack returns: these exact types) need no call of their own.
+            if type(item) not in _DECODED_LEAVES:
+                _check_decoded(item, depth + 1)
     elif not (value is None or isinstance(value, (bool, int, bytes, str))):
         raise DecodeError("TYPE", f"unexpected {type(value).__name__}")
 
@@ -180,9 +193,14 @@ class Record:
     """
 
     _decoders: ClassVar[dict[type[Any], Callable[[Any, str], Any]]] = {}
+    _field_names: ClassVar[dict[type[Any], tuple[str, ...]]] = {}
 
     def to_value(self) -> tuple[Value, ...]:
-        return tuple(_record_field_value(getattr(self, f.name)) for f in dataclasses.fields(self))
+        names = Record._field_names.get(type(self))
+        if names is None:  # once per class: ``dataclasses.fields`` is slow per call
+            names = tuple(f.name for f in dataclasses.fields(self))
+            Record._field_names[type(self)] = names
+        return tuple(_record_field_value(getattr(self, name)) for name in names)
 
     def encode(self) -> bytes:
         return encode_value(self.to_value())
@@ -289,17 +307,45 @@ def _exact(kind: type) -> Decoder:
 
 
 def _constrained(inner: Decoder, markers: list[Any]) -> Decoder:
+    """``inner``, then each marker's rule; the rules are picked once here, not by
+    ``isinstance`` on every decoded value."""
+    rules: list[Callable[[Any, str], None]] = []
+    for m in markers:
+        if isinstance(m, FixedLen):
+            rules.append(_fixed_len_rule(m))
+        if isinstance(m, MaxLen):
+            rules.append(_max_len_rule(m))
+        if isinstance(m, IntRange):
+            rules.append(_int_range_rule(m))
+
     def check(v: Any, where: str) -> Any:
         out = inner(v, where)
-        for m in markers:
-            if isinstance(m, FixedLen) and len(out) != m.length:
-                raise DecodeError(
-                    "BAD_LENGTH", f"{where}: expected {m.length} bytes, got {len(out)}"
-                )
-            if isinstance(m, MaxLen) and len(out) > m.length:
-                raise DecodeError("TOO_LONG", f"{where}: more than {m.length} items")
-            if isinstance(m, IntRange) and not m.low <= out <= m.high:
-                raise DecodeError("OUT_OF_RANGE", f"{where}: {out} outside [{m.low}, {m.high}]")
+        for rule in rules:
+            rule(out, where)
         return out
 
     return check
+
+
+def _fixed_len_rule(m: FixedLen) -> Callable[[Any, str], None]:
+    def rule(out: Any, where: str) -> None:
+        if len(out) != m.length:
+            raise DecodeError("BAD_LENGTH", f"{where}: expected {m.length} bytes, got {len(out)}")
+
+    return rule
+
+
+def _max_len_rule(m: MaxLen) -> Callable[[Any, str], None]:
+    def rule(out: Any, where: str) -> None:
+        if len(out) > m.length:
+            raise DecodeError("TOO_LONG", f"{where}: more than {m.length} items")
+
+    return rule
+
+
+def _int_range_rule(m: IntRange) -> Callable[[Any, str], None]:
+    def rule(out: Any, where: str) -> None:
+        if not m.low <= out <= m.high:
+            raise DecodeError("OUT_OF_RANGE", f"{where}: {out} outside [{m.low}, {m.high}]")
+
+    return rule

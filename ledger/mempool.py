@@ -137,12 +137,20 @@ class PendingTxs:
         what it read is unchanged, else the stateful checks again (``TxRejected``)."""
         if checked.pending_version == self._version:
             return checked
+        fitting = self._fitting(checked)
+        if fitting is checked:
+            return replace(checked, pending_version=self._version)
+        return fitting
+
+    def _fitting(self, checked: CheckedTx) -> CheckedTx:
+        """``checked`` itself if it is new here and what it read is unchanged, else it
+        rechecked over the pending txs as they are now (``TxRejected``)."""
         if checked.dtx.tx_id in self._tx_ids:
             raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
         if self._state.tx_location(checked.dtx.tx_id) is not None:
             raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
         if self._unchanged(checked):
-            return replace(checked, pending_version=self._version)
+            return checked
         rechecked = self._stateful(checked.dtx)
         # A loan's derived statements follow the pending state: verify any new one.
         for statement in rechecked.statements:
@@ -156,17 +164,22 @@ class PendingTxs:
         checked = self.revalidate(checked)
         if checked.dtx.tx_id in self._tx_ids:
             raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
+        self._add(checked)
+        return checked.receipt
+
+    def _add(self, checked: CheckedTx) -> None:
         self.view.merge(checked.delta)
         self._tx_ids.add(checked.dtx.tx_id)
         self._version += 1
-        return checked.receipt
 
     def readmit(self, checked: CheckedTx) -> CheckedTx:
         """Re-add a tx a previous ``PendingTxs`` accepted (its proofs verified then);
-        raises ``TxRejected`` if it no longer fits. Returns it as accepted here."""
-        checked = self.revalidate(replace(checked, pending_version=-1))
-        self.accept(checked)
-        return checked
+        raises ``TxRejected`` if it no longer fits. Returns what was added here (the
+        same object when its reads are unchanged: this runs for every pending tx
+        after every block, so it copies nothing)."""
+        fitting = self._fitting(checked)
+        self._add(fitting)
+        return fitting
 
 
 def verify_statement(statement: RangeStatement | None, proof_cache: ProofCache | None) -> None:

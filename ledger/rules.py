@@ -493,8 +493,13 @@ def check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
     view.put(state_key(NS_NONCE, signer), encode_value(nonce))
 
 
+def is_member(state: StateReader, public_key: bytes) -> bool:
+    """A member record exists (no decoding: the rules write only whole records)."""
+    return state.get_state(state_key(NS_MEMBER, public_key)) is not None
+
+
 def require_member(view: StateView, key: bytes) -> None:
-    if get_member(view, key) is None:
+    if not is_member(view, key):
         raise TxRejected(Reason.NOT_MEMBER, f"{key.hex()[:16]} is not a member bank")
 
 

@@ -382,7 +382,15 @@ class StoreSnapshot(CommittedReads):
     so every read answers for the same block: a reader never sees a block's
     state or indexes without its tip, or the reverse. Safe to read from any
     thread while the store goes on committing.
+
+    State reads and tx locations are memoized (up to ``MEMO_KEYS`` keys each):
+    the snapshot never changes, and a node's mempool reads the same few keys (a
+    bank's member record and nonce) for every pending tx it re-admits after a
+    block, and looks each pending tx up in the tx index twice, each a
+    checksummed LevelDB read otherwise.
     """
+
+    MEMO_KEYS = 65_536
 
     def __init__(
         self,
@@ -397,6 +405,26 @@ class StoreSnapshot(CommittedReads):
         self._tip_hash = tip_hash
         self._root = root
         self._history_floor = history_floor
+        self._state_memo: dict[bytes, bytes | None] = {}
+        self._location_memo: dict[bytes, TxLocation | None] = {}
+
+    def get_state(self, key: bytes) -> bytes | None:
+        memo = self._state_memo
+        if key in memo:
+            return memo[key]
+        value = super().get_state(key)
+        if len(memo) < self.MEMO_KEYS:
+            memo[key] = value
+        return value
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None:
+        memo = self._location_memo
+        if tx_id in memo:
+            return memo[tx_id]
+        location = super().tx_location(tx_id)
+        if len(memo) < self.MEMO_KEYS:
+            memo[tx_id] = location
+        return location
 
 
 class KeyValueStore(CommittedReads):

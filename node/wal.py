@@ -10,7 +10,8 @@ Positions only grow, so iterating the ``r`` prefix yields records in append
 order, which is the order ``Replica.restore`` needs.
 
 Durability: ``append`` writes one ``WriteBatch(sync=True)`` for all the records
-it is given (the runtime coalesces consecutive Persists into one call). LevelDB
+it is given (the runtime coalesces the Persists of every event it steps as one
+group into one call: group commit, ``node/runtime.py``). LevelDB
 replays only whole batches after a crash, so the log is always a prefix of what
 was appended, cut at a batch boundary; a suffix that never synced was never
 acted on (the runtime sends only after ``append`` returns).

@@ -14,6 +14,7 @@ import logging
 import msgpack
 from aiohttp.test_utils import TestClient, TestServer
 
+from ledger.build import build_attest
 from node.api import create_app
 from node.logging import REDACTED, configure_logging
 from tests.api.chain_fixture import ApiChain
@@ -103,3 +104,36 @@ async def test_a_tx_lifecycle_logs_no_secret_amount_or_opening(api_chain: ApiCha
     everything = log + "\n".join(responses)
     leaked = [secret for secret in api_chain.secrets if secret in everything]
     assert leaked == []
+
+
+async def _submit_attest_batch(level: int) -> list[dict[str, object]]:
+    """Three attests and one duplicate in one ``txs:batch``; the JSON log lines at ``level``."""
+    world = World()
+    node = InProcessNode(world, world.new_store())
+    attests = [
+        build_attest(world.bank_b.identity, world.chain_id, "kyc", bytes([n]) * 32, nonce=n)
+        for n in (1, 2, 3)
+    ]
+    body = msgpack.packb([a.encode() for a in [*attests, attests[0]]])
+    stream = io.StringIO()
+    handler = configure_logging(json_lines=True, level=level, stream=stream)
+    try:
+        async with TestClient(TestServer(create_app(node))) as client:
+            response = await client.post("/v1/txs:batch", data=body, headers=MSGPACK)
+            assert response.status == 200
+    finally:
+        release(handler)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+async def test_a_batch_logs_one_info_line_and_each_admitted_tx_only_at_debug() -> None:
+    """Per-tx INFO lines cost a formatted record and a write per tx per node
+    (docs/performance.md): a batch logs one line with its counts."""
+    info = await _submit_attest_batch(logging.INFO)
+    assert [line["message"] for line in info] == ["tx batch"]
+    (batch,) = info
+    assert (batch["txs"], batch["admitted"], batch["duplicates"], batch["busy"]) == (4, 3, 1, 0)
+    assert batch["rejected"] == 0 and isinstance(batch["first_admitted_id"], str)
+    debug = await _submit_attest_batch(logging.DEBUG)
+    admitted = [line["tx_id"] for line in debug if line["message"] == "tx admitted"]
+    assert len(admitted) == 3 and admitted[0] == batch["first_admitted_id"]

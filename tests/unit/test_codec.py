@@ -10,6 +10,7 @@ import msgpack
 import pytest
 
 from ledger.codec import (
+    MAX_DEPTH,
     MAX_ENCODED_BYTES,
     U64,
     Bytes32,
@@ -153,3 +154,15 @@ def test_garbage_never_raises_anything_but_decode_error() -> None:
         blob = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 40)))
         with contextlib.suppress(DecodeError):
             decode_record(Outer, blob)
+
+
+def test_a_leaf_one_level_too_deep_is_refused_and_one_at_the_limit_is_not() -> None:
+    """Leaves are checked inline, without a call of their own: the depth limit still
+    counts them, as when every item was checked by its own call."""
+    for leaf in (1, b"x", "s", None, True):
+        at_limit: object = leaf
+        for _ in range(MAX_DEPTH):
+            at_limit = (at_limit,)
+        assert decode_value(msgpack.packb(at_limit)) == at_limit
+        assert reason(msgpack.packb((at_limit,))) == "TOO_DEEP"
+    assert reason(msgpack.packb((1, 2.5))) == "FLOAT"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consensus.action_plan import Stage, plan_actions
+from consensus.action_plan import Stage, group_commit, plan_actions
 from consensus.actions import Action, Broadcast, Persist, ReportFault, Send
 from consensus.messages import Prepare
 from consensus.persistence import ViewRecord
@@ -51,3 +51,16 @@ def test_every_action_is_kept_once_in_order() -> None:
 
 def test_no_actions_no_stages() -> None:
     assert plan_actions([]) == ()
+
+
+def test_group_commit_puts_every_record_ahead_of_every_other_action() -> None:
+    """The actions of consecutive steps: one sync of all their records, in order, then
+    the rest in order, so each record still precedes every action that followed it."""
+    records = [ViewRecord(v, True) for v in range(3)]
+    fault = ReportFault("malformed", 2, "x")
+    first_step: list[Action] = [Persist((records[0],)), Broadcast(_prepare(1))]
+    second_step: list[Action] = [fault, Persist((records[1], records[2])), Send(0, _prepare(2))]
+    assert group_commit([*first_step, *second_step]) == Stage(
+        tuple(records), (Broadcast(_prepare(1)), fault, Send(0, _prepare(2)))
+    )
+    assert group_commit([]) == Stage((), ())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.state import StateDelta, StateView, state_key
+from ledger import state as state_module
+from ledger.state import StateDelta, StateKeyError, StateView, state_key
 from ledger.store import MemoryStore
 from tests.store_writes import block_write
 
@@ -62,3 +64,28 @@ def test_views_behave_like_a_dict(
     assert dict(store.iter_state()) == model
     assert store.state_root() == root
     assert store.verify_state_root() == root
+
+
+def test_merging_and_copying_a_delta_do_not_check_its_keys_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A delta's keys are checked when set; a block's and the mempool's merges and
+    copies used to check every key again (a regex per key per merge)."""
+    tx = StateView(MemoryStore())
+    tx.put(state_key(b"out", b"1"), b"a")
+    tx.delete(state_key(b"acct", b"2"))
+    block = StateView(MemoryStore())
+    calls: list[bytes] = []
+    real_check = state_module.check_state_key
+
+    def counted_check(key: bytes) -> None:
+        calls.append(key)
+        real_check(key)
+
+    monkeypatch.setattr(state_module, "check_state_key", counted_check)
+    block.merge(tx.delta())
+    assert dict(block.delta().items()) == {b"out:1": b"a", b"acct:2": None}
+    assert calls == []
+    with pytest.raises(StateKeyError):
+        block.merge({b"no separator": b"x"})  # any other mapping is still checked
+    assert calls == [b"no separator"]
