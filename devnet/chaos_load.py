@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from client.sdk import Client, RetryPolicy, VeilApiError
 from client.wallet_file import WalletDir
+from devnet.chaos_reads import Reads
 from devnet.network import Devnet
 from ledger.build import build_attest
 
@@ -41,6 +42,7 @@ class AttestLoad:
     devnet: Devnet
     rate_per_bank: float
     seed: int
+    reads: Reads
     acks: list[Ack] = field(default_factory=list)
     failed_submits: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -48,7 +50,8 @@ class AttestLoad:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
-        chain_id = quick_client(self.devnet.url(0), 10).chain().chain_id
+        nodes = list(range(self.devnet.nodes))
+        chain_id = self.reads.first_answer(nodes, "GET /v1/chain", lambda c: c.chain()).chain_id
         for bank in range(self.devnet.nodes):
             thread = threading.Thread(
                 target=self._bank_loop, args=(bank, chain_id), daemon=True, name=f"load-{bank}"
@@ -102,6 +105,7 @@ class CommitWatcher:
     """Polls the chain; ``seen_s[tx_id]`` is when a tx was first seen committed."""
 
     devnet: Devnet
+    reads: Reads
     poll_s: float = 0.1
     seen_s: dict[bytes, float] = field(default_factory=dict)
     block_seen_s: dict[int, float] = field(default_factory=dict)
@@ -111,7 +115,9 @@ class CommitWatcher:
 
     def start(self) -> None:
         """Follow the chain from its current tip (older blocks hold no tx of this run)."""
-        self._next_height = quick_client(self.devnet.url(0), 10).status().height + 1
+        nodes = list(range(self.devnet.nodes))
+        status = self.reads.first_answer(nodes, "GET /v1/status", lambda c: c.status())
+        self._next_height = status.height + 1
         self._thread = threading.Thread(target=self._loop, daemon=True, name="commit-watcher")
         self._thread.start()
 
