@@ -27,13 +27,14 @@ from devnet.chaos_checks import (
     read_chain,
     wait_converged,
 )
-from devnet.chaos_load import Ack, AttestLoad, CommitWatcher
+from devnet.chaos_load import Ack, CommitWatcher, GeneratorLoad
 from devnet.chaos_reads import NoAnswerError, Reads
 from devnet.chaos_scenarios import SCENARIOS, ChaosRun, RunStoppedError
 from devnet.network import Devnet, DevnetError
 
 BASELINE_MAX_S = 10.0
-DEFAULT_RATE_PER_BANK = 2.0
+DEFAULT_RATE_TX_PER_S = 8.0
+"""Offered load in all, transfers and attests (``chaos_load``)."""
 DEFAULT_RECOVERY_BOUND_S = 60.0
 
 
@@ -53,6 +54,9 @@ class ChaosResult:
     rounds: int
     acknowledged: int
     committed: int
+    acknowledged_by_kind: dict[str, int]
+    committed_by_kind: dict[str, int]
+    """Acknowledged txs in every node's chain, by kind (``attest``, ``transfer``)."""
     uncommitted: int
     uncommitted_statuses: dict[str, int]
     """Why acknowledged txs never committed: e.g. ``rejected REPLAYED`` (a higher nonce of
@@ -167,7 +171,7 @@ def run_chaos(
     duration_s: float,
     seed: int,
     *,
-    rate_per_bank: float = DEFAULT_RATE_PER_BANK,
+    rate_tx_per_s: float = DEFAULT_RATE_TX_PER_S,
     recovery_bound_s: float = DEFAULT_RECOVERY_BOUND_S,
     max_rounds: int | None = None,
 ) -> ChaosResult:
@@ -176,10 +180,11 @@ def run_chaos(
     reads = Reads(devnet, recovery_bound_s)
     _require_running(reads)
     rng = random.Random(seed)
-    load = AttestLoad(devnet, rate_per_bank, seed, reads)
+    load = GeneratorLoad(devnet, rate_tx_per_s, duration_s)
     watcher = CommitWatcher(devnet, reads)
-    watcher.start()
+    watcher.note_tip()
     load.start()
+    watcher.start()
     started_s = time.monotonic()
     baseline_s = min(BASELINE_MAX_S, duration_s / 4)
     time.sleep(baseline_s)
@@ -223,6 +228,7 @@ def run_chaos(
         )
     in_chain = frozenset.intersection(*(c.tx_ids for c in chains)) if chains else frozenset()
     acked_ids = {a.tx_id for a in acks}
+    kinds = {a.tx_id: a.kind for a in acks}
     return ChaosResult(
         scenario=scenario,
         seed=seed,
@@ -230,6 +236,8 @@ def run_chaos(
         rounds=run.rounds,
         acknowledged=len(acked_ids),
         committed=len(acked_ids & in_chain),
+        acknowledged_by_kind=dict(Counter(kinds.values())),
+        committed_by_kind=dict(Counter(kinds[t] for t in acked_ids & in_chain)),
         uncommitted=len(acked_ids - in_chain),
         uncommitted_statuses=final_statuses(reads, acked_ids - in_chain),
         lost=len(lost),
@@ -242,10 +250,26 @@ def run_chaos(
         faulted=phase_numbers(acks, watcher.seen_s, faults_from_s, faults_to_s),
         honest_faults=run.honest_faults,
         violations=run.violations,
-        notes=run.notes
-        + (
-            [f"mean recovery {statistics.fmean(run.recoveries_s):.2f} s"]
-            if run.recoveries_s
-            else []
-        ),
+        notes=run.notes + _load_notes(load) + _recovery_notes(run.recoveries_s),
     )
+
+
+def _recovery_notes(recoveries_s: list[float]) -> list[str]:
+    return [f"mean recovery {statistics.fmean(recoveries_s):.2f} s"] if recoveries_s else []
+
+
+def _load_notes(load: GeneratorLoad) -> list[str]:
+    """What the load generator says about its own run (an error, prepared txs run out)."""
+    if load.error is not None:
+        return [f"the load generator failed: {type(load.error).__name__}: {load.error}"]
+    report = load.report
+    if report is None:
+        return ["the load generator did not finish its drain"]
+    notes = [
+        f"load: {report.prepared} txs prepared, {report.sent} sent, {report.resubmitted} "
+        f"resubmitted, {report.unreachable} unreachable answers, busy {report.busy or 0}, "
+        f"{report.broken_chains} transfer chains ended by a refusal"
+    ]
+    if report.exhausted:
+        notes.append("the load ran out of prepared txs before the faults ended")
+    return notes

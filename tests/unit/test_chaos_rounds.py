@@ -29,8 +29,14 @@ class IdleLoad:
     def start(self) -> None:
         return
 
+    def note_tip(self) -> None:
+        return
+
     def stop(self) -> list[object]:
         return []
+
+    error = None
+    report = None
 
 
 def count_rounds(run: ChaosRun) -> None:
@@ -41,7 +47,7 @@ def count_rounds(run: ChaosRun) -> None:
 
 def test_rounds_limit_ends_the_fault_phase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(chaos_scenarios.SCENARIOS, "count", count_rounds)
-    monkeypatch.setattr(chaos, "AttestLoad", IdleLoad)
+    monkeypatch.setattr(chaos, "GeneratorLoad", IdleLoad)
     monkeypatch.setattr(chaos, "CommitWatcher", IdleLoad)
     with running(SlowNode()) as node:
         devnet = Devnet(tmp_path, 1, node.server_address[1])
