@@ -52,8 +52,8 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.load import DEFAULT_SENDERS, LoadReport, run_load
-from benchmarks.load_cpu import load_average
 from client.sdk import Client, RetryPolicy, VeilApiError
+from devnet.load.cpu import load_average
 from devnet.network import Devnet, open_devnet
 from privacy.msm import BACKEND_ENV, available_backends
 

@@ -8,7 +8,7 @@ execution and synced writes) is written to ``--out`` and the top functions by
 own time are printed. Each profiler's timer is ``time.thread_time``, so time
 spent waiting (select, fsync) is not counted: the profile is of CPU.
 The proof-pool processes are not profiled (their CPU is measured by
-``benchmarks.load`` from /proc).
+``devnet.load.cpu`` from /proc, for ``python -m benchmarks.load``).
 
 To profile a devnet node: ``python -m devnet kill --dir D N``, then start this
 with node N's config (its ports are free again) and run the load.

@@ -10,6 +10,7 @@ and the fault phase, measured in the same run.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import statistics
@@ -17,14 +18,23 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from client.sdk import VeilApiError
-from devnet.chaos_checks import fork_heights, lost_commits, read_chain, wait_converged
-from devnet.chaos_load import Ack, AttestLoad, CommitWatcher, quick_client
-from devnet.chaos_scenarios import SCENARIOS, ChaosRun
+from client.api_types import TxStatus
+from client.sdk import Client, VeilApiError
+from devnet.chaos_checks import (
+    NodeChain,
+    fork_heights,
+    lost_commits,
+    read_chain,
+    wait_converged,
+)
+from devnet.chaos_load import Ack, CommitWatcher, GeneratorLoad
+from devnet.chaos_reads import NoAnswerError, Reads
+from devnet.chaos_scenarios import SCENARIOS, ChaosRun, RunStoppedError
 from devnet.network import Devnet, DevnetError
 
 BASELINE_MAX_S = 10.0
-DEFAULT_RATE_PER_BANK = 2.0
+DEFAULT_RATE_TX_PER_S = 8.0
+"""Offered load in all, transfers and attests (``chaos_load``)."""
 DEFAULT_RECOVERY_BOUND_S = 60.0
 
 
@@ -44,6 +54,9 @@ class ChaosResult:
     rounds: int
     acknowledged: int
     committed: int
+    acknowledged_by_kind: dict[str, int]
+    committed_by_kind: dict[str, int]
+    """Acknowledged txs in every node's chain, by kind (``attest``, ``transfer``)."""
     uncommitted: int
     uncommitted_statuses: dict[str, int]
     """Why acknowledged txs never committed: e.g. ``rejected REPLAYED`` (a higher nonce of
@@ -99,31 +112,57 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def final_statuses(devnet: Devnet, tx_ids: set[bytes]) -> dict[str, int]:
-    """What node 0 says about each of ``tx_ids``, counted."""
-    client = quick_client(devnet.url(0), 10)
+def _tx(tx_id: bytes, client: Client) -> TxStatus:
+    return client.tx(tx_id)
+
+
+def final_statuses(reads: Reads, tx_ids: set[bytes]) -> dict[str, int]:
+    """What the first node to answer says about each of ``tx_ids``, counted; once no node
+    answers within the budget, the rest are counted as ``no answer``."""
     found: Counter[str] = Counter()
+    silent = False
+    nodes = list(range(reads.devnet.nodes))
     for tx_id in tx_ids:
+        if silent:
+            found["no answer"] += 1
+            continue
         try:
-            status = client.tx(tx_id)
+            status = reads.first_answer(nodes, "GET /v1/txs/ID", functools.partial(_tx, tx_id))
             found[f"{status.status} {status.reason or ''}".strip()] += 1
         except VeilApiError as exc:
             found[exc.code.lower()] += 1
+        except NoAnswerError:
+            silent = True
+            found["no answer"] += 1
     return dict(found)
 
 
-def _require_running(devnet: Devnet) -> None:
-    down = []
+def _require_running(reads: Reads) -> None:
+    devnet = reads.devnet
+    down = [i for i in range(devnet.nodes) if devnet.pid(i) is None]
     for index in range(devnet.nodes):
+        if index in down:
+            continue
         try:
-            quick_client(devnet.url(index), 5).status()
-        except (VeilApiError, OSError):
+            reads.from_node(index, "GET /v1/status", lambda c: c.status())
+        except NoAnswerError:
             down.append(index)
     if down:
         raise DevnetError(
-            f"nodes {down} of {devnet.root} do not answer; start the devnet with "
+            f"nodes {sorted(down)} of {devnet.root} do not answer; start the devnet with "
             f"`python -m devnet up --dir {devnet.root}` first"
         )
+
+
+def read_chains(reads: Reads, up_to_height: int | None, violations: list[str]) -> list[NodeChain]:
+    """Every node's chain that it serves within the budget; a silent node is a violation."""
+    chains = []
+    for index in range(reads.devnet.nodes):
+        try:
+            chains.append(read_chain(reads, index, up_to_height))
+        except NoAnswerError as exc:
+            violations.append(f"node {index} did not serve its chain for the checks: {exc}")
+    return chains
 
 
 def run_chaos(
@@ -132,25 +171,37 @@ def run_chaos(
     duration_s: float,
     seed: int,
     *,
-    rate_per_bank: float = DEFAULT_RATE_PER_BANK,
+    rate_tx_per_s: float = DEFAULT_RATE_TX_PER_S,
     recovery_bound_s: float = DEFAULT_RECOVERY_BOUND_S,
     max_rounds: int | None = None,
 ) -> ChaosResult:
     if scenario not in SCENARIOS:
         raise DevnetError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    _require_running(devnet)
+    reads = Reads(devnet, recovery_bound_s)
+    _require_running(reads)
     rng = random.Random(seed)
-    load = AttestLoad(devnet, rate_per_bank, seed)
-    watcher = CommitWatcher(devnet)
-    watcher.start()
+    load = GeneratorLoad(devnet, rate_tx_per_s, duration_s)
+    watcher = CommitWatcher(devnet, reads)
+    watcher.note_tip()
     load.start()
+    watcher.start()
     started_s = time.monotonic()
     baseline_s = min(BASELINE_MAX_S, duration_s / 4)
     time.sleep(baseline_s)
     faults_from_s = time.monotonic()
-    run = ChaosRun(devnet, scenario, rng, faults_from_s + duration_s - baseline_s, recovery_bound_s)
+    run = ChaosRun(
+        devnet,
+        scenario,
+        rng,
+        faults_from_s + duration_s - baseline_s,
+        recovery_bound_s,
+        reads,
+        max_rounds=max_rounds,
+    )
     try:
         SCENARIOS[scenario](run)
+    except (NoAnswerError, RunStoppedError) as exc:  # a fact of the run, not a crash of the tool
+        run.violations.append(f"round {run.rounds}: {exc}")
     finally:
         if run.network is not None:
             run.network.heal()
@@ -159,13 +210,13 @@ def run_chaos(
                 devnet.start(index)
     faults_to_s = time.monotonic()
     acks = load.stop()
-    converged_at = wait_converged(devnet, list(range(devnet.nodes)))
+    converged_at = wait_converged(reads, list(range(devnet.nodes)))
     watcher.stop()
     if converged_at is None:
         run.violations.append(
             "the nodes did not settle on one height and state root after the heal"
         )
-    chains = [read_chain(devnet, i, converged_at) for i in range(devnet.nodes)]
+    chains = read_chains(reads, converged_at, run.violations)
     forks = fork_heights(chains)
     if forks:
         run.violations.append(f"fork at heights {forks[:10]}")
@@ -175,8 +226,9 @@ def run_chaos(
         run.violations.append(
             f"{len(lost)} committed txs missing from some node, e.g. {sorted(lost)[0].hex()}"
         )
-    in_chain = frozenset.intersection(*(c.tx_ids for c in chains))
+    in_chain = frozenset.intersection(*(c.tx_ids for c in chains)) if chains else frozenset()
     acked_ids = {a.tx_id for a in acks}
+    kinds = {a.tx_id: a.kind for a in acks}
     return ChaosResult(
         scenario=scenario,
         seed=seed,
@@ -184,8 +236,10 @@ def run_chaos(
         rounds=run.rounds,
         acknowledged=len(acked_ids),
         committed=len(acked_ids & in_chain),
+        acknowledged_by_kind=dict(Counter(kinds.values())),
+        committed_by_kind=dict(Counter(kinds[t] for t in acked_ids & in_chain)),
         uncommitted=len(acked_ids - in_chain),
-        uncommitted_statuses=final_statuses(devnet, acked_ids - in_chain),
+        uncommitted_statuses=final_statuses(reads, acked_ids - in_chain),
         lost=len(lost),
         forks=len(forks),
         converged=converged_at is not None,
@@ -196,10 +250,26 @@ def run_chaos(
         faulted=phase_numbers(acks, watcher.seen_s, faults_from_s, faults_to_s),
         honest_faults=run.honest_faults,
         violations=run.violations,
-        notes=run.notes
-        + (
-            [f"mean recovery {statistics.fmean(run.recoveries_s):.2f} s"]
-            if run.recoveries_s
-            else []
-        ),
+        notes=run.notes + _load_notes(load) + _recovery_notes(run.recoveries_s),
     )
+
+
+def _recovery_notes(recoveries_s: list[float]) -> list[str]:
+    return [f"mean recovery {statistics.fmean(recoveries_s):.2f} s"] if recoveries_s else []
+
+
+def _load_notes(load: GeneratorLoad) -> list[str]:
+    """What the load generator says about its own run (an error, prepared txs run out)."""
+    if load.error is not None:
+        return [f"the load generator failed: {type(load.error).__name__}: {load.error}"]
+    report = load.report
+    if report is None:
+        return ["the load generator did not finish its drain"]
+    notes = [
+        f"load: {report.prepared} txs prepared, {report.sent} sent, {report.resubmitted} "
+        f"resubmitted, {report.unreachable} unreachable answers, busy {report.busy or 0}, "
+        f"{report.broken_chains} transfer chains ended by a refusal"
+    ]
+    if report.exhausted:
+        notes.append("the load ran out of prepared txs before the faults ended")
+    return notes

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
-from client.sdk import VeilApiError
-from devnet.chaos_load import quick_client
-from devnet.network import Devnet
+from client.api_types import Block
+from client.sdk import Client, VeilApiError
+from devnet.chaos_reads import POLL_TIMEOUT_S, Reads
 
 CONVERGE_TIMEOUT_S = 90.0
 
@@ -28,18 +29,24 @@ class NodeChain:
     state_root: bytes
 
 
-def read_chain(devnet: Devnet, index: int, up_to_height: int | None = None) -> NodeChain:
-    """Node ``index``'s blocks from height 1 to ``up_to_height`` (default: its tip)."""
-    client = quick_client(devnet.url(index), 10)
-    status = client.status()
+def read_chain(reads: Reads, index: int, up_to_height: int | None = None) -> NodeChain:
+    """Node ``index``'s blocks from height 1 to ``up_to_height`` (default: its tip); each
+    read retried within ``reads``' budget, ``NoAnswerError`` when the node stays silent."""
+    status = reads.from_node(index, "GET /v1/status", lambda c: c.status())
     top = status.height if up_to_height is None else min(up_to_height, status.height)
     hashes: list[bytes] = []
     tx_ids: set[bytes] = set()
     for height in range(1, top + 1):
-        block = client.block(height)
+        block = reads.from_node(
+            index, f"GET /v1/blocks/{height}", functools.partial(_block, height)
+        )
         hashes.append(block.hash)
         tx_ids.update(tx.id for tx in block.txs)
     return NodeChain(index, tuple(hashes), frozenset(tx_ids), status.state_root)
+
+
+def _block(height: int, client: Client) -> Block:
+    return client.block(height)
 
 
 def fork_heights(chains: list[NodeChain]) -> list[int]:
@@ -59,7 +66,7 @@ def lost_commits(chains: list[NodeChain], reported: set[bytes]) -> set[bytes]:
 
 
 def wait_converged(
-    devnet: Devnet, nodes: list[int], timeout_s: float = CONVERGE_TIMEOUT_S
+    reads: Reads, nodes: list[int], timeout_s: float = CONVERGE_TIMEOUT_S
 ) -> int | None:
     """The height at which ``nodes`` settle: one height and state root, empty mempools,
     twice in a row (None: not within the timeout). The load must be stopped."""
@@ -67,7 +74,8 @@ def wait_converged(
     previous: tuple[int, bytes] | None = None
     while time.monotonic() - started < timeout_s:
         try:
-            statuses = [quick_client(devnet.url(i), 3).status() for i in nodes]
+            # Every node runs by now: a full attempt each (at load 50 one took over 3 s).
+            statuses = [reads.client(i).status() for i in nodes]
         except (VeilApiError, OSError):
             statuses = []
         states = {(s.height, s.state_root) for s in statuses}
@@ -80,22 +88,22 @@ def wait_converged(
     return None
 
 
-def heights(devnet: Devnet, nodes: list[int]) -> dict[int, int]:
-    """The height of each of ``nodes`` that answers."""
+def heights(reads: Reads, nodes: list[int]) -> dict[int, int]:
+    """The height of each of ``nodes`` that answers (one quick try each: callers poll)."""
     found = {}
     for index in nodes:
         try:
-            found[index] = quick_client(devnet.url(index), 2).status().height
+            found[index] = reads.client(index, POLL_TIMEOUT_S).status().height
         except (VeilApiError, OSError):
             continue
     return found
 
 
-def wait_progress(devnet: Devnet, nodes: list[int], above: int, timeout_s: float) -> float | None:
+def wait_progress(reads: Reads, nodes: list[int], above: int, timeout_s: float) -> float | None:
     """Seconds until every one of ``nodes`` has a block above height ``above``."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        found = heights(devnet, nodes)
+        found = heights(reads, nodes)
         if len(found) == len(nodes) and min(found.values()) > above:
             return time.monotonic() - started
         time.sleep(0.1)

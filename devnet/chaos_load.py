@@ -1,100 +1,121 @@
 """What the chaos tool measures while it breaks things: acknowledged txs and when they commit.
 
-``AttestLoad``: one thread per bank submits that bank's attests at a steady rate,
-nonces in order, to the bank's own node (the next live one while it is down),
-and records every tx the API acknowledged (202). ``CommitWatcher`` follows the
-chain on whichever node answers and notes when each tx id first appears in a
-committed block: commit latency, tx/s per phase, and the set of txs some node
-reported committed (for the no-lost-commit check).
+``GeneratorLoad`` runs the load generator's engine (``devnet.load.run.run_load``,
+the same as ``python -m benchmarks.load``) in a thread of its own with
+``kind="mixed"``: two-output confidential transfers from a few funded senders
+(each sender's transfers chained, the next sent once the last committed) and the
+banks' attests, at a modest total rate, to every node (a
+node that does not answer is skipped, a tx stalled 30 s after its ack is sent to
+another node). Every tx an API acknowledged is recorded with the time.
+``CommitWatcher`` follows the chain on whichever node answers and notes when each
+tx id first appears in a committed block: commit latency, tx/s per phase, and the
+set of txs some node reported committed (for the no-lost-commit check).
 """
 
 from __future__ import annotations
 
-import random
+import asyncio
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 
-from client.sdk import Client, RetryPolicy, VeilApiError
-from client.wallet_file import WalletDir
-from devnet.network import Devnet
-from ledger.build import build_attest
+from client.sdk import VeilApiError
+from devnet.chaos_reads import POLL_TIMEOUT_S, Reads
+from devnet.load import drive
+from devnet.load.run import LoadReport, run_load
+from devnet.network import Devnet, DevnetError
 
-SUBMIT_TIMEOUT_S = 3.0
-
-
-def quick_client(url: str, timeout_s: float = SUBMIT_TIMEOUT_S) -> Client:
-    return Client(url, timeout_s=timeout_s, retry=RetryPolicy(attempts=1))
+TRANSFER_SENDERS = 4
+"""Few senders: each proof costs tens of ms, and a short run needs only a few dozen."""
+PREPARED_MARGIN_S = 120.0
+"""Attests are prepared for the planned duration plus this (a round may overrun it)."""
+TRANSFER_EVERY_S = 3.0
+"""A sender's transfers are chained (one per commit): one per this many seconds planned
+is about what a loaded devnet commits; a chain that runs out leaves the attests going."""
+MAX_TRANSFERS_PER_SENDER = 250
+SETUP_TIMEOUT_S = 900.0
+"""Funding the senders and proving the transfers, on a loaded 2-core machine."""
+DRAIN_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
     tx_id: bytes
-    bank: int
+    kind: str
+    """``attest`` or ``transfer``."""
     node: int
     at_s: float
     """time.monotonic() when the API acknowledged it."""
 
 
+def prepared_txs(rate_tx_per_s: float, planned_s: float, senders: int) -> tuple[int, int]:
+    """(all txs, of which transfers) to prepare for a run of ``planned_s``."""
+    per_sender = min(MAX_TRANSFERS_PER_SENDER, math.ceil(planned_s / TRANSFER_EVERY_S))
+    transfers = senders * per_sender
+    return transfers + math.ceil(rate_tx_per_s * (planned_s + PREPARED_MARGIN_S)), transfers
+
+
 @dataclass(slots=True)
-class AttestLoad:
+class GeneratorLoad:
     devnet: Devnet
-    rate_per_bank: float
-    seed: int
+    rate_tx_per_s: float
+    planned_s: float
+    """How long the run means to load the devnet (the load stops earlier on ``stop``)."""
+    senders: int = TRANSFER_SENDERS
     acks: list[Ack] = field(default_factory=list)
-    failed_submits: int = 0
+    report: LoadReport | None = None
+    error: BaseException | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _first_ack: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> None:
-        chain_id = quick_client(self.devnet.url(0), 10).chain().chain_id
-        for bank in range(self.devnet.nodes):
-            thread = threading.Thread(
-                target=self._bank_loop, args=(bank, chain_id), daemon=True, name=f"load-{bank}"
-            )
-            self._threads.append(thread)
-            thread.start()
+    def start(self, timeout_s: float = SETUP_TIMEOUT_S) -> None:
+        """Set up and prove (blocking), and return once the first tx was acknowledged."""
+        self._thread = threading.Thread(target=self._run, daemon=True, name="chaos-load")
+        self._thread.start()
+        deadline_s = time.monotonic() + timeout_s
+        while not self._first_ack.wait(0.2):
+            if not self._thread.is_alive():
+                raise DevnetError(f"the load generator stopped before its first ack: {self.error}")
+            if time.monotonic() > deadline_s:
+                self._stop.set()
+                raise DevnetError(f"the load generator had no tx acknowledged in {timeout_s:g} s")
 
     def stop(self) -> list[Ack]:
+        """Stop submitting; the generator drains (up to ``DRAIN_S``) and reports."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-        return list(self.acks)
+        if self._thread is not None:
+            self._thread.join(timeout=DRAIN_S + 120)
+        with self._lock:
+            return list(self.acks)
 
-    def _bank_loop(self, bank: int, chain_id: bytes) -> None:
-        rng = random.Random(self.seed * 1000 + bank)
-        wallet = WalletDir.open(self.devnet.bank_dir(bank), read_state=False)
-        identity = wallet.wallet.identity
-        nonce = self._last_nonce(wallet.public_key)
-        period_s = 1.0 / self.rate_per_bank
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            next_at = max(next_at + period_s, time.monotonic())
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
-            nonce += 1
-            tx = build_attest(identity, chain_id, "chaos", rng.randbytes(32), nonce=nonce)
-            order = [bank, *[(bank + k) % self.devnet.nodes for k in range(1, self.devnet.nodes)]]
-            for node in order:
-                if self._stop.is_set():
-                    return
-                try:
-                    quick_client(self.devnet.url(node)).submit(tx.encode())
-                except (VeilApiError, OSError):
-                    with self._lock:
-                        self.failed_submits += 1
-                    continue
-                with self._lock:
-                    self.acks.append(Ack(tx.tx_id, bank, node, time.monotonic()))
-                break
+    def _run(self) -> None:
+        count, transfers = prepared_txs(self.rate_tx_per_s, self.planned_s, self.senders)
+        try:
+            self.report = asyncio.run(
+                run_load(
+                    self.devnet.root,
+                    "mixed",
+                    # The stop event ends it; the duration only bounds a forgotten run.
+                    duration_s=self.planned_s + 24 * 3600,
+                    rate=self.rate_tx_per_s,
+                    on_ack=self._on_ack,
+                    stop=self._stop,
+                    count=count,
+                    transfers=transfers,
+                    senders=self.senders,
+                    drain_s=DRAIN_S,
+                )
+            )
+        except Exception as exc:  # reported by start() or in the run's notes
+            self.error = exc
 
-    def _last_nonce(self, public_key: bytes) -> int:
-        for node in range(self.devnet.nodes):
-            try:
-                return quick_client(self.devnet.url(node)).account(public_key).last_nonce
-            except (VeilApiError, OSError):
-                continue
-        return 0
+    def _on_ack(self, ack: drive.Ack) -> None:
+        with self._lock:
+            self.acks.append(Ack(ack.tx_id, ack.kind, ack.node, time.monotonic()))
+        self._first_ack.set()
 
 
 @dataclass(slots=True)
@@ -102,6 +123,7 @@ class CommitWatcher:
     """Polls the chain; ``seen_s[tx_id]`` is when a tx was first seen committed."""
 
     devnet: Devnet
+    reads: Reads
     poll_s: float = 0.1
     seen_s: dict[bytes, float] = field(default_factory=dict)
     block_seen_s: dict[int, float] = field(default_factory=dict)
@@ -109,9 +131,15 @@ class CommitWatcher:
     _thread: threading.Thread | None = None
     _next_height: int = 1
 
-    def start(self) -> None:
+    def note_tip(self) -> None:
         """Follow the chain from its current tip (older blocks hold no tx of this run)."""
-        self._next_height = quick_client(self.devnet.url(0), 10).status().height + 1
+        nodes = list(range(self.devnet.nodes))
+        status = self.reads.first_answer(nodes, "GET /v1/status", lambda c: c.status())
+        self._next_height = status.height + 1
+
+    def start(self) -> None:
+        """Poll from the noted tip, in a thread. Started after the load's setup: that forks
+        proving processes, and a fork while this thread holds a lock can deadlock."""
         self._thread = threading.Thread(target=self._loop, daemon=True, name="commit-watcher")
         self._thread.start()
 
@@ -124,7 +152,7 @@ class CommitWatcher:
         node = 0
         while not self._stop.is_set():
             try:
-                client = quick_client(self.devnet.url(node), 2)
+                client = self.reads.client(node, POLL_TIMEOUT_S)
                 top = client.status().height
                 while self._next_height <= top and not self._stop.is_set():
                     block = client.block(self._next_height)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from client.sdk import VeilApiError
 from devnet.chaos_checks import heights, wait_progress
 from devnet.chaos_faults import NetworkFaults, SmallDisk, require_netns
-from devnet.chaos_load import quick_client
+from devnet.chaos_reads import POLL_TIMEOUT_S, Reads
 from devnet.network import PEER_PORT_OFFSET, Devnet, DevnetError
 
 RESTART_TIMEOUT_S = 120.0
@@ -29,6 +29,11 @@ SPLIT_SETTLE_S = 1.5
 """Commits already in flight when a split starts may land during this long."""
 
 
+class RunStoppedError(Exception):
+    """The fault phase cannot go on (a node exited by itself); the run records it as a
+    violation, heals and still checks what the nodes hold."""
+
+
 @dataclass(slots=True)
 class ChaosRun:
     devnet: Devnet
@@ -36,6 +41,7 @@ class ChaosRun:
     rng: random.Random
     deadline_s: float
     recovery_bound_s: float
+    reads: Reads
     recoveries_s: list[float] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -56,12 +62,12 @@ class ChaosRun:
         return time.monotonic() < self.deadline_s
 
     def top_height(self, nodes: list[int] | None = None) -> int:
-        return max(heights(self.devnet, nodes or self.all_nodes).values(), default=0)
+        return max(heights(self.reads, nodes or self.all_nodes).values(), default=0)
 
     def recovered(self, what: str, nodes: list[int], above: int, since_s: float) -> None:
         """Record how long after ``since_s`` every one of ``nodes`` passed ``above``."""
         remaining = self.recovery_bound_s - (time.monotonic() - since_s)
-        waited = wait_progress(self.devnet, nodes, above, max(0.0, remaining))
+        waited = wait_progress(self.reads, nodes, above, max(0.0, remaining))
         if waited is None:
             self.violations.append(
                 f"round {self.rounds}: no progress within {self.recovery_bound_s:g} s after {what}"
@@ -82,11 +88,11 @@ class ChaosRun:
         # the only one (two nodes out of four at once is more than f = 1).
         while time.monotonic() < deadline:
             try:
-                if quick_client(self.devnet.url(index), 2).status().height >= target:
+                if self.reads.client(index, POLL_TIMEOUT_S).status().height >= target:
                     return
             except (VeilApiError, OSError):
                 if self.devnet.pid(index) is None:
-                    raise DevnetError(
+                    raise RunStoppedError(
                         f"node {index} exited after a restart; see {self.devnet.log_file(index)}"
                     ) from None
             time.sleep(0.1)
@@ -96,14 +102,18 @@ class ChaosRun:
         )
 
     def primary(self) -> int:
+        """The primary of the view most nodes are in; ``NoAnswerError`` if none answers within
+        the recovery bound."""
         views = []
         for index in self.all_nodes:
             try:
-                views.append(quick_client(self.devnet.url(index), 2).status().view)
+                views.append(self.reads.client(index, POLL_TIMEOUT_S).status().view)
             except (VeilApiError, OSError):
                 continue
-        if not views:
-            raise DevnetError("no node answers /v1/status")
+        if not views:  # all silent at once: ask patiently (a loaded machine, not a fault)
+            views.append(
+                self.reads.first_answer(self.all_nodes, "GET /v1/status", lambda c: c.status()).view
+            )
         return max(set(views), key=views.count) % self.devnet.nodes
 
     def pause(self, low_s: float, high_s: float) -> None:
@@ -178,9 +188,9 @@ def partition(run: ChaosRun) -> None:
             groups = [[alone], [i for i in run.all_nodes if i != alone]]
         faults.partition(groups)
         time.sleep(SPLIT_SETTLE_S)
-        during = heights(run.devnet, run.all_nodes)
+        during = heights(run.reads, run.all_nodes)
         run.pause(3.0, 6.0)
-        after = heights(run.devnet, run.all_nodes)
+        after = heights(run.reads, run.all_nodes)
         if split:
             moved = {i: (during[i], h) for i, h in after.items() if i in during and h > during[i]}
             if moved:
@@ -198,7 +208,7 @@ def catch_up(run: ChaosRun) -> None:
     faults = _network(run)
     alone = run.rng.randrange(run.devnet.nodes)
     others = [i for i in run.all_nodes if i != alone]
-    start_height = heights(run.devnet, [alone]).get(alone, 0)
+    start_height = heights(run.reads, [alone]).get(alone, 0)
     faults.partition([[alone], others])
     time.sleep(max(0.0, run.deadline_s - time.monotonic()))
     top = run.top_height(others)
@@ -303,11 +313,11 @@ def byzantine(run: ChaosRun) -> None:
 
 
 def _view(run: ChaosRun, index: int) -> int:
-    return quick_client(run.devnet.url(index), 3).status().view
+    return run.reads.from_node(index, "GET /v1/status", lambda c: c.status()).view
 
 
 def _faults(run: ChaosRun, index: int) -> dict[str, float]:
-    text = quick_client(run.devnet.url(index), 3).metrics()
+    text = run.reads.from_node(index, "GET /metrics", lambda c: c.metrics())
     found = {}
     for line in text.splitlines():
         if line.startswith("veil_faults_total{"):

@@ -15,7 +15,7 @@ from rich.table import Table
 from client.sdk import Client, RetryPolicy, VeilApiError
 from devnet import netns as netns_tools
 from devnet.chaos import (
-    DEFAULT_RATE_PER_BANK,
+    DEFAULT_RATE_TX_PER_S,
     DEFAULT_RECOVERY_BOUND_S,
     ChaosResult,
     run_chaos,
@@ -290,11 +290,11 @@ def demo(root: Path) -> None:
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--rate",
-    "rate_per_bank",
-    type=click.FloatRange(0.1, None),
-    default=DEFAULT_RATE_PER_BANK,
+    "rate_tx_per_s",
+    type=click.FloatRange(0.5, None),
+    default=DEFAULT_RATE_TX_PER_S,
     show_default=True,
-    help="attests per second per bank",
+    help="txs per second offered in all (transfers and attests)",
 )
 @click.option(
     "--recovery-bound",
@@ -317,7 +317,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
     scenario: str,
     duration_s: float,
     seed: int,
-    rate_per_bank: float,
+    rate_tx_per_s: float,
     recovery_bound_s: float,
     max_rounds: int | None,
     json_output: bool,
@@ -331,7 +331,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
             scenario,
             duration_s,
             seed,
-            rate_per_bank=rate_per_bank,
+            rate_tx_per_s=rate_tx_per_s,
             recovery_bound_s=recovery_bound_s,
             max_rounds=max_rounds,
         )
@@ -343,7 +343,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
         _print_chaos(result)
     if not result.ok:
         replay = f"--scenario {scenario} --duration {duration_s:g} --seed {seed}"
-        replay += f" --rate {rate_per_bank:g} --recovery-bound {recovery_bound_s:g}"
+        replay += f" --rate {rate_tx_per_s:g} --recovery-bound {recovery_bound_s:g}"
         replay += f" --rounds {max_rounds}" if max_rounds is not None else ""
         click.echo(
             f"VIOLATION in scenario {scenario}, seed {seed}: replay with "
@@ -361,6 +361,8 @@ def _print_chaos(result: ChaosResult) -> None:
         ("rounds", result.rounds),
         ("txs acknowledged", result.acknowledged),
         ("acknowledged and committed", result.committed),
+        ("  acknowledged by kind", json.dumps(result.acknowledged_by_kind)),
+        ("  committed by kind", json.dumps(result.committed_by_kind)),
         ("acknowledged, never committed", result.uncommitted),
         ("  their final status", json.dumps(result.uncommitted_statuses)),
         ("lost commits", result.lost),

@@ -1,6 +1,7 @@
 """Short runs of ``python -m devnet chaos`` (issue 12) against real 4-node devnets: each
-scenario 20-40 s under load, then no lost commit, no fork, convergence, bounded
-recovery; and a run that breaks its recovery bound exits 1 with the replay command."""
+scenario 20-40 s under the load generator's mixed load (transfers and attests), then no
+lost commit, no fork, convergence, bounded recovery; and a run that breaks its recovery
+bound exits 1 with the replay command."""
 
 from __future__ import annotations
 
@@ -102,6 +103,10 @@ def chaos(root: Path, scenario: str, seed: int, *extra: str) -> dict[str, object
 def test_kill_primary(loopback_devnet: Path) -> None:
     result = chaos(loopback_devnet, "kill-primary", 11)
     assert result["rounds"] >= 1 and result["recovery_s_p99"] is not None
+    # The load is the load generator's mixed load: confidential transfers commit too.
+    committed = result["committed_by_kind"]
+    assert isinstance(committed, dict)
+    assert committed.get("transfer", 0) > 0 and committed.get("attest", 0) > 0, committed
 
 
 def test_byzantine_primary(loopback_devnet: Path) -> None:

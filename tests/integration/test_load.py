@@ -1,5 +1,5 @@
-"""The load generator (``benchmarks.load``, issue 9 "Numbers") against a real 4-node devnet:
-a short mixed run through the API the chaos tool uses, and the ``--json`` command line."""
+"""The load generator (``devnet.load``, issue 9 "Numbers") against a real 4-node devnet: a
+short mixed run through the API the chaos tool uses, and ``python -m benchmarks.load --json``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.load import main, run_load
-from benchmarks.load_drive import Ack
+from benchmarks.load import main
 from client.sdk import Client, RetryPolicy, VeilApiError
+from devnet.load.drive import Ack
+from devnet.load.run import run_load
 from devnet.network import Devnet, open_devnet
 
 JSON_FIELDS = ("committed_tx_per_s", "p50_s", "p95_s", "p99_s", "rejected", "cpu_s_per_node")

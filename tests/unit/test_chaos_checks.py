@@ -39,7 +39,7 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 def test_phase_numbers_count_commits_inside_the_phase_only() -> None:
-    acks = [Ack(b"a", 0, 0, 1.0), Ack(b"b", 0, 0, 2.0), Ack(b"c", 0, 0, 9.0)]
+    acks = [Ack(b"a", "attest", 0, 1.0), Ack(b"b", "attest", 0, 2.0), Ack(b"c", "transfer", 0, 9.0)]
     seen = {b"a": 1.5, b"b": 12.0}
     numbers = phase_numbers(acks, seen, 0.0, 10.0)
     assert numbers.committed_tx_per_s == 0.1  # only "a" committed inside [0, 10)

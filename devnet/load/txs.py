@@ -1,4 +1,4 @@
-"""Signed txs for the load generator, made before the clock starts (``benchmarks.load``).
+"""Signed txs for the load generator, made before the clock starts (``devnet.load.run``).
 
 - Attests: each bank signs its own, nonces counting up from its last one, so a
   bank's attests must reach the chain in order (the generator keeps them so).

@@ -3,8 +3,8 @@
 Everything goes through the devnet's bank keys (``DEVNET_DIR/banks/bankN``):
 bank i registers its share of fresh sender accounts and funds each with one
 issue output of its own asset, submitted to node i and waited for. Then the
-txs of the run are made (``benchmarks.load_txs``) and put in lanes
-(``benchmarks.load_drive``): one per bank for attests, one per sender for
+txs of the run are made (``devnet.load.txs``) and put in lanes
+(``devnet.load.drive``): one per bank for attests, one per sender for
 transfers.
 """
 
@@ -22,8 +22,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from benchmarks.load_drive import Lane
-from benchmarks.load_txs import (
+from client.api_types import ChainInfo
+from client.sdk import Client, RetryPolicy, VeilApiError
+from devnet.load.drive import Lane
+from devnet.load.txs import (
     ChainJob,
     Coin,
     IssueJob,
@@ -36,8 +38,6 @@ from benchmarks.load_txs import (
     new_senders,
     register_txs,
 )
-from client.api_types import ChainInfo
-from client.sdk import Client, RetryPolicy, VeilApiError
 from devnet.network import Devnet, open_devnet
 from ledger.identity import SigningIdentity
 

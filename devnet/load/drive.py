@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Sequence
@@ -36,7 +37,7 @@ from typing import Final
 import aiohttp
 import msgpack
 
-from benchmarks.load_txs import PreparedTx
+from devnet.load.txs import PreparedTx
 from ledger.block import decode_block
 from ledger.tx import tx_id_of
 
@@ -140,6 +141,7 @@ class Driver:
         self._open: set[bytes] = set()
         """Acked, not yet seen committed."""
         self._poll_node = 0
+        self._next_lane = 0
 
     # --- public ------------------------------------------------------------------
 
@@ -157,11 +159,14 @@ class Driver:
         if self._session is not None:
             await self._session.close()
 
-    async def submit_for(self, duration_s: float) -> None:
-        """Submit until ``duration_s`` has passed or every lane is empty (polling commits)."""
+    async def submit_for(self, duration_s: float, stop: threading.Event | None = None) -> None:
+        """Submit until ``duration_s`` has passed, ``stop`` is set (from any thread: the
+        chaos tool ends its load when its faults are healed) or every lane is empty."""
         end_s = self.clock() + duration_s
         last_s = self.clock()
         while self.clock() < end_s and not self.exhausted:
+            if stop is not None and stop.is_set():
+                return
             now_s = self.clock()
             self._tokens = self._allowance(now_s - last_s)
             last_s = now_s
@@ -231,7 +236,12 @@ class Driver:
     def _dispatch(self, now_s: float) -> None:
         batches: dict[int, list[tuple[Lane, list[PreparedTx]]]] = {}
         counts: dict[int, int] = {}
-        for lane in self.lanes:
+        # Start after the lane served last: at a low rate one token comes per few ticks,
+        # and a fixed order gave every one to the first ready lane (one bank, one node).
+        start = self._next_lane
+        for offset in range(len(self.lanes)):
+            lane_index = (start + offset) % len(self.lanes)
+            lane = self.lanes[lane_index]
             if self._tokens < 1:
                 break
             if not self._ready(lane, now_s):
@@ -245,6 +255,7 @@ class Driver:
                 continue
             txs = [lane.txs[i] for i in range(take)]
             lane.in_flight = True
+            self._next_lane = (lane_index + 1) % len(self.lanes)
             batches.setdefault(node, []).append((lane, txs))
             counts[node] = counts.get(node, 0) + take
             self._tokens -= take
