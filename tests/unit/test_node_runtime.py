@@ -64,6 +64,14 @@ class Cluster:
         self._closers: dict[int, list[Callable[[], None]]] = {}
         self.settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits())
 
+    @classmethod
+    def started(cls, tmp_path: Path, seed: int) -> Cluster:
+        """``NODES`` runtimes of ``small_world()`` on a seeded network, all started."""
+        cluster = cls(tmp_path, small_world(), MemoryNetwork(seed))
+        for index in range(NODES):
+            cluster.start(index)
+        return cluster
+
     def open_wal(self, index: int) -> WriteAheadLog:
         return WriteAheadLog(self.tmp_path / f"n{index}" / "wal")
 
@@ -269,11 +277,8 @@ def test_a_crashed_runtime_restarts_from_its_wal_and_store_and_catches_up(
     tmp_path: Path, seed: int
 ) -> None:
     async def scenario() -> None:
-        world = small_world()
-        network = MemoryNetwork(seed)
-        cluster = Cluster(tmp_path, world, network)
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, seed)
+        world, network = cluster.world, cluster.network
         everyone = list(range(NODES))
         try:
             first = _attest(world, 1)
@@ -313,11 +318,8 @@ def test_a_partitioned_runtime_rejoins_through_the_cores_state_transfer(tmp_path
     seed = SEEDS[0]
 
     async def scenario() -> None:
-        world = small_world()
-        network = MemoryNetwork(seed)
-        cluster = Cluster(tmp_path, world, network)
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, seed)
+        world, network = cluster.world, cluster.network
         everyone = list(range(NODES))
         try:
             network.down.add(3)  # cut off, still running: no restart, no start-up catch-up
@@ -353,11 +355,8 @@ def test_a_restarted_runtime_rebuilds_its_mempool_per_fetched_chunk_not_per_bloc
     seed = SEEDS[0]
 
     async def scenario() -> None:
-        world = small_world()
-        network = MemoryNetwork(seed)
-        cluster = Cluster(tmp_path, world, network)
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, seed)
+        world = cluster.world
         try:
             await cluster.crash(3)
             behind = await cluster.commit_one_per_block([_attest(world, n) for n in range(1, 13)])
@@ -394,11 +393,8 @@ def test_a_restarted_runtime_verifies_fetched_proofs_ahead_in_one_pool_batch(
     seed = SEEDS[0]
 
     async def scenario() -> None:
-        world = small_world()
-        network = MemoryNetwork(seed)
-        cluster = Cluster(tmp_path, world, network)
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, seed)
+        world = cluster.world
         try:
             await cluster.crash(3)
             issues = [world.issue(world.bank_a, USD, [world.alice.plan(n)]) for n in (1, 2, 3)]
@@ -438,11 +434,8 @@ def test_a_restarted_runtime_syncs_each_fetched_run_of_blocks_once(tmp_path: Pat
     seed = SEEDS[0]
 
     async def scenario() -> None:
-        world = small_world()
-        network = MemoryNetwork(seed)
-        cluster = Cluster(tmp_path, world, network)
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, seed)
+        world = cluster.world
         try:
             await cluster.crash(3)
             behind = await cluster.commit_one_per_block([_attest(world, n) for n in range(1, 13)])
