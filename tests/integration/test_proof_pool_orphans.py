@@ -47,11 +47,22 @@ def children_of(pid: int) -> set[int]:
 
 
 def alive(pid: int) -> bool:
+    """Any thread of ``pid`` not yet dead. A killed process's leader shows as a zombie
+    while its other threads (a worker's parent-watch thread) still exit and hold its
+    files, sockets included: the leader's state alone said "gone" too early, and the
+    port check that followed failed about one run in five."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return False
-    return state != "Z"
+    for thread in threads:
+        try:
+            state = (thread / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 def bindable(port: int) -> bool:
@@ -101,6 +112,9 @@ def test_sigkill_of_the_node_ends_its_proof_workers_and_frees_its_ports(tmp_path
             time.sleep(0.05)
         survivors = {w for w in workers if alive(w)}
         assert survivors == set(), f"proof workers {survivors} outlived their node"
+        # The last socket closes as the kernel finishes tearing the process down.
+        while not all(bindable(port) for port in ports) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert all(bindable(port) for port in ports), f"ports {ports} still held"
     finally:
         if node.poll() is None:
