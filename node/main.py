@@ -151,6 +151,20 @@ def _outgoing_links(
     )
 
 
+def open_chain_store(settings: NodeSettings) -> LevelDBStore:
+    """The chain store under ``data_dir``, keeping ``state_history_heights`` of history."""
+    data_dir = settings.path(settings.node.data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return LevelDBStore(
+            data_dir / "chain",
+            block_claims=stored_block_claim,
+            history_heights=settings.node.state_history_heights,
+        )
+    except (OSError, StoreError) as exc:
+        raise StartupError(f"cannot open the chain store in {data_dir}: {exc}") from None
+
+
 async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = None) -> int:
     """Start, serve until a signal, drain; the exit status."""
     configure_logging(json_lines=settings.log.json, level=settings.log.level.upper())
@@ -158,11 +172,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
     genesis, identity = loaded.genesis, loaded.identity
     links_config = peer_link_config(settings, genesis)
     data_dir = settings.path(settings.node.data_dir)
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        store = LevelDBStore(data_dir / "chain", block_claims=stored_block_claim)
-    except (OSError, StoreError) as exc:
-        raise StartupError(f"cannot open the chain store in {data_dir}: {exc}") from None
+    store = open_chain_store(settings)
     with contextlib.ExitStack() as closing:
         closing.callback(store.close)
         try:

@@ -19,6 +19,7 @@ from typing import Any
 
 import tomli_w
 
+from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
 from node.mempool import MempoolLimits
 
 
@@ -35,6 +36,7 @@ class NodeSection:
     proof_workers: int = 1
     wal_compact_records: int = 4096
     max_inflight_batches: int = 4
+    state_history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS
 
 
 DEFAULT_API_PORT = 8700
@@ -112,6 +114,7 @@ POSITIVE_INTS = {"tick_ms", "proof_workers", "wal_compact_records", "max_body_by
 POSITIVE_INTS |= {"max_bytes", "max_inflight_batches"}
 POSITIVE_INTS |= {"account_txs_per_window", "account_window_ms"}
 POSITIVE_INTS |= {"max_backlog_ms", "min_backlog_txs"}
+NON_NEGATIVE_INTS = {"state_history_heights"}
 LOG_LEVELS = {"debug", "info", "warning", "error"}
 ANNOTATION_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "bool": bool, "list[str]": list}
 
@@ -129,6 +132,8 @@ def _section(name: str, cls: type[Any], table: object) -> Any:
             raise SettingsError(f"[{name}] {key} must be a {kind.__name__}, got {value!r}")
         if key in POSITIVE_INTS and value < 1:
             raise SettingsError(f"[{name}] {key} must be positive, got {value}")
+        if key in NON_NEGATIVE_INTS and value < 0:
+            raise SettingsError(f"[{name}] {key} must be 0 or more, got {value}")
         if key.endswith("port") and not 0 <= value <= 65_535:
             raise SettingsError(f"[{name}] {key} {value} is not a port")
         if key == "endpoints" and not all(isinstance(e, str) for e in value):
@@ -175,7 +180,8 @@ HEADER = """\
 #           verifying range proofs; wal_compact_records (4096): rewrite the
 #           WAL as its live records after it grew this many;
 #           max_inflight_batches (4): as primary, batches proposed and not
-#           yet executed at most.
+#           yet executed at most; state_history_heights (1024): how many
+#           past heights the API can still answer for (loans at ?height=).
 # [api]     host ("127.0.0.1"), port (8700): the HTTP API; only loopback
 #           unless you change host. max_body_bytes (1048576).
 # [peer]    listen_host ("127.0.0.1"), listen_port (9700): validator links;

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from node.main import open_chain_store
 from node.settings import (
     NodeSection,
     NodeSettings,
@@ -13,6 +14,7 @@ from node.settings import (
     parse_node_settings,
     render_node_toml,
 )
+from tests.unit.test_state_history import commit_random_blocks
 
 BASE = Path("/etc/veil")
 
@@ -31,6 +33,7 @@ def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
     assert settings.path(settings.node.data_dir) == BASE / "data"
     assert settings.mempool_limits().max_txs == 20_000
     assert settings.node.wal_compact_records == 4096
+    assert settings.node.state_history_heights == 1024
     assert settings.path("/abs/key.json") == Path("/abs/key.json")
 
 
@@ -69,3 +72,28 @@ def test_missing_node_section_and_bad_toml_are_refused() -> None:
         parse_node_settings("[node\n", BASE)
     with pytest.raises(SettingsError, match="missing"):
         parse_node_settings('[node]\ngenesis = "g"\n', BASE)
+
+
+def test_state_history_heights_sets_how_far_back_the_node_store_answers(tmp_path: Path) -> None:
+    """The option reaches the store: with 3 heights kept, 10 blocks leave the floor at 6."""
+    text = _written().replace("state_history_heights = 1024", "state_history_heights = 3")
+    settings = parse_node_settings(text, tmp_path)
+    store = open_chain_store(settings)
+    try:
+        commit_random_blocks(store, 10, seed=5)
+        assert store.history_floor() == 6
+        assert store.state_at(5) is None
+    finally:
+        store.close()
+
+
+def test_state_history_heights_may_be_zero_but_not_negative() -> None:
+    text = _written()
+    zero = parse_node_settings(
+        text.replace("state_history_heights = 1024", "state_history_heights = 0"), BASE
+    )
+    assert zero.node.state_history_heights == 0
+    with pytest.raises(SettingsError, match=r"\[node\] state_history_heights must be 0 or more"):
+        parse_node_settings(
+            text.replace("state_history_heights = 1024", "state_history_heights = -1"), BASE
+        )
