@@ -109,12 +109,14 @@ class PendingTxs:
     def __len__(self) -> int:
         return len(self._tx_ids)
 
-    def precheck(self, dtx: DecodedTx) -> CheckedTx:
-        """Phase 1: every check but the range proof. Raises ``TxRejected``; writes nothing."""
-        if dtx.tx_id in self._tx_ids:
-            raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
-        if self._state.tx_location(dtx.tx_id) is not None:
-            raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
+    def precheck(self, dtx: DecodedTx, *, duplicates_checked: bool = False) -> CheckedTx:
+        """Phase 1: every check but the range proof. Raises ``TxRejected``; writes nothing.
+
+        ``duplicates_checked``: the caller has just found the tx neither here nor
+        committed (the node's mempool does, before its capacity checks), so the
+        tx index is not read a second time for it."""
+        if not duplicates_checked:
+            self._check_unseen(dtx.tx_id)
         genesis = self._genesis
         check_stateless(dtx, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
         return self._stateful(dtx)
@@ -142,13 +144,17 @@ class PendingTxs:
             return replace(checked, pending_version=self._version)
         return fitting
 
-    def _fitting(self, checked: CheckedTx) -> CheckedTx:
+    def _check_unseen(self, tx_id: bytes) -> None:
+        if tx_id in self._tx_ids:
+            raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
+        if self._state.tx_location(tx_id) is not None:
+            raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
+
+    def _fitting(self, checked: CheckedTx, *, duplicates_checked: bool = False) -> CheckedTx:
         """``checked`` itself if it is new here and what it read is unchanged, else it
         rechecked over the pending txs as they are now (``TxRejected``)."""
-        if checked.dtx.tx_id in self._tx_ids:
-            raise TxRejected(Reason.DUPLICATE_TX, "tx already in the mempool")
-        if self._state.tx_location(checked.dtx.tx_id) is not None:
-            raise TxRejected(Reason.DUPLICATE_TX, "tx already committed")
+        if not duplicates_checked:
+            self._check_unseen(checked.dtx.tx_id)
         if self._unchanged(checked):
             return checked
         rechecked = self._stateful(checked.dtx)
@@ -172,12 +178,13 @@ class PendingTxs:
         self._tx_ids.add(checked.dtx.tx_id)
         self._version += 1
 
-    def readmit(self, checked: CheckedTx) -> CheckedTx:
+    def readmit(self, checked: CheckedTx, *, duplicates_checked: bool = False) -> CheckedTx:
         """Re-add a tx a previous ``PendingTxs`` accepted (its proofs verified then);
         raises ``TxRejected`` if it no longer fits. Returns what was added here (the
         same object when its reads are unchanged: this runs for every pending tx
-        after every block, so it copies nothing)."""
-        fitting = self._fitting(checked)
+        after every block, so it copies nothing). ``duplicates_checked`` as for
+        ``precheck``: the caller re-adds distinct txs it found uncommitted."""
+        fitting = self._fitting(checked, duplicates_checked=duplicates_checked)
         self._add(fitting)
         return fitting
 

@@ -200,7 +200,8 @@ class Mempool:
         if retry_after_s is not None:
             return Busy(BUSY_RATE_LIMITED, retry_after_s)
         try:
-            checked = self._pending.precheck(dtx)
+            # Step 2 looked the id up already: one tx-index read per admission.
+            checked = self._pending.precheck(dtx, duplicates_checked=True)
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
         if self._stateless is not None:
@@ -309,7 +310,8 @@ class Mempool:
             if state.tx_location(tx_id) is not None:
                 continue
             try:
-                entry.checked = self._pending.readmit(entry.checked)
+                # Found uncommitted just above, and the entries' ids are distinct.
+                entry.checked = self._pending.readmit(entry.checked, duplicates_checked=True)
             except TxRejected as exc:
                 dropped.append((tx_id, exc))
                 continue

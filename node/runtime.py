@@ -111,7 +111,7 @@ from node.catchup import (
 )
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
-from node.mempool import Mempool, MempoolLimits, ProofWanted
+from node.mempool import Admission, Mempool, MempoolLimits, ProofWanted
 from node.metrics import NodeMetrics
 from node.proof_pool import ProofVerifier
 from node.services import (
@@ -440,10 +440,19 @@ class NodeRuntime:
         self._events.put_nowait(MessageReceived(sender, message))
 
     def on_peer_tx(self, sender: int, tx_bytes: bytes) -> None:
-        """A tx another validator gossiped: admitted here too, not gossiped again."""
+        """A tx another validator gossiped: admitted here too, not gossiped again.
+
+        Admitted before this returns unless its range proof is wanted: a task per
+        gossiped tx (every tx reaches every node this way) cost more than an
+        attest's admission itself; only the proof's wait needs one."""
         del sender
-        if not self.stopped:
-            self._spawn(self._admit(tx_bytes, gossip=False))
+        if self.stopped:
+            return
+        admission = self._begin_admission(tx_bytes, gossip=False)
+        if isinstance(admission, ProofWanted):
+            self._spawn(self._finish_admission(admission, tx_bytes, gossip=False))
+        else:
+            self._after_admission(admission, tx_bytes, gossip=False)
 
     def count_fault(self, kind: str, peer: int, detail: str) -> None:
         """A peer misbehaved and was survived: counted by kind and logged."""
@@ -909,15 +918,28 @@ class NodeRuntime:
                 self._events.put_nowait(ClientBatchReady(requests))
 
     async def _admit(self, tx_bytes: bytes, *, gossip: bool) -> SubmitOutcome:
+        admission = self._begin_admission(tx_bytes, gossip=gossip)
+        if isinstance(admission, ProofWanted):
+            return await self._finish_admission(admission, tx_bytes, gossip=gossip)
+        self._after_admission(admission, tx_bytes, gossip=gossip)
+        return admission
+
+    def _begin_admission(self, tx_bytes: bytes, *, gossip: bool) -> Admission:
         if self.stopped:
             return Busy(NODE_STOPPED, 5)
-        admission = self.mempool.admit(tx_bytes, self._wall_clock_ms(), from_client=gossip)
-        if isinstance(admission, ProofWanted):
-            future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
-            self._proofs.put_nowait((admission, future))
-            outcome = await future
-        else:
-            outcome = admission
+        return self.mempool.admit(tx_bytes, self._wall_clock_ms(), from_client=gossip)
+
+    async def _finish_admission(
+        self, wanted: ProofWanted, tx_bytes: bytes, *, gossip: bool
+    ) -> SubmitOutcome:
+        """Wait for the proof pool's word on ``wanted``, then as ``_after_admission``."""
+        future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
+        self._proofs.put_nowait((wanted, future))
+        outcome = await future
+        self._after_admission(outcome, tx_bytes, gossip=gossip)
+        return outcome
+
+    def _after_admission(self, outcome: SubmitOutcome, tx_bytes: bytes, *, gossip: bool) -> None:
         if isinstance(outcome, Accepted):
             self._metrics.txs_admitted.inc()
             self._admitted_at_s[outcome.tx_id] = asyncio.get_running_loop().time()
@@ -926,7 +948,6 @@ class NodeRuntime:
             self.hub.publish(TxStatusChanged(Pending(outcome.tx_id)))
         elif isinstance(outcome, Rejected) and outcome.tx_id is not None:
             self._settle(TxRejectedStatus(outcome.tx_id, outcome.reason_code, None))
-        return outcome
 
     async def _proof_batcher(self) -> None:
         loop = asyncio.get_running_loop()

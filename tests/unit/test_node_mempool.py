@@ -6,9 +6,10 @@ import pytest
 
 from ledger import mempool as ledger_mempool
 from ledger.build import BuiltTx, build_attest
+from ledger.chain import commit_genesis
 from ledger.execute import request_id_of
 from ledger.proof_cache import ProofCache
-from ledger.store import MemoryStore
+from ledger.store import MemoryStore, TxLocation
 from node.mempool import Mempool, MempoolLimits, ProofWanted
 from node.services import Accepted, Busy, Duplicate, Rejected
 from tests.spec.ledger_world import USD, World
@@ -256,3 +257,37 @@ def test_the_feeder_takes_only_unfed_txs_in_order_and_skips_those_a_block_took()
     assert mempool.take_unfed(10) == () and mempool.unfed_count() == 0
     mempool.refeed_all()
     assert [r.payload for r in mempool.take_unfed(10)] == [t.encode() for t in (b1, b2, b3)]
+
+
+class _CountedTxIndex(MemoryStore):
+    """A store that counts its tx-index reads (``tx_location``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tx_lookups = 0
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None:
+        self.tx_lookups += 1
+        return super().tx_location(tx_id)
+
+
+def test_one_tx_index_read_per_admission_and_per_survivor_of_a_block() -> None:
+    """The node's mempool looks a tx id up before its capacity checks; phase 1 and the
+    rebuild after a block read the same index entry again (a LevelDB read each), once
+    more per admission and per pending tx per block: now the caller's answer is used."""
+    world = World()
+    store = _CountedTxIndex()
+    commit_genesis(store, world.genesis)
+    mempool = _mempool(world, store)
+    attests = [_attest(world, nonce) for nonce in range(1, 21)]
+    store.tx_lookups = 0
+    for attest in attests:
+        assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
+    assert store.tx_lookups == 20
+    world.commit(store, attests[:5])
+    store.tx_lookups = 0
+    assert mempool.on_block(store) == []
+    assert len(mempool) == 15 and store.tx_lookups == 20  # 5 committed + 15 survivors
+    # The checks the second read made still hold: a committed or pending tx is a duplicate.
+    assert mempool.admit(attests[0].encode(), 0) == Duplicate(attests[0].tx_id)
+    assert mempool.admit(attests[9].encode(), 0) == Duplicate(attests[9].tx_id)

@@ -23,7 +23,15 @@ from ledger.stored_block import stored_block_claim
 from node.mempool import MempoolLimits
 from node.proof_pool import ProofVerifier, inline_verifier
 from node.runtime import NodeRuntime, RuntimeSettings, SerialWorker
-from node.services import Accepted, Busy, Committed, Duplicate, NodeServices, Rejected
+from node.services import (
+    Accepted,
+    Busy,
+    Committed,
+    Duplicate,
+    NodeServices,
+    Pending,
+    Rejected,
+)
 from node.wal import WriteAheadLog
 from privacy.rangeproof import RangeStatement
 from tests.node_net import MemoryNetwork
@@ -455,6 +463,36 @@ def test_a_restarted_runtime_syncs_each_fetched_run_of_blocks_once(tmp_path: Pat
             assert behind >= 12
             # One chunk of catchup_chunk_blocks (64) holds them all: one synced write.
             assert syncs == [False] * (behind - 1) + [True], f"seed {seed}: {syncs}"
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_gossiped_tx_is_admitted_at_once_and_only_a_proofs_wait_takes_a_task(
+    tmp_path: Path,
+) -> None:
+    """Every tx reaches every node as gossip; a task per gossiped tx cost more than an
+    attest's admission itself. An attest (no proof) is admitted before ``on_peer_tx``
+    returns; an issue (outputs with a range proof) waits for the proof pool."""
+
+    async def scenario() -> None:
+        world = small_world()
+        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        for index in range(NODES):
+            cluster.start(index)
+        try:
+            runtime = cluster.runtimes[2]
+            attest = _attest(world, 1)
+            tasks_before = len(asyncio.all_tasks())
+            runtime.on_peer_tx(0, attest.encode())
+            assert attest.tx_id in runtime.mempool
+            assert runtime.tx_status(attest.tx_id) == Pending(attest.tx_id)
+            assert len(asyncio.all_tasks()) == tasks_before
+            issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+            runtime.on_peer_tx(0, issue.encode())
+            assert issue.tx_id not in runtime.mempool
+            await cluster.until("the issue admitted", lambda: issue.tx_id in runtime.mempool)
         finally:
             await cluster.stop_all()
 
