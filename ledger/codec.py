@@ -237,7 +237,13 @@ def decode_record(cls: type[R], data: bytes, *, max_bytes: int = MAX_ENCODED_BYT
     return cls.decode(data, max_bytes=max_bytes)
 
 
+_FIELD_LEAVES: frozenset[type[Any]] = frozenset({type(None), bool, int, bytes, str})
+"""Field values returned as they are: most fields, so tested before any ``isinstance``."""
+
+
 def _record_field_value(value: object) -> Value:
+    if type(value) in _FIELD_LEAVES:
+        return typing.cast(Value, value)
     if isinstance(value, Record):
         return value.to_value()
     if isinstance(value, tuple):

@@ -23,6 +23,7 @@ from ledger.codec import (
     EncodeError,
     Record,
     _decoder_for_record,
+    _record_field_value,
     encode_value,
 )
 from ledger.tx import TransferBody, Tx, TxOutput
@@ -150,4 +151,25 @@ def test_a_failed_fast_pass_names_the_field() -> None:
             "DecodeError",
             "BAD_LENGTH: TransferBody.outputs[1].commitment: expected 32 bytes, got 31",
         ),
+    )
+
+
+def _reference_field_value(value: object) -> object:
+    if isinstance(value, Record):
+        return value.to_value()
+    if isinstance(value, tuple):
+        return tuple(_reference_field_value(v) for v in value)
+    if isinstance(value, list):
+        raise EncodeError("record fields hold tuples, not lists (records are immutable)")
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_record_field_values_match_the_isinstance_chain(value: object) -> None:
+    """``to_value`` returns leaf fields as they are before any ``isinstance``: the
+    same values, and the same refusal of lists, as the chain it shortcuts."""
+    assert_same(
+        _outcome(lambda: _record_field_value(value)),
+        _outcome(lambda: _reference_field_value(value)),
     )
