@@ -74,7 +74,17 @@ def _check_encodable(value: object, depth: int) -> None:
         return
     if isinstance(value, (list, tuple)):
         for item in value:
-            _check_encodable(item, depth + 1)
+            # Leaves are checked here rather than by a call each: records encode
+            # mostly arrays of bytes and ints, and the call was most of the cost.
+            kind = type(item)
+            if kind in _PLAIN_LEAVES:
+                if depth + 1 > MAX_DEPTH:
+                    raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
+            elif kind is int and depth + 1 <= MAX_DEPTH:
+                if not INT_MIN <= item <= INT_MAX:
+                    raise EncodeError(f"integer {item} outside the 64-bit range")
+            else:
+                _check_encodable(item, depth + 1)
         return
     raise EncodeError(f"{type(value).__name__} has no canonical encoding")
 
@@ -208,7 +218,14 @@ class Record:
     @classmethod
     def from_value(cls: type[R], value: object) -> R:
         decoder = _decoder_for_record(cls)
-        return typing.cast(R, decoder(value, cls.__name__))
+        try:
+            return typing.cast(R, decoder(value, _UNNAMED))
+        except DecodeError:
+            pass
+        # Decoding is deterministic: the named pass fails at the same place, and
+        # this time its message says where (``TransferBody.outputs[1].commitment``).
+        decoder(value, cls.__name__)
+        raise DecodeError("INVALID", f"{cls.__name__}: failed once, then decoded")
 
     @classmethod
     def decode(cls: type[R], data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES) -> R:
@@ -220,7 +237,13 @@ def decode_record(cls: type[R], data: bytes, *, max_bytes: int = MAX_ENCODED_BYT
     return cls.decode(data, max_bytes=max_bytes)
 
 
+_FIELD_LEAVES: frozenset[type[Any]] = frozenset({type(None), bool, int, bytes, str})
+"""Field values returned as they are: most fields, so tested before any ``isinstance``."""
+
+
 def _record_field_value(value: object) -> Value:
+    if type(value) in _FIELD_LEAVES:
+        return typing.cast(Value, value)
     if isinstance(value, Record):
         return value.to_value()
     if isinstance(value, tuple):
@@ -231,6 +254,11 @@ def _record_field_value(value: object) -> Value:
 
 
 Decoder = Callable[[Any, str], Any]
+
+_UNNAMED = "<unnamed>"
+"""The ``where`` of a first, fast pass: a decoder that gets this very object skips
+building the dotted path of each field, which is only needed for an error message
+(``Record.from_value`` then decodes again with the path to raise the named error)."""
 
 
 def _decoder_for_record(cls: type[Record]) -> Decoder:
@@ -246,10 +274,15 @@ def _decoder_for_record(cls: type[Record]) -> Decoder:
         if len(value) != len(fields):
             reason = "MISSING_FIELDS" if len(value) < len(fields) else "EXTRA_FIELDS"
             raise DecodeError(reason, f"{where}: expected {len(fields)} fields, got {len(value)}")
-        kwargs = {
-            name: dec(item, f"{where}.{name}")
-            for (name, dec), item in zip(fields, value, strict=False)
-        }
+        if where is _UNNAMED:
+            kwargs = {
+                name: dec(item, where) for (name, dec), item in zip(fields, value, strict=False)
+            }
+        else:
+            kwargs = {
+                name: dec(item, f"{where}.{name}")
+                for (name, dec), item in zip(fields, value, strict=False)
+            }
         try:
             return cls(**kwargs)
         except (ValueError, TypeError) as exc:  # a record's own __post_init__ checks
@@ -280,6 +313,8 @@ def _decoder_for_type(tp: Any) -> Decoder:
         def decode_tuple(v: Any, where: str) -> tuple[Any, ...]:
             if not isinstance(v, tuple):
                 raise DecodeError("TYPE", f"{where}: expected an array")
+            if where is _UNNAMED:
+                return tuple([item(x, where) for x in v])
             return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
 
         return decode_tuple

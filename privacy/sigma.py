@@ -39,6 +39,7 @@ never produces a proof that cannot verify.
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from privacy import group, msm
@@ -128,8 +129,28 @@ def prove_excess(x: int, message: bytes) -> bytes:
     return _prove(EXCESS_TAG, x, excess, (excess,), message)
 
 
+EXCESS_MEMO_ENTRIES = 16_384
+"""How many recent ``verify_excess`` answers are remembered (about 200 bytes each)."""
+
+
 def verify_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
-    """True iff ``proof`` shows knowledge of ``x`` with ``excess = x·H`` for ``message``."""
+    """True iff ``proof`` shows knowledge of ``x`` with ``excess = x·H`` for ``message``.
+
+    A node checks each transfer's balance at admission, again when it executes the
+    block, and when it rebuilds its mempool after a block: the answer for the very
+    same bytes is remembered (a pure function of them, so nothing is skipped).
+    """
+    if type(excess) is bytes and type(message) is bytes and type(proof) is bytes:
+        return _remembered_excess_answer(excess, message, proof)
+    return _check_excess(excess, message, proof)
+
+
+@functools.lru_cache(maxsize=EXCESS_MEMO_ENTRIES)
+def _remembered_excess_answer(excess: bytes, message: bytes, proof: bytes) -> bool:
+    return _check_excess(excess, message, proof)
+
+
+def _check_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
     if not _is_point(excess) or excess == group.IDENTITY or not isinstance(message, bytes):
         return False
     return _verify(EXCESS_TAG, excess, (excess,), message, proof)

@@ -1,0 +1,175 @@
+"""The codec's fast paths (issue 9, CPU per transfer) accept and refuse exactly what
+the plain code did, with the same reasons and messages.
+
+- ``encode_value`` checks array leaves inline; ``_reference_check`` below is the
+  recursive check it replaced, verbatim.
+- ``Record.from_value`` first decodes without building each field's dotted path
+  and, only if that fails, decodes again with the path: the reference is that
+  named pass alone (the only pass before).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.codec import (
+    INT_MAX,
+    INT_MIN,
+    MAX_DEPTH,
+    DecodeError,
+    EncodeError,
+    Record,
+    _decoder_for_record,
+    _record_field_value,
+    encode_value,
+)
+from ledger.tx import TransferBody, Tx, TxOutput
+
+
+def _reference_check(value: object, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise EncodeError(f"nesting deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, (bool, bytes, str)):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise EncodeError(f"integer {value} outside the 64-bit range")
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _reference_check(item, depth + 1)
+        return
+    raise EncodeError(f"{type(value).__name__} has no canonical encoding")
+
+
+def _outcome(run: Any) -> tuple[str, str]:
+    try:
+        return ("ok", repr(run()))
+    except (EncodeError, DecodeError) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(1 << 70), max_value=1 << 70),
+    st.sampled_from([INT_MIN, INT_MIN - 1, INT_MAX, INT_MAX + 1, 0, 255, 1 << 32]),
+    st.binary(max_size=40),
+    st.text(max_size=8),
+    st.floats(allow_nan=False),
+    st.builds(bytearray, st.binary(max_size=4)),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.lists(inner, max_size=5).map(tuple)),
+    max_leaves=40,
+)
+
+
+def _nest(value: object, levels: int) -> object:
+    for _ in range(levels):
+        value = (value,)
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values, st.integers(min_value=0, max_value=MAX_DEPTH + 2))
+def test_encode_value_refuses_exactly_what_the_recursive_check_refused(
+    value: object, levels: int
+) -> None:
+    nested = _nest(value, levels)  # reach the depth limit with leaves and ints at it
+
+    def reference() -> bytes:
+        _reference_check(nested, 0)
+        return encode_value(typing_cast(nested))
+
+    assert_same(_outcome(lambda: encode_value(typing_cast(nested))), _outcome(reference))
+
+
+def typing_cast(value: object) -> Any:
+    return value
+
+
+def assert_same(new: tuple[str, str], old: tuple[str, str]) -> None:
+    if new != old:
+        raise AssertionError(f"fast path {new} differs from the reference {old}")
+
+
+def _valid_transfer() -> TransferBody:
+    output = TxOutput(b"\x01" * 32, b"\x02" * 32, b"\x03" * 60, b"\x04" * 60)
+    return TransferBody(
+        sender=b"\x05" * 32,
+        asset=b"\x06" * 32,
+        inputs=(b"\x07" * 33,),
+        outputs=(output, output),
+        range_proof=b"\x08" * 100,
+    )
+
+
+def _replace_leaf(value: object, path: list[int], new: object) -> object:
+    """``value`` with the item at ``path`` (indices, each taken modulo the length) replaced."""
+    if not path or not isinstance(value, tuple) or not value:
+        return new
+    index = path[0] % len(value)
+    items = list(value)
+    items[index] = _replace_leaf(items[index], path[1:], new)
+    return tuple(items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["transfer", "tx"]),
+    st.lists(st.integers(min_value=0, max_value=7), max_size=4),
+    _values,
+)
+def test_from_value_matches_the_named_pass(kind: str, path: list[int], new: object) -> None:
+    body = _valid_transfer()
+    cls: type[Record]
+    if kind == "transfer":
+        cls, valid = TransferBody, body.to_value()
+    else:
+        cls = Tx
+        valid = Tx(b"transfer", body.encode(), b"\x09" * 64, b"\x0a" * 64).to_value()
+    mutated = _replace_leaf(valid, path, new)
+    named = _decoder_for_record(cls)
+    assert_same(
+        _outcome(lambda: cls.from_value(mutated)),
+        _outcome(lambda: named(mutated, cls.__name__)),
+    )
+
+
+def test_a_failed_fast_pass_names_the_field() -> None:
+    value = _replace_leaf(_valid_transfer().to_value(), [3, 1, 1], b"\x01" * 31)
+    outcome = _outcome(lambda: TransferBody.from_value(value))
+    assert_same(
+        outcome,
+        (
+            "DecodeError",
+            "BAD_LENGTH: TransferBody.outputs[1].commitment: expected 32 bytes, got 31",
+        ),
+    )
+
+
+def _reference_field_value(value: object) -> object:
+    if isinstance(value, Record):
+        return value.to_value()
+    if isinstance(value, tuple):
+        return tuple(_reference_field_value(v) for v in value)
+    if isinstance(value, list):
+        raise EncodeError("record fields hold tuples, not lists (records are immutable)")
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_record_field_values_match_the_isinstance_chain(value: object) -> None:
+    """``to_value`` returns leaf fields as they are before any ``isinstance``: the
+    same values, and the same refusal of lists, as the chain it shortcuts."""
+    assert_same(
+        _outcome(lambda: _record_field_value(value)),
+        _outcome(lambda: _reference_field_value(value)),
+    )
