@@ -41,6 +41,7 @@ the ones that no longer fit are returned with their reason.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from consensus.messages import Request
@@ -125,8 +126,12 @@ class Mempool:
         limits: MempoolLimits | None = None,
         *,
         stateless_cache: StatelessCache | None = None,
+        on_unfed: Callable[[], None] | None = None,
     ) -> None:
         self._state = state
+        # Called whenever a tx joins the unfed queue, so the runtime's feeder
+        # sleeps while there is nothing to feed instead of polling every few ms.
+        self._on_unfed = on_unfed
         self._genesis = genesis
         self._cache = proof_cache
         self._stateless = stateless_cache
@@ -246,6 +251,8 @@ class Mempool:
         self._entries[tx_id] = _Entry(checked, tx_bytes, fed=False)
         self._unfed.append(tx_id)
         self._bytes += len(tx_bytes)
+        if self._on_unfed is not None:
+            self._on_unfed()
         return Accepted(tx_id)
 
     def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
@@ -296,6 +303,8 @@ class Mempool:
         for entry in self._entries.values():
             entry.fed = False
         self._unfed = deque(self._entries)
+        if self._unfed and self._on_unfed is not None:
+            self._on_unfed()
 
     # --- after a block -----------------------------------------------------------
 

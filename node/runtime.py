@@ -17,9 +17,9 @@ One ``asyncio.TaskGroup`` runs four tasks:
   it);
 - the ticker: ``Tick(now_ms)`` every ``tick_ms`` of the loop clock, stamped
   with the wall clock (``node.config`` is the only place ms become ticks);
-- the feeder: every ``feed_interval_ms`` the mempool's new txs go to the
-  core in one ``ClientBatchReady`` (every replica, so backups watch for a
-  primary that censors; the core's primary cuts batches of at most
+- the feeder: woken when the mempool accepts a tx, it gives the core what
+  arrived within ``feed_interval_ms`` in one ``ClientBatchReady`` (every
+  replica, so backups watch for a primary that censors; the core's primary cuts batches of at most
   ``max_block_txs`` within its watermark window, and keeps at most
   ``max_inflight_batches`` of them proposed and not yet executed: what
   arrives meanwhile goes in the next, larger batch);
@@ -296,12 +296,14 @@ class NodeRuntime:
         # Bytes the mempool checked (signatures...), so execution skips that repeat.
         self.stateless_cache = StatelessCache()
         self.app = LedgerApp(store, genesis, self.proof_cache, self.stateless_cache)
+        self._unfed_waiting = asyncio.Event()
         self.mempool = Mempool(
             self._committed,
             genesis,
             self.proof_cache,
             self.settings.mempool,
             stateless_cache=self.stateless_cache,
+            on_unfed=self._unfed_waiting.set,
         )
         self.replica = Replica.restore(
             self.config,
@@ -910,12 +912,19 @@ class NodeRuntime:
             self._metrics.peers_connected.set(connected)
 
     async def _feeder(self) -> None:
+        # Woken by the mempool when a tx waits to be fed (polling every 5 ms cost
+        # an idle node 4 % of a core); the sleep then gathers what arrives within
+        # feed_interval_ms into one ClientBatchReady.
         period_s = self.settings.feed_interval_ms / 1000
         while not self.stopped:
+            await self._unfed_waiting.wait()
             await asyncio.sleep(period_s)
+            self._unfed_waiting.clear()
             requests = self.mempool.take_unfed(self.settings.feed_max_txs)
             if requests:
                 self._events.put_nowait(ClientBatchReady(requests))
+            if len(requests) == self.settings.feed_max_txs:
+                self._unfed_waiting.set()  # more may be queued behind this batch
 
     async def _admit(self, tx_bytes: bytes, *, gossip: bool) -> SubmitOutcome:
         admission = self._begin_admission(tx_bytes, gossip=gossip)

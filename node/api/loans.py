@@ -3,7 +3,8 @@
 A loan is shown with its public terms, status, overdue flag and its principal
 and outstanding *commitments*, never an amount. Both routes answer for any
 height the store retains (``Store.state_at``, the last 1024 heights by
-default, ``[node] state_history_heights``; docs/loans.md "How far back"), the tip when no ``height`` is given.
+default, ``[node] state_history_heights``; docs/loans.md "How far back"), the
+tip when no ``height`` is given.
 The borrower list comes with the block hash and commit certificate of that
 height, so a verifier of an exposure proof knows which block the loans are of.
 """

@@ -291,3 +291,24 @@ def test_one_tx_index_read_per_admission_and_per_survivor_of_a_block() -> None:
     # The checks the second read made still hold: a committed or pending tx is a duplicate.
     assert mempool.admit(attests[0].encode(), 0) == Duplicate(attests[0].tx_id)
     assert mempool.admit(attests[9].encode(), 0) == Duplicate(attests[9].tx_id)
+
+
+def test_on_unfed_is_called_for_each_accepted_tx_and_for_a_refeed() -> None:
+    """The runtime's feeder sleeps until this callback: a missed call would leave a
+    tx unfed, so each path into the unfed queue must make it."""
+    world = World()
+    calls: list[str] = []
+    mempool = Mempool(
+        world.new_store(), world.genesis, ProofCache(), on_unfed=lambda: calls.append("unfed")
+    )
+    mempool.refeed_all()
+    assert calls == []  # nothing pending: nothing to wake for
+    first, second = _attest(world, 1), _attest(world, 2)
+    assert mempool.admit(first.encode(), 0) == Accepted(first.tx_id)
+    assert mempool.admit(first.encode(), 0) == Duplicate(first.tx_id)
+    assert mempool.admit(b"\x93junk", 0).__class__ is Rejected
+    assert calls == ["unfed"]
+    assert mempool.admit(second.encode(), 0) == Accepted(second.tx_id)
+    assert len(mempool.take_unfed(10)) == 2 and calls == ["unfed"] * 2
+    mempool.refeed_all()
+    assert calls == ["unfed"] * 3 and len(mempool.take_unfed(10)) == 2

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -493,6 +494,38 @@ def test_a_gossiped_tx_is_admitted_at_once_and_only_a_proofs_wait_takes_a_task(
             runtime.on_peer_tx(0, issue.encode())
             assert issue.tx_id not in runtime.mempool
             await cluster.until("the issue admitted", lambda: issue.tx_id in runtime.mempool)
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_feeder_sleeps_until_the_mempool_accepts_a_tx(tmp_path: Path) -> None:
+    """The feeder polled the mempool every 5 ms even with nothing to feed (4 % of a
+    core on an idle node); it now waits for an accepted tx, which still reaches the
+    core and commits on every node."""
+
+    async def scenario() -> None:
+        cluster = Cluster.started(tmp_path, SEEDS[0])
+        try:
+            takes = {index: 0 for index in range(NODES)}
+            for index, runtime in cluster.runtimes.items():
+                original = runtime.mempool.take_unfed
+
+                def counting(max_txs: int, i: int = index, take: Any = original) -> Any:
+                    takes[i] += 1
+                    return take(max_txs)
+
+                runtime.mempool.take_unfed = counting  # type: ignore[method-assign]
+            await asyncio.sleep(0.3)
+            assert takes == {index: 0 for index in range(NODES)}
+            attest = _attest(cluster.world, 1)
+            assert await cluster.runtimes[1].submit(attest.encode()) == Accepted(attest.tx_id)
+            await cluster.until(
+                "the attest committed everywhere",
+                lambda: _committed_everywhere(cluster, attest.tx_id, list(range(NODES))),
+            )
+            assert all(count >= 1 for count in takes.values())
         finally:
             await cluster.stop_all()
 
