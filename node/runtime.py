@@ -88,7 +88,7 @@ from consensus.events import (
     StateTransferCompleted,
     Tick,
 )
-from consensus.messages import Message
+from consensus.messages import Batch, Message
 from consensus.persistence import Record, live_records
 from consensus.replica import Replica
 from ledger.block import decode_block
@@ -297,6 +297,9 @@ class NodeRuntime:
         self.stateless_cache = StatelessCache()
         self.app = LedgerApp(store, genesis, self.proof_cache, self.stateless_cache)
         self._unfed_waiting = asyncio.Event()
+        # Txs whose admission proofs the pool is verifying now, by their bytes: the
+        # future is their batch's, done when the proof cache holds the good ones.
+        self._in_pool: dict[bytes, asyncio.Future[None]] = {}
         self.mempool = Mempool(
             self._committed,
             genesis,
@@ -592,6 +595,7 @@ class NodeRuntime:
             case Broadcast(message=message):
                 self.links.broadcast(message)
             case Execute():
+                await self._await_admissions_of(action.batch)
                 try:
                     done = await self._worker.run(functools.partial(self._execute, action))
                 except StoreIOError as exc:
@@ -620,6 +624,22 @@ class NodeRuntime:
             case _:
                 assert_never(action)
         return None
+
+    async def _await_admissions_of(self, batch: Batch) -> None:
+        """Let the proof pool finish the admission batch holding ``batch``'s txs.
+
+        Under load a backup can be told to execute a block while the pool is
+        verifying some of its txs' proofs for admission. Execution verifies
+        what the proof cache lacks in this process, on the worker thread every
+        later block waits for, so those proofs were verified twice. Waiting is
+        bounded by one pool batch; a tx still queued for the pool is verified
+        by execution, and the batcher then finds it in the cache."""
+        in_pool = self._in_pool
+        if not in_pool:
+            return
+        waits = {f for r in batch if (f := in_pool.get(r.payload)) is not None}
+        if waits:
+            await asyncio.wait(waits)
 
     def _execute(self, action: Execute) -> CommittedBlock | Executed:
         """On the worker thread, where catch-up also applies blocks: a height catch-up
@@ -972,25 +992,59 @@ class NodeRuntime:
                     batch.append(await asyncio.wait_for(self._proofs.get(), remaining))
                 except TimeoutError:
                     break
-            # A tx may carry several statements (a loan's derived ones): verify them all
-            # in one batch and map each bad one back to its tx.
-            statements: list[RangeStatement] = []
-            owners: list[int] = []
-            for index, (wanted, _) in enumerate(batch):
-                statements.extend(wanted.checked.statements)
-                owners.extend([index] * len(wanted.checked.statements))
-            started_s = loop.time()
+            await self._verify_admission_batch(batch)
+
+    async def _verify_admission_batch(
+        self, batch: list[tuple[ProofWanted, asyncio.Future[SubmitOutcome]]]
+    ) -> None:
+        """Verify ``batch``'s proofs in the pool as one batch; settle each admission."""
+        loop = asyncio.get_running_loop()
+        # Execution may have verified some already (a block ordered before their turn).
+        to_verify = []
+        for wanted, future in batch:
+            if self._proofs_cached(wanted):
+                self._settle_admission(wanted, future, proof_ok=True)
+            else:
+                to_verify.append((wanted, future))
+        if not to_verify:
+            return
+        # A tx may carry several statements (a loan's derived ones): verify them all
+        # in one batch and map each bad one back to its tx.
+        statements: list[RangeStatement] = []
+        owners: list[int] = []
+        for index, (wanted, _) in enumerate(to_verify):
+            statements.extend(wanted.checked.statements)
+            owners.extend([index] * len(wanted.checked.statements))
+        done: asyncio.Future[None] = loop.create_future()
+        for wanted, _ in to_verify:
+            self._in_pool[wanted.tx_bytes] = done
+        started_s = loop.time()
+        try:
             try:
                 bad = {owners[i] for i in await self._verify_proofs(statements)}
             except Exception as exc:
                 log.error("proof verification failed: %s", type(exc).__name__)
-                for wanted, future in batch:
+                for wanted, future in to_verify:
                     self.mempool.abandon(wanted)
                     if not future.done():
                         future.set_result(Busy(NODE_STOPPED, 1))
-                continue
+                return
             self._metrics.proof_verification_seconds.observe(loop.time() - started_s)
-            for index, (wanted, future) in enumerate(batch):
-                outcome = self.mempool.finish(wanted, proof_ok=index not in bad)
-                if not future.done():
-                    future.set_result(outcome)
+            for index, (wanted, future) in enumerate(to_verify):
+                self._settle_admission(wanted, future, proof_ok=index not in bad)
+        finally:
+            # Only now does the proof cache hold the good ones: wake execution.
+            for wanted, _ in to_verify:
+                if self._in_pool.get(wanted.tx_bytes) is done:
+                    del self._in_pool[wanted.tx_bytes]
+            done.set_result(None)
+
+    def _settle_admission(
+        self, wanted: ProofWanted, future: asyncio.Future[SubmitOutcome], *, proof_ok: bool
+    ) -> None:
+        outcome = self.mempool.finish(wanted, proof_ok=proof_ok)
+        if not future.done():
+            future.set_result(outcome)
+
+    def _proofs_cached(self, wanted: ProofWanted) -> bool:
+        return not self.proof_cache.unseen(wanted.checked.statements)

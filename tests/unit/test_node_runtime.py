@@ -530,3 +530,47 @@ def test_an_idle_feeder_sleeps_until_the_mempool_accepts_a_tx(tmp_path: Path) ->
             await cluster.stop_all()
 
     asyncio.run(scenario())
+
+
+def test_a_block_ordered_while_its_proof_is_in_the_pool_is_not_verified_again(
+    tmp_path: Path,
+) -> None:
+    """Under load a backup is told to execute a block while its pool is still verifying
+    the txs' proofs for admission; execution verified them again on the worker thread.
+    It now waits for that pool batch and finds the proofs in the cache."""
+
+    async def scenario() -> None:
+        world = small_world()
+        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        pool_batches: list[int] = []
+
+        async def slow_pool(statements: Sequence[RangeStatement]) -> list[int]:
+            pool_batches.append(len(statements))
+            await asyncio.sleep(0.5)  # the others commit the block meanwhile
+            return await inline_verifier(statements)
+
+        for index in range(NODES):
+            cluster.start(index, proof_verifier=slow_pool if index == 2 else inline_verifier)
+        try:
+            slow = cluster.runtimes[2]
+            executed: list[int] = []
+            inner = slow.proof_cache._batch_verifier
+
+            def counted(statements: Sequence[RangeStatement]) -> list[int]:
+                executed.append(len(statements))
+                return inner(statements)
+
+            slow.proof_cache._batch_verifier = counted
+            issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+            assert await cluster.runtimes[0].submit(issue.encode()) == Accepted(issue.tx_id)
+            await cluster.until(
+                "the issue committed everywhere",
+                lambda: _committed_everywhere(cluster, issue.tx_id, list(range(NODES))),
+            )
+            assert pool_batches == [1]
+            assert executed == [], f"execution verified {executed} statements again"
+            cluster.assert_same_chain(list(range(NODES)))
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
