@@ -169,6 +169,18 @@ def _screen(payload: bytes, genesis: Genesis) -> _Screened:
     return screened
 
 
+def _screen_known(
+    payload: bytes, genesis: Genesis, known: Callable[[bytes], DecodedTx | None] | None
+) -> _Screened:
+    """``_screen``, or the tx ``known`` decoded and checked from these bytes already."""
+    decoded = known(payload) if known is not None and isinstance(payload, bytes) else None
+    if decoded is None:
+        return _screen(payload, genesis)
+    screened = _Screened(payload, decoded=decoded, stateless_done=True)
+    screened.statement = range_statement(decoded)
+    return screened
+
+
 def output_statements(payloads: Sequence[bytes], genesis: Genesis) -> list[RangeStatement]:
     """The output-proof statement of every payload that decodes, in order: what a
     node can verify before it executes a batch (catch-up verifies fetched blocks'
@@ -278,14 +290,15 @@ def execute_batch(
     metadata: BlockMetadata,
     *,
     range_verifier: RangeVerifier = batch_verify,
-    stateless_checked: Callable[[bytes], bool] | None = None,
+    stateless_checked: Callable[[bytes], DecodedTx | None] | None = None,
 ) -> ExecutedBatch:
     """The block at ``height`` built from the valid txs of ``requests`` in batch order,
     and the rejected requests with their reasons (see the module docstring).
 
-    ``stateless_checked(payload)`` true means these exact bytes passed
-    ``rules.check_stateless`` on this node already (the node's mempool,
-    ``ledger.stateless_cache``): step 3 is skipped for them, as it would pass.
+    ``stateless_checked(payload)`` gives the tx these exact bytes decoded to when
+    they passed ``rules.check_stateless`` on this node already (the node's
+    mempool, ``ledger.stateless_cache``): decoding and step 3 are skipped for
+    them, as they would give the same tx and pass; ``None`` means check them.
 
     ``height`` must be the tip's height + 1 (a caller's bug otherwise:
     ``InvariantViolation``). The header's proposer is the primary of
@@ -295,12 +308,7 @@ def execute_batch(
     """
     tip = chain_tip(state)
     invariant(height == tip.height + 1, f"executing height {height} on tip {tip.height}")
-    screened = [_screen(payload, genesis) for payload in requests]
-    if stateless_checked is not None:
-        for request in screened:
-            if request.decoded is not None and stateless_checked(request.payload):
-                request.statement = range_statement(request.decoded)
-                request.stateless_done = True
+    screened = [_screen_known(payload, genesis, stateless_checked) for payload in requests]
     bad_proofs: set[int] = set()
     # By statement, not by tx: a loan tx's derived statements depend on the txs
     # before it, which can change between passes.

@@ -10,38 +10,47 @@ bytes of every tx that passed phase 1, and execution asks
 bytes: the same tx id with another signature is other bytes, and is checked.
 
 Threads: the mempool adds on the event loop while the worker thread executes;
-every access holds one lock, for a dict operation. Bounded: oldest first out.
+every access holds one lock, for a dict operation. Decoded txs are immutable.
+Bounded, oldest first out: an entry is needed only until its block executes,
+seconds after admission, and an evicted one is merely checked again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from typing import Final
+
+from ledger.tx import DecodedTx
+
+DEFAULT_CAPACITY: Final = 16_384
 
 
 class StatelessCache:
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self._capacity = capacity
-        self._passed: dict[bytes, None] = {}
+        self._passed: dict[bytes, DecodedTx] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def key(tx_bytes: bytes) -> bytes:
         return hashlib.sha256(tx_bytes).digest()
 
-    def add(self, tx_bytes: bytes) -> None:
+    def add(self, tx_bytes: bytes, decoded: DecodedTx) -> None:
+        """``decoded`` is ``tx_bytes`` decoded, and it passed ``check_stateless``."""
         key = self.key(tx_bytes)
         with self._lock:
-            self._passed[key] = None
+            self._passed[key] = decoded
             while len(self._passed) > self._capacity:
                 del self._passed[next(iter(self._passed))]
 
-    def checked(self, tx_bytes: bytes) -> bool:
+    def checked(self, tx_bytes: bytes) -> DecodedTx | None:
+        """The tx these exact bytes decoded to, if it passed here; else ``None``."""
         key = self.key(tx_bytes)
         with self._lock:
-            return key in self._passed
+            return self._passed.get(key)
 
     def __len__(self) -> int:
         with self._lock:

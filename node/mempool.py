@@ -210,7 +210,7 @@ class Mempool:
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
         if self._stateless is not None:
-            self._stateless.add(tx_bytes)  # execution need not check these bytes again
+            self._stateless.add(tx_bytes, dtx)  # execution need not decode or check again
         if all(statement in self._cache for statement in checked.statements):
             return self._accept(checked, tx_bytes)
         self._in_admission[tx_id] = size
