@@ -1,7 +1,8 @@
 """The runtime's ``PeerLinks`` over ``node.transport.PeerTransport``, and the inbound pump.
 
 Outbound: consensus messages are encoded with ``consensus.wire`` into
-``ConsensusFrame``s, gossiped txs go as ``TxFrame``s, and a catch-up fetch
+``ConsensusFrame``s, the txs gossiped within one turn of the event loop go
+together as one ``TxsFrame`` (a lone one as a ``TxFrame``), and a catch-up fetch
 is a ``BlocksRequest`` whose ``BlocksReply`` (matched by peer and first
 height; the peer protocol already refuses unsolicited replies) resolves the
 waiting ``fetch_blocks``.
@@ -27,17 +28,23 @@ from node.peer_frames import (
     BlocksRequest,
     ConsensusFrame,
     TxFrame,
+    TxsFrame,
 )
 from node.runtime import NodeRuntime
 from node.transport import PeerTransport
 
 log = logging.getLogger("veil.node.peers")
 
+GOSSIP_FRAME_BYTES = 1 << 20
+"""Gossip sent as soon as this many tx bytes wait: far below a frame's 16 MiB."""
+
 
 class TransportLinks:
     def __init__(self, transport: PeerTransport) -> None:
         self.transport = transport
         self._fetches: dict[tuple[int, int], asyncio.Future[list[bytes]]] = {}
+        self._gossip: list[bytes] = []
+        self._gossip_bytes = 0
 
     def send(self, to: int, message: Message) -> None:
         self.transport.send(to, ConsensusFrame(encode_message(message)))
@@ -46,7 +53,21 @@ class TransportLinks:
         self.transport.broadcast(ConsensusFrame(encode_message(message)))
 
     def gossip_tx(self, tx_bytes: bytes) -> None:
-        self.transport.broadcast(TxFrame(tx_bytes))
+        """Queue ``tx_bytes`` for every peer; sent once this turn of the loop ends
+        (a client's batch of 256 txs becomes one frame per peer)."""
+        if not self._gossip:
+            asyncio.get_running_loop().call_soon(self._flush_gossip)
+        self._gossip.append(tx_bytes)
+        self._gossip_bytes += len(tx_bytes)
+        if self._gossip_bytes >= GOSSIP_FRAME_BYTES:
+            self._flush_gossip()
+
+    def _flush_gossip(self) -> None:
+        txs, self._gossip, self._gossip_bytes = self._gossip, [], 0
+        if len(txs) == 1:
+            self.transport.broadcast(TxFrame(txs[0]))
+        elif txs:
+            self.transport.broadcast(TxsFrame(tuple(txs)))
 
     def connected(self, peer: int) -> bool:
         return peer in self.transport.connected_peers()
@@ -88,6 +109,9 @@ async def pump(transport: PeerTransport, links: TransportLinks, runtime: NodeRun
                 runtime.on_peer_message(peer, message)
             case TxFrame(tx=tx_bytes):
                 runtime.on_peer_tx(peer, tx_bytes)
+            case TxsFrame(txs=txs):
+                for tx_bytes in txs:
+                    runtime.on_peer_tx(peer, tx_bytes)
             case BlocksRequest():
                 blocks = runtime.blocks_for(frame.first_height, frame.last_height, frame.max_bytes)
                 transport.send(

@@ -62,6 +62,7 @@ class FrameKind(IntEnum):
     BATCH_REPLY = 13
     BLOCKS_REQUEST = 14
     BLOCKS_REPLY = 15
+    TXS = 16
 
 
 class PeerFault(StrEnum):
@@ -148,6 +149,14 @@ class TxFrame(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class TxsFrame(Record):
+    """Gossiped transactions, in the order this node admitted them: a frame per tx
+    cost every peer a frame's framing, TLS record and decode for each one."""
+
+    txs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchRequest(Record):
     """Ask for the batch whose digest a PRE-PREPARE or NEW-VIEW named."""
 
@@ -184,7 +193,9 @@ class BlocksReply(Record):
 
 
 HandshakeFrame = Hello | Auth | Refused
-Frame = ConsensusFrame | TxFrame | BatchRequest | BatchReply | BlocksRequest | BlocksReply
+Frame = (
+    ConsensusFrame | TxFrame | TxsFrame | BatchRequest | BatchReply | BlocksRequest | BlocksReply
+)
 """The frames the runtime sends and receives once a peer is authenticated."""
 
 AnyFrame = HandshakeFrame | Frame
@@ -195,6 +206,7 @@ FRAME_TYPES: dict[FrameKind, type[AnyFrame]] = {
     FrameKind.REFUSED: Refused,
     FrameKind.CONSENSUS: ConsensusFrame,
     FrameKind.TX: TxFrame,
+    FrameKind.TXS: TxsFrame,
     FrameKind.BATCH_REQUEST: BatchRequest,
     FrameKind.BATCH_REPLY: BatchReply,
     FrameKind.BLOCKS_REQUEST: BlocksRequest,

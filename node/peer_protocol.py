@@ -55,11 +55,13 @@ from node.peer_frames import (
     PeerFault,
     Refused,
     TxFrame,
+    TxsFrame,
     decode_frame_body,
     encode_frame,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2: gossip may come as `TxsFrame`s (several txs per frame); version 1 nodes cannot read them."""
 HANDSHAKE_TAG = b"veil/peer/handshake/v1"
 TLS_BINDING_TAG = b"veil/peer/tls-certs/v1"
 PLAIN_CHANNEL_BINDING = hashlib.sha256(b"veil/peer/plain/v1").digest()
@@ -456,7 +458,7 @@ class Connection:
             if problem is not None:
                 self._fault(*problem)
                 return
-        elif not isinstance(frame, (ConsensusFrame, TxFrame)):
+        elif not isinstance(frame, (ConsensusFrame, TxFrame, TxsFrame)):
             self._fault(PeerFault.UNEXPECTED_FRAME, type(frame).__name__)
             return
         self._events.append(frame)

@@ -57,6 +57,7 @@ from node.peer_frames import (
     Frame,
     PeerFault,
     TxFrame,
+    TxsFrame,
 )
 from node.peer_protocol import (
     MAX_PENDING_REQUESTS,
@@ -104,6 +105,8 @@ def _size_bytes(item: _Outgoing) -> int:
         body = len(item.payload)
     elif isinstance(item, TxFrame):
         body = len(item.tx)
+    elif isinstance(item, TxsFrame):
+        body = sum(len(tx) for tx in item.txs)
     elif isinstance(item, BatchReply):
         body = len(item.batch or b"")
     elif isinstance(item, BlocksReply):
