@@ -3,6 +3,7 @@
     python -m benchmarks.load_suite [--json] [--attest-rate 1600] [--transfer-rate 160]
         [--duration 20] [--catchup-txs 10000] [--dir D] [--keep]
         [--phases attest,transfer,libsodium,catchup]
+    python -m benchmarks.load_suite --dir D --from-snapshot SNAPSHOT [--json]
 
 1. starts a fresh devnet (free 127.0.0.1 ports, a temporary directory unless
    ``--dir``) with the native multiscalar backend when it is built;
@@ -19,6 +20,16 @@
 6. stops the devnet (and deletes its temporary directory unless ``--keep``;
    a ``--dir`` is never deleted) and prints a table, or
    with ``--json`` one object with every run's full report.
+
+``--from-snapshot SNAPSHOT`` repeats only the catch-up timing on a saved chain,
+without proving 10,000 transfers again: ``SNAPSHOT`` is a copy of a stopped
+devnet directory ``D`` (made with ``python -m devnet up --dir D``, node 3
+killed, ``python -m benchmarks.load --dir D --kind transfer --count N``,
+``python -m devnet down --dir D``, then ``cp -a D SNAPSHOT``); its files name
+``D``'s absolute paths and ports, so it is restored to ``D`` (``--dir``,
+replaced), nodes 0-2 are started, then node 3, and node 3 is timed to the
+tip, with its CPU seconds (its own process, and its proof-pool workers) at
+that moment.
 
 ``--phases`` picks which of the four runs to do. Each phase prints its own
 one-row table as it ends (to stderr with ``--json``), so a long suite that
@@ -53,7 +64,7 @@ from rich.table import Table
 
 from benchmarks.load import DEFAULT_SENDERS, LoadReport, run_load
 from client.sdk import Client, RetryPolicy, VeilApiError
-from devnet.load.cpu import load_average
+from devnet.load.cpu import load_average, read_cpu
 from devnet.network import Devnet, open_devnet
 from privacy.msm import BACKEND_ENV, available_backends
 
@@ -170,16 +181,63 @@ async def catch_up_run(devnet: Devnet, txs: int, senders: int, console: Console)
     )
     tip = _height(devnet, 0) or 0
     console.print(f"node {lagging} restarts {tip - before} blocks behind")
-    started_s = time.monotonic()
-    devnet.start(lagging)
-    caught_up_s: float | None = None
-    while time.monotonic() - started_s < CATCHUP_TIMEOUT_S:
-        height = _height(devnet, lagging)
-        if height is not None and height >= tip:
-            caught_up_s = time.monotonic() - started_s
-            break
-        await asyncio.sleep(0.1)
+    caught_up_s, _ = await time_to_tip(devnet, lagging, tip)
     return CatchUp(txs, report.committed, tip - before, caught_up_s, tip)
+
+
+async def time_to_tip(devnet: Devnet, index: int, tip: int) -> tuple[float | None, Any]:
+    """Start node ``index``; seconds until it reports ``tip``, and its CPU reading then."""
+    started_s = time.monotonic()
+    devnet.start(index)
+    while time.monotonic() - started_s < CATCHUP_TIMEOUT_S:
+        height = _height(devnet, index)
+        if height is not None and height >= tip:
+            return time.monotonic() - started_s, read_cpu([devnet.pid(index)])[0]
+        await asyncio.sleep(0.1)
+    return None, None
+
+
+def restore_snapshot(snapshot: Path, root: Path) -> None:
+    """``root`` becomes a copy of ``snapshot`` (a stopped devnet that lived at ``root``)."""
+    if not (snapshot / "genesis.json").exists():
+        raise SystemExit(f"{snapshot} is not a devnet directory (no genesis.json)")
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(snapshot, root, symlinks=True)
+    for pid_file in root.glob("nodes/*/pid"):
+        pid_file.unlink()
+
+
+async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """The catch-up timing alone, on a restored snapshot (see the module docstring)."""
+    root: Path = args.dir
+    restore_snapshot(args.from_snapshot, root)
+    devnet = open_devnet(root)
+    stop_on_sigterm(devnet, None)
+    lagging = devnet.nodes - 1
+    load_at_start = load_average()
+    try:
+        for index in range(lagging):
+            devnet.start(index)
+        wait_healthy(devnet, range(lagging))
+        tip = _height(devnet, 0) or 0
+        seconds, cpu = await time_to_tip(devnet, lagging, tip)
+    finally:
+        devnet.stop_all()
+    result = {
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_average(),
+        "tip_height": tip,
+        "catchup_s": seconds,
+        "node_cpu_s": None if cpu is None else cpu.main_s,
+        "proof_pool_cpu_s": None if cpu is None else cpu.children_s,
+    }
+    console.print(
+        f"node {lagging} reached height {tip} "
+        + ("never" if seconds is None else f"{seconds:.1f} s after its start")
+        + f"; CPU s: node {result['node_cpu_s']}, proof pool {result['proof_pool_cpu_s']}"
+        + f"; load average {load_at_start} -> {result['load_average_at_end']}"
+    )
+    return result
 
 
 async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any]:
@@ -328,10 +386,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary devnet")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--from-snapshot", type=Path, default=None, help="only time catch-up on a saved devnet"
+    )
+    parser.add_argument(
         "--phases", type=_phases, default=list(PHASES), help="comma-separated: " + ",".join(PHASES)
     )
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
+    if args.from_snapshot is not None:
+        if args.dir is None:
+            parser.error("--from-snapshot needs --dir, the directory the snapshot was taken of")
+        snapshot = asyncio.run(catch_up_from_snapshot(args, console))
+        if args.json:
+            print(json.dumps(snapshot))
+        return 0
     results = asyncio.run(run_suite(args, console))
     if args.json:
         print(json.dumps(results))

@@ -344,6 +344,9 @@ class NodeRuntime:
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
         self._catchup: CatchUp | None = None
         self._catchup_task: asyncio.Task[None] | None = None
+        # Set once the start-up catch-up has ended: the core's state transfer waits
+        # for it rather than fetch and check the same blocks beside it.
+        self._startup_catchup_over = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
         self._side_tasks: set[asyncio.Task[object]] = set()
         self._peer_indices = [
@@ -725,6 +728,10 @@ class NodeRuntime:
     # --- catch-up ---------------------------------------------------------------
 
     async def _catch_up(self, request: RequestStateTransfer) -> None:
+        # A restarted node's core asks for the stable checkpoint while the start-up
+        # catch-up is fetching the same heights: both fetched, checked and verified
+        # every block (a third of a catch-up's node CPU). Plan from where it ended.
+        await self._startup_catchup_over.wait()
         settings = self.settings
         peers = tuple(p for p in request.peers if p != self.config.replica_id)
         if request.seq <= self._committed.height() or not peers:
@@ -844,7 +851,18 @@ class NodeRuntime:
     async def _catch_up_at_start(self) -> None:
         """Before the core learns it is behind: fetch the blocks connected peers have
         beyond our height, each checked against its certificate, then tell the core
-        (``StateTransferCompleted``). A peer with nothing more ends it."""
+        (``StateTransferCompleted``). A peer with nothing more ends it.
+
+        Pipelined one chunk ahead: while the worker thread executes chunk k, chunk
+        k+1 is fetched, its certificates checked and its proofs verified in the
+        proof pool (another process), so the two overlap on two cores instead of
+        alternating (issue 9: 10,000 transfers caught up within 30 s)."""
+        try:
+            await self._catch_up_from_peers()
+        finally:
+            self._startup_catchup_over.set()
+
+    async def _catch_up_from_peers(self) -> None:
         loop = asyncio.get_running_loop()
         deadline_s = loop.time() + self.settings.startup_peer_wait_s
         while not any(self.links.connected(p) for p in self._peer_indices):
@@ -852,37 +870,17 @@ class NodeRuntime:
                 return
             await asyncio.sleep(0.05)
         start_height = self._committed.height()
-        settings = self.settings
-        while not self.stopped:
-            first = self._committed.height() + 1
-            last = first + settings.catchup_chunk_blocks - 1
-            progressed = False
-            for peer in [p for p in self._peer_indices if self.links.connected(p)]:
-                reply = await self._fetch(
-                    FetchRequest(peer, first, last, settings.catchup_max_bytes)
-                )
-                if isinstance(reply, str) or not reply:
-                    continue
-                blocks: list[VerifiedBlock] = []
-                for offset, data in enumerate(reply[: last - first + 1]):
-                    checked = verify_certified_block(
-                        data, first + offset, self._genesis, verify_self_tagged
-                    )
-                    if isinstance(checked, str):
-                        self.count_fault("catchup", peer, checked)
-                        break
-                    blocks.append(checked)
-                await self._preverify_proofs(blocks)
-                for index, checked in enumerate(blocks):
-                    if await self._apply_fetched(checked, sync=index == len(blocks) - 1):
-                        progressed = True
-                    if self._stopped.is_set():  # it diverged
-                        return
-                if progressed:
-                    self._rebuild_mempool()
+        ahead = asyncio.ensure_future(self._prepare_chunk(start_height + 1))
+        try:
+            while not self.stopped:
+                blocks = await ahead
+                if not blocks:
                     break
-            if not progressed:
-                break
+                ahead = asyncio.ensure_future(self._prepare_chunk(blocks[-1].height + 1))
+                if not await self._apply_chunk(blocks):
+                    break
+        finally:
+            ahead.cancel()
         height = self._committed.height()
         if height > start_height and not self.stopped:
             log.info("caught up at start from %d to %d", start_height, height)
@@ -891,6 +889,47 @@ class NodeRuntime:
                 self._committed, self._genesis.chain_id, self.config.request_id_window_heights
             )
             self._events.put_nowait(StateTransferCompleted(height, block.header.state_root, ids))
+
+    async def _prepare_chunk(self, first: int) -> list[VerifiedBlock]:
+        """Up to ``catchup_chunk_blocks`` blocks from ``first`` on, from the first
+        connected peer that has any, certificates checked and output proofs verified
+        ahead (a bad block ends the run at the block before it, a fault of its peer);
+        empty when no connected peer has block ``first``."""
+        last = first + self.settings.catchup_chunk_blocks - 1
+        for peer in [p for p in self._peer_indices if self.links.connected(p)]:
+            if self.stopped:
+                return []
+            reply = await self._fetch(
+                FetchRequest(peer, first, last, self.settings.catchup_max_bytes)
+            )
+            if isinstance(reply, str) or not reply:
+                continue
+            blocks: list[VerifiedBlock] = []
+            for offset, data in enumerate(reply[: last - first + 1]):
+                checked = verify_certified_block(
+                    data, first + offset, self._genesis, verify_self_tagged
+                )
+                if isinstance(checked, str):
+                    self.count_fault("catchup", peer, checked)
+                    break
+                blocks.append(checked)
+            if blocks:
+                await self._preverify_proofs(blocks)
+                return blocks
+        return []
+
+    async def _apply_chunk(self, blocks: Sequence[VerifiedBlock]) -> bool:
+        """Apply a verified chunk in order, one fsync at its end; whether the node
+        may go on (not diverged, disk not failed, something applied or already here)."""
+        progressed = False
+        for index, checked in enumerate(blocks):
+            if await self._apply_fetched(checked, sync=index == len(blocks) - 1):
+                progressed = True
+            if self._stopped.is_set():  # it diverged, or its disk failed
+                return False
+        if progressed:
+            self._rebuild_mempool()
+        return progressed or blocks[-1].height <= self._committed.height()
 
     async def _fetch(self, request: FetchRequest) -> list[bytes] | str:
         try:
