@@ -174,13 +174,14 @@ def run_chaos(
     rate_tx_per_s: float = DEFAULT_RATE_TX_PER_S,
     recovery_bound_s: float = DEFAULT_RECOVERY_BOUND_S,
     max_rounds: int | None = None,
+    transfers: int | None = None,
 ) -> ChaosResult:
     if scenario not in SCENARIOS:
         raise DevnetError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     reads = Reads(devnet, recovery_bound_s)
     _require_running(reads)
     rng = random.Random(seed)
-    load = GeneratorLoad(devnet, rate_tx_per_s, duration_s)
+    load = GeneratorLoad(devnet, rate_tx_per_s, duration_s, transfers=transfers)
     watcher = CommitWatcher(devnet, reads)
     watcher.note_tip()
     load.start()
@@ -198,6 +199,10 @@ def run_chaos(
         reads,
         max_rounds=max_rounds,
     )
+    if transfers is not None:
+        run.enough_committed = functools.partial(
+            _enough, load, watcher.seen_s, faults_from_s, transfers
+        )
     try:
         SCENARIOS[scenario](run)
     except (NoAnswerError, RunStoppedError) as exc:  # a fact of the run, not a crash of the tool
@@ -250,12 +255,28 @@ def run_chaos(
         faulted=phase_numbers(acks, watcher.seen_s, faults_from_s, faults_to_s),
         honest_faults=run.honest_faults,
         violations=run.violations,
-        notes=run.notes + _load_notes(load) + _recovery_notes(run.recoveries_s),
+        notes=run.notes
+        + _transfer_notes(load, watcher.seen_s, faults_from_s, transfers)
+        + _load_notes(load)
+        + _recovery_notes(run.recoveries_s),
     )
+
+
+def _enough(load: GeneratorLoad, seen_s: dict[bytes, float], since_s: float, wanted: int) -> bool:
+    return load.committed_since("transfer", seen_s, since_s) >= wanted
 
 
 def _recovery_notes(recoveries_s: list[float]) -> list[str]:
     return [f"mean recovery {statistics.fmean(recoveries_s):.2f} s"] if recoveries_s else []
+
+
+def _transfer_notes(
+    load: GeneratorLoad, seen_s: dict[bytes, float], since_s: float, wanted: int | None
+) -> list[str]:
+    if wanted is None:
+        return []
+    done = load.committed_since("transfer", seen_s, since_s)
+    return [f"{done} transfers committed in the fault phase ({wanted} asked for)"]
 
 
 def _load_notes(load: GeneratorLoad) -> list[str]:

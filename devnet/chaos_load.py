@@ -36,6 +36,14 @@ is about what a loaded devnet commits; a chain that runs out leaves the attests 
 MAX_TRANSFERS_PER_SENDER = 250
 SETUP_TIMEOUT_S = 900.0
 """Funding the senders and proving the transfers, on a loaded 2-core machine."""
+SETUP_S_PER_TRANSFER = 0.3
+"""Added to the setup timeout per transfer asked for with ``transfers`` (10,000 take about
+11 minutes to prove on the idle machine, several times that while others run)."""
+TRANSFERS_PER_SENDER_AT_SCALE = 100
+"""With ``transfers`` asked for, one sender per this many: a sender's chain has one tx in
+flight at a time, so 10,000 transfers need about a hundred chains to commit in minutes."""
+MAX_ATTESTS = 20_000
+"""Attests beside a large transfer run; more would only lengthen the setup."""
 DRAIN_S = 20.0
 
 
@@ -49,11 +57,24 @@ class Ack:
     """time.monotonic() when the API acknowledged it."""
 
 
-def prepared_txs(rate_tx_per_s: float, planned_s: float, senders: int) -> tuple[int, int]:
-    """(all txs, of which transfers) to prepare for a run of ``planned_s``."""
-    per_sender = min(MAX_TRANSFERS_PER_SENDER, math.ceil(planned_s / TRANSFER_EVERY_S))
-    transfers = senders * per_sender
-    return transfers + math.ceil(rate_tx_per_s * (planned_s + PREPARED_MARGIN_S)), transfers
+def senders_for(transfers: int | None) -> int:
+    if transfers is None:
+        return TRANSFER_SENDERS
+    return max(TRANSFER_SENDERS, math.ceil(transfers / TRANSFERS_PER_SENDER_AT_SCALE))
+
+
+def prepared_txs(
+    rate_tx_per_s: float, planned_s: float, senders: int, transfers: int | None = None
+) -> tuple[int, int]:
+    """(all txs, of which transfers) to prepare for a run of ``planned_s``; ``transfers``, if
+    given, is how many must commit in the fault phase (the baseline's come on top)."""
+    if transfers is None:
+        per_sender = min(MAX_TRANSFERS_PER_SENDER, math.ceil(planned_s / TRANSFER_EVERY_S))
+        transfers = senders * per_sender
+    else:  # the baseline (at most BASELINE_MAX_S of chaos.py, 10 s) commits some first
+        transfers += math.ceil(rate_tx_per_s * 10.0) + senders
+    attests = min(MAX_ATTESTS, math.ceil(rate_tx_per_s * (planned_s + PREPARED_MARGIN_S)))
+    return transfers + attests, transfers
 
 
 @dataclass(slots=True)
@@ -62,7 +83,8 @@ class GeneratorLoad:
     rate_tx_per_s: float
     planned_s: float
     """How long the run means to load the devnet (the load stops earlier on ``stop``)."""
-    senders: int = TRANSFER_SENDERS
+    transfers: int | None = None
+    """Transfers that must commit in the fault phase (``--transfers``); None: a few per sender."""
     acks: list[Ack] = field(default_factory=list)
     report: LoadReport | None = None
     error: BaseException | None = None
@@ -71,8 +93,13 @@ class GeneratorLoad:
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self, timeout_s: float = SETUP_TIMEOUT_S) -> None:
+    @property
+    def senders(self) -> int:
+        return senders_for(self.transfers)
+
+    def start(self) -> None:
         """Set up and prove (blocking), and return once the first tx was acknowledged."""
+        timeout_s = SETUP_TIMEOUT_S + SETUP_S_PER_TRANSFER * (self.transfers or 0)
         self._thread = threading.Thread(target=self._run, daemon=True, name="chaos-load")
         self._thread.start()
         deadline_s = time.monotonic() + timeout_s
@@ -91,8 +118,16 @@ class GeneratorLoad:
         with self._lock:
             return list(self.acks)
 
+    def committed_since(self, kind: str, seen_s: dict[bytes, float], since_s: float) -> int:
+        """Acknowledged txs of ``kind`` first seen committed at or after ``since_s``."""
+        with self._lock:
+            acks = list(self.acks)
+        return sum(1 for a in acks if a.kind == kind and seen_s.get(a.tx_id, -1.0) >= since_s)
+
     def _run(self) -> None:
-        count, transfers = prepared_txs(self.rate_tx_per_s, self.planned_s, self.senders)
+        count, transfers = prepared_txs(
+            self.rate_tx_per_s, self.planned_s, self.senders, self.transfers
+        )
         try:
             self.report = asyncio.run(
                 run_load(

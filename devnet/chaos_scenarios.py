@@ -50,6 +50,9 @@ class ChaosRun:
     network: NetworkFaults | None = None
     byzantine_node: int | None = None
     max_rounds: int | None = None
+    enough_committed: Callable[[], bool] | None = None
+    """``--transfers``: true once that many transfers committed in the fault phase; a
+    scenario that holds one fault (``catch-up``) heals then rather than at the deadline."""
 
     @property
     def all_nodes(self) -> list[int]:
@@ -60,6 +63,13 @@ class ChaosRun:
         if self.max_rounds is not None and self.rounds >= self.max_rounds:
             return False
         return time.monotonic() < self.deadline_s
+
+    def hold(self) -> None:
+        """Until the deadline, or until ``enough_committed`` says so."""
+        while time.monotonic() < self.deadline_s:
+            if self.enough_committed is not None and self.enough_committed():
+                return
+            time.sleep(min(1.0, max(0.0, self.deadline_s - time.monotonic())))
 
     def top_height(self, nodes: list[int] | None = None) -> int:
         return max(heights(self.reads, nodes or self.all_nodes).values(), default=0)
@@ -204,18 +214,25 @@ def partition(run: ChaosRun) -> None:
 
 def catch_up(run: ChaosRun) -> None:
     """One node cut off for the whole fault phase while the others commit; the recovery
-    is its catch-up: from the heal until it has every block the others had then."""
+    is its catch-up: from the heal until it has every block the others had then. With
+    ``--transfers N`` the cut lasts until N transfers committed (the duration bounds it).
+    Node 0 stays connected: the commit watcher follows it, and cut off it would see no
+    commit, so the transfers counted would never reach N."""
     faults = _network(run)
-    alone = run.rng.randrange(run.devnet.nodes)
+    alone = 1 + run.rng.randrange(run.devnet.nodes - 1)
     others = [i for i in run.all_nodes if i != alone]
     start_height = heights(run.reads, [alone]).get(alone, 0)
+    cut_at = time.monotonic()
     faults.partition([[alone], others])
-    time.sleep(max(0.0, run.deadline_s - time.monotonic()))
+    run.hold()
     top = run.top_height(others)
     healed_at = time.monotonic()
     faults.heal()
     run.recovered(f"reconnecting node {alone}", [alone], top - 1, healed_at)
-    run.notes.append(f"node {alone} was cut off from height {start_height}; caught up to {top}")
+    run.notes.append(
+        f"node {alone} was cut off for {healed_at - cut_at:.0f} s from height {start_height}, "
+        f"{top - start_height} blocks behind at the heal; caught up to {top}"
+    )
     run.rounds += 1
 
 

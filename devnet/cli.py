@@ -311,6 +311,12 @@ def demo(root: Path) -> None:
     default=None,
     help="stop after this many rounds (or the duration, whichever comes first)",
 )
+@click.option(
+    "--transfers",
+    type=click.IntRange(1, None),
+    default=None,
+    help="transfers to commit in the fault phase (catch-up: the node stays cut off until then)",
+)
 @click.option("--json", "json_output", is_flag=True)
 def chaos(  # noqa: PLR0917 - one parameter per click option
     root: Path,
@@ -320,6 +326,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
     rate_tx_per_s: float,
     recovery_bound_s: float,
     max_rounds: int | None,
+    transfers: int | None,
     json_output: bool,
 ) -> None:
     """Break the running devnet in rounds under load; check no fork, no lost commit,
@@ -334,6 +341,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
             rate_tx_per_s=rate_tx_per_s,
             recovery_bound_s=recovery_bound_s,
             max_rounds=max_rounds,
+            transfers=transfers,
         )
     except (DevnetError, NetnsError, ChaosError, VeilApiError) as exc:
         raise _fail(f"chaos {scenario} (seed {seed}): {exc}") from None
@@ -345,6 +353,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
         replay = f"--scenario {scenario} --duration {duration_s:g} --seed {seed}"
         replay += f" --rate {rate_tx_per_s:g} --recovery-bound {recovery_bound_s:g}"
         replay += f" --rounds {max_rounds}" if max_rounds is not None else ""
+        replay += f" --transfers {transfers}" if transfers is not None else ""
         click.echo(
             f"VIOLATION in scenario {scenario}, seed {seed}: replay with "
             f"`python -m devnet chaos --dir {root} {replay}`",

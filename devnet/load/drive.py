@@ -11,7 +11,8 @@ of the lanes that use it.
 
 Answers, per tx: accepted or already known (``pending``/``committed``) is an
 *ack*; a busy answer (429/503) keeps the tx in its lane and parks the lane for
-the ``Retry-After``; any other error is a *refusal*, counted by code (a
+the ``Retry-After`` (a per-tx busy answer also moves the lane to the next node);
+any other error is a *refusal*, counted by code (a
 refused transfer ends its chain). A node that cannot be reached is skipped
 for a second and its lanes go to the next node. An acked tx not committed
 after ``resubmit_after_s`` is sent again to another node (submission is
@@ -309,6 +310,9 @@ class Driver:
             if code in ("RATE_LIMITED", "MEMPOOL_FULL", "NODE_STOPPED"):
                 self.stats.busy[code] += 1
                 lane.parked_until_s = now_s + 1.0
+                # The next try goes to the next node: a node cut off from the others stays
+                # busy for good once its mempool is full, and held a chain there forever.
+                lane.node = (node + 1) % len(self.urls)
                 return
             self.stats.refused[code] += 1
             if lane.txs and lane.txs[0] is tx:

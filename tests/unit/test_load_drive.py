@@ -47,3 +47,22 @@ def test_one_token_at_a_time_goes_round_the_lanes() -> None:
                 served[index] += 1
                 lane.in_flight = False  # its request came back before the next token
     assert served == {index: 10 for index in range(LANES)}
+
+
+def test_a_busy_answer_moves_the_lane_to_the_next_node() -> None:
+    """A node cut off from the others (chaos ``catch-up``) fills its mempool and answers
+    every tx ``MEMPOOL_FULL`` for as long as the cut lasts; the lane tried that node again
+    after each park, so a sender's transfer chain stopped for good (issue 12's catch-up run
+    at 4e105e5: 5 of 20 chains held on the cut-off node 2)."""
+    lanes = _lanes()
+    driver = Driver(
+        [f"http://node{i}" for i in range(LANES)], b"c", lanes, rate=8.0, max_in_flight=1
+    )
+    lane = lanes[2]
+    tx = lane.txs[0]
+    driver._on_result(lane, tx, {"error": {"code": "MEMPOOL_FULL"}}, 2, sent_s=0.0)
+    assert lane.node == 3
+    assert lane.txs[0] is tx and not lane.dead  # kept, to be sent again there
+    assert driver.stats.busy["MEMPOOL_FULL"] == 1
+    driver._on_result(lane, tx, {"error": {"code": "RATE_LIMITED"}}, 3, sent_s=0.0)
+    assert lane.node == 0
