@@ -337,7 +337,7 @@ def test_a_partitioned_runtime_rejoins_through_the_cores_state_transfer(tmp_path
             # state transfer (what this tests) waits for it to end.
             await cluster.until(
                 "node 3's start-up catch-up over",
-                lambda: cluster.runtimes[3]._startup_catchup_over.is_set(),
+                cluster.runtimes[3]._startup_catchup_over.is_set,
             )
             network.down.add(3)  # cut off, still running: no restart, no start-up catch-up
             for nonce in range(1, 13):
