@@ -10,10 +10,12 @@ import pytest
 
 from ledger import execute as ledger_execute
 from ledger import rules
-from ledger.build import build_attest
-from ledger.execute import execute_batch
+from ledger.apply import decode_block_tx
+from ledger.build import BuiltTx, build_attest
+from ledger.execute import ExecutedBatch, execute_batch
 from ledger.proof_cache import ProofCache
 from ledger.stateless_cache import StatelessCache
+from ledger.store import MemoryStore
 from ledger.tx import Tx, decode_tx
 from node.mempool import Mempool
 from node.services import Accepted
@@ -32,6 +34,26 @@ def _count_stateless(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+def _attests(world: World, count: int) -> list[BuiltTx]:
+    return [
+        build_attest(world.bank_b.identity, world.chain_id, "doc", bytes([n]) * 32, nonce=n)
+        for n in range(1, count + 1)
+    ]
+
+
+def _execute(
+    world: World, store: MemoryStore, attests: list[BuiltTx], cache: StatelessCache
+) -> ExecutedBatch:
+    return execute_batch(
+        store,
+        world.genesis,
+        1,
+        [a.encode() for a in attests],
+        world.metadata(store),
+        stateless_checked=cache.checked,
+    )
+
+
 def test_execution_skips_the_checks_the_mempool_ran_on_the_same_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -41,22 +63,12 @@ def test_execution_skips_the_checks_the_mempool_ran_on_the_same_bytes(
     store = world.new_store()
     cache = StatelessCache()
     mempool = Mempool(store, world.genesis, ProofCache(), stateless_cache=cache)
-    attests = [
-        build_attest(world.bank_b.identity, world.chain_id, "doc", bytes([n]) * 32, nonce=n)
-        for n in range(1, 6)
-    ]
+    attests = _attests(world, 5)
     for attest in attests:
         assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
     assert len(cache) == 5
     calls = _count_stateless(monkeypatch)
-    executed = execute_batch(
-        store,
-        world.genesis,
-        1,
-        [a.encode() for a in attests],
-        world.metadata(store),
-        stateless_checked=cache.checked,
-    )
+    executed = _execute(world, store, attests, cache)
     assert executed.result.tx_ids == tuple(a.tx_id for a in attests)
     assert calls[0] == 0
 
@@ -85,10 +97,7 @@ def test_other_bytes_with_the_same_tx_id_are_still_checked(
 def test_the_cache_is_bounded_oldest_first() -> None:
     world = World()
     cache = StatelessCache(capacity=2)
-    attests = [
-        build_attest(world.bank_b.identity, world.chain_id, "doc", bytes([n]) * 32, nonce=n)
-        for n in (1, 2, 3)
-    ]
+    attests = _attests(world, 3)
     for attest in attests:
         cache.add(attest.encode(), decode_tx(attest.encode(), world.chain_id, max_tx_bytes=1 << 20))
     assert len(cache) == 2
@@ -106,27 +115,17 @@ def test_execution_takes_the_mempools_decoded_tx_instead_of_decoding_again(
     store = world.new_store()
     cache = StatelessCache()
     mempool = Mempool(store, world.genesis, ProofCache(), stateless_cache=cache)
-    attests = [
-        build_attest(world.bank_b.identity, world.chain_id, "doc", bytes([n]) * 32, nonce=n)
-        for n in range(1, 5)
-    ]
+    attests = _attests(world, 4)
     for attest in attests[:3]:
         assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
     decodes = [0]
-    original = ledger_execute.decode_block_tx
+    original = decode_block_tx
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         decodes[0] += 1
         return original(*args, **kwargs)
 
     monkeypatch.setattr(ledger_execute, "decode_block_tx", counted)
-    executed = execute_batch(
-        store,
-        world.genesis,
-        1,
-        [a.encode() for a in attests],
-        world.metadata(store),
-        stateless_checked=cache.checked,
-    )
+    executed = _execute(world, store, attests, cache)
     assert executed.result.tx_ids == tuple(a.tx_id for a in attests)
     assert decodes[0] == 1  # only the fourth, which the mempool never saw
