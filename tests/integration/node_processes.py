@@ -332,14 +332,19 @@ def committed_reports(url: str, tx_ids: Sequence[str]) -> dict[str, tuple[int, s
         return {tx_id: where for tx_id, where in pool.map(one, tx_ids) if where is not None}
 
 
-def assert_same_chain(cluster: Cluster, nodes: Sequence[int]) -> int:
-    """The nodes stand at one height with one state root and one block hash per
-    height; that height."""
-    statuses = {i: cluster.status(i) for i in nodes}
-    tips = {(s["height"], s["state_root"]) for s in statuses.values()}
-    if len(tips) != 1:
-        raise AssertionError(f"nodes differ: {statuses}")
-    height = cluster.height(nodes[0])
+def assert_same_chain(cluster: Cluster, nodes: Sequence[int], height: int | None = None) -> int:
+    """The nodes have one block hash per height up to ``height``; that height.
+
+    Without ``height`` the nodes must stand at one height and state root now, which
+    only holds once nothing is left to commit. A caller whose load may still be
+    draining passes the height they were seen to agree on: blocks below it are
+    final, so a straggler committed afterwards cannot make the check flaky."""
+    if height is None:
+        statuses = {i: cluster.status(i) for i in nodes}
+        tips = {(s["height"], s["state_root"]) for s in statuses.values()}
+        if len(tips) != 1:
+            raise AssertionError(f"nodes differ: {statuses}")
+        height = cluster.height(nodes[0])
     chains = {i: block_hashes(cluster.urls[i], range(1, height + 1)) for i in nodes}
     first = chains[nodes[0]]
     for i, chain in chains.items():
@@ -350,14 +355,29 @@ def assert_same_chain(cluster: Cluster, nodes: Sequence[int]) -> int:
 
 
 def wait_converged(cluster: Cluster, nodes: Sequence[int], timeout_s: float = 30) -> int:
-    """Wait until the nodes agree on height and state root; then check every block hash."""
+    """Wait until the nodes are quiet (empty mempools) and agree on height and state
+    root; then check every block hash up to that height.
 
-    def same_tip() -> bool:
-        tips = {(s["height"], s["state_root"]) for s in (cluster.status(i) for i in nodes)}
-        return len(tips) == 1
+    Quiet matters: a tx the load left in a mempool commits a moment later, and a
+    check made between two nodes' commits of it would report a false difference."""
+    agreed: list[int] = []
 
-    wait_for(same_tip, f"nodes {list(nodes)} at one height and state root", timeout_s)
-    return assert_same_chain(cluster, nodes)
+    def quiet_and_same_tip() -> bool:
+        statuses = [cluster.status(i) for i in nodes]
+        tips = {(s["height"], s["state_root"]) for s in statuses}
+        if len(tips) != 1 or any(s["mempool_txs"] for s in statuses):
+            return False
+        height = statuses[0]["height"]
+        assert isinstance(height, int)
+        agreed.append(height)
+        return True
+
+    wait_for(
+        quiet_and_same_tip,
+        f"nodes {list(nodes)} with empty mempools at one height and state root",
+        timeout_s,
+    )
+    return assert_same_chain(cluster, nodes, agreed[-1])
 
 
 @dataclass
