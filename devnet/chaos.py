@@ -16,6 +16,7 @@ import random
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from client.api_types import TxStatus
@@ -175,6 +176,7 @@ def run_chaos(
     recovery_bound_s: float = DEFAULT_RECOVERY_BOUND_S,
     max_rounds: int | None = None,
     transfers: int | None = None,
+    say: Callable[[str], None] = lambda line: None,
 ) -> ChaosResult:
     if scenario not in SCENARIOS:
         raise DevnetError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
@@ -188,6 +190,7 @@ def run_chaos(
     watcher.start()
     started_s = time.monotonic()
     baseline_s = min(BASELINE_MAX_S, duration_s / 4)
+    say(f"calm baseline under load for {baseline_s:g} s")
     time.sleep(baseline_s)
     faults_from_s = time.monotonic()
     run = ChaosRun(
@@ -198,7 +201,10 @@ def run_chaos(
         recovery_bound_s,
         reads,
         max_rounds=max_rounds,
+        say=say,
     )
+    limit = f" or {max_rounds} rounds" if max_rounds else ""
+    say(f"{scenario}: faults for {duration_s - baseline_s:g} s{limit}")
     if transfers is not None:
         run.enough_committed = functools.partial(
             _enough, load, watcher.seen_s, faults_from_s, transfers
@@ -214,6 +220,7 @@ def run_chaos(
             if devnet.pid(index) is None:
                 devnet.start(index)
     faults_to_s = time.monotonic()
+    say(f"healed after {run.rounds} rounds; stopping the load and waiting for the nodes to settle")
     acks = load.stop()
     converged_at = wait_converged(reads, list(range(devnet.nodes)))
     watcher.stop()
@@ -221,6 +228,7 @@ def run_chaos(
         run.violations.append(
             "the nodes did not settle on one height and state root after the heal"
         )
+    say(f"reading every node's chain up to height {converged_at} for the checks")
     chains = read_chains(reads, converged_at, run.violations)
     forks = fork_heights(chains)
     if forks:

@@ -53,6 +53,8 @@ class ChaosRun:
     enough_committed: Callable[[], bool] | None = None
     """``--transfers``: true once that many transfers committed in the fault phase; a
     scenario that holds one fault (``catch-up``) heals then rather than at the deadline."""
+    say: Callable[[str], None] = field(default=lambda line: None)
+    """Progress, a line per round: a soak runs for an hour and must show it is alive."""
 
     @property
     def all_nodes(self) -> list[int]:
@@ -79,11 +81,15 @@ class ChaosRun:
         remaining = self.recovery_bound_s - (time.monotonic() - since_s)
         waited = wait_progress(self.reads, nodes, above, max(0.0, remaining))
         if waited is None:
-            self.violations.append(
+            violation = (
                 f"round {self.rounds}: no progress within {self.recovery_bound_s:g} s after {what}"
             )
+            self.violations.append(violation)
+            self.say(f"VIOLATION {violation}")
             return
-        self.recoveries_s.append(time.monotonic() - since_s)
+        recovery_s = time.monotonic() - since_s
+        self.recoveries_s.append(recovery_s)
+        self.say(f"round {self.rounds + 1}: {what}: progress again after {recovery_s:.1f} s")
 
     def restart(
         self, index: int, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None

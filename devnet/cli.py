@@ -342,6 +342,7 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
             recovery_bound_s=recovery_bound_s,
             max_rounds=max_rounds,
             transfers=transfers,
+            say=_progress,
         )
     except (DevnetError, NetnsError, ChaosError, VeilApiError) as exc:
         raise _fail(f"chaos {scenario} (seed {seed}): {exc}") from None
@@ -360,6 +361,11 @@ def chaos(  # noqa: PLR0917 - one parameter per click option
             err=True,
         )
         raise SystemExit(1)
+
+
+def _progress(line: str) -> None:
+    """A timestamped progress line on stderr (stdout carries the result, or its JSON)."""
+    click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True)
 
 
 def _print_chaos(result: ChaosResult) -> None:

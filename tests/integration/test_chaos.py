@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -97,6 +98,10 @@ def chaos(root: Path, scenario: str, seed: int, *extra: str) -> dict[str, object
     assert isinstance(result["acknowledged"], int) and result["acknowledged"] > 0
     assert isinstance(result["committed"], int) and result["committed"] > 0
     assert isinstance(result["rounds"], int)
+    # Progress on stderr, a line per round, so an hour-long soak shows it is alive.
+    assert "calm baseline under load" in run.stderr, run.stderr[-2000:]
+    if result["rounds"]:
+        assert re.search(r"^\d\d:\d\d:\d\d round 1: .+ progress again after", run.stderr, re.M)
     return result
 
 
@@ -141,6 +146,7 @@ def test_a_broken_recovery_bound_exits_1_with_the_replay_command(loopback_devnet
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert any("no progress within 1 s" in v for v in result["violations"]), result
     assert "VIOLATION in scenario kill-all, seed 14" in run.stderr
+    assert "VIOLATION round 0: no progress within 1 s" in run.stderr
     assert "--scenario kill-all --duration 12 --seed 14" in run.stderr
 
 
