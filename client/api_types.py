@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
+from ledger.invariants import InvariantViolation
 from ledger.loans import STATUS_ACTIVE, STATUS_CLOSED, LoanRecord
 from ledger.tx import LoanTerms
 
 Json = dict[str, object]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Answer = TypeVar("_Answer", bound="DataclassInstance")
 
 
 class BadResponseError(ValueError):
@@ -89,6 +95,40 @@ def _objects(obj: Json, name: str) -> list[Json]:
     return [_object(item, f"an item of {name!r}") for item in value]
 
 
+def _opt_b64(obj: Json, name: str) -> bytes | None:
+    return None if obj.get(name) is None else _b64(obj, name)
+
+
+_FieldParser = Callable[[Json, str], object]
+
+# A field's annotation (a string: ``from __future__ import annotations``) names the parser
+# of the same-named JSON field, so each answer type lists its fields once, not three times.
+_PARSER_BY_ANNOTATION: Final[dict[str, _FieldParser]] = {
+    "int": _int,
+    "int | None": _opt_int,
+    "str": _str,
+    "str | None": _opt_str,
+    "bool": _bool,
+    "bytes": _hex,
+    "bytes | None": _opt_hex,
+}
+
+
+def _parse(cls: type[_Answer], obj: Json, **parsed: object) -> _Answer:
+    """``cls`` from ``obj``: the fields in ``parsed`` as given, every other one read from the
+    same-named JSON field by the parser its annotation names."""
+    values: dict[str, object] = {}
+    for field in fields(cls):
+        if field.name in parsed:
+            values[field.name] = parsed[field.name]
+            continue
+        parser = _PARSER_BY_ANNOTATION.get(str(field.type))
+        if parser is None:
+            raise InvariantViolation(f"{cls.__name__}.{field.name}: no parser for {field.type}")
+        values[field.name] = parser(obj, field.name)
+    return cls(**values)
+
+
 @dataclass(frozen=True, slots=True)
 class CertificateCommit:
     sender: int
@@ -104,15 +144,8 @@ class Certificate:
 
     @classmethod
     def from_json(cls, obj: Json) -> Certificate:
-        return cls(
-            view=_int(obj, "view"),
-            seq=_int(obj, "seq"),
-            digest=_hex(obj, "digest"),
-            commits=tuple(
-                CertificateCommit(_int(c, "sender"), _hex(c, "signature"))
-                for c in _objects(obj, "commits")
-            ),
-        )
+        commits = tuple(_parse(CertificateCommit, c) for c in _objects(obj, "commits"))
+        return _parse(cls, obj, commits=commits)
 
 
 def _opt_certificate(obj: Json, name: str) -> Certificate | None:
@@ -145,15 +178,7 @@ class TxStatus:
         status = _str(obj, "status")
         if status not in ("pending", "committed", "rejected", "unknown"):
             raise BadResponseError(f"unknown tx status {status!r}")
-        return cls(
-            id=_hex(obj, "id"),
-            status=status,  # type: ignore[arg-type]
-            height=_opt_int(obj, "height"),
-            index=_opt_int(obj, "index"),
-            block_hash=_opt_hex(obj, "block_hash"),
-            certificate=_opt_certificate(obj, "certificate"),
-            reason=_opt_str(obj, "reason"),
-        )
+        return _parse(cls, obj, status=status, certificate=_opt_certificate(obj, "certificate"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +208,7 @@ class OutputRef:
 
     @classmethod
     def from_json(cls, obj: Json) -> OutputRef:
-        return cls(_hex(obj, "id"), _hex(obj, "owner"), _hex(obj, "commitment"))
+        return _parse(cls, obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,13 +232,8 @@ class BlockTx:
         except ValueError:
             raise BadResponseError("field 'inputs' is not hex") from None
         outputs = _objects(obj, "outputs") if "outputs" in obj else []
-        return cls(
-            id=_hex(obj, "id"),
-            kind=_str(obj, "kind"),
-            signer=_opt_hex(obj, "signer"),
-            asset=_opt_hex(obj, "asset"),
-            inputs=inputs,
-            outputs=tuple(OutputRef.from_json(o) for o in outputs),
+        return _parse(
+            cls, obj, inputs=inputs, outputs=tuple(OutputRef.from_json(o) for o in outputs)
         )
 
 
@@ -230,16 +250,7 @@ class BlockHeader:
 
     @classmethod
     def from_json(cls, obj: Json) -> BlockHeader:
-        return cls(
-            version=_int(obj, "version"),
-            height=_int(obj, "height"),
-            prev_hash=_hex(obj, "prev_hash"),
-            tx_root=_hex(obj, "tx_root"),
-            state_root=_hex(obj, "state_root"),
-            proposer=_hex(obj, "proposer"),
-            view=_int(obj, "view"),
-            timestamp_ms=_int(obj, "timestamp_ms"),
-        )
+        return _parse(cls, obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,10 +267,9 @@ class Block:
     @classmethod
     def from_json(cls, obj: Json) -> Block:
         header = obj.get("header")
-        return cls(
-            height=_int(obj, "height"),
-            hash=_hex(obj, "hash"),
-            genesis=_bool(obj, "genesis"),
+        return _parse(
+            cls,
+            obj,
             header=None if header is None else BlockHeader.from_json(_object(header, "header")),
             txs=tuple(BlockTx.from_json(t) for t in _objects(obj, "txs")),
             certificate=_opt_certificate(obj, "certificate"),
@@ -274,7 +284,7 @@ class Validator:
 
     @classmethod
     def from_json(cls, obj: Json) -> Validator:
-        return cls(_int(obj, "index"), _str(obj, "name"), _hex(obj, "public_key"))
+        return _parse(cls, obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,9 +296,7 @@ class Asset:
 
     @classmethod
     def from_json(cls, obj: Json) -> Asset:
-        return cls(
-            _hex(obj, "id"), _str(obj, "symbol"), _hex(obj, "issuer"), _int(obj, "issued_total")
-        )
+        return _parse(cls, obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,13 +320,9 @@ class ChainInfo:
     @classmethod
     def from_json(cls, obj: Json) -> ChainInfo:
         params = _object(_field(obj, "params"), "params")
-        return cls(
-            chain_id=_hex(obj, "chain_id"),
-            chain_name=_str(obj, "chain_name"),
-            genesis_hash=_hex(obj, "genesis_hash"),
-            genesis_time_ms=_int(obj, "genesis_time_ms"),
-            height=_int(obj, "height"),
-            auditor_memo_public_key=_hex(obj, "auditor_memo_public_key"),
+        return _parse(
+            cls,
+            obj,
             assets=tuple(Asset.from_json(a) for a in _objects(obj, "assets")),
             validators=tuple(Validator.from_json(v) for v in _objects(obj, "validators")),
             max_tx_bytes=_int(params, "max_tx_bytes"),
@@ -343,17 +347,11 @@ class Output:
 
     @classmethod
     def from_json(cls, obj: Json) -> Output:
-        return cls(
-            id=_hex(obj, "id"),
-            tx_id=_hex(obj, "tx_id"),
-            height=_int(obj, "height"),
-            owner=_hex(obj, "owner"),
-            asset=_hex(obj, "asset"),
-            commitment=_hex(obj, "commitment"),
-            spent=_bool(obj, "spent"),
-            spent_by=_opt_hex(obj, "spent_by"),
-            owner_memo=None if obj.get("owner_memo") is None else _b64(obj, "owner_memo"),
-            audit_memo=None if obj.get("audit_memo") is None else _b64(obj, "audit_memo"),
+        return _parse(
+            cls,
+            obj,
+            owner_memo=_opt_b64(obj, "owner_memo"),
+            audit_memo=_opt_b64(obj, "audit_memo"),
         )
 
 
@@ -364,9 +362,8 @@ class OutputPage:
 
     @classmethod
     def from_json(cls, obj: Json) -> OutputPage:
-        return cls(
-            tuple(Output.from_json(o) for o in _objects(obj, "outputs")),
-            _opt_hex(obj, "next_after"),
+        return _parse(
+            cls, obj, outputs=tuple(Output.from_json(o) for o in _objects(obj, "outputs"))
         )
 
 
@@ -381,14 +378,7 @@ class Account:
 
     @classmethod
     def from_json(cls, obj: Json) -> Account:
-        return cls(
-            public_key=_hex(obj, "public_key"),
-            memo_public_key=_hex(obj, "memo_public_key"),
-            registered_by=_opt_hex(obj, "registered_by"),
-            member=_bool(obj, "member"),
-            member_name=_opt_str(obj, "member_name"),
-            last_nonce=_int(obj, "last_nonce"),
-        )
+        return _parse(cls, obj)
 
 
 LoanStatus = Literal["active", "closed"]
@@ -441,23 +431,7 @@ class Loan:
         status = _str(obj, "status")
         if status not in ("active", "closed"):
             raise BadResponseError(f"unknown loan status {status[:20]!r}")
-        return cls(
-            id=_hex(obj, "id"),
-            lender=_hex(obj, "lender"),
-            borrower=_hex(obj, "borrower"),
-            asset=_hex(obj, "asset"),
-            rate_bps=_int(obj, "rate_bps"),
-            period_blocks=_int(obj, "period_blocks"),
-            maturity_height=_int(obj, "maturity_height"),
-            purpose=_str(obj, "purpose"),
-            principal_commitment=_hex(obj, "principal_commitment"),
-            outstanding_commitment=_hex(obj, "outstanding_commitment"),
-            status="closed" if status == "closed" else "active",
-            overdue=_bool(obj, "overdue"),
-            originated_height=_int(obj, "originated_height"),
-            accrued_periods=_int(obj, "accrued_periods"),
-            closed_height=_opt_int(obj, "closed_height"),
-        )
+        return _parse(cls, obj, status=status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,10 +451,9 @@ class BorrowerLoans:
 
     @classmethod
     def from_json(cls, obj: Json) -> BorrowerLoans:
-        return cls(
-            borrower=_hex(obj, "borrower"),
-            height=_int(obj, "height"),
-            block_hash=_hex(obj, "block_hash"),
+        return _parse(
+            cls,
+            obj,
             certificate=_opt_certificate(obj, "certificate"),
             loans=tuple(Loan.from_json(item) for item in _objects(obj, "loans")),
         )
@@ -521,25 +494,11 @@ class NodeStatus:
     def from_json(cls, obj: Json) -> NodeStatus:
         catching = obj.get("catching_up")
         catch_obj = None if catching is None else _object(catching, "catching_up")
-        return cls(
-            height=_int(obj, "height"),
-            view=_int(obj, "view"),
-            primary=_int(obj, "primary"),
-            state_root=_hex(obj, "state_root"),
-            last_commit_ms=_opt_int(obj, "last_commit_ms"),
-            peers=tuple(
-                PeerView(_int(p, "index"), _hex(p, "public_key"), _bool(p, "connected"))
-                for p in _objects(obj, "peers")
-            ),
-            mempool_txs=_int(obj, "mempool_txs"),
-            mempool_bytes=_int(obj, "mempool_bytes"),
-            catching_up=None
-            if catch_obj is None
-            else CatchUpView(_int(catch_obj, "target_height"), _int(catch_obj, "done_height")),
-            stopped=_bool(obj, "stopped"),
-            stop_reason=_opt_str(obj, "stop_reason"),
-            wal_latched=_bool(obj, "wal_latched"),
-            msm_backend=_str(obj, "msm_backend"),
+        return _parse(
+            cls,
+            obj,
+            peers=tuple(_parse(PeerView, p) for p in _objects(obj, "peers")),
+            catching_up=None if catch_obj is None else _parse(CatchUpView, catch_obj),
         )
 
 
