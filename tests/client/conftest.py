@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -33,3 +35,21 @@ def served_loan(
         server.submit(api_chain.transfer.encode())
         server.submit_and_commit(api_chain.loan.encode())
         yield server
+
+
+@pytest.fixture
+def auto_commit(served: ServedNode) -> Iterator[None]:
+    """Plays consensus: commits whatever is pending, every 50 ms."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            if served.on_loop(lambda: bool(served.node.pending_txs)):
+                served.commit_pending()
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)

@@ -18,8 +18,8 @@ from ledger.memo_binding import audit_opening, seal_owner_memo
 from ledger.tx import IssueBody, TxOutput, output_id_of
 from privacy.memo import seal_memo
 from tests.api.chain_fixture import ApiChain
+from tests.client.cli_helpers import veil, wallet_dir_of
 from tests.client.served_node import ServedNode
-from tests.client.test_cli_commands import _dir_of, veil
 from tests.spec.ledger_world import USD, World
 
 
@@ -48,7 +48,7 @@ def test_audit_flags_an_owner_memo_that_does_not_open(
     served: ServedNode, api_chain: ApiChain, tmp_path: Path
 ) -> None:
     world = api_chain.world
-    regulator = _dir_of(world.auditor, tmp_path / "regulator")
+    regulator = wallet_dir_of(world.auditor, tmp_path / "regulator")
     clean = json.loads(veil(served, "--json", "audit", "--wallet", str(regulator)).output)
     assert clean["mismatches"] == []
     raw, tx_id = _issue_with_a_lying_owner_memo(

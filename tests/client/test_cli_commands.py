@@ -5,55 +5,41 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from client.cli import cli
-from client.wallet_file import WalletDir
 from tests.api.chain_fixture import ApiChain
+from tests.client.cli_helpers import veil, wallet_dir_of
 from tests.client.served_node import ServedNode
-from tests.spec.ledger_world import Party
 
 
-def _dir_of(party: Party, path: Path) -> Path:
-    WalletDir.create(path, party.identity, party.memo_private)
-    return path
-
-
-@pytest.fixture
-def auto_commit(served: ServedNode) -> Iterator[None]:
-    """Plays consensus: commits whatever is pending, every 50 ms."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            if served.on_loop(lambda: bool(served.node.pending_txs)):
-                served.commit_pending()
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
-
-
-def veil(served: ServedNode | str, *args: str) -> Result:
-    url = served if isinstance(served, str) else served.url
-    return CliRunner().invoke(cli, ["--node", url, *args], catch_exceptions=False)
+def transfer(
+    served: ServedNode, wallet: Path, to: str, asset: str, amount: int, *flags: str
+) -> Result:
+    """``veil wallet transfer`` of ``amount`` of ``asset`` from ``wallet`` to key ``to``."""
+    return veil(
+        served,
+        "wallet",
+        "transfer",
+        "--wallet",
+        wallet,
+        "--to",
+        to,
+        "--asset",
+        asset,
+        "--amount",
+        str(amount),
+        *flags,
+    )
 
 
 def test_wallet_reads_and_a_confidential_transfer(
     served: ServedNode, api_chain: ApiChain, tmp_path: Path, auto_commit: None
 ) -> None:
     world = api_chain.world
-    alice = _dir_of(world.alice, tmp_path / "alice")
-    bob = _dir_of(world.bob, tmp_path / "bob")
+    alice = wallet_dir_of(world.alice, tmp_path / "alice")
+    bob = wallet_dir_of(world.bob, tmp_path / "bob")
     balance = veil(served, "wallet", "balance", "--wallet", str(alice), "--json")
     assert balance.exit_code == 0, balance.output
     assert json.loads(balance.output) == [{"asset": "USD.A", "amount": 247}]
@@ -64,20 +50,7 @@ def test_wallet_reads_and_a_confidential_transfer(
         "registered": True,
     }
 
-    sent = veil(
-        served,
-        "wallet",
-        "transfer",
-        "--wallet",
-        str(alice),
-        "--to",
-        world.bob.key.hex(),
-        "--asset",
-        "USD.A",
-        "--amount",
-        "200",
-        "--wait",
-    )
+    sent = transfer(served, alice, world.bob.key.hex(), "USD.A", 200, "--wait")
     assert sent.exit_code == 0, sent.output
     assert "committed" in sent.output
     bob_balance = json.loads(
@@ -107,8 +80,8 @@ def test_bank_registers_and_issues_and_the_regulator_audits(
     served: ServedNode, api_chain: ApiChain, tmp_path: Path, auto_commit: None
 ) -> None:
     world = api_chain.world
-    bank = _dir_of(world.bank_a, tmp_path / "bank")
-    mallory = _dir_of(world.mallory, tmp_path / "mallory")
+    bank = wallet_dir_of(world.bank_a, tmp_path / "bank")
+    mallory = wallet_dir_of(world.mallory, tmp_path / "mallory")
     pop = veil(
         served, "wallet", "pop", "--wallet", str(mallory), "--registrar", world.bank_a.key.hex()
     )
@@ -146,7 +119,7 @@ def test_bank_registers_and_issues_and_the_regulator_audits(
     )
     assert balance == [{"asset": "USD.A", "amount": 777}]
 
-    regulator = _dir_of(world.auditor, tmp_path / "regulator")
+    regulator = wallet_dir_of(world.auditor, tmp_path / "regulator")
     report = veil(served, "--json", "audit", "--wallet", str(regulator))
     assert report.exit_code == 0, report.output
     usd = next(a for a in json.loads(report.output)["assets"] if a["asset"] == "USD.A")
@@ -175,58 +148,22 @@ def _one_line_error(result: Result, *needles: str) -> None:
 
 def test_user_errors_are_one_line(served: ServedNode, api_chain: ApiChain, tmp_path: Path) -> None:
     world = api_chain.world
-    alice = _dir_of(world.alice, tmp_path / "alice")
+    alice = wallet_dir_of(world.alice, tmp_path / "alice")
     _one_line_error(
         veil(served, "wallet", "balance", "--wallet", str(tmp_path / "nope")),
         "no such wallet directory",
     )
     _one_line_error(veil(served, "wallet", "new", str(alice)), "refusing to overwrite")
     _one_line_error(
-        veil(
-            served,
-            "wallet",
-            "transfer",
-            "--wallet",
-            str(alice),
-            "--to",
-            "ab" * 32,
-            "--asset",
-            "USD.A",
-            "--amount",
-            "1",
-        ),
+        transfer(served, alice, "ab" * 32, "USD.A", 1),
         "ACCOUNT_NOT_FOUND",
     )
     _one_line_error(
-        veil(
-            served,
-            "wallet",
-            "transfer",
-            "--wallet",
-            str(alice),
-            "--to",
-            world.bob.key.hex(),
-            "--asset",
-            "USD.A",
-            "--amount",
-            "10000",
-        ),
+        transfer(served, alice, world.bob.key.hex(), "USD.A", 10000),
         "insufficient funds",
     )
     _one_line_error(
-        veil(
-            served,
-            "wallet",
-            "transfer",
-            "--wallet",
-            str(alice),
-            "--to",
-            world.bob.key.hex(),
-            "--asset",
-            "GOLD",
-            "--amount",
-            "1",
-        ),
+        transfer(served, alice, world.bob.key.hex(), "GOLD", 1),
         "unknown asset",
     )
     _one_line_error(veil(served, "tx", "status", "01" * 32), "TX_NOT_FOUND")

@@ -14,10 +14,9 @@ from click.testing import Result
 
 from client.wallet_file import WalletDir
 from tests.api.chain_fixture import ApiChain
+from tests.client.cli_helpers import veil, wallet_dir_of
 from tests.client.served_node import ServedNode
-from tests.client.test_cli_commands import _dir_of, _one_line_error, auto_commit, veil
-
-__all__ = ["auto_commit"]  # the fixture, imported for these tests
+from tests.client.test_cli_commands import _one_line_error
 
 
 def _registered(served: ServedNode, account: WalletDir) -> bool:
@@ -33,7 +32,7 @@ def _register(served: ServedNode, bank: Path, *args: str) -> Result:
 def test_register_with_the_account_wallet(
     served: ServedNode, api_chain: ApiChain, tmp_path: Path, auto_commit: None
 ) -> None:
-    bank = _dir_of(api_chain.world.bank_a, tmp_path / "bank")
+    bank = wallet_dir_of(api_chain.world.bank_a, tmp_path / "bank")
     account = WalletDir.create(tmp_path / "firm")
     assert not _registered(served, account)
     done = _register(served, bank, "--account-wallet", str(account.path), "--wait")
@@ -45,7 +44,7 @@ def test_register_with_the_account_wallet(
 def test_wallet_show_prints_the_proof_the_bank_passes_with_pop(
     served: ServedNode, api_chain: ApiChain, tmp_path: Path, auto_commit: None
 ) -> None:
-    bank = _dir_of(api_chain.world.bank_a, tmp_path / "bank")
+    bank = wallet_dir_of(api_chain.world.bank_a, tmp_path / "bank")
     bank_key = api_chain.world.bank_a.key.hex()
     account = WalletDir.create(tmp_path / "firm")
     shown = veil(
@@ -78,7 +77,7 @@ def test_registration_errors_are_one_line(
     served: ServedNode, api_chain: ApiChain, tmp_path: Path
 ) -> None:
     world = api_chain.world
-    bank = _dir_of(world.bank_a, tmp_path / "bank")
+    bank = wallet_dir_of(world.bank_a, tmp_path / "bank")
     account = WalletDir.create(tmp_path / "firm")
     pk, memo = account.public_key.hex(), account.memo_public_key.hex()
     _one_line_error(_register(served, bank), "missing the account", "--account-wallet DIR")

@@ -6,16 +6,12 @@ error for every way a user can get a loan command wrong."""
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from client.cli import cli
 from client.wallet_file import WalletDir
 from ledger.build import sign_tx
 from ledger.exposure import ExposureProof
@@ -24,32 +20,14 @@ from ledger.tx import LoanAccrueBody
 from privacy import group
 from privacy.memo import Opening
 from tests.api.chain_fixture import ApiChain
+from tests.client.cli_helpers import veil, wallet_dir_of
 from tests.client.served_node import ServedNode
-from tests.spec.ledger_world import Party
 
 PRINCIPAL = 1_000_000
 RATE_BPS = 500
 INTEREST = PRINCIPAL * RATE_BPS // 10_000
 REPAID = 300_000
 OUTSTANDING = PRINCIPAL + INTEREST - REPAID
-
-
-@pytest.fixture
-def auto_commit(served: ServedNode) -> Iterator[None]:
-    """Plays consensus: commits whatever is pending, every 50 ms."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            if served.on_loop(lambda: bool(served.node.pending_txs)):
-                served.commit_pending()
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
 
 
 @dataclass
@@ -62,26 +40,17 @@ class Dirs:
     tmp: Path
 
 
-def _dir_of(party: Party, path: Path) -> Path:
-    WalletDir.create(path, party.identity, party.memo_private)
-    return path
-
-
 @pytest.fixture
 def dirs(api_chain: ApiChain, tmp_path: Path) -> Dirs:
     w = api_chain.world
     return Dirs(
-        _dir_of(w.bank_a, tmp_path / "bank"),
-        _dir_of(w.alice, tmp_path / "firm"),
-        _dir_of(w.bank_b, tmp_path / "bank-b"),
-        _dir_of(w.bob, tmp_path / "bob"),
-        _dir_of(w.auditor, tmp_path / "regulator"),
+        wallet_dir_of(w.bank_a, tmp_path / "bank"),
+        wallet_dir_of(w.alice, tmp_path / "firm"),
+        wallet_dir_of(w.bank_b, tmp_path / "bank-b"),
+        wallet_dir_of(w.bob, tmp_path / "bob"),
+        wallet_dir_of(w.auditor, tmp_path / "regulator"),
         tmp_path,
     )
-
-
-def veil(served: ServedNode, *args: str | Path) -> Result:
-    return CliRunner().invoke(cli, ["--node", served.url, *map(str, args)], catch_exceptions=False)
 
 
 def ok(result: Result) -> str:
@@ -102,6 +71,38 @@ def error(result: Result, *fragments: str) -> None:
 def usage_error(result: Result, fragment: str) -> None:
     """Exit 2 (click's usage error) naming the bad option or argument."""
     assert result.exit_code == 2 and fragment in result.output, result.output
+
+
+def repay(served: ServedNode, dirs: Dirs, loan_id: str, amount: int, *flags: str) -> Result:
+    """``veil loan repay`` of ``amount`` by the firm (the borrower)."""
+    return veil(
+        served,
+        "loan",
+        "repay",
+        "--wallet",
+        dirs.firm,
+        "--loan",
+        loan_id,
+        "--amount",
+        str(amount),
+        *flags,
+    )
+
+
+def exposure_proof(served: ServedNode, dirs: Dirs, limit: int, out: Path, *flags: str) -> Result:
+    """``veil loan exposure-proof`` by the firm: its total owed is at most ``limit``."""
+    return veil(
+        served,
+        "loan",
+        "exposure-proof",
+        "--wallet",
+        dirs.firm,
+        "--limit",
+        str(limit),
+        "--out",
+        out,
+        *flags,
+    )
 
 
 def offer(
@@ -160,20 +161,7 @@ def test_a_loan_through_the_cli_and_its_proofs_checked_by_another_bank(
 
     ok(veil(served, "loan", "accrue", "--wallet", dirs.bank, "--loan", loan_id, "--wait"))
     accrued_height = served.store.height()
-    ok(
-        veil(
-            served,
-            "loan",
-            "repay",
-            "--wallet",
-            dirs.firm,
-            "--loan",
-            loan_id,
-            "--amount",
-            str(REPAID),
-            "--wait",
-        )
-    )
+    ok(repay(served, dirs, loan_id, REPAID, "--wait"))
     mine = json.loads(ok(veil(served, "--json", "loan", "show", loan_id, "--wallet", dirs.firm)))
     assert mine["outstanding"] == OUTSTANDING and mine["accrued_periods"] == 1
     listed = json.loads(
@@ -183,36 +171,14 @@ def test_a_loan_through_the_cli_and_its_proofs_checked_by_another_bank(
 
     # Firm X proves its exposure to bank B, which checks it against its node.
     proof = dirs.tmp / "proof.json"
-    ok(
-        veil(
-            served,
-            "loan",
-            "exposure-proof",
-            "--wallet",
-            dirs.firm,
-            "--limit",
-            str(OUTSTANDING),
-            "--out",
-            proof,
-        )
-    )
+    ok(exposure_proof(served, dirs, OUTSTANDING, proof))
     verdict = veil(served, "loan", "verify-exposure", proof)
     assert verdict.exit_code == 0, verdict.output
     assert verdict.output.startswith("VALID: ") and f"limit {OUTSTANDING:,}" in verdict.output
 
     # A limit below the true total cannot be proven.
     error(
-        veil(
-            served,
-            "loan",
-            "exposure-proof",
-            "--wallet",
-            dirs.firm,
-            "--limit",
-            str(OUTSTANDING - 1),
-            "--out",
-            dirs.tmp / "low.json",
-        ),
+        exposure_proof(served, dirs, OUTSTANDING - 1, dirs.tmp / "low.json"),
         "exceeds the limit",
     )
     # A proof whose limit is changed afterwards does not verify.
@@ -225,21 +191,7 @@ def test_a_loan_through_the_cli_and_its_proofs_checked_by_another_bank(
 
     # A proof at a past height (after the accrual, before the repayment) still verifies.
     past = dirs.tmp / "past.json"
-    ok(
-        veil(
-            served,
-            "loan",
-            "exposure-proof",
-            "--wallet",
-            dirs.firm,
-            "--limit",
-            str(PRINCIPAL + INTEREST),
-            "--height",
-            str(accrued_height),
-            "--out",
-            past,
-        )
-    )
+    ok(exposure_proof(served, dirs, PRINCIPAL + INTEREST, past, "--height", str(accrued_height)))
     assert ok(veil(served, "loan", "verify-exposure", past)).startswith("VALID: ")
     assert origination_height < accrued_height < served.store.height()
 
@@ -380,21 +332,11 @@ def test_lifecycle_commands_refuse_what_the_chain_would_refuse(
 ) -> None:
     loan_id = originate(served, dirs, period_blocks=1000)
     error(
-        veil(
-            served,
-            "loan",
-            "repay",
-            "--wallet",
-            dirs.firm,
-            "--loan",
-            loan_id,
-            "--amount",
-            str(PRINCIPAL + 1),
-        ),
+        repay(served, dirs, loan_id, PRINCIPAL + 1),
         "overpays",
     )
     error(
-        veil(served, "loan", "repay", "--wallet", dirs.firm, "--loan", "00" * 32, "--amount", "1"),
+        repay(served, dirs, "00" * 32, 1),
         "not the borrower",
     )
     error(
@@ -409,23 +351,10 @@ def test_lifecycle_commands_refuse_what_the_chain_would_refuse(
     error(veil(served, "loan", "show", "00" * 32), "LOAN_NOT_FOUND")
     usage_error(veil(served, "loan", "show", "12"), "ID must be 32 bytes")
     usage_error(veil(served, "loan", "list", "--borrower", "zz"), "--borrower is not hex")
-    ok(
-        veil(
-            served,
-            "loan",
-            "repay",
-            "--wallet",
-            dirs.firm,
-            "--loan",
-            loan_id,
-            "--amount",
-            str(PRINCIPAL),
-            "--wait",
-        )
-    )
+    ok(repay(served, dirs, loan_id, PRINCIPAL, "--wait"))
     ok(veil(served, "loan", "close", "--wallet", dirs.firm, "--loan", loan_id, "--wait"))
     error(
-        veil(served, "loan", "repay", "--wallet", dirs.firm, "--loan", loan_id, "--amount", "1"),
+        repay(served, dirs, loan_id, 1),
         "is closed",
     )
     assert json.loads(ok(veil(served, "--json", "loan", "show", loan_id)))["status"] == "closed"
@@ -501,7 +430,7 @@ def test_the_firms_wallet_and_the_regulator_flag_an_interest_memo_that_lies(
     reopened = WalletDir.open(dirs.firm)
     assert [f.reason for _, f in reopened.loans.flags()] == ["BAD_INTEREST_MEMO"]
     error(
-        veil(served, "loan", "repay", "--wallet", dirs.firm, "--loan", loan_id, "--amount", "1"),
+        repay(served, dirs, loan_id, 1),
         "unknown to this wallet",
     )
     audit = json.loads(ok(veil(served, "--json", "audit", "--wallet", dirs.regulator)).strip())
