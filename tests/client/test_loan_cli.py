@@ -73,35 +73,38 @@ def usage_error(result: Result, fragment: str) -> None:
     assert result.exit_code == 2 and fragment in result.output, result.output
 
 
+def as_firm(served: ServedNode, dirs: Dirs, command: str, *args: str | Path) -> Result:
+    """``veil loan COMMAND --wallet FIRM ARGS...``: the firm (the borrower) acts."""
+    return veil(served, "loan", command, "--wallet", dirs.firm, *args)
+
+
 def repay(served: ServedNode, dirs: Dirs, loan_id: str, amount: int, *flags: str) -> Result:
-    """``veil loan repay`` of ``amount`` by the firm (the borrower)."""
-    return veil(
-        served,
-        "loan",
-        "repay",
-        "--wallet",
-        dirs.firm,
-        "--loan",
-        loan_id,
-        "--amount",
-        str(amount),
-        *flags,
-    )
+    return as_firm(served, dirs, "repay", "--loan", loan_id, "--amount", str(amount), *flags)
 
 
 def exposure_proof(served: ServedNode, dirs: Dirs, limit: int, out: Path, *flags: str) -> Result:
-    """``veil loan exposure-proof`` by the firm: its total owed is at most ``limit``."""
+    """The firm proves its total owed is at most ``limit``."""
+    return as_firm(served, dirs, "exposure-proof", "--limit", str(limit), "--out", out, *flags)
+
+
+OFFER_TERMS: dict[str, int | str] = {
+    "amount": PRINCIPAL,
+    "rate_bps": RATE_BPS,
+    "period_blocks": 1,
+    "maturity_blocks": 100,
+    "purpose": "working capital",
+}
+
+
+def offer_command(
+    served: ServedNode, wallet: Path, borrower: str, out: Path, **terms: int | str
+) -> Result:
+    """``veil loan offer`` by ``wallet`` to ``borrower`` (``OFFER_TERMS`` but for ``terms``),
+    the signed offer written to ``out``."""
+    flags = [(f"--{name.replace('_', '-')}", str(v)) for name, v in (OFFER_TERMS | terms).items()]
+    words = [word for flag in flags for word in flag]
     return veil(
-        served,
-        "loan",
-        "exposure-proof",
-        "--wallet",
-        dirs.firm,
-        "--limit",
-        str(limit),
-        "--out",
-        out,
-        *flags,
+        served, "loan", "offer", "--wallet", wallet, "--borrower", borrower, *words, "--out", out
     )
 
 
@@ -113,31 +116,10 @@ def offer(
     period_blocks: int = 1,
     name: str = "offer",
 ) -> Path:
+    """Bank A's offer of ``amount`` at ``RATE_BPS`` to the firm."""
     borrower = WalletDir.open(dirs.firm, read_state=False).public_key.hex()
     out = dirs.tmp / f"{name}.json"
-    ok(
-        veil(
-            served,
-            "loan",
-            "offer",
-            "--wallet",
-            dirs.bank,
-            "--borrower",
-            borrower,
-            "--amount",
-            str(amount),
-            "--rate-bps",
-            str(RATE_BPS),
-            "--period-blocks",
-            str(period_blocks),
-            "--maturity-blocks",
-            "100",
-            "--purpose",
-            "working capital",
-            "--out",
-            out,
-        )
-    )
+    ok(offer_command(served, dirs.bank, borrower, out, amount=amount, period_blocks=period_blocks))
     return out
 
 
@@ -243,51 +225,25 @@ def test_origination_refuses_every_wrong_step(
     served: ServedNode, auto_commit: None, dirs: Dirs, api_chain: ApiChain
 ) -> None:
     alice = api_chain.world.alice.key.hex()
-    error(
-        veil(
+
+    def tiny_offer(wallet: Path, borrower: str, rate_bps: int) -> Result:
+        out = dirs.tmp / "x.json"
+        return offer_command(
             served,
-            "loan",
-            "offer",
-            "--wallet",
-            dirs.firm,
-            "--borrower",
-            api_chain.world.bob.key.hex(),
-            "--amount",
-            "5",
-            "--rate-bps",
-            "1",
-            "--period-blocks",
-            "1",
-            "--maturity-blocks",
-            "1",
-            "--purpose",
-            "x",
-            "--out",
-            dirs.tmp / "x.json",
-        ),
+            wallet,
+            borrower,
+            out,
+            amount=5,
+            rate_bps=rate_bps,
+            maturity_blocks=1,
+            purpose="x",
+        )
+
+    error(
+        tiny_offer(dirs.firm, api_chain.world.bob.key.hex(), 1),
         "not a bank",
     )
-    too_long = veil(
-        served,
-        "loan",
-        "offer",
-        "--wallet",
-        dirs.bank,
-        "--borrower",
-        alice,
-        "--amount",
-        "5",
-        "--rate-bps",
-        "10001",
-        "--period-blocks",
-        "1",
-        "--maturity-blocks",
-        "1",
-        "--purpose",
-        "x",
-        "--out",
-        dirs.tmp / "x.json",
-    )
+    too_long = tiny_offer(dirs.bank, alice, 10001)
     assert too_long.exit_code == 2 and "--rate-bps" in too_long.output
     made = offer(served, dirs)
     accepted = dirs.tmp / "accepted.json"
