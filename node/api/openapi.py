@@ -459,13 +459,37 @@ _TX_BATCH_BODY: Final[Schema] = {
     },
 }
 
-_BLOCK_FORMAT: Final[Schema] = {
-    "name": "format",
-    "in": "query",
-    "required": False,
-    "description": "json (default) or raw: the stored block bytes",
-    "schema": {"enum": ["json", "raw"]},
-}
+
+def _optional_query(name: str, schema: Schema, description: str | None = None) -> Schema:
+    param: Schema = {"name": name, "in": "query", "required": False}
+    if description is not None:
+        param["description"] = description
+    return param | {"schema": schema}
+
+
+def _get(
+    operation_id: str,
+    summary: str,
+    responses: dict[str, Schema],
+    parameters: list[Schema] | None = None,
+    description: str | None = None,
+) -> dict[str, Schema]:
+    """A path's ``get`` operation, its keys in the order the spec has always listed them."""
+    operation: Schema = {"operationId": operation_id, "summary": summary}
+    if description is not None:
+        operation["description"] = description
+    if parameters is not None:
+        operation["parameters"] = parameters
+    return {"get": operation | {"responses": responses}}
+
+
+def _text(description: str, media_type: str, schema: Schema) -> dict[str, Schema]:
+    return {"200": {"description": description, "content": {media_type: {"schema": schema}}}}
+
+
+_BLOCK_FORMAT: Final = _optional_query(
+    "format", {"enum": ["json", "raw"]}, "json (default) or raw: the stored block bytes"
+)
 
 _BLOCK_RESPONSES: Final[dict[str, Schema]] = {
     "200": {
@@ -480,13 +504,11 @@ _BLOCK_RESPONSES: Final[dict[str, Schema]] = {
 
 _TX_SUBMIT_ERRORS: Final = (400, 409, 413, 415, 422, 429, 503)
 
-_LOAN_HEIGHT: Final[Schema] = {
-    "name": "height",
-    "in": "query",
-    "required": False,
-    "description": "A retained height (the last 1024 by default); default: the tip",
-    "schema": {"type": "integer", "minimum": 0},
-}
+_LOAN_HEIGHT: Final = _optional_query(
+    "height",
+    {"type": "integer", "minimum": 0},
+    "A retained height (the last 1024 by default); default: the tip",
+)
 
 _PATHS: Final[dict[str, dict[str, Schema]]] = {
     "/v1/txs": {
@@ -511,53 +533,37 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
             },
         }
     },
-    "/v1/txs/{tx_id}": {
-        "get": {
-            "operationId": "getTx",
-            "summary": "A tx's status; wait=commit waits up to timeout_ms",
-            "parameters": [
-                _hex_param("tx_id", "path", _HEX32, "tx id, 64 lowercase hex"),
-                {
-                    "name": "wait",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"enum": ["commit"]},
-                },
-                {
-                    "name": "timeout_ms",
-                    "in": "query",
-                    "required": False,
-                    "description": "With wait=commit; at most the node's cap (30000 by default)",
-                    "schema": {"type": "integer", "minimum": 0, "maximum": 30000},
-                },
-            ],
-            "responses": {"200": _json(_ref("TxStatus"), "The tx's status"), **_errors(400, 404)},
-        }
-    },
-    "/v1/blocks/latest": {
-        "get": {
-            "operationId": "getLatestBlock",
-            "summary": "The last committed block",
-            "parameters": [_BLOCK_FORMAT],
-            "responses": _BLOCK_RESPONSES,
-        }
-    },
-    "/v1/blocks/{height}": {
-        "get": {
-            "operationId": "getBlock",
-            "summary": "The block at a height (0 is the genesis)",
-            "parameters": [
-                {
-                    "name": "height",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 0},
-                },
-                _BLOCK_FORMAT,
-            ],
-            "responses": _BLOCK_RESPONSES,
-        }
-    },
+    "/v1/txs/{tx_id}": _get(
+        "getTx",
+        "A tx's status; wait=commit waits up to timeout_ms",
+        {"200": _json(_ref("TxStatus"), "The tx's status"), **_errors(400, 404)},
+        [
+            _hex_param("tx_id", "path", _HEX32, "tx id, 64 lowercase hex"),
+            _optional_query("wait", {"enum": ["commit"]}),
+            _optional_query(
+                "timeout_ms",
+                {"type": "integer", "minimum": 0, "maximum": 30000},
+                "With wait=commit; at most the node's cap (30000 by default)",
+            ),
+        ],
+    ),
+    "/v1/blocks/latest": _get(
+        "getLatestBlock", "The last committed block", _BLOCK_RESPONSES, [_BLOCK_FORMAT]
+    ),
+    "/v1/blocks/{height}": _get(
+        "getBlock",
+        "The block at a height (0 is the genesis)",
+        _BLOCK_RESPONSES,
+        [
+            {
+                "name": "height",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            _BLOCK_FORMAT,
+        ],
+    ),
     "/v1/chain": {
         "get": {
             "operationId": "getChain",
@@ -572,73 +578,47 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
             "responses": {"200": _json(_ref("Validators"), "The validators")},
         }
     },
-    "/v1/outputs": {
-        "get": {
-            "operationId": "listOutputs",
-            "summary": "An owner's outputs, in id order, paginated by `after`",
-            "parameters": [
-                _hex_param("owner", "query", _HEX32, "owner public key"),
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                },
-                {
-                    "name": "after",
-                    "in": "query",
-                    "required": False,
-                    "description": "the next_after of the previous page",
-                    "schema": {"type": "string", "pattern": _HEX33},
-                },
-            ],
-            "responses": {"200": _json(_ref("OutputPage"), "One page"), **_errors(400)},
-        }
-    },
-    "/v1/outputs/{output_id}": {
-        "get": {
-            "operationId": "getOutput",
-            "summary": "One output with its sealed memos",
-            "parameters": [_hex_param("output_id", "path", _HEX33, "output id, 66 hex")],
-            "responses": {"200": _json(_ref("Output"), "The output"), **_errors(400, 404)},
-        }
-    },
-    "/v1/accounts/{public_key}": {
-        "get": {
-            "operationId": "getAccount",
-            "summary": "A registered account or member bank, with its last nonce",
-            "parameters": [_hex_param("public_key", "path", _HEX32, "public key, 64 hex")],
-            "responses": {"200": _json(_ref("Account"), "The account"), **_errors(400, 404)},
-        }
-    },
-    "/v1/borrowers/{public_key}/loans": {
-        "get": {
-            "operationId": "listBorrowerLoans",
-            "summary": "Every loan of a borrower at a height, with that block's certificate",
-            "parameters": [
-                _hex_param("public_key", "path", _HEX32, "borrower public key, 64 hex"),
-                _LOAN_HEIGHT,
-            ],
-            "responses": {
-                "200": _json(_ref("BorrowerLoans"), "The loans at that height"),
-                **_errors(400, 410),
-            },
-        }
-    },
-    "/v1/loans/{loan_id}": {
-        "get": {
-            "operationId": "getLoan",
-            "summary": "One loan at a height: terms, status, overdue, commitments",
-            "parameters": [
-                _hex_param("loan_id", "path", _HEX32, "loan id (its originating tx id), 64 hex"),
-                _LOAN_HEIGHT,
-            ],
-            "responses": {
-                "200": _json(_ref("Loan"), "The loan"),
-                **_errors(400, 404, 410),
-            },
-        }
-    },
+    "/v1/outputs": _get(
+        "listOutputs",
+        "An owner's outputs, in id order, paginated by `after`",
+        {"200": _json(_ref("OutputPage"), "One page"), **_errors(400)},
+        [
+            _hex_param("owner", "query", _HEX32, "owner public key"),
+            _optional_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            _optional_query(
+                "after",
+                {"type": "string", "pattern": _HEX33},
+                "the next_after of the previous page",
+            ),
+        ],
+    ),
+    "/v1/outputs/{output_id}": _get(
+        "getOutput",
+        "One output with its sealed memos",
+        {"200": _json(_ref("Output"), "The output"), **_errors(400, 404)},
+        [_hex_param("output_id", "path", _HEX33, "output id, 66 hex")],
+    ),
+    "/v1/accounts/{public_key}": _get(
+        "getAccount",
+        "A registered account or member bank, with its last nonce",
+        {"200": _json(_ref("Account"), "The account"), **_errors(400, 404)},
+        [_hex_param("public_key", "path", _HEX32, "public key, 64 hex")],
+    ),
+    "/v1/borrowers/{public_key}/loans": _get(
+        "listBorrowerLoans",
+        "Every loan of a borrower at a height, with that block's certificate",
+        {"200": _json(_ref("BorrowerLoans"), "The loans at that height"), **_errors(400, 410)},
+        [_hex_param("public_key", "path", _HEX32, "borrower public key, 64 hex"), _LOAN_HEIGHT],
+    ),
+    "/v1/loans/{loan_id}": _get(
+        "getLoan",
+        "One loan at a height: terms, status, overdue, commitments",
+        {"200": _json(_ref("Loan"), "The loan"), **_errors(400, 404, 410)},
+        [
+            _hex_param("loan_id", "path", _HEX32, "loan id (its originating tx id), 64 hex"),
+            _LOAN_HEIGHT,
+        ],
+    ),
     "/v1/network": {
         "get": {
             "operationId": "getNetwork",
@@ -653,53 +633,31 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
             "responses": {"200": _json(_ref("Status"), "The node's status")},
         }
     },
-    "/v1/events": {
-        "get": {
-            "operationId": "events",
-            "summary": "WebSocket of committed blocks and tx status changes",
-            "description": "Upgrade to a WebSocket; a subscriber that falls behind is "
-            "closed with code 4008.",
-            "responses": {
-                "101": {"description": "Switching to the WebSocket protocol"},
-                **_errors(400),
-            },
-        }
-    },
-    "/healthz": {
-        "get": {
-            "operationId": "health",
-            "summary": "200 when healthy, else 503 with the failed checks",
-            "responses": {
-                "200": _json(_ref("Health"), "Healthy"),
-                "503": _json(_ref("Health"), "Unhealthy: the failed checks"),
-            },
-        }
-    },
-    "/metrics": {
-        "get": {
-            "operationId": "metrics",
-            "summary": "Prometheus text exposition",
-            "responses": {
-                "200": {
-                    "description": "The node's metrics",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
-    "/openapi.json": {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This document",
-            "responses": {
-                "200": {
-                    "description": "OpenAPI 3.1",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
-        }
-    },
+    "/v1/events": _get(
+        "events",
+        "WebSocket of committed blocks and tx status changes",
+        {"101": {"description": "Switching to the WebSocket protocol"}, **_errors(400)},
+        description="Upgrade to a WebSocket; a subscriber that falls behind is "
+        "closed with code 4008.",
+    ),
+    "/healthz": _get(
+        "health",
+        "200 when healthy, else 503 with the failed checks",
+        {
+            "200": _json(_ref("Health"), "Healthy"),
+            "503": _json(_ref("Health"), "Unhealthy: the failed checks"),
+        },
+    ),
+    "/metrics": _get(
+        "metrics",
+        "Prometheus text exposition",
+        _text("The node's metrics", "text/plain", {"type": "string"}),
+    ),
+    "/openapi.json": _get(
+        "openapi", "This document", _text("OpenAPI 3.1", "application/json", {"type": "object"})
+    ),
 }
+
 
 OPENAPI: Final[Schema] = {
     "openapi": "3.1.0",
