@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, ParamSpec, TypeVar
@@ -74,6 +74,24 @@ def _emit(settings: Settings, data: object, render: Callable[[Console], None]) -
         click.echo(json.dumps(data, indent=2))
     else:
         render(Console())
+
+
+def _emit_table(
+    settings: Settings,
+    data: object,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    title: str | None = None,
+) -> None:
+    """``data`` as JSON, or one table of ``rows`` under ``columns``."""
+
+    def render(console: Console) -> None:
+        table = Table(*columns, title=title)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+    _emit(settings, data, render)
 
 
 def _hex_arg(value: str, length: int, what: str) -> bytes:
@@ -258,14 +276,9 @@ def wallet_balance(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> Non
         {"asset": symbols.get(asset, asset.hex()), "amount": amount}
         for asset, amount in sorted(opened.balances().items())
     ]
-
-    def render(console: Console) -> None:
-        table = Table("asset", "amount", title=f"balance at height {opened.state.scan_height}")
-        for row in data:
-            table.add_row(str(row["asset"]), f"{row['amount']:,}")
-        console.print(table)
-
-    _emit(settings, data, render)
+    rows = [(str(row["asset"]), f"{row['amount']:,}") for row in data]
+    title = f"balance at height {opened.state.scan_height}"
+    _emit_table(settings, data, ("asset", "amount"), rows, title)
 
 
 @wallet.command("outputs")
@@ -286,14 +299,8 @@ def wallet_outputs(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> Non
         }
         for o in sorted(opened.wallet.unspent.values(), key=lambda o: o.output_id)
     ]
-
-    def render(console: Console) -> None:
-        table = Table("output", "asset", "amount")
-        for row in data:
-            table.add_row(str(row["id"])[:16] + "…", str(row["asset"]), f"{row['amount']:,}")
-        console.print(table)
-
-    _emit(settings, data, render)
+    rows = [(str(row["id"])[:16] + "…", str(row["asset"]), f"{row['amount']:,}") for row in data]
+    _emit_table(settings, data, ("output", "asset", "amount"), rows)
 
 
 @wallet.command("history")
@@ -316,21 +323,17 @@ def wallet_history(ctx: click.Context, wallet_dir: Path, json_flag: bool) -> Non
         }
         for e in opened.state.history
     ]
-
-    def render(console: Console) -> None:
-        table = Table("height", "tx", "kind", "asset", "amount")
-        for row in data:
-            sign = "+" if row["kind"] == "received" else "-"
-            table.add_row(
-                str(row["height"]),
-                str(row["tx_id"])[:16] + "…",
-                str(row["kind"]),
-                str(row["asset"]),
-                f"{sign}{row['amount']:,}",
-            )
-        console.print(table)
-
-    _emit(settings, data, render)
+    rows = [
+        (
+            str(row["height"]),
+            str(row["tx_id"])[:16] + "…",
+            str(row["kind"]),
+            str(row["asset"]),
+            f"{'+' if row['kind'] == 'received' else '-'}{row['amount']:,}",
+        )
+        for row in data
+    ]
+    _emit_table(settings, data, ("height", "tx", "kind", "asset", "amount"), rows)
 
 
 @wallet.command("rescan")
@@ -672,14 +675,8 @@ def chain_validators(ctx: click.Context, json_flag: bool) -> None:
     data = [
         {"index": v.index, "name": v.name, "public_key": v.public_key.hex()} for v in validators
     ]
-
-    def render(console: Console) -> None:
-        table = Table("index", "name", "public key")
-        for v in validators:
-            table.add_row(str(v.index), v.name, v.public_key.hex())
-        console.print(table)
-
-    _emit(settings, data, render)
+    rows = [(str(v.index), v.name, v.public_key.hex()) for v in validators]
+    _emit_table(settings, data, ("index", "name", "public key"), rows)
 
 
 # --- audit ---------------------------------------------------------------------------------

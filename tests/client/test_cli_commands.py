@@ -191,3 +191,19 @@ def test_user_errors_are_one_line(served: ServedNode, api_chain: ApiChain, tmp_p
     _one_line_error(veil("not-a-url", "chain", "status"), "INVALID_NODE_URL")
     bad_hex = veil(served, "tx", "status", "xyz")
     assert bad_hex.exit_code == 2 and "Traceback" not in bad_hex.output
+
+
+def test_without_json_the_reads_print_tables_of_the_same_cells(
+    served: ServedNode, api_chain: ApiChain, tmp_path: Path
+) -> None:
+    alice = wallet_dir_of(api_chain.world.alice, tmp_path / "alice")
+    balance = veil(served, "wallet", "balance", "--wallet", alice).output
+    assert "balance at height" in balance and "│ USD.A │ 247 " in balance
+    outputs = veil(served, "wallet", "outputs", "--wallet", alice).output
+    assert "┃ output " in outputs and "│ USD.A │ 242 " in outputs and "│ USD.A │ 5 " in outputs
+    history = veil(served, "wallet", "history", "--wallet", alice).output
+    assert (
+        "│ received │ USD.A │ +242 " in history and "│ spent    │ USD.A │ -4,242,424,242" in history
+    )
+    validators = veil(served, "chain", "validators").output
+    assert all(f"│ {i}     │ validator-{i} │" in validators for i in range(4))
