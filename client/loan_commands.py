@@ -168,6 +168,37 @@ def _known_outstanding(loan_id: bytes, tracked: TrackedLoan) -> Opening:
     return tracked.outstanding
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _MyLoan:
+    """A lifecycle command's start: the synced wallet and its own open loan, whose
+    outstanding amount the wallet knows."""
+
+    settings: Settings
+    client: Client
+    opened: WalletDir
+    loan_id: bytes
+    tracked: TrackedLoan
+    outstanding: Opening
+
+    def keys(self, auditor: bytes) -> LoanKeys:
+        return _loan_keys(self.client, self.tracked.lender, self.tracked.borrower, auditor)
+
+    def send(self, raw: bytes, wait: bool, what: str, extra: dict[str, object]) -> None:
+        status = _send(self.settings, self.client, raw, wait)
+        _report_tx(self.settings, status, what, {"loan_id": self.loan_id.hex(), **extra})
+
+
+def _open_my_loan(ctx: click.Context, wallet_dir: Path, loan_hex: str, role: str) -> _MyLoan:
+    """Sync the wallet (warning of flagged memos) and find its open loan as ``role``."""
+    settings = _settings(ctx)
+    loan_id = _hex_arg(loan_hex, 32, "--loan")
+    client, opened = synced(settings, wallet_dir)
+    warn_flags(opened)
+    tracked = _my_loan(opened, loan_id, role)
+    outstanding = _known_outstanding(loan_id, tracked)
+    return _MyLoan(settings, client, opened, loan_id, tracked, outstanding)
+
+
 loan_id_option = click.option("--loan", "loan_hex", required=True, metavar="ID")
 
 
@@ -364,36 +395,28 @@ def loan_repay(
     ctx: click.Context, *, wallet_dir: Path, loan_hex: str, amount: int, wait: bool
 ) -> None:
     """As the borrower: pay AMOUNT of the loan to its lender (never more than is owed)."""
-    settings = _settings(ctx)
-    loan_id = _hex_arg(loan_hex, 32, "--loan")
-    client, opened = synced(settings, wallet_dir)
-    warn_flags(opened)
-    tracked = _my_loan(opened, loan_id, "borrower")
-    outstanding = _known_outstanding(loan_id, tracked)
-    if amount > outstanding.value:
+    mine = _open_my_loan(ctx, wallet_dir, loan_hex, "borrower")
+    if amount > mine.outstanding.value:
         raise click.ClickException(
-            f"repaying {amount:,} overpays the outstanding {outstanding.value:,}"
+            f"repaying {amount:,} overpays the outstanding {mine.outstanding.value:,}"
         )
-    chain = client.chain()
-    chosen = select_inputs(list(opened.wallet.unspent.values()), tracked.asset, amount)
+    chain = mine.client.chain()
+    wallet = mine.opened.wallet
+    chosen = select_inputs(list(wallet.unspent.values()), mine.tracked.asset, amount)
     built = build_repay(
-        opened.wallet.identity,
+        wallet.identity,
         chain.chain_id,
-        loan_id=loan_id,
-        lender=tracked.lender,
-        asset=tracked.asset,
+        loan_id=mine.loan_id,
+        lender=mine.tracked.lender,
+        asset=mine.tracked.asset,
         amount=amount,
-        outstanding=outstanding,
+        outstanding=mine.outstanding,
         inputs=[(o.output_id, o.opening) for o in chosen],
-        keys=_loan_keys(client, tracked.lender, tracked.borrower, chain.auditor_memo_public_key),
+        keys=mine.keys(chain.auditor_memo_public_key),
     )
-    status = _send(settings, client, built.built.encode(), wait)
-    _report_tx(
-        settings,
-        status,
-        f"repaid {amount:,}, {built.outstanding.value:,} outstanding",
-        {"loan_id": loan_id.hex(), "outstanding": built.outstanding.value},
-    )
+    left = built.outstanding.value
+    what = f"repaid {amount:,}, {left:,} outstanding"
+    mine.send(built.built.encode(), wait, what, {"outstanding": left})
 
 
 @loan.command("accrue")
@@ -404,39 +427,31 @@ def loan_repay(
 @loan_errors
 def loan_accrue(ctx: click.Context, *, wallet_dir: Path, loan_hex: str, wait: bool) -> None:
     """As the lender: add the next period's interest ⌊outstanding·rate/10 000⌋."""
-    settings = _settings(ctx)
-    loan_id = _hex_arg(loan_hex, 32, "--loan")
-    client, opened = synced(settings, wallet_dir)
-    warn_flags(opened)
-    tracked = _my_loan(opened, loan_id, "lender")
-    outstanding = _known_outstanding(loan_id, tracked)
-    public = client.loan(loan_id)
+    mine = _open_my_loan(ctx, wallet_dir, loan_hex, "lender")
+    public = mine.client.loan(mine.loan_id)
     period = public.accrued_periods + 1
     ends = public.originated_height + period * public.period_blocks
-    height = client.chain().height
+    height = mine.client.chain().height
     if height + 1 < ends:
         raise click.ClickException(
-            f"period {period} of loan {loan_id.hex()[:16]}… ends at height {ends}; "
+            f"period {period} of loan {mine.loan_id.hex()[:16]}… ends at height {ends}; "
             f"the chain is at {height}"
         )
-    chain = client.chain()
+    chain = mine.client.chain()
     built = build_accrue(
-        opened.wallet.identity,
+        mine.opened.wallet.identity,
         chain.chain_id,
-        loan_id=loan_id,
+        loan_id=mine.loan_id,
         period=period,
-        rate_bps=tracked.terms.rate_bps,
-        outstanding=outstanding,
-        keys=_loan_keys(client, tracked.lender, tracked.borrower, chain.auditor_memo_public_key),
+        rate_bps=mine.tracked.terms.rate_bps,
+        outstanding=mine.outstanding,
+        keys=mine.keys(chain.auditor_memo_public_key),
     )
-    interest = built.outstanding.value - outstanding.value
-    status = _send(settings, client, built.built.encode(), wait)
-    _report_tx(
-        settings,
-        status,
-        f"accrued period {period}: interest {interest:,}, {built.outstanding.value:,} outstanding",
-        {"loan_id": loan_id.hex(), "period": period, "interest": interest},
+    interest = built.outstanding.value - mine.outstanding.value
+    what = (
+        f"accrued period {period}: interest {interest:,}, {built.outstanding.value:,} outstanding"
     )
+    mine.send(built.built.encode(), wait, what, {"period": period, "interest": interest})
 
 
 @loan.command("close")
@@ -447,22 +462,16 @@ def loan_accrue(ctx: click.Context, *, wallet_dir: Path, loan_hex: str, wait: bo
 @loan_errors
 def loan_close(ctx: click.Context, *, wallet_dir: Path, loan_hex: str, wait: bool) -> None:
     """As the borrower: close a loan that is repaid in full (proves it owes zero)."""
-    settings = _settings(ctx)
-    loan_id = _hex_arg(loan_hex, 32, "--loan")
-    client, opened = synced(settings, wallet_dir)
-    warn_flags(opened)
-    tracked = _my_loan(opened, loan_id, "borrower")
-    outstanding = _known_outstanding(loan_id, tracked)
-    if outstanding.value != 0:
+    mine = _open_my_loan(ctx, wallet_dir, loan_hex, "borrower")
+    if mine.outstanding.value != 0:
         raise click.ClickException(
-            f"loan {loan_id.hex()[:16]}… still has {outstanding.value:,} outstanding: "
+            f"loan {mine.loan_id.hex()[:16]}… still has {mine.outstanding.value:,} outstanding: "
             "repay it first"
         )
-    built = build_close(
-        opened.wallet.identity, client.chain().chain_id, loan_id=loan_id, outstanding=outstanding
-    )
-    status = _send(settings, client, built.encode(), wait)
-    _report_tx(settings, status, "closed", {"loan_id": loan_id.hex()})
+    chain_id = mine.client.chain().chain_id
+    identity = mine.opened.wallet.identity
+    built = build_close(identity, chain_id, loan_id=mine.loan_id, outstanding=mine.outstanding)
+    mine.send(built.encode(), wait, "closed", {})
 
 
 # --- reading ---------------------------------------------------------------------------------
