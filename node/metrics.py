@@ -11,7 +11,7 @@ or an amount, so a hostile client cannot grow the registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -46,92 +46,55 @@ class NodeMetrics:
     def __init__(self, *, namespace: str = "veil") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
-        self.height = Gauge(
-            "height", "Height of the last committed block.", namespace=namespace, registry=registry
-        )
-        self.view = Gauge(
-            "view", "The PBFT view this replica is in.", namespace=namespace, registry=registry
-        )
-        self.view_changes = Counter(
-            "view_changes",
-            "View changes this replica completed.",
-            namespace=namespace,
-            registry=registry,
-        )
-        self.commit_latency_seconds = Histogram(
+
+        def gauge(name: str, documentation: str) -> Gauge:
+            return Gauge(name, documentation, namespace=namespace, registry=registry)
+
+        def counter(name: str, documentation: str, *labels: str) -> Counter:
+            return Counter(name, documentation, labels, namespace=namespace, registry=registry)
+
+        def histogram(name: str, documentation: str, buckets: Sequence[float]) -> Histogram:
+            return Histogram(
+                name, documentation, namespace=namespace, registry=registry, buckets=buckets
+            )
+
+        self.height = gauge("height", "Height of the last committed block.")
+        self.view = gauge("view", "The PBFT view this replica is in.")
+        self.view_changes = counter("view_changes", "View changes this replica completed.")
+        self.commit_latency_seconds = histogram(
             "commit_latency_seconds",
             "From a tx's admission to the commit of its block, on this node.",
-            namespace=namespace,
-            registry=registry,
-            buckets=COMMIT_LATENCY_BUCKETS_S,
+            COMMIT_LATENCY_BUCKETS_S,
         )
-        self.batch_size_txs = Histogram(
-            "batch_size_txs",
-            "Requests per committed batch.",
-            namespace=namespace,
-            registry=registry,
-            buckets=BATCH_SIZE_BUCKETS_TXS,
+        self.batch_size_txs = histogram(
+            "batch_size_txs", "Requests per committed batch.", BATCH_SIZE_BUCKETS_TXS
         )
-        self.mempool_txs = Gauge(
-            "mempool_txs",
-            "Txs admitted and not yet committed.",
-            namespace=namespace,
-            registry=registry,
+        self.mempool_txs = gauge("mempool_txs", "Txs admitted and not yet committed.")
+        self.mempool_bytes = gauge("mempool_bytes", "Encoded bytes of the mempool's txs.")
+        self.peers_connected = gauge(
+            "peers_connected", "Other validators with an authenticated link."
         )
-        self.mempool_bytes = Gauge(
-            "mempool_bytes",
-            "Encoded bytes of the mempool's txs.",
-            namespace=namespace,
-            registry=registry,
-        )
-        self.peers_connected = Gauge(
-            "peers_connected",
-            "Other validators with an authenticated link.",
-            namespace=namespace,
-            registry=registry,
-        )
-        self.txs_admitted = Counter(
-            "txs_admitted", "Txs the mempool admitted.", namespace=namespace, registry=registry
-        )
-        self.txs_rejected = Counter(
+        self.txs_admitted = counter("txs_admitted", "Txs the mempool admitted.")
+        self.txs_rejected = counter(
             "txs_rejected",
             "Txs refused at admission or execution, by stable reason code.",
-            ["reason"],
-            namespace=namespace,
-            registry=registry,
+            "reason",
         )
-        self.proof_verification_seconds = Histogram(
+        self.proof_verification_seconds = histogram(
             "proof_verification_seconds",
             "Wall time of one batch range-proof verification.",
-            namespace=namespace,
-            registry=registry,
-            buckets=PROOF_VERIFY_BUCKETS_S,
+            PROOF_VERIFY_BUCKETS_S,
         )
-        self.faults = Counter(
-            "faults",
-            "Peer faults counted and survived, by kind.",
-            ["kind"],
-            namespace=namespace,
-            registry=registry,
+        self.faults = counter("faults", "Peer faults counted and survived, by kind.", "kind")
+        self.wal_sync_seconds = histogram(
+            "wal_sync_seconds", "Wall time of one synced WAL write batch.", WAL_SYNC_BUCKETS_S
         )
-        self.wal_sync_seconds = Histogram(
-            "wal_sync_seconds",
-            "Wall time of one synced WAL write batch.",
-            namespace=namespace,
-            registry=registry,
-            buckets=WAL_SYNC_BUCKETS_S,
-        )
-        self.wal_records = Gauge(
+        self.wal_records = gauge(
             "wal_records",
             "Records in the consensus write-ahead log (compaction keeps it bounded).",
-            namespace=namespace,
-            registry=registry,
         )
-        self.wal_compactions = Counter(
-            "wal_compactions",
-            "Times the write-ahead log was rewritten as its live records.",
-            namespace=namespace,
-            registry=registry,
+        self.wal_compactions = counter(
+            "wal_compactions", "Times the write-ahead log was rewritten as its live records."
         )
         self.msm = Info(
             "msm",
