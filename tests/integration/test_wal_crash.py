@@ -39,28 +39,38 @@ def load_script(path: Path) -> ModuleType:
 writer = load_script(WRITER)
 
 
+def run_and_kill(script: Path, wal_path: Path, rng: random.Random) -> str:
+    """Run ``script`` on ``wal_path``, SIGKILL it at a random moment once it says ``ready``,
+    and return what it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(wal_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert proc.stdout is not None
+    ready = proc.stdout.readline()
+    assert ready.startswith("ready"), ready
+    time.sleep(rng.uniform(0.0, 0.15))
+    proc.send_signal(signal.SIGKILL)
+    output, _ = proc.communicate()
+    return output
+
+
+def reported(output: str, word: str) -> list[int]:
+    """The numbers of the writer's ``WORD N`` lines."""
+    return [int(line.split()[1]) for line in output.splitlines() if line.startswith(word)]
+
+
 def test_sigkill_leaves_a_batch_aligned_prefix(tmp_path: Path) -> None:
     print(f"wal crash seed {SEED} (replay: VEIL_WAL_CRASH_SEED={SEED})")
     rng = random.Random(SEED)
     path = tmp_path / "wal"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     last_synced = 0
     for _ in range(KILLS):
-        proc = subprocess.Popen(
-            [sys.executable, str(WRITER), str(path)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        assert ready.startswith("ready"), ready
-        time.sleep(rng.uniform(0.0, 0.15))
-        proc.send_signal(signal.SIGKILL)
-        output, _ = proc.communicate()
-        synced = [int(line.split()[1]) for line in output.splitlines() if line.startswith("synced")]
-        last_synced = max([last_synced, *synced])
+        output = run_and_kill(WRITER, path, rng)
+        last_synced = max([last_synced, *reported(output, "synced")])
         with WriteAheadLog(path) as wal:
             count = len(wal)
             assert count >= last_synced, (count, last_synced, SEED)
@@ -89,25 +99,11 @@ def test_sigkill_during_compaction_leaves_the_old_log_or_the_compacted_one(
     model = load_script(COMPACTION_WRITER)
     rng = random.Random(SEED)
     path = tmp_path / "wal"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     last_done = 0
     compactions_seen = 0
     for _ in range(KILLS):
-        proc = subprocess.Popen(
-            [sys.executable, str(COMPACTION_WRITER), str(path)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
-        assert proc.stdout is not None
-        ready = proc.stdout.readline()
-        assert ready.startswith("ready"), ready
-        time.sleep(rng.uniform(0.0, 0.15))
-        proc.send_signal(signal.SIGKILL)
-        output, _ = proc.communicate()
-        done = [int(line.split()[1]) for line in output.splitlines() if line.startswith("done")]
-        last_done = max([last_done, *done])
+        output = run_and_kill(COMPACTION_WRITER, path, rng)
+        last_done = max([last_done, *reported(output, "done")])
         with WriteAheadLog(path) as wal:
             on_disk = wal.records
         states = model.states()
