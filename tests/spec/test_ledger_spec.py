@@ -161,6 +161,24 @@ def transfer_parts(
     return sealed.outputs, sealed.range_proof, x
 
 
+def alice_spends_400(
+    p: Pre,
+    values: list[int],
+    change: Callable[[TransferBody], TransferBody] = lambda body: body,
+    excess_offset: int = 0,
+) -> BuiltTx:
+    """Alice's transfer of block 1's 400 into outputs of ``values``, its body changed by
+    ``change`` before she signs it, with the excess blinding off by ``excess_offset``."""
+    outputs, proof, x = transfer_parts(p, p.i1.openings[1], values)
+    body = TransferBody(p.world.alice.key, USD, (p.i1.output_ids()[1],), outputs, proof)
+    return resign(p, p.world.alice, change(body), (x + excess_offset) % group.ORDER)
+
+
+def first_output(body: TransferBody, **changes: bytes) -> TransferBody:
+    """``body`` with only its first output, that one changed by ``changes``."""
+    return dataclasses.replace(body, outputs=(dataclasses.replace(body.outputs[0], **changes),))
+
+
 # --- valid cases ------------------------------------------------------------------------
 
 
@@ -300,10 +318,9 @@ TxCase = Callable[[Pre], BuiltTx | Tx]
 
 
 def case_three_outputs(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [100, 100, 100, 100])
-    body = TransferBody(w.alice.key, USD, (p.i1.output_ids()[1],), outputs[:3], proof)
-    return resign(p, w.alice, body, x)
+    return alice_spends_400(
+        p, [100, 100, 100, 100], lambda b: dataclasses.replace(b, outputs=b.outputs[:3])
+    )
 
 
 def case_issue_zero(p: Pre) -> BuiltTx:
@@ -314,17 +331,11 @@ def case_issue_zero(p: Pre) -> BuiltTx:
 
 
 def case_short_memo(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [400])
-    short = (dataclasses.replace(outputs[0], owner_memo=b"\x00" * 10),)
-    body = TransferBody(w.alice.key, USD, (p.i1.output_ids()[1],), short, proof)
-    return resign(p, w.alice, body, x)
+    return alice_spends_400(p, [400], lambda b: first_output(b, owner_memo=b"\x00" * 10))
 
 
 def case_no_inputs(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [0])
-    return resign(p, w.alice, TransferBody(w.alice.key, USD, (), outputs, proof), x)
+    return alice_spends_400(p, [0], lambda b: dataclasses.replace(b, inputs=()))
 
 
 def case_witness_on_attest(p: Pre) -> Tx:
@@ -366,32 +377,24 @@ def case_bad_approval_signature(p: Pre) -> BuiltTx:
 
 
 def case_swapped_range_proof(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, _, x = transfer_parts(p, p.i1.openings[1], [150, 250])
     _, other_proof, _ = transfer_parts(p, p.i1.openings[1], [150, 250])
-    body = TransferBody(w.alice.key, USD, (p.i1.output_ids()[1],), outputs, other_proof)
-    return resign(p, w.alice, body, x)
+    return alice_spends_400(
+        p, [150, 250], lambda b: dataclasses.replace(b, range_proof=other_proof)
+    )
 
 
 def case_garbage_range_proof(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [400])
-    body = TransferBody(w.alice.key, USD, (p.i1.output_ids()[1],), outputs, proof[:-32])
-    return resign(p, w.alice, body, x)
+    return alice_spends_400(
+        p, [400], lambda b: dataclasses.replace(b, range_proof=b.range_proof[:-32])
+    )
 
 
 def case_transfer_creates_value(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [400, 1])
-    body = TransferBody(w.alice.key, USD, (p.i1.output_ids()[1],), outputs, proof)
-    return resign(p, w.alice, body, x)
+    return alice_spends_400(p, [400, 1])
 
 
 def case_transfer_wrong_excess_key(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [400])
-    body = TransferBody(w.alice.key, USD, (p.i1.output_ids()[1],), outputs, proof)
-    return resign(p, w.alice, body, x + 1)
+    return alice_spends_400(p, [400], excess_offset=1)
 
 
 def case_issue_amount_understated(p: Pre) -> BuiltTx:
@@ -402,11 +405,7 @@ def case_issue_amount_understated(p: Pre) -> BuiltTx:
 
 
 def case_commitment_not_a_point(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [400])
-    bad = (dataclasses.replace(outputs[0], commitment=b"\xff" * 32),)
-    body = TransferBody(w.alice.key, USD, (p.i1.output_ids()[1],), bad, proof)
-    return resign(p, w.alice, body, x)
+    return alice_spends_400(p, [400], lambda b: first_output(b, commitment=b"\xff" * 32))
 
 
 def case_unknown_input(p: Pre) -> BuiltTx:
@@ -421,11 +420,9 @@ def case_spent_in_earlier_block(p: Pre) -> BuiltTx:
 
 
 def case_same_input_twice(p: Pre) -> BuiltTx:
-    w = p.world
-    outputs, proof, x = transfer_parts(p, p.i1.openings[1], [400])
-    x = (x + p.i1.openings[1].blinding) % group.ORDER
-    oid = p.i1.output_ids()[1]
-    return resign(p, w.alice, TransferBody(w.alice.key, USD, (oid, oid), outputs, proof), x)
+    twice = (p.i1.output_ids()[1],) * 2
+    blinding = p.i1.openings[1].blinding  # the second input's, in the excess
+    return alice_spends_400(p, [400], lambda b: dataclasses.replace(b, inputs=twice), blinding)
 
 
 def case_spend_someone_elses_output(p: Pre) -> BuiltTx:
