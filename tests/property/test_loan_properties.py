@@ -41,6 +41,8 @@ from privacy.memo import Opening
 from tests.spec.ledger_world import EUR, USD, Party, World, committed_blocks
 from tests.spec.test_loans_spec import PRINCIPAL
 from tests.spec.test_loans_spec import TERMS as SPEC_TERMS
+from tests.spec.test_loans_spec import accrue as spec_accrue
+from tests.spec.test_loans_spec import repay as spec_repay
 from tests.spec.test_loans_spec import setup as spec_setup
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]  # the module chain is read-only here
@@ -247,29 +249,11 @@ def test_random_lifecycles_keep_outstanding_in_the_auditors_view(steps: list[int
     for step in steps:
         if step < 0:
             period += 1
-            built = build_accrue(
-                w.bank_a.identity,
-                w.chain_id,
-                loan_id=p.loan.tx_id,
-                period=period,
-                rate_bps=SPEC_TERMS.rate_bps,
-                outstanding=opening,
-                keys=_keys(w, w.bank_a),
-            )
+            built = spec_accrue(p, period=period, outstanding=opening)
             expected += interest_for(expected, SPEC_TERMS.rate_bps)
         else:
             amount = min(step, opening.value)
-            built = build_repay(
-                w.alice.identity,
-                w.chain_id,
-                loan_id=p.loan.tx_id,
-                lender=w.bank_a.key,
-                asset=USD,
-                amount=amount,
-                outstanding=opening,
-                inputs=inputs,
-                keys=_keys(w, w.bank_a),
-            )
+            built = spec_repay(p, amount, outstanding=opening, inputs=inputs)
             expected -= amount
             inputs = [(built.built.output_ids()[1], built.built.openings[1])]
         w.commit(p.store, [built.built])

@@ -12,6 +12,7 @@ import pytest
 from ledger.apply import apply_block
 from ledger.build import BuiltTx, sign_tx
 from ledger.loan_build import (
+    BuiltLoanTx,
     LoanKeys,
     build_accrue,
     build_close,
@@ -46,7 +47,9 @@ def keys(w: World, lender: Party, borrower: Party) -> LoanKeys:
     return LoanKeys(lender.memo_public, borrower.memo_public, w.auditor.memo_public)
 
 
-def originate(w: World, funds: BuiltTx, *, consent_nonce: int = 1, amount: int = PRINCIPAL):
+def originate(
+    w: World, funds: BuiltTx, *, consent_nonce: int = 1, amount: int = PRINCIPAL
+) -> BuiltLoanTx:
     return build_originate(
         w.bank_a.identity,
         w.alice.identity,
@@ -88,23 +91,39 @@ def reject(p: Pre, tx: BuiltTx | Tx, reason: Reason) -> None:
     assert [r.reason for r in executed.rejected] == [reason]
 
 
-def repay(p: Pre, amount: int, *, signer: Party | None = None, outstanding: Opening | None = None):
+def repay(
+    p: Pre,
+    amount: int,
+    *,
+    signer: Party | None = None,
+    outstanding: Opening | None = None,
+    inputs: list[tuple[bytes, Opening]] | None = None,
+) -> BuiltLoanTx:
+    """A repay of the loan by ``signer`` (alice), proven against ``outstanding`` (the
+    principal), paid from ``inputs`` (alice's 5 000 USD)."""
     w = p.world
-    who = signer or w.alice
     return build_repay(
-        who.identity,
+        (signer or w.alice).identity,
         w.chain_id,
         loan_id=p.loan.tx_id,
         lender=w.bank_a.key,
         asset=USD,
         amount=amount,
         outstanding=outstanding or p.principal,
-        inputs=[w.spend(p.funds, 1)],
+        inputs=[w.spend(p.funds, 1)] if inputs is None else inputs,
         keys=keys(w, w.bank_a, w.alice),
     )
 
 
-def accrue(p: Pre, *, period: int = 1, signer: Party | None = None, loan_id: bytes | None = None):
+def accrue(
+    p: Pre,
+    *,
+    period: int = 1,
+    signer: Party | None = None,
+    loan_id: bytes | None = None,
+    outstanding: Opening | None = None,
+) -> BuiltLoanTx:
+    """An accrual of ``period`` by ``signer`` (bank A), on ``outstanding`` (the principal)."""
     w = p.world
     return build_accrue(
         (signer or w.bank_a).identity,
@@ -112,7 +131,7 @@ def accrue(p: Pre, *, period: int = 1, signer: Party | None = None, loan_id: byt
         loan_id=loan_id or p.loan.tx_id,
         period=period,
         rate_bps=TERMS.rate_bps,
-        outstanding=p.principal,
+        outstanding=outstanding or p.principal,
         keys=keys(w, w.bank_a, w.alice),
     )
 
@@ -162,18 +181,8 @@ def case_accrue_period_zero_is_malformed(p: Pre) -> BuiltTx:
 
 def case_repay_by_someone_else(p: Pre) -> BuiltTx:
     w = p.world
-    bob_funds = p.funds  # bob has no inputs: NOT_LOAN_PARTY comes before the inputs
-    return build_repay(
-        w.bob.identity,
-        w.chain_id,
-        loan_id=p.loan.tx_id,
-        lender=w.bank_a.key,
-        asset=USD,
-        amount=10,
-        outstanding=p.principal,
-        inputs=[w.spend(bob_funds, 1)],
-        keys=keys(w, w.bank_a, w.alice),
-    ).built
+    # bob has no inputs (these are alice's): NOT_LOAN_PARTY comes before the inputs
+    return repay(p, 10, signer=w.bob).built
 
 
 def case_accrue_by_another_bank(p: Pre) -> BuiltTx:
@@ -296,27 +305,9 @@ def test_accrue_twice_in_a_period_and_everything_on_a_closed_loan() -> None:
     w = p.world
     first = accrue(p)
     w.commit(p.store, [first.built])
-    second = build_accrue(
-        w.bank_a.identity,
-        w.chain_id,
-        loan_id=p.loan.tx_id,
-        period=1,
-        rate_bps=TERMS.rate_bps,
-        outstanding=first.outstanding,
-        keys=keys(w, w.bank_a, w.alice),
-    )
+    second = accrue(p, outstanding=first.outstanding)
     reject(p, second.built, Reason.ACCRUAL_NOT_DUE)
-    paid = build_repay(
-        w.alice.identity,
-        w.chain_id,
-        loan_id=p.loan.tx_id,
-        lender=w.bank_a.key,
-        asset=USD,
-        amount=first.outstanding.value,
-        outstanding=first.outstanding,
-        inputs=[w.spend(p.funds, 1)],
-        keys=keys(w, w.bank_a, w.alice),
-    )
+    paid = repay(p, first.outstanding.value, outstanding=first.outstanding)
     w.commit(p.store, [paid.built])
     close = build_close(
         w.alice.identity, w.chain_id, loan_id=p.loan.tx_id, outstanding=paid.outstanding
@@ -338,17 +329,7 @@ def test_accrue_twice_in_a_period_and_everything_on_a_closed_loan() -> None:
         Reason.LOAN_CLOSED,
     )
     change = (paid.built.output_ids()[1], paid.built.openings[1])
-    again = build_repay(
-        w.alice.identity,
-        w.chain_id,
-        loan_id=p.loan.tx_id,
-        lender=w.bank_a.key,
-        asset=USD,
-        amount=0,
-        outstanding=paid.outstanding,
-        inputs=[change],
-        keys=keys(w, w.bank_a, w.alice),
-    )
+    again = repay(p, 0, outstanding=paid.outstanding, inputs=[change])
     reject(p, again.built, Reason.LOAN_CLOSED)
 
 
@@ -363,32 +344,14 @@ def test_valid_lifecycle_keeps_outstanding_in_the_auditors_view() -> None:
     for step in ("accrue", "repay", "accrue", "repay_all"):
         if step == "accrue":
             period = get_loan(p.store, p.loan.tx_id).accrued_periods + 1  # type: ignore[union-attr]
-            built = build_accrue(
-                w.bank_a.identity,
-                w.chain_id,
-                loan_id=p.loan.tx_id,
-                period=period,
-                rate_bps=TERMS.rate_bps,
-                outstanding=opening,
-                keys=keys(w, w.bank_a, w.alice),
-            )
+            built = accrue(p, period=period, outstanding=opening)
             expected += interest_for(expected, TERMS.rate_bps)
             body = LoanAccrueBody.decode(built.built.tx.body)
             interest = open_memo(body.memos.audit_memo, w.auditor.memo_private, body.interest)
             assert interest.value == interest_for(opening.value, TERMS.rate_bps)
         else:
             amount = 300 if step == "repay" else opening.value
-            built = build_repay(
-                w.alice.identity,
-                w.chain_id,
-                loan_id=p.loan.tx_id,
-                lender=w.bank_a.key,
-                asset=USD,
-                amount=amount,
-                outstanding=opening,
-                inputs=inputs,
-                keys=keys(w, w.bank_a, w.alice),
-            )
+            built = repay(p, amount, outstanding=opening, inputs=inputs)
             expected -= amount
             inputs = [(built.built.output_ids()[1], built.built.openings[1])]
         w.commit(p.store, [built.built])
@@ -431,18 +394,7 @@ def test_loan_cases_outnumber_valid_ones() -> None:
 
 def _second_repay(p: Pre, amount: int) -> BuiltTx:
     """A repay of ``amount`` out of the disbursement, proven against the principal."""
-    w = p.world
-    return build_repay(
-        w.alice.identity,
-        w.chain_id,
-        loan_id=p.loan.tx_id,
-        lender=w.bank_a.key,
-        asset=USD,
-        amount=amount,
-        outstanding=p.principal,
-        inputs=[(p.loan.output_ids()[0], p.loan.openings[0])],
-        keys=keys(w, w.bank_a, w.alice),
-    ).built
+    return repay(p, amount, inputs=[(p.loan.output_ids()[0], p.loan.openings[0])]).built
 
 
 def test_execute_keeps_a_repay_whose_statement_failed_only_because_of_an_earlier_bad_one(
