@@ -9,13 +9,11 @@ documented schema. Kept to about half a minute so it runs in ``make test``.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -27,6 +25,7 @@ from node.api import create_app
 from node.api.openapi import OPENAPI
 from tests.api.chain_fixture import ApiChain
 from tests.api.in_process_node import InProcessNode
+from tests.api.served_app import ServedApp
 from tests.spec.ledger_world import World
 
 EXAMPLES_PER_OPERATION = 25
@@ -38,46 +37,6 @@ def _msgpack_bytes(ctx: schemathesis.SerializationContext, value: object) -> byt
     if isinstance(value, bytes | bytearray):
         return bytes(value)
     return str(value).encode()
-
-
-class ServedNode:
-    """The API app on its own event loop in a thread, bound to 127.0.0.1:<free port>."""
-
-    def __init__(self, node: InProcessNode) -> None:
-        self.node = node
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self._ready = threading.Event()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._run, name="api-under-test", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._start())
-        self._ready.set()
-        self.loop.run_forever()
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(create_app(self.node, max_body_bytes=256 * 1024))
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def __enter__(self) -> ServedNode:
-        self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the API did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(30)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +52,9 @@ def served(
         asyncio.run(node.submit(tx.encode()))
         node.commit_pending()
     try:
-        with ServedNode(node) as server:
-            base_url = f"http://127.0.0.1:{server.port}"
-            yield base_url, schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+        app = ServedApp(lambda: create_app(node, max_body_bytes=256 * 1024), "api-under-test")
+        with app as server:
+            yield server.url, schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     finally:
         store.close()
 
