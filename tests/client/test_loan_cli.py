@@ -96,6 +96,15 @@ OFFER_TERMS: dict[str, int | str] = {
 }
 
 
+def credit_report(
+    served: ServedNode, dirs: Dirs, limit: str, min_balance: str, out: Path
+) -> Result:
+    """The firm's credit report: owes at most ``limit``, holds at least ``min_balance``."""
+    return as_firm(
+        served, dirs, "credit-report", "--limit", limit, "--min-balance", min_balance, "--out", out
+    )
+
+
 def offer_command(
     served: ServedNode, wallet: Path, borrower: str, out: Path, **terms: int | str
 ) -> Result:
@@ -178,21 +187,7 @@ def test_a_loan_through_the_cli_and_its_proofs_checked_by_another_bank(
     assert origination_height < accrued_height < served.store.height()
 
     report = dirs.tmp / "report.json"
-    ok(
-        veil(
-            served,
-            "loan",
-            "credit-report",
-            "--wallet",
-            dirs.firm,
-            "--limit",
-            str(OUTSTANDING),
-            "--min-balance",
-            "USD.A:100",
-            "--out",
-            report,
-        )
-    )
+    ok(credit_report(served, dirs, str(OUTSTANDING), "USD.A:100", report))
     checked = veil(served, "loan", "verify-report", report)
     assert checked.exit_code == 0 and "VALID: " in checked.output, checked.output
     assert "active" in checked.output
@@ -314,19 +309,7 @@ def test_lifecycle_commands_refuse_what_the_chain_would_refuse(
         "is closed",
     )
     assert json.loads(ok(veil(served, "--json", "loan", "show", loan_id)))["status"] == "closed"
-    bad_format = veil(
-        served,
-        "loan",
-        "credit-report",
-        "--wallet",
-        dirs.firm,
-        "--limit",
-        "0",
-        "--min-balance",
-        "USD.A",
-        "--out",
-        dirs.tmp / "r.json",
-    )
+    bad_format = credit_report(served, dirs, "0", "USD.A", dirs.tmp / "r.json")
     assert bad_format.exit_code == 2 and "ASSET:X" in bad_format.output
 
 

@@ -323,11 +323,16 @@ def case_three_outputs(p: Pre) -> BuiltTx:
     )
 
 
-def case_issue_zero(p: Pre) -> BuiltTx:
+def bank_a_issues(p: Pre, sealed_value: int, declared: int, nonce: int) -> BuiltTx:
+    """Bank A's issue to alice of one output sealing ``sealed_value``, declaring ``declared``."""
     w = p.world
-    sealed = seal_outputs([w.alice.plan(0)], USD, w.auditor.memo_public)
-    body = IssueBody(w.bank_a.key, USD, 0, sealed.outputs, sealed.range_proof, 50)
+    sealed = seal_outputs([w.alice.plan(sealed_value)], USD, w.auditor.memo_public)
+    body = IssueBody(w.bank_a.key, USD, declared, sealed.outputs, sealed.range_proof, nonce)
     return resign(p, w.bank_a, body, -sealed.openings[0].blinding)
+
+
+def case_issue_zero(p: Pre) -> BuiltTx:
+    return bank_a_issues(p, 0, 0, nonce=50)
 
 
 def case_short_memo(p: Pre) -> BuiltTx:
@@ -398,10 +403,7 @@ def case_transfer_wrong_excess_key(p: Pre) -> BuiltTx:
 
 
 def case_issue_amount_understated(p: Pre) -> BuiltTx:
-    w = p.world
-    sealed = seal_outputs([w.alice.plan(1000)], USD, w.auditor.memo_public)
-    body = IssueBody(w.bank_a.key, USD, 10, sealed.outputs, sealed.range_proof, 70)
-    return resign(p, w.bank_a, body, -sealed.openings[0].blinding)
+    return bank_a_issues(p, 1000, 10, nonce=70)
 
 
 def case_commitment_not_a_point(p: Pre) -> BuiltTx:
