@@ -4,6 +4,7 @@
         [--duration 20] [--catchup-txs 10000] [--dir D] [--keep]
         [--phases attest,transfer,libsodium,catchup]
     python -m benchmarks.load_suite --dir D --from-snapshot SNAPSHOT [--json]
+        [--catchup-path startup|live]
 
 1. starts a fresh devnet (free 127.0.0.1 ports, a temporary directory unless
    ``--dir``) with the native multiscalar backend when it is built;
@@ -29,7 +30,12 @@ killed, ``python -m benchmarks.load --dir D --kind transfer --count N``,
 ``D``'s absolute paths and ports, so it is restored to ``D`` (``--dir``,
 replaced), nodes 0-2 are started, then node 3, and node 3 is timed to the
 tip, with its CPU seconds (its own process, and its proof-pool workers) at
-that moment.
+that moment. ``--catchup-path live`` times the core's state transfer instead
+of the start-up catch-up on the same chain: node 3 is started first, alone,
+so its start-up catch-up finds no peer (``startup_peer_wait_s``) and ends;
+then nodes 0-2 are started, node 3's core learns from their relayed stable
+checkpoint that it is behind and asks for state transfer, and node 3 is
+timed from the start of nodes 0-2 to the tip (their own start included).
 
 ``--phases`` picks which of the four runs to do. Each phase prints its own
 one-row table as it ends (to stderr with ``--json``), so a long suite that
@@ -66,6 +72,7 @@ from benchmarks.load import DEFAULT_SENDERS, LoadReport, run_load
 from client.sdk import Client, RetryPolicy, VeilApiError
 from devnet.load.cpu import load_average, read_cpu
 from devnet.network import Devnet, open_devnet
+from node.runtime import RuntimeSettings
 from privacy.msm import BACKEND_ENV, available_backends
 
 HEALTHY_TIMEOUT_S = 90.0
@@ -189,6 +196,13 @@ async def time_to_tip(devnet: Devnet, index: int, tip: int) -> tuple[float | Non
     """Start node ``index``; seconds until it reports ``tip``, and its CPU reading then."""
     started_s = time.monotonic()
     devnet.start(index)
+    return await wait_for_tip(devnet, index, tip, started_s)
+
+
+async def wait_for_tip(
+    devnet: Devnet, index: int, tip: int, started_s: float
+) -> tuple[float | None, Any]:
+    """Seconds from ``started_s`` until node ``index`` reports ``tip``, and its CPU then."""
     while time.monotonic() - started_s < CATCHUP_TIMEOUT_S:
         height = _height(devnet, index)
         if height is not None and height >= tip:
@@ -216,14 +230,18 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
     lagging = devnet.nodes - 1
     load_at_start = load_average()
     try:
-        for index in range(lagging):
-            devnet.start(index)
-        wait_healthy(devnet, range(lagging))
-        tip = _height(devnet, 0) or 0
-        seconds, cpu = await time_to_tip(devnet, lagging, tip)
+        if args.catchup_path == "live":
+            seconds, cpu, tip = await _time_live_catch_up(devnet, lagging)
+        else:
+            for index in range(lagging):
+                devnet.start(index)
+            wait_healthy(devnet, range(lagging))
+            tip = _height(devnet, 0) or 0
+            seconds, cpu = await time_to_tip(devnet, lagging, tip)
     finally:
         devnet.stop_all()
     result = {
+        "catchup_path": args.catchup_path,
         "load_average_at_start": load_at_start,
         "load_average_at_end": load_average(),
         "tip_height": tip,
@@ -238,6 +256,27 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
         + f"; load average {load_at_start} -> {result['load_average_at_end']}"
     )
     return result
+
+
+async def _time_live_catch_up(devnet: Devnet, lagging: int) -> tuple[float | None, Any, int]:
+    """Node ``lagging`` started alone, its start-up catch-up over with no peer to ask;
+    then the others: seconds from their start until it is at their tip (its core's
+    state transfer), its CPU reading then, and the tip."""
+    devnet.start(lagging)
+    deadline_s = time.monotonic() + HEALTHY_TIMEOUT_S
+    while _height(devnet, lagging) is None:  # alone it is never healthy: no quorum
+        if time.monotonic() > deadline_s:
+            raise RuntimeError(f"node {lagging} never answered; see {devnet.root}/nodes")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(RuntimeSettings().startup_peer_wait_s + 1.0)
+    started_s = time.monotonic()
+    others = range(lagging)
+    for index in others:
+        devnet.start(index)
+    wait_healthy(devnet, others)
+    tip = _height(devnet, 0) or 0
+    seconds, cpu = await wait_for_tip(devnet, lagging, tip, started_s)
+    return seconds, cpu, tip
 
 
 async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any]:
@@ -387,6 +426,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--from-snapshot", type=Path, default=None, help="only time catch-up on a saved devnet"
+    )
+    parser.add_argument(
+        "--catchup-path",
+        choices=("startup", "live"),
+        default="startup",
+        help="with --from-snapshot: time the start-up catch-up or the core's state transfer",
     )
     parser.add_argument(
         "--phases", type=_phases, default=list(PHASES), help="comma-separated: " + ",".join(PHASES)
