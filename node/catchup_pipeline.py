@@ -1,0 +1,124 @@
+"""Catch-up's pipeline: the next chunk is prepared while the worker applies this one.
+
+Both catch-up paths of the runtime (at start-up, and the core's
+``RequestStateTransfer``) run ``run_pipelined``: while the worker thread
+re-executes chunk k, chunk k+1 is fetched, its certificates are checked and
+its output proofs verified in the proof pool (another process), so the pool
+and the worker run at once instead of alternating (issue 9). At most one
+prepared chunk waits beside the one being applied.
+
+Where chunks come from:
+
+- ``PlanChunks``: a ``CatchUp`` plan to a known height (the stable
+  checkpoint the core named), several peers asked in parallel, replies
+  bounded in bytes, a peer that sends a bad block excluded (its faults stay
+  in the plan);
+- ``PeerChunks``: from a height on with no target, each chunk asked of the
+  first peer that has it (the start-up catch-up, and the live path once its
+  plan is done: the network went on committing while it caught up).
+
+Every block either hands out passed ``verify_certified_block``; the caller
+applies chunks in height order (``LedgerApp.apply_certified``, which refuses
+a block that does not re-execute to the certified one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from consensus.certificate import Verify
+from ledger.genesis import Genesis
+from node.catchup import CatchUp, FetchRequest, VerifiedBlock, verify_certified_block
+
+Fetch = Callable[[FetchRequest], Awaitable[list[bytes] | str]]
+"""Blocks a peer sent for a request (a prefix of its range), or why it could not answer."""
+PrepareChunk = Callable[[], Awaitable[list[VerifiedBlock]]]
+ApplyChunk = Callable[[Sequence[VerifiedBlock]], Awaitable[bool]]
+
+
+async def run_pipelined(
+    prepare: PrepareChunk, apply: ApplyChunk, stopped: Callable[[], bool]
+) -> None:
+    """Apply the chunks ``prepare`` returns, in order, until it returns none, ``apply``
+    says the node may not go on, or ``stopped()``. Chunk k+1 is being prepared
+    while ``apply`` runs on chunk k; ``prepare`` is never called twice at once."""
+    ahead = asyncio.ensure_future(prepare())
+    try:
+        while not stopped():
+            blocks = await ahead
+            if not blocks:
+                return
+            ahead = asyncio.ensure_future(prepare())
+            if not await apply(blocks):
+                return
+    finally:
+        ahead.cancel()
+
+
+@dataclass(slots=True)
+class PlanChunks:
+    """Chunks of a ``CatchUp`` plan: each asks the plan's next requests of their peers
+    at once and returns the blocks that are then ready, in height order."""
+
+    plan: CatchUp
+    fetch: Fetch
+    stopped: Callable[[], bool]
+    stalled: bool = False
+    """Every peer sent a bad block: nobody is left to ask."""
+
+    async def next_chunk(self) -> list[VerifiedBlock]:
+        """The next verified blocks of the plan; empty when it is done or stalled."""
+        plan = self.plan
+        while not plan.done and not self.stopped():
+            requests = plan.next_requests()
+            if not requests:
+                self.stalled = True
+                return []
+            replies = await asyncio.gather(*(self.fetch(r) for r in requests))
+            for request, reply in zip(requests, replies, strict=True):
+                if isinstance(reply, str):
+                    plan.on_failure(request, reply)
+                else:
+                    plan.on_reply(request, reply)
+            ready = plan.ready()
+            if ready:
+                return ready
+        return []
+
+
+@dataclass(slots=True)
+class PeerChunks:
+    """Chunks from ``next_height`` on, with no target: each of up to ``chunk_blocks``
+    blocks from the first of ``peers()`` that has any. A bad block ends its chunk at
+    the block before it and is a fault of its peer (``on_fault``)."""
+
+    next_height: int
+    peers: Callable[[], Sequence[int]]
+    fetch: Fetch
+    genesis: Genesis
+    verify: Verify
+    on_fault: Callable[[int, str], None]
+    chunk_blocks: int
+    max_bytes: int
+
+    async def next_chunk(self) -> list[VerifiedBlock]:
+        """The next verified blocks; empty when no peer has block ``next_height``."""
+        first = self.next_height
+        last = first + self.chunk_blocks - 1
+        for peer in self.peers():
+            reply = await self.fetch(FetchRequest(peer, first, last, self.max_bytes))
+            if isinstance(reply, str) or not reply:
+                continue
+            blocks: list[VerifiedBlock] = []
+            for offset, data in enumerate(reply[: last - first + 1]):
+                checked = verify_certified_block(data, first + offset, self.genesis, self.verify)
+                if isinstance(checked, str):
+                    self.on_fault(peer, checked)
+                    break
+                blocks.append(checked)
+            if blocks:
+                self.next_height = blocks[-1].height + 1
+                return blocks
+        return []
