@@ -10,9 +10,9 @@ prepared chunk waits beside the one being applied.
 Where chunks come from:
 
 - ``PlanChunks``: a ``CatchUp`` plan to a known height (the stable
-  checkpoint the core named), several peers asked in parallel, replies
-  bounded in bytes, a peer that sends a bad block excluded (its faults stay
-  in the plan);
+  checkpoint the core named), several peers asked in parallel and kept
+  asked while chunks execute, replies bounded in bytes, a peer that sends a
+  bad block excluded (its faults stay in the plan);
 - ``PeerChunks``: from a height on with no target, each chunk asked of the
   first peer that has it (the start-up catch-up, and the live path once its
   plan is done: the network went on committing while it caught up).
@@ -25,8 +25,9 @@ a block that does not re-execute to the certified one).
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consensus.certificate import Verify
 from ledger.genesis import Genesis
@@ -59,25 +60,33 @@ async def run_pipelined(
 
 @dataclass(slots=True)
 class PlanChunks:
-    """Chunks of a ``CatchUp`` plan: each asks the plan's next requests of their peers
-    at once and returns the blocks that are then ready, in height order."""
+    """Chunks of a ``CatchUp`` plan. Its requests stay in flight across chunks (up to
+    the plan's ``max_parallel``, to several peers): a chunk is handed out as soon as
+    the blocks after the last one handed out are there, not once a whole round of
+    requests has answered, so the first blocks execute while the rest arrive."""
 
     plan: CatchUp
     fetch: Fetch
     stopped: Callable[[], bool]
     stalled: bool = False
     """Every peer sent a bad block: nobody is left to ask."""
+    _in_flight: dict[asyncio.Future[list[bytes] | str], FetchRequest] = field(
+        default_factory=dict
+    )
 
     async def next_chunk(self) -> list[VerifiedBlock]:
         """The next verified blocks of the plan; empty when it is done or stalled."""
         plan = self.plan
         while not plan.done and not self.stopped():
-            requests = plan.next_requests()
-            if not requests:
+            for request in plan.next_requests():
+                self._in_flight[asyncio.ensure_future(self.fetch(request))] = request
+            if not self._in_flight:
                 self.stalled = True
                 return []
-            replies = await asyncio.gather(*(self.fetch(r) for r in requests))
-            for request, reply in zip(requests, replies, strict=True):
+            answered, _ = await asyncio.wait(self._in_flight, return_when=FIRST_COMPLETED)
+            for future in answered:
+                request = self._in_flight.pop(future)
+                reply = future.result()
                 if isinstance(reply, str):
                     plan.on_failure(request, reply)
                 else:
@@ -86,6 +95,12 @@ class PlanChunks:
             if ready:
                 return ready
         return []
+
+    def close(self) -> None:
+        """Cancel the requests still in flight (the catch-up ended or was cancelled)."""
+        for future in self._in_flight:
+            future.cancel()
+        self._in_flight.clear()
 
 
 @dataclass(slots=True)

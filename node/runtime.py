@@ -767,16 +767,19 @@ class NodeRuntime:
             # Halt at the checkpoint itself, not after the blocks fetched beyond it.
             return self._committed.height() < request.seq or self._checkpoint_root_holds(request)
 
-        log.info("catching up from %d to %d and on", plan.applied_height, request.seq)
+        start_height = plan.applied_height
+        log.info("catching up from %d to %d and on", start_height, request.seq)
         try:
             await run_pipelined(prepare, apply, lambda: self.stopped)
         finally:
+            planned.close()
             self._catchup_target = None
             for peer, problem in plan.faults:
                 self.count_fault("catchup", peer, problem)
         if planned.stalled:
             log.warning("catch-up stalled: every peer sent a bad block")
             return
+        log.info("caught up from %d to %d", start_height, self._committed.height())
         await self._finish_catch_up(request)
 
     async def _preverify_proofs(self, blocks: Sequence[VerifiedBlock]) -> None:

@@ -701,11 +701,57 @@ def test_a_partitioned_runtime_fetches_the_next_chunk_while_it_applies_one(
             heights_at_fetch: dict[int, int] = {}
             _record_fetches(partitioned, heights_at_fetch)
             cluster.network.down.discard(3)
-            await cluster.until("node 3 caught up", lambda: partitioned.store.height() == behind)
-            assert partitioned.state_transfers >= 1, f"seed {seed}"
+            await cluster.until(
+                "node 3 caught up by state transfer",
+                lambda: partitioned.store.height() == behind and partitioned.state_transfers > 0,
+            )
             later, overlapped = _overlapped_fetches(heights_at_fetch)
             assert later, f"seed {seed}: fetched {sorted(heights_at_fetch)}"
             assert overlapped == later, f"seed {seed}: heights at fetch {heights_at_fetch}"
+            cluster.assert_same_chain(list(range(NODES)))
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_partitioned_runtime_applies_the_first_chunk_while_a_slow_peer_still_answers(
+    tmp_path: Path,
+) -> None:
+    """The state transfer's round waited for every one of its parallel requests before
+    it applied any block, so one slow peer held back the chunks the others had sent.
+    Requests now stay in flight while the chunks that are there execute."""
+    seed = SEEDS[0]
+
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, small_world(), MemoryNetwork(seed))
+        cluster.settings = dataclasses.replace(
+            cluster.settings, catchup_chunk_blocks=4, catchup_parallel=3
+        )
+        for index in range(NODES):
+            cluster.start(index)
+        try:
+            behind = await _partition_behind(cluster, 12)
+            partitioned = cluster.runtimes[3]
+            store = partitioned.app.store  # the one the worker thread writes
+            fetch = partitioned._fetch
+            height_when_slow_answered: list[int] = []
+
+            async def slow_for_5_to_8(request: FetchRequest) -> list[bytes] | str:
+                reply = await fetch(request)
+                if request.first_height == 5:
+                    await asyncio.sleep(0.5)
+                    height_when_slow_answered.append(store.height())
+                return reply
+
+            partitioned._fetch = slow_for_5_to_8  # type: ignore[method-assign]
+            cluster.network.down.discard(3)
+            await cluster.until(
+                "node 3 caught up by state transfer",
+                lambda: partitioned.store.height() == behind and partitioned.state_transfers > 0,
+            )
+            assert height_when_slow_answered, f"seed {seed}: heights 5-8 never asked"
+            assert height_when_slow_answered[0] >= 4, f"seed {seed}: {height_when_slow_answered}"
             cluster.assert_same_chain(list(range(NODES)))
         finally:
             await cluster.stop_all()
