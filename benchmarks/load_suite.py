@@ -203,12 +203,24 @@ async def wait_for_tip(
     devnet: Devnet, index: int, tip: int, started_s: float
 ) -> tuple[float | None, Any]:
     """Seconds from ``started_s`` until node ``index`` reports ``tip``, and its CPU then."""
-    while time.monotonic() - started_s < CATCHUP_TIMEOUT_S:
+    return (await wait_for_heights(devnet, index, [tip], started_s))[tip]
+
+
+async def wait_for_heights(
+    devnet: Devnet, index: int, heights: Sequence[int], started_s: float
+) -> dict[int, tuple[float | None, Any]]:
+    """For each of ``heights``: seconds from ``started_s`` until node ``index`` first
+    reported it (or more), and its CPU reading then; (None, None) if not within
+    ``CATCHUP_TIMEOUT_S``."""
+    reached: dict[int, tuple[float | None, Any]] = {}
+    while time.monotonic() - started_s < CATCHUP_TIMEOUT_S and len(reached) < len(heights):
         height = _height(devnet, index)
-        if height is not None and height >= tip:
-            return time.monotonic() - started_s, read_cpu([devnet.pid(index)])[0]
+        for mark in heights:
+            if height is not None and height >= mark and mark not in reached:
+                cpu = read_cpu([devnet.pid(index)])[0]
+                reached[mark] = (time.monotonic() - started_s, cpu)
         await asyncio.sleep(0.1)
-    return None, None
+    return {mark: reached.get(mark, (None, None)) for mark in heights}
 
 
 def restore_snapshot(snapshot: Path, root: Path) -> None:
@@ -229,9 +241,11 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
     stop_on_sigterm(devnet, None)
     lagging = devnet.nodes - 1
     load_at_start = load_average()
+    live: dict[str, Any] = {}
     try:
         if args.catchup_path == "live":
-            seconds, cpu, tip = await _time_live_catch_up(devnet, lagging)
+            live = await _time_live_catch_up(devnet, lagging)
+            seconds, cpu, tip = live.pop("seconds"), live.pop("cpu"), live.pop("tip")
         else:
             for index in range(lagging):
                 devnet.start(index)
@@ -248,6 +262,7 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
         "catchup_s": seconds,
         "node_cpu_s": None if cpu is None else cpu.main_s,
         "proof_pool_cpu_s": None if cpu is None else cpu.children_s,
+        **live,
     }
     console.print(
         f"node {lagging} reached height {tip} "
@@ -258,10 +273,11 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
     return result
 
 
-async def _time_live_catch_up(devnet: Devnet, lagging: int) -> tuple[float | None, Any, int]:
+async def _time_live_catch_up(devnet: Devnet, lagging: int) -> dict[str, Any]:
     """Node ``lagging`` started alone, its start-up catch-up over with no peer to ask;
     then the others: seconds from their start until it is at their tip (its core's
-    state transfer), its CPU reading then, and the tip."""
+    state transfer), and until it is at the stable checkpoint below the tip (the
+    height the core asks for), with its CPU seconds at both."""
     devnet.start(lagging)
     deadline_s = time.monotonic() + HEALTHY_TIMEOUT_S
     while _height(devnet, lagging) is None:  # alone it is never healthy: no quorum
@@ -275,8 +291,23 @@ async def _time_live_catch_up(devnet: Devnet, lagging: int) -> tuple[float | Non
         devnet.start(index)
     wait_healthy(devnet, others)
     tip = _height(devnet, 0) or 0
-    seconds, cpu = await wait_for_tip(devnet, lagging, tip, started_s)
-    return seconds, cpu, tip
+    genesis = json.loads((devnet.root / "genesis.json").read_text(encoding="utf-8"))
+    interval = int(genesis["params"]["checkpoint_interval_blocks"])
+    checkpoint = tip - tip % interval
+    reached = await wait_for_heights(devnet, lagging, [checkpoint, tip], started_s)
+    at_checkpoint_s, checkpoint_cpu = reached[checkpoint]
+    seconds, cpu = reached[tip]
+    return {
+        "tip": tip,
+        "seconds": seconds,
+        "cpu": cpu,
+        "checkpoint_height": checkpoint,
+        "checkpoint_s": at_checkpoint_s,
+        "checkpoint_node_cpu_s": None if checkpoint_cpu is None else checkpoint_cpu.main_s,
+        "checkpoint_proof_pool_cpu_s": None
+        if checkpoint_cpu is None
+        else checkpoint_cpu.children_s,
+    }
 
 
 async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any]:
