@@ -276,8 +276,9 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
 async def _time_live_catch_up(devnet: Devnet, lagging: int) -> dict[str, Any]:
     """Node ``lagging`` started alone, its start-up catch-up over with no peer to ask;
     then the others: seconds from their start until it is at their tip (its core's
-    state transfer), and until it is at the stable checkpoint below the tip (the
-    height the core asks for), with its CPU seconds at both."""
+    state transfer), until it has its first block (the transfer began) and until it
+    is at the stable checkpoint below the tip (the height the core asks for), with
+    its CPU seconds at the last two."""
     devnet.start(lagging)
     deadline_s = time.monotonic() + HEALTHY_TIMEOUT_S
     while _height(devnet, lagging) is None:  # alone it is never healthy: no quorum
@@ -294,13 +295,15 @@ async def _time_live_catch_up(devnet: Devnet, lagging: int) -> dict[str, Any]:
     genesis = json.loads((devnet.root / "genesis.json").read_text(encoding="utf-8"))
     interval = int(genesis["params"]["checkpoint_interval_blocks"])
     checkpoint = tip - tip % interval
-    reached = await wait_for_heights(devnet, lagging, [checkpoint, tip], started_s)
+    reached = await wait_for_heights(devnet, lagging, [1, checkpoint, tip], started_s)
     at_checkpoint_s, checkpoint_cpu = reached[checkpoint]
     seconds, cpu = reached[tip]
     return {
         "tip": tip,
         "seconds": seconds,
         "cpu": cpu,
+        # Its first block: the catch-up itself began (peers up, the core told).
+        "first_block_s": reached[1][0],
         "checkpoint_height": checkpoint,
         "checkpoint_s": at_checkpoint_s,
         "checkpoint_node_cpu_s": None if checkpoint_cpu is None else checkpoint_cpu.main_s,
