@@ -70,9 +70,7 @@ class PlanChunks:
     stopped: Callable[[], bool]
     stalled: bool = False
     """Every peer sent a bad block: nobody is left to ask."""
-    _in_flight: dict[asyncio.Future[list[bytes] | str], FetchRequest] = field(
-        default_factory=dict
-    )
+    _in_flight: dict[asyncio.Future[list[bytes] | str], FetchRequest] = field(default_factory=dict)
 
     async def next_chunk(self) -> list[VerifiedBlock]:
         """The next verified blocks of the plan; empty when it is done or stalled."""
@@ -137,3 +135,61 @@ class PeerChunks:
                 self.next_height = blocks[-1].height + 1
                 return blocks
         return []
+
+
+@dataclass(slots=True)
+class LiveChunks:
+    """The core's state transfer: a plan (``PlanChunks``) to the newest stable
+    checkpoint the core knows, a new plan from where the last one ended whenever
+    the core has learnt of a newer one, and ``PeerChunks`` beyond the newest.
+    The network goes on committing while a node catches up: it used to catch up
+    to one checkpoint per request, drain its pipeline and be asked again."""
+
+    handed_out: int
+    """The height of the last block handed out (the node's height at the start)."""
+    newest_checkpoint: Callable[[], tuple[int, bytes]]
+    """The core's stable checkpoint now: its height and state root."""
+    new_plan: Callable[[int, int, bytes], CatchUp]
+    """A plan from the first height (its ``applied_height``) to a checkpoint."""
+    fetch: Fetch
+    stopped: Callable[[], bool]
+    onward: PeerChunks
+    planned: PlanChunks | None = None
+    checkpoints: list[tuple[int, bytes]] = field(default_factory=list)
+    """Every checkpoint planned to: the state root there must be this one."""
+    faults: list[tuple[int, str]] = field(default_factory=list)
+    """Faults of the plans done so far (the current plan holds its own)."""
+    stalled: bool = False
+
+    async def next_chunk(self) -> list[VerifiedBlock]:
+        """The next verified blocks; empty when no peer has more, or a plan stalled."""
+        seq, root = self.newest_checkpoint()
+        # A new plan once the checkpoint is more than a chunk ahead (its parallel
+        # requests pay); within one chunk ``onward`` asks for the same blocks.
+        ahead = self.onward.chunk_blocks if self.planned is not None else 0
+        if (self.planned is None or self.planned.plan.done) and seq > self.handed_out + ahead:
+            self.close()
+            self.planned = PlanChunks(
+                self.new_plan(self.handed_out, seq, root), self.fetch, self.stopped
+            )
+            self.checkpoints.append((seq, root))
+        if self.planned is not None and not self.planned.plan.done:
+            blocks = await self.planned.next_chunk()
+            self.stalled = self.planned.stalled
+        else:
+            self.onward.next_height = self.handed_out + 1
+            blocks = await self.onward.next_chunk()
+        if blocks:
+            self.handed_out = blocks[-1].height
+        return blocks
+
+    def all_faults(self) -> list[tuple[int, str]]:
+        current = [] if self.planned is None else self.planned.plan.faults
+        return [*self.faults, *current]
+
+    def close(self) -> None:
+        """Retire the current plan: its requests in flight cancelled, its faults kept."""
+        if self.planned is not None:
+            self.planned.close()
+            self.faults.extend(self.planned.plan.faults)
+            self.planned = None

@@ -105,7 +105,7 @@ from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
 from node.catchup import CatchUp, FetchRequest, VerifiedBlock, certified_block_at
-from node.catchup_pipeline import PeerChunks, PlanChunks, run_pipelined
+from node.catchup_pipeline import LiveChunks, PeerChunks, run_pipelined
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
 from node.mempool import Admission, Mempool, MempoolLimits, ProofWanted
@@ -724,38 +724,37 @@ class NodeRuntime:
     # --- catch-up ---------------------------------------------------------------
 
     async def _catch_up(self, request: RequestStateTransfer) -> None:
-        """The core's state transfer: the plan's chunks up to ``request.seq`` (the stable
-        checkpoint) from the peers that signed it, then on from the first of them that
-        has more, to the newest certified height they hold, in one pipeline
-        (``node.catchup_pipeline``). Going on past the checkpoint spares a round per
-        checkpoint the network made while this node caught up: each round asked for
-        one checkpoint, drained its pipeline and started over."""
+        """The core's state transfer (``LiveChunks``): plans to the newest stable
+        checkpoint the core knows, several peers at once, then on from the first
+        peer that has more, to the newest certified height they hold, in one
+        pipeline (``node.catchup_pipeline``). Going on spares a request per
+        checkpoint the network made while this node caught up: each asked for one
+        checkpoint, drained its pipeline and started over."""
         # A restarted node's core asks for the stable checkpoint while the start-up
         # catch-up is fetching the same heights: both fetched, checked and verified
         # every block (a third of a catch-up's node CPU). Plan from where it ended.
         await self._startup_catchup_over.wait()
-        settings = self.settings
         peers = tuple(p for p in request.peers if p != self.config.replica_id)
         if request.seq <= self._committed.height() or not peers:
             await self._finish_catch_up(request)
             return
-        plan = CatchUp(
-            applied_height=self._committed.height(),
-            target_height=request.seq,
-            target_state_root=request.state_root,
-            peers=peers,
-            genesis=self._genesis,
-            verify=verify_self_tagged,
-            chunk_blocks=settings.catchup_chunk_blocks,
-            max_parallel=settings.catchup_parallel,
-            max_bytes_in_flight=settings.catchup_max_bytes,
+        start_height = self._committed.height()
+        replica = self.replica
+        chunks = LiveChunks(
+            handed_out=start_height,
+            newest_checkpoint=lambda: max(
+                (request.seq, request.state_root), (replica.stable_seq, replica.stable_root)
+            ),
+            new_plan=functools.partial(self._plan, peers),
+            fetch=self._fetch,
+            stopped=lambda: self.stopped,
+            onward=self._peer_chunks(request.seq + 1, peers),
         )
-        planned = PlanChunks(plan, self._fetch, lambda: self.stopped)
-        onward = self._peer_chunks(request.seq + 1, peers)
+        checked: set[int] = set()
         self._catchup_target = request.seq
 
         async def prepare() -> list[VerifiedBlock]:
-            blocks = await (onward if plan.done else planned).next_chunk()
+            blocks = await chunks.next_chunk()
             if blocks:
                 self._catchup_target = max(request.seq, blocks[-1].height)
             await self._preverify_proofs(blocks)
@@ -764,23 +763,47 @@ class NodeRuntime:
         async def apply(blocks: Sequence[VerifiedBlock]) -> bool:
             if not await self._apply_chunk(blocks):
                 return False
-            # Halt at the checkpoint itself, not after the blocks fetched beyond it.
-            return self._committed.height() < request.seq or self._checkpoint_root_holds(request)
+            # Halt at a checkpoint itself, not after the blocks fetched beyond it.
+            height = self._committed.height()
+            for seq, root in chunks.checkpoints:
+                if seq <= height and seq not in checked:
+                    checked.add(seq)
+                    if not self._checkpoint_root_holds(seq, root):
+                        return False
+            return True
 
-        start_height = plan.applied_height
         log.info("catching up from %d to %d and on", start_height, request.seq)
         try:
             await run_pipelined(prepare, apply, lambda: self.stopped)
         finally:
-            planned.close()
+            chunks.close()
             self._catchup_target = None
-            for peer, problem in plan.faults:
+            for peer, problem in chunks.all_faults():
                 self.count_fault("catchup", peer, problem)
-        if planned.stalled:
+        if chunks.stalled:
             log.warning("catch-up stalled: every peer sent a bad block")
             return
-        log.info("caught up from %d to %d", start_height, self._committed.height())
+        log.info(
+            "caught up from %d to %d (%d checkpoints planned to)",
+            start_height,
+            self._committed.height(),
+            len(chunks.checkpoints),
+        )
         await self._finish_catch_up(request)
+
+    def _plan(self, peers: tuple[int, ...], applied: int, target: int, root: bytes) -> CatchUp:
+        settings = self.settings
+        return CatchUp(
+            applied_height=applied,
+            target_height=target,
+            target_state_root=root,
+            peers=peers,
+            genesis=self._genesis,
+            verify=verify_self_tagged,
+            chunk_blocks=settings.catchup_chunk_blocks,
+            max_parallel=settings.catchup_parallel,
+            max_bytes_in_flight=settings.catchup_max_bytes,
+        )
 
     async def _preverify_proofs(self, blocks: Sequence[VerifiedBlock]) -> None:
         """Verify fetched blocks' output proofs in the proof pool, in batches of up to
@@ -932,18 +955,16 @@ class NodeRuntime:
         or beyond), once the state root at ``request.seq`` is the stable checkpoint's."""
         if self.stopped or self._committed.height() < request.seq:
             return
-        if not self._checkpoint_root_holds(request):
+        if not self._checkpoint_root_holds(request.seq, request.state_root):
             return
         self.state_transfers += 1
         self._announce_caught_up()
 
-    def _checkpoint_root_holds(self, request: RequestStateTransfer) -> bool:
-        """Whether the state root at ``request.seq`` is the stable checkpoint's; halts if not."""
-        block = decode_block(self._committed.block_at(request.seq) or b"")
-        if block.header.state_root != request.state_root:
-            self._halt(
-                f"state root at {request.seq} after catch-up differs from the stable checkpoint"
-            )
+    def _checkpoint_root_holds(self, seq: int, root: bytes) -> bool:
+        """Whether the state root at ``seq`` is the stable checkpoint's ``root``; halts if not."""
+        block = decode_block(self._committed.block_at(seq) or b"")
+        if block.header.state_root != root:
+            self._halt(f"state root at {seq} after catch-up differs from the stable checkpoint")
             return False
         return True
 
