@@ -36,8 +36,8 @@ mempool, catch-up), so one loop callback reads one committed block
 (docs/architecture.md, "Threads"). ``RequestStateTransfer`` starts a
 catch-up task (``node.catchup``) that fetches certified blocks from the
 peers the core named, applies them on the worker thread, checks the state
-root against the stable checkpoint, goes on to the newest block peers
-hold, and answers ``StateTransferCompleted`` at the height it reached; it
+root against the stable checkpoint, goes on to newer checkpoints and the
+newest block peers hold, and answers ``StateTransferCompleted`` at the height it reached; it
 and the start-up catch-up share one pipeline (``node.catchup_pipeline``).
 
 WAL compaction: once the log holds ``wal_compact_records`` more records
