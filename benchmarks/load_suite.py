@@ -4,6 +4,7 @@
         [--duration 20] [--catchup-txs 10000] [--dir D] [--keep]
         [--phases attest,transfer,libsodium,catchup]
     python -m benchmarks.load_suite --dir D --from-snapshot SNAPSHOT [--json]
+        [--catchup-path startup|live]
 
 1. starts a fresh devnet (free 127.0.0.1 ports, a temporary directory unless
    ``--dir``) with the native multiscalar backend when it is built;
@@ -29,7 +30,12 @@ killed, ``python -m benchmarks.load --dir D --kind transfer --count N``,
 ``D``'s absolute paths and ports, so it is restored to ``D`` (``--dir``,
 replaced), nodes 0-2 are started, then node 3, and node 3 is timed to the
 tip, with its CPU seconds (its own process, and its proof-pool workers) at
-that moment.
+that moment. ``--catchup-path live`` times the core's state transfer instead
+of the start-up catch-up on the same chain: node 3 is started first, alone,
+so its start-up catch-up finds no peer (``startup_peer_wait_s``) and ends;
+then nodes 0-2 are started, node 3's core learns from their relayed stable
+checkpoint that it is behind and asks for state transfer, and node 3 is
+timed from the start of nodes 0-2 to the tip (their own start included).
 
 ``--phases`` picks which of the four runs to do. Each phase prints its own
 one-row table as it ends (to stderr with ``--json``), so a long suite that
@@ -66,6 +72,7 @@ from benchmarks.load import DEFAULT_SENDERS, LoadReport, run_load
 from client.sdk import Client, RetryPolicy, VeilApiError
 from devnet.load.cpu import load_average, read_cpu
 from devnet.network import Devnet, open_devnet
+from node.runtime import RuntimeSettings
 from privacy.msm import BACKEND_ENV, available_backends
 
 HEALTHY_TIMEOUT_S = 90.0
@@ -189,12 +196,31 @@ async def time_to_tip(devnet: Devnet, index: int, tip: int) -> tuple[float | Non
     """Start node ``index``; seconds until it reports ``tip``, and its CPU reading then."""
     started_s = time.monotonic()
     devnet.start(index)
-    while time.monotonic() - started_s < CATCHUP_TIMEOUT_S:
+    return await wait_for_tip(devnet, index, tip, started_s)
+
+
+async def wait_for_tip(
+    devnet: Devnet, index: int, tip: int, started_s: float
+) -> tuple[float | None, Any]:
+    """Seconds from ``started_s`` until node ``index`` reports ``tip``, and its CPU then."""
+    return (await wait_for_heights(devnet, index, [tip], started_s))[tip]
+
+
+async def wait_for_heights(
+    devnet: Devnet, index: int, heights: Sequence[int], started_s: float
+) -> dict[int, tuple[float | None, Any]]:
+    """For each of ``heights``: seconds from ``started_s`` until node ``index`` first
+    reported it (or more), and its CPU reading then; (None, None) if not within
+    ``CATCHUP_TIMEOUT_S``."""
+    reached: dict[int, tuple[float | None, Any]] = {}
+    while time.monotonic() - started_s < CATCHUP_TIMEOUT_S and len(reached) < len(heights):
         height = _height(devnet, index)
-        if height is not None and height >= tip:
-            return time.monotonic() - started_s, read_cpu([devnet.pid(index)])[0]
+        for mark in heights:
+            if height is not None and height >= mark and mark not in reached:
+                cpu = read_cpu([devnet.pid(index)])[0]
+                reached[mark] = (time.monotonic() - started_s, cpu)
         await asyncio.sleep(0.1)
-    return None, None
+    return {mark: reached.get(mark, (None, None)) for mark in heights}
 
 
 def restore_snapshot(snapshot: Path, root: Path) -> None:
@@ -215,21 +241,28 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
     stop_on_sigterm(devnet, None)
     lagging = devnet.nodes - 1
     load_at_start = load_average()
+    live: dict[str, Any] = {}
     try:
-        for index in range(lagging):
-            devnet.start(index)
-        wait_healthy(devnet, range(lagging))
-        tip = _height(devnet, 0) or 0
-        seconds, cpu = await time_to_tip(devnet, lagging, tip)
+        if args.catchup_path == "live":
+            live = await _time_live_catch_up(devnet, lagging)
+            seconds, cpu, tip = live.pop("seconds"), live.pop("cpu"), live.pop("tip")
+        else:
+            for index in range(lagging):
+                devnet.start(index)
+            wait_healthy(devnet, range(lagging))
+            tip = _height(devnet, 0) or 0
+            seconds, cpu = await time_to_tip(devnet, lagging, tip)
     finally:
         devnet.stop_all()
     result = {
+        "catchup_path": args.catchup_path,
         "load_average_at_start": load_at_start,
         "load_average_at_end": load_average(),
         "tip_height": tip,
         "catchup_s": seconds,
         "node_cpu_s": None if cpu is None else cpu.main_s,
         "proof_pool_cpu_s": None if cpu is None else cpu.children_s,
+        **live,
     }
     console.print(
         f"node {lagging} reached height {tip} "
@@ -238,6 +271,46 @@ async def catch_up_from_snapshot(args: argparse.Namespace, console: Console) -> 
         + f"; load average {load_at_start} -> {result['load_average_at_end']}"
     )
     return result
+
+
+async def _time_live_catch_up(devnet: Devnet, lagging: int) -> dict[str, Any]:
+    """Node ``lagging`` started alone, its start-up catch-up over with no peer to ask;
+    then the others: seconds from their start until it is at their tip (its core's
+    state transfer), until it has its first block (the transfer began) and until it
+    is at the stable checkpoint below the tip (the height the core asks for), with
+    its CPU seconds at the last two."""
+    devnet.start(lagging)
+    deadline_s = time.monotonic() + HEALTHY_TIMEOUT_S
+    while _height(devnet, lagging) is None:  # alone it is never healthy: no quorum
+        if time.monotonic() > deadline_s:
+            raise RuntimeError(f"node {lagging} never answered; see {devnet.root}/nodes")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(RuntimeSettings().startup_peer_wait_s + 1.0)
+    started_s = time.monotonic()
+    others = range(lagging)
+    for index in others:
+        devnet.start(index)
+    wait_healthy(devnet, others)
+    tip = _height(devnet, 0) or 0
+    genesis = json.loads((devnet.root / "genesis.json").read_text(encoding="utf-8"))
+    interval = int(genesis["params"]["checkpoint_interval_blocks"])
+    checkpoint = tip - tip % interval
+    reached = await wait_for_heights(devnet, lagging, [1, checkpoint, tip], started_s)
+    at_checkpoint_s, checkpoint_cpu = reached[checkpoint]
+    seconds, cpu = reached[tip]
+    return {
+        "tip": tip,
+        "seconds": seconds,
+        "cpu": cpu,
+        # Its first block: the catch-up itself began (peers up, the core told).
+        "first_block_s": reached[1][0],
+        "checkpoint_height": checkpoint,
+        "checkpoint_s": at_checkpoint_s,
+        "checkpoint_node_cpu_s": None if checkpoint_cpu is None else checkpoint_cpu.main_s,
+        "checkpoint_proof_pool_cpu_s": None
+        if checkpoint_cpu is None
+        else checkpoint_cpu.children_s,
+    }
 
 
 async def run_suite(args: argparse.Namespace, console: Console) -> dict[str, Any]:
@@ -387,6 +460,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--from-snapshot", type=Path, default=None, help="only time catch-up on a saved devnet"
+    )
+    parser.add_argument(
+        "--catchup-path",
+        choices=("startup", "live"),
+        default="startup",
+        help="with --from-snapshot: time the start-up catch-up or the core's state transfer",
     )
     parser.add_argument(
         "--phases", type=_phases, default=list(PHASES), help="comma-separated: " + ",".join(PHASES)

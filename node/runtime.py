@@ -36,7 +36,9 @@ mempool, catch-up), so one loop callback reads one committed block
 (docs/architecture.md, "Threads"). ``RequestStateTransfer`` starts a
 catch-up task (``node.catchup``) that fetches certified blocks from the
 peers the core named, applies them on the worker thread, checks the state
-root against the stable checkpoint and answers ``StateTransferCompleted``.
+root against the stable checkpoint, goes on to newer checkpoints and the
+newest block peers hold, and answers ``StateTransferCompleted`` at the height it reached; it
+and the start-up catch-up share one pipeline (``node.catchup_pipeline``).
 
 WAL compaction: once the log holds ``wal_compact_records`` more records
 than after its last compaction (or than nothing, at start), the consensus
@@ -102,13 +104,8 @@ from ledger.stateless_cache import StatelessCache
 from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
-from node.catchup import (
-    CatchUp,
-    FetchRequest,
-    VerifiedBlock,
-    certified_block_at,
-    verify_certified_block,
-)
+from node.catchup import CatchUp, FetchRequest, VerifiedBlock, certified_block_at
+from node.catchup_pipeline import LiveChunks, PeerChunks, run_pipelined
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
 from node.mempool import Admission, Mempool, MempoolLimits, ProofWanted
@@ -342,7 +339,8 @@ class NodeRuntime:
         self._stopped = asyncio.Event()
         self._rejections: OrderedDict[bytes, TxRejectedStatus] = OrderedDict()
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
-        self._catchup: CatchUp | None = None
+        self._catchup_target: int | None = None
+        """While the core's state transfer runs: the highest height it is fetching to."""
         self._catchup_task: asyncio.Task[None] | None = None
         # Set once the start-up catch-up has ended: the core's state transfer waits
         # for it rather than fetch and check the same blocks beside it.
@@ -380,7 +378,7 @@ class NodeRuntime:
             for i, key in enumerate(self.config.validators)
             if i != self.config.replica_id
         )
-        plan = self._catchup
+        target = self._catchup_target
         return NodeStatus(
             height=self._committed.height(),
             view=replica.view,
@@ -390,9 +388,7 @@ class NodeRuntime:
             peers=peers,
             mempool_txs=len(self.mempool),
             mempool_bytes=self.mempool.size_bytes,
-            catching_up=None
-            if plan is None
-            else CatchUpStatus(plan.target_height, plan.applied_height),
+            catching_up=None if target is None else CatchUpStatus(target, self._committed.height()),
             stopped=self.stopped,
             stop_reason=self.stop_reason,
             wal_latched=self.wal.latched,
@@ -728,19 +724,79 @@ class NodeRuntime:
     # --- catch-up ---------------------------------------------------------------
 
     async def _catch_up(self, request: RequestStateTransfer) -> None:
+        """The core's state transfer (``LiveChunks``): plans to the newest stable
+        checkpoint the core knows, several peers at once, then on from the first
+        peer that has more, to the newest certified height they hold, in one
+        pipeline (``node.catchup_pipeline``). Going on spares a request per
+        checkpoint the network made while this node caught up: each asked for one
+        checkpoint, drained its pipeline and started over."""
         # A restarted node's core asks for the stable checkpoint while the start-up
         # catch-up is fetching the same heights: both fetched, checked and verified
         # every block (a third of a catch-up's node CPU). Plan from where it ended.
         await self._startup_catchup_over.wait()
-        settings = self.settings
         peers = tuple(p for p in request.peers if p != self.config.replica_id)
         if request.seq <= self._committed.height() or not peers:
             await self._finish_catch_up(request)
             return
-        plan = CatchUp(
-            applied_height=self._committed.height(),
-            target_height=request.seq,
-            target_state_root=request.state_root,
+        start_height = self._committed.height()
+        replica = self.replica
+        chunks = LiveChunks(
+            handed_out=start_height,
+            newest_checkpoint=lambda: max(
+                (request.seq, request.state_root), (replica.stable_seq, replica.stable_root)
+            ),
+            new_plan=functools.partial(self._plan, peers),
+            fetch=self._fetch,
+            stopped=lambda: self.stopped,
+            onward=self._peer_chunks(request.seq + 1, peers),
+        )
+        checked: set[int] = set()
+        self._catchup_target = request.seq
+
+        async def prepare() -> list[VerifiedBlock]:
+            blocks = await chunks.next_chunk()
+            if blocks:
+                self._catchup_target = max(request.seq, blocks[-1].height)
+            await self._preverify_proofs(blocks)
+            return blocks
+
+        async def apply(blocks: Sequence[VerifiedBlock]) -> bool:
+            if not await self._apply_chunk(blocks):
+                return False
+            # Halt at a checkpoint itself, not after the blocks fetched beyond it.
+            height = self._committed.height()
+            for seq, root in chunks.checkpoints:
+                if seq <= height and seq not in checked:
+                    checked.add(seq)
+                    if not self._checkpoint_root_holds(seq, root):
+                        return False
+            return True
+
+        log.info("catching up from %d to %d and on", start_height, request.seq)
+        try:
+            await run_pipelined(prepare, apply, lambda: self.stopped)
+        finally:
+            chunks.close()
+            self._catchup_target = None
+            for peer, problem in chunks.all_faults():
+                self.count_fault("catchup", peer, problem)
+        if chunks.stalled:
+            log.warning("catch-up stalled: every peer sent a bad block")
+            return
+        log.info(
+            "caught up from %d to %d (%d checkpoints planned to)",
+            start_height,
+            self._committed.height(),
+            len(chunks.checkpoints),
+        )
+        await self._finish_catch_up(request)
+
+    def _plan(self, peers: tuple[int, ...], applied: int, target: int, root: bytes) -> CatchUp:
+        settings = self.settings
+        return CatchUp(
+            applied_height=applied,
+            target_height=target,
+            target_state_root=root,
             peers=peers,
             genesis=self._genesis,
             verify=verify_self_tagged,
@@ -748,36 +804,6 @@ class NodeRuntime:
             max_parallel=settings.catchup_parallel,
             max_bytes_in_flight=settings.catchup_max_bytes,
         )
-        self._catchup = plan
-        log.info("catching up from %d to %d", plan.applied_height, plan.target_height)
-        try:
-            while not plan.done and not self.stopped:
-                requests = plan.next_requests()
-                if not requests:
-                    log.warning("catch-up stalled: every peer sent a bad block")
-                    return
-                replies = await asyncio.gather(*(self._fetch(r) for r in requests))
-                for fetch, reply in zip(requests, replies, strict=True):
-                    if isinstance(reply, str):
-                        plan.on_failure(fetch, reply)
-                    else:
-                        plan.on_reply(fetch, reply)
-                chunk_applied = False
-                ready = plan.ready()
-                await self._preverify_proofs(ready)
-                for index, block in enumerate(ready):
-                    if await self._apply_fetched(block, sync=index == len(ready) - 1):
-                        chunk_applied = True
-                    if self._stopped.is_set():  # it diverged, or its disk failed
-                        return
-                if chunk_applied:
-                    self._rebuild_mempool()
-            for peer, problem in plan.faults:
-                self.fault_counts["catchup"] = self.fault_counts.get("catchup", 0) + 1
-                log.info("catch-up fault from %d: %s", peer, problem)
-        finally:
-            self._catchup = None
-        await self._finish_catch_up(request)
 
     async def _preverify_proofs(self, blocks: Sequence[VerifiedBlock]) -> None:
         """Verify fetched blocks' output proofs in the proof pool, in batches of up to
@@ -853,7 +879,8 @@ class NodeRuntime:
         beyond our height, each checked against its certificate, then tell the core
         (``StateTransferCompleted``). A peer with nothing more ends it.
 
-        Pipelined one chunk ahead: while the worker thread executes chunk k, chunk
+        Pipelined one chunk ahead, as the core's state transfer
+        (``node.catchup_pipeline``): while the worker thread executes chunk k, chunk
         k+1 is fetched, its certificates checked and its proofs verified in the
         proof pool (another process), so the two overlap on two cores instead of
         alternating (issue 9: 10,000 transfers caught up within 30 s)."""
@@ -870,53 +897,34 @@ class NodeRuntime:
                 return
             await asyncio.sleep(0.05)
         start_height = self._committed.height()
-        ahead = asyncio.ensure_future(self._prepare_chunk(start_height + 1))
-        try:
-            while not self.stopped:
-                blocks = await ahead
-                if not blocks:
-                    break
-                ahead = asyncio.ensure_future(self._prepare_chunk(blocks[-1].height + 1))
-                if not await self._apply_chunk(blocks):
-                    break
-        finally:
-            ahead.cancel()
+        chunks = self._peer_chunks(start_height + 1, tuple(self._peer_indices))
+        await run_pipelined(
+            functools.partial(self._prepare_chunk, chunks), self._apply_chunk, lambda: self.stopped
+        )
         height = self._committed.height()
         if height > start_height and not self.stopped:
             log.info("caught up at start from %d to %d", start_height, height)
-            block = decode_block(self._committed.block_at(height) or b"")
-            ids = recent_request_ids(
-                self._committed, self._genesis.chain_id, self.config.request_id_window_heights
-            )
-            self._events.put_nowait(StateTransferCompleted(height, block.header.state_root, ids))
+            self._announce_caught_up()
 
-    async def _prepare_chunk(self, first: int) -> list[VerifiedBlock]:
-        """Up to ``catchup_chunk_blocks`` blocks from ``first`` on, from the first
-        connected peer that has any, certificates checked and output proofs verified
-        ahead (a bad block ends the run at the block before it, a fault of its peer);
-        empty when no connected peer has block ``first``."""
-        last = first + self.settings.catchup_chunk_blocks - 1
-        for peer in [p for p in self._peer_indices if self.links.connected(p)]:
-            if self.stopped:
-                return []
-            reply = await self._fetch(
-                FetchRequest(peer, first, last, self.settings.catchup_max_bytes)
-            )
-            if isinstance(reply, str) or not reply:
-                continue
-            blocks: list[VerifiedBlock] = []
-            for offset, data in enumerate(reply[: last - first + 1]):
-                checked = verify_certified_block(
-                    data, first + offset, self._genesis, verify_self_tagged
-                )
-                if isinstance(checked, str):
-                    self.count_fault("catchup", peer, checked)
-                    break
-                blocks.append(checked)
-            if blocks:
-                await self._preverify_proofs(blocks)
-                return blocks
-        return []
+    def _peer_chunks(self, first: int, peers: Sequence[int]) -> PeerChunks:
+        """Chunks from ``first`` on, each from the first connected one of ``peers``
+        that has any (``catchup_max_bytes`` each: one request at a time)."""
+        return PeerChunks(
+            first,
+            lambda: [p for p in peers if self.links.connected(p)],
+            self._fetch,
+            self._genesis,
+            verify_self_tagged,
+            functools.partial(self.count_fault, "catchup"),
+            self.settings.catchup_chunk_blocks,
+            self.settings.catchup_max_bytes,
+        )
+
+    async def _prepare_chunk(self, chunks: PeerChunks) -> list[VerifiedBlock]:
+        """The next chunk, certificates checked and output proofs verified ahead."""
+        blocks = await chunks.next_chunk()
+        await self._preverify_proofs(blocks)
+        return blocks
 
     async def _apply_chunk(self, blocks: Sequence[VerifiedBlock]) -> bool:
         """Apply a verified chunk in order, one fsync at its end; whether the node
@@ -943,19 +951,32 @@ class NodeRuntime:
             return f"fetch failed: {type(exc).__name__}"
 
     async def _finish_catch_up(self, request: RequestStateTransfer) -> None:
+        """Tell the core the node caught up, at the height it reached (``request.seq``
+        or beyond), once the state root at ``request.seq`` is the stable checkpoint's."""
         if self.stopped or self._committed.height() < request.seq:
             return
-        block = decode_block(self._committed.block_at(request.seq) or b"")
-        if block.header.state_root != request.state_root:
-            self._halt(
-                f"state root at {request.seq} after catch-up differs from the stable checkpoint"
-            )
+        if not self._checkpoint_root_holds(request.seq, request.state_root):
             return
+        self.state_transfers += 1
+        self._announce_caught_up()
+
+    def _checkpoint_root_holds(self, seq: int, root: bytes) -> bool:
+        """Whether the state root at ``seq`` is the stable checkpoint's ``root``; halts if not."""
+        block = decode_block(self._committed.block_at(seq) or b"")
+        if block.header.state_root != root:
+            self._halt(f"state root at {seq} after catch-up differs from the stable checkpoint")
+            return False
+        return True
+
+    def _announce_caught_up(self) -> None:
+        """``StateTransferCompleted`` at the committed height, with its root and the
+        request ids of the blocks below it (the core's duplicate window)."""
+        height = self._committed.height()
+        block = decode_block(self._committed.block_at(height) or b"")
         ids = recent_request_ids(
             self._committed, self._genesis.chain_id, self.config.request_id_window_heights
         )
-        self.state_transfers += 1
-        self._events.put_nowait(StateTransferCompleted(request.seq, request.state_root, ids))
+        self._events.put_nowait(StateTransferCompleted(height, block.header.state_root, ids))
 
     # --- time, feeding, proofs -------------------------------------------------------
 
