@@ -249,11 +249,18 @@ class Mempool:
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
         self._entries[tx_id] = _Entry(checked, tx_bytes, fed=False)
+        self._record_applied(checked, tx_bytes)
         self._unfed.append(tx_id)
         self._bytes += len(tx_bytes)
         if self._on_unfed is not None:
             self._on_unfed()
         return Accepted(tx_id)
+
+    def _record_applied(self, checked: CheckedTx, tx_bytes: bytes) -> None:
+        """Hand execution the stateful result it may reuse (``ledger.recorded_apply``)."""
+        applied = checked.applied
+        if self._stateless is not None and applied is not None:
+            self._stateless.record_applied(tx_bytes, applied)
 
     def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
         """Seconds to wait if ``account`` is over its rate, else None (and count this one)."""
@@ -320,10 +327,13 @@ class Mempool:
                 continue
             try:
                 # Found uncommitted just above, and the entries' ids are distinct.
-                entry.checked = self._pending.readmit(entry.checked, duplicates_checked=True)
+                checked = self._pending.readmit(entry.checked, duplicates_checked=True)
             except TxRejected as exc:
                 dropped.append((tx_id, exc))
                 continue
+            if checked is not entry.checked:
+                entry.checked = checked
+                self._record_applied(checked, entry.tx_bytes)
             survivors[tx_id] = entry
         self._entries = survivors
         self._bytes = sum(len(entry.tx_bytes) for entry in survivors.values())
