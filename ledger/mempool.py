@@ -120,7 +120,11 @@ class PendingTxs:
         if reads is None:
             return False
         get = self.view.get_state
-        return all(get(key) == value for key, value in reads.items())
+        # A loop, not all(<genexpr>): this runs for every survivor after every block.
+        for key, value in reads.items():  # noqa: SIM110
+            if get(key) != value:
+                return False
+        return True
 
     def revalidate(self, checked: CheckedTx) -> CheckedTx:
         """``checked`` against the pending txs as they are now: the same writes if
@@ -172,7 +176,10 @@ class PendingTxs:
         same object when its reads are unchanged: this runs for every pending tx
         after every block, so it copies nothing). ``duplicates_checked`` as for
         ``precheck``: the caller re-adds distinct txs it found uncommitted."""
-        fitting = self._fitting(checked, duplicates_checked=duplicates_checked)
+        if duplicates_checked and self._unchanged(checked):
+            fitting = checked  # the common case, without _fitting's call
+        else:
+            fitting = self._fitting(checked, duplicates_checked=duplicates_checked)
         self._add(fitting)
         return fitting
 
