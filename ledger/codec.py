@@ -19,6 +19,7 @@ Two layers:
 from __future__ import annotations
 
 import dataclasses
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -203,14 +204,20 @@ class Record:
     """
 
     _decoders: ClassVar[dict[type[Any], Callable[[Any, str], Any]]] = {}
-    _field_names: ClassVar[dict[type[Any], tuple[str, ...]]] = {}
+    _field_getters: ClassVar[dict[type[Any], Callable[[Any], tuple[Any, ...]]]] = {}
 
     def to_value(self) -> tuple[Value, ...]:
-        names = Record._field_names.get(type(self))
-        if names is None:  # once per class: ``dataclasses.fields`` is slow per call
-            names = tuple(f.name for f in dataclasses.fields(self))
-            Record._field_names[type(self)] = names
-        return tuple(_record_field_value(getattr(self, name)) for name in names)
+        getter = Record._field_getters.get(type(self))
+        if getter is None:  # once per class: ``dataclasses.fields`` is slow per call
+            getter = _fields_getter(tuple(f.name for f in dataclasses.fields(self)))
+            Record._field_getters[type(self)] = getter
+        values = getter(self)
+        for value in values:
+            # Most records hold only leaves, returned as they are: one C-level read of
+            # every field instead of a generator and a call per field.
+            if type(value) not in _FIELD_LEAVES:
+                return tuple(_record_field_value(v) for v in values)
+        return values
 
     def encode(self) -> bytes:
         return encode_value(self.to_value())
@@ -239,6 +246,17 @@ def decode_record(cls: type[R], data: bytes, *, max_bytes: int = MAX_ENCODED_BYT
 
 _FIELD_LEAVES: frozenset[type[Any]] = frozenset({type(None), bool, int, bytes, str})
 """Field values returned as they are: most fields, so tested before any ``isinstance``."""
+
+
+def _fields_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of the fields ``names`` of a record, as a tuple in that order."""
+    if not names:
+        return lambda _record: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda record: (getattr(record, name),)
+    getter: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*names)
+    return getter
 
 
 def _record_field_value(value: object) -> Value:

@@ -74,8 +74,9 @@ from ledger.genesis import Genesis
 from ledger.invariants import invariant
 from ledger.proof_cache import RangeVerifier
 from ledger.reasons import Reason, TxRejected
+from ledger.recorded_apply import AppliedTx
 from ledger.rules import Receipt, apply_tx, check_stateless, range_statement
-from ledger.state import StateView
+from ledger.state import StateDelta, StateView
 from ledger.store import BlockWrite, Store
 from ledger.tx import DecodedTx, Tx
 from privacy.rangeproof import RangeStatement, batch_verify
@@ -139,6 +140,8 @@ class _Screened:
     stateless_error: TxRejected | None = None
     stateless_done: bool = False
     statement: RangeStatement | None = None
+    applied: AppliedTx | None = None
+    """This node's earlier ``apply_tx`` of these bytes, used where its reads hold."""
 
 
 @dataclass(slots=True)
@@ -170,15 +173,33 @@ def _screen(payload: bytes, genesis: Genesis) -> _Screened:
 
 
 def _screen_known(
-    payload: bytes, genesis: Genesis, known: Callable[[bytes], DecodedTx | None] | None
+    payload: bytes,
+    genesis: Genesis,
+    known: Callable[[bytes], DecodedTx | None] | None,
+    recorded: Callable[[bytes], AppliedTx | None] | None,
 ) -> _Screened:
-    """``_screen``, or the tx ``known`` decoded and checked from these bytes already."""
+    """``_screen``, or the tx ``known`` decoded and checked from these bytes already
+    (with the ``AppliedTx`` ``recorded`` for them, if any)."""
     decoded = known(payload) if known is not None and isinstance(payload, bytes) else None
     if decoded is None:
         return _screen(payload, genesis)
     screened = _Screened(payload, decoded=decoded, stateless_done=True)
     screened.statement = range_statement(decoded)
+    if recorded is not None:
+        screened.applied = recorded(payload)
     return screened
+
+
+def _apply(view: StateView, screened: _Screened, dtx: DecodedTx) -> tuple[Receipt, StateDelta]:
+    """``apply_tx`` on a child of ``view``: its receipt and writes (``TxRejected``).
+    An earlier result whose reads hold in ``view`` is that very outcome
+    (``ledger.recorded_apply``), so its writes are taken as they are."""
+    applied = screened.applied
+    if applied is not None and applied.holds_in(view):
+        return applied.receipt, applied.delta
+    child = view.child()
+    receipt = apply_tx(child, dtx)
+    return receipt, child.delta()
 
 
 def output_statements(payloads: Sequence[bytes], genesis: Genesis) -> list[RangeStatement]:
@@ -232,9 +253,8 @@ def _run_pass(
         if stateless is not None:
             run.rejected[index] = stateless
             continue
-        child = run.view.child()
         try:
-            receipt = apply_tx(child, dtx)
+            receipt, delta = _apply(run.view, screened, dtx)
         except TxRejected as exc:
             run.rejected[index] = exc
             continue
@@ -251,7 +271,7 @@ def _run_pass(
         if index in bad_proofs:
             run.rejected[index] = TxRejected(Reason.BAD_RANGE_PROOF, "range proof")
             continue
-        run.view.merge(child.delta())
+        run.view.merge(delta)
         seen.add(dtx.tx_id)
         block_bytes += dtx.size_bytes
         run.receipts.append(receipt)
@@ -291,6 +311,7 @@ def execute_batch(
     *,
     range_verifier: RangeVerifier = batch_verify,
     stateless_checked: Callable[[bytes], DecodedTx | None] | None = None,
+    recorded_applies: Callable[[bytes], AppliedTx | None] | None = None,
 ) -> ExecutedBatch:
     """The block at ``height`` built from the valid txs of ``requests`` in batch order,
     and the rejected requests with their reasons (see the module docstring).
@@ -299,6 +320,10 @@ def execute_batch(
     they passed ``rules.check_stateless`` on this node already (the node's
     mempool, ``ledger.stateless_cache``): decoding and step 3 are skipped for
     them, as they would give the same tx and pass; ``None`` means check them.
+    ``recorded_applies(payload)`` (asked only for those) gives an earlier
+    ``apply_tx`` result of the same bytes with the state values it read: where
+    they hold, step 4 takes its receipt and writes instead of running the rules
+    again, which is the same outcome (``ledger.recorded_apply``).
 
     ``height`` must be the tip's height + 1 (a caller's bug otherwise:
     ``InvariantViolation``). The header's proposer is the primary of
@@ -308,7 +333,9 @@ def execute_batch(
     """
     tip = chain_tip(state)
     invariant(height == tip.height + 1, f"executing height {height} on tip {tip.height}")
-    screened = [_screen_known(payload, genesis, stateless_checked) for payload in requests]
+    screened = [
+        _screen_known(payload, genesis, stateless_checked, recorded_applies) for payload in requests
+    ]
     bad_proofs: set[int] = set()
     # By statement, not by tx: a loan tx's derived statements depend on the txs
     # before it, which can change between passes.

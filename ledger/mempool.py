@@ -38,14 +38,15 @@ for seconds (measured with ``benchmarks.load``, see docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ledger.genesis import Genesis
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
+from ledger.recorded_apply import AppliedTx, RecordingView
 from ledger.rules import Receipt, apply_tx, check_stateless, range_statement
-from ledger.state import StateDelta, StateReader, StateView
+from ledger.state import StateDelta, StateView
 from ledger.store import StoreReader
 from ledger.tx import DecodedTx, decode_tx
 from privacy.rangeproof import RangeProofError, RangeStatement, verify_range
@@ -62,7 +63,8 @@ class CheckedTx:
     pending_version: int
     reads: Mapping[bytes, bytes | None] | None = None
     """Every state key ``apply_tx`` read, with the value it saw; None when a rule
-    scanned a key range (so only running it again can tell)."""
+    scanned a key range (so only running it again can tell). See
+    ``ledger.recorded_apply`` for why these decide the tx."""
 
     @property
     def statements(self) -> tuple[RangeStatement, ...]:
@@ -70,27 +72,13 @@ class CheckedTx:
         own = (self.statement,) if self.statement is not None else ()
         return own + self.receipt.range_statements
 
-
-class RecordingView(StateView):
-    """A child view that remembers the first value it read for every key it did
-    not write itself, and whether any rule scanned a range (``iter_state``)."""
-
-    __slots__ = ("reads", "scanned")
-
-    def __init__(self, base: StateReader) -> None:
-        super().__init__(base)
-        self.reads: dict[bytes, bytes | None] = {}
-        self.scanned = False
-
-    def get_state(self, key: bytes) -> bytes | None:
-        value = super().get_state(key)
-        if key not in self.reads and key not in self._pending:
-            self.reads[key] = value
-        return value
-
-    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
-        self.scanned = True
-        return super().iter_state(prefix)
+    @property
+    def applied(self) -> AppliedTx | None:
+        """Its stateful result for reuse where its reads hold (``ledger.recorded_apply``);
+        None when a rule scanned a key range."""
+        if self.reads is None:
+            return None
+        return AppliedTx(self.receipt, self.delta, self.reads)
 
 
 class PendingTxs:
@@ -132,7 +120,11 @@ class PendingTxs:
         if reads is None:
             return False
         get = self.view.get_state
-        return all(get(key) == value for key, value in reads.items())
+        # A loop, not all(<genexpr>): this runs for every survivor after every block.
+        for key, value in reads.items():  # noqa: SIM110
+            if get(key) != value:
+                return False
+        return True
 
     def revalidate(self, checked: CheckedTx) -> CheckedTx:
         """``checked`` against the pending txs as they are now: the same writes if
@@ -184,7 +176,10 @@ class PendingTxs:
         same object when its reads are unchanged: this runs for every pending tx
         after every block, so it copies nothing). ``duplicates_checked`` as for
         ``precheck``: the caller re-adds distinct txs it found uncommitted."""
-        fitting = self._fitting(checked, duplicates_checked=duplicates_checked)
+        if duplicates_checked and self._unchanged(checked):
+            fitting = checked  # the common case, without _fitting's call
+        else:
+            fitting = self._fitting(checked, duplicates_checked=duplicates_checked)
         self._add(fitting)
         return fitting
 

@@ -233,10 +233,51 @@ def last_nonce(state: StateReader, signer: bytes) -> int:
     raw = state.get_state(state_key(NS_NONCE, signer))
     if raw is None:
         return 0
+    fast = decode_canonical_uint(raw)
+    if fast is not None:
+        return fast
     value = decode_value(raw)
     if not isinstance(value, int):
         raise DecodeError("TYPE", "nonce value is not an int")
     return value
+
+
+_UINT_FORMS: Final = {0xCC: (1, 1 << 7), 0xCD: (2, 1 << 8), 0xCE: (4, 1 << 16), 0xCF: (8, 1 << 32)}
+"""msgpack's uint8/16/32/64 markers: (payload bytes, the least value that form is canonical
+for, since a smaller one has a shorter encoding)."""
+
+
+def decode_canonical_uint(raw: bytes) -> int | None:
+    """``decode_value(raw)`` when ``raw`` is the canonical encoding of an unsigned
+    integer, else ``None`` (the caller decodes it the general way). The nonce record
+    is read at every admission, execution and rebuild of a tx with a nonce, and the
+    general path unpacks, checks and packs the value again to prove it canonical."""
+    if type(raw) is not bytes or not raw:
+        return None
+    marker = raw[0]
+    if marker < 0x80:
+        return marker if len(raw) == 1 else None
+    form = _UINT_FORMS.get(marker)
+    if form is None or len(raw) != 1 + form[0]:
+        return None
+    value = int.from_bytes(raw[1:], "big")
+    return value if value >= form[1] else None
+
+
+def encode_uint(value: int) -> bytes:
+    """``encode_value(value)`` for an int in [0, 2^64), packed without the general
+    checks (the caller's value is a nonce the rules bounded)."""
+    if type(value) is not int or not 0 <= value <= U64_MAX:
+        return encode_value(value)
+    if value < 0x80:
+        return bytes((value,))
+    if value < 1 << 8:
+        return b"\xcc" + value.to_bytes(1, "big")
+    if value < 1 << 16:
+        return b"\xcd" + value.to_bytes(2, "big")
+    if value < 1 << 32:
+        return b"\xce" + value.to_bytes(4, "big")
+    return b"\xcf" + value.to_bytes(8, "big")
 
 
 def members(state: StateReader) -> list[bytes]:
@@ -490,7 +531,7 @@ def check_nonce(view: StateView, signer: bytes, nonce: int) -> None:
         raise TxRejected(
             Reason.NONCE_TOO_FAR, f"nonce {nonce} is more than {MAX_NONCE_STEP} above {last}"
         )
-    view.put(state_key(NS_NONCE, signer), encode_value(nonce))
+    view.put(state_key(NS_NONCE, signer), encode_uint(nonce))
 
 
 def is_member(state: StateReader, public_key: bytes) -> bool:

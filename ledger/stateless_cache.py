@@ -9,6 +9,11 @@ bytes of every tx that passed phase 1, and execution asks
 ``cache.checked(payload)`` to skip the repeat. Keyed by SHA-256 of the exact
 bytes: the same tx id with another signature is other bytes, and is checked.
 
+It also keeps, for the same bytes, the latest ``AppliedTx`` the mempool
+recorded (``record_applied``): the tx's stateful result with the state values
+it read, which execution merges instead of running ``apply_tx`` again where
+those values still hold (``ledger.recorded_apply``).
+
 Threads: the mempool adds on the event loop while the worker thread executes;
 every access holds one lock, for a dict operation. Decoded txs are immutable.
 Bounded, oldest first out: an entry is needed only until its block executes,
@@ -21,6 +26,7 @@ import hashlib
 import threading
 from typing import Final
 
+from ledger.recorded_apply import AppliedTx
 from ledger.tx import DecodedTx
 
 DEFAULT_CAPACITY: Final = 16_384
@@ -32,6 +38,7 @@ class StatelessCache:
             raise ValueError("capacity must be positive")
         self._capacity = capacity
         self._passed: dict[bytes, DecodedTx] = {}
+        self._applied: dict[bytes, AppliedTx] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -44,7 +51,23 @@ class StatelessCache:
         with self._lock:
             self._passed[key] = decoded
             while len(self._passed) > self._capacity:
-                del self._passed[next(iter(self._passed))]
+                evicted = next(iter(self._passed))
+                del self._passed[evicted]
+                self._applied.pop(evicted, None)
+
+    def record_applied(self, tx_bytes: bytes, applied: AppliedTx) -> None:
+        """``applied`` is what ``apply_tx`` gave the tx of ``tx_bytes`` (added before)
+        on a view, with the values it read there; ignored if the bytes are not here."""
+        key = self.key(tx_bytes)
+        with self._lock:
+            if key in self._passed:
+                self._applied[key] = applied
+
+    def applied(self, tx_bytes: bytes) -> AppliedTx | None:
+        """The latest ``AppliedTx`` recorded for these exact bytes, if any."""
+        key = self.key(tx_bytes)
+        with self._lock:
+            return self._applied.get(key)
 
     def checked(self, tx_bytes: bytes) -> DecodedTx | None:
         """The tx these exact bytes decoded to, if it passed here; else ``None``."""

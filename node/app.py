@@ -108,6 +108,7 @@ class LedgerApp:
         height = self.store.height()
         invariant(seq == height + 1, f"Execute for seq {seq} on a store at height {height}")
         metadata = BlockMetadata(proposal.timestamp_ms, proposal.proposed_view)
+        cache = self.stateless_cache
         executed = execute_batch(
             self.store,
             self.genesis,
@@ -115,9 +116,8 @@ class LedgerApp:
             [request.payload for request in batch],
             metadata,
             range_verifier=self.proof_cache.batch_verify,
-            stateless_checked=None
-            if self.stateless_cache is None
-            else self.stateless_cache.checked,
+            stateless_checked=None if cache is None else cache.checked,
+            recorded_applies=None if cache is None else cache.applied,
         )
         built = executed.result.block_hash
         if expected_block_hash is not None and built != expected_block_hash:

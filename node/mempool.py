@@ -32,16 +32,18 @@ Accepted txs wait in arrival order. ``take_unfed`` hands the ones the core
 has not seen yet as consensus requests (the runtime feeds them with
 ``ClientBatchReady`` every few ms, on every replica, so backups notice a
 primary that censors). After each block ``on_block`` drops the committed
-txs, builds a new ``PendingTxs`` over the new state and re-admits the
-survivors in order (``PendingTxs.readmit``: their proofs verified already, and
-a survivor whose reads the block left unchanged costs a few key lookups);
-the ones that no longer fit are returned with their reason.
+txs (by the block's ids, ``note_committed``, when it is the only block since
+the last rebuild; else by the tx index), builds a new ``PendingTxs`` over the
+new state and re-admits the survivors in order (``PendingTxs.readmit``: their
+proofs verified already, and a survivor whose reads the block left unchanged
+costs a few key lookups); the ones that no longer fit are returned with their
+reason.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from consensus.messages import Request
@@ -149,6 +151,8 @@ class Mempool:
         self._generation = 0
         self._recent_by_account: dict[bytes, deque[int]] = {}
         self._commit_rate = CommitRate(self.limits.commit_rate_window_ms)
+        self._noted: tuple[int, frozenset[bytes]] | None = None
+        self._state_height = state.height()
 
     # --- views -------------------------------------------------------------------
 
@@ -249,11 +253,18 @@ class Mempool:
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
         self._entries[tx_id] = _Entry(checked, tx_bytes, fed=False)
+        self._record_applied(checked, tx_bytes)
         self._unfed.append(tx_id)
         self._bytes += len(tx_bytes)
         if self._on_unfed is not None:
             self._on_unfed()
         return Accepted(tx_id)
+
+    def _record_applied(self, checked: CheckedTx, tx_bytes: bytes) -> None:
+        """Hand execution the stateful result it may reuse (``ledger.recorded_apply``)."""
+        applied = checked.applied
+        if self._stateless is not None and applied is not None:
+            self._stateless.record_applied(tx_bytes, applied)
 
     def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
         """Seconds to wait if ``account`` is over its rate, else None (and count this one)."""
@@ -308,25 +319,46 @@ class Mempool:
 
     # --- after a block -----------------------------------------------------------
 
+    def note_committed(self, height: int, tx_ids: Iterable[bytes]) -> None:
+        """The txs block ``height`` committed. If the next ``on_block`` moves from the
+        height below to exactly ``height``, these are all the pending txs it must drop,
+        so it skips a tx-index read per pending tx (most of a survivor's cost)."""
+        self._noted = (height, frozenset(tx_ids))
+
     def on_block(self, state: StoreReader) -> list[tuple[bytes, TxRejected]]:
         """Rebuild over the new committed ``state``; the survivors that no longer fit."""
+        is_committed = self._committed_test(state)
         self._state = state
+        self._state_height = state.height()
         self._pending = PendingTxs(state, self._genesis)
         self._generation += 1
         dropped: list[tuple[bytes, TxRejected]] = []
         survivors: OrderedDict[bytes, _Entry] = OrderedDict()
         for tx_id, entry in self._entries.items():
-            if state.tx_location(tx_id) is not None:
+            if is_committed(tx_id):
                 continue
             try:
                 # Found uncommitted just above, and the entries' ids are distinct.
-                entry.checked = self._pending.readmit(entry.checked, duplicates_checked=True)
+                checked = self._pending.readmit(entry.checked, duplicates_checked=True)
             except TxRejected as exc:
                 dropped.append((tx_id, exc))
                 continue
+            if checked is not entry.checked:
+                entry.checked = checked
+                self._record_applied(checked, entry.tx_bytes)
             survivors[tx_id] = entry
         self._entries = survivors
         self._bytes = sum(len(entry.tx_bytes) for entry in survivors.values())
-        for tx_id in [t for t in self._in_admission if state.tx_location(t) is not None]:
+        for tx_id in [t for t in self._in_admission if is_committed(t)]:
             self._in_admission_bytes -= self._in_admission.pop(tx_id)
         return dropped
+
+    def _committed_test(self, state: StoreReader) -> Callable[[bytes], bool]:
+        """Whether a held tx is committed in ``state``: a set lookup when the noted
+        block is the only one since the last rebuild (nothing held was committed
+        before it: admission refuses committed txs, and each rebuild drops them),
+        else the tx index."""
+        noted, self._noted = self._noted, None
+        if noted is not None and noted[0] == state.height() == self._state_height + 1:
+            return noted[1].__contains__
+        return lambda tx_id: state.tx_location(tx_id) is not None

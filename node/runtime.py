@@ -674,6 +674,7 @@ class NodeRuntime:
             self.mempool.record_commits(
                 len(applied.tx_ids) + len(applied.rejected), self.last_commit_ms
             )
+            self.mempool.note_committed(height, applied.tx_ids)
             self._rebuild_mempool()
         for rejected in applied.rejected:
             claimed = tx_id_of_payload(rejected.payload, chain_id)

@@ -3,6 +3,8 @@ the plain code did, with the same reasons and messages.
 
 - ``encode_value`` checks array leaves inline; ``_reference_check`` below is the
   recursive check it replaced, verbatim.
+- ``Record.to_value`` reads every field at once and returns a record of leaves as
+  it is; the reference maps every field through the isinstance chain.
 - ``Record.from_value`` first decodes without building each field's dotted path
   and, only if that fails, decodes again with the path: the reference is that
   named pass alone (the only pass before).
@@ -10,6 +12,8 @@ the plain code did, with the same reasons and messages.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given, settings
@@ -173,3 +177,60 @@ def test_record_field_values_match_the_isinstance_chain(value: object) -> None:
         _outcome(lambda: _record_field_value(value)),
         _outcome(lambda: _reference_field_value(value)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _OneField(Record):
+    only: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _ThreeFields(Record):
+    first: bytes
+    second: int
+    third: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Nesting(Record):
+    head: bytes
+    inner: _ThreeFields
+    many: tuple[_OneField, ...]
+
+
+def _reference_to_value(record: Record) -> tuple[object, ...]:
+    """``Record.to_value`` before its fast path: every field through the isinstance chain."""
+    return tuple(
+        _reference_field_value(getattr(record, f.name)) for f in dataclasses.fields(record)
+    )
+
+
+_field_values = st.one_of(_values, st.builds(_OneField, _values))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_field_values, min_size=6, max_size=6))
+def test_to_value_matches_the_field_by_field_reference(values: list[object]) -> None:
+    """``to_value`` reads every field at once and returns them as they are when all are
+    leaves: the same tuple, and the same refusal of a list, as field by field."""
+    records: list[Record] = [
+        _OneField(values[0]),  # type: ignore[arg-type]
+        _ThreeFields(values[0], values[1], values[2]),  # type: ignore[arg-type]
+        _Nesting(
+            values[3],  # type: ignore[arg-type]
+            _ThreeFields(values[4], values[5], values[0]),  # type: ignore[arg-type]
+            (_OneField(values[1]), _OneField(values[2])),  # type: ignore[arg-type]
+        ),
+        Tx(b"transfer", values[0], values[1], values[2]),  # type: ignore[arg-type]
+    ]
+    for record in records:
+        assert_same(
+            _outcome(lambda r=record: r.to_value()),
+            _outcome(lambda r=record: _reference_to_value(r)),
+        )
+
+
+def test_a_record_of_leaves_encodes_as_before() -> None:
+    tx = Tx(b"transfer", b"\x01" * 10, b"\x09" * 64, b"")
+    assert tx.to_value() == (b"transfer", b"\x01" * 10, b"\x09" * 64, b"")
+    assert Tx.decode(tx.encode()) == tx

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from consensus.actions import Execute
+from consensus.certificate import CommitCertificate
+from consensus.messages import ProposalMetadata
 from ledger import execute as ledger_execute
 from ledger import rules
 from ledger.apply import decode_block_tx
@@ -17,6 +20,7 @@ from ledger.proof_cache import ProofCache
 from ledger.stateless_cache import StatelessCache
 from ledger.store import MemoryStore
 from ledger.tx import Tx, decode_tx
+from node.app import LedgerApp
 from node.mempool import Mempool
 from node.services import Accepted
 from tests.spec.ledger_world import World
@@ -129,3 +133,92 @@ def test_execution_takes_the_mempools_decoded_tx_instead_of_decoding_again(
     executed = _execute(world, store, attests, cache)
     assert executed.result.tx_ids == tuple(a.tx_id for a in attests)
     assert decodes[0] == 1  # only the fourth, which the mempool never saw
+
+
+def _count_applies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    original = rules.apply_tx
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_execute, "apply_tx", counted)
+    return calls
+
+
+def test_execution_takes_the_mempools_recorded_apply_where_its_reads_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each node ran every tx's stateful rules at admission and again at execution,
+    mostly on the same values (a bank's member record and last nonce). Execution now
+    merges the admission's recorded writes where the values it read still hold, and
+    runs the rules where they do not: here the block orders nonce 2 before nonce 1,
+    so nonce 2 read a last nonce of 1 that is 0 in the block, and nonce 1 is replayed."""
+    world = World()
+    store = world.new_store()
+    cache = StatelessCache()
+    mempool = Mempool(store, world.genesis, ProofCache(), stateless_cache=cache)
+    attests = _attests(world, 4)
+    for attest in attests:
+        assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
+    calls = _count_applies(monkeypatch)
+    in_order = [a.encode() for a in attests]
+    executed = execute_batch(
+        store,
+        world.genesis,
+        1,
+        in_order,
+        world.metadata(store),
+        stateless_checked=cache.checked,
+        recorded_applies=cache.applied,
+    )
+    assert calls[0] == 0
+    assert executed.result.tx_ids == tuple(a.tx_id for a in attests)
+    swapped = [in_order[1], in_order[0], *in_order[2:]]
+    reordered = execute_batch(
+        store,
+        world.genesis,
+        1,
+        swapped,
+        world.metadata(store),
+        stateless_checked=cache.checked,
+        recorded_applies=cache.applied,
+    )
+    assert calls[0] == 2
+    spec = execute_batch(store, world.genesis, 1, swapped, world.metadata(store))
+    assert reordered.block.encode() == spec.block.encode()
+    assert reordered.rejected == spec.rejected
+    assert [r.reason_code for r in spec.rejected] == ["REPLAYED"]
+
+
+def test_the_node_executes_with_the_mempools_recorded_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``LedgerApp`` hands execution the cache's recorded results, not only its decodes."""
+    world = World()
+    store = world.new_store()
+    cache = StatelessCache()
+    mempool = Mempool(store, world.genesis, ProofCache(), stateless_cache=cache)
+    for attest in _attests(world, 3):
+        assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
+    requests = mempool.take_unfed(3)
+    calls = _count_applies(monkeypatch)
+    app = LedgerApp(store, world.genesis, ProofCache(), cache)
+    metadata = ProposalMetadata(world.metadata(store).timestamp_ms, 0)
+    applied = app.execute(Execute(1, requests, metadata, CommitCertificate(0, 1, bytes(32), ())))
+    assert len(applied.tx_ids) == 3
+    assert calls[0] == 0
+
+
+def test_a_recorded_apply_is_kept_only_for_bytes_in_the_cache() -> None:
+    world = World()
+    cache = StatelessCache(capacity=1)
+    first, second = (a.encode() for a in _attests(world, 2))
+    store = world.new_store()
+    mempool = Mempool(store, world.genesis, ProofCache(), stateless_cache=cache)
+    assert isinstance(mempool.admit(first, 0), Accepted)
+    assert cache.applied(first) is not None
+    assert isinstance(mempool.admit(second, 0), Accepted)
+    assert cache.applied(first) is None  # evicted with its decoded tx
+    assert cache.applied(second) is not None
