@@ -66,6 +66,13 @@ class Target:
 
 
 def open_target(devnet_dir: Path) -> Target:
+    # Without its genesis, open_devnet would fall back to the default ports, and the
+    # load would go to whichever devnet listens there.
+    if not (devnet_dir / "genesis.json").is_file():
+        raise LoadSetupError(
+            f"no devnet in {devnet_dir} (no genesis.json): start one with "
+            f"python -m devnet up --dir {devnet_dir}"
+        )
     devnet = open_devnet(devnet_dir)
     urls = tuple(devnet.url(i) for i in range(devnet.nodes))
     for url in urls:

@@ -112,4 +112,19 @@ def test_json_command_line(devnet: Devnet, capsys: pytest.CaptureFixture[str]) -
 def test_unknown_devnet_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--dir", str(tmp_path / "none"), "--kind", "attest", "--duration", "1"])
     assert code == 2
-    assert "no node of the devnet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"no devnet in {tmp_path / 'none'} (no genesis.json)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_devnet_whose_nodes_are_down_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its files exist but no node runs: the load says so instead of hanging."""
+    root = tmp_path / "stopped"
+    open_devnet(root, base_port=_free_base_port()).write_files()
+    code = main(["--dir", str(root), "--kind", "attest", "--duration", "1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"no node of the devnet in {root} answers" in err
+    assert len(err.strip().splitlines()) == 1
