@@ -71,11 +71,12 @@ class PlanChunks:
     stalled: bool = False
     """Every peer sent a bad block: nobody is left to ask."""
     _in_flight: dict[asyncio.Future[list[bytes] | str], FetchRequest] = field(default_factory=dict)
+    _closed: bool = False
 
     async def next_chunk(self) -> list[VerifiedBlock]:
-        """The next verified blocks of the plan; empty when it is done or stalled."""
+        """The next verified blocks of the plan; empty when it is done, stalled or closed."""
         plan = self.plan
-        while not plan.done and not self.stopped():
+        while not plan.done and not self.stopped() and not self._closed:
             for request in plan.next_requests():
                 self._in_flight[asyncio.ensure_future(self.fetch(request))] = request
             if not self._in_flight:
@@ -83,6 +84,8 @@ class PlanChunks:
                 return []
             answered, _ = await asyncio.wait(self._in_flight, return_when=FIRST_COMPLETED)
             for future in answered:
+                if future not in self._in_flight:  # cancelled by close() while this call waited
+                    continue
                 request = self._in_flight.pop(future)
                 reply = future.result()
                 if isinstance(reply, str):
@@ -95,7 +98,9 @@ class PlanChunks:
         return []
 
     def close(self) -> None:
-        """Cancel the requests still in flight (the catch-up ended or was cancelled)."""
+        """Cancel the requests still in flight (the catch-up ended or was cancelled);
+        a ``next_chunk`` still waiting then returns empty and asks nobody again."""
+        self._closed = True
         for future in self._in_flight:
             future.cancel()
         self._in_flight.clear()
@@ -173,9 +178,10 @@ class LiveChunks:
                 self.new_plan(self.handed_out, seq, root), self.fetch, self.stopped
             )
             self.checkpoints.append((seq, root))
-        if self.planned is not None and not self.planned.plan.done:
-            blocks = await self.planned.next_chunk()
-            self.stalled = self.planned.stalled
+        planned = self.planned  # close() may retire it while this call waits
+        if planned is not None and not planned.plan.done:
+            blocks = await planned.next_chunk()
+            self.stalled = planned.stalled
         else:
             self.onward.next_height = self.handed_out + 1
             blocks = await self.onward.next_chunk()

@@ -298,6 +298,31 @@ def test_close_cancels_the_requests_in_flight_and_keeps_their_plans_faults() -> 
     assert chunks.all_faults() == [(1, REFUSAL)]
 
 
+def test_close_while_a_chunk_waits_ends_that_chunk_empty_and_asks_nobody_again() -> None:
+    """``close`` without cancelling the waiting ``next_chunk`` first: that call used to
+    raise ``KeyError`` (its answered futures were gone from the in-flight map)."""
+    asked: list[FetchRequest] = []
+    never = asyncio.Event()
+
+    async def fetch(request: FetchRequest) -> list[bytes] | str:
+        asked.append(request)
+        await never.wait()
+        return []
+
+    async def scenario() -> list[VerifiedBlock]:
+        chunks = _live((1, 2), fetch, _Core((8, _root(8))))
+        waiting = asyncio.ensure_future(chunks.next_chunk())
+        for _ in range(20):
+            if len(asked) == PLAN_PARALLEL:
+                break
+            await asyncio.sleep(0)
+        chunks.close()
+        return await waiting
+
+    assert asyncio.run(scenario()) == []
+    assert len(asked) == PLAN_PARALLEL
+
+
 def test_nothing_to_do_asks_each_peer_once_and_plans_nothing() -> None:
     # The core's checkpoint is the node's height, or older: already applied.
     for checkpoint in (8, 4):
