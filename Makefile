@@ -8,7 +8,7 @@ NATIVE_STAMP := $(VENV)/.native-msm-stamp
 MSM := privacy/msm
 PACKAGES := privacy consensus ledger node client devnet
 
-.PHONY: test lint typecheck unit devnet install clean soak soak-chaos browser
+.PHONY: test lint typecheck unit devnet install clean soak soak-chaos browser netfaults
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,7 +49,21 @@ browser:
 		exit 1; \
 	fi
 
-unit: install browser
+# The --netns chaos tests (root only; tests/integration/test_chaos.py) shape links with
+# tc netem, or, where the kernel has no sch_netem (containers), with nftables rules and
+# a delay relay: nft is installed with apt-get as root. Without root those tests skip.
+netfaults:
+	@if [ "$$(id -u)" != 0 ] || command -v nft >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing nftables for the --netns chaos tests ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends nftables >/dev/null || exit 1; \
+	else \
+		echo "the --netns chaos tests need nftables (nft): install it, then make test again" >&2; \
+		exit 1; \
+	fi
+
+unit: install browser netfaults
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
