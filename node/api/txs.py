@@ -82,11 +82,7 @@ def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
     if isinstance(outcome, Duplicate):
         # Idempotent: the same tx again answers with what the node knows of it now
         # (pending while it is between the mempool and a block).
-        status = services.tx_status(outcome.tx_id)
-        known = (
-            "pending" if isinstance(status, Unknown) else status_view(status, services)["status"]
-        )
-        return {"id": outcome.tx_id.hex(), "status": known}
+        return {"id": outcome.tx_id.hex(), "status": status_word(services.tx_status(outcome.tx_id))}
     if isinstance(outcome, Busy):
         message = "node stopped" if outcome.code == NODE_STOPPED else "node busy"
         raise ApiError(outcome.code, f"{message}, retry later", retry_after_s=outcome.retry_after_s)
@@ -99,6 +95,18 @@ def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
     )
     extra: dict[str, object] = {} if outcome.tx_id is None else {"id": outcome.tx_id.hex()}
     raise ApiError(outcome.reason_code, outcome.message, extra=extra)
+
+
+def status_word(status: TxStatus) -> str:
+    """A duplicate's ``status``: ``status_view``'s word, ``pending`` for one the node
+    does not know yet (between the mempool and a block). Not taken from
+    ``status_view``: a committed tx's view reads and decodes its block's
+    certificate, which this answer does not carry (docs/performance.md)."""
+    if isinstance(status, Committed):
+        return "committed"
+    if isinstance(status, TxRejectedStatus):
+        return "rejected"
+    return "pending"
 
 
 def status_view(status: TxStatus, services: NodeServices) -> Json:
