@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import msgpack
@@ -109,18 +110,33 @@ def status_word(status: TxStatus) -> str:
     return "pending"
 
 
-def status_view(status: TxStatus, services: NodeServices) -> Json:
+def stored_certificate_view(services: NodeServices, height: int) -> Json | None:
+    """The view of the commit certificate stored at ``height``."""
+    return certificate_view(services.store.certificate_at(height) or b"")
+
+
+def status_view(
+    status: TxStatus,
+    services: NodeServices,
+    certificate_at: Callable[[int], Json | None] | None = None,
+) -> Json:
+    """``certificate_at(height)``: the committed tx's certificate view, when the caller
+    keeps one (``node.api.events``); else read and decoded from the store."""
     if isinstance(status, Pending):
         return {"id": status.tx_id.hex(), "status": "pending"}
     if isinstance(status, Committed):
-        certificate = services.store.certificate_at(status.height) or b""
+        height = status.height
         return {
             "id": status.tx_id.hex(),
             "status": "committed",
-            "height": status.height,
+            "height": height,
             "index": status.index,
             "block_hash": status.block_hash.hex(),
-            "certificate": certificate_view(certificate),
+            "certificate": (
+                stored_certificate_view(services, height)
+                if certificate_at is None
+                else certificate_at(height)
+            ),
         }
     if isinstance(status, TxRejectedStatus):
         return {
