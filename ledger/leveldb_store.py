@@ -53,7 +53,11 @@ DEFAULT_WRITE_BUFFER_BYTES = 16 << 20
 # each one's index and block: most reads are of keys absent from most tables
 # (an unseen tx id at admission, a fresh state key). Tables written without
 # one (an older database) are still read, in full, until compaction rewrites
-# them; a database with filters opens the same without them.
+# them; a database with filters opens the same without them. Integrity: with
+# paranoid_checks a filter block is checksummed when its table opens and a
+# damaged one is not used (every read then goes to the blocks); a read the
+# filter answers "absent" skips the table's data blocks, so damage there is
+# refused by the reads of the keys it holds, not by that one.
 DEFAULT_BLOOM_FILTER_BITS = 10
 
 
