@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from ledger.codec import encode_value
@@ -39,7 +40,9 @@ class ProofCache:
 
     Keyed by SHA-256 over the whole statement (bits, transcript, label, every
     commitment, the proof bytes): a hit is the very same claim with the very
-    same proof. Bounded: the oldest entries go first.
+    same proof. Bounded: the oldest entries go first, from an ``OrderedDict``
+    (a plain dict found its oldest key by iterating over every slot deleted
+    since it last grew: quadratic once full, docs/performance.md).
     """
 
     def __init__(
@@ -52,7 +55,7 @@ class ProofCache:
         self._capacity = capacity
         self._batch_verifier = batch_verifier
         self._first_failure_verifier = first_failure_verifier
-        self._verified: dict[bytes, None] = {}
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -87,7 +90,7 @@ class ProofCache:
             for key in keys:
                 verified[key] = None
             while len(verified) > self._capacity:
-                del verified[next(iter(verified))]
+                verified.popitem(last=False)
 
     def verify(self, statement: RangeStatement) -> None:
         """``verify_range`` unless already verified; raises ``RangeProofError``."""

@@ -17,13 +17,17 @@ those values still hold (``ledger.recorded_apply``).
 Threads: the mempool adds on the event loop while the worker thread executes;
 every access holds one lock, for a dict operation. Decoded txs are immutable.
 Bounded, oldest first out: an entry is needed only until its block executes,
-seconds after admission, and an evicted one is merely checked again.
+seconds after admission, and an evicted one is merely checked again. The order
+is an ``OrderedDict``'s: a plain dict found its oldest key by iterating, which
+skips every slot deleted since the dict last grew, 16.6 us a tx once full
+against 0.9 (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from typing import Final
 
 from ledger.recorded_apply import AppliedTx
@@ -37,7 +41,7 @@ class StatelessCache:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self._capacity = capacity
-        self._passed: dict[bytes, DecodedTx] = {}
+        self._passed: OrderedDict[bytes, DecodedTx] = OrderedDict()
         self._applied: dict[bytes, AppliedTx] = {}
         self._lock = threading.Lock()
 
@@ -51,8 +55,7 @@ class StatelessCache:
         with self._lock:
             self._passed[key] = decoded
             while len(self._passed) > self._capacity:
-                evicted = next(iter(self._passed))
-                del self._passed[evicted]
+                evicted, _ = self._passed.popitem(last=False)
                 self._applied.pop(evicted, None)
 
     def record_applied(self, tx_bytes: bytes, applied: AppliedTx) -> None:

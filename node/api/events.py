@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 from node.api.context import services_of, settings_of
 from node.api.errors import ApiCode, ApiError
 from node.api.params import check_known_params
-from node.api.txs import status_view
+from node.api.txs import status_view, stored_certificate_view
 from node.api.views import Json
 from node.services import BlockCommitted, ChainEvent, NodeServices, TxStatusChanged
 
@@ -27,7 +27,29 @@ SLOW_CONSUMER_CLOSE_CODE: Final = 4008
 HEARTBEAT_S: Final = 20.0
 
 
-def event_message(event: ChainEvent, services: NodeServices) -> Json:
+class LastCertificate:
+    """One subscriber's view of the certificate it sent last, by height.
+
+    Every tx of a block settles in turn, each ``tx_status`` carrying the block's
+    certificate: kept here, it is read and decoded once per block per
+    subscriber instead of once per tx. A height's certificate never changes
+    once committed."""
+
+    def __init__(self, services: NodeServices) -> None:
+        self._services = services
+        self._height: int | None = None
+        self._view: Json | None = None
+
+    def at(self, height: int) -> Json | None:
+        if height != self._height or self._view is None:
+            self._view = stored_certificate_view(self._services, height)
+            self._height = height
+        return self._view
+
+
+def event_message(
+    event: ChainEvent, services: NodeServices, certificates: LastCertificate | None = None
+) -> Json:
     if isinstance(event, BlockCommitted):
         return {
             "type": "block_committed",
@@ -38,7 +60,8 @@ def event_message(event: ChainEvent, services: NodeServices) -> Json:
             "timestamp_ms": event.timestamp_ms,
         }
     if isinstance(event, TxStatusChanged):
-        return {"type": "tx_status"} | status_view(event.status, services)
+        certificate_at = None if certificates is None else certificates.at
+        return {"type": "tx_status"} | status_view(event.status, services, certificate_at)
     raise TypeError(f"not a chain event: {type(event).__name__}")
 
 
@@ -64,6 +87,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
         raise
     reader = asyncio.create_task(_drain_client(socket))
     stream = aiter(subscription)
+    certificates = LastCertificate(services)
     try:
         while True:
             next_event = asyncio.ensure_future(anext(stream))
@@ -75,7 +99,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
                 event = next_event.result()
             except StopAsyncIteration:
                 break
-            await socket.send_json(event_message(event, services))
+            await socket.send_json(event_message(event, services, certificates))
         if subscription.overflowed and not socket.closed:
             await socket.close(code=SLOW_CONSUMER_CLOSE_CODE, message=b"slow consumer")
     finally:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import msgpack
@@ -82,11 +83,7 @@ def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
     if isinstance(outcome, Duplicate):
         # Idempotent: the same tx again answers with what the node knows of it now
         # (pending while it is between the mempool and a block).
-        status = services.tx_status(outcome.tx_id)
-        known = (
-            "pending" if isinstance(status, Unknown) else status_view(status, services)["status"]
-        )
-        return {"id": outcome.tx_id.hex(), "status": known}
+        return {"id": outcome.tx_id.hex(), "status": status_word(services.tx_status(outcome.tx_id))}
     if isinstance(outcome, Busy):
         message = "node stopped" if outcome.code == NODE_STOPPED else "node busy"
         raise ApiError(outcome.code, f"{message}, retry later", retry_after_s=outcome.retry_after_s)
@@ -101,18 +98,45 @@ def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
     raise ApiError(outcome.reason_code, outcome.message, extra=extra)
 
 
-def status_view(status: TxStatus, services: NodeServices) -> Json:
+def status_word(status: TxStatus) -> str:
+    """A duplicate's ``status``: ``status_view``'s word, ``pending`` for one the node
+    does not know yet (between the mempool and a block). Not taken from
+    ``status_view``: a committed tx's view reads and decodes its block's
+    certificate, which this answer does not carry (docs/performance.md)."""
+    if isinstance(status, Committed):
+        return "committed"
+    if isinstance(status, TxRejectedStatus):
+        return "rejected"
+    return "pending"
+
+
+def stored_certificate_view(services: NodeServices, height: int) -> Json | None:
+    """The view of the commit certificate stored at ``height``."""
+    return certificate_view(services.store.certificate_at(height) or b"")
+
+
+def status_view(
+    status: TxStatus,
+    services: NodeServices,
+    certificate_at: Callable[[int], Json | None] | None = None,
+) -> Json:
+    """``certificate_at(height)``: the committed tx's certificate view, when the caller
+    keeps one (``node.api.events``); else read and decoded from the store."""
     if isinstance(status, Pending):
         return {"id": status.tx_id.hex(), "status": "pending"}
     if isinstance(status, Committed):
-        certificate = services.store.certificate_at(status.height) or b""
+        height = status.height
         return {
             "id": status.tx_id.hex(),
             "status": "committed",
-            "height": status.height,
+            "height": height,
             "index": status.index,
             "block_hash": status.block_hash.hex(),
-            "certificate": certificate_view(certificate),
+            "certificate": (
+                stored_certificate_view(services, height)
+                if certificate_at is None
+                else certificate_at(height)
+            ),
         }
     if isinstance(status, TxRejectedStatus):
         return {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.build import build_attest
+from ledger.store import Store
 from node.api import create_app
 from node.api.events import SLOW_CONSUMER_CLOSE_CODE
+from node.api.txs import status_view
 from tests.api.in_process_node import InProcessNode
 from tests.spec.ledger_world import World
 
@@ -65,3 +68,49 @@ async def test_a_client_that_leaves_is_unsubscribed() -> None:
                 break
             await asyncio.sleep(0.01)
     assert len(node.hub) == 0
+
+
+class CertificateCountingNode(InProcessNode):
+    """Counts the certificate reads the API makes through ``services.store``."""
+
+    certificate_reads = 0
+
+    @property
+    def store(self) -> Store:
+        node = self
+        inner = super().store
+
+        class Counting:
+            def __getattr__(self, name: str) -> object:
+                return getattr(inner, name)
+
+            def certificate_at(self, height: int) -> bytes | None:
+                node.certificate_reads += 1
+                return inner.certificate_at(height)
+
+        return cast(Store, Counting())
+
+
+async def test_a_blocks_tx_statuses_share_one_certificate_read_per_subscriber() -> None:
+    """Each committed tx's event carries its block's certificate; a subscriber reads and
+    decodes it once per block (it did once per tx), and the events are unchanged."""
+    world = World()
+    node = CertificateCountingNode(world, world.new_store())
+    attests = [
+        build_attest(world.bank_b.identity, world.chain_id, "kyc", bytes([n]) * 32, nonce=n)
+        for n in (1, 2, 3)
+    ]
+    async with TestClient(TestServer(create_app(node))) as client:
+        socket = await client.ws_connect("/v1/events")
+        for attest in attests:
+            await node.submit(attest.encode())
+        node.commit_pending()
+        messages = [await socket.receive_json(timeout=5) for _ in range(7)]
+        await socket.close()
+    committed = [m for m in messages if m.get("status") == "committed"]
+    assert [m["id"] for m in committed] == [a.tx_id.hex() for a in attests]
+    assert node.certificate_reads == 1
+    for message, attest in zip(committed, attests, strict=True):
+        status = node.tx_status(attest.tx_id)
+        assert message == {"type": "tx_status"} | status_view(status, node)
+    assert committed[0]["certificate"]["seq"] == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from typing import cast
 
 import msgpack
 import pytest
@@ -13,10 +14,20 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.block import decode_block
 from ledger.build import build_attest
+from ledger.store import Store
 from ledger.tx import TAG_ISSUE, TAG_TRANSFER, decode_tx
 from node.api import create_app
 from node.api.status import failed_checks
-from node.services import CatchUp, Duplicate, Unknown
+from node.api.txs import status_view, status_word
+from node.services import (
+    CatchUp,
+    Committed,
+    Duplicate,
+    Pending,
+    TxRejectedStatus,
+    TxStatus,
+    Unknown,
+)
 from tests.api.chain_fixture import LOAN_PRINCIPAL, LOAN_TERMS, ApiChain
 from tests.api.in_process_node import InProcessNode
 from tests.spec.ledger_world import USD, World
@@ -248,3 +259,65 @@ async def test_a_duplicate_of_a_tx_in_flight_is_pending_not_404(api_chain: ApiCh
         response = await client.post("/v1/txs", data=attest.encode(), headers=MSGPACK)
         body = await response.json()
     assert (response.status, body) == (202, {"id": attest.tx_id.hex(), "status": "pending"})
+
+
+class CertificateCountingNode(InProcessNode):
+    """Counts the certificate reads the API makes through ``services.store``."""
+
+    certificate_reads = 0
+
+    @property
+    def store(self) -> Store:
+        node = self
+        inner = super().store
+
+        class Counting:
+            def __getattr__(self, name: str) -> object:
+                return getattr(inner, name)
+
+            def certificate_at(self, height: int) -> bytes | None:
+                node.certificate_reads += 1
+                return inner.certificate_at(height)
+
+        return cast(Store, Counting())
+
+
+async def test_a_committed_duplicate_answers_committed_without_reading_its_certificate(
+    api_chain: ApiChain,
+) -> None:
+    """A resubmitted tx's answer carries only its status word, so the API no longer
+    reads and decodes the block's certificate for it (it did, once per duplicate)."""
+    node = CertificateCountingNode(api_chain.world, api_chain.store)
+    transfer = api_chain.transfer
+    async with client_for(node) as client:
+        one = await client.post("/v1/txs", data=transfer.encode(), headers=MSGPACK)
+        batch = await client.post(
+            "/v1/txs:batch", data=msgpack.packb([transfer.encode()] * 3), headers=MSGPACK
+        )
+        one_body, batch_body = await one.json(), await batch.json()
+        assert node.certificate_reads == 0
+        status = await (await client.get(f"/v1/txs/{transfer.tx_id.hex()}")).json()
+    expected = {"id": transfer.tx_id.hex(), "status": "committed"}
+    assert (one.status, one_body) == (202, expected)
+    assert batch_body == {"results": [expected] * 3}
+    assert status["status"] == "committed" and node.certificate_reads == 1
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        Pending(b"\x01" * 32),
+        Committed(b"\x02" * 32, 2, 0, b"\x03" * 32),
+        TxRejectedStatus(b"\x04" * 32, "BAD_SIGNATURE", 3),
+        TxRejectedStatus(b"\x05" * 32, "EXPIRED", None),
+        Unknown(b"\x06" * 32),
+    ],
+)
+def test_status_word_is_the_status_views_word_and_pending_for_unknown(
+    api_chain: ApiChain, status: TxStatus
+) -> None:
+    node = InProcessNode(api_chain.world, api_chain.store)
+    if isinstance(status, Unknown):
+        assert status_word(status) == "pending"
+        return
+    assert status_word(status) == status_view(status, node)["status"]
