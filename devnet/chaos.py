@@ -183,7 +183,7 @@ def run_chaos(
     reads = Reads(devnet, recovery_bound_s)
     _require_running(reads)
     rng = random.Random(seed)
-    load = GeneratorLoad(devnet, rate_tx_per_s, duration_s, transfers=transfers)
+    load = GeneratorLoad(devnet, rate_tx_per_s, duration_s, transfers=transfers, say=say)
     watcher = CommitWatcher(devnet, reads)
     watcher.note_tip()
     load.start()

@@ -15,10 +15,14 @@ set of txs some node reported committed (for the no-lost-commit check).
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from rich.console import Console
 
 from client.sdk import VeilApiError
 from devnet.chaos_reads import POLL_TIMEOUT_S, Reads
@@ -77,6 +81,23 @@ def prepared_txs(
     return transfers + attests, transfers
 
 
+class LineSink(io.StringIO):
+    """A text stream that hands each complete, non-blank line to ``say``: the
+    generator's rich console, off a terminal, prints a line per step."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        super().__init__()
+        self._say = say
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._say(line.strip())
+        return len(text)
+
+
 @dataclass(slots=True)
 class GeneratorLoad:
     devnet: Devnet
@@ -85,6 +106,8 @@ class GeneratorLoad:
     """How long the run means to load the devnet (the load stops earlier on ``stop``)."""
     transfers: int | None = None
     """Transfers that must commit in the fault phase (``--transfers``); None: a few per sender."""
+    say: Callable[[str], None] = lambda line: None
+    """The generator's own progress (funding, proving: minutes for thousands of transfers)."""
     acks: list[Ack] = field(default_factory=list)
     report: LoadReport | None = None
     error: BaseException | None = None
@@ -142,6 +165,7 @@ class GeneratorLoad:
                     transfers=transfers,
                     senders=self.senders,
                     drain_s=DRAIN_S,
+                    console=Console(file=LineSink(self.say), force_terminal=False, width=120),
                 )
             )
         except Exception as exc:  # reported by start() or in the run's notes

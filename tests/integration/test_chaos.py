@@ -100,6 +100,9 @@ def chaos(root: Path, scenario: str, seed: int, *extra: str) -> dict[str, object
     assert isinstance(result["rounds"], int)
     # Progress on stderr, a line per round, so an hour-long soak shows it is alive.
     assert "calm baseline under load" in run.stderr, run.stderr[-2000:]
+    # The generator's own steps too: proving thousands of transfers takes minutes.
+    assert re.search(r"^\d\d:\d\d:\d\d registering and funding \d+ senders", run.stderr, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d submitting \d+ mixed txs", run.stderr, re.M)
     if result["rounds"]:
         assert re.search(r"^\d\d:\d\d:\d\d round 1: .+ progress again after", run.stderr, re.M)
     return result
