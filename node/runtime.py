@@ -192,6 +192,9 @@ class RuntimeSettings:
     catchup_proof_batch: int = 128
     """Catch-up verifies fetched proofs ahead of execution in batches of this many."""
     startup_peer_wait_s: float = 5.0
+    idle_probe_s: float = 2.0
+    """With no commit for this long, ask the peers for blocks above our height (an
+    idle chain sends no commit that would tell a node it missed the last blocks)."""
     wal_compact_records: int = 4096
     """Compact the WAL once it holds this many records more than after its last compaction."""
     max_inflight_batches: int = 4
@@ -491,6 +494,7 @@ class NodeRuntime:
                 group.create_task(self._feeder()),
                 group.create_task(self._proof_batcher()),
                 group.create_task(self._catch_up_at_start()),
+                group.create_task(self._probe_tip_while_idle()),
             ]
             await self._stopped.wait()
             for task in [*tasks, *self._side_tasks]:
@@ -897,6 +901,11 @@ class NodeRuntime:
             if loop.time() > deadline_s or self.stopped:
                 return
             await asyncio.sleep(0.05)
+        await self._fetch_onward("at start")
+
+    async def _fetch_onward(self, when: str) -> None:
+        """Fetch, check and apply the blocks connected peers hold above our height;
+        tell the core if there were any."""
         start_height = self._committed.height()
         chunks = self._peer_chunks(start_height + 1, tuple(self._peer_indices))
         await run_pipelined(
@@ -904,8 +913,30 @@ class NodeRuntime:
         )
         height = self._committed.height()
         if height > start_height and not self.stopped:
-            log.info("caught up at start from %d to %d", start_height, height)
+            log.info("caught up %s from %d to %d", when, start_height, height)
             self._announce_caught_up()
+
+    async def _probe_tip_while_idle(self) -> None:
+        """After start-up, whenever no block committed for ``idle_probe_s``, ask the
+        peers for newer blocks. A node that missed the last blocks before the chain
+        went idle otherwise stays behind until the next commit: after all four
+        restarted at once, its start-up catch-up asked a peer that had not yet
+        replayed them (tests/integration/test_node_faults.py)."""
+        await self._startup_catchup_over.wait()
+        loop = asyncio.get_running_loop()
+        period_s = self.settings.idle_probe_s
+        last_seen = (self._committed.height(), loop.time())
+        while not self.stopped:
+            await asyncio.sleep(period_s)
+            height = self._committed.height()
+            if height != last_seen[0]:
+                last_seen = (height, loop.time())
+                continue
+            catching_up = self._catchup_task is not None and not self._catchup_task.done()
+            if self.stopped or catching_up or loop.time() - last_seen[1] < period_s:
+                continue
+            await self._fetch_onward("while idle")
+            last_seen = (self._committed.height(), loop.time())
 
     def _peer_chunks(self, first: int, peers: Sequence[int]) -> PeerChunks:
         """Chunks from ``first`` on, each from the first connected one of ``peers``

@@ -361,9 +361,14 @@ def wait_converged(cluster: Cluster, nodes: Sequence[int], timeout_s: float = 30
     Quiet matters: a tx the load left in a mempool commits a moment later, and a
     check made between two nodes' commits of it would report a false difference."""
     agreed: list[int] = []
+    last: dict[int, object] = {}
 
     def quiet_and_same_tip() -> bool:
         statuses = [cluster.status(i) for i in nodes]
+        last.update(
+            (i, {k: s.get(k) for k in ("height", "view", "mempool_txs", "catching_up")})
+            for i, s in zip(nodes, statuses, strict=True)
+        )
         tips = {(s["height"], s["state_root"]) for s in statuses}
         if len(tips) != 1 or any(s["mempool_txs"] for s in statuses):
             return False
@@ -372,11 +377,14 @@ def wait_converged(cluster: Cluster, nodes: Sequence[int], timeout_s: float = 30
         agreed.append(height)
         return True
 
-    wait_for(
-        quiet_and_same_tip,
-        f"nodes {list(nodes)} with empty mempools at one height and state root",
-        timeout_s,
-    )
+    try:
+        wait_for(
+            quiet_and_same_tip,
+            f"nodes {list(nodes)} with empty mempools at one height and state root",
+            timeout_s,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: {last}") from None
     return assert_same_chain(cluster, nodes, agreed[-1])
 
 

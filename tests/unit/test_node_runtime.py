@@ -73,12 +73,16 @@ class Cluster:
         self.runtimes: dict[int, NodeRuntime] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self._closers: dict[int, list[Callable[[], None]]] = {}
-        self.settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits())
+        # No idle tip probe unless a test asks for one: it would race the core's state
+        # transfer and the start-up catch-up that other tests observe.
+        self.settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits(), idle_probe_s=3600)
 
     @classmethod
-    def started(cls, tmp_path: Path, seed: int) -> Cluster:
+    def started(cls, tmp_path: Path, seed: int, settings: RuntimeSettings | None = None) -> Cluster:
         """``NODES`` runtimes of ``small_world()`` on a seeded network, all started."""
         cluster = cls(tmp_path, small_world(), MemoryNetwork(seed))
+        if settings is not None:
+            cluster.settings = settings
         for index in range(NODES):
             cluster.start(index)
         return cluster
@@ -407,6 +411,49 @@ def test_a_partitioned_runtime_rejoins_through_the_cores_state_transfer(tmp_path
             )
             assert cluster.runtimes[3].state_transfers >= 1, f"seed {seed}"
             cluster.assert_same_chain(everyone)
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_runtime_that_missed_the_last_blocks_of_an_idle_chain_fetches_them(
+    tmp_path: Path,
+) -> None:
+    """No commit follows the blocks it missed, too few for a checkpoint, and the peers
+    restarted, so their STATUS replies cannot carry them: nothing tells its core it is
+    behind. The idle tip probe asks the peers for blocks. Without it (checked with the
+    probe off) node 3 stayed at 0 until the next commit; all four nodes SIGKILLed and
+    restarted at once left one a block behind in tests/integration/test_node_faults.py."""
+    seed = SEEDS[0]
+
+    async def scenario() -> None:
+        settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits(), idle_probe_s=0.2)
+        cluster = Cluster.started(tmp_path, seed, settings)
+        try:
+            await _partition_behind(cluster, 2)
+            # The others restart (as after a SIGKILL of all four): their restored logs
+            # hold no slot for the blocks node 3 lacks, so its STATUS gets no reply
+            # that lets it execute them.
+            for index in (0, 1, 2):
+                await cluster.crash(index)
+            cluster.network.down.add(3)
+            for index in (0, 1, 2):
+                cluster.start(index)
+            for index in (0, 1, 2):
+                await cluster.until(
+                    f"node {index}'s start-up over",
+                    cluster.runtimes[index]._startup_catchup_over.is_set,
+                )
+            await asyncio.sleep(0.5)
+            cluster.network.down.discard(3)  # healed; no tx follows
+            await cluster.until(
+                "node 3 at the others' height",
+                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
+                timeout_s=20,
+            )
+            assert cluster.runtimes[3].state_transfers == 0, f"seed {seed}"
+            cluster.assert_same_chain(list(range(NODES)))
         finally:
             await cluster.stop_all()
 
