@@ -923,20 +923,15 @@ class NodeRuntime:
         restarted at once, its start-up catch-up asked a peer that had not yet
         replayed them (tests/integration/test_node_faults.py)."""
         await self._startup_catchup_over.wait()
-        loop = asyncio.get_running_loop()
-        period_s = self.settings.idle_probe_s
-        last_seen = (self._committed.height(), loop.time())
+        seen = self._committed.height()
         while not self.stopped:
-            await asyncio.sleep(period_s)
-            height = self._committed.height()
-            if height != last_seen[0]:
-                last_seen = (height, loop.time())
-                continue
+            await asyncio.sleep(self.settings.idle_probe_s)
+            height, seen = seen, self._committed.height()
             catching_up = self._catchup_task is not None and not self._catchup_task.done()
-            if self.stopped or catching_up or loop.time() - last_seen[1] < period_s:
-                continue
+            if seen != height or self.stopped or catching_up:
+                continue  # not idle for a whole period
             await self._fetch_onward("while idle")
-            last_seen = (self._committed.height(), loop.time())
+            seen = self._committed.height()
 
     def _peer_chunks(self, first: int, peers: Sequence[int]) -> PeerChunks:
         """Chunks from ``first`` on, each from the first connected one of ``peers``

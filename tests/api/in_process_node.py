@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 from ledger.batch import BlockMetadata
 from ledger.execute import commit_executed, execute_batch
@@ -223,3 +224,24 @@ def executed_tx_id(payload: bytes, genesis: Genesis) -> bytes | None:
         return decode_tx(payload, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes).tx_id
     except TxRejected:
         return None
+
+
+class CertificateCountingNode(InProcessNode):
+    """Counts the certificate reads the API makes through ``services.store``."""
+
+    certificate_reads = 0
+
+    @property
+    def store(self) -> Store:
+        node = self
+        inner = super().store
+
+        class Counting:
+            def __getattr__(self, name: str) -> object:
+                return getattr(inner, name)
+
+            def certificate_at(self, height: int) -> bytes | None:
+                node.certificate_reads += 1
+                return inner.certificate_at(height)
+
+        return cast(Store, Counting())

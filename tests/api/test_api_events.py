@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.build import build_attest
-from ledger.store import Store
 from node.api import create_app
 from node.api.events import SLOW_CONSUMER_CLOSE_CODE
 from node.api.txs import status_view
-from tests.api.in_process_node import InProcessNode
+from tests.api.in_process_node import CertificateCountingNode, InProcessNode
 from tests.spec.ledger_world import World
 
 
@@ -68,27 +66,6 @@ async def test_a_client_that_leaves_is_unsubscribed() -> None:
                 break
             await asyncio.sleep(0.01)
     assert len(node.hub) == 0
-
-
-class CertificateCountingNode(InProcessNode):
-    """Counts the certificate reads the API makes through ``services.store``."""
-
-    certificate_reads = 0
-
-    @property
-    def store(self) -> Store:
-        node = self
-        inner = super().store
-
-        class Counting:
-            def __getattr__(self, name: str) -> object:
-                return getattr(inner, name)
-
-            def certificate_at(self, height: int) -> bytes | None:
-                node.certificate_reads += 1
-                return inner.certificate_at(height)
-
-        return cast(Store, Counting())
 
 
 async def test_a_blocks_tx_statuses_share_one_certificate_read_per_subscriber() -> None:

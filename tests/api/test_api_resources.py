@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from typing import cast
 
 import msgpack
 import pytest
@@ -14,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.block import decode_block
 from ledger.build import build_attest
-from ledger.store import Store
 from ledger.tx import TAG_ISSUE, TAG_TRANSFER, decode_tx
 from node.api import create_app
 from node.api.status import failed_checks
@@ -29,7 +27,7 @@ from node.services import (
     Unknown,
 )
 from tests.api.chain_fixture import LOAN_PRINCIPAL, LOAN_TERMS, ApiChain
-from tests.api.in_process_node import InProcessNode
+from tests.api.in_process_node import CertificateCountingNode, InProcessNode
 from tests.spec.ledger_world import USD, World
 
 MSGPACK = {"Content-Type": "application/msgpack"}
@@ -259,27 +257,6 @@ async def test_a_duplicate_of_a_tx_in_flight_is_pending_not_404(api_chain: ApiCh
         response = await client.post("/v1/txs", data=attest.encode(), headers=MSGPACK)
         body = await response.json()
     assert (response.status, body) == (202, {"id": attest.tx_id.hex(), "status": "pending"})
-
-
-class CertificateCountingNode(InProcessNode):
-    """Counts the certificate reads the API makes through ``services.store``."""
-
-    certificate_reads = 0
-
-    @property
-    def store(self) -> Store:
-        node = self
-        inner = super().store
-
-        class Counting:
-            def __getattr__(self, name: str) -> object:
-                return getattr(inner, name)
-
-            def certificate_at(self, height: int) -> bytes | None:
-                node.certificate_reads += 1
-                return inner.certificate_at(height)
-
-        return cast(Store, Counting())
 
 
 async def test_a_committed_duplicate_answers_committed_without_reading_its_certificate(

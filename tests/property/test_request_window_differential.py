@@ -7,22 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.request_window_cpu import PlainDictIds  # the algorithm before
 from consensus.request_window import RecentIds
-
-
-class PlainDictIds(dict[bytes, int]):
-    """The algorithm before: insertion order is the dict's, the front by iteration."""
-
-    def add_all(self, request_ids: list[bytes], height: int) -> None:
-        self.update(dict.fromkeys(request_ids, height))
-
-    def expire(self, up_to_height: int) -> None:
-        while self:
-            oldest = next(iter(self))
-            if self[oldest] > up_to_height:
-                break
-            del self[oldest]
-
 
 IDS = st.lists(st.sampled_from([bytes([n]) * 4 for n in range(12)]), max_size=6)
 # Each step commits a block at the next height (ids may repeat, within a block or

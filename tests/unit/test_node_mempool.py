@@ -314,10 +314,8 @@ def test_on_unfed_is_called_for_each_accepted_tx_and_for_a_refeed() -> None:
     assert calls == ["unfed"] * 3 and len(mempool.take_unfed(10)) == 2
 
 
-def test_a_block_noted_as_the_only_one_since_the_last_rebuild_drops_by_its_ids() -> None:
-    """The rebuild read the tx index for every pending tx after every block (a LevelDB
-    read each, 40 % of a rebuild with six blocks pending in benchmarks.pipeline_cpu);
-    the runtime now tells the mempool which txs the block committed."""
+def _twenty_pending_attests() -> tuple[World, _CountedTxIndex, Mempool, list[BuiltTx]]:
+    """A mempool over a tx-index-counting store, holding attests with nonces 1-20."""
     world = World()
     store = _CountedTxIndex()
     commit_genesis(store, world.genesis)
@@ -325,6 +323,14 @@ def test_a_block_noted_as_the_only_one_since_the_last_rebuild_drops_by_its_ids()
     attests = [_attest(world, nonce) for nonce in range(1, 21)]
     for attest in attests:
         assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
+    return world, store, mempool, attests
+
+
+def test_a_block_noted_as_the_only_one_since_the_last_rebuild_drops_by_its_ids() -> None:
+    """The rebuild read the tx index for every pending tx after every block (a LevelDB
+    read each, 40 % of a rebuild with six blocks pending in benchmarks.pipeline_cpu);
+    the runtime now tells the mempool which txs the block committed."""
+    world, store, mempool, attests = _twenty_pending_attests()
     world.commit(store, attests[:5])
     mempool.note_committed(1, [a.tx_id for a in attests[:5]])
     store.tx_lookups = 0
@@ -338,13 +344,7 @@ def test_a_note_that_misses_a_block_since_the_last_rebuild_is_not_used() -> None
     """Two blocks committed between rebuilds (catch-up rebuilds once per chunk): the
     second block's ids alone would keep the first block's txs pending, so the tx index
     decides; a note for another height is ignored the same way."""
-    world = World()
-    store = _CountedTxIndex()
-    commit_genesis(store, world.genesis)
-    mempool = _mempool(world, store)
-    attests = [_attest(world, nonce) for nonce in range(1, 21)]
-    for attest in attests:
-        assert isinstance(mempool.admit(attest.encode(), 0), Accepted)
+    world, store, mempool, attests = _twenty_pending_attests()
     world.commit(store, attests[:5])
     world.commit(store, attests[5:10])
     mempool.note_committed(2, [a.tx_id for a in attests[5:10]])

@@ -78,11 +78,11 @@ class Cluster:
         self.settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits(), idle_probe_s=3600)
 
     @classmethod
-    def started(cls, tmp_path: Path, seed: int, settings: RuntimeSettings | None = None) -> Cluster:
-        """``NODES`` runtimes of ``small_world()`` on a seeded network, all started."""
+    def started(cls, tmp_path: Path, seed: int, **settings: Any) -> Cluster:
+        """``NODES`` runtimes of ``small_world()`` on a seeded network, all started;
+        ``settings`` replace the cluster's ``RuntimeSettings`` fields."""
         cluster = cls(tmp_path, small_world(), MemoryNetwork(seed))
-        if settings is not None:
-            cluster.settings = settings
+        cluster.settings = dataclasses.replace(cluster.settings, **settings)
         for index in range(NODES):
             cluster.start(index)
         return cluster
@@ -315,11 +315,8 @@ def test_a_client_is_told_busy_past_the_backlog_bound_and_gossip_still_spreads(
     third is admitted once they have."""
 
     async def scenario() -> None:
-        world = small_world()
-        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
-        cluster.settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits(min_backlog_txs=2))
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, SEEDS[0], mempool=MempoolLimits(min_backlog_txs=2))
+        world = cluster.world
         try:
             attests = [_attest(world, n) for n in range(1, 4)]
             # Admission of an attest never awaits, so all three are decided before
@@ -428,8 +425,7 @@ def test_a_runtime_that_missed_the_last_blocks_of_an_idle_chain_fetches_them(
     seed = SEEDS[0]
 
     async def scenario() -> None:
-        settings = RuntimeSettings(tick_ms=20, mempool=MempoolLimits(), idle_probe_s=0.2)
-        cluster = Cluster.started(tmp_path, seed, settings)
+        cluster = Cluster.started(tmp_path, seed, idle_probe_s=0.2)
         try:
             await _partition_behind(cluster, 2)
             # The others restart (as after a SIGKILL of all four): their restored logs
@@ -735,13 +731,8 @@ def test_a_partitioned_runtime_fetches_the_next_chunk_while_it_applies_one(
     seed = SEEDS[0]
 
     async def scenario() -> None:
-        cluster = Cluster(tmp_path, small_world(), MemoryNetwork(seed))
         # One chunk of 4 per round, so 12 blocks take three rounds.
-        cluster.settings = dataclasses.replace(
-            cluster.settings, catchup_chunk_blocks=4, catchup_parallel=1
-        )
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, seed, catchup_chunk_blocks=4, catchup_parallel=1)
         try:
             behind = await _partition_behind(cluster, 12)
             partitioned = cluster.runtimes[3]
@@ -771,12 +762,7 @@ def test_a_partitioned_runtime_applies_the_first_chunk_while_a_slow_peer_still_a
     seed = SEEDS[0]
 
     async def scenario() -> None:
-        cluster = Cluster(tmp_path, small_world(), MemoryNetwork(seed))
-        cluster.settings = dataclasses.replace(
-            cluster.settings, catchup_chunk_blocks=4, catchup_parallel=3
-        )
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, seed, catchup_chunk_blocks=4, catchup_parallel=3)
         try:
             behind = await _partition_behind(cluster, 12)
             partitioned = cluster.runtimes[3]
