@@ -12,6 +12,14 @@ Measures, on one chain built once (the proofs take a while to make):
 * ``disk``: the same block committed to a ``LevelDBStore`` (one synced write
   batch), directory size growth after a full compaction, per transfer; plus the
   live key+value bytes it added and the encoded tx size. Target ≤ 2.5 KiB.
+* ``disk past the history window``: the bytes a transfer still holds once its
+  block is older than the state history (``DEFAULT_STATE_HISTORY_HEIGHTS``):
+  two stores, one committing the transfer block and one an empty block in its
+  place, each followed by window + 1 empty blocks; the difference per transfer,
+  of each store's live data written afresh (what compaction converges to; see
+  ``_rewritten_bytes``). This is what a long chain keeps per transfer, since the
+  undo log of the last window of heights is a bounded amount whatever the
+  chain's length.
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ from ledger.genesis import (
     ValidatorInfo,
 )
 from ledger.identity import SigningIdentity
-from ledger.leveldb_store import LevelDBStore
+from ledger.leveldb_store import LevelDBBackend, LevelDBStore
+from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
 from ledger.store import KeyValueStore, MemoryStore
 from privacy.memo import memo_public_key
 from privacy.rangeproof import RangeStatement, batch_verify
@@ -120,7 +129,7 @@ class Fixture:
     def prepare(self, store: KeyValueStore) -> Block:
         """Commit genesis and the issues to ``store``; return the (uncommitted) transfer block."""
         commit_genesis(store, self.genesis)
-        self._commit(store, [t.encode() for t in self.issues])
+        self.commit(store, [t.encode() for t in self.issues])
         return self._propose(store, [t.encode() for t in self.transfers])
 
     def _propose(self, store: KeyValueStore, txs: Sequence[bytes]) -> Block:
@@ -131,7 +140,7 @@ class Fixture:
             raise RuntimeError(f"benchmark txs rejected: {executed.rejected[0].reason}")
         return executed.block
 
-    def _commit(self, store: KeyValueStore, txs: Sequence[bytes]) -> None:
+    def commit(self, store: KeyValueStore, txs: Sequence[bytes]) -> None:
         block = self._propose(store, txs)
         commit_applied(
             store,
@@ -252,6 +261,60 @@ def bench_disk(fixture: Fixture) -> dict[str, float]:
     }
 
 
+def _rewritten_bytes(store: LevelDBStore, path: Path) -> int:
+    """Table bytes of ``store``'s live keys written afresh with the same options.
+
+    ``compact_range`` never rewrites the tables of the deepest level that holds
+    files, so the deleted undo entries and replaced state nodes inside them stay
+    on disk until later writes push a compaction through them: a freshly written
+    copy is what that garbage collection converges to."""
+    copy = LevelDBBackend(path)
+    try:
+        copy.write(list(store.backend.iterate(b"")))
+        copy.compact()
+    finally:
+        copy.close()
+    return _dir_bytes(path)
+
+
+def _commit_then_empty_blocks(
+    fixture: Fixture, tmp: Path, name: str, first: Sequence[bytes], window: int
+) -> tuple[int, int, int]:
+    """(compacted, rewritten, live) bytes after committing ``first`` then window + 1
+    empty blocks to a store keeping ``window`` heights of state history."""
+    path = tmp / name
+    empty_blocks = window + 1
+    with LevelDBStore(path, history_heights=window) as store:
+        fixture.prepare(store)
+        fixture.commit(store, first)
+        for done in range(empty_blocks):
+            fixture.commit(store, [])
+            if (done + 1) % 256 == 0:
+                print(f"  {name}: {done + 1}/{empty_blocks} empty blocks", flush=True)
+        store.backend.compact()
+        compacted = _dir_bytes(path)
+        return compacted, _rewritten_bytes(store, tmp / f"{name}-rewritten"), _live_bytes(store)
+
+
+def bench_disk_past_history(
+    fixture: Fixture, window: int = DEFAULT_STATE_HISTORY_HEIGHTS
+) -> dict[str, float]:
+    """Bytes per transfer once the transfer block has left the state history window."""
+    txs = [t.encode() for t in fixture.transfers]
+    with tempfile.TemporaryDirectory(prefix="veil-ledger-bench-") as tmp:
+        with_transfers = _commit_then_empty_blocks(fixture, Path(tmp), "transfers", txs, window)
+        without = _commit_then_empty_blocks(fixture, Path(tmp), "empty", [], window)
+    compacted, rewritten, live = (
+        (a - b) / len(txs) for a, b in zip(with_transfers, without, strict=True)
+    )
+    return {
+        "empty_blocks": window + 1,
+        "compacted_bytes_per_tx": compacted,
+        "rewritten_bytes_per_tx": rewritten,
+        "live_bytes_per_tx": live,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=7)
@@ -284,6 +347,13 @@ def main() -> None:
         f"LevelDB (sync, compacted): {disk['disk_bytes_per_tx']:.0f} B on disk per transfer, "
         f"{disk['live_bytes_per_tx']:.0f} B live keys+values, tx encoding "
         f"{disk['tx_bytes']:.0f} B (target <= 2560 B on disk)"
+    )
+    past = bench_disk_past_history(fixture)
+    print(
+        f"LevelDB past the state history ({past['empty_blocks']:.0f} empty blocks later): "
+        f"{past['rewritten_bytes_per_tx']:.0f} B on disk per transfer with the live data "
+        f"rewritten ({past['compacted_bytes_per_tx']:.0f} B as compact_range leaves it), "
+        f"{past['live_bytes_per_tx']:.0f} B live keys+values (target <= 2560 B on disk)"
     )
 
 
