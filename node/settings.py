@@ -69,6 +69,8 @@ class MempoolSection:
     account_window_ms: int = 1_000
     max_backlog_ms: int = 2_000
     min_backlog_txs: int = 256
+    proof_batch_wait_ms: int = 5
+    proof_batch_max: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ SECTIONS: dict[str, type[Any]] = {
 POSITIVE_INTS = {"tick_ms", "proof_workers", "wal_compact_records", "max_body_bytes", "max_txs"}
 POSITIVE_INTS |= {"max_bytes", "max_inflight_batches"}
 POSITIVE_INTS |= {"account_txs_per_window", "account_window_ms"}
-POSITIVE_INTS |= {"max_backlog_ms", "min_backlog_txs"}
+POSITIVE_INTS |= {"max_backlog_ms", "min_backlog_txs", "proof_batch_wait_ms", "proof_batch_max"}
 NON_NEGATIVE_INTS = {"state_history_heights"}
 LOG_LEVELS = {"debug", "info", "warning", "error"}
 ANNOTATION_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "bool": bool, "list[str]": list}
@@ -194,6 +196,9 @@ HEADER = """\
 #           min_backlog_txs (256): a client's tx is refused (503) once the
 #           pending txs would take longer than max_backlog_ms to commit at the
 #           network's recent rate, or this many if more.
+#           proof_batch_wait_ms (5), proof_batch_max (64): range proofs of
+#           admitted txs are verified together, one batch per this many ms or
+#           this many txs (bigger batches cost less CPU per proof).
 # [log]     json (false): JSON lines instead of key=value; level ("info").
 """
 
