@@ -192,11 +192,14 @@ def _screen_known(
 
 def _apply(view: StateView, screened: _Screened, dtx: DecodedTx) -> tuple[Receipt, StateDelta]:
     """``apply_tx`` on a child of ``view``: its receipt and writes (``TxRejected``).
-    An earlier result whose reads hold in ``view`` is that very outcome
-    (``ledger.recorded_apply``), so its writes are taken as they are."""
+    An earlier result whose reads hold in ``view`` is that very outcome, and one
+    where only asset totals moved is it rebased (``ledger.recorded_apply``), so
+    its writes are taken as they are."""
     applied = screened.applied
-    if applied is not None and applied.holds_in(view):
-        return applied.receipt, applied.delta
+    if applied is not None:
+        current = applied.on(view)
+        if current is not None:
+            return current.receipt, current.delta
     child = view.child()
     receipt = apply_tx(child, dtx)
     return receipt, child.delta()

@@ -28,8 +28,10 @@ stateless checks: they depend on the tx bytes and the chain only. The stateful
 part is a deterministic function of the state values it read, and phase 1
 records them (``CheckedTx.reads``, through ``RecordingView``). If every key it
 read still holds the same value in the pending view, the tx would write exactly
-the same delta, so that delta is merged as it is; otherwise (or when a rule
-scanned a key range, which is not recorded) ``apply_tx`` runs again. This keeps
+the same delta, so that delta is merged as it is; if only asset totals moved
+(every transfer of an asset advances them) the delta is rebased onto them
+(``ledger.recorded_apply.writes_on``); otherwise (or when a rule scanned a key
+range, which is not recorded) ``apply_tx`` runs again. This keeps
 a block's cost for the mempool at a few key lookups per surviving tx instead of
 its signatures, excess proof and decoding again: with thousands of txs pending,
 re-running phase 1 for each after every block stalled the node's event loop
@@ -44,7 +46,7 @@ from dataclasses import dataclass, replace
 from ledger.genesis import Genesis
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
-from ledger.recorded_apply import AppliedTx, RecordingView
+from ledger.recorded_apply import AppliedTx, RecordingView, writes_on
 from ledger.rules import Receipt, apply_tx, check_stateless, range_statement
 from ledger.state import StateDelta, StateView
 from ledger.store import StoreReader
@@ -115,16 +117,20 @@ class PendingTxs:
         reads = None if child.scanned else child.reads
         return CheckedTx(dtx, receipt, child.delta(), range_statement(dtx), self._version, reads)
 
-    def _unchanged(self, checked: CheckedTx) -> bool:
+    def _current(self, checked: CheckedTx) -> CheckedTx | None:
+        """``checked`` on the pending view as it is now, without running the rules:
+        itself if what it read is unchanged, rebased if only asset totals moved
+        (``ledger.recorded_apply.writes_on``); None if the rules must run again."""
         reads = checked.reads
         if reads is None:
-            return False
-        get = self.view.get_state
-        # A loop, not all(<genexpr>): this runs for every survivor after every block.
-        for key, value in reads.items():  # noqa: SIM110
-            if get(key) != value:
-                return False
-        return True
+            return None
+        found = writes_on(reads, checked.delta, self.view)
+        if found is None:
+            return None
+        delta, new_reads = found
+        if delta is checked.delta:
+            return checked
+        return replace(checked, delta=delta, reads=new_reads, pending_version=self._version)
 
     def revalidate(self, checked: CheckedTx) -> CheckedTx:
         """``checked`` against the pending txs as they are now: the same writes if
@@ -147,8 +153,9 @@ class PendingTxs:
         rechecked over the pending txs as they are now (``TxRejected``)."""
         if not duplicates_checked:
             self._check_unseen(checked.dtx.tx_id)
-        if self._unchanged(checked):
-            return checked
+        current = self._current(checked)
+        if current is not None:
+            return current
         rechecked = self._stateful(checked.dtx)
         # A loan's derived statements follow the pending state: verify any new one.
         for statement in rechecked.statements:
@@ -176,8 +183,9 @@ class PendingTxs:
         same object when its reads are unchanged: this runs for every pending tx
         after every block, so it copies nothing). ``duplicates_checked`` as for
         ``precheck``: the caller re-adds distinct txs it found uncommitted."""
-        if duplicates_checked and self._unchanged(checked):
-            fitting = checked  # the common case, without _fitting's call
+        current = self._current(checked) if duplicates_checked else None
+        if current is not None:
+            fitting = current  # the common case, without _fitting's call
         else:
             fitting = self._fitting(checked, duplicates_checked=duplicates_checked)
         self._add(fitting)

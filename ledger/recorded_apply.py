@@ -17,6 +17,15 @@ last nonce, a transfer's inputs). ``execute_batch`` takes the admission's
 merges its writes when ``holds_in`` its view, instead of deciding the tx
 again; otherwise it runs ``apply_tx``. The mempool's rebuild after a block
 uses the same argument (``ledger.mempool``).
+
+One kind of read is not a condition but a sum: every transfer, issue and
+loan payment of an asset advances that asset's record (its issued total and
+excess sum), so a recorded result would hold only in the very order it was
+recorded in, and a backup, whose mempool saw the txs in another order than
+the primary, or a rebuild after a block would decide every such tx again.
+Where only those totals moved, ``writes_on`` rebases the recorded write of
+the record onto its current value instead (``rules.rebase_asset_totals`` says
+why that is ``apply_tx``'s outcome).
 """
 
 from __future__ import annotations
@@ -24,8 +33,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from ledger.rules import Receipt
-from ledger.state import StateDelta, StateReader, StateView
+from ledger.rules import Receipt, rebase_asset_totals
+from ledger.state import NS_ASSET, StateDelta, StateReader, StateView, state_key
+
+ASSET_PREFIX = state_key(NS_ASSET, b"")
+
+Reads = Mapping[bytes, bytes | None]
 
 
 class RecordingView(StateView):
@@ -57,10 +70,49 @@ class AppliedTx:
     receipt: Receipt
     delta: StateDelta
     """Its writes; never changed after construction (merged by copying)."""
-    reads: Mapping[bytes, bytes | None]
+    reads: Reads
 
     def holds_in(self, view: StateReader) -> bool:
         """Every key it read has the same value in ``view``: ``apply_tx`` there would
         accept it with this very receipt and these very writes."""
         get = view.get_state
         return all(get(key) == value for key, value in self.reads.items())
+
+    def on(self, view: StateReader) -> AppliedTx | None:
+        """What ``apply_tx`` gives on ``view``: this result itself where its reads hold,
+        rebased where only asset totals moved (``writes_on``), else None."""
+        found = writes_on(self.reads, self.delta, view)
+        if found is None:
+            return None
+        delta, reads = found
+        return self if delta is self.delta else AppliedTx(self.receipt, delta, reads)
+
+
+def writes_on(
+    reads: Reads, delta: StateDelta, view: StateReader
+) -> tuple[StateDelta, Reads] | None:
+    """A recorded result's (writes, reads) on ``view``: these very objects when every
+    read holds there; copies with each asset record the tx advanced rebased onto its
+    current value when only asset totals moved; None when ``apply_tx`` must run."""
+    get = view.get_state
+    rebased: list[tuple[bytes, bytes, bytes]] = []
+    for key, value in reads.items():
+        current = get(key)
+        if current == value:
+            continue
+        written = delta.get(key)
+        if value is None or current is None or written is None:
+            return None
+        if not key.startswith(ASSET_PREFIX):
+            return None
+        moved = rebase_asset_totals(value, written, current)
+        if moved is None:
+            return None
+        rebased.append((key, current, moved))
+    if not rebased:
+        return delta, reads
+    new_delta, new_reads = delta.copy(), dict(reads)
+    for key, current, moved in rebased:
+        new_delta.put(key, moved)
+        new_reads[key] = current
+    return new_delta, new_reads

@@ -572,6 +572,35 @@ def add_excess(
     view.put(state_key(NS_ASSET, asset_id), updated.encode())
 
 
+def rebase_asset_totals(read: bytes, written: bytes, current: bytes) -> bytes | None:
+    """The asset record a tx that read ``read`` and wrote ``written`` writes where the
+    record is ``current`` instead; None if its checks could decide otherwise there.
+
+    Why that is the tx's outcome: the rules read an asset record only through
+    ``get_asset``, for its existence, its issuer (an issue) and the totals that
+    ``add_excess`` advances. With the same symbol and issuer, and an issued total
+    that still fits in a u64, ``apply_tx`` takes the same path, makes the same
+    other writes, and advances the totals of ``current`` by the same amount and
+    excess (sums, so the order of the txs does not change them). Every transfer
+    of an asset advances its record, so without this each one would undo every
+    other's recorded result (``ledger.recorded_apply``).
+    """
+    try:
+        before, after, now = (AssetRecord.decode(raw) for raw in (read, written, current))
+    except DecodeError:
+        return None
+    if not (
+        before.symbol == after.symbol == now.symbol and before.issuer == after.issuer == now.issuer
+    ):
+        return None
+    amount = after.issued_total - before.issued_total
+    total = now.issued_total + amount
+    if amount < 0 or total > U64_MAX:
+        return None
+    excess = group.add(now.excess_sum, group.sub(after.excess_sum, before.excess_sum))
+    return AssetRecord(now.symbol, now.issuer, total, excess).encode()
+
+
 def _check_quorum(view: StateView, dtx: DecodedTx, *, removing: bool = False) -> None:
     """Proposer and approvers are members, and enough of them: ``governance_quorum``,
     or ``removal_quorum`` for a removal (whose target is not among the approvers)."""

@@ -236,3 +236,46 @@ def test_readmit_keeps_an_unchanged_tx_as_it_is_and_rechecks_a_changed_one(
     with pytest.raises(TxRejected) as refused:
         without_first.readmit(checked[1])
     assert refused.value.reason is Reason.DUPLICATE_TX
+
+
+def two_independent_transfers(world: World) -> tuple[object, list[bytes]]:
+    """A store with an issue to alice and bob, and a transfer from each: independent,
+    except that both advance the asset's totals."""
+    store = world.new_store()
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(70), world.bob.plan(30)])
+    world.commit(store, [issue])
+    from_alice = world.transfer(
+        world.alice, USD, [world.spend(issue, 0)], [world.carol.plan(50), world.alice.plan(20)]
+    )
+    from_bob = world.transfer(
+        world.bob, USD, [world.spend(issue, 1)], [world.carol.plan(10), world.bob.plan(20)]
+    )
+    return store, [from_alice.encode(), from_bob.encode()]
+
+
+def test_readmit_rebases_a_transfer_whose_only_changed_read_is_its_asset_totals(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every transfer of an asset advances the asset's record, so before, a rebuild
+    that dropped one transfer ran the rules again for every other of that asset."""
+    store, payloads = two_independent_transfers(world)
+    pending = PendingTxs(store, world.genesis)
+    checked = []
+    for payload in payloads:
+        one = pending.precheck(decode_tx(payload, world.chain_id, max_tx_bytes=1 << 16))
+        pending.accept(one)
+        checked.append(one)  # the second read the totals the first advanced
+    expected = PendingTxs(store, world.genesis)
+    spec = expected.precheck(decode_tx(payloads[1], world.chain_id, max_tx_bytes=1 << 16))
+
+    def no_rules(*_args: object) -> object:
+        raise AssertionError("the rules ran again")
+
+    rebuilt = PendingTxs(store, world.genesis)  # without the first transfer
+    monkeypatch.setattr(rebuilt, "_stateful", no_rules)
+    rebased = rebuilt.readmit(checked[1], duplicates_checked=True)
+    assert rebased is not checked[1]
+    assert dict(rebased.delta.items()) == dict(spec.delta.items())
+    assert rebased.reads == spec.reads and rebased.receipt == spec.receipt
+    # On the view it was rebased onto, it now holds as it is.
+    assert PendingTxs(store, world.genesis).readmit(rebased, duplicates_checked=True) is rebased
