@@ -46,6 +46,7 @@ Stateful checks and writes happen in ``apply_tx``.
 
 from __future__ import annotations
 
+import functools
 import typing
 from dataclasses import dataclass
 from typing import Final
@@ -585,20 +586,32 @@ def rebase_asset_totals(read: bytes, written: bytes, current: bytes) -> bytes | 
     of an asset advances its record, so without this each one would undo every
     other's recorded result (``ledger.recorded_apply``).
     """
+    added = _asset_contribution(read, written)
+    if added is None:
+        return None
+    symbol, issuer, amount, excess = added
     try:
-        before, after, now = (AssetRecord.decode(raw) for raw in (read, written, current))
+        now = AssetRecord.decode(current)
     except DecodeError:
         return None
-    if not (
-        before.symbol == after.symbol == now.symbol and before.issuer == after.issuer == now.issuer
-    ):
+    total = now.issued_total + amount
+    if now.symbol != symbol or now.issuer != issuer or total > U64_MAX:
+        return None
+    return AssetRecord(symbol, issuer, total, group.add(now.excess_sum, excess)).encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _asset_contribution(read: bytes, written: bytes) -> tuple[str, bytes, int, bytes] | None:
+    """(symbol, issuer, amount, excess) a tx added to an asset record; remembered,
+    since a pending tx is rebased after every block until it commits."""
+    try:
+        before, after = AssetRecord.decode(read), AssetRecord.decode(written)
+    except DecodeError:
         return None
     amount = after.issued_total - before.issued_total
-    total = now.issued_total + amount
-    if amount < 0 or total > U64_MAX:
+    if (before.symbol, before.issuer) != (after.symbol, after.issuer) or amount < 0:
         return None
-    excess = group.add(now.excess_sum, group.sub(after.excess_sum, before.excess_sum))
-    return AssetRecord(now.symbol, now.issuer, total, excess).encode()
+    return after.symbol, after.issuer, amount, group.sub(after.excess_sum, before.excess_sum)
 
 
 def _check_quorum(view: StateView, dtx: DecodedTx, *, removing: bool = False) -> None:
