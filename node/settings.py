@@ -69,7 +69,7 @@ class MempoolSection:
     account_window_ms: int = 1_000
     max_backlog_ms: int = 2_000
     min_backlog_txs: int = 256
-    proof_batch_wait_ms: int = 5
+    proof_batch_wait_ms: int = 40
     proof_batch_max: int = 64
 
 
@@ -196,7 +196,7 @@ HEADER = """\
 #           min_backlog_txs (256): a client's tx is refused (503) once the
 #           pending txs would take longer than max_backlog_ms to commit at the
 #           network's recent rate, or this many if more.
-#           proof_batch_wait_ms (5), proof_batch_max (64): range proofs of
+#           proof_batch_wait_ms (40), proof_batch_max (64): range proofs of
 #           admitted txs are verified together, one batch per this many ms or
 #           this many txs (bigger batches cost less CPU per proof).
 # [log]     json (false): JSON lines instead of key=value; level ("info").

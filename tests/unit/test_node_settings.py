@@ -34,7 +34,7 @@ def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
     assert settings.mempool_limits().max_txs == 20_000
     assert settings.node.wal_compact_records == 4096
     assert settings.node.state_history_heights == 1024
-    assert (settings.mempool.proof_batch_wait_ms, settings.mempool.proof_batch_max) == (5, 64)
+    assert (settings.mempool.proof_batch_wait_ms, settings.mempool.proof_batch_max) == (40, 64)
     assert settings.path("/abs/key.json") == Path("/abs/key.json")
 
 
@@ -56,7 +56,7 @@ def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
         (("\n[node]\n", "\n[nodes]\n"), "unknown section [nodes]"),
         (("max_txs = 20000", "max_txs = -1"), "[mempool] max_txs must be positive"),
         (
-            ("proof_batch_wait_ms = 5", "proof_batch_wait_ms = 0"),
+            ("proof_batch_wait_ms = 40", "proof_batch_wait_ms = 0"),
             "[mempool] proof_batch_wait_ms must be positive",
         ),
         (
