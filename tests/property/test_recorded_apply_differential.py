@@ -74,7 +74,7 @@ def _attest(bank: Party, nonce: int, digest: bytes) -> BuiltTx:
     return build_attest(bank.identity, WORLD.chain_id, "doc", digest, nonce=nonce)
 
 
-def _execute(
+def execute_with(
     store: MemoryStore,
     payloads: list[bytes],
     proofs: ProofCache,
@@ -125,9 +125,9 @@ def test_reusing_recorded_applies_builds_the_same_block(
     for i in admitted:
         mempool.admit(payloads[i], 0)
     requests = [payloads[i] for i in batch]
-    spec = _execute(store, requests, proofs, None, recorded=False)
-    checked = _execute(store, requests, proofs, cache, recorded=False)
-    reused = _execute(store, requests, proofs, cache, recorded=True)
+    spec = execute_with(store, requests, proofs, None, recorded=False)
+    checked = execute_with(store, requests, proofs, cache, recorded=False)
+    reused = execute_with(store, requests, proofs, cache, recorded=True)
     assert _outcome(reused) == _outcome(checked) == _outcome(spec)
 
     own_order = [r.payload for r in mempool.take_unfed(100)]
@@ -140,10 +140,10 @@ def test_reusing_recorded_applies_builds_the_same_block(
 
     AppliedTx.on = counting  # type: ignore[method-assign]
     try:
-        reused_own = _execute(store, own_order, proofs, cache, recorded=True)
+        reused_own = execute_with(store, own_order, proofs, cache, recorded=True)
     finally:
         AppliedTx.on = _ORIGINAL_ON  # type: ignore[method-assign]
-    spec_own = _execute(store, own_order, proofs, None, recorded=False)
+    spec_own = execute_with(store, own_order, proofs, None, recorded=False)
     assert _outcome(reused_own) == _outcome(spec_own)
     assert not reused_own.rejected
     assert taken[0] == len(own_order)

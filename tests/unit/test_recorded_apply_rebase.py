@@ -6,17 +6,15 @@ from __future__ import annotations
 import pytest
 
 from ledger import execute as execute_module
-from ledger.execute import ExecutedBatch, execute_batch
 from ledger.proof_cache import ProofCache
 from ledger.rules import U64_MAX, AssetRecord, range_statement, rebase_asset_totals
 from ledger.stateless_cache import StatelessCache
-from ledger.store import MemoryStore
 from ledger.tx import decode_tx
 from node.mempool import Mempool, MempoolLimits
 from node.services import Accepted
 from privacy import group
 from privacy.pedersen import commit
-from tests.spec.ledger_world import World
+from tests.property.test_recorded_apply_differential import WORLD, execute_with
 from tests.unit.test_ledger_mempool import two_independent_transfers
 
 ISSUER = bytes(32)
@@ -56,28 +54,12 @@ def test_a_lowered_total_is_not_a_tx_of_these_rules() -> None:
     )
 
 
-def _execute(
-    world: World, store: MemoryStore, payloads: list[bytes], cache: StatelessCache | None
-) -> ExecutedBatch:
-    proofs = ProofCache()
-    return execute_batch(
-        store,
-        world.genesis,
-        store.height() + 1,
-        payloads,
-        world.metadata(store),
-        range_verifier=proofs.batch_verify,
-        stateless_checked=None if cache is None else cache.checked,
-        recorded_applies=None if cache is None else cache.applied,
-    )
-
-
 def test_a_block_in_another_order_than_admission_reuses_every_recorded_transfer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A backup admits txs in its gossip order and executes the primary's: before,
     every transfer after the first of an asset was decided again."""
-    world = World()
+    world = WORLD
     store, payloads = two_independent_transfers(world)
     cache = StatelessCache()
     limits = MempoolLimits(max_txs=10, min_backlog_txs=10)
@@ -90,7 +72,7 @@ def test_a_block_in_another_order_than_admission_reuses_every_recorded_transfer(
         assert statement is not None
         verified.verify(statement)  # as the proof pool would have
         assert isinstance(mempool.admit(payload, 0), Accepted)
-    spec = _execute(world, store, payloads[::-1], None)
+    spec = execute_with(store, payloads[::-1], ProofCache(), None, recorded=False)
     ran: list[bytes] = []
     real_apply = execute_module.apply_tx
 
@@ -99,7 +81,7 @@ def test_a_block_in_another_order_than_admission_reuses_every_recorded_transfer(
         return real_apply(view, dtx)  # type: ignore[arg-type]
 
     monkeypatch.setattr(execute_module, "apply_tx", counting_apply)
-    reused = _execute(world, store, payloads[::-1], cache)
+    reused = execute_with(store, payloads[::-1], ProofCache(), cache, recorded=True)
     assert ran == []
     assert reused.block.encode() == spec.block.encode() and not reused.rejected
     assert tuple(reused.result.delta.items()) == tuple(spec.result.delta.items())
