@@ -635,6 +635,9 @@ def test_a_block_ordered_while_its_proof_is_in_the_pool_is_not_verified_again(
     async def scenario() -> None:
         world = small_world()
         cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        # A short batch window, so node 2's pool starts before the others commit
+        # (with the 40 ms default the block can come first and no pool call is made).
+        cluster.settings = dataclasses.replace(cluster.settings, proof_batch_wait_ms=5)
         pool_batches: list[int] = []
 
         async def slow_pool(statements: Sequence[RangeStatement]) -> list[int]:
