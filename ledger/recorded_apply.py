@@ -8,14 +8,14 @@ remembers the first value read for every key the tx did not write itself, and
 whether a rule scanned a key range (which is not recorded). An ``AppliedTx``
 (receipt, writes, reads) of an accepted tx is therefore what ``apply_tx``
 gives on any view where every recorded key still holds its recorded value
-(``holds_in``), whatever else that view holds.
+(``writes_on``), whatever else that view holds.
 
 The node applies each tx at admission (the mempool's precheck) and again when
 its block executes, mostly on the same values (a bank's member record, its
 last nonce, a transfer's inputs). ``execute_batch`` takes the admission's
 ``AppliedTx`` for the exact payload bytes (``ledger.stateless_cache``) and
-merges its writes when ``holds_in`` its view, instead of deciding the tx
-again; otherwise it runs ``apply_tx``. The mempool's rebuild after a block
+merges its writes when they hold in its view (``AppliedTx.on``), instead of
+deciding the tx again; otherwise it runs ``apply_tx``. The mempool's rebuild after a block
 uses the same argument (``ledger.mempool``).
 
 One kind of read is not a condition but a sum: every transfer, issue and
@@ -71,12 +71,6 @@ class AppliedTx:
     delta: StateDelta
     """Its writes; never changed after construction (merged by copying)."""
     reads: Reads
-
-    def holds_in(self, view: StateReader) -> bool:
-        """Every key it read has the same value in ``view``: ``apply_tx`` there would
-        accept it with this very receipt and these very writes."""
-        get = view.get_state
-        return all(get(key) == value for key, value in self.reads.items())
 
     def on(self, view: StateReader) -> AppliedTx | None:
         """What ``apply_tx`` gives on ``view``: this result itself where its reads hold,
