@@ -17,7 +17,9 @@ rejected at execution, by reason in ``rejected_by_reason``), ``cpu_s_per_node``
 (CPU seconds of each node process and its proof-pool children over the window,
 from /proc), ``proof_pool_cpu_s_per_node`` (the children's share),
 ``cpu_ms_per_tx`` (node CPU per committed tx, averaged over the nodes) and
-``server_errors`` (HTTP 5xx other than a busy 503).
+``server_errors`` (HTTP 5xx other than a busy 503). ``--outcomes FILE`` also writes
+every acknowledged tx's outcome, for ``python -m benchmarks.load_timeline FILE``
+(latency by second, the longest spells without a commit).
 
 ``from benchmarks.load import run_load`` still works (re-exported).
 """
@@ -105,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--drain", type=float, default=DEFAULT_DRAIN_S)
     parser.add_argument("--workers", type=int, default=None, help="proving processes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--outcomes",
+        type=Path,
+        default=None,
+        help="also write the report with every tx's outcome here (benchmarks.load_timeline)",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
     try:
@@ -125,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LoadSetupError, DevnetError, ValueError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2
+    if args.outcomes is not None:
+        args.outcomes.write_text(json.dumps(report.to_json(with_outcomes=True)))
     if args.json:
         print(json.dumps(report.to_json()))
     else:
