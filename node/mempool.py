@@ -18,8 +18,12 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    wait longer. Gossip is held only to the hard bounds, so a tx another
    validator admitted still reaches this one (and, as primary, its batches)
    without waiting for the core's relay;
-4. the signer's rate: more than ``account_txs_per_window`` admissions
-   started in the last ``account_window_ms``: ``Busy(RATE_LIMITED)``;
+4. the signer's rate, for a client's tx: more than ``account_txs_per_window``
+   admissions started in the last ``account_window_ms``: ``Busy(RATE_LIMITED)``.
+   A peer's gossip is neither limited nor counted: the validator that took it
+   from the client counted it. Refusing part of a gossiped run of one
+   account's txs also let a later nonce reach the primary's batches before an
+   earlier one, which then failed as ``REPLAYED`` (attests at 1,600/s);
 5. phase 1 of ``ledger.mempool.PendingTxs`` (every check but the range
    proof) on top of the pending txs, so a second spend of an input a pending
    tx spends is refused (``DOUBLE_SPEND``) while the first is pending;
@@ -205,9 +209,10 @@ class Mempool:
             or (from_client and held >= self.backlog_bound_txs(now_ms))
         ):
             return Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s)
-        retry_after_s = self._rate_limited(dtx.signer, now_ms)
-        if retry_after_s is not None:
-            return Busy(BUSY_RATE_LIMITED, retry_after_s)
+        if from_client:
+            retry_after_s = self._rate_limited(dtx.signer, now_ms)
+            if retry_after_s is not None:
+                return Busy(BUSY_RATE_LIMITED, retry_after_s)
         try:
             # Step 2 looked the id up already: one tx-index read per admission.
             checked = self._pending.precheck(dtx, duplicates_checked=True)

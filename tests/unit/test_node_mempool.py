@@ -86,6 +86,24 @@ def test_an_account_over_its_rate_waits_for_its_window() -> None:
     assert isinstance(mempool.admit(txs[2].encode(), 4_001), Accepted)
 
 
+def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:
+    """The validator that took the txs from the client counted them. A peer that
+    refused part of a gossiped run let the account's later nonces into the
+    primary's batches before the earlier ones, which then failed as REPLAYED."""
+    world = World()
+    mempool = _mempool(world, world.new_store(), account_txs_per_window=2, account_window_ms=3000)
+    txs = [_attest(world, n) for n in range(1, 6)]
+    for tx in txs[:3]:
+        assert mempool.admit(tx.encode(), 1_000, from_client=False) == Accepted(tx.tx_id)
+    assert isinstance(mempool.admit(txs[3].encode(), 1_000), Accepted)
+    assert isinstance(mempool.admit(txs[4].encode(), 1_000), Accepted)
+    client_over = _attest(world, 6)
+    assert mempool.admit(client_over.encode(), 1_000) == Busy("RATE_LIMITED", 3)
+    assert mempool.admit(client_over.encode(), 1_000, from_client=False) == Accepted(
+        client_over.tx_id
+    )
+
+
 def test_a_conflicting_spend_is_refused_while_the_first_is_pending() -> None:
     world = World()
     store = world.new_store()
