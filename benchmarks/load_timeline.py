@@ -8,7 +8,10 @@ and the longest spells with no block committed.
 A p99 over the target can be steady queueing (a saturated machine: latency
 rises with every second of the run) or a stall (latency normal, then one
 spell in which no block commits, then a backlog that drains): the fix differs,
-so the run's p99 alone does not say what to do. ``--outcomes`` keeps every
+so the run's p99 alone does not say what to do. Latency by the node a tx was
+sent to shows what the path costs: a tx sent to a backup passes its node's
+proof batch and then the primary's, one sent to the primary only the
+primary's. ``--outcomes`` keeps every
 acknowledged tx (``LoadReport.to_json(with_outcomes=True)``); a block's commit
 time is the earliest commit seen among its txs (submitted + latency).
 """
@@ -36,6 +39,15 @@ class SecondRow:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeRow:
+    node: int
+    """The node the tx was sent to."""
+    txs: int
+    p50_s: float
+    p99_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class CommitGap:
     seconds: float
     after_height: int
@@ -49,23 +61,34 @@ class Timeline:
     gaps: tuple[CommitGap, ...]
     """The longest spells between consecutive block commits, longest first."""
     blocks: int
+    nodes: tuple[NodeRow, ...] = ()
 
 
-def _committed(outcomes: Sequence[Mapping[str, object]]) -> list[tuple[float, float, int]]:
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    """The smallest value with at least ``fraction`` of them at or below it."""
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def _committed(
+    outcomes: Sequence[Mapping[str, object]],
+) -> list[tuple[float, float, int, int]]:
     rows = []
     for outcome in outcomes:
         if outcome.get("status") != "committed":
             continue
-        submitted, latency, height = (
+        submitted, latency, height, node = (
             outcome.get("submitted_at_s"),
             outcome.get("latency_s"),
             outcome.get("height"),
+            outcome.get("node"),
         )
         if not isinstance(submitted, (int, float)) or not isinstance(latency, (int, float)):
             raise ValueError("a committed outcome needs submitted_at_s and latency_s")
         if not isinstance(height, int):
             raise ValueError("a committed outcome needs its height")
-        rows.append((float(submitted), float(latency), height))
+        if not isinstance(node, int):
+            raise ValueError("a committed outcome needs the node it was sent to")
+        rows.append((float(submitted), float(latency), height, node))
     return rows
 
 
@@ -76,11 +99,13 @@ def timeline(
     rows = _committed(outcomes)
     if not rows:
         return Timeline((), (), 0)
-    start = min(submitted for submitted, _, _ in rows)
+    start = min(row[0] for row in rows)
     by_second: dict[int, list[float]] = {}
+    by_node: dict[int, list[float]] = {}
     block_commit: dict[int, float] = {}
-    for submitted, latency, height in rows:
+    for submitted, latency, height, node in rows:
         by_second.setdefault(math.floor(submitted - start), []).append(latency)
+        by_node.setdefault(node, []).append(latency)
         committed_at = submitted + latency - start
         block_commit[height] = min(block_commit.get(height, committed_at), committed_at)
     seconds = []
@@ -90,7 +115,7 @@ def timeline(
             SecondRow(
                 second,
                 len(latencies),
-                latencies[(len(latencies) - 1) // 2],
+                _percentile(latencies, 0.5),
                 latencies[-1],
                 sum(1 for value in latencies if value > over_s),
             )
@@ -101,7 +126,13 @@ def timeline(
         for (at, height), (later, _) in itertools.pairwise(ordered)
     ]
     spells.sort(key=lambda gap: gap.seconds, reverse=True)
-    return Timeline(tuple(seconds), tuple(spells[:gaps]), len(block_commit))
+    nodes = []
+    for node in sorted(by_node):
+        latencies = sorted(by_node[node])
+        nodes.append(
+            NodeRow(node, len(latencies), _percentile(latencies, 0.5), _percentile(latencies, 0.99))
+        )
+    return Timeline(tuple(seconds), tuple(spells[:gaps]), len(block_commit), tuple(nodes))
 
 
 def render(result: Timeline, over_s: float) -> str:
@@ -113,6 +144,11 @@ def render(result: Timeline, over_s: float) -> str:
     lines.append(f"blocks: {result.blocks}; longest spells with no block committed:")
     for gap in result.gaps:
         lines.append(f"  {gap.seconds:.2f} s after height {gap.after_height} (at {gap.at_s:.1f} s)")
+    for node in result.nodes:
+        lines.append(
+            f"sent to node {node.node}: {node.txs} txs, "
+            f"p50 {node.p50_s:.2f} s, p99 {node.p99_s:.2f} s"
+        )
     return "\n".join(lines)
 
 

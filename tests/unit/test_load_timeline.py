@@ -10,19 +10,20 @@ import pytest
 from benchmarks.load_timeline import main, timeline
 
 
-def committed(submitted: float, latency: float, height: int) -> dict[str, object]:
+def committed(submitted: float, latency: float, height: int, node: int = 0) -> dict[str, object]:
     return {
         "status": "committed",
         "submitted_at_s": submitted,
         "latency_s": latency,
         "height": height,
+        "node": node,
     }
 
 
 def stalled_run() -> list[dict[str, object]]:
     """Blocks every 0.1 s, then nothing from 1.95 s to 3.55 s, then a backlog."""
     outcomes = [committed(100 + k / 10, 0.05, 10 + k) for k in range(20)]
-    outcomes += [committed(102.1, 1.45, 30), committed(102.2, 1.35, 30)]
+    outcomes += [committed(102.1, 1.45, 30, node=1), committed(102.2, 1.35, 30, node=1)]
     outcomes += [committed(103.6, 0.05, 31)]
     outcomes.append({"status": "rejected", "submitted_at_s": 101.0, "reason": "REPLAYED"})
     return outcomes
@@ -42,6 +43,14 @@ def test_the_longest_gap_is_the_stall_and_its_second_shows_the_tail() -> None:
     assert by_second[3].txs == 1 and by_second[3].over == 0
 
 
+def test_latency_by_the_node_a_tx_was_sent_to() -> None:
+    result = timeline(stalled_run())
+    zero, one = result.nodes
+    assert (zero.node, zero.txs, one.node, one.txs) == (0, 21, 1, 2)
+    assert zero.p50_s == pytest.approx(0.05) and zero.p99_s == pytest.approx(0.05)
+    assert one.p50_s == pytest.approx(1.35) and one.p99_s == pytest.approx(1.45)
+
+
 def test_a_block_commits_when_its_first_tx_is_seen() -> None:
     result = timeline([committed(10.0, 0.5, 7), committed(10.0, 0.9, 7), committed(10.2, 0.4, 8)])
     (gap,) = result.gaps
@@ -55,6 +64,8 @@ def test_no_commits_gives_an_empty_timeline() -> None:
 def test_a_committed_outcome_without_its_height_is_refused() -> None:
     with pytest.raises(ValueError, match="height"):
         timeline([{"status": "committed", "submitted_at_s": 1.0, "latency_s": 0.2}])
+    with pytest.raises(ValueError, match="node"):
+        timeline([{"status": "committed", "submitted_at_s": 1.0, "latency_s": 0.2, "height": 3}])
 
 
 def test_the_command_prints_the_stall_and_refuses_a_file_without_outcomes(
@@ -65,6 +76,7 @@ def test_the_command_prints_the_stall_and_refuses_a_file_without_outcomes(
     assert main([str(good), "--gaps", "1", "--over", "1"]) == 0
     printed = capsys.readouterr().out
     assert "1.60 s after height 29 (at " in printed
+    assert "sent to node 1: 2 txs, p50 1.35 s, p99 1.45 s" in printed
     bad = tmp_path / "summary.json"
     bad.write_text(json.dumps({"p99_s": 1.4}))
     assert main([str(bad)]) == 2
