@@ -19,7 +19,8 @@ from /proc), ``proof_pool_cpu_s_per_node`` (the children's share),
 ``cpu_ms_per_tx`` (node CPU per committed tx, averaged over the nodes) and
 ``server_errors`` (HTTP 5xx other than a busy 503). ``--outcomes FILE`` also writes
 every acknowledged tx's outcome, for ``python -m benchmarks.load_timeline FILE``
-(latency by second, the longest spells without a commit).
+(latency by second and by the node a tx was sent to, the longest spells
+without a commit).
 
 ``from benchmarks.load import run_load`` still works (re-exported).
 """

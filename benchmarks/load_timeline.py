@@ -11,9 +11,11 @@ spell in which no block commits, then a backlog that drains): the fix differs,
 so the run's p99 alone does not say what to do. Latency by the node a tx was
 sent to shows what the path costs: a tx sent to a backup passes its node's
 proof batch and then the primary's, one sent to the primary only the
-primary's. ``--outcomes`` keeps every
-acknowledged tx (``LoadReport.to_json(with_outcomes=True)``); a block's commit
-time is the earliest commit seen among its txs (submitted + latency).
+primary's. ``--outcomes`` keeps every acknowledged tx
+(``LoadReport.to_json(with_outcomes=True)``); a block's commit time is the
+earliest commit seen among its txs (submitted + latency). Percentiles are
+nearest-rank, as the load report's and the chaos report's
+(``devnet.chaos.percentile``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from devnet.chaos import percentile
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +68,10 @@ class Timeline:
     nodes: tuple[NodeRow, ...] = ()
 
 
-def _percentile(ordered: Sequence[float], fraction: float) -> float:
-    """The smallest value with at least ``fraction`` of them at or below it."""
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+def _of_some(latencies: list[float], fraction: float) -> float:
+    value = percentile(latencies, fraction)
+    assert value is not None, "only called with the latencies of at least one tx"
+    return value
 
 
 def _committed(
@@ -115,7 +120,7 @@ def timeline(
             SecondRow(
                 second,
                 len(latencies),
-                _percentile(latencies, 0.5),
+                _of_some(latencies, 0.5),
                 latencies[-1],
                 sum(1 for value in latencies if value > over_s),
             )
@@ -130,7 +135,7 @@ def timeline(
     for node in sorted(by_node):
         latencies = sorted(by_node[node])
         nodes.append(
-            NodeRow(node, len(latencies), _percentile(latencies, 0.5), _percentile(latencies, 0.99))
+            NodeRow(node, len(latencies), _of_some(latencies, 0.5), _of_some(latencies, 0.99))
         )
     return Timeline(tuple(seconds), tuple(spells[:gaps]), len(block_commit), tuple(nodes))
 

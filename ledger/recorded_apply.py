@@ -7,16 +7,16 @@ returns the same receipt, or raises the same rejection. ``RecordingView``
 remembers the first value read for every key the tx did not write itself, and
 whether a rule scanned a key range (which is not recorded). An ``AppliedTx``
 (receipt, writes, reads) of an accepted tx is therefore what ``apply_tx``
-gives on any view where every recorded key still holds its recorded value
-(``writes_on``), whatever else that view holds.
+gives on any view where every recorded key still holds its recorded value,
+whatever else that view holds (``AppliedTx.on`` checks it).
 
 The node applies each tx at admission (the mempool's precheck) and again when
 its block executes, mostly on the same values (a bank's member record, its
 last nonce, a transfer's inputs). ``execute_batch`` takes the admission's
 ``AppliedTx`` for the exact payload bytes (``ledger.stateless_cache``) and
 merges its writes when they hold in its view (``AppliedTx.on``), instead of
-deciding the tx again; otherwise it runs ``apply_tx``. The mempool's rebuild after a block
-uses the same argument (``ledger.mempool``).
+deciding the tx again; otherwise it runs ``apply_tx``. The mempool's rebuild
+after a block uses the same argument (``ledger.mempool``).
 
 One kind of read is not a condition but a sum: every transfer, issue and
 loan payment of an asset advances that asset's record (its issued total and
