@@ -15,7 +15,7 @@ primary's. ``--outcomes`` keeps every acknowledged tx
 (``LoadReport.to_json(with_outcomes=True)``); a block's commit time is the
 earliest commit seen among its txs (submitted + latency). Percentiles are
 nearest-rank, as the load report's and the chaos report's
-(``devnet.chaos.percentile``).
+(``devnet.percentile``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devnet.chaos import percentile
+from devnet.percentile import percentile
 
 
 @dataclass(frozen=True, slots=True)

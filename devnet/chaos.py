@@ -11,7 +11,6 @@ and the fault phase, measured in the same run.
 from __future__ import annotations
 
 import functools
-import math
 import random
 import statistics
 import time
@@ -32,6 +31,7 @@ from devnet.chaos_load import Ack, CommitWatcher, GeneratorLoad
 from devnet.chaos_reads import NoAnswerError, Reads
 from devnet.chaos_scenarios import SCENARIOS, ChaosRun, RunStoppedError
 from devnet.network import Devnet, DevnetError
+from devnet.percentile import percentile
 
 BASELINE_MAX_S = 10.0
 DEFAULT_RATE_TX_PER_S = 8.0
@@ -81,14 +81,6 @@ class ChaosResult:
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
-
-
-def percentile(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = math.ceil(fraction * len(ordered))  # nearest rank
-    return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
 def phase_numbers(

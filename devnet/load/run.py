@@ -39,7 +39,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,6 +55,7 @@ from devnet.load.prepare import (
     open_target,
     transfer_lanes,
 )
+from devnet.percentile import percentile
 
 DEFAULT_SENDERS = 128
 DEFAULT_DRAIN_S = 20.0
@@ -127,13 +128,6 @@ class LoadReport:
         if with_outcomes:
             data["outcomes"] = [o | {"tx_id": bytes(o["tx_id"]).hex()} for o in outcomes]
         return data
-
-
-def _percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
-    return sorted_values[index]
 
 
 def prepared_count(kind: str, duration_s: float, rate: float | None) -> int:
@@ -295,9 +289,9 @@ async def run_load(
         committed=committed,
         committed_in_window=in_window,
         committed_tx_per_s=in_window / window_s,
-        p50_s=_percentile(latencies, 0.50),
-        p95_s=_percentile(latencies, 0.95),
-        p99_s=_percentile(latencies, 0.99),
+        p50_s=percentile(latencies, 0.50),
+        p95_s=percentile(latencies, 0.95),
+        p99_s=percentile(latencies, 0.99),
         rejected=sum(rejected_reasons.values()),
         rejected_by_reason=dict(rejected_reasons),
         busy=dict(stats.busy),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devnet.chaos import percentile, phase_numbers
+from devnet.chaos import phase_numbers
 from devnet.chaos_checks import NodeChain, fork_heights, lost_commits
 from devnet.chaos_load import Ack
 from devnet.netns import NetnsLayout, devnet_prefix, layout_for_hosts
+from devnet.percentile import percentile
 
 
 def chain(index: int, hashes: list[bytes], txs: set[bytes]) -> NodeChain:
