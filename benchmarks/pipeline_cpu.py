@@ -45,7 +45,7 @@ from ledger.leveldb_store import LevelDBStore
 from ledger.proof_cache import ProofCache
 from ledger.stateless_cache import StatelessCache
 from node.app import LedgerApp
-from node.mempool import Mempool, MempoolLimits, ProofWanted
+from node.mempool import Mempool, MempoolLimits, ProofWanted, check_balances
 from node.peer_frames import ConsensusFrame, TxsFrame, decode_frame_body, encode_frame
 from node.services import Accepted
 from privacy.memo import memo_public_key
@@ -113,10 +113,17 @@ class Pipeline:
         self.app = LedgerApp(self.store, genesis, self.proof_cache, self.stateless)
 
     def admit(self, payloads: Sequence[bytes]) -> None:
+        """Admit ``payloads`` as one proof batch: the runtime's ``_verify_admission_batch``
+        checks the batch's balance proofs together, then settles each admission."""
+        wanted: list[ProofWanted] = []
         for payload in payloads:
             outcome = self.mempool.admit(payload, self.now_ms, from_client=False)
             if isinstance(outcome, ProofWanted):
-                outcome = self.mempool.finish(outcome, proof_ok=True)
+                wanted.append(outcome)
+            elif not isinstance(outcome, Accepted):
+                raise RuntimeError(f"pipeline tx not admitted: {outcome}")
+        for admission, balanced in zip(wanted, check_balances(wanted), strict=True):
+            outcome = self.mempool.finish(admission, proof_ok=True, balanced=balanced)
             if not isinstance(outcome, Accepted):
                 raise RuntimeError(f"pipeline tx not admitted: {outcome}")
 

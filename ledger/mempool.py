@@ -52,6 +52,7 @@ from ledger.state import StateDelta, StateView
 from ledger.store import StoreReader
 from ledger.tx import DecodedTx, decode_tx
 from privacy.rangeproof import RangeProofError, RangeStatement, verify_range
+from privacy.sigma import ExcessCheck, deferring_excess_checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,10 @@ class CheckedTx:
     """Every state key ``apply_tx`` read, with the value it saw; None when a rule
     scanned a key range (so only running it again can tell). See
     ``ledger.recorded_apply`` for why these decide the tx."""
+    excess_checks: tuple[ExcessCheck, ...] = ()
+    """Balance proofs ``precheck(defer_excess=True)`` took as valid without
+    checking them: the caller verifies them (``privacy.excess_batch``) before the
+    tx may be accepted, and calls ``recheck`` if one is bad."""
 
     @property
     def statements(self) -> tuple[RangeStatement, ...]:
@@ -99,17 +104,38 @@ class PendingTxs:
     def __len__(self) -> int:
         return len(self._tx_ids)
 
-    def precheck(self, dtx: DecodedTx, *, duplicates_checked: bool = False) -> CheckedTx:
+    def precheck(
+        self, dtx: DecodedTx, *, duplicates_checked: bool = False, defer_excess: bool = False
+    ) -> CheckedTx:
         """Phase 1: every check but the range proof. Raises ``TxRejected``; writes nothing.
 
         ``duplicates_checked``: the caller has just found the tx neither here nor
         committed (the node's mempool does, before its capacity checks), so the
-        tx index is not read a second time for it."""
+        tx index is not read a second time for it. ``defer_excess``: the stateful
+        balance proofs are not checked but returned (``CheckedTx.excess_checks``)
+        for the caller to verify in a batch with other txs'."""
         if not duplicates_checked:
             self._check_unseen(dtx.tx_id)
         genesis = self._genesis
         check_stateless(dtx, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
-        return self._stateful(dtx)
+        if not defer_excess:
+            return self._stateful(dtx)
+        try:
+            with deferring_excess_checks() as deferred:
+                checked = self._stateful(dtx)
+        except TxRejected:
+            if not deferred:
+                raise
+            # A rule after a deferred balance proof refused the tx, but a bad proof
+            # is the earlier reason: the rules again, checking it, give the tx's own.
+            return self._stateful(dtx)
+        return replace(checked, excess_checks=tuple(deferred))
+
+    def recheck(self, checked: CheckedTx) -> CheckedTx:
+        """Phase 1's stateful checks again, with every balance proof checked (the
+        remembered answers of ``privacy.sigma`` included): the exact ``TxRejected``
+        of a tx whose deferred balance proof turned out bad."""
+        return self._stateful(checked.dtx)
 
     def _stateful(self, dtx: DecodedTx) -> CheckedTx:
         child = RecordingView(self.view)

@@ -108,7 +108,7 @@ from node.catchup import CatchUp, FetchRequest, VerifiedBlock, certified_block_a
 from node.catchup_pipeline import LiveChunks, PeerChunks, run_pipelined
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
-from node.mempool import Admission, Mempool, MempoolLimits, ProofWanted
+from node.mempool import Admission, Mempool, MempoolLimits, ProofWanted, check_balances
 from node.metrics import NodeMetrics
 from node.proof_pool import ProofVerifier
 from node.services import (
@@ -1086,13 +1086,17 @@ class NodeRuntime:
     async def _verify_admission_batch(
         self, batch: list[tuple[ProofWanted, asyncio.Future[SubmitOutcome]]]
     ) -> None:
-        """Verify ``batch``'s proofs in the pool as one batch; settle each admission."""
+        """Verify ``batch``'s balance proofs here and its range proofs in the pool, each
+        kind as one batch; settle each admission."""
         loop = asyncio.get_running_loop()
+        balanced = check_balances([wanted for wanted, _ in batch])
         # Execution may have verified some already (a block ordered before their turn).
         to_verify = []
-        for wanted, future in batch:
-            if self._proofs_cached(wanted):
-                self._settle_admission(wanted, future, proof_ok=True)
+        for index, (wanted, future) in enumerate(batch):
+            if not balanced[index] or self._proofs_cached(wanted):
+                # An unbalanced tx is rejected as such (finish reruns its rules), and
+                # its range proof, the later check, is not worth the pool's time.
+                self._settle_admission(wanted, future, proof_ok=True, balanced=balanced[index])
             else:
                 to_verify.append((wanted, future))
         if not to_verify:
@@ -1120,7 +1124,7 @@ class NodeRuntime:
                 return
             self._metrics.proof_verification_seconds.observe(loop.time() - started_s)
             for index, (wanted, future) in enumerate(to_verify):
-                self._settle_admission(wanted, future, proof_ok=index not in bad)
+                self._settle_admission(wanted, future, proof_ok=index not in bad, balanced=True)
         finally:
             # Only now does the proof cache hold the good ones: wake execution.
             for wanted, _ in to_verify:
@@ -1129,9 +1133,14 @@ class NodeRuntime:
             done.set_result(None)
 
     def _settle_admission(
-        self, wanted: ProofWanted, future: asyncio.Future[SubmitOutcome], *, proof_ok: bool
+        self,
+        wanted: ProofWanted,
+        future: asyncio.Future[SubmitOutcome],
+        *,
+        proof_ok: bool,
+        balanced: bool,
     ) -> None:
-        outcome = self.mempool.finish(wanted, proof_ok=proof_ok)
+        outcome = self.mempool.finish(wanted, proof_ok=proof_ok, balanced=balanced)
         if not future.done():
             future.set_result(outcome)
 

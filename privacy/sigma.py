@@ -39,8 +39,13 @@ never produces a proof that cannot verify.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from privacy import group, msm
 from privacy.generators import PEDERSEN_G, PEDERSEN_H
@@ -133,21 +138,98 @@ EXCESS_MEMO_ENTRIES = 16_384
 """How many recent ``verify_excess`` answers are remembered (about 200 bytes each)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ExcessCheck:
+    """One ``verify_excess`` question: is ``proof`` a proof of ``excess = x·H`` for ``message``?"""
+
+    excess: bytes
+    message: bytes
+    proof: bytes
+
+
+class _Answers:
+    """The memo of ``verify_excess``: a bounded LRU map, shared by the event loop
+    (admission) and the node's worker thread (execution), hence the lock."""
+
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        self._answers: OrderedDict[ExcessCheck, bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, check: ExcessCheck) -> bool | None:
+        with self._lock:
+            answer = self._answers.get(check)
+            if answer is not None:
+                self._answers.move_to_end(check)
+            return answer
+
+    def put(self, check: ExcessCheck, answer: bool) -> None:
+        with self._lock:
+            self._answers[check] = answer
+            self._answers.move_to_end(check)
+            while len(self._answers) > self._entries:
+                self._answers.popitem(last=False)
+
+
+_ANSWERS = _Answers(EXCESS_MEMO_ENTRIES)
+_DEFERRED: ContextVar[list[ExcessCheck] | None] = ContextVar("veil_deferred_excess", default=None)
+
+
 def verify_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
     """True iff ``proof`` shows knowledge of ``x`` with ``excess = x·H`` for ``message``.
 
     A node checks each transfer's balance at admission, again when it executes the
     block, and when it rebuilds its mempool after a block: the answer for the very
     same bytes is remembered (a pure function of them, so nothing is skipped).
+
+    Inside ``deferring_excess_checks`` a question with no remembered answer is
+    answered True and handed to the caller, who must verify it (in a batch,
+    ``privacy.excess_batch``) before acting on anything that answer decided.
     """
-    if type(excess) is bytes and type(message) is bytes and type(proof) is bytes:
-        return _remembered_excess_answer(excess, message, proof)
-    return _check_excess(excess, message, proof)
+    if type(excess) is not bytes or type(message) is not bytes or type(proof) is not bytes:
+        return _check_excess(excess, message, proof)
+    check = ExcessCheck(excess, message, proof)
+    answer = _ANSWERS.get(check)
+    if answer is not None:
+        return answer
+    deferred = _DEFERRED.get()
+    if deferred is not None:
+        deferred.append(check)
+        return True
+    answer = _check_excess(excess, message, proof)
+    _ANSWERS.put(check, answer)
+    return answer
 
 
-@functools.lru_cache(maxsize=EXCESS_MEMO_ENTRIES)
-def _remembered_excess_answer(excess: bytes, message: bytes, proof: bytes) -> bool:
-    return _check_excess(excess, message, proof)
+def remembered_excess_answer(check: ExcessCheck) -> bool | None:
+    """The remembered answer to ``check``, if any (never for a field that is not bytes)."""
+    return _ANSWERS.get(check) if _all_bytes(check) else None
+
+
+def remember_excess_answer(check: ExcessCheck, answer: bool) -> None:
+    """Record a verified answer (``privacy.excess_batch`` only: the answer must be the
+    verifier's, since every later ``verify_excess`` of these bytes returns it)."""
+    if _all_bytes(check):
+        _ANSWERS.put(check, answer)
+
+
+def _all_bytes(check: ExcessCheck) -> bool:
+    return (
+        type(check.excess) is bytes and type(check.message) is bytes and type(check.proof) is bytes
+    )
+
+
+@contextlib.contextmanager
+def deferring_excess_checks() -> Iterator[list[ExcessCheck]]:
+    """Within the block, unanswered excess checks answer True and are collected in
+    the list it yields (see ``verify_excess``). Synchronous code only: the
+    collection is per context, so another task or thread is not affected."""
+    checks: list[ExcessCheck] = []
+    token = _DEFERRED.set(checks)
+    try:
+        yield checks
+    finally:
+        _DEFERRED.reset(token)
 
 
 def _check_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
