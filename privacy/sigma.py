@@ -187,7 +187,7 @@ def verify_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
     ``privacy.excess_batch``) before acting on anything that answer decided.
     """
     if type(excess) is not bytes or type(message) is not bytes or type(proof) is not bytes:
-        return _check_excess(excess, message, proof)
+        return check_excess(excess, message, proof)
     check = ExcessCheck(excess, message, proof)
     answer = _ANSWERS.get(check)
     if answer is not None:
@@ -196,7 +196,7 @@ def verify_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
     if deferred is not None:
         deferred.append(check)
         return True
-    answer = _check_excess(excess, message, proof)
+    answer = check_excess(excess, message, proof)
     _ANSWERS.put(check, answer)
     return answer
 
@@ -232,7 +232,9 @@ def deferring_excess_checks() -> Iterator[list[ExcessCheck]]:
         _DEFERRED.reset(token)
 
 
-def _check_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
+def check_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
+    """The check of ``verify_excess`` itself: nothing remembered, nothing deferred
+    (a batch's fallback and the benchmark)."""
     if not _is_point(excess) or excess == group.IDENTITY or not isinstance(message, bytes):
         return False
     return _verify(EXCESS_TAG, excess, (excess,), message, proof)

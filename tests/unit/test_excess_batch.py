@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy import excess_batch, group, sigma
+from privacy import excess_batch, group, msm, sigma
 from privacy.excess_batch import BATCH_MIN, batch_verify_excess
 from privacy.generators import PEDERSEN_G, PEDERSEN_H
 from privacy.sigma import (
@@ -56,9 +56,7 @@ TAMPERINGS = {
 
 
 def single_answers(checks: list[ExcessCheck]) -> list[int]:
-    return [
-        i for i, c in enumerate(checks) if not sigma._check_excess(c.excess, c.message, c.proof)
-    ]
+    return [i for i, c in enumerate(checks) if not sigma.check_excess(c.excess, c.message, c.proof)]
 
 
 def test_valid_proofs_pass_as_one_sum_and_their_answers_are_remembered(
@@ -80,7 +78,7 @@ def test_valid_proofs_pass_as_one_sum_and_their_answers_are_remembered(
     def no_more_checks(*args: object) -> bool:
         raise AssertionError("verify_excess checked a proof the batch answered")
 
-    monkeypatch.setattr(sigma, "_check_excess", no_more_checks)
+    monkeypatch.setattr(sigma, "check_excess", no_more_checks)
     assert all(verify_excess(c.excess, c.message, c.proof) for c in checks)
     assert batch_verify_excess(checks) == [] and sums == [True]  # remembered: no sum either
 
@@ -111,6 +109,21 @@ def test_below_the_batch_minimum_each_proof_is_checked_alone(
     monkeypatch.setattr(excess_batch, "_sum_vanishes", no_sum)
     assert batch_verify_excess(checks) == [0]
     assert batch_verify_excess([]) == []
+
+
+def test_with_the_libsodium_backend_each_proof_is_checked_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = random.Random(4)
+    checks = [valid_check(rng) for _ in range(BATCH_MIN + 1)]
+    checks[1] = TAMPERINGS["another R"](checks[1])
+
+    def no_sum(*args: object) -> bool:
+        raise AssertionError("a sum with the libsodium backend")
+
+    monkeypatch.setattr(excess_batch, "_sum_vanishes", no_sum)
+    with msm.use_backend("libsodium"):
+        assert batch_verify_excess(checks) == [1]
 
 
 @settings(max_examples=15, deadline=None)
