@@ -10,7 +10,10 @@ against the committed state plus the txs already admitted:
    signatures, a registration's proof of possession, approvals, an issue's
    excess proof;
 3. stateful (``rules.apply_tx`` on a child view): registration, membership,
-   inputs, the transfer's excess proof, nonce, supply.
+   inputs, the transfer's excess proof, nonce, supply. With
+   ``defer_excess=True`` the excess proofs are returned unchecked
+   (``CheckedTx.excess_checks``) for the node to check a batch of them at once
+   (``privacy.excess_batch``); ``recheck`` runs this step with them checked.
 
 It returns a ``CheckedTx`` (the tx's writes and its range statement) and
 changes nothing. Phase 2 verifies the range statement: ``admit_tx`` does it in

@@ -26,11 +26,17 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    earlier one, which then failed as ``REPLAYED`` (attests at 1,600/s);
 5. phase 1 of ``ledger.mempool.PendingTxs`` (every check but the range
    proof) on top of the pending txs, so a second spend of an input a pending
-   tx spends is refused (``DOUBLE_SPEND``) while the first is pending;
-6. the range proof: a tx with no proof, or whose proof the ``ProofCache``
-   knows, is accepted at once (``Accepted``); otherwise ``admit`` returns
-   ``ProofWanted`` and the caller verifies the statement (in micro-batches,
-   in the process pool) and calls ``finish(wanted, proof_ok)``.
+   tx spends is refused (``DOUBLE_SPEND``) while the first is pending. Its
+   balance (excess) proofs are deferred (``CheckedTx.excess_checks``);
+6. the proofs: a tx with no proof, or whose range proofs the ``ProofCache``
+   knows, is accepted at once (``Accepted``) once its balance proofs are
+   checked here; otherwise ``admit`` returns ``ProofWanted``. The caller
+   checks a micro-batch's balance proofs together (``check_balances``, one
+   multiscalar sum) and its range proofs in the process pool, then calls
+   ``finish(wanted, proof_ok, balanced=...)``. Without ``balanced`` (or with
+   False) ``finish`` runs the stateful rules again, which check the balance
+   proofs one by one: no tx is accepted on a proof nobody checked, and a bad
+   one is ``UNBALANCED`` as the rules order has it.
 
 Accepted txs wait in arrival order. ``take_unfed`` hands the ones the core
 has not seen yet as consensus requests (the runtime feeds them with
