@@ -77,6 +77,13 @@ from node.services import (
 )
 from privacy.excess_batch import batch_verify_excess
 
+PROOF_BATCH_MAX = 64
+"""Admissions whose proofs are checked together at most (``[mempool] proof_batch_max``)."""
+PROOF_BATCH_WAIT_MS = 40
+"""How long a proof batch gathers (``[mempool] proof_batch_wait_ms``). 40, not 5: at
+150 transfers/s a 5 ms batch held about 8 proofs (0.86-1.05 ms of pool CPU each), a
+40 ms one about 15 (0.70 ms); docs/performance.md, "Proof batches"."""
+
 MAX_TRACKED_ACCOUNTS = 100_000
 """Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
 

@@ -108,7 +108,15 @@ from node.catchup import CatchUp, FetchRequest, VerifiedBlock, certified_block_a
 from node.catchup_pipeline import LiveChunks, PeerChunks, run_pipelined
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
-from node.mempool import Admission, Mempool, MempoolLimits, ProofWanted, check_balances
+from node.mempool import (
+    PROOF_BATCH_MAX,
+    PROOF_BATCH_WAIT_MS,
+    Admission,
+    Mempool,
+    MempoolLimits,
+    ProofWanted,
+    check_balances,
+)
 from node.metrics import NodeMetrics
 from node.proof_pool import ProofVerifier
 from node.services import (
@@ -181,10 +189,8 @@ class RuntimeSettings:
     tick_ms: int = 100
     feed_interval_ms: int = 5
     feed_max_txs: int = 4096
-    proof_batch_max: int = 64
-    proof_batch_wait_ms: int = 40
-    """40, not 5: at 150 transfers/s a 5 ms batch held about 8 proofs (0.86-1.05 ms of
-    pool CPU each), a 40 ms one about 15 (0.70 ms); docs/performance.md, "Proof batches"."""
+    proof_batch_max: int = PROOF_BATCH_MAX
+    proof_batch_wait_ms: int = PROOF_BATCH_WAIT_MS
     max_queued_peer_messages: int = 10_000
     mempool: MempoolLimits = field(default_factory=MempoolLimits)
     catchup_chunk_blocks: int = 64

@@ -20,7 +20,7 @@ from typing import Any
 import tomli_w
 
 from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
-from node.mempool import MempoolLimits
+from node.mempool import PROOF_BATCH_MAX, PROOF_BATCH_WAIT_MS, MempoolLimits
 
 
 class SettingsError(ValueError):
@@ -69,8 +69,8 @@ class MempoolSection:
     account_window_ms: int = 1_000
     max_backlog_ms: int = 2_000
     min_backlog_txs: int = 256
-    proof_batch_wait_ms: int = 40
-    proof_batch_max: int = 64
+    proof_batch_wait_ms: int = PROOF_BATCH_WAIT_MS
+    proof_batch_max: int = PROOF_BATCH_MAX
 
 
 @dataclass(frozen=True, slots=True)
