@@ -46,9 +46,9 @@ VERIFY_STEPS = (
 """Measurements that depend on the multiscalar backend: timed again with every other one."""
 
 _MICRO_OPS = 200
+"""Operations per sample for the sub-millisecond measurements."""
 EXCESS_BATCH = 16
 """About a proof batch's size at 150 transfers/s (docs/performance.md)."""
-"""Operations per sample for the sub-millisecond measurements."""
 
 
 def verify_terms(bits: int, parties: int) -> int:

@@ -16,10 +16,10 @@ verification. ``H`` has a fixed table, so a proof costs two multiscalar terms
 ``python -m privacy bench`` measured 47 µs a proof in a batch of 16 against
 105 µs alone (native backend, docs/performance.md).
 
-When the sum is not zero, or a point does not decode, each proof of the batch
-is checked alone to name the bad ones: a batch with a bad proof costs its
-good ones one more verification each, which bounds what a flood of bad proofs
-costs at twice the single checks.
+When the sum is not zero, or a proof is malformed or a point does not
+decode, each proof of the batch is checked alone to name the bad ones: a
+batch with a bad proof costs its good ones one more verification each, which
+bounds what a flood of bad proofs costs at twice the single checks.
 
 Every answer is remembered (``privacy.sigma.remember_excess_answer``), so the
 rules' ``verify_excess`` of the same bytes later returns it without a check.
@@ -53,33 +53,16 @@ too (``python -m privacy bench``: 171 µs a proof in a batch of 16, 158 alone)."
 
 def batch_verify_excess(checks: Sequence[ExcessCheck]) -> list[int]:
     """Indices of ``checks`` whose proof does not verify; every answer is remembered."""
-    answers: list[bool | None] = [remembered_excess_answer(check) for check in checks]
-    candidates: list[int] = []
-    fixed_scalar = 0
-    scalars: list[int] = []
-    points: list[bytes] = []
-    for index, check in enumerate(checks):
-        if answers[index] is not None:
-            continue
-        parsed = _parse(check)
-        if parsed is None:
-            answers[index] = False
-            continue
-        r_point, s, challenge = parsed
-        weight = secrets.randbelow((1 << WEIGHT_BITS) - 1) + 1  # never 0: a 0 drops the proof
-        fixed_scalar += weight * s
-        scalars += [-weight * challenge, -weight]
-        points += [check.excess, r_point]
-        candidates.append(index)
-    if candidates:
-        batched = len(candidates) >= BATCH_MIN and msm.backend_name() == "native"
-        if batched and _sum_vanishes(scalars, points, fixed_scalar):
-            for index in candidates:
-                answers[index] = True
-        else:
-            for index in candidates:
-                check = checks[index]
-                answers[index] = check_excess(check.excess, check.message, check.proof)
+    answers = [remembered_excess_answer(check) for check in checks]
+    pending = [index for index, answer in enumerate(answers) if answer is None]
+    batched = len(pending) >= BATCH_MIN and msm.backend_name() == "native"
+    if batched and _batch_holds([checks[index] for index in pending]):
+        for index in pending:
+            answers[index] = True
+    else:
+        for index in pending:
+            check = checks[index]
+            answers[index] = check_excess(check.excess, check.message, check.proof)
     bad = []
     for index, check in enumerate(checks):
         answer = answers[index] is True  # every check was answered above
@@ -89,21 +72,31 @@ def batch_verify_excess(checks: Sequence[ExcessCheck]) -> list[int]:
     return bad
 
 
-def _parse(check: ExcessCheck) -> tuple[bytes, int, int] | None:
-    """(R, s, c) of a well-formed proof, else None (what ``check_excess`` refuses
-    before its multiplication; point validity is the multiscalar call's)."""
-    excess, message, proof = check.excess, check.message, check.proof
-    if not (type(excess) is bytes and type(message) is bytes and type(proof) is bytes):
-        return None
-    if len(excess) != group.POINT_BYTES or excess == group.IDENTITY:
-        return None
-    if len(proof) != PROOF_BYTES or proof[:32] == group.IDENTITY:
-        return None
-    r_point = proof[:32]
-    s = int.from_bytes(proof[32:], "little")
-    if s >= group.ORDER:
-        return None
-    return r_point, s, _challenge(EXCESS_TAG, (excess,), r_point, message)
+def _batch_holds(checks: Sequence[ExcessCheck]) -> bool:
+    """True iff the weighted sum of the module docstring vanishes. False for any
+    malformed proof too (what ``check_excess`` refuses before its multiplication;
+    point validity is the multiscalar call's): the single checks then name it."""
+    fixed_scalar = 0
+    scalars: list[int] = []
+    points: list[bytes] = []
+    for check in checks:
+        excess, message, proof = check.excess, check.message, check.proof
+        if not (type(excess) is bytes and type(message) is bytes and type(proof) is bytes):
+            return False
+        if len(excess) != group.POINT_BYTES or excess == group.IDENTITY:
+            return False
+        r_point = proof[:32]
+        if len(proof) != PROOF_BYTES or r_point == group.IDENTITY:
+            return False
+        s = int.from_bytes(proof[32:], "little")
+        if s >= group.ORDER:
+            return False
+        challenge = _challenge(EXCESS_TAG, (excess,), r_point, message)
+        weight = secrets.randbelow((1 << WEIGHT_BITS) - 1) + 1  # never 0: a 0 drops the proof
+        fixed_scalar += weight * s
+        scalars += [-weight * challenge, -weight]
+        points += [excess, r_point]
+    return _sum_vanishes(scalars, points, fixed_scalar)
 
 
 def _sum_vanishes(scalars: list[int], points: list[bytes], fixed_scalar: int) -> bool:

@@ -186,9 +186,9 @@ def verify_excess(excess: bytes, message: bytes, proof: bytes) -> bool:
     answered True and handed to the caller, who must verify it (in a batch,
     ``privacy.excess_batch``) before acting on anything that answer decided.
     """
-    if type(excess) is not bytes or type(message) is not bytes or type(proof) is not bytes:
-        return check_excess(excess, message, proof)
     check = ExcessCheck(excess, message, proof)
+    if not _all_bytes(check):
+        return check_excess(excess, message, proof)
     answer = _ANSWERS.get(check)
     if answer is not None:
         return answer
