@@ -135,6 +135,8 @@ class CatchUp:
     _verified: dict[int, VerifiedBlock] = field(default_factory=dict)
     _next_peer: int = 0
     _excluded: set[int] = field(default_factory=set)
+    _failures: dict[int, int] = field(default_factory=dict)
+    """Failures of each peer since its last useful reply (``_pick_peer``)."""
 
     def __post_init__(self) -> None:
         if not self.peers:
@@ -170,17 +172,27 @@ class CatchUp:
         return requests
 
     def _pick_peer(self) -> int:
+        """The next peer in turn among those not excluded with the fewest failures since
+        their last useful reply. A peer that never answers costs the fetch timeout each
+        time, and the blocks after its range wait that long: it is asked again only
+        when every other peer has failed as often. Timeouts never exclude a peer, so a
+        network outage slows catch-up but does not stall it."""
+        candidates = [peer for peer in self.peers if peer not in self._excluded]
+        if not candidates:
+            return self.peers[0]
+        fewest = min(self._failures.get(peer, 0) for peer in candidates)
         for _ in range(len(self.peers)):
             peer = self.peers[self._next_peer % len(self.peers)]
             self._next_peer += 1
-            if peer not in self._excluded:
+            if peer not in self._excluded and self._failures.get(peer, 0) == fewest:
                 return peer
-        return self.peers[0]
+        raise AssertionError("a candidate with the fewest failures is always in the rotation")
 
     def on_failure(self, request: FetchRequest, detail: str) -> None:
         """The request failed (timeout, lost link): ask its range again, of the next peer."""
         self._outstanding.remove(request)
         self.faults.append((request.peer, detail))
+        self._failures[request.peer] = self._failures.get(request.peer, 0) + 1
         self._missing.insert(0, (request.first_height, request.last_height))
 
     def on_reply(self, request: FetchRequest, blocks: list[bytes]) -> None:
@@ -196,6 +208,8 @@ class CatchUp:
             if height > self.applied_height:
                 self._verified[height] = checked
             height += 1
+        if height > request.first_height:
+            self._failures.pop(request.peer, None)  # a useful reply: back in the rotation
         if height <= request.last_height:
             if not blocks and request.peer not in self._excluded:
                 self.faults.append((request.peer, "empty reply"))

@@ -123,3 +123,68 @@ def test_catch_up_fetches_in_parallel_chunks_skips_a_lying_peer_and_rebuilds_the
         source.block_hash_at(h) for h in range(8)
     ]
     assert target.certificate_at(7) == source.certificate_at(7)
+
+
+def _plan_against(world: World, source: MemoryStore, peers: tuple[int, ...]) -> CatchUp:
+    return CatchUp(
+        applied_height=0,
+        target_height=source.height(),
+        target_state_root=source.state_root(),
+        peers=peers,
+        genesis=world.genesis,
+        verify=verify_self_tagged,
+        chunk_blocks=1,
+        max_parallel=3,
+        max_bytes_in_flight=1 << 20,
+    )
+
+
+def test_a_peer_that_never_answers_is_asked_again_only_when_nobody_better_is_left() -> None:
+    # Each failure of a silent peer costs the fetch timeout (10 s by default) and
+    # holds back the blocks after the range it was asked: it must not stay in the
+    # rotation while other peers answer.
+    world = World()
+    source = _chain(world, 12)
+    plan = _plan_against(world, source, (1, 2, 3))
+    asked: list[int] = []
+    rounds = 0
+    while not plan.done:
+        rounds += 1
+        for request in plan.next_requests():
+            asked.append(request.peer)
+            if request.peer == 2:
+                plan.on_failure(request, "fetch failed: TimeoutError")
+            else:
+                plan.on_reply(request, _served(source, request.first_height, request.last_height))
+        plan.ready()
+        assert rounds < 50
+    assert asked.count(2) == 1, asked
+    assert plan.faults == [(2, "fetch failed: TimeoutError")]
+    assert {1, 3} <= set(asked)
+
+
+def test_when_every_peer_fails_the_least_failed_is_asked_and_one_reply_restores_a_peer() -> None:
+    world = World()
+    source = _chain(world, 6)
+    plan = _plan_against(world, source, (1, 2))
+    # Every request times out for a while: a plan never gives up on timeouts.
+    asked: list[int] = []
+    for _ in range(4):
+        requests = plan.next_requests()
+        assert requests and not plan.stalled
+        for request in requests:
+            asked.append(request.peer)
+            plan.on_failure(request, "fetch failed: TimeoutError")
+    assert set(asked) == {1, 2}
+    # Peer 1 answers once: it is then the one asked while peer 2 still fails.
+    answered = False
+    while not answered:
+        for request in plan.next_requests():
+            if request.peer == 1:
+                answered = True
+                plan.on_reply(request, _served(source, request.first_height, request.last_height))
+            else:
+                plan.on_failure(request, "fetch failed: TimeoutError")
+    plan.ready()
+    requests = plan.next_requests()
+    assert requests and {r.peer for r in requests} == {1}
