@@ -6,7 +6,8 @@ slowing it the way a deterministic profiler does.
 Like ``benchmarks.node_profile``: kill node N of a devnet, start it with this,
 run the load, SIGTERM it; ``--out`` gets the event loop's functions by share
 of its busy samples, inclusive (the function or anything it called was
-running) and exclusive (the innermost frame).
+running), exclusive (the innermost frame), and exclusive by caller (the
+innermost frame with the one that called it).
 
 How: ``setitimer(ITIMER_PROF)`` sends SIGPROF after every ``--interval-ms`` of
 the process's CPU (every thread's), and the signal is blocked in every other
@@ -51,6 +52,7 @@ class LoopSampler:
         self.busy = 0
         self.inclusive: Counter[str] = Counter()
         self.exclusive: Counter[str] = Counter()
+        self.by_caller: Counter[str] = Counter()
         self._original_run: Callable[[threading.Thread], None] | None = None
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -68,6 +70,8 @@ class LoopSampler:
             stack.append(f"{code.co_filename}:{code.co_firstlineno}({code.co_name})")
             current = current.f_back
         self.exclusive[stack[0]] += 1
+        # A generated __init__ or a library call says little until its caller is known.
+        self.by_caller[f"{stack[0]} <- {stack[1]}" if len(stack) > 1 else stack[0]] += 1
         self.inclusive.update(set(stack))
 
     def install(self) -> None:
@@ -92,7 +96,12 @@ class LoopSampler:
 
     def report(self, top: int) -> str:
         lines = [f"event-loop samples: {self.busy} busy of {self.samples}"]
-        for title, counts in (("inclusive", self.inclusive), ("exclusive", self.exclusive)):
+        sections = (
+            ("inclusive", self.inclusive),
+            ("exclusive", self.exclusive),
+            ("exclusive, by caller", self.by_caller),
+        )
+        for title, counts in sections:
             lines.append(f"-- {title}")
             for where, count in counts.most_common(top):
                 lines.append(f"{count:8d} {100 * count / max(1, self.busy):5.1f}% {where}")

@@ -53,6 +53,9 @@ def test_the_loops_busy_function_leads_and_other_threads_block_the_signal(
     exclusive = lines[lines.index("-- exclusive") + 1]
     count = int(exclusive.split()[0])
     assert "_spin_on_the_loop" in exclusive and count >= busy // 2, report
+    by_caller = lines[lines.index("-- exclusive, by caller") + 1]
+    assert "_spin_on_the_loop" in by_caller and "<-" in by_caller, report
+    assert "(_fake_node)" in by_caller.split("<-")[1], report
     assert "busy of" in capsys.readouterr().out
     # Restored: no timer, the default handler, threads unpatched.
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
