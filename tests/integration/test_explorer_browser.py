@@ -2,8 +2,10 @@
 against a 4-node devnet. The page loads and shows every validator; the height it shows
 rises while txs are submitted; clicking a block shows its txs with hidden amounts; the
 tx page shows the certificate signers; and no amount appears anywhere on any page, in
-any formatting. Saves docs/img/explorer.png (the overview) and
-docs/img/explorer-block.png (a block) for the README.
+any formatting. Takes a screenshot of the overview and of a block; with
+``VEIL_SCREENSHOTS=docs`` they replace docs/img/explorer.png and
+docs/img/explorer-block.png (the README's), otherwise they go to the test's temporary
+directory, so that ``make test`` leaves the work tree as it found it.
 
 Never skipped: without chromium and chromedriver the test fails and says which Debian
 packages to install (``make test`` installs them itself when it runs as root).
@@ -11,6 +13,7 @@ packages to install (``make test`` installs them itself when it runs as root).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -53,11 +56,20 @@ DEPS_MESSAGE = (
     "the browser test needs Debian's chromium and chromium-driver packages: "
     "`apt-get install chromium chromium-driver` (make test installs them when run as root)"
 )
-SCREENSHOT = ROOT / "docs" / "img" / "explorer.png"
-BLOCK_SCREENSHOT = ROOT / "docs" / "img" / "explorer-block.png"
+DOCS_IMAGES = ROOT / "docs" / "img"
+SCREENSHOT = "explorer.png"
+BLOCK_SCREENSHOT = "explorer-block.png"
 WAIT_S = 90.0
 """Generous: on a loaded 2-core machine a status request can take seconds."""
 T = TypeVar("T")
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """docs/img with ``VEIL_SCREENSHOTS=docs`` (to refresh the README's images), else a
+    directory of the test's own: a test run must not rewrite tracked files."""
+    directory = DOCS_IMAGES if os.environ.get("VEIL_SCREENSHOTS") == "docs" else tmp_path / "img"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def browser_binaries() -> tuple[str, str]:
@@ -246,7 +258,7 @@ def severe_console_errors(driver: WebDriver) -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_explorer_in_a_browser(net: Net, browser: WebDriver) -> None:
+def test_the_explorer_in_a_browser(net: Net, browser: WebDriver, tmp_path: Path) -> None:
     assert_amount_check_can_fail()
     driver = browser
     driver.get(f"{net.urls[0]}/explorer/")
@@ -291,8 +303,8 @@ def test_the_explorer_in_a_browser(net: Net, browser: WebDriver) -> None:
         ),
     )
     time.sleep(0.5)  # let the row's highlight fade in for the screenshot
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(SCREENSHOT))
+    images = screenshot_dir(tmp_path)
+    assert driver.save_screenshot(str(images / SCREENSHOT))
     assert_no_amount(driver, "the overview")
 
     # Clicking the block shows its txs: the payment, amounts hidden.
@@ -305,7 +317,7 @@ def test_the_explorer_in_a_browser(net: Net, browser: WebDriver) -> None:
     assert "Transfer" in card.text
     assert card.text.count("amount hidden") == len(card.find_elements(By.CSS_SELECTOR, ".io-item"))
     assert "range proofs" in card.text and "USD.B0" in card.text
-    assert BLOCK_SCREENSHOT.parent.is_dir() and driver.save_screenshot(str(BLOCK_SCREENSHOT))
+    assert driver.save_screenshot(str(images / BLOCK_SCREENSHOT))
     assert_no_amount(driver, f"block {last_height}")
 
     # The tx page: committed, with the certificate's signers by name.
