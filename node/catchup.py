@@ -27,6 +27,7 @@ blocks wait at most that window ahead of the next height to apply.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from consensus.certificate import CommitCertificate, Verify, verify_commit_certificate
@@ -117,6 +118,31 @@ class FetchRequest:
 
 
 @dataclass(slots=True)
+class PeerFailures:
+    """Failures (a timeout, a lost link) of each peer since its last useful reply,
+    shared by everything that fetches for one catch-up. A peer that never answers
+    costs the fetch timeout each time it is asked, and the blocks after its range
+    wait that long; ranked by this, it is asked again only when every other peer
+    has failed as often. Timeouts never exclude a peer, so an outage slows
+    catch-up but does not stall it."""
+
+    counts: dict[int, int] = field(default_factory=dict)
+
+    def failed(self, peer: int) -> None:
+        self.counts[peer] = self.counts.get(peer, 0) + 1
+
+    def answered(self, peer: int) -> None:
+        self.counts.pop(peer, None)
+
+    def of(self, peer: int) -> int:
+        return self.counts.get(peer, 0)
+
+    def ranked(self, peers: Iterable[int]) -> list[int]:
+        """``peers`` by failures, fewest first, in their own order among equals."""
+        return sorted(peers, key=self.of)
+
+
+@dataclass(slots=True)
 class CatchUp:
     """The plan of one catch-up from ``applied_height`` to ``target_height``."""
 
@@ -135,8 +161,8 @@ class CatchUp:
     _verified: dict[int, VerifiedBlock] = field(default_factory=dict)
     _next_peer: int = 0
     _excluded: set[int] = field(default_factory=set)
-    _failures: dict[int, int] = field(default_factory=dict)
-    """Failures of each peer since its last useful reply (``_pick_peer``)."""
+    failures: PeerFailures = field(default_factory=PeerFailures)
+    """Shared with the catch-up's other fetchers (``_pick_peer``)."""
 
     def __post_init__(self) -> None:
         if not self.peers:
@@ -172,19 +198,16 @@ class CatchUp:
         return requests
 
     def _pick_peer(self) -> int:
-        """The next peer in turn among those not excluded with the fewest failures since
-        their last useful reply. A peer that never answers costs the fetch timeout each
-        time, and the blocks after its range wait that long: it is asked again only
-        when every other peer has failed as often. Timeouts never exclude a peer, so a
-        network outage slows catch-up but does not stall it."""
+        """The next peer in turn among those not excluded with the fewest failures
+        (``PeerFailures``)."""
         candidates = [peer for peer in self.peers if peer not in self._excluded]
         if not candidates:
             return self.peers[0]
-        fewest = min(self._failures.get(peer, 0) for peer in candidates)
+        fewest = min(map(self.failures.of, candidates))
         for _ in range(len(self.peers)):
             peer = self.peers[self._next_peer % len(self.peers)]
             self._next_peer += 1
-            if peer not in self._excluded and self._failures.get(peer, 0) == fewest:
+            if peer not in self._excluded and self.failures.of(peer) == fewest:
                 return peer
         raise AssertionError("a candidate with the fewest failures is always in the rotation")
 
@@ -192,7 +215,7 @@ class CatchUp:
         """The request failed (timeout, lost link): ask its range again, of the next peer."""
         self._outstanding.remove(request)
         self.faults.append((request.peer, detail))
-        self._failures[request.peer] = self._failures.get(request.peer, 0) + 1
+        self.failures.failed(request.peer)
         self._missing.insert(0, (request.first_height, request.last_height))
 
     def on_reply(self, request: FetchRequest, blocks: list[bytes]) -> None:
@@ -209,7 +232,7 @@ class CatchUp:
                 self._verified[height] = checked
             height += 1
         if height > request.first_height:
-            self._failures.pop(request.peer, None)  # a useful reply: back in the rotation
+            self.failures.answered(request.peer)
         if height <= request.last_height:
             if not blocks and request.peer not in self._excluded:
                 self.faults.append((request.peer, "empty reply"))

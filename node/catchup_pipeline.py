@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 
 from consensus.certificate import Verify
 from ledger.genesis import Genesis
-from node.catchup import CatchUp, FetchRequest, VerifiedBlock, verify_certified_block
+from node.catchup import (
+    CatchUp,
+    FetchRequest,
+    PeerFailures,
+    VerifiedBlock,
+    verify_certified_block,
+)
 
 Fetch = Callable[[FetchRequest], Awaitable[list[bytes] | str]]
 """Blocks a peer sent for a request (a prefix of its range), or why it could not answer."""
@@ -109,8 +115,10 @@ class PlanChunks:
 @dataclass(slots=True)
 class PeerChunks:
     """Chunks from ``next_height`` on, with no target: each of up to ``chunk_blocks``
-    blocks from the first of ``peers()`` that has any. A bad block ends its chunk at
-    the block before it and is a fault of its peer (``on_fault``)."""
+    blocks from the first of ``peers()`` that has any, the peers that failed least
+    (``failures``) asked first; once a peer that has not failed says it has no such
+    block, those that have are not asked. A bad block ends its chunk at the block
+    before it and is a fault of its peer (``on_fault``)."""
 
     next_height: int
     peers: Callable[[], Sequence[int]]
@@ -120,23 +128,35 @@ class PeerChunks:
     on_fault: Callable[[int, str], None]
     chunk_blocks: int
     max_bytes: int
+    failures: PeerFailures = field(default_factory=PeerFailures)
 
     async def next_chunk(self) -> list[VerifiedBlock]:
         """The next verified blocks; empty when no peer has block ``next_height``."""
         first = self.next_height
         last = first + self.chunk_blocks - 1
-        for peer in self.peers():
+        none_from_a_sound_peer = False
+        for peer in self.failures.ranked(self.peers()):
+            if none_from_a_sound_peer and self.failures.of(peer):
+                # A peer that has not failed has no such block: a failing one would
+                # cost the fetch timeout at the end of every catch-up to say so too.
+                break
             reply = await self.fetch(FetchRequest(peer, first, last, self.max_bytes))
-            if isinstance(reply, str) or not reply:
+            if isinstance(reply, str):
+                self.failures.failed(peer)
+                continue
+            if not reply:  # it has no such block yet: not a failure
+                none_from_a_sound_peer = none_from_a_sound_peer or not self.failures.of(peer)
                 continue
             blocks: list[VerifiedBlock] = []
             for offset, data in enumerate(reply[: last - first + 1]):
                 checked = verify_certified_block(data, first + offset, self.genesis, self.verify)
                 if isinstance(checked, str):
                     self.on_fault(peer, checked)
+                    self.failures.failed(peer)  # asked last from now on, as a mute one
                     break
                 blocks.append(checked)
             if blocks:
+                self.failures.answered(peer)
                 self.next_height = blocks[-1].height + 1
                 return blocks
         return []

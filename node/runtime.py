@@ -104,7 +104,13 @@ from ledger.stateless_cache import StatelessCache
 from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
-from node.catchup import CatchUp, FetchRequest, VerifiedBlock, certified_block_at
+from node.catchup import (
+    CatchUp,
+    FetchRequest,
+    PeerFailures,
+    VerifiedBlock,
+    certified_block_at,
+)
 from node.catchup_pipeline import LiveChunks, PeerChunks, run_pipelined
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
@@ -353,6 +359,9 @@ class NodeRuntime:
         self._catchup_target: int | None = None
         """While the core's state transfer runs: the highest height it is fetching to."""
         self._catchup_task: asyncio.Task[None] | None = None
+        # Every catch-up and idle probe ranks peers by this one record: a mute peer
+        # learnt of once is asked last from then on, until it answers again.
+        self._peer_failures = PeerFailures()
         # Set once the start-up catch-up has ended: the core's state transfer waits
         # for it rather than fetch and check the same blocks beside it.
         self._startup_catchup_over = asyncio.Event()
@@ -816,6 +825,7 @@ class NodeRuntime:
             chunk_blocks=settings.catchup_chunk_blocks,
             max_parallel=settings.catchup_parallel,
             max_bytes_in_flight=settings.catchup_max_bytes,
+            failures=self._peer_failures,
         )
 
     async def _preverify_proofs(self, blocks: Sequence[VerifiedBlock]) -> None:
@@ -953,6 +963,7 @@ class NodeRuntime:
             functools.partial(self.count_fault, "catchup"),
             self.settings.catchup_chunk_blocks,
             self.settings.catchup_max_bytes,
+            self._peer_failures,
         )
 
     async def _prepare_chunk(self, chunks: PeerChunks) -> list[VerifiedBlock]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from ledger.identity import verify_self_tagged
-from node.catchup import CatchUp, FetchRequest, VerifiedBlock
+from node.catchup import CatchUp, FetchRequest, PeerFailures, VerifiedBlock
 from node.catchup_pipeline import PeerChunks, PlanChunks, run_pipelined
 from tests.spec.ledger_world import World
 
@@ -145,3 +145,43 @@ def test_peer_chunks_ask_the_next_peer_and_count_a_bad_block_as_its_fault() -> N
     assert asked == [1, 2, 3]
     assert [peer for peer, _ in faults] == [3]
     assert chunks.next_height == 5
+
+
+def _peer_chunks_asking(
+    replies: dict[int, list[bytes] | str], failures: PeerFailures, asked: list[int]
+) -> PeerChunks:
+    async def fetch(request: FetchRequest) -> list[bytes] | str:
+        asked.append(request.peer)
+        return replies[request.peer]
+
+    return PeerChunks(
+        5,
+        lambda: [1, 2, 3],
+        fetch,
+        World().genesis,
+        verify_self_tagged,
+        lambda peer, detail: None,
+        chunk_blocks=4,
+        max_bytes=1 << 20,
+        failures=failures,
+    )
+
+
+def test_peer_chunks_ask_a_peer_that_failed_last_and_not_once_a_sound_one_has_nothing() -> None:
+    # Peer 1 timed out before (a mute peer costs the fetch timeout each time).
+    timeout = "fetch failed: TimeoutError"
+    failures = PeerFailures()
+    failures.failed(1)
+    asked: list[int] = []
+    chunks = _peer_chunks_asking({1: timeout, 2: [], 3: []}, failures, asked)
+    assert asyncio.run(chunks.next_chunk()) == []
+    assert asked == [2, 3]  # they have no block 5: nobody newer, peer 1 not asked
+    # When the sound peers fail too, the one that failed least is still asked.
+    asked.clear()
+    chunks = _peer_chunks_asking({1: timeout, 2: timeout, 3: timeout}, failures, asked)
+    assert asyncio.run(chunks.next_chunk()) == []
+    assert asked == [2, 3, 1]
+    assert failures.counts == {1: 2, 2: 1, 3: 1}
+    assert failures.ranked([1, 2, 3]) == [2, 3, 1]
+    failures.answered(1)
+    assert failures.ranked([3, 1, 2]) == [1, 3, 2]  # equals keep their order

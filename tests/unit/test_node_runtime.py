@@ -795,6 +795,59 @@ def test_a_partitioned_runtime_applies_the_first_chunk_while_a_slow_peer_still_a
     asyncio.run(scenario())
 
 
+def test_a_partitioned_runtime_asks_a_mute_peer_once_and_catches_up_from_the_others(
+    tmp_path: Path,
+) -> None:
+    """A connected peer that never answers a fetch (frozen, or byzantine and mute)
+    stayed in the catch-up's round-robin: each range it was given waited out the
+    fetch timeout and held back the blocks after it. It is now asked once; its
+    range and the rest go to the peers that answer."""
+    seed = SEEDS[0]
+    timeout_s = 1.0
+
+    async def scenario() -> None:
+        cluster = Cluster.started(
+            tmp_path,
+            seed,
+            catchup_chunk_blocks=2,
+            catchup_parallel=3,
+            catchup_fetch_timeout_s=timeout_s,
+        )
+        try:
+            behind = await _partition_behind(cluster, 16)
+            partitioned = cluster.runtimes[3]
+            links = partitioned.links
+            fetch_blocks = links.fetch_blocks
+            asked_of_mute: list[int] = []
+            never = asyncio.Event()
+
+            async def peer_1_is_mute(
+                peer: int, first_height: int, last_height: int, max_bytes: int
+            ) -> list[bytes]:
+                if peer == 1:
+                    asked_of_mute.append(first_height)
+                    await never.wait()
+                return await fetch_blocks(peer, first_height, last_height, max_bytes)
+
+            links.fetch_blocks = peer_1_is_mute  # type: ignore[method-assign]
+            started_s = time.monotonic()
+            cluster.network.down.discard(3)
+            await cluster.until(
+                "node 3 caught up by state transfer",
+                lambda: partitioned.store.height() == behind and partitioned.state_transfers > 0,
+            )
+            took_s = time.monotonic() - started_s
+            # In turn, peer 1 was asked 5 times (heights 3, 3, 11, 11 and the onward
+            # 17), each a timeout: 5.05 s. Now once: 1.06 s (seed 11).
+            assert len(asked_of_mute) == 1, f"seed {seed}: peer 1 asked for {asked_of_mute}"
+            assert took_s < 4 * timeout_s, f"seed {seed}: {took_s:.2f} s"
+            cluster.assert_same_chain(list(range(NODES)))
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
 def test_a_partitioned_runtime_catches_up_past_the_checkpoint_to_the_tip_at_once(
     tmp_path: Path,
 ) -> None:
