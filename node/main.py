@@ -219,6 +219,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
             worker=worker,
         )
         runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
+        runtime.metrics.export_proof_pool_restarts(lambda: pool.restarts)
         api = web.AppRunner(
             create_app(runtime, max_body_bytes=settings.api.max_body_bytes),
             handle_signals=False,

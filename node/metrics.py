@@ -109,6 +109,11 @@ class NodeMetrics:
         read from ``read`` at each scrape, so none is missed or counted twice."""
         self.registry.register(_PeerLinkFaults(read))
 
+    def export_proof_pool_restarts(self, read: Callable[[], int]) -> None:
+        """``veil_proof_pool_restarts_total``: new proof pools started because a
+        worker died (``node.proof_pool``), read from ``read`` at each scrape."""
+        self.registry.register(_ReadCounter("veil_proof_pool_restarts", _RESTARTS_HELP, read))
+
     def set_msm_backend(self, backend: str) -> None:
         self.msm.info({"backend": backend})
 
@@ -130,3 +135,18 @@ class _PeerLinkFaults(Collector):
         for kind, count in sorted(self._read().items()):
             family.add_metric([kind], count)
         yield family
+
+
+_RESTARTS_HELP = "New proof pools started because a proof worker process died."
+
+
+class _ReadCounter(Collector):
+    """A counter kept by another object, read at each scrape."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())

@@ -17,12 +17,20 @@ Linux to SIGKILL it when its parent dies (``prctl(PR_SET_PDEATHSIG)``, via
 ctypes), checks the parent is still the node (it may have died before the
 call), and starts a thread that exits the worker once its parent pid
 changes (within ``PARENT_POLL_S``; the fallback where prctl is missing).
+
+A worker that dies (the OOM killer, a crash, an operator's signal) breaks a
+``ProcessPoolExecutor`` for good: every later batch raised
+``BrokenProcessPool``, so the node answered every confidential tx "busy" until
+it was restarted, while it looked healthy. The pool now starts a new executor
+when it finds its executor broken, retries that batch once on it, and counts
+the restart (``restarts``, ``veil_proof_pool_restarts_total``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -31,12 +39,15 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from ledger.tx import MAX_OUTPUTS, RANGE_BITS
 from privacy.generators import bulletproof_generators
 from privacy.rangeproof import RangeStatement, batch_verify
 
 ProofVerifier = Callable[[Sequence[RangeStatement]], Awaitable[list[int]]]
+
+log = logging.getLogger("veil.node.proof_pool")
 
 PR_SET_PDEATHSIG = 1
 """``<linux/prctl.h>``: the signal a process gets when its parent dies."""
@@ -96,18 +107,45 @@ class ProofPool:
     def __init__(self, workers: int) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"proof workers must be a positive int, got {workers!r}")
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers,
+        self._workers = workers
+        self._executor = self._new_executor()
+        self._retired: list[ProcessPoolExecutor] = []
+        self.restarts = 0
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
             initargs=(os.getpid(),),
         )
 
     async def verify(self, statements: Sequence[RangeStatement]) -> list[int]:
+        """``batch_verify`` in a worker; on a broken pool, once more on a new one
+        (a batch that itself kills its worker then raises ``BrokenProcessPool``)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _verify, list(statements))
+        batch = list(statements)
+        executor = self._executor
+        try:
+            return await loop.run_in_executor(executor, _verify, batch)
+        except BrokenProcessPool:
+            self._replace(executor)
+        return await loop.run_in_executor(self._executor, _verify, batch)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A new executor for ``broken``, unless a batch that failed with it already
+        made one (several fail together when their worker dies)."""
+        if self._executor is not broken:
+            return
+        self.restarts += 1
+        log.error("a proof worker died: starting a new proof pool (restart %d)", self.restarts)
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._retired.append(broken)
+        self._executor = self._new_executor()
 
     def close(self) -> None:
+        for retired in self._retired:
+            retired.shutdown(wait=True, cancel_futures=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

@@ -1,0 +1,89 @@
+"""A proof worker that dies no longer breaks the node's proof pool for good: the pool
+starts a new executor, retries the batch once, and counts the restart."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from node.metrics import NodeMetrics
+from node.proof_pool import ProofPool
+
+
+class _KillsItsWorker:
+    """Unpickled in the worker, it ends that process at once: a batch that crashes it."""
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return (os._exit, (3,))
+
+
+def _workers_now() -> set[int]:
+    return {child.pid for child in multiprocessing.active_children() if child.pid is not None}
+
+
+def test_a_killed_worker_is_replaced_and_the_batch_is_retried_on_the_new_pool() -> None:
+    async def scenario() -> None:
+        pool = ProofPool(1)
+        try:
+            assert await pool.verify([]) == []
+            for pid in _workers_now():
+                os.kill(pid, signal.SIGKILL)  # the OOM killer, say
+            time.sleep(0.3)  # let the executor see it die
+            # Before: BrokenProcessPool here and for every batch after.
+            assert await pool.verify([]) == []
+            assert pool.restarts == 1
+            assert await pool.verify([]) == []
+            assert pool.restarts == 1
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_that_kills_its_worker_fails_once_and_the_next_batch_gets_a_new_pool() -> None:
+    async def scenario() -> None:
+        pool = ProofPool(1)
+        try:
+            assert await pool.verify([]) == []
+            with pytest.raises(BrokenProcessPool):
+                await pool.verify([_KillsItsWorker()])  # type: ignore[list-item]
+            assert pool.restarts == 1  # retried once on a new pool, which it killed too
+            assert await pool.verify([]) == []
+            assert pool.restarts == 2
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_batches_failing_together_start_one_new_pool() -> None:
+    async def scenario() -> None:
+        pool = ProofPool(1)
+        try:
+            assert await pool.verify([]) == []
+            for pid in _workers_now():
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.3)
+            answers = await asyncio.gather(*(pool.verify([]) for _ in range(4)))
+            assert answers == [[]] * 4
+            assert pool.restarts == 1
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_restarts_are_in_the_metrics() -> None:
+    metrics = NodeMetrics()
+    restarts = [0]
+    metrics.export_proof_pool_restarts(lambda: restarts[0])
+    restarts[0] = 2
+    text = metrics.render().decode()
+    assert "# TYPE veil_proof_pool_restarts_total counter" in text
+    assert "veil_proof_pool_restarts_total 2.0" in text
