@@ -119,12 +119,14 @@ class FetchRequest:
 
 @dataclass(slots=True)
 class PeerFailures:
-    """Failures (a timeout, a lost link) of each peer since its last useful reply,
-    shared by everything that fetches for one catch-up. A peer that never answers
-    costs the fetch timeout each time it is asked, and the blocks after its range
-    wait that long; ranked by this, it is asked again only when every other peer
-    has failed as often. Timeouts never exclude a peer, so an outage slows
-    catch-up but does not stall it."""
+    """Failures (a timeout, a lost link, a bad block) of each peer since its last
+    useful reply; the runtime keeps one for all its catch-ups and idle probes. A
+    peer that never answers costs the fetch timeout each time it is asked, and the
+    blocks after its range wait that long; ranked by this, it is asked again only
+    when every other peer has failed as often. Timeouts never exclude a peer, so
+    an outage slows catch-up but does not stall it. A peer marked once stays
+    behind the others until it is asked and answers: while they serve, catch-up
+    just spreads its requests over fewer peers."""
 
     counts: dict[int, int] = field(default_factory=dict)
 
