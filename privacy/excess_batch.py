@@ -33,14 +33,14 @@ from collections.abc import Sequence
 
 from privacy import group, msm
 from privacy.sigma import (
-    _BLINDING_BASE,
+    BLINDING_BASE,
     EXCESS_TAG,
     PROOF_BYTES,
     ExcessCheck,
-    _challenge,
     check_excess,
     remember_excess_answer,
     remembered_excess_answer,
+    schnorr_challenge,
 )
 
 WEIGHT_BITS = 128
@@ -91,7 +91,7 @@ def _batch_holds(checks: Sequence[ExcessCheck]) -> bool:
         s = int.from_bytes(proof[32:], "little")
         if s >= group.ORDER:
             return False
-        challenge = _challenge(EXCESS_TAG, (excess,), r_point, message)
+        challenge = schnorr_challenge(EXCESS_TAG, (excess,), r_point, message)
         weight = secrets.randbelow((1 << WEIGHT_BITS) - 1) + 1  # never 0: a 0 drops the proof
         fixed_scalar += weight * s
         scalars += [-weight * challenge, -weight]
@@ -102,7 +102,7 @@ def _batch_holds(checks: Sequence[ExcessCheck]) -> bool:
 def _sum_vanishes(scalars: list[int], points: list[bytes], fixed_scalar: int) -> bool:
     try:
         total = msm.multiscalar_mul(
-            scalars, points, fixed=_BLINDING_BASE, fixed_scalars=[fixed_scalar]
+            scalars, points, fixed=BLINDING_BASE, fixed_scalars=[fixed_scalar]
         )
     except group.GroupError:
         return False  # a point that does not decode: the single checks name it

@@ -57,14 +57,19 @@ EXCESS_TAG = b"veil/sigma/excess/v1"
 EQUAL_COMMITMENTS_TAG = b"veil/sigma/equal-commitments/v1"
 ZERO_COMMITMENT_TAG = b"veil/sigma/zero-commitment/v1"
 _NONCE_TAG = b"veil/sigma/nonce/v1"
-_BLINDING_BASE = msm.fixed_points((PEDERSEN_H,))
-"""``H``, decoded once by the multiscalar backend for every verification."""
+BLINDING_BASE = msm.fixed_points((PEDERSEN_H,))
+"""``H``, decoded once by the multiscalar backend for every verification (the
+single checks here and the batches of ``privacy.excess_batch``)."""
 
 
 # --- the shared Schnorr core --------------------------------------------------
 
 
-def _challenge(tag: bytes, statement: tuple[bytes, ...], r_point: bytes, message: bytes) -> int:
+def schnorr_challenge(
+    tag: bytes, statement: tuple[bytes, ...], r_point: bytes, message: bytes
+) -> int:
+    """The Fiat-Shamir challenge of every proof here; ``privacy.excess_batch`` hashes
+    exactly as the single check does through it."""
     return group.hash_to_scalar(tag, PEDERSEN_G, PEDERSEN_H, *statement, r_point, message)
 
 
@@ -85,7 +90,7 @@ def _prove(
         if nonce:
             break
     r_point = group.mul(nonce, PEDERSEN_H)
-    challenge = _challenge(tag, statement, r_point, message)
+    challenge = schnorr_challenge(tag, statement, r_point, message)
     s = (nonce + challenge * witness) % group.ORDER
     return r_point + group.scalar_to_bytes(s)
 
@@ -102,11 +107,11 @@ def _verify(
     s = int.from_bytes(s_bytes, "little")
     if s >= group.ORDER:
         return False
-    challenge = _challenge(tag, statement, r_point, message)
+    challenge = schnorr_challenge(tag, statement, r_point, message)
     try:
         # Public data only: the variable-time multiscalar backend (privacy.msm) is fine.
         expected = msm.multiscalar_mul(
-            [-challenge], [public], fixed=_BLINDING_BASE, fixed_scalars=[s]
+            [-challenge], [public], fixed=BLINDING_BASE, fixed_scalars=[s]
         )
     except group.GroupError:
         # Unreachable with the checks above (every point is validated); kept so

@@ -241,7 +241,7 @@ def _forge_excess_proof(x: int, excess_encoding: bytes, message: bytes) -> bytes
     """A Schnorr proof for ``x`` whose challenge hashes ``excess_encoding`` as given."""
     nonce = g.random_scalar()
     r_point = g.mul(nonce, PEDERSEN_H)
-    challenge = sigma._challenge(sigma.EXCESS_TAG, (excess_encoding,), r_point, message)
+    challenge = sigma.schnorr_challenge(sigma.EXCESS_TAG, (excess_encoding,), r_point, message)
     return r_point + g.scalar_to_bytes(nonce + challenge * x)
 
 
