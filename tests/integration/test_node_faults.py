@@ -8,6 +8,8 @@ height, and the nodes agree on every block hash and on the state root.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from tests.integration.node_processes import (
     block_txs,
     committed_reports,
     http_json,
+    metric_value,
     submit,
     wait_converged,
     wait_for,
@@ -177,3 +180,32 @@ def test_all_four_sigkilled_mid_load_resume_from_their_wal_and_store(
         # They resume: new txs commit, in the same blocks on all four.
         commit_one_by_one(cluster, attests(funded.world, 3), node=2)
         assert wait_converged(cluster, everyone) >= height + 3
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def test_a_killed_proof_worker_is_replaced_and_transfers_still_commit(
+    tmp_path: Path, funded: Funded
+) -> None:
+    """A dead proof worker broke the node's process pool for good: every later
+    confidential tx was answered 503 NODE_STOPPED until the node was restarted."""
+    with Cluster(tmp_path, funded.world) as cluster:
+        cluster.start()
+        fund(cluster, funded)  # the issue's range proof went through node 1's pool
+        process = cluster.processes[1]
+        assert process is not None
+        workers = _children(process.pid)
+        assert workers, "node 1 has no proof worker after verifying a proof"
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)  # the OOM killer, say
+        url = cluster.urls[1]
+        transfer = funded.transfers[0]
+        code, body = submit(url, transfer.encode())
+        assert code == 202, body
+        code, body = http_json(f"{url}/v1/txs/{transfer.tx_id.hex()}?wait=commit&timeout_ms=20000")
+        assert (code, body["status"]) == (200, "committed"), body
+        assert metric_value(url, "veil_proof_pool_restarts_total") == 1
+        assert "a proof worker died" in cluster.logs[1].read_text()
