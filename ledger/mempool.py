@@ -132,7 +132,8 @@ class PendingTxs:
             # A rule after a deferred balance proof refused the tx, but a bad proof
             # is the earlier reason: the rules again, checking it, give the tx's own.
             return self._stateful(dtx)
-        return replace(checked, excess_checks=tuple(deferred))
+        # Most txs defer nothing (an attest has no balance proof): no copy for them.
+        return replace(checked, excess_checks=tuple(deferred)) if deferred else checked
 
     def recheck(self, checked: CheckedTx) -> CheckedTx:
         """Phase 1's stateful checks again, with every balance proof checked (the
