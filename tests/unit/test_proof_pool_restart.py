@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
@@ -23,60 +24,58 @@ class _KillsItsWorker:
         return (os._exit, (3,))
 
 
-def _workers_now() -> set[int]:
-    return {child.pid for child in multiprocessing.active_children() if child.pid is not None}
+def _kill_workers() -> None:
+    """SIGKILL the pool's worker processes (the OOM killer, say) and let it notice."""
+    for child in multiprocessing.active_children():
+        if child.pid is not None:
+            os.kill(child.pid, signal.SIGKILL)
+    time.sleep(0.3)
+
+
+def _with_warm_pool(scenario: Callable[[ProofPool], Awaitable[None]]) -> None:
+    """Run ``scenario`` on a one-worker pool that has answered once, then close it."""
+
+    async def run() -> None:
+        pool = ProofPool(1)
+        try:
+            assert await pool.verify([]) == []
+            await scenario(pool)
+        finally:
+            pool.close()
+
+    asyncio.run(run())
 
 
 def test_a_killed_worker_is_replaced_and_the_batch_is_retried_on_the_new_pool() -> None:
-    async def scenario() -> None:
-        pool = ProofPool(1)
-        try:
-            assert await pool.verify([]) == []
-            for pid in _workers_now():
-                os.kill(pid, signal.SIGKILL)  # the OOM killer, say
-            time.sleep(0.3)  # let the executor see it die
-            # Before: BrokenProcessPool here and for every batch after.
-            assert await pool.verify([]) == []
-            assert pool.restarts == 1
-            assert await pool.verify([]) == []
-            assert pool.restarts == 1
-        finally:
-            pool.close()
+    async def scenario(pool: ProofPool) -> None:
+        _kill_workers()
+        # Before: BrokenProcessPool here and for every batch after.
+        assert await pool.verify([]) == []
+        assert await pool.verify([]) == []
+        assert pool.restarts == 1
 
-    asyncio.run(scenario())
+    _with_warm_pool(scenario)
 
 
 def test_a_batch_that_kills_its_worker_fails_once_and_the_next_batch_gets_a_new_pool() -> None:
-    async def scenario() -> None:
-        pool = ProofPool(1)
-        try:
-            assert await pool.verify([]) == []
-            with pytest.raises(BrokenProcessPool):
-                await pool.verify([_KillsItsWorker()])  # type: ignore[list-item]
-            assert pool.restarts == 1  # retried once on a new pool, which it killed too
-            assert await pool.verify([]) == []
-            assert pool.restarts == 2
-        finally:
-            pool.close()
+    async def scenario(pool: ProofPool) -> None:
+        with pytest.raises(BrokenProcessPool):
+            await pool.verify([_KillsItsWorker()])  # type: ignore[list-item]
+        assert pool.restarts == 1  # retried once on a new pool, which it killed too
+        assert await pool.verify([]) == []
+        assert pool.restarts == 2
 
-    asyncio.run(scenario())
+    _with_warm_pool(scenario)
 
 
 def test_batches_failing_together_start_one_new_pool() -> None:
-    async def scenario() -> None:
-        pool = ProofPool(1)
-        try:
-            assert await pool.verify([]) == []
-            for pid in _workers_now():
-                os.kill(pid, signal.SIGKILL)
-            time.sleep(0.3)
-            answers = await asyncio.gather(*(pool.verify([]) for _ in range(4)))
-            assert answers == [[]] * 4
-            assert pool.restarts == 1
-        finally:
-            pool.close()
+    async def scenario(pool: ProofPool) -> None:
+        _kill_workers()
+        answers = await asyncio.gather(*(pool.verify([]) for _ in range(4)))
+        assert answers == [[]] * 4
+        assert pool.restarts == 1
 
-    asyncio.run(scenario())
+    _with_warm_pool(scenario)
 
 
 def test_the_restarts_are_in_the_metrics() -> None:
