@@ -20,6 +20,11 @@ Kinds (issue 12):
   (re-signed, so they verify); the others are proposed as usual.
 
 The wrapper counts what it injected (``injected``), logged at exit for the tests.
+
+One kind is not in ``all``, since it is about serving rather than speaking:
+``mute-catchup`` never answers a peer's ``BlocksRequest`` (the node's
+``peer_bridge.pump`` is told not to serve), so a peer catching up from it waits
+out its fetch timeout.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ log = logging.getLogger("veil.node.byzantine")
 
 TEST_ENV_VAR = "VEIL_BYZANTINE_TEST"
 KINDS = ("equivocate", "conflicting-votes", "junk", "censor")
+"""What ``all`` means: the attacks on consensus messages."""
+MUTE_CATCHUP = "mute-catchup"
+KNOWN_KINDS = (*KINDS, MUTE_CATCHUP)
 JUNK_PER_SLOT = 4
 JUNK_REQUESTS = 8
 JUNK_REQUEST_BYTES = 256
@@ -72,10 +80,10 @@ def byzantine_kinds(option: str, environ: dict[str, str] | None = None) -> froze
             f"--byzantine is a test-only attacker; refused unless {TEST_ENV_VAR}=1 is set"
         )
     chosen = set(KINDS) if option == "all" else {k.strip() for k in option.split(",") if k}
-    unknown = sorted(chosen - set(KINDS))
+    unknown = sorted(chosen - set(KNOWN_KINDS))
     if unknown or not chosen:
         raise ByzantineRefusedError(
-            f"--byzantine: unknown kind {unknown[:1]}; known: {list(KINDS)}"
+            f"--byzantine: unknown kind {unknown[:1]}; known: {list(KNOWN_KINDS)}"
         )
     return frozenset(chosen)
 

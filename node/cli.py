@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from node.byzantine import KINDS, TEST_ENV_VAR, ByzantineRefusedError, byzantine_kinds
+from node.byzantine import KNOWN_KINDS, TEST_ENV_VAR, ByzantineRefusedError, byzantine_kinds
 from node.main import EXIT_STARTUP_FAILED, ByzantineOptions, StartupError, load_identity, main
 from node.settings import (
     DEFAULT_API_PORT,
@@ -75,7 +75,9 @@ def init(  # noqa: PLR0917 - one parameter per click option
     "--byzantine",
     default=None,
     metavar="KINDS",
-    help=f"TEST ONLY, needs {TEST_ENV_VAR}=1: attack the others ('all' or {','.join(KINDS)}).",
+    help=(
+        f"TEST ONLY, needs {TEST_ENV_VAR}=1: attack the others ('all' or {','.join(KNOWN_KINDS)})."
+    ),
 )
 @click.option("--censor-signer", default="", metavar="HEX", help="with --byzantine censor")
 @click.option("--byzantine-seed", default=0, type=int)

@@ -34,7 +34,7 @@ from ledger.leveldb_store import LevelDBStore
 from ledger.store import StoreError
 from ledger.stored_block import stored_block_claim
 from node.api.app import create_app
-from node.byzantine import ByzantineLinks
+from node.byzantine import MUTE_CATCHUP, ByzantineLinks
 from node.config import NodeConfigError, replica_config_from_genesis
 from node.logging import configure_logging
 from node.peer_bridge import TransportLinks, pump
@@ -250,7 +250,10 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         )
         try:
             async with asyncio.TaskGroup() as group:
-                pump_task = group.create_task(pump(transport, links, runtime))
+                serve_blocks = byzantine is None or MUTE_CATCHUP not in byzantine.kinds
+                pump_task = group.create_task(
+                    pump(transport, links, runtime, serve_blocks=serve_blocks)
+                )
                 await runtime.run()
                 pump_task.cancel()
         finally:

@@ -96,8 +96,16 @@ class TransportLinks:
             future.set_result(list(reply.blocks))
 
 
-async def pump(transport: PeerTransport, links: TransportLinks, runtime: NodeRuntime) -> None:
-    """Carry every inbound frame to the runtime until cancelled."""
+async def pump(
+    transport: PeerTransport,
+    links: TransportLinks,
+    runtime: NodeRuntime,
+    *,
+    serve_blocks: bool = True,
+) -> None:
+    """Carry every inbound frame to the runtime until cancelled. ``serve_blocks=False``
+    only for a byzantine test node (``node.byzantine``, ``mute-catchup``): it leaves
+    every ``BlocksRequest`` unanswered."""
     async for peer, frame in transport:
         match frame:
             case ConsensusFrame(payload=payload):
@@ -112,11 +120,13 @@ async def pump(transport: PeerTransport, links: TransportLinks, runtime: NodeRun
             case TxsFrame(txs=txs):
                 for tx_bytes in txs:
                     runtime.on_peer_tx(peer, tx_bytes)
-            case BlocksRequest():
+            case BlocksRequest() if serve_blocks:
                 blocks = runtime.blocks_for(frame.first_height, frame.last_height, frame.max_bytes)
                 transport.send(
                     peer, BlocksReply(frame.request_id, frame.first_height, tuple(blocks))
                 )
+            case BlocksRequest():
+                pass  # the mute byzantine test node
             case BlocksReply():
                 links.resolve_blocks(peer, frame)
             case BatchRequest() | BatchReply():
