@@ -127,29 +127,37 @@ BLOCKS_DOWN = 1_000
 """Issue 9: "a node that was down for 1,000 blocks rejoins"."""
 
 
+def restart_node_3_after(
+    cluster: Cluster, funded: Funded, blocks: int, *, watched: int = 0
+) -> tuple[int, int, float]:
+    """Kill node 3 while ``blocks`` blocks commit (seen on node ``watched``), restart it
+    and wait until all four converge: (height at the kill, height, seconds to converge)."""
+    commit_one_by_one(cluster, attests(funded.world, 3), node=watched)
+    wait_converged(cluster, list(cluster.indices))
+    cluster.kill(3)
+    height_at_kill = cluster.height(watched)
+    # Paced so most blocks hold one tx: about 50 blocks a second.
+    with Load(cluster, attests(funded.world, 10_000), interval_s=0.02):
+        wait_for(
+            lambda: cluster.height(watched) >= height_at_kill + blocks,
+            f"{blocks} blocks",
+            timeout_s=600,
+        )
+    cluster.start(3)
+    started_s = time.monotonic()
+    height = wait_converged(cluster, list(cluster.indices), timeout_s=120)
+    return height_at_kill, height, time.monotonic() - started_s
+
+
 def test_a_backup_killed_for_1000_blocks_restarts_and_catches_up(
     tmp_path: Path, funded: Funded
 ) -> None:
     with Cluster(tmp_path, funded.world) as cluster:
         cluster.start()
-        commit_one_by_one(cluster, attests(funded.world, 3), node=0)
-        wait_converged(cluster, list(cluster.indices))
-        cluster.kill(3)
-        height_at_kill = cluster.height(0)
-        # Paced so most blocks hold one tx: about 50 blocks a second.
-        with Load(cluster, attests(funded.world, 10_000), interval_s=0.02):
-            wait_for(
-                lambda: cluster.height(0) >= height_at_kill + BLOCKS_DOWN,
-                f"{BLOCKS_DOWN} blocks",
-                timeout_s=600,
-            )
-        cluster.start(3)
-        started_s = time.monotonic()
-        height = wait_converged(cluster, list(cluster.indices), timeout_s=120)
+        height_at_kill, height, took_s = restart_node_3_after(cluster, funded, BLOCKS_DOWN)
         assert height >= height_at_kill + BLOCKS_DOWN
         print(
-            f"\n{height - height_at_kill} blocks behind: converged "
-            f"{time.monotonic() - started_s:.1f} s after the restart"
+            f"\n{height - height_at_kill} blocks behind: converged {took_s:.1f} s after the restart"
         )
         # And it takes part again: the next block is the same on all four.
         last = attests(funded.world, 1)[0]
@@ -233,20 +241,9 @@ def test_a_restarted_backup_catches_up_past_a_peer_that_never_serves_blocks(
         )
         cluster.start(1, 2, 3)
         wait_healthy(cluster.urls[0])
-        commit_one_by_one(cluster, attests(funded.world, 3), node=1)
-        wait_converged(cluster, list(cluster.indices))
-        cluster.kill(3)
-        height_at_kill = cluster.height(1)
-        with Load(cluster, attests(funded.world, 10_000), interval_s=0.02):
-            wait_for(
-                lambda: cluster.height(1) >= height_at_kill + MUTE_BLOCKS_DOWN,
-                f"{MUTE_BLOCKS_DOWN} blocks",
-                timeout_s=300,
-            )
-        cluster.start(3)
-        started_s = time.monotonic()
-        height = wait_converged(cluster, list(cluster.indices), timeout_s=120)
-        took_s = time.monotonic() - started_s
+        height_at_kill, height, took_s = restart_node_3_after(
+            cluster, funded, MUTE_BLOCKS_DOWN, watched=1
+        )
         print(f"\n{height - height_at_kill} blocks behind a mute peer: converged in {took_s:.1f} s")
         # One 10 s timeout, then the others serve the rest: 11.5 s for 304 blocks
         # (51.0 s for 302 before, when every chunk and the last probe waited on node 0).
