@@ -109,7 +109,6 @@ class ProofPool:
             raise ValueError(f"proof workers must be a positive int, got {workers!r}")
         self._workers = workers
         self._executor = self._new_executor()
-        self._retired: list[ProcessPoolExecutor] = []
         self.restarts = 0
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -139,13 +138,10 @@ class ProofPool:
             return
         self.restarts += 1
         log.error("a proof worker died: starting a new proof pool (restart %d)", self.restarts)
-        broken.shutdown(wait=False, cancel_futures=True)
-        self._retired.append(broken)
+        broken.shutdown(wait=False, cancel_futures=True)  # its worker is gone already
         self._executor = self._new_executor()
 
     def close(self) -> None:
-        for retired in self._retired:
-            retired.shutdown(wait=True, cancel_futures=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

@@ -104,13 +104,7 @@ from ledger.stateless_cache import StatelessCache
 from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
-from node.catchup import (
-    CatchUp,
-    FetchRequest,
-    PeerFailures,
-    VerifiedBlock,
-    certified_block_at,
-)
+from node.catchup import CatchUp, FetchRequest, PeerFailures, VerifiedBlock, certified_block_at
 from node.catchup_pipeline import LiveChunks, PeerChunks, run_pipelined
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
