@@ -373,8 +373,8 @@ def disk(run: ChaosRun) -> None:
             with run.devnet.log_file(victim).open("rb") as log:
                 log.seek(log_size)
                 tail = log.read().decode("utf-8", "replace")
-            if "node halted" not in tail or "Traceback" in tail:
-                run.violations.append(f"node {victim} did not stop cleanly on a full disk")
+            if problem := _unclean_stop(tail):
+                run.violations.append(f"node {victim} did not halt cleanly, disk full: {problem}")
             small.clear()
             top = run.top_height()
             healed_at = time.monotonic()
@@ -386,6 +386,19 @@ def disk(run: ChaosRun) -> None:
             small.unmount()
             run.restart(victim)
         run.rounds += 1
+
+
+def _unclean_stop(log_tail: str) -> str:
+    """Why a node's log since the disk filled is not a clean halt, or "" if it is; the
+    reason quotes the log's last lines so a one-off failure in CI can be read from it."""
+    if "Traceback" in log_tail:
+        reason = "a traceback in its log"
+    elif "node halted" not in log_tail:
+        reason = 'no "node halted" in its log'
+    else:
+        return ""
+    last = " | ".join(log_tail.strip().splitlines()[-6:])
+    return f"{reason}; its log ends: {last[-1500:]}"
 
 
 SCENARIOS: dict[str, Callable[[ChaosRun], None]] = {

@@ -107,6 +107,11 @@ class StoreIOError(StoreError):
     """The backend could not read or write (a failed or short read, a full disk...)."""
 
 
+class StoreLatchedError(StoreIOError):
+    """An earlier block write failed, so the store refuses writes until it is reopened.
+    An I/O error still: the caller that meets it second must stop as the first did."""
+
+
 class StoreInvariantError(StoreError):
     """A caller broke a storage invariant: wrong height, duplicate tx id, bad index change."""
 
@@ -608,7 +613,7 @@ class KeyValueStore(CommittedReads):
         stored, a tx id repeats, or an index change does not match the index.
         """
         if self._write_failure is not None:
-            raise StoreError(
+            raise StoreLatchedError(
                 f"an earlier block write failed ({self._write_failure}); reopen the store"
             )
         _check_write_types(write)
@@ -666,7 +671,7 @@ class KeyValueStore(CommittedReads):
         """Make every block committed with ``sync=False`` durable (one synced empty
         write: the backend's writes reach the disk in order)."""
         if self._write_failure is not None:
-            raise StoreError(
+            raise StoreLatchedError(
                 f"an earlier block write failed ({self._write_failure}); reopen the store"
             )
         try:

@@ -522,8 +522,13 @@ class NodeRuntime:
         self._stopped.set()
 
     def _halt(self, reason: str) -> None:
-        """Stop because something is wrong (not a drain): loud, and the reason kept."""
-        log.error("node halted: %s", reason)
+        """Stop because something is wrong (not a drain): loud, and the first reason
+        kept. Another task may meet the same failure before the node has stopped (the
+        catch-up and the core both write the store): that one is logged, not as a halt."""
+        if self.stop_reason is None:
+            log.error("node halted: %s", reason)
+        else:
+            log.warning("after the stop: %s", reason)
         self.stop(reason)
 
     def _spawn(self, coroutine: Awaitable[object]) -> None:

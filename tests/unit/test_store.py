@@ -37,8 +37,8 @@ from ledger.store import (
     SchemaVersionError,
     Store,
     StoreCorruptError,
-    StoreError,
     StoreInvariantError,
+    StoreLatchedError,
     StoreSnapshot,
     TxLocation,
 )
@@ -337,7 +337,7 @@ def test_a_failed_write_stops_further_commits(tmp_path: Path) -> None:
         )
     assert store.height() == 0
     assert store.state_root() == EMPTY_ROOT
-    with pytest.raises(StoreError, match="reopen"):
+    with pytest.raises(StoreLatchedError, match="reopen"):
         store.commit_block(block_write(1, h("b1"), b"", b"", StateDelta(), []))
     store.close()
     with LevelDBStore(tmp_path / "db") as reopened:
@@ -611,7 +611,7 @@ def test_sync_after_a_failed_write_refuses(tmp_path: Path) -> None:
             block_write(1, h("b1"), b"", b"", StateDelta([(output_key(b"a"), b"1")]), []),
             sync=False,
         )
-    with pytest.raises(StoreError, match="earlier block write failed"):
+    with pytest.raises(StoreLatchedError, match="earlier block write failed"):
         store.sync()
 
 
