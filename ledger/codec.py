@@ -306,8 +306,84 @@ def _decoder_for_record(cls: type[Record]) -> Decoder:
         except (ValueError, TypeError) as exc:  # a record's own __post_init__ checks
             raise DecodeError("INVALID", f"{where}: {exc}") from exc
 
-    Record._decoders[cls] = decode
-    return decode
+    fast = _unnamed_pass(cls, [hints[f.name] for f in dataclasses.fields(cls)], fields, decode)
+    Record._decoders[cls] = fast
+    return fast
+
+
+_LEAF_KINDS = (bytes, int, bool, str)
+
+
+def _inline_test(name: str, tp: Any, consts: dict[str, Any]) -> str | None:
+    """A Python expression that is true iff field ``name`` of type ``tp`` decodes as
+    itself (a leaf, with its markers), its constants put in ``consts``; ``None`` for
+    a field that needs its decoder (a record, a tuple, an optional)."""
+    base, markers = tp, []
+    if get_origin(tp) is Annotated:
+        base, *markers = get_args(tp)
+    if base not in _LEAF_KINDS:
+        return None
+    consts[f"K_{name}"] = base
+    tests = [f"type({name}) is K_{name}"]
+    for index, marker in enumerate(markers):
+        const = f"C_{name}_{index}"
+        if isinstance(marker, FixedLen) and base in (bytes, str):
+            consts[const] = marker.length
+            tests.append(f"len({name}) == {const}")
+        elif isinstance(marker, MaxLen) and base in (bytes, str):
+            consts[const] = marker.length
+            tests.append(f"len({name}) <= {const}")
+        elif isinstance(marker, IntRange) and base is int:
+            consts[f"{const}_low"], consts[f"{const}_high"] = marker.low, marker.high
+            tests.append(f"{const}_low <= {name} <= {const}_high")
+        elif isinstance(marker, (FixedLen, MaxLen, IntRange)):
+            return None  # a marker on another kind: its decoder's rule decides
+    return " and ".join(tests)
+
+
+def _unnamed_pass(
+    cls: type[Record], types_: list[Any], fields: list[tuple[str, Decoder]], decode: Decoder
+) -> Decoder:
+    """``decode`` with a fast first pass compiled for ``cls``: leaf fields tested
+    inline and the record built with positional arguments, where the closures per
+    field and the dict of keyword arguments were most of a tx's decoding (issue 9,
+    CPU per tx; docs/performance.md, "Records decoded by a compiled first pass").
+
+    Anything the fast pass does not accept goes to ``decode``, which accepts or
+    refuses it as before, with the same error: the fast pass only ever answers
+    with what ``decode`` would build (tests/unit/test_codec_fast_paths.py)."""
+    dataclass_fields = dataclasses.fields(cls)
+    if not fields or any(not f.init or f.kw_only for f in dataclass_fields):
+        return decode
+    consts: dict[str, Any] = {"cls": cls, "slow": decode, "UNNAMED": _UNNAMED}
+    names = [f"f{i}" for i in range(len(fields))]
+    tests, args = [], []
+    for name, tp, (_, field_decoder) in zip(names, types_, fields, strict=True):
+        test = _inline_test(name, tp, consts)
+        if test is None:
+            consts[f"D_{name}"] = field_decoder
+            args.append(f"D_{name}({name}, where)")
+        else:
+            tests.append(test)
+            args.append(name)
+    # Only identifiers and constants' names reach the source; their values are in
+    # ``consts``, so no field value or marker is ever formatted into code.
+    source = "\n".join(
+        [
+            "def decode(value, where):",
+            f"    if where is UNNAMED and type(value) is tuple and len(value) == {len(fields)}:",
+            f"        {', '.join(names)}, = value",
+            f"        if {' and '.join(tests) or 'True'}:",
+            "            try:",
+            f"                return cls({', '.join(args)})",
+            "            except (ValueError, TypeError):",  # DecodeError too: decode says why
+            "                pass",
+            "    return slow(value, where)",
+        ]
+    )
+    exec(compile(source, f"<record decoder {cls.__name__}>", "exec"), consts)  # noqa: S102
+    fast: Decoder = consts["decode"]
+    return fast
 
 
 def _decoder_for_type(tp: Any) -> Decoder:

@@ -7,14 +7,16 @@ the plain code did, with the same reasons and messages.
   it is; the reference maps every field through the isinstance chain.
 - ``Record.from_value`` first decodes without building each field's dotted path
   and, only if that fails, decodes again with the path: the reference is that
-  named pass alone (the only pass before).
+  named pass alone (the only pass before). That first pass is compiled per record
+  class (leaves tested inline, the record built positionally); whatever it does
+  not accept goes to the named pass, so both must agree on every field kind.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,8 +25,12 @@ from ledger.codec import (
     INT_MAX,
     INT_MIN,
     MAX_DEPTH,
+    U8,
+    U64,
+    Bytes32,
     DecodeError,
     EncodeError,
+    MaxLen,
     Record,
     _decoder_for_record,
     _record_field_value,
@@ -234,3 +240,60 @@ def test_a_record_of_leaves_encodes_as_before() -> None:
     tx = Tx(b"transfer", b"\x01" * 10, b"\x09" * 64, b"")
     assert tx.to_value() == (b"transfer", b"\x01" * 10, b"\x09" * 64, b"")
     assert Tx.decode(tx.encode()) == tx
+
+
+@dataclass(frozen=True, slots=True)
+class _EveryKind(Record):
+    """One field of each kind the compiled first pass tests inline or hands on."""
+
+    flag: bool
+    small: U8
+    big: U64
+    signed: int
+    digest: Bytes32
+    label: Annotated[str, MaxLen(4)]
+    blob: Annotated[bytes, MaxLen(3)]
+    maybe: Bytes32 | None
+    few: Annotated[tuple[bytes, ...], MaxLen(2)]
+    inner: _ThreeFields
+
+    def __post_init__(self) -> None:
+        if self.small == 7:
+            raise ValueError("seven is refused by the record itself")
+
+
+def _every_kind_value() -> tuple[object, ...]:
+    inner = _ThreeFields(b"x", 1, "y")
+    return _EveryKind(
+        True, 3, 1 << 40, -5, b"\x01" * 32, "ab", b"z", None, (b"q",), inner
+    ).to_value()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=11), min_size=1, max_size=3),
+    st.one_of(_values, st.sampled_from([7, 255, 256, -1, 1 << 64, True, b"\x01" * 32, "abcde"])),
+)
+def test_the_compiled_first_pass_matches_the_named_pass_on_every_field_kind(
+    path: list[int], new: object
+) -> None:
+    """Leaves with each marker, an optional, a bounded tuple, a nested record and a
+    ``__post_init__`` refusal: ``from_value`` (compiled first pass, then the named
+    one on failure) gives what the named pass alone gives, value or error."""
+    mutated = _replace_leaf(_every_kind_value(), path, new)
+    named = _decoder_for_record(_EveryKind)
+    assert_same(
+        _outcome(lambda: _EveryKind.from_value(mutated)),
+        _outcome(lambda: named(mutated, _EveryKind.__name__)),
+    )
+
+
+def test_the_compiled_first_pass_decodes_a_valid_record_of_every_kind() -> None:
+    value = _every_kind_value()
+    decoded = _EveryKind.from_value(value)
+    assert decoded.to_value() == value
+    refused = _replace_leaf(value, [1], 7)
+    assert _outcome(lambda: _EveryKind.from_value(refused)) == (
+        "DecodeError",
+        "INVALID: _EveryKind: seven is refused by the record itself",
+    )
