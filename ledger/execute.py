@@ -66,7 +66,7 @@ from ledger.block import (
     BlockHeader,
     block_hash,
     primary_for_view,
-    tx_root,
+    tx_root_of_encodings,
 )
 from ledger.chain import ChainState, chain_tip
 from ledger.codec import DecodeError
@@ -150,6 +150,8 @@ class _Pass:
     receipts: list[Receipt] = field(default_factory=list)
     included: list[int] = field(default_factory=list)
     txs: list[Tx] = field(default_factory=list)
+    encoded_txs: list[bytes] = field(default_factory=list)
+    """Each included tx's request payload: its canonical encoding (decoding is strict)."""
     rejected: dict[int, TxRejected] = field(default_factory=dict)
 
 
@@ -280,6 +282,7 @@ def _run_pass(
         run.receipts.append(receipt)
         run.included.append(index)
         run.txs.append(dtx.tx)
+        run.encoded_txs.append(screened.payload)
     return run
 
 
@@ -367,7 +370,7 @@ def execute_batch(
         version=BLOCK_VERSION,
         height=height,
         prev_hash=tip.block_hash,
-        tx_root=tx_root(run.txs),
+        tx_root=tx_root_of_encodings(run.encoded_txs),
         state_root=bytes(32),
         proposer=primary_for_view(genesis, metadata.proposed_view),
         view=metadata.proposed_view,

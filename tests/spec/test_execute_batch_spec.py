@@ -22,6 +22,7 @@ from ledger import block as block_module
 from ledger import execute as execute_module
 from ledger.apply import apply_block
 from ledger.batch import BatchMismatchError, BlockMetadata, RejectedRequest, reassemble_batch
+from ledger.block import tx_root
 from ledger.build import BuiltTx, OutputPlan, build_attest, seal_outputs, sign_tx
 from ledger.execute import (
     REQUEST_TAG,
@@ -405,6 +406,8 @@ def test_random_batches_match_the_sequential_rule_and_replay(pre: Pre) -> None:
         payloads = [rng.choice(pool) for _ in range(rng.randint(0, 6))]
         executed = run(pre, list(payloads))
         assert rejections(executed) == reference(pre, payloads), payloads
+        # The root is taken over the included requests' bytes: the same as over the txs.
+        assert executed.block.header.tx_root == tx_root(executed.block.txs), payloads
 
 
 def test_there_are_more_invalid_batch_cases_than_valid_ones() -> None:
