@@ -15,6 +15,7 @@ does that.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -124,13 +125,33 @@ def _to_plain(value: object) -> object:
 def _build_encoder(kind: type[Any]) -> Encoder:
     if dataclasses.is_dataclass(kind):
         names = tuple(f.name for f in dataclasses.fields(kind))
+        scalar_fields = _scalar_fields_getter(kind, names)
         if kind in _NESTED:
+            if scalar_fields is not None:
+                return scalar_fields
             return lambda value: [_to_plain(getattr(value, name)) for name in names]
         tag = kind.__name__
+        if scalar_fields is not None:
+            return lambda value: (tag, scalar_fields(value))
         return lambda value: [tag, [_to_plain(getattr(value, name)) for name in names]]
     if issubclass(kind, tuple):
         return lambda value: [_to_plain(item) for item in value]
     return lambda value: value
+
+
+_SCALAR_HINTS = (int, bool, bytes, str)
+
+
+def _scalar_fields_getter(kind: type[Any], names: tuple[str, ...]) -> Encoder | None:
+    """For a dataclass of two or more scalar fields: all of them as one tuple, read at
+    once (msgpack packs a tuple as the array ``_to_plain``'s list would be). A batch's
+    requests went through a list, a ``getattr`` and a ``_to_plain`` call per field:
+    two thirds of encoding a PRE-PREPARE of 64 requests (issue 9)."""
+    hints = get_type_hints(kind)
+    if len(names) < 2 or any(hints[name] not in _SCALAR_HINTS for name in names):
+        return None
+    getter: Encoder = operator.attrgetter(*names)
+    return getter
 
 
 def _pack(value: object) -> bytes:
