@@ -347,7 +347,8 @@ def _unnamed_pass(
     """``decode`` with a fast first pass compiled for ``cls``: leaf fields tested
     inline and the record built with positional arguments, where the closures per
     field and the dict of keyword arguments were most of a tx's decoding (issue 9,
-    CPU per tx; docs/performance.md, "Records decoded by a compiled first pass").
+    CPU per tx; docs/performance.md, "Decoding and encoding without closures per
+    field").
 
     Anything the fast pass does not accept goes to ``decode``, which accepts or
     refuses it as before, with the same error: the fast pass only ever answers
