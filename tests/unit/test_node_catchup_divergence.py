@@ -12,6 +12,7 @@ and the start-up catch-up. The divergence is injected where it shows:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from node.app import BlockMismatchError
@@ -75,18 +76,21 @@ def test_a_state_transfer_that_diverges_halts_the_node(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+async def restart_behind_and_halt(cluster: Cluster, inject: Callable[[NodeRuntime], None]) -> str:
+    """Node 3 crashed while 5 blocks committed, restarted with ``inject`` applied before
+    its loop runs (so its start-up catch-up meets it first); the reason it halted."""
+    await cluster.crash(3)
+    await commit_attests(cluster, range(1, 6))
+    restarted = cluster.start(3)
+    inject(restarted)
+    return await halted(cluster, 3)
+
+
 def test_a_start_up_catch_up_that_diverges_halts_the_node(tmp_path: Path) -> None:
     async def scenario() -> None:
-        network = MemoryNetwork(SEED)
-        cluster = Cluster(tmp_path, small_world(), network)
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, SEED)
         try:
-            await cluster.crash(3)
-            await commit_attests(cluster, range(1, 6))
-            restarted = cluster.start(3)
-            diverge(restarted)  # before its loop runs: the start-up catch-up applies
-            reason = await halted(cluster, 3)
+            reason = await restart_behind_and_halt(cluster, diverge)
             assert "diverged" in reason, reason
         finally:
             await cluster.stop_all()

@@ -21,9 +21,13 @@ from ledger.leveldb_store import LevelDBStore
 from ledger.store import StoreIOError, StoreLatchedError
 from node.runtime import NodeRuntime
 from node.services import Accepted
-from tests.node_net import MemoryNetwork
-from tests.unit.test_node_catchup_divergence import SEED, commit_attests, halted
-from tests.unit.test_node_runtime import NODES, Cluster, _attest, small_world
+from tests.unit.test_node_catchup_divergence import (
+    SEED,
+    commit_attests,
+    halted,
+    restart_behind_and_halt,
+)
+from tests.unit.test_node_runtime import Cluster, _attest
 
 
 def latch_store(runtime: NodeRuntime) -> None:
@@ -55,9 +59,7 @@ def test_an_execution_on_a_store_latched_by_another_write_halts_the_node(
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        cluster = Cluster(tmp_path, small_world(), MemoryNetwork(SEED))
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, SEED)
         try:
             await commit_attests(cluster, range(1, 3))
             latch_store(cluster.runtimes[3])
@@ -77,15 +79,9 @@ def test_an_execution_on_a_store_latched_by_another_write_halts_the_node(
 
 def test_a_catch_up_on_a_store_latched_by_another_write_halts_the_node(tmp_path: Path) -> None:
     async def scenario() -> None:
-        cluster = Cluster(tmp_path, small_world(), MemoryNetwork(SEED))
-        for index in range(NODES):
-            cluster.start(index)
+        cluster = Cluster.started(tmp_path, SEED)
         try:
-            await cluster.crash(3)
-            await commit_attests(cluster, range(1, 6))
-            restarted = cluster.start(3)
-            latch_store(restarted)  # before its loop runs: the start-up catch-up applies
-            reason = await halted(cluster, 3)
+            reason = await restart_behind_and_halt(cluster, latch_store)
             assert reason.startswith("store write failed at height"), reason
             await close_halted(cluster, 3)
         finally:
