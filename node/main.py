@@ -36,6 +36,7 @@ from ledger.stored_block import stored_block_claim
 from node.api.app import create_app
 from node.byzantine import MUTE_CATCHUP, ByzantineLinks
 from node.config import NodeConfigError, replica_config_from_genesis
+from node.gc_policy import settle_after_startup
 from node.logging import configure_logging
 from node.peer_bridge import TransportLinks, pump
 from node.peer_config import PeerLinkConfig, PeerTlsFiles
@@ -238,6 +239,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runtime.stop, f"signal {signal.Signals(signum).name}")
+        settle_after_startup()
         log.info(
             "validator %d of chain %s at height %d; API on %s:%d; range proofs verified "
             "with the %s multiscalar backend",
