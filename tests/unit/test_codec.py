@@ -166,3 +166,11 @@ def test_a_leaf_one_level_too_deep_is_refused_and_one_at_the_limit_is_not() -> N
         assert decode_value(msgpack.packb(at_limit)) == at_limit
         assert reason(msgpack.packb((at_limit,))) == "TOO_DEEP"
     assert reason(msgpack.packb((1, 2.5))) == "FLOAT"
+
+
+def test_a_failed_encoding_leaves_nothing_for_the_next() -> None:
+    """Encoding reuses one msgpack packer per thread: a value it fails on midway
+    (a lone surrogate passes the type checks) must not leave bytes behind."""
+    with pytest.raises(EncodeError, match="lone surrogate"):
+        encode_value(("ok", b"\x01" * 40, "\ud800"))
+    assert encode_value(SAMPLE.to_value()) == msgpack.packb(SAMPLE.to_value())
