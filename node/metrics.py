@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram, Info
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
@@ -46,6 +46,8 @@ class NodeMetrics:
     def __init__(self, *, namespace: str = "veil") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
+        # python_gc_*: collections by generation, so an operator sees node.gc_policy work.
+        GCCollector(registry=registry)
 
         def gauge(name: str, documentation: str) -> Gauge:
             return Gauge(name, documentation, namespace=namespace, registry=registry)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.metrics import NodeMetrics
@@ -56,3 +58,12 @@ def test_two_nodes_in_one_process_keep_separate_values() -> None:
     assert one[("veil_commit_latency_seconds_bucket", (("le", "0.5"),))] == 1
     assert one[("veil_commit_latency_seconds_bucket", (("le", "0.25"),))] == 0
     assert one[("veil_msm_info", (("backend", "native"),))] == 1
+
+
+def test_the_collector_is_exported_by_generation() -> None:
+    """``node.gc_policy`` spaces out full collections: an operator sees it here."""
+    before = gc.get_stats()[2]["collections"]
+    gc.collect()
+    found = samples(NodeMetrics())
+    assert found[("python_gc_collections_total", (("generation", "2"),))] >= before + 1
+    assert ("python_gc_collections_total", (("generation", "0"),)) in found
