@@ -4,9 +4,10 @@ Why: under load a validator holds some 190,000 container objects that live for
 seconds or minutes (the mempool's and execution's caches, the core's window of
 recent requests, the state tree's node cache, and what start-up loaded). A full
 collection walks all of them. At CPython's default thresholds one ran every
-8-10 s at 1,000 attests/s, took 110-125 ms of CPU, paused the event loop as
-long, and found nothing: those objects are freed by reference counting. That
-was 3.9 % of a node's CPU (docs/performance.md, "The garbage collector").
+8-10 s at 1,000 attests/s, took 97-114 ms of CPU, held the GIL (so the event
+loop stood still) as long, and found nothing: those objects are freed by
+reference counting. Four of them were 2.7 % of a node's CPU over a 20 s run
+(docs/performance.md, "The garbage collector, and msgpack's packer").
 
 So once start-up is over:
 
