@@ -612,10 +612,7 @@ class KeyValueStore(CommittedReads):
         nothing) if the height is not ``height() + 1``, the hash is already
         stored, a tx id repeats, or an index change does not match the index.
         """
-        if self._write_failure is not None:
-            raise StoreLatchedError(
-                f"an earlier block write failed ({self._write_failure}); reopen the store"
-            )
+        self._refuse_if_latched()
         _check_write_types(write)
         height, block_hash = write.height, write.block_hash
         if height != self._height + 1:
@@ -667,13 +664,16 @@ class KeyValueStore(CommittedReads):
         self._history_floor = floor
         return update.root
 
-    def sync(self) -> None:
-        """Make every block committed with ``sync=False`` durable (one synced empty
-        write: the backend's writes reach the disk in order)."""
+    def _refuse_if_latched(self) -> None:
         if self._write_failure is not None:
             raise StoreLatchedError(
                 f"an earlier block write failed ({self._write_failure}); reopen the store"
             )
+
+    def sync(self) -> None:
+        """Make every block committed with ``sync=False`` durable (one synced empty
+        write: the backend's writes reach the disk in order)."""
+        self._refuse_if_latched()
         try:
             self._backend.write([])
         except BaseException as exc:
