@@ -116,6 +116,16 @@ def encode_value(value: Value) -> bytes:
         raise EncodeError("a string is not valid Unicode (a lone surrogate)") from None
 
 
+def bin_header(length: int) -> bytes:
+    """The header msgpack (and so ``encode_value``) puts before ``length`` bytes:
+    ``bin 8``, ``bin 16`` or ``bin 32``, whichever is the shortest that fits."""
+    if length < 1 << 8:
+        return b"\xc4" + length.to_bytes(1, "big")
+    if length < 1 << 16:
+        return b"\xc5" + length.to_bytes(2, "big")
+    return b"\xc6" + length.to_bytes(4, "big")
+
+
 def _refuse_map(_pairs: object) -> object:
     raise DecodeError("MAP", "maps are not allowed in canonical encoding")
 

@@ -24,7 +24,7 @@ from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from ledger.codec import encode_value
+from ledger.codec import bin_header, encode_value
 
 CHAIN_ID_BYTES = 32
 PUBLIC_KEY_BYTES = 32
@@ -41,16 +41,37 @@ class KeyFileError(Exception):
 
 def check_domain_tag(domain_tag: bytes) -> None:
     """Raise ``ValueError`` unless the tag looks like ``b"veil/<kind>/v<N>"``."""
-    if not isinstance(domain_tag, bytes) or not _DOMAIN_TAG.match(domain_tag):
+    if not isinstance(domain_tag, bytes) or not _DOMAIN_TAG.fullmatch(domain_tag):
         raise ValueError(f"domain tag {domain_tag!r} must look like b'veil/<kind>/v<N>'")
 
 
 def signing_bytes(domain_tag: bytes, chain_id: bytes, payload: bytes) -> bytes:
-    """The exact bytes an ed25519 signature covers."""
+    """The exact bytes an ed25519 signature covers: ``encode_value((domain_tag,
+    chain_id, payload))``.
+
+    A validator builds these twice per tx (its id, its signature), so the
+    checked head of the array is kept per (tag, chain id) and only the payload's
+    ``bin`` header is made per call: 0.6 µs instead of 2.8 µs (docs/performance.md).
+    """
+    if type(domain_tag) is bytes and type(chain_id) is bytes and type(payload) is bytes:
+        head = _SIGNED_HEADS.get((domain_tag, chain_id))
+        if head is not None:
+            return head + bin_header(len(payload)) + payload
     check_domain_tag(domain_tag)
     if len(chain_id) != CHAIN_ID_BYTES:
         raise ValueError(f"chain id must be {CHAIN_ID_BYTES} bytes, got {len(chain_id)}")
-    return encode_value((domain_tag, chain_id, payload))
+    signed = encode_value((domain_tag, chain_id, payload))
+    if type(chain_id) is bytes and len(_SIGNED_HEADS) < _MAX_SIGNED_HEADS:
+        empty = encode_value((domain_tag, chain_id, b""))
+        _SIGNED_HEADS[(domain_tag, chain_id)] = empty[: -len(bin_header(0))]
+    return signed
+
+
+_SIGNED_HEADS: dict[tuple[bytes, bytes], bytes] = {}
+"""(domain tag, chain id) -> the canonical array's bytes before the payload's; only
+checked pairs enter. Tags are constants and a node has one chain id; the bound
+keeps a process that meets many chains (tests, tools) from growing it."""
+_MAX_SIGNED_HEADS = 1024
 
 
 def ed25519_key_problem(public_key: bytes) -> str | None:

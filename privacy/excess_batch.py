@@ -79,7 +79,7 @@ def _batch_holds(checks: Sequence[ExcessCheck]) -> bool:
     fixed_scalar = 0
     scalars: list[int] = []
     points: list[bytes] = []
-    for check in checks:
+    for check, weight in zip(checks, batch_weights(len(checks)), strict=True):
         excess, message, proof = check.excess, check.message, check.proof
         if not (type(excess) is bytes and type(message) is bytes and type(proof) is bytes):
             return False
@@ -92,11 +92,21 @@ def _batch_holds(checks: Sequence[ExcessCheck]) -> bool:
         if s >= group.ORDER:
             return False
         challenge = schnorr_challenge(EXCESS_TAG, (excess,), r_point, message)
-        weight = secrets.randbelow((1 << WEIGHT_BITS) - 1) + 1  # never 0: a 0 drops the proof
         fixed_scalar += weight * s
         scalars += [-weight * challenge, -weight]
         points += [excess, r_point]
     return _sum_vanishes(scalars, points, fixed_scalar)
+
+
+def batch_weights(count: int) -> list[int]:
+    """``count`` independent weights, uniform in [1, 2^128 − 1], from one read of the
+    OS CSPRNG: one ``getrandom`` a batch instead of one a proof. A draw of 0 (it
+    would drop its proof from the sum) is replaced by a fresh uniform nonzero one,
+    which keeps every weight uniform on the nonzero values."""
+    size = WEIGHT_BITS // 8
+    pool = secrets.token_bytes(size * count)
+    weights = [int.from_bytes(pool[i : i + size], "little") for i in range(0, len(pool), size)]
+    return [w if w else secrets.randbelow((1 << WEIGHT_BITS) - 1) + 1 for w in weights]
 
 
 def _sum_vanishes(scalars: list[int], points: list[bytes], fixed_scalar: int) -> bool:

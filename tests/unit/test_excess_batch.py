@@ -4,6 +4,7 @@ the proofs the single check refuses, and every answer it gives is remembered."""
 from __future__ import annotations
 
 import random
+import secrets
 
 import pytest
 from hypothesis import given, settings
@@ -156,3 +157,18 @@ def test_deferred_checks_answer_true_are_collected_and_end_with_the_block() -> N
     assert verify_excess(good.excess, good.message, good.proof) is True
     other = TAMPERINGS["s + 1"](valid_check(rng))
     assert verify_excess(other.excess, other.message, other.proof) is False  # not deferred now
+
+
+def test_batch_weights_are_nonzero_128_bit_and_fresh() -> None:
+    weights = excess_batch.batch_weights(64)
+    assert len(weights) == 64
+    assert all(0 < w < 1 << excess_batch.WEIGHT_BITS for w in weights)
+    assert len(set(weights)) == 64  # a collision has probability about 2^-116
+    assert weights != excess_batch.batch_weights(64)
+
+
+def test_a_zero_draw_is_replaced_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A zero weight would drop its proof from the sum, so a bad proof would pass.
+    monkeypatch.setattr(secrets, "token_bytes", bytes)  # all zeros
+    weights = excess_batch.batch_weights(3)
+    assert all(0 < w < 1 << excess_batch.WEIGHT_BITS for w in weights)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.codec import EncodeError, encode_value
 from ledger.identity import (
     KeyFileError,
     SigningIdentity,
@@ -82,7 +83,40 @@ def test_signing_bytes_are_unambiguous() -> None:
     assert signing_bytes(TRANSFER, CHAIN_A, b"ab") != signing_bytes(TRANSFER, CHAIN_A, b"a")
 
 
-@pytest.mark.parametrize("tag", [b"", b"transfer", b"veil/tx/transfer", b"VEIL/tx/v1", b"veil//v1"])
+@pytest.mark.parametrize("length", [0, 1, 255, 256, 65535, 65536, 70000])
+def test_signing_bytes_are_the_canonical_triple_at_every_bin_size(length: int) -> None:
+    # The first call checks the pair and keeps its head; the second takes the fast path.
+    payload = os.urandom(length)
+    for _ in range(2):
+        assert signing_bytes(TRANSFER, CHAIN_A, payload) == encode_value(
+            (TRANSFER, CHAIN_A, payload)
+        )
+
+
+@given(
+    tag=st.from_regex(rb"\Aveil/[a-z0-9_]{1,12}(/[a-z0-9_]{1,12}){0,2}/v[0-9]{1,3}\Z"),
+    chain=st.binary(min_size=32, max_size=32),
+    payload=st.binary(max_size=600),
+)
+def test_signing_bytes_match_encode_value(tag: bytes, chain: bytes, payload: bytes) -> None:
+    assert signing_bytes(tag, chain, payload) == encode_value((tag, chain, payload))
+    assert signing_bytes(tag, chain, payload) == encode_value((tag, chain, payload))
+
+
+def test_a_kept_head_does_not_let_bad_input_through() -> None:
+    signing_bytes(TRANSFER, CHAIN_A, b"warm")  # the pair's head is now kept
+    with pytest.raises(ValueError):
+        signing_bytes(TRANSFER, b"short", b"p")
+    with pytest.raises(ValueError):
+        signing_bytes(TRANSFER + b"\n", CHAIN_A, b"p")
+    # A payload of another type takes the checked path: encode_value's refusal.
+    with pytest.raises(EncodeError):
+        signing_bytes(TRANSFER, CHAIN_A, bytearray(b"p"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "tag", [b"", b"transfer", b"veil/tx/transfer", b"VEIL/tx/v1", b"veil//v1", b"veil/tx/v1\n"]
+)
 def test_bad_domain_tags_are_refused(tag: bytes) -> None:
     with pytest.raises(ValueError):
         check_domain_tag(tag)
