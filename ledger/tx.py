@@ -30,17 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from ledger.codec import (
-    U32,
-    U64,
-    Bytes32,
-    Bytes64,
-    DecodeError,
-    FixedLen,
-    MaxLen,
-    Record,
-    bin_header,
-)
+from ledger.codec import U32, U64, Bytes32, Bytes64, DecodeError, FixedLen, MaxLen, Record
 from ledger.identity import signing_bytes
 from ledger.reasons import Reason, TxRejected
 
@@ -470,8 +460,12 @@ def decode_tx(data: bytes, chain_id: bytes, *, max_tx_bytes: int) -> DecodedTx:
 
 
 def _bin_size(length: int) -> int:
-    """Bytes msgpack uses for a ``bin`` of ``length`` bytes, header included."""
-    return len(bin_header(length)) + length
+    """Bytes msgpack uses for a ``bin`` of ``length`` bytes (bin8/bin16/bin32 header + data)."""
+    if length < 1 << 8:
+        return 2 + length
+    if length < 1 << 16:
+        return 3 + length
+    return 5 + length
 
 
 def encoded_size(tx: Tx) -> int:
