@@ -11,7 +11,9 @@ of the lanes that use it.
 
 Answers, per tx: accepted or already known (``pending``/``committed``) is an
 *ack*; a busy answer (429/503) keeps the tx in its lane and parks the lane for
-the ``Retry-After`` (a per-tx busy answer also moves the lane to the next node);
+the ``Retry-After`` (a per-tx busy answer also moves the lane to the next node,
+unless txs the lane had acked there are not committed yet: a bank's later nonce sent
+elsewhere could commit first and turn the earlier ones ``REPLAYED``);
 any other error is a *refusal*, counted by code (a
 refused transfer ends its chain). A node that cannot be reached is skipped
 for a second and its lanes go to the next node. An acked tx not committed
@@ -78,6 +80,8 @@ class Lane:
     in_flight: bool = False
     parked_until_s: float = 0.0
     dead: bool = False
+    open: set[bytes] = field(default_factory=set)
+    """Its txs acked by ``node`` and not yet seen committed."""
 
 
 @dataclass(slots=True)
@@ -139,6 +143,7 @@ class Driver:
         self._last_resubmit_scan_s = 0.0
         self._ours = {tx.tx_id: tx.data for lane in self.lanes for tx in lane.txs}
         """Every tx the lanes hold, by id: only these are tracked and resubmitted."""
+        self._lane_of = {tx.tx_id: lane for lane in self.lanes for tx in lane.txs}
         self._open: set[bytes] = set()
         """Acked, not yet seen committed."""
         self._poll_node = 0
@@ -312,7 +317,11 @@ class Driver:
                 lane.parked_until_s = now_s + 1.0
                 # The next try goes to the next node: a node cut off from the others stays
                 # busy for good once its mempool is full, and held a chain there forever.
-                lane.node = (node + 1) % len(self.urls)
+                # Not while the lane's acked txs there are open: the node may not have
+                # gossiped them, and a later nonce committed first replays them. A cut-off
+                # node's open txs go elsewhere after resubmit_after_s, which frees the lane.
+                if not lane.open:
+                    lane.node = (node + 1) % len(self.urls)
                 return
             self.stats.refused[code] += 1
             if lane.txs and lane.txs[0] is tx:
@@ -335,6 +344,7 @@ class Driver:
             self.stats.acked[tx.tx_id] = ack
             if tx.tx_id not in self.stats.committed_at_s:
                 self._open.add(tx.tx_id)
+                lane.open.add(tx.tx_id)
             if self.on_ack is not None:
                 self.on_ack(ack)
         if lane.chained and tx.tx_id not in self.stats.committed_at_s:
@@ -374,12 +384,17 @@ class Driver:
                 self._settle_rejected(tx.tx_id)
 
     def _settle_rejected(self, tx_id: bytes) -> None:
-        self._open.discard(tx_id)
+        self._settle(tx_id)
         lane = self._waiting.pop(tx_id, None)
         if lane is not None:
             lane.waiting_for = None
             lane.dead = True
             self.stats.broken_chains += 1
+
+    def _settle(self, tx_id: bytes) -> None:
+        """The tx is committed or rejected for good: no longer open, nor holding its lane."""
+        self._open.discard(tx_id)
+        self._lane_of[tx_id].open.discard(tx_id)
 
     # --- HTTP --------------------------------------------------------------------
 
@@ -464,7 +479,7 @@ class Driver:
                 continue
             stats.committed_at_s[tx_id] = now_s
             stats.committed_height[tx_id] = height
-            self._open.discard(tx_id)
+            self._settle(tx_id)
             lane = self._waiting.pop(tx_id, None)
             if lane is not None and lane.waiting_for == tx_id:
                 lane.waiting_for = None

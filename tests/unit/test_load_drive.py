@@ -66,3 +66,24 @@ def test_a_busy_answer_moves_the_lane_to_the_next_node() -> None:
     assert driver.stats.busy["MEMPOOL_FULL"] == 1
     driver._on_result(lane, tx, {"error": {"code": "RATE_LIMITED"}}, 3, sent_s=0.0)
     assert lane.node == 0
+
+
+def test_a_busy_answer_keeps_the_lane_where_its_acked_txs_are_open() -> None:
+    """A bank's attests carry rising nonces. With nonces 0–9 acked at node 1 and not yet
+    gossiped, nonce 10 sent to node 2 after a busy answer could commit first, and 0–9
+    came back ``REPLAYED`` (102 of 19,819 attests in one 1,600/s run, eighth session)."""
+    lanes = _lanes()
+    driver = Driver(
+        [f"http://node{i}" for i in range(LANES)], b"c", lanes, rate=8.0, max_in_flight=1
+    )
+    lane = lanes[1]
+    acked, busy = lane.txs[0], lane.txs[1]
+    driver._on_result(lane, acked, {"status": "pending"}, 1, sent_s=0.0)
+    assert lane.open == {acked.tx_id} and lane.txs[0] is busy
+    driver._on_result(lane, busy, {"error": {"code": "MEMPOOL_FULL"}}, 1, sent_s=0.0)
+    assert lane.node == 1  # held: its open nonce is at node 1
+    assert lane.parked_until_s > 0.0 and lane.txs[0] is busy
+    driver._settle(acked.tx_id)  # what the commit poll does when it sees the block
+    assert not lane.open and not driver._open
+    driver._on_result(lane, busy, {"error": {"code": "MEMPOOL_FULL"}}, 1, sent_s=0.0)
+    assert lane.node == 2  # nothing open any more: free to move on
