@@ -48,7 +48,11 @@ NAMESPACE_SEPARATOR = b":"
 MAX_STATE_KEY_BYTES = 256
 MAX_STATE_VALUE_BYTES = 1 << 20
 
-_NAMESPACE = re.compile(rb"^[a-z]{1,16}$")
+_NAMESPACE = re.compile(rb"[a-z]{1,16}")
+_CHECKED_NAMESPACES: set[bytes] = set()
+"""Namespaces that passed: every state key's check starts here, and they are code
+constants, so a handful (bounded all the same by ``_MAX_CHECKED_NAMESPACES``)."""
+_MAX_CHECKED_NAMESPACES = 64
 
 
 class StateKeyError(ValueError):
@@ -57,8 +61,13 @@ class StateKeyError(ValueError):
 
 def check_namespace(namespace: bytes) -> None:
     """Raise ``StateKeyError`` unless ``namespace`` is 1-16 lowercase ASCII letters."""
-    if not isinstance(namespace, bytes) or not _NAMESPACE.match(namespace):
+    if type(namespace) is bytes and namespace in _CHECKED_NAMESPACES:
+        return
+    # fullmatch: with match and "$", a trailing newline passed.
+    if not isinstance(namespace, bytes) or not _NAMESPACE.fullmatch(namespace):
         raise StateKeyError(f"namespace {namespace!r} must be 1-16 lowercase ASCII letters")
+    if type(namespace) is bytes and len(_CHECKED_NAMESPACES) < _MAX_CHECKED_NAMESPACES:
+        _CHECKED_NAMESPACES.add(namespace)
 
 
 def state_key(namespace: bytes, key: bytes) -> bytes:

@@ -253,9 +253,16 @@ def test_state_view_overlays_pending_writes(make_store: Callable[[], Store]) -> 
 
 def test_state_keys_are_checked() -> None:
     assert split_state_key(state_key(b"out", b"a:b")) == (b"out", b"a:b")
-    for bad_namespace in [b"", b"Out", b"o:t", b"x" * 17, b"\xff"]:
+    for bad_namespace in [b"", b"Out", b"o:t", b"x" * 17, b"\xff", b"out\n"]:
         with pytest.raises(StateKeyError):
             state_key(bad_namespace, b"k")
+    # Once "out" has passed (it is remembered), its neighbours still do not.
+    not_bytes: list[object] = [bytearray(b"out"), "out"]
+    for wrong in [*not_bytes, b"out\n", b"outt" * 5]:
+        with pytest.raises(StateKeyError):
+            state_key(wrong, b"k")  # type: ignore[arg-type]
+    with pytest.raises(StateKeyError):
+        split_state_key(b"out\n:k")
     delta = StateDelta()
     with pytest.raises(StateKeyError):
         delta.put(b"no-namespace", b"v")
