@@ -119,6 +119,9 @@ class LoadReport:
     """``run_cpu_s_per_node`` per committed tx, mean over the nodes: the load-independent
     cost figure (the window's can mislead while commits lag behind submissions)."""
     generator_cpu_s: float
+    """The generator's own process CPU in the submit window (the nodes' window)."""
+    generator_prepare_cpu_s: float
+    """Its own CPU preparing the txs (signing, funding); the proving workers are not in it."""
     load_average: tuple[float, float, float]
 
     def to_json(self, *, with_outcomes: bool = False) -> dict[str, object]:
@@ -194,7 +197,7 @@ async def run_load(
     workers = workers or default_workers()
     target = await asyncio.to_thread(open_target, Path(devnet_dir))
     total = count if count is not None else prepared_count(kind, duration_s, rate)
-    generator_cpu_start = time.process_time()
+    prepare_cpu_start = time.process_time()
     lanes = await asyncio.to_thread(
         functools.partial(
             build_lanes,
@@ -218,9 +221,12 @@ async def run_load(
         pids = target.pids
         cpu_before = read_cpu(pids)
         started_s = time.time()
+        generator_cpu_start = time.process_time()
+        generator_prepare_cpu_s = generator_cpu_start - prepare_cpu_start
         console.print(f"submitting {prepared} {kind} txs for {duration_s:g} s")
         await driver.submit_for(duration_s, stop)
         ended_s = time.time()
+        generator_cpu_s = time.process_time() - generator_cpu_start
         cpu_window = _diff_cpu(cpu_before, read_cpu(pids))
         loadavg = load_average()
         await driver.drain(drain_s)
@@ -231,7 +237,6 @@ async def run_load(
     finally:
         follower.cancel()
         await driver.close()
-    generator_cpu_s = time.process_time() - generator_cpu_start
     window_s = max(1e-9, ended_s - started_s)
     outcomes = []
     latencies = []
@@ -309,5 +314,6 @@ async def run_load(
         run_cpu_s_per_node=tuple(r.total_s if r is not None else None for r in cpu_run),
         run_cpu_ms_per_tx=run_cpu_ms_per_tx,
         generator_cpu_s=generator_cpu_s,
+        generator_prepare_cpu_s=generator_prepare_cpu_s,
         load_average=loadavg,
     )

@@ -107,6 +107,9 @@ def test_json_command_line(devnet: Devnet, capsys: pytest.CaptureFixture[str]) -
     assert report["committed_tx_per_s"] > 0
     assert report["server_errors"] == 0 and report["rejected"] == 0
     assert len(report["cpu_s_per_node"]) == 4
+    # Two figures: the window (beside the nodes') and the preparation before it.
+    assert report["generator_cpu_s"] > 0
+    assert report["generator_prepare_cpu_s"] > 0
 
 
 def test_unknown_devnet_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
