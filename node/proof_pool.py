@@ -241,9 +241,9 @@ class _Worker:
         self.sock.close()
 
     def close(self) -> None:
-        """Close the node's end (the worker reads its end and exits), then reap it."""
-        if not self.broken:
-            self._detach()
+        """Close the node's end (the worker reads its end and exits), then reap it.
+        Batches still waiting on it fail (``BrokenProcessPool``) rather than hang."""
+        self._break()
         self.process.join(CLOSE_JOIN_S)
         if self.process.is_alive():
             self.process.kill()

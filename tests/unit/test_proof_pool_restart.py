@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 import pytest
 
 from node.metrics import NodeMetrics
-from node.proof_pool import ProofPool
+from node.proof_pool import ProofPool, ProofWorkerError
 
 
 class _KillsItsWorker:
@@ -64,6 +64,30 @@ def test_a_batch_that_kills_its_worker_fails_once_and_the_next_batch_gets_a_new_
         assert pool.restarts == 1  # retried once on a new pool, which it killed too
         assert await pool.verify([]) == []
         assert pool.restarts == 2
+
+    _with_warm_pool(scenario)
+
+
+class _SlowsItsWorker:
+    """Unpickled in the worker, it sleeps there: a batch still in flight."""
+
+    def __reduce__(self) -> tuple[object, tuple[float]]:
+        return (time.sleep, (1.0,))
+
+
+def test_a_batch_in_flight_on_a_worker_found_dead_fails_over_instead_of_hanging() -> None:
+    """The next batch can find the worker dead before the loop has read its socket's
+    end; replacing it then must settle what was waiting on it too."""
+
+    async def scenario(pool: ProofPool) -> None:
+        slow = asyncio.ensure_future(pool.verify([_SlowsItsWorker()]))  # type: ignore[list-item]
+        await asyncio.sleep(0.2)  # sent, and sleeping in the worker
+        _kill_workers()  # blocks the loop: the socket's end is not read yet
+        assert await pool.verify([]) == []
+        assert pool.restarts == 1
+        # Retried on the new worker, which sleeps, then refuses a None statement.
+        with pytest.raises(ProofWorkerError):
+            await asyncio.wait_for(slow, 10)
 
     _with_warm_pool(scenario)
 
