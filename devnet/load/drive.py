@@ -81,7 +81,7 @@ class Lane:
     parked_until_s: float = 0.0
     dead: bool = False
     open: set[bytes] = field(default_factory=set)
-    """Its txs acked by ``node`` and not yet seen committed."""
+    """Its acked txs not yet seen committed: while any are, a busy answer keeps ``node``."""
 
 
 @dataclass(slots=True)
