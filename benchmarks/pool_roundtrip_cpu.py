@@ -3,16 +3,16 @@
     python -m benchmarks.pool_roundtrip_cpu [--calls 2000]
 
 A transfer's range proof goes to ``node.proof_pool.ProofPool`` in a batch
-(about 15 a batch at 150 transfers/s with 40 ms batches). What the node itself
-pays per batch, besides pickling the statements, is the executor's machinery:
-``ProcessPoolExecutor`` wakes a management thread, which hands the work to a
-feeder thread, which writes it to the worker; the answer comes back the same
-way. Here the pool verifies an empty batch ``--calls`` times, and a bare
-``multiprocessing`` pipe read by the event loop (``add_reader``) carries the
-same empty list there and back (pickling the statements themselves costs the
-same either way). Printed: the parent's process CPU (every thread) and wall
-time per call, for each. The difference is what a pipe of the pool's own would
-save per batch (docs/performance.md, "Where a node's CPU goes by thread").
+(about 15 a batch at 150 transfers/s with 40 ms batches). Here the pool
+verifies an empty batch ``--calls`` times, and a bare ``multiprocessing`` pipe
+read by the event loop (``add_reader``) carries the same empty list there and
+back (pickling the statements themselves costs the same either way). Printed:
+the parent's process CPU (every thread) and wall time per call, for each: what
+the pool's own machinery costs the node per batch beyond the bare floor.
+Until the ninth session the pool was a ``ProcessPoolExecutor``, whose
+management and feeder threads cost about 640 us a call here; its workers now
+answer over socket pairs the loop reads (docs/performance.md, "The proof pool
+over sockets").
 """
 
 from __future__ import annotations
