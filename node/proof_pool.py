@@ -126,6 +126,16 @@ def _serve(sock: socket.socket, inherited: list[socket.socket], parent_pid: int)
         other.close()
     die_with_parent(parent_pid)
     warm_generators()
+    try:
+        _answer_batches(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        # The node closed its end while this worker verified (a halt, a
+        # shutdown): nobody waits for the answer, and a traceback in the node's
+        # log would read as a crash.
+        return
+
+
+def _answer_batches(sock: socket.socket) -> None:
     while True:
         header = _read_exactly(sock, FRAME_HEADER_BYTES)
         data = None if header is None else _read_exactly(sock, int.from_bytes(header, "big"))

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import multiprocessing
+import os
+import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from node.proof_pool import ProofPool, ProofWorkerError
+from node.proof_pool import ProofPool, ProofWorkerError, _frame, _serve
 from privacy.rangeproof import RangeStatement, prove_range
 
 
@@ -81,3 +84,22 @@ def test_a_batch_the_verifier_raises_on_fails_alone() -> None:
         assert pool.restarts == 0  # the worker lived on
 
     _with_pool(1, scenario)
+
+
+def test_a_worker_whose_node_closed_its_end_exits_quietly(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A node that halts (a full disk) closes its end while a batch is verified.
+    The worker must exit 0 without a traceback, which the chaos checks read as
+    a crash in the node's log."""
+    ours, theirs = socket.socketpair()
+    worker = multiprocessing.get_context("fork").Process(
+        target=_serve, args=(theirs, [ours], os.getpid()), daemon=True
+    )
+    worker.start()
+    theirs.close()
+    ours.sendall(_frame(_statements()))
+    ours.close()  # the batch stays readable; the answer has nowhere to go
+    worker.join(60)
+    assert worker.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err
