@@ -41,7 +41,8 @@ from node.logging import configure_logging
 from node.peer_bridge import TransportLinks, pump
 from node.peer_config import PeerLinkConfig, PeerTlsFiles
 from node.proof_pool import ProofPool
-from node.runtime import NodeRuntime, PeerLinks, RuntimeSettings, SerialWorker
+from node.runtime import NodeRuntime, PeerLinks, RuntimeSettings
+from node.serial_worker import SerialWorker
 from node.settings import NodeSettings, SettingsError, load_node_settings
 from node.transport import PeerTransport
 from node.wal import WalError, WriteAheadLog

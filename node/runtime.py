@@ -67,9 +67,8 @@ import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, assert_never
+from typing import Protocol, assert_never
 
 from consensus.action_plan import group_commit
 from consensus.actions import (
@@ -119,6 +118,7 @@ from node.mempool import (
 )
 from node.metrics import NodeMetrics
 from node.proof_pool import ProofVerifier
+from node.serial_worker import SerialWorker
 from node.services import (
     NODE_STOPPED,
     Accepted,
@@ -143,8 +143,6 @@ from privacy.msm import backend_name
 from privacy.rangeproof import RangeStatement
 
 log = logging.getLogger("veil.node.runtime")
-
-T = TypeVar("T")
 
 
 class ConsensusLog(Protocol):
@@ -224,19 +222,6 @@ class CommittedBlock:
 
     applied: BlockApplied
     view: StoreSnapshot
-
-
-class SerialWorker:
-    """One worker thread: execution and synced writes, in submission order."""
-
-    def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veil-worker")
-
-    async def run(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
 
 
 def tx_id_of_payload(payload: bytes, chain_id: bytes) -> bytes | None:

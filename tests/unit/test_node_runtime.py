@@ -25,7 +25,8 @@ from ledger.stored_block import stored_block_claim
 from node.catchup import FetchRequest
 from node.mempool import MempoolLimits
 from node.proof_pool import ProofVerifier, inline_verifier
-from node.runtime import NodeRuntime, RuntimeSettings, SerialWorker
+from node.runtime import NodeRuntime, RuntimeSettings
+from node.serial_worker import SerialWorker
 from node.services import (
     Accepted,
     Busy,

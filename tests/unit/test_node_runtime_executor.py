@@ -16,7 +16,8 @@ from ledger.chain import open_chain
 from ledger.leveldb_store import LevelDBStore
 from ledger.stored_block import stored_block_claim
 from node.proof_pool import inline_verifier
-from node.runtime import NodeRuntime, RuntimeSettings, SerialWorker
+from node.runtime import NodeRuntime, RuntimeSettings
+from node.serial_worker import SerialWorker
 from node.services import Accepted, Busy
 from node.wal import WalLatchedError, WriteAheadLog
 from tests.node_world import validator_identities
