@@ -65,8 +65,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
@@ -330,8 +330,11 @@ class NodeRuntime:
         self.stop_reason: str | None = None
         self.last_commit_ms: int | None = None
         self._events: asyncio.Queue[Event] = asyncio.Queue()
-        self._proofs: asyncio.Queue[tuple[ProofWanted, asyncio.Future[SubmitOutcome]]]
-        self._proofs = asyncio.Queue()
+        # Admissions waiting for the proof batcher; it waits on ``_proofs_waiter``
+        # until there are ``_proofs_wanted`` of them (no task or timer per tx).
+        self._proofs: deque[tuple[ProofWanted, asyncio.Future[SubmitOutcome]]] = deque()
+        self._proofs_waiter: asyncio.Future[None] | None = None
+        self._proofs_wanted = 1
         self._stopped = asyncio.Event()
         self._rejections: OrderedDict[bytes, TxRejectedStatus] = OrderedDict()
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
@@ -345,7 +348,6 @@ class NodeRuntime:
         # for it rather than fetch and check the same blocks beside it.
         self._startup_catchup_over = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
-        self._side_tasks: set[asyncio.Task[object]] = set()
         self._peer_indices = [
             i for i in range(self.config.replica_count) if i != self.config.replica_id
         ]
@@ -447,15 +449,22 @@ class NodeRuntime:
 
         Admitted before this returns unless its range proof is wanted: a task per
         gossiped tx (every tx reaches every node this way) cost more than an
-        attest's admission itself; only the proof's wait needs one."""
+        attest's admission itself. A proof's wait is a callback on its future."""
         del sender
         if self.stopped:
             return
         admission = self._begin_admission(tx_bytes, gossip=False)
         if isinstance(admission, ProofWanted):
-            self._spawn(self._finish_admission(admission, tx_bytes, gossip=False))
+            self._queue_proof(admission).add_done_callback(
+                functools.partial(self._after_gossiped_proof, tx_bytes)
+            )
         else:
             self._after_admission(admission, tx_bytes, gossip=False)
+
+    def _after_gossiped_proof(self, tx_bytes: bytes, future: asyncio.Future[SubmitOutcome]) -> None:
+        if future.cancelled() or self.stopped:
+            return
+        self._after_admission(future.result(), tx_bytes, gossip=False)
 
     def count_fault(self, kind: str, peer: int, detail: str) -> None:
         """A peer misbehaved and was survived: counted by kind and logged."""
@@ -493,7 +502,7 @@ class NodeRuntime:
                 group.create_task(self._probe_tip_while_idle()),
             ]
             await self._stopped.wait()
-            for task in [*tasks, *self._side_tasks]:
+            for task in tasks:
                 task.cancel()
             if self._catchup_task is not None:
                 self._catchup_task.cancel()
@@ -515,14 +524,6 @@ class NodeRuntime:
         else:
             log.warning("after the stop: %s", reason)
         self.stop(reason)
-
-    def _spawn(self, coroutine: Awaitable[object]) -> None:
-        async def wrapped() -> object:
-            return await coroutine
-
-        task = asyncio.get_running_loop().create_task(wrapped())
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
 
     # --- the consensus loop and the executor -----------------------------------
 
@@ -1052,11 +1053,18 @@ class NodeRuntime:
         self, wanted: ProofWanted, tx_bytes: bytes, *, gossip: bool
     ) -> SubmitOutcome:
         """Wait for the proof pool's word on ``wanted``, then as ``_after_admission``."""
-        future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
-        self._proofs.put_nowait((wanted, future))
-        outcome = await future
+        outcome = await self._queue_proof(wanted)
         self._after_admission(outcome, tx_bytes, gossip=gossip)
         return outcome
+
+    def _queue_proof(self, wanted: ProofWanted) -> asyncio.Future[SubmitOutcome]:
+        """Hand ``wanted`` to the proof batcher; the future gets its admission's outcome."""
+        future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
+        self._proofs.append((wanted, future))
+        waiter = self._proofs_waiter
+        if waiter is not None and len(self._proofs) >= self._proofs_wanted:
+            _wake(waiter)
+        return future
 
     def _after_admission(self, outcome: SubmitOutcome, tx_bytes: bytes, *, gossip: bool) -> None:
         if isinstance(outcome, Accepted):
@@ -1069,20 +1077,31 @@ class NodeRuntime:
             self._settle(TxRejectedStatus(outcome.tx_id, outcome.reason_code, None))
 
     async def _proof_batcher(self) -> None:
-        loop = asyncio.get_running_loop()
+        """A batch: from its first admission, ``proof_batch_wait_ms`` or until
+        ``proof_batch_max`` are queued, whichever comes first."""
         wait_s = self.settings.proof_batch_wait_ms / 1000
+        most = self.settings.proof_batch_max
+        queued = self._proofs
         while not self.stopped:
-            batch = [await self._proofs.get()]
-            deadline = loop.time() + wait_s
-            while len(batch) < self.settings.proof_batch_max:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._proofs.get(), remaining))
-                except TimeoutError:
-                    break
+            await self._proofs_queued(1, None)
+            await self._proofs_queued(most, wait_s)
+            batch = [queued.popleft() for _ in range(min(most, len(queued)))]
             await self._verify_admission_batch(batch)
+
+    async def _proofs_queued(self, count: int, timeout_s: float | None) -> None:
+        """Return once ``count`` admissions are queued, or after ``timeout_s``."""
+        if len(self._proofs) >= count:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._proofs_waiter, self._proofs_wanted = waiter, count
+        timer = None if timeout_s is None else loop.call_later(timeout_s, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            self._proofs_waiter = None
+            if timer is not None:
+                timer.cancel()
 
     async def _verify_admission_batch(
         self, batch: list[tuple[ProofWanted, asyncio.Future[SubmitOutcome]]]
@@ -1147,3 +1166,8 @@ class NodeRuntime:
 
     def _proofs_cached(self, wanted: ProofWanted) -> bool:
         return not self.proof_cache.unseen(wanted.checked.statements)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

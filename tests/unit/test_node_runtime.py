@@ -40,7 +40,7 @@ from node.wal import WriteAheadLog
 from privacy.rangeproof import RangeStatement
 from tests.node_net import MemoryNetwork
 from tests.node_world import validator_identities
-from tests.spec.ledger_world import USD, World
+from tests.spec.ledger_world import EUR, USD, World
 
 SEEDS = [int(os.environ["VEIL_NODE_SEED"])] if "VEIL_NODE_SEED" in os.environ else [11, 12]
 NODES = 4
@@ -883,6 +883,54 @@ def test_a_partitioned_runtime_catches_up_past_the_checkpoint_to_the_tip_at_once
             assert partitioned.state_transfers == 1, f"seed {seed}"
             assert partitioned.replica.last_executed == behind, f"seed {seed}"
             cluster.assert_same_chain(list(range(NODES)))
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_full_proof_batch_goes_without_waiting_out_the_window(tmp_path: Path) -> None:
+    """The batcher cuts at ``proof_batch_max`` admissions, not only at the window's
+    end; a gossiped tx's admission (a callback on its proof's future, no task)
+    finishes on every node."""
+
+    async def scenario() -> None:
+        world = small_world()
+        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        cluster.settings = dataclasses.replace(
+            cluster.settings, proof_batch_max=2, proof_batch_wait_ms=600_000
+        )
+        batches: dict[int, list[int]] = {index: [] for index in range(NODES)}
+
+        def pool_of(index: int) -> ProofVerifier:
+            async def pool(statements: Sequence[RangeStatement]) -> list[int]:
+                batches[index].append(len(statements))
+                return await inline_verifier(statements)
+
+            return pool
+
+        for index in range(NODES):
+            cluster.start(index, proof_verifier=pool_of(index))
+        try:
+            issues = [
+                world.issue(world.bank_a, USD, [world.alice.plan(10)]),
+                world.issue(world.bank_b, EUR, [world.carol.plan(20)]),
+            ]
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*(cluster.runtimes[0].submit(tx.encode()) for tx in issues)),
+                timeout=30,
+            )
+            assert outcomes == [Accepted(tx.tx_id) for tx in issues]
+            await cluster.until(
+                "both issues committed everywhere",
+                lambda: all(
+                    _committed_everywhere(cluster, tx.tx_id, list(range(NODES))) for tx in issues
+                ),
+            )
+            for index, runtime in cluster.runtimes.items():
+                admitted = runtime.metrics.registry.get_sample_value("veil_txs_admitted_total")
+                assert admitted == 2, f"node {index} admitted {admitted}"
+                assert sum(batches[index]) == 2, f"node {index}: {batches[index]}"
         finally:
             await cluster.stop_all()
 
