@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import pstats
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from benchmarks import node_profile
+from node.serial_worker import SerialWorker
 from tests.spec.ledger_world import World
 
 
 def _fake_node(config: Path) -> int:
-    """Executes three blocks on a worker thread, as the node's ``SerialWorker`` does."""
+    """Executes three blocks on the node's ``SerialWorker`` thread."""
     world = World()
     store = world.new_store()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="veil-worker") as worker:
+    worker = SerialWorker()
+
+    async def three_blocks() -> None:
         for _ in range(3):
-            worker.submit(world.commit, store, []).result()
+            await worker.run(functools.partial(world.commit, store, []))
+
+    try:
+        asyncio.run(three_blocks())
+    finally:
+        worker.close()
     return 0
 
 
