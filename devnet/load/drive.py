@@ -141,9 +141,8 @@ class Driver:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_resubmit_scan_s = 0.0
-        self._ours = {tx.tx_id: tx.data for lane in self.lanes for tx in lane.txs}
-        """Every tx the lanes hold, by id: only these are tracked and resubmitted."""
-        self._lane_of = {tx.tx_id: lane for lane in self.lanes for tx in lane.txs}
+        self._ours = {tx.tx_id: (lane, tx) for lane in self.lanes for tx in lane.txs}
+        """Every tx the lanes hold, by id, with its lane: only these are tracked and resubmitted."""
         self._open: set[bytes] = set()
         """Acked, not yet seen committed."""
         self._poll_node = 0
@@ -368,7 +367,7 @@ class Driver:
             live = self._live_nodes(ack.node + 1)
             if not live:
                 return
-            by_node.setdefault(live[0], []).append(PreparedTx(ack.tx_id, self._ours[ack.tx_id]))
+            by_node.setdefault(live[0], []).append(self._ours[ack.tx_id][1])
             # Restart its clock, so a tx is resent at most once per resubmit_after_s.
             self.stats.acked[ack.tx_id] = Ack(
                 ack.tx_id, ack.kind, ack.node, ack.submitted_at_s, now_s
@@ -394,7 +393,7 @@ class Driver:
     def _settle(self, tx_id: bytes) -> None:
         """The tx is committed or rejected for good: no longer open, nor holding its lane."""
         self._open.discard(tx_id)
-        self._lane_of[tx_id].open.discard(tx_id)
+        self._ours[tx_id][0].open.discard(tx_id)
 
     # --- HTTP --------------------------------------------------------------------
 
