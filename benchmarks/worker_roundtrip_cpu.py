@@ -7,15 +7,19 @@ thread (``node.serial_worker.SerialWorker``) and awaits it: several round
 trips a block. Here both ways run an empty call ``--calls`` times, alternating
 for ``--rounds`` rounds: ``SerialWorker.run``, and ``loop.run_in_executor`` on
 a one-thread ``ThreadPoolExecutor`` (what the node used until the tenth
-session). Printed: the medians over the rounds of the process CPU (both
-threads) and of the event loop thread's own CPU per call, and the wall time.
+session), and the floor under both: a bare ping-pong of one byte with a thread
+over a socket pair (two wake-ups, no event loop work). Printed: the medians
+over the rounds of the process CPU (both threads) and of the event loop
+thread's own CPU per call, and the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import statistics
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +64,29 @@ async def _through_executor(calls: int) -> Round:
         executor.shutdown(wait=True)
 
 
+def _echo(sock: socket.socket) -> None:
+    while byte := sock.recv(1):
+        sock.sendall(byte)
+
+
+async def _through_bare_thread(calls: int) -> Round:
+    ours, theirs = socket.socketpair()
+    echo = threading.Thread(target=_echo, args=(theirs,))
+    echo.start()
+
+    async def ping() -> None:
+        ours.sendall(b"x")
+        if ours.recv(1) != b"x":
+            raise AssertionError("the echo thread answers the byte it got")
+
+    try:
+        return await _timed(ping, calls)
+    finally:
+        ours.close()
+        echo.join()
+        theirs.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.worker_roundtrip_cpu")
     parser.add_argument("--calls", type=int, default=3000)
@@ -70,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ways: dict[str, Callable[[int], Coroutine[Any, Any, Round]]] = {
         "SerialWorker": _through_serial_worker,
         "run_in_executor": _through_executor,
+        "bare thread": _through_bare_thread,
     }
     results: dict[str, list[Round]] = {name: [] for name in ways}
     for _ in range(args.rounds):

@@ -4,10 +4,11 @@ The event loop must not wait on a block's execution or an fsync (issue 9), so
 ``NodeRuntime`` hands them to this thread and awaits the answer. That happens
 several times a block (a WAL append per step group that persists, one
 execution), so the hand-off's own cost counts: through ``run_in_executor``
-on a one-thread ``ThreadPoolExecutor`` a round trip cost the node about
-200 us of CPU here, against about 140 us this way (``python -m
-benchmarks.worker_roundtrip_cpu``; docs/performance.md). Both wake the
-other thread twice a call, which is most of either; the executor adds its
+on a one-thread ``ThreadPoolExecutor`` a round trip cost the node 187-279 us
+of CPU here, against 135-259 us this way, 7-31 % less in four runs of
+``python -m benchmarks.worker_roundtrip_cpu`` (docs/performance.md). Both
+wake the other thread twice a call, which is most of either (the benchmark's
+bare ping-pong floor: 56-70 us); the executor adds its
 own ``concurrent.futures.Future``, a work item, a thread-count check and
 the chaining of one future to the other.
 
