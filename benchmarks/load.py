@@ -12,8 +12,10 @@ txs signed and proved before the clock starts, submitting for ``--duration`` s a
 submitted but not committed), a drain of up to ``--drain`` s. It reports, as a
 table or with ``--json`` as one object: ``committed_tx_per_s`` (txs of the run
 committed during the submit window, per second of it), ``p50_s``/``p95_s``/``p99_s``
-(commit latency, batch sent → block seen), ``rejected`` (refused at admission or
-rejected at execution, by reason in ``rejected_by_reason``), ``cpu_s_per_node``
+(commit latency, batch sent → block seen; an acknowledged tx still uncommitted
+after the drain counts at its lower bound, and ``uncommitted`` says how many),
+``rejected`` (refused at admission or rejected at execution, by reason in
+``rejected_by_reason``), ``cpu_s_per_node``
 (CPU seconds of each node process and its proof-pool children over the window,
 from /proc), ``proof_pool_cpu_s_per_node`` (the children's share),
 ``cpu_ms_per_tx`` (node CPU per committed tx, averaged over the nodes) and
@@ -68,6 +70,7 @@ def render(report: LoadReport, console: Console) -> None:
             "latency p50 / p95 / p99",
             " / ".join(_seconds(v) for v in (report.p50_s, report.p95_s, report.p99_s)),
         ),
+        ("uncommitted after the drain (in the latencies at ≥)", str(report.uncommitted)),
         ("rejected", f"{report.rejected} {report.rejected_by_reason or ''}"),
         ("busy answers", str(report.busy or 0)),
         ("HTTP 5xx (not busy)", str(report.server_errors)),

@@ -46,7 +46,7 @@ from pathlib import Path
 from rich.console import Console
 
 from devnet.load.cpu import CpuReading, load_average, read_cpu
-from devnet.load.drive import Ack, Driver, Lane
+from devnet.load.drive import Ack, Driver, DriveStats, Lane
 from devnet.load.prepare import (
     KINDS,
     Target,
@@ -100,6 +100,9 @@ class LoadReport:
     p50_s: float | None
     p95_s: float | None
     p99_s: float | None
+    uncommitted: int
+    """Acknowledged txs still pending or unknown after the drain: in the percentiles
+    at their lower bound (the drain's end minus their submit time)."""
     rejected: int
     rejected_by_reason: dict[str, int]
     busy: dict[str, int]
@@ -131,6 +134,66 @@ class LoadReport:
         if with_outcomes:
             data["outcomes"] = [o | {"tx_id": bytes(o["tx_id"]).hex()} for o in outcomes]
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    outcomes: tuple[TxOutcome, ...]
+    latencies: list[float]
+    """Sorted; an uncommitted tx's is its lower bound."""
+    uncommitted: int
+    rejected_by_reason: dict[str, int]
+
+
+def settle_outcomes(
+    stats: DriveStats, finals: dict[bytes, tuple[str, str | None]], drained_s: float
+) -> Settled:
+    """Every acknowledged tx's outcome, and the commit latencies.
+
+    A tx still pending or unknown after the drain committed, if ever, after
+    ``drained_s``: it counts at that lower bound, so a stuck tx raises the
+    percentiles instead of vanishing from them."""
+    outcomes = []
+    latencies = []
+    uncommitted = 0
+    rejected_reasons: Counter[str] = Counter(stats.refused)
+    for tx_id, ack in stats.acked.items():
+        committed_at = stats.committed_at_s.get(tx_id)
+        if committed_at is not None:
+            latency = max(0.0, committed_at - ack.submitted_at_s)
+            latencies.append(latency)
+            outcomes.append(
+                TxOutcome(
+                    tx_id,
+                    ack.kind,
+                    ack.node,
+                    ack.submitted_at_s,
+                    ack.acked_at_s,
+                    "committed",
+                    height=stats.committed_height.get(tx_id),
+                    latency_s=latency,
+                )
+            )
+            continue
+        status, reason = finals.get(tx_id, ("unknown", None))
+        if status == "rejected":
+            rejected_reasons[reason or "REJECTED"] += 1
+        elif status in {"pending", "unknown"}:
+            uncommitted += 1
+            latencies.append(max(0.0, drained_s - ack.submitted_at_s))
+        outcomes.append(
+            TxOutcome(
+                tx_id,
+                ack.kind,
+                ack.node,
+                ack.submitted_at_s,
+                ack.acked_at_s,
+                status,
+                reason=reason,
+            )
+        )
+    latencies.sort()
+    return Settled(tuple(outcomes), latencies, uncommitted, dict(rejected_reasons))
 
 
 def prepared_count(kind: str, duration_s: float, rate: float | None) -> int:
@@ -230,6 +293,7 @@ async def run_load(
         cpu_window = _diff_cpu(cpu_before, read_cpu(pids))
         loadavg = load_average()
         await driver.drain(drain_s)
+        drained_s = time.time()
         cpu_run = _diff_cpu(cpu_before, read_cpu(pids))
         stats = driver.stats
         unresolved = [t for t in stats.acked if t not in stats.committed_at_s]
@@ -238,42 +302,8 @@ async def run_load(
         follower.cancel()
         await driver.close()
     window_s = max(1e-9, ended_s - started_s)
-    outcomes = []
-    latencies = []
-    rejected_reasons: Counter[str] = Counter(stats.refused)
-    for tx_id, ack in stats.acked.items():
-        committed_at = stats.committed_at_s.get(tx_id)
-        if committed_at is not None:
-            latency = max(0.0, committed_at - ack.submitted_at_s)
-            latencies.append(latency)
-            outcomes.append(
-                TxOutcome(
-                    tx_id,
-                    ack.kind,
-                    ack.node,
-                    ack.submitted_at_s,
-                    ack.acked_at_s,
-                    "committed",
-                    height=stats.committed_height.get(tx_id),
-                    latency_s=latency,
-                )
-            )
-            continue
-        status, reason = finals.get(tx_id, ("unknown", None))
-        if status == "rejected":
-            rejected_reasons[reason or "REJECTED"] += 1
-        outcomes.append(
-            TxOutcome(
-                tx_id,
-                ack.kind,
-                ack.node,
-                ack.submitted_at_s,
-                ack.acked_at_s,
-                status,
-                reason=reason,
-            )
-        )
-    latencies.sort()
+    settled = settle_outcomes(stats, finals, drained_s)
+    latencies = settled.latencies
     in_window = sum(1 for t in stats.committed_at_s.values() if started_s <= t <= ended_s)
     node_totals = [r.total_s if r is not None else None for r in cpu_window]
     known = [t for t in node_totals if t is not None]
@@ -290,15 +320,16 @@ async def run_load(
         rate=rate,
         prepared=prepared,
         sent=stats.sent,
-        outcomes=tuple(outcomes),
+        outcomes=settled.outcomes,
         committed=committed,
         committed_in_window=in_window,
         committed_tx_per_s=in_window / window_s,
         p50_s=percentile(latencies, 0.50),
         p95_s=percentile(latencies, 0.95),
         p99_s=percentile(latencies, 0.99),
-        rejected=sum(rejected_reasons.values()),
-        rejected_by_reason=dict(rejected_reasons),
+        uncommitted=settled.uncommitted,
+        rejected=sum(settled.rejected_by_reason.values()),
+        rejected_by_reason=settled.rejected_by_reason,
         busy=dict(stats.busy),
         server_errors=stats.server_errors,
         http_status=dict(stats.http_status),
