@@ -184,17 +184,27 @@ class SigningIdentity:
             mode = path.stat().st_mode
         except FileNotFoundError:
             raise KeyFileError(f"{path}: no such key file") from None
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot read the key file: {_os_reason(exc)}") from None
+        # A directory or a FIFO is an operator's slip; reading a FIFO would hang start-up.
+        if not stat.S_ISREG(mode):
+            raise KeyFileError(f"{path}: not a regular file")
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyFileError(f"{path}: permissions {oct(mode & 0o777)} are too open; use 0600")
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot read the key file: {_os_reason(exc)}") from None
+        try:
+            # Bad UTF-8 is a ValueError below: "malformed", never the bytes themselves.
+            document = json.loads(raw.decode("utf-8"))
             if document.get("kind") != KEY_FILE_KIND or document.get("version") != KEY_FILE_VERSION:
                 raise KeyFileError(f"{path}: not a version {KEY_FILE_VERSION} veil key file")
             seed = bytes.fromhex(document["seed"])
             public_key = bytes.fromhex(document["public_key"])
         except KeyFileError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             # Deliberately vague: the parse error could quote secret material.
             raise KeyFileError(f"{path}: malformed key file") from None
         if len(seed) != 32:
@@ -203,3 +213,8 @@ class SigningIdentity:
         if identity.public_key != public_key:
             raise KeyFileError(f"{path}: public key does not match the secret seed")
         return identity
+
+
+def _os_reason(exc: OSError) -> str:
+    """The OS's reason alone (``strerror``): never the file's content."""
+    return exc.strerror or type(exc).__name__

@@ -2,8 +2,9 @@
 
 Start-up fails fast, with one line saying why and exit status 2, when the
 genesis is unreadable, the key file is missing, unreadable or not a
-validator of that genesis (a key is never generated here), the data
-directory holds another chain (``open_chain``), or a port is in use.
+validator of that genesis (a key is never generated here), a TLS file is
+missing, unreadable or does not fit the others, the data directory holds
+another chain (``open_chain``), or a port is in use.
 
 Then it runs the runtime, the inbound peer pump and the HTTP API until
 SIGTERM or SIGINT: the runtime stops taking events, the API and the peer
@@ -44,6 +45,7 @@ from node.proof_pool import ProofPool
 from node.runtime import NodeRuntime, PeerLinks, RuntimeSettings
 from node.serial_worker import SerialWorker
 from node.settings import NodeSettings, SettingsError, load_node_settings
+from node.tls import TlsFileError
 from node.transport import PeerTransport
 from node.wal import WalError, WriteAheadLog
 
@@ -91,7 +93,11 @@ def peer_link_config(settings: NodeSettings, genesis: Genesis) -> PeerLinkConfig
             f"{len(genesis.validators)}"
         )
     tls = None
-    if peer.tls_cert or peer.tls_key or peer.tls_ca:
+    named = [bool(path) for path in (peer.tls_cert, peer.tls_key, peer.tls_ca)]
+    if any(named) and not all(named):
+        # An empty path would resolve to node.toml's directory and fail obscurely.
+        raise StartupError("[peer] tls_cert, tls_key and tls_ca must be set together")
+    if all(named):
         tls = PeerTlsFiles(
             settings.path(peer.tls_cert), settings.path(peer.tls_key), settings.path(peer.tls_ca)
         )
@@ -190,6 +196,9 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         transport = PeerTransport(links_config, identity, genesis.chain_id, validators)
         try:
             await transport.start()
+        except TlsFileError as exc:
+            await transport.stop()
+            raise StartupError(str(exc)) from None
         except OSError as exc:
             await transport.stop()
             raise StartupError(

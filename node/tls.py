@@ -177,7 +177,29 @@ def certificate_der(cert_file: Path) -> bytes:
         raise TlsFileError(f"{cert_file}: malformed PEM certificate") from None
 
 
+def check_readable(files: dict[str, Path]) -> None:
+    """Raise ``TlsFileError`` naming the first file (by its role) that cannot be opened.
+
+    Why: ``ssl`` does not name the file it failed on (a missing CA file is just
+    "No such file or directory"), and the operator has to know which one to fix.
+    """
+    for role, path in files.items():
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise TlsFileError(f"cannot read the {role} {path}: {reason}") from None
+
+
 def _context(purpose: ssl.Purpose, files: PeerTlsFiles) -> ssl.SSLContext:
+    check_readable(
+        {
+            "peer TLS certificate": files.cert_file,
+            "peer TLS key": files.key_file,
+            "peer TLS CA": files.ca_file,
+        }
+    )
     try:
         context = ssl.create_default_context(purpose, cafile=str(files.ca_file))
         context.load_cert_chain(str(files.cert_file), str(files.key_file))

@@ -185,6 +185,36 @@ def test_malformed_key_file_error_leaks_no_secret(tmp_path: Path) -> None:
     assert secret not in str(err.value) and "ab" * 31 not in repr(err.value)
 
 
+def _private(path: Path, data: bytes) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def test_an_unreadable_key_path_is_a_key_file_error_not_an_os_error(tmp_path: Path) -> None:
+    """Start-up turns ``KeyFileError`` into one line; any other exception was a traceback.
+    (Tests run as root, so EACCES is out of reach: a directory and a file used as a
+    directory stand in for it.)"""
+    directory = tmp_path / "key-dir"
+    directory.mkdir(mode=0o700)
+    with pytest.raises(KeyFileError, match="not a regular file"):
+        SigningIdentity.load(directory)
+    below_a_file = _private(tmp_path / "plain", b"{}") / "alice.key"
+    with pytest.raises(KeyFileError, match="cannot read the key file: Not a directory"):
+        SigningIdentity.load(below_a_file)
+
+
+def test_undecodable_or_deeply_nested_key_file_is_malformed_and_not_echoed(
+    tmp_path: Path,
+) -> None:
+    secret = b"\xff\xfe" + b"\x11" * 32
+    for name, data in (("binary.key", secret), ("nested.key", b"[" * 100_000)):
+        with pytest.raises(KeyFileError, match="malformed key file") as err:
+            SigningIdentity.load(_private(tmp_path / name, data))
+        assert "1111" not in str(err.value) and "\\x11" not in str(err.value)
+
+
 def test_secret_never_in_repr_or_logs(
     alice: SigningIdentity, caplog: pytest.LogCaptureFixture
 ) -> None:
