@@ -40,7 +40,12 @@ def create_app(
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if isinstance(max_wait_ms, bool) or not isinstance(max_wait_ms, int) or max_wait_ms < 0:
         raise ValueError(f"max_wait_ms must be a non-negative int, got {max_wait_ms!r}")
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=max_body_bytes,
+        # Bodies are read as sent: a Content-Encoding is refused (415), never decoded.
+        handler_args={"auto_decompress": False},
+    )
     app[SERVICES_KEY] = services
     app[SETTINGS_KEY] = ApiSettings(max_body_bytes, max_batch_txs, max_wait_ms, events_max_queue)
     for route in ROUTES:

@@ -43,7 +43,10 @@ class ApiCode(StrEnum):
     """A query parameter is out of range or unknown (pagination, ``wait``, ``timeout_ms``,
     ``format``)."""
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-    """``POST`` bodies are ``application/msgpack`` or ``application/json``."""
+    """``POST`` bodies are ``application/msgpack`` or ``application/json``, with no
+    ``Content-Encoding``."""
+    INVALID_BODY = "INVALID_BODY"
+    """The body could not be read: its transfer framing (chunks) is malformed."""
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     """The body exceeds the node's ``max_body_bytes``."""
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
@@ -71,6 +74,7 @@ _API_STATUS: Final[dict[ApiCode, int]] = {
     ApiCode.INVALID_HEX: 400,
     ApiCode.INVALID_PARAMETER: 400,
     ApiCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ApiCode.INVALID_BODY: 400,
     ApiCode.BODY_TOO_LARGE: 413,
     ApiCode.BATCH_TOO_LARGE: 413,
     ApiCode.NOT_FOUND: 404,

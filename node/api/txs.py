@@ -21,6 +21,7 @@ from typing import Final
 
 import msgpack
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ledger.reasons import Reason
 from node.api.context import services_of, settings_of
@@ -50,7 +51,8 @@ TX_ID_BYTES: Final = 32
 def _json_body(raw: bytes) -> dict[str, object]:
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the interpreter's stack, e.g. b"[" * 100000.
         raise ApiError(ApiCode.INVALID_JSON, "body is not JSON") from None
     if not isinstance(value, dict):
         raise ApiError(ApiCode.INVALID_JSON, "body must be a JSON object")
@@ -67,13 +69,22 @@ def _base64_tx(value: object, where: str) -> bytes:
 
 
 async def _body(request: web.Request) -> tuple[str, bytes]:
-    """The content type (msgpack or JSON) and the raw body; 415 for anything else."""
+    """The content type (msgpack or JSON) and the raw body; 415 for anything else,
+    or for a compressed body; 400 ``INVALID_BODY`` for a body whose framing is broken."""
     content_type = request.content_type
     if content_type not in (MSGPACK, JSON):
         raise ApiError(
             ApiCode.UNSUPPORTED_MEDIA_TYPE, f'send {MSGPACK} tx bytes or {JSON} {{"tx": base64}}'
         )
-    return content_type, await request.read()
+    # The app never decompresses (``create_app``): txs are incompressible, and a
+    # decoder is work and failure modes a client could aim at the node.
+    if request.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
+        raise ApiError(ApiCode.UNSUPPORTED_MEDIA_TYPE, "send the body without a Content-Encoding")
+    try:
+        return content_type, await request.read()
+    except (web.RequestPayloadError, HttpProcessingError):
+        # A malformed chunked body (aiohttp's pure-Python parser reports it here).
+        raise ApiError(ApiCode.INVALID_BODY, "the body could not be read") from None
 
 
 def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
