@@ -1,6 +1,6 @@
 """Settings of the peer links, and the reconnect back-off they imply.
 
-``node/config.py`` reads ``node.toml`` and builds a ``PeerLinkConfig``; every
+``node/main.py`` (``peer_link_config``) builds one from node.toml's ``[peer]``; every
 field here is documented with its default in ``docs/operations.md``
 ("Peer links"). Pure: the transport passes in the random draw.
 """

@@ -1,7 +1,8 @@
 """TLS for peer links: a consortium CA, per-node certificates, and SSL contexts.
 
-The devnet and ``veil node init`` make a CA and issue each node a certificate
-for its IP addresses (and DNS names), usable as both TLS server and client:
+The devnet and the tests make a CA here and issue each node a certificate
+for its IP addresses (and DNS names), usable as both TLS server and client
+(``veil node init`` only checks the files it is given and names them):
 peer links are mutual TLS, and each side's certificate enters the ed25519
 handshake's channel binding (``node.peer_protocol.tls_channel_binding``).
 Keys are ECDSA P-256, written PEM (PKCS#8) with mode 0600 and never

@@ -64,6 +64,12 @@ def write_network(tmp_path: Path, world: World, nodes: int = 4, *, tls: bool = T
         key_path = tmp_path / f"v{index}.key"
         identity.save(key_path)
         data = tmp_path / f"n{index}"
+        if ca is None:
+            links = ["--allow-plain"]
+        else:
+            files = issue_node_certificate(ca, tmp_path / "tls", name=f"node{index}")
+            links = ["--tls-cert", str(files.cert_file), "--tls-key", str(files.key_file)]
+            links += ["--tls-ca", str(files.ca_file)]
         result = CliRunner().invoke(
             node_cli,
             [
@@ -78,6 +84,7 @@ def write_network(tmp_path: Path, world: World, nodes: int = 4, *, tls: bool = T
                 str(free_port()),
                 "--peer-port",
                 str(peer_ports[index]),
+                *links,
             ],
         )
         if result.exit_code != 0:
@@ -85,16 +92,6 @@ def write_network(tmp_path: Path, world: World, nodes: int = 4, *, tls: bool = T
         config = data / "node.toml"
         text = render_node_toml(load_node_settings(config))
         text = text.replace("endpoints = []", f"endpoints = {json.dumps(endpoints)}")
-        if ca is None:
-            text = text.replace("allow_plain = false", "allow_plain = true")
-        else:
-            files = issue_node_certificate(ca, tmp_path / "tls", name=f"node{index}")
-            for option, path in (
-                ("tls_cert", files.cert_file),
-                ("tls_key", files.key_file),
-                ("tls_ca", files.ca_file),
-            ):
-                text = text.replace(f'{option} = ""', f"{option} = {json.dumps(str(path))}")
         config.write_text(text, encoding="utf-8")
         configs.append(config)
     return configs
