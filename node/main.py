@@ -21,6 +21,7 @@ import functools
 import logging
 import random
 import signal
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from node.proof_pool import ProofPool
 from node.runtime import NodeRuntime, PeerLinks, RuntimeSettings
 from node.serial_worker import SerialWorker
 from node.settings import NodeSettings, SettingsError, load_node_settings
-from node.tls import TlsFileError
+from node.tls import TlsFileError, api_server_context
 from node.transport import PeerTransport
 from node.wal import WalError, WriteAheadLog
 
@@ -111,6 +112,35 @@ def peer_link_config(settings: NodeSettings, genesis: Genesis) -> PeerLinkConfig
         )
     except ValueError as exc:
         raise StartupError(f"[peer] {exc}") from None
+
+
+def api_ssl_context(settings: NodeSettings) -> ssl.SSLContext | None:
+    """HTTPS for the API when ``[api] tls_cert`` and ``tls_key`` are set, else plain HTTP."""
+    api = settings.api
+    if not api.tls_cert:
+        return None
+    try:
+        return api_server_context(settings.path(api.tls_cert), settings.path(api.tls_key))
+    except TlsFileError as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def start_api(
+    app: web.Application, settings: NodeSettings, ssl_context: ssl.SSLContext | None
+) -> web.AppRunner:
+    """Serve ``app`` on ``[api] host:port`` (HTTPS with ``ssl_context``); the runner to clean up."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.api.host, settings.api.port, ssl_context=ssl_context)
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(
+            f"cannot serve the API on {settings.api.host}:{settings.api.port}: "
+            f"{exc.strerror or exc}"
+        ) from None
+    return runner
 
 
 def link_faults_by_kind(transport: PeerTransport) -> dict[str, int]:
@@ -179,6 +209,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
     loaded = load_identity(settings)
     genesis, identity = loaded.genesis, loaded.identity
     links_config = peer_link_config(settings, genesis)
+    api_ssl = api_ssl_context(settings)
     data_dir = settings.path(settings.node.data_dir)
     store = open_chain_store(settings)
     with contextlib.ExitStack() as closing:
@@ -231,31 +262,24 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         )
         runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
         runtime.metrics.export_proof_pool_restarts(lambda: pool.restarts)
-        api = web.AppRunner(
-            create_app(runtime, max_body_bytes=settings.api.max_body_bytes),
-            handle_signals=False,
-            access_log=None,
-        )
-        await api.setup()
         try:
-            await web.TCPSite(api, settings.api.host, settings.api.port).start()
-        except OSError as exc:
-            await api.cleanup()
+            api = await start_api(
+                create_app(runtime, max_body_bytes=settings.api.max_body_bytes), settings, api_ssl
+            )
+        except StartupError:
             await transport.stop()
-            raise StartupError(
-                f"cannot serve the API on {settings.api.host}:{settings.api.port}: "
-                f"{exc.strerror or exc}"
-            ) from None
+            raise
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runtime.stop, f"signal {signal.Signals(signum).name}")
         settle_after_startup()
         log.info(
-            "validator %d of chain %s at height %d; API on %s:%d; range proofs verified "
+            "validator %d of chain %s at height %d; API on %s://%s:%d; range proofs verified "
             "with the %s multiscalar backend",
             runtime.config.replica_id,
             genesis.chain_id.hex(),
             store.height(),
+            "http" if api_ssl is None else "https",
             settings.api.host,
             settings.api.port,
             runtime.settings.msm_backend,

@@ -48,6 +48,8 @@ class ApiSection:
     host: str = "127.0.0.1"
     port: int = DEFAULT_API_PORT
     max_body_bytes: int = 1 << 20
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,8 @@ def parse_node_settings(text: str, base_dir: Path) -> NodeSettings:
     settings = NodeSettings(base_dir=base_dir, **parts)
     if settings.log.level not in LOG_LEVELS:
         raise SettingsError(f"[log] level must be one of {sorted(LOG_LEVELS)}")
+    if bool(settings.api.tls_cert) != bool(settings.api.tls_key):
+        raise SettingsError("[api] tls_cert and tls_key must be set together (or neither)")
     return settings
 
 
@@ -186,6 +190,8 @@ HEADER = """\
 #           past heights the API can still answer for (loans at ?height=).
 # [api]     host ("127.0.0.1"), port (8700): the HTTP API; only loopback
 #           unless you change host. max_body_bytes (1048576).
+#           tls_cert/tls_key (""): PEM certificate and key to serve HTTPS
+#           (TLS 1.2 or later) instead of plain HTTP; both or neither.
 # [peer]    listen_host ("127.0.0.1"), listen_port (9700): validator links;
 #           endpoints: "host:port" of every validator in genesis order (empty:
 #           taken from the genesis); tls_cert/tls_key/tls_ca: PEM files of the

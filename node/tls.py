@@ -1,4 +1,5 @@
-"""TLS for peer links: a consortium CA, per-node certificates, and SSL contexts.
+"""TLS for peer links (and the HTTPS API): a consortium CA, per-node certificates,
+and SSL contexts.
 
 The devnet and the tests make a CA here and issue each node a certificate
 for its IP addresses (and DNS names), usable as both TLS server and client
@@ -209,6 +210,23 @@ def _context(purpose: ssl.Purpose, files: PeerTlsFiles) -> ssl.SSLContext:
     # Every peer is ours: no reason to speak anything older than TLS 1.3.
     context.minimum_version = ssl.TLSVersion.TLSv1_3
     context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def api_server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """HTTPS for the API: present our certificate, ask clients for none.
+
+    Clients are the bank's own applications and tools, which may not speak TLS
+    1.3 yet, hence 1.2 as the floor; who may call is the reverse proxy's or the
+    network's decision, as with plain HTTP.
+    """
+    check_readable({"API TLS certificate": cert_file, "API TLS key": key_file})
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(cert_file), str(key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsFileError(f"cannot load the API TLS files: {exc}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 

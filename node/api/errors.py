@@ -50,7 +50,9 @@ class ApiCode(StrEnum):
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     """The body exceeds the node's ``max_body_bytes``."""
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
-    """``POST /v1/txs:batch`` with more txs than ``max_batch_txs``, or none."""
+    """``POST /v1/txs:batch`` with more txs than ``max_batch_txs``."""
+    BATCH_EMPTY = "BATCH_EMPTY"
+    """``POST /v1/txs:batch`` with no txs: a bad request, not a size limit."""
     NOT_FOUND = "NOT_FOUND"
     """No such route."""
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -77,6 +79,7 @@ _API_STATUS: Final[dict[ApiCode, int]] = {
     ApiCode.INVALID_BODY: 400,
     ApiCode.BODY_TOO_LARGE: 413,
     ApiCode.BATCH_TOO_LARGE: 413,
+    ApiCode.BATCH_EMPTY: 400,
     ApiCode.NOT_FOUND: 404,
     ApiCode.METHOD_NOT_ALLOWED: 405,
     ApiCode.TX_NOT_FOUND: 404,

@@ -32,7 +32,7 @@ def _error(description: str) -> Schema:
 
 def _errors(*statuses: int) -> dict[str, Schema]:
     text = {
-        400: "Bad request (malformed input; see the error code)",
+        400: "Bad request (malformed input or an unknown query parameter; see the error code)",
         404: "Not found",
         409: "Conflicts with the chain (double spend, replayed nonce...)",
         410: "The height is outside the range of states this node keeps",
@@ -568,14 +568,14 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
         "get": {
             "operationId": "getChain",
             "summary": "Chain id, auditor memo key, assets with issued totals, validators",
-            "responses": {"200": _json(_ref("Chain"), "The chain")},
+            "responses": {"200": _json(_ref("Chain"), "The chain"), **_errors(400)},
         }
     },
     "/v1/validators": {
         "get": {
             "operationId": "getValidators",
             "summary": "The genesis validator set, in index order",
-            "responses": {"200": _json(_ref("Validators"), "The validators")},
+            "responses": {"200": _json(_ref("Validators"), "The validators"), **_errors(400)},
         }
     },
     "/v1/outputs": _get(
@@ -623,14 +623,14 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
         "get": {
             "operationId": "getNetwork",
             "summary": "The validators with their API URLs (from genesis), and this node's index",
-            "responses": {"200": _json(_ref("Network"), "The network")},
+            "responses": {"200": _json(_ref("Network"), "The network"), **_errors(400)},
         }
     },
     "/v1/status": {
         "get": {
             "operationId": "getStatus",
             "summary": "Height, view, primary, peers, mempool, catch-up",
-            "responses": {"200": _json(_ref("Status"), "The node's status")},
+            "responses": {"200": _json(_ref("Status"), "The node's status"), **_errors(400)},
         }
     },
     "/v1/events": _get(

@@ -194,7 +194,9 @@ async def submit_batch(request: web.Request) -> web.Response:
     content_type, raw = await _body(request)
     txs = _batch_txs(content_type, raw)
     limit = settings_of(request).max_batch_txs
-    if not 1 <= len(txs) <= limit:
+    if not txs:
+        raise ApiError(ApiCode.BATCH_EMPTY, f"a batch holds 1 to {limit} txs, this one none")
+    if len(txs) > limit:
         raise ApiError(ApiCode.BATCH_TOO_LARGE, f"a batch holds 1 to {limit} txs")
     services = services_of(request)
     # All admissions at once, so the batch's range proofs share a proof window

@@ -268,8 +268,14 @@ CASES: tuple[Case, ...] = (
     Case(
         "empty batch",
         lambda c: Request("POST", "/v1/txs:batch", b'{"txs": []}', JSON),
-        413,
-        ApiCode.BATCH_TOO_LARGE,
+        400,
+        ApiCode.BATCH_EMPTY,
+    ),
+    Case(
+        "empty msgpack batch",
+        lambda c: Request("POST", "/v1/txs:batch", msgpack.packb([]), MSGPACK),
+        400,
+        ApiCode.BATCH_EMPTY,
     ),
     Case(
         "batch not a msgpack array",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
     assert text.startswith("# node.toml")
     settings = parse_node_settings(text, BASE)
     assert settings.api.host == "127.0.0.1" and settings.api.port == 8700
+    assert (settings.api.tls_cert, settings.api.tls_key) == ("", "")
     assert settings.peer.allow_plain is False and settings.peer.endpoints == []
     assert settings.path(settings.node.data_dir) == BASE / "data"
     assert settings.mempool_limits().max_txs == 20_000
@@ -50,6 +52,9 @@ def test_what_init_writes_reads_back_with_defaults_and_relative_paths() -> None:
             "[node] wal_compact_records must be positive",
         ),
         (("allow_plain = false", "allow_plain = 1"), "[peer] allow_plain must be a bool"),
+        # The first tls_cert is [api]'s: a certificate without its key cannot serve HTTPS.
+        (('tls_cert = ""', 'tls_cert = "api.pem"'), "[api] tls_cert and tls_key must be set"),
+        (('tls_key = ""', 'tls_key = "api.key"'), "[api] tls_cert and tls_key must be set"),
         (("endpoints = []", "endpoints = [1]"), "[peer] endpoints must be strings"),
         (('level = "info"', 'level = "loud"'), "[log] level must be one of"),
         (("\n[log]\n", "\n[logs]\n"), "unknown section [logs]"),
@@ -72,6 +77,14 @@ def test_a_bad_value_is_refused_with_its_reason(change: tuple[str, str], problem
     with pytest.raises(SettingsError) as error:
         parse_node_settings(text.replace(old, new, 1), BASE)
     assert problem in str(error.value)
+
+
+def test_the_written_header_documents_every_option() -> None:
+    header = _written().split("\n\n", 1)[0]
+    written = parse_node_settings(_written(), BASE)
+    for section in ("node", "api", "peer", "mempool", "log"):
+        for option in fields(getattr(written, section)):
+            assert option.name in header, (section, option.name)
 
 
 def test_missing_node_section_and_bad_toml_are_refused() -> None:
