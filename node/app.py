@@ -57,7 +57,18 @@ class BlockApplied:
 
 
 class BlockMismatchError(Exception):
-    """A certified block does not re-execute to itself here: local state diverged."""
+    """A certified batch re-executed here to another block than the header a peer
+    sent. The certificate does not cover the header, so either that peer lied or
+    this node's state diverged: the runtime decides which (``HeaderDisputes``)."""
+
+    def __init__(self, height: int, built: bytes, claimed: bytes) -> None:
+        super().__init__(
+            f"height {height}: re-execution built block {built.hex()}, the peer's header "
+            f"is {claimed.hex()}"
+        )
+        self.height = height
+        self.built = built
+        self.claimed = claimed
 
 
 class LedgerApp:
@@ -83,9 +94,8 @@ class LedgerApp:
 
     def apply_certified(self, block: VerifiedBlock, *, sync: bool = True) -> BlockApplied:
         """A batch fetched by catch-up under a verified certificate. Re-executing it
-        must rebuild the certified block; if not, this node's state is not the one
-        the quorum executed on, and it must stop (``BlockMismatchError``).
-        ``sync=False``: see ``Store.commit_block``."""
+        must rebuild the block whose header the peer sent; if not, nothing is written
+        (``BlockMismatchError``). ``sync=False``: see ``Store.commit_block``."""
         return self._commit(
             block.height,
             block.batch,
@@ -121,10 +131,7 @@ class LedgerApp:
         )
         built = executed.result.block_hash
         if expected_block_hash is not None and built != expected_block_hash:
-            raise BlockMismatchError(
-                f"height {seq}: re-execution built block {built.hex()}, the certified one is "
-                f"{expected_block_hash.hex()}"
-            )
+            raise BlockMismatchError(seq, built, expected_block_hash)
         root = self.store.commit_block(executed.block_write(certificate), sync=sync)
         return BlockApplied(
             executed=Executed(seq, root),

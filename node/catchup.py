@@ -16,7 +16,15 @@ genesis validators' COMMIT signatures over (view, height, that digest).
 A block that fails is a fault of the peer that sent it; its range is asked
 of another peer. The block is then re-executed (``execute_batch``, the same
 path as a committed batch), so the node's own store computes every state
-root; re-execution must rebuild the very block that was certified.
+root.
+
+The certificate covers the batch and its metadata, not the header: a peer
+can send a certified batch under a header it made up (another proposer,
+state root, tx root). So a header our re-execution does not rebuild is
+first the fault of the peer that served it, and the block is asked of
+another (``HeaderDisputes``); only ``f + 1`` distinct peers serving the
+same such header (one of them honest) show that this node's state is the
+one that is wrong (docs/consensus.md, "Catch-up").
 
 Fetching is parallel and bounded: the range is cut into chunks of
 ``chunk_blocks`` heights, at most ``max_parallel`` requests are out at once,
@@ -70,16 +78,20 @@ class VerifiedBlock:
 
     height: int
     block_hash: bytes
+    """The hash of the header the peer sent: the certificate does not cover it."""
     batch: Batch
     metadata: ProposalMetadata
     certificate: CommitCertificate
     certificate_bytes: bytes
+    served_by: int
+    """The peer that sent it: a header re-execution does not rebuild is its fault."""
 
 
 def verify_certified_block(
-    data: bytes, height: int, genesis: Genesis, verify: Verify
+    data: bytes, height: int, genesis: Genesis, verify: Verify, *, served_by: int
 ) -> VerifiedBlock | str:
-    """The checked block at ``height``, or why ``data`` is not one. Never raises."""
+    """The checked block at ``height`` from peer ``served_by``, or why ``data`` is not
+    one. Never raises."""
     chain_id = genesis.chain_id
     try:
         certified = CertifiedBlock.decode(data)
@@ -106,7 +118,46 @@ def verify_certified_block(
         metadata,
         certificate,
         certified.certificate,
+        served_by,
     )
+
+
+@dataclass(slots=True)
+class HeaderDisputes:
+    """The headers peers served with a valid certificate that this node's re-execution
+    of the certified batch did not rebuild, at the next height to apply.
+
+    A certificate binds the batch and metadata, not the header, so one byzantine
+    peer can serve a made-up header: that alone is its fault, and the block is
+    asked of another peer (``disputers`` are not asked for that height again).
+    Honest nodes all execute the certified batch on the same state, so ``quorum``
+    (f + 1) distinct peers serving one header that we do not rebuild include an
+    honest one: then this node's state diverged (``record`` says so).
+
+    Bounded: a dispute is only ever at the store's height + 1, which only grows, so
+    only the newest height is kept, each peer at most once per header.
+    """
+
+    quorum: int
+    _height: int = 0
+    _served: dict[bytes, set[int]] = field(default_factory=dict)
+
+    def record(self, height: int, block_hash: bytes, peer: int) -> bool:
+        """``peer`` served header ``block_hash`` at ``height`` and re-execution built
+        another; True when ``quorum`` distinct peers have served that same header."""
+        if height < self._height:
+            return False  # applied since: moot
+        if height > self._height:
+            self._height, self._served = height, {}
+        servers = self._served.setdefault(block_hash, set())
+        servers.add(peer)
+        return len(servers) >= self.quorum
+
+    def disputers(self, height: int) -> frozenset[int]:
+        """The peers that served a header at ``height`` re-execution did not rebuild."""
+        if height != self._height:
+            return frozenset()
+        return frozenset(peer for servers in self._served.values() for peer in servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +276,9 @@ class CatchUp:
         self._outstanding.remove(request)
         height = request.first_height
         for data in blocks[: request.last_height - request.first_height + 1]:
-            checked = verify_certified_block(data, height, self.genesis, self.verify)
+            checked = verify_certified_block(
+                data, height, self.genesis, self.verify, served_by=request.peer
+            )
             if isinstance(checked, str):
                 self.faults.append((request.peer, checked))
                 self._excluded.add(request.peer)

@@ -19,7 +19,8 @@ Where chunks come from:
 
 Every block either hands out passed ``verify_certified_block``; the caller
 applies chunks in height order (``LedgerApp.apply_certified``, which refuses
-a block that does not re-execute to the certified one).
+a block that does not re-execute to the header the peer sent: the runtime
+then fetches it again from another peer).
 """
 
 from __future__ import annotations
@@ -149,7 +150,9 @@ class PeerChunks:
                 continue
             blocks: list[VerifiedBlock] = []
             for offset, data in enumerate(reply[: last - first + 1]):
-                checked = verify_certified_block(data, first + offset, self.genesis, self.verify)
+                checked = verify_certified_block(
+                    data, first + offset, self.genesis, self.verify, served_by=peer
+                )
                 if isinstance(checked, str):
                     self.on_fault(peer, checked)
                     self.failures.failed(peer)  # asked last from now on, as a mute one

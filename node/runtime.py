@@ -49,8 +49,10 @@ or the new one). The live records are what a restart needs: votes above
 the stable checkpoint, the highest checkpoint and view records, so the log
 stays within the live set plus ``wal_compact_records``.
 
-``Diverged``, a fetched certified block that re-executes to another block
-(``BlockMismatchError``), a state root that differs after catch-up, a WAL
+``Diverged``, f + 1 peers serving one certified block whose header
+re-execution does not rebuild (``HeaderDisputes``; one such peer is a peer
+fault and the block is fetched from another), a state root that differs
+from the stable checkpoint's after catch-up, a WAL
 failure (append or compaction) or a failed store write (a full disk:
 ``StoreIOError``, the store latches) stop the node: the core is fed nothing more, nothing
 is sent, and ``status().stopped`` says why. A broken local invariant raises
@@ -66,8 +68,9 @@ import asyncio
 import functools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol, assert_never
 
 from consensus.action_plan import group_commit
@@ -103,8 +106,15 @@ from ledger.stateless_cache import StatelessCache
 from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
-from node.catchup import CatchUp, FetchRequest, PeerFailures, VerifiedBlock, certified_block_at
-from node.catchup_pipeline import LiveChunks, PeerChunks, run_pipelined
+from node.catchup import (
+    CatchUp,
+    FetchRequest,
+    HeaderDisputes,
+    PeerFailures,
+    VerifiedBlock,
+    certified_block_at,
+)
+from node.catchup_pipeline import LiveChunks, PeerChunks, PrepareChunk, run_pipelined
 from node.config import replica_config_from_genesis
 from node.event_hub import EventHub, Subscription
 from node.mempool import (
@@ -213,6 +223,15 @@ class RuntimeSettings:
     msm_backend: str = field(default_factory=backend_name)
     """The multiscalar backend proofs are verified with (the proof pool's workers are
     forked from this process, so they use the same one)."""
+
+
+class Fetched(Enum):
+    """What applying one fetched block did."""
+
+    NEW = "new"
+    ALREADY_HERE = "already here"  # the core executed it meanwhile
+    DISPUTED = "disputed"  # not applied: its header is not what re-execution built
+    STOPPED = "stopped"  # the node halted (diverged, or its disk failed): go no further
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +363,7 @@ class NodeRuntime:
         # Every catch-up and idle probe ranks peers by this one record: a mute peer
         # learnt of once is asked last from then on, until it answers again.
         self._peer_failures = PeerFailures()
+        self._header_disputes = HeaderDisputes(self.config.faulty + 1)
         # Set once the start-up catch-up has ended: the core's state transfer waits
         # for it rather than fetch and check the same blocks beside it.
         self._startup_catchup_over = asyncio.Event()
@@ -736,7 +756,8 @@ class NodeRuntime:
         peer that has more, to the newest certified height they hold, in one
         pipeline (``node.catchup_pipeline``). Going on spares a request per
         checkpoint the network made while this node caught up: each asked for one
-        checkpoint, drained its pipeline and started over."""
+        checkpoint, drained its pipeline and started over. A disputed header ends
+        the pipeline; a new one fetches on from our height without its peer."""
         # A restarted node's core asks for the stable checkpoint while the start-up
         # catch-up is fetching the same heights: both fetched, checked and verified
         # every block (a third of a catch-up's node CPU). Plan from where it ended.
@@ -746,9 +767,40 @@ class NodeRuntime:
             await self._finish_catch_up(request)
             return
         start_height = self._committed.height()
+        checked: set[int] = set()
+        self._catchup_target = request.seq
+        log.info("catching up from %d to %d and on", start_height, request.seq)
+        try:
+            while True:
+                undisputed = self._undisputed(peers)
+                if not undisputed:
+                    log.warning("catch-up stalled: every peer served a disputed header")
+                    return
+                refetch, stalled = await self._transfer(request, undisputed, checked)
+                if stalled:
+                    log.warning("catch-up stalled: every peer sent a bad block")
+                    return
+                if not refetch or self.stopped:
+                    break
+        finally:
+            self._catchup_target = None
+        log.info(
+            "caught up from %d to %d (%d checkpoints checked)",
+            start_height,
+            self._committed.height(),
+            len(checked),
+        )
+        await self._finish_catch_up(request)
+
+    async def _transfer(
+        self, request: RequestStateTransfer, peers: tuple[int, ...], checked: set[int]
+    ) -> tuple[bool, bool]:
+        """One pipeline of ``_catch_up`` from our height; whether a disputed header
+        ended it (fetch again), and whether it stalled. ``checked``: the checkpoints
+        whose state root was checked, over all its pipelines."""
         replica = self.replica
         chunks = LiveChunks(
-            handed_out=start_height,
+            handed_out=self._committed.height(),
             newest_checkpoint=lambda: max(
                 (request.seq, request.state_root), (replica.stable_seq, replica.stable_root)
             ),
@@ -757,8 +809,6 @@ class NodeRuntime:
             stopped=lambda: self.stopped,
             onward=self._peer_chunks(request.seq + 1, peers),
         )
-        checked: set[int] = set()
-        self._catchup_target = request.seq
 
         async def prepare() -> list[VerifiedBlock]:
             blocks = await chunks.next_chunk()
@@ -767,9 +817,7 @@ class NodeRuntime:
             await self._preverify_proofs(blocks)
             return blocks
 
-        async def apply(blocks: Sequence[VerifiedBlock]) -> bool:
-            if not await self._apply_chunk(blocks):
-                return False
+        async def checkpoints_hold() -> bool:
             # Halt at a checkpoint itself, not after the blocks fetched beyond it.
             height = self._committed.height()
             for seq, root in chunks.checkpoints:
@@ -779,24 +827,13 @@ class NodeRuntime:
                         return False
             return True
 
-        log.info("catching up from %d to %d and on", start_height, request.seq)
         try:
-            await run_pipelined(prepare, apply, lambda: self.stopped)
+            refetch = await self._run_chunks(prepare, checkpoints_hold)
         finally:
             chunks.close()
-            self._catchup_target = None
             for peer, problem in chunks.all_faults():
                 self.count_fault("catchup", peer, problem)
-        if chunks.stalled:
-            log.warning("catch-up stalled: every peer sent a bad block")
-            return
-        log.info(
-            "caught up from %d to %d (%d checkpoints planned to)",
-            start_height,
-            self._committed.height(),
-            len(chunks.checkpoints),
-        )
-        await self._finish_catch_up(request)
+        return refetch, chunks.stalled
 
     def _plan(self, peers: tuple[int, ...], applied: int, target: int, root: bytes) -> CatchUp:
         settings = self.settings
@@ -840,25 +877,39 @@ class NodeRuntime:
                 [statement for i, statement in enumerate(chunk) if i not in rejected]
             )
 
-    async def _apply_fetched(self, block: VerifiedBlock, *, sync: bool) -> bool:
-        """Apply a fetched certified block on the worker thread; whether it was new here.
+    async def _apply_fetched(self, block: VerifiedBlock, *, sync: bool) -> Fetched:
+        """Apply a fetched certified block on the worker thread.
 
-        A block that re-executes to another block than the certified one means
-        this node's state is not the one the quorum executed on: the node halts
-        (as on ``Diverged``), it never goes on from that state. A failing disk
-        halts it too."""
+        A block that re-executes to another header than the one its peer sent is
+        not applied (``_dispute``). A failing disk halts the node."""
         try:
             done = await self._worker.run(functools.partial(self._apply, block, sync))
         except BlockMismatchError as exc:
-            self._halt(f"diverged in catch-up: {exc}")
-            return False
+            return self._dispute(block, exc)
         except StoreIOError as exc:
             self._halt(f"store write failed at height {block.height}: {exc}")
-            return False
+            return Fetched.STOPPED
         if done is None:
-            return False
+            return Fetched.ALREADY_HERE
         self._after_block(done, rebuild_mempool=False)
-        return True
+        return Fetched.NEW
+
+    def _dispute(self, block: VerifiedBlock, mismatch: BlockMismatchError) -> Fetched:
+        """A certified batch re-executed to another header than ``block``'s peer sent.
+        The certificate does not cover the header: alone, that is the peer's fault
+        (it is asked last from now on, and not again for this height). Once f + 1
+        peers served that same header, one of them is honest and executed the
+        batch to it: this node's state diverged, and it halts (as on ``Diverged``)."""
+        peer = block.served_by
+        self.count_fault("catchup_header", peer, f"not rebuilt by re-execution: {mismatch}")
+        self._peer_failures.failed(peer)
+        if self._header_disputes.record(block.height, block.block_hash, peer):
+            self._halt(
+                f"diverged in catch-up: {self.config.faulty + 1} peers served the header "
+                f"re-execution did not rebuild: {mismatch}"
+            )
+            return Fetched.STOPPED
+        return Fetched.DISPUTED
 
     def _apply(self, block: VerifiedBlock, sync: bool) -> CommittedBlock | None:
         """On the worker thread: a fetched block, unless the core executed it meanwhile.
@@ -908,16 +959,45 @@ class NodeRuntime:
 
     async def _fetch_onward(self, when: str) -> None:
         """Fetch, check and apply the blocks connected peers hold above our height;
-        tell the core if there were any."""
+        tell the core if there were any. A disputed header ends a pipeline; the next
+        fetches on from our height without the peers that served one there."""
         start_height = self._committed.height()
-        chunks = self._peer_chunks(start_height + 1, tuple(self._peer_indices))
-        await run_pipelined(
-            functools.partial(self._prepare_chunk, chunks), self._apply_chunk, lambda: self.stopped
-        )
+        while not self.stopped:
+            peers = self._undisputed(self._peer_indices)
+            chunks = self._peer_chunks(self._committed.height() + 1, peers)
+            if not await self._run_chunks(functools.partial(self._prepare_chunk, chunks)):
+                break
         height = self._committed.height()
         if height > start_height and not self.stopped:
             log.info("caught up %s from %d to %d", when, start_height, height)
             self._announce_caught_up()
+
+    def _undisputed(self, peers: Sequence[int]) -> tuple[int, ...]:
+        """``peers`` but those that served a disputed header at our next height."""
+        disputers = self._header_disputes.disputers(self._committed.height() + 1)
+        return tuple(p for p in peers if p not in disputers)
+
+    async def _run_chunks(
+        self, prepare: PrepareChunk, after: Callable[[], Awaitable[bool]] | None = None
+    ) -> bool:
+        """Apply what ``prepare`` hands out (``run_pipelined``), ``after`` each chunk
+        (False: stop); whether a disputed header ended it, so it is worth fetching
+        again from our height."""
+        disputed = False
+
+        async def apply(blocks: Sequence[VerifiedBlock]) -> bool:
+            nonlocal disputed
+            outcome = await self._apply_chunk(blocks)
+            if outcome is Fetched.STOPPED:
+                return False
+            # Also after a dispute: a checkpoint may be among the blocks before it.
+            if after is not None and not await after():
+                return False
+            disputed = outcome is Fetched.DISPUTED
+            return not disputed
+
+        await run_pipelined(prepare, apply, lambda: self.stopped)
+        return disputed and not self.stopped
 
     async def _probe_tip_while_idle(self) -> None:
         """After start-up, whenever no block committed for ``idle_probe_s``, ask the
@@ -957,18 +1037,39 @@ class NodeRuntime:
         await self._preverify_proofs(blocks)
         return blocks
 
-    async def _apply_chunk(self, blocks: Sequence[VerifiedBlock]) -> bool:
-        """Apply a verified chunk in order, one fsync at its end; whether the node
-        may go on (not diverged, disk not failed, something applied or already here)."""
+    async def _apply_chunk(self, blocks: Sequence[VerifiedBlock]) -> Fetched:
+        """Apply a verified chunk in order, one fsync at its end: ``NEW`` if the node
+        may go on (something applied or already here), ``DISPUTED`` at a block whose
+        header was disputed (the blocks after it not applied), else ``STOPPED``."""
         progressed = False
         for index, checked in enumerate(blocks):
-            if await self._apply_fetched(checked, sync=index == len(blocks) - 1):
-                progressed = True
+            fetched = await self._apply_fetched(checked, sync=index == len(blocks) - 1)
             if self._stopped.is_set():  # it diverged, or its disk failed
-                return False
+                return Fetched.STOPPED
+            if fetched is Fetched.DISPUTED:
+                # The core must not hear of the unsynced blocks before it (_sync_fetched).
+                if progressed and not await self._sync_fetched_blocks():
+                    return Fetched.STOPPED
+                break
+            progressed = progressed or fetched is Fetched.NEW
+        else:
+            fetched = Fetched.NEW
         if progressed:
             self._rebuild_mempool()
-        return progressed or blocks[-1].height <= self._committed.height()
+        if fetched is Fetched.DISPUTED:
+            return Fetched.DISPUTED
+        if progressed or blocks[-1].height <= self._committed.height():
+            return Fetched.NEW
+        return Fetched.STOPPED
+
+    async def _sync_fetched_blocks(self) -> bool:
+        """``_sync_fetched`` on the worker thread; False if the disk failed (halted)."""
+        try:
+            await self._worker.run(self._sync_fetched)
+        except StoreIOError as exc:
+            self._halt(f"store sync failed in catch-up: {exc}")
+            return False
+        return True
 
     async def _fetch(self, request: FetchRequest) -> list[bytes] | str:
         try:

@@ -1,5 +1,6 @@
 """Shared fixtures for node tests: the spec world's genesis, validator identities,
-and commit certificates signed the way the runtime signs them."""
+commit certificates signed the way the runtime signs them, and served blocks a
+lying peer alters."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import hashlib
 from consensus.certificate import CommitCertificate
 from consensus.messages import Batch, Commit, ProposalMetadata, Request, proposal_digest
 from consensus.messages import signed_bytes as consensus_signed_bytes
+from ledger.block import decode_block
 from ledger.execute import request_id_of
 from ledger.identity import SigningIdentity
+from node.catchup import CertifiedBlock
 from tests.spec.ledger_world import World
 
 
@@ -42,3 +45,14 @@ def certificate_for(
         signature = identity.sign_self_tagged(consensus_signed_bytes(unsigned, chain_id))
         commits.append(dataclasses.replace(unsigned, signature=signature))
     return CommitCertificate(view, seq, digest, tuple(commits))
+
+
+def with_header_proposer(data: bytes, proposer: bytes) -> bytes:
+    """A served ``CertifiedBlock`` under a header with another proposer: its
+    certificate still verifies (it covers the batch and metadata, not the header)."""
+    served = CertifiedBlock.decode(data)
+    block = decode_block(served.block)
+    header = dataclasses.replace(block.header, proposer=proposer)
+    return dataclasses.replace(
+        served, block=dataclasses.replace(block, header=header).encode()
+    ).encode()

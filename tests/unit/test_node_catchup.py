@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from consensus.actions import Execute
 from consensus.messages import ProposalMetadata
 from consensus.wire import encode_certificate
@@ -12,15 +14,16 @@ from ledger.build import build_attest
 from ledger.identity import verify_self_tagged
 from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore
-from node.app import LedgerApp
+from node.app import BlockMismatchError, LedgerApp
 from node.catchup import (
     CatchUp,
     CertifiedBlock,
+    HeaderDisputes,
     VerifiedBlock,
     certified_block_at,
     verify_certified_block,
 )
-from tests.node_world import batch_of, certificate_for
+from tests.node_world import batch_of, certificate_for, with_header_proposer
 from tests.spec.ledger_world import GENESIS_TIME_MS, USD, World
 
 
@@ -50,7 +53,9 @@ def test_a_served_block_verifies_and_tampering_with_it_does_not() -> None:
     store = _chain(world, 2)
     served = certified_block_at(store, 1)
     assert served is not None
-    checked = verify_certified_block(served.encode(), 1, world.genesis, verify_self_tagged)
+    checked = verify_certified_block(
+        served.encode(), 1, world.genesis, verify_self_tagged, served_by=1
+    )
     assert isinstance(checked, VerifiedBlock) and checked.block_hash == store.block_hash_at(1)
     tampered = {
         "wrong height": (served.encode(), 2),
@@ -70,7 +75,9 @@ def test_a_served_block_verifies_and_tampering_with_it_does_not() -> None:
         "garbage": (b"\x93\x01", 1),
     }
     for name, (data, height) in tampered.items():
-        problem = verify_certified_block(data, height, world.genesis, verify_self_tagged)
+        problem = verify_certified_block(
+            data, height, world.genesis, verify_self_tagged, served_by=1
+        )
         assert isinstance(problem, str), name
     # Two of four signers are no quorum.
     block_2 = certified_block_at(store, 2)
@@ -78,8 +85,53 @@ def test_a_served_block_verifies_and_tampering_with_it_does_not() -> None:
     batch = checked.batch
     weak = certificate_for(world, batch, checked.metadata, 1, signers=2)
     weak_block = dataclasses.replace(served, certificate=encode_certificate(weak))
-    problem = verify_certified_block(weak_block.encode(), 1, world.genesis, verify_self_tagged)
+    problem = verify_certified_block(
+        weak_block.encode(), 1, world.genesis, verify_self_tagged, served_by=1
+    )
     assert problem == "the certificate has no quorum of genesis validator signatures"
+
+
+def test_a_made_up_header_verifies_but_re_execution_refuses_it_and_writes_nothing() -> None:
+    # A peer can serve a certified batch under any header: it verifies, and only
+    # re-execution finds the header is not the one the batch builds. Nothing is
+    # written then, so the honest peer's copy applies next.
+    world = World()
+    source = _chain(world, 1)
+    honest = _served(source, 1, 1)[0]
+    forged = verify_certified_block(
+        with_header_proposer(honest, b"\xee" * 32),
+        1,
+        world.genesis,
+        verify_self_tagged,
+        served_by=2,
+    )
+    assert isinstance(forged, VerifiedBlock) and forged.served_by == 2
+    assert forged.block_hash != source.block_hash_at(1)
+    target = world.new_store()
+    app = LedgerApp(target, world.genesis, ProofCache())
+    with pytest.raises(BlockMismatchError) as refused:
+        app.apply_certified(forged)
+    assert (refused.value.height, refused.value.claimed) == (1, forged.block_hash)
+    assert refused.value.built == source.block_hash_at(1)
+    assert target.height() == 0
+    checked = verify_certified_block(honest, 1, world.genesis, verify_self_tagged, served_by=1)
+    assert isinstance(checked, VerifiedBlock)
+    app.apply_certified(checked)
+    assert target.block_hash_at(1) == source.block_hash_at(1)
+
+
+def test_header_disputes_need_f_plus_1_distinct_peers_on_one_header_at_one_height() -> None:
+    disputes = HeaderDisputes(quorum=2)  # n = 4, f = 1
+    assert not disputes.record(5, b"A", peer=1)
+    assert not disputes.record(5, b"A", peer=1)  # the same liar twice is still one
+    assert not disputes.record(5, b"B", peer=2)  # two liars telling different lies
+    assert disputes.disputers(5) == {1, 2} and disputes.disputers(6) == frozenset()
+    assert disputes.record(5, b"A", peer=3)  # two peers on one header: one is honest
+    # Only the next height to apply counts: a newer one starts afresh, an older is moot.
+    assert not disputes.record(6, b"A", peer=1)
+    assert disputes.disputers(5) == frozenset() and disputes.disputers(6) == {1}
+    assert not disputes.record(5, b"A", peer=2)
+    assert not disputes.record(6, b"C", peer=2)
 
 
 def test_catch_up_fetches_in_parallel_chunks_skips_a_lying_peer_and_rebuilds_the_chain() -> None:
