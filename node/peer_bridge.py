@@ -10,7 +10,9 @@ waiting ``fetch_blocks``.
 Inbound (``pump``): every frame from an authenticated peer goes to the
 runtime; a consensus payload that does not decode is a peer fault, counted,
 never an exception. A ``BlocksRequest`` is answered from the store
-(``NodeRuntime.blocks_for``). Batch fetch by digest is not used by this
+(``NodeRuntime.blocks_for``: a clamped range, read on the worker thread) in a
+task of its own, so the frames behind it do not wait for the reads; its byte
+budget is capped at what one reply frame carries. Batch fetch by digest is not used by this
 core yet (consensus branch a1 adds it): such frames are counted and dropped.
 """
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from consensus.messages import Message
 from consensus.wire import WireError, decode_message, encode_message
@@ -31,6 +35,7 @@ from node.peer_frames import (
     TxsFrame,
 )
 from node.runtime import NodeRuntime
+from node.serial_worker import WorkerClosedError
 from node.transport import PeerTransport
 
 log = logging.getLogger("veil.node.peers")
@@ -106,6 +111,21 @@ async def pump(
     """Carry every inbound frame to the runtime until cancelled. ``serve_blocks=False``
     only for a byzantine test node (``node.byzantine``, ``mute-catchup``): it leaves
     every ``BlocksRequest`` unanswered."""
+    serving: set[asyncio.Task[None]] = set()
+    try:
+        await _pump(transport, links, runtime, serve_blocks, serving)
+    finally:
+        for task in serving:
+            task.cancel()
+
+
+async def _pump(
+    transport: PeerTransport,
+    links: TransportLinks,
+    runtime: NodeRuntime,
+    serve_blocks: bool,
+    serving: set[asyncio.Task[None]],
+) -> None:
     async for peer, frame in transport:
         match frame:
             case ConsensusFrame(payload=payload):
@@ -121,13 +141,38 @@ async def pump(
                 for tx_bytes in txs:
                     runtime.on_peer_tx(peer, tx_bytes)
             case BlocksRequest() if serve_blocks:
-                blocks = runtime.blocks_for(frame.first_height, frame.last_height, frame.max_bytes)
-                transport.send(
-                    peer, BlocksReply(frame.request_id, frame.first_height, tuple(blocks))
-                )
+                # At most 64 unanswered per link (the peer protocol): bounded tasks.
+                _spawn(serving, _serve_blocks(transport, runtime, peer, frame))
             case BlocksRequest():
                 pass  # the mute byzantine test node
             case BlocksReply():
                 links.resolve_blocks(peer, frame)
             case BatchRequest() | BatchReply():
                 runtime.count_fault("unsupported_frame", peer, type(frame).__name__)
+
+
+async def _serve_blocks(
+    transport: PeerTransport, runtime: NodeRuntime, peer: int, request: BlocksRequest
+) -> None:
+    # The reply must fit one frame: reading more would only be trimmed away.
+    max_bytes = min(request.max_bytes, transport.config.max_frame_bytes // 2)
+    try:
+        blocks = await runtime.blocks_for(request.first_height, request.last_height, max_bytes)
+    except WorkerClosedError:
+        return  # the node is shutting down
+    transport.send(peer, BlocksReply(request.request_id, request.first_height, tuple(blocks)))
+
+
+def _spawn(tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coroutine)
+    tasks.add(task)
+    task.add_done_callback(_served(tasks))
+
+
+def _served(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("serving blocks failed: %s: %s", type(exc).__name__, exc)
+
+    return done

@@ -207,6 +207,9 @@ class RuntimeSettings:
     catchup_fetch_timeout_s: float = 10.0
     catchup_proof_batch: int = 128
     """Catch-up verifies fetched proofs ahead of execution in batches of this many."""
+    serve_max_blocks: int = 64
+    """A peer's ``BlocksRequest`` gets at most this many blocks: its range is clamped
+    before anything is read, whatever range it asked for."""
     startup_peer_wait_s: float = 5.0
     idle_probe_s: float = 2.0
     """With no commit for this long, ask the peers for blocks above our height (an
@@ -252,6 +255,25 @@ def tx_id_of_payload(payload: bytes, chain_id: bytes) -> bytes | None:
     if envelope.kind not in BODY_TYPES:
         return None
     return tx_id_of(envelope.kind, envelope.body, chain_id)
+
+
+def read_certified_blocks(
+    store: StoreReader, first_height: int, last_height: int, max_bytes: int
+) -> list[bytes]:
+    """The encoded ``CertifiedBlock``s from ``first_height`` to ``last_height`` the store
+    holds, a prefix within ``max_bytes`` (the first block even if larger)."""
+    out: list[bytes] = []
+    used = 0
+    for height in range(max(1, first_height), min(last_height, store.height()) + 1):
+        block = certified_block_at(store, height)
+        if block is None:
+            break
+        data = block.encode()
+        if out and used + len(data) > max_bytes:
+            break
+        out.append(data)
+        used += len(data)
+    return out
 
 
 def recent_request_ids(
@@ -492,20 +514,16 @@ class NodeRuntime:
         self._metrics.faults.labels(kind).inc()
         log.info("peer fault %s from %d: %s", kind, peer, detail)
 
-    def blocks_for(self, first_height: int, last_height: int, max_bytes: int) -> list[bytes]:
-        """What this node serves to a catching-up peer: a prefix within ``max_bytes``."""
-        out: list[bytes] = []
-        used = 0
-        for height in range(max(1, first_height), min(last_height, self._committed.height()) + 1):
-            block = certified_block_at(self._committed, height)
-            if block is None:
-                break
-            data = block.encode()
-            if out and used + len(data) > max_bytes:
-                break
-            out.append(data)
-            used += len(data)
-        return out
+    async def blocks_for(self, first_height: int, last_height: int, max_bytes: int) -> list[bytes]:
+        """What this node serves to a catching-up peer: a prefix within ``max_bytes`` of
+        at most ``serve_max_blocks`` blocks. The range comes from a peer, so it is
+        clamped before any read, and the reads run on the worker thread: a request
+        up to the tip read and encoded every block on the event loop."""
+        first = max(1, first_height)
+        last = min(last_height, first + self.settings.serve_max_blocks - 1)
+        return await self._worker.run(
+            functools.partial(read_certified_blocks, self._committed, first, last, max_bytes)
+        )
 
     # --- run and stop -----------------------------------------------------------
 

@@ -102,4 +102,4 @@ class MemoryLinks:
         if peer in network.down or self.index in network.down:  # it went down meanwhile
             raise ConnectionError(f"peer {peer} is unreachable")
         network.fetches.append((self.index, peer, first_height, last_height))
-        return node.blocks_for(first_height, last_height, max_bytes)
+        return await node.blocks_for(first_height, last_height, max_bytes)

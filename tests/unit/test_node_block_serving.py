@@ -1,0 +1,126 @@
+"""Serving blocks to a catching-up peer: the range a peer asks for is clamped before
+anything is read, and the reads run on the worker thread, not the event loop.
+
+Before, ``NodeRuntime.blocks_for`` read and encoded every block from the asked
+height up to the tip, on the loop, whatever ``last_height`` and ``max_bytes``
+the peer sent; the writer trimmed the reply to one frame only afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.store import StoreSnapshot
+from node.catchup import CertifiedBlock
+from node.peer_bridge import TransportLinks, pump
+from node.peer_frames import DEFAULT_MAX_FRAME_BYTES, BlocksReply, BlocksRequest, Frame
+from node.proof_pool import inline_verifier
+from node.runtime import NodeRuntime, RuntimeSettings
+from node.serial_worker import SerialWorker
+from node.wal import WriteAheadLog
+from tests.node_net import MemoryNetwork
+from tests.node_world import validator_identities
+from tests.spec.ledger_world import GENESIS_TIME_MS, World
+from tests.unit.test_node_catchup import _chain
+
+U64_MAX = 2**64 - 1
+
+
+class CountingReads:
+    """A committed view that records which heights' blocks were read, and on which thread."""
+
+    def __init__(self, view: StoreSnapshot) -> None:
+        self._view = view
+        self.heights: list[int] = []
+        self.threads: set[str] = set()
+
+    def block_at(self, height: int) -> bytes | None:
+        self.heights.append(height)
+        self.threads.add(threading.current_thread().name)
+        return self._view.block_at(height)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._view, name)
+
+
+def test_a_request_up_to_u64_max_reads_only_the_clamped_range_on_the_worker_thread(
+    tmp_path: Path,
+) -> None:
+    world = World()
+    store = _chain(world, 6)
+    worker = SerialWorker()
+    wal = WriteAheadLog(tmp_path / "wal")
+    runtime = NodeRuntime(
+        genesis=world.genesis,
+        identity=validator_identities(world)[0],
+        store=store,
+        wal=wal,
+        links=MemoryNetwork(1).links(0, 4),
+        proof_verifier=inline_verifier,
+        wall_clock_ms=lambda: GENESIS_TIME_MS,
+        settings=RuntimeSettings(serve_max_blocks=2),
+        worker=worker,
+    )
+    reads = CountingReads(runtime._committed)
+    runtime._committed = reads  # type: ignore[assignment]
+    try:
+        served = asyncio.run(runtime.blocks_for(2, U64_MAX, U64_MAX))
+    finally:
+        worker.close()
+        wal.close()
+    assert [CertifiedBlock.decode(data).height for data in served] == [2, 3]
+    assert reads.heights == [2, 3]  # before: 2 to 6, the tip
+    assert reads.threads == {"veil-worker"}
+
+
+@dataclass
+class ServingTransport:
+    """One ``BlocksRequest`` in; the inbound stream stays open until it is answered."""
+
+    request: BlocksRequest
+    sent: list[tuple[int, Frame]]
+    answered: asyncio.Event
+
+    @dataclass(frozen=True)
+    class Config:
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+
+    config = Config()
+
+    def send(self, peer: int, frame: Frame) -> None:
+        self.sent.append((peer, frame))
+        self.answered.set()
+
+    def __aiter__(self) -> AsyncIterator[tuple[int, Frame]]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[tuple[int, Frame]]:
+        yield 2, self.request
+        await asyncio.wait_for(self.answered.wait(), 5)
+
+
+class ServingRuntime:
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int, int]] = []
+
+    async def blocks_for(self, first_height: int, last_height: int, max_bytes: int) -> list[bytes]:
+        self.asked.append((first_height, last_height, max_bytes))
+        return [b"block"]
+
+
+def test_the_pump_caps_a_requests_bytes_at_one_frame_and_answers_it_in_a_task() -> None:
+    async def scenario() -> tuple[list[tuple[int, Frame]], ServingRuntime]:
+        request = BlocksRequest(7, 5, U64_MAX, U64_MAX)
+        transport = ServingTransport(request, [], asyncio.Event())
+        runtime = ServingRuntime()
+        links = TransportLinks(transport)  # type: ignore[arg-type]
+        await pump(transport, links, runtime)  # type: ignore[arg-type]
+        return transport.sent, runtime
+
+    sent, runtime = asyncio.run(scenario())
+    assert runtime.asked == [(5, U64_MAX, DEFAULT_MAX_FRAME_BYTES // 2)]
+    assert sent == [(2, BlocksReply(7, 5, (b"block",)))]
