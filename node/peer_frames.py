@@ -85,6 +85,7 @@ class PeerFault(StrEnum):
     MISMATCHED_REPLY = "MISMATCHED_REPLY"
     REPLY_OVER_BOUND = "REPLY_OVER_BOUND"
     TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
     # Raised by the transport shell, which owns sockets and the clock:
     HANDSHAKE_TIMEOUT = "HANDSHAKE_TIMEOUT"
     TLS_FAILED = "TLS_FAILED"

@@ -438,6 +438,11 @@ class Connection:
             if isinstance(frame, BlocksRequest) and frame.first_height > frame.last_height:
                 self._fault(PeerFault.MALFORMED_FRAME, "inverted block range")
                 return
+            if frame.request_id in self._their_requests:
+                # Kept, it would replace the first: answering that one would then
+                # break send()'s invariant and kill the link's writer.
+                self._fault(PeerFault.DUPLICATE_REQUEST, f"request id {frame.request_id} pending")
+                return
             self._their_requests[frame.request_id] = (
                 frame if isinstance(frame, BlocksRequest) else None
             )

@@ -472,6 +472,16 @@ def case_request_flood() -> tuple[Connection, list[Event]]:
     return pair.listener, events[-1:]
 
 
+def case_duplicate_request_id() -> tuple[Connection, list[Event]]:
+    pair = established()
+    pair.listener.receive_data(
+        encode_frame(BlocksRequest(4, 1, 2, 100)) + encode_frame(BatchRequest(4, bytes(32)))
+    )
+    events = drain(pair.listener)
+    assert events[0] == BlocksRequest(4, 1, 2, 100)
+    return pair.listener, events[1:]
+
+
 Scenario = Callable[[], tuple[Connection, list[Event]]]
 REFUSALS: list[tuple[str, Scenario, PeerFault]] = [
     ("non-member", case_non_member, PeerFault.NOT_MEMBER),
@@ -510,6 +520,7 @@ REFUSALS: list[tuple[str, Scenario, PeerFault]] = [
     ("blocks reply over bytes", case_blocks_reply_over_bytes, PeerFault.REPLY_OVER_BOUND),
     ("blocks reply over count", case_blocks_reply_over_count, PeerFault.REPLY_OVER_BOUND),
     ("request flood", case_request_flood, PeerFault.TOO_MANY_REQUESTS),
+    ("request id still pending", case_duplicate_request_id, PeerFault.DUPLICATE_REQUEST),
 ]
 SHELL_FAULTS = {
     PeerFault.HANDSHAKE_TIMEOUT,
@@ -531,6 +542,29 @@ def test_refusal(name: str, scenario: Scenario, fault: PeerFault) -> None:
     # A closed connection ignores everything after the fault.
     conn.receive_data(encode_frame(ConsensusFrame(b"late")))
     assert drain(conn) == [] and take(conn) == b""
+
+
+def test_a_pending_request_id_sent_again_is_a_peer_fault_not_an_overwrite() -> None:
+    # The second request used to replace the first: answering the first then broke
+    # send()'s invariant, which killed the transport's writer for that peer.
+    pair = established()
+    listener = pair.listener
+    listener.receive_data(encode_frame(BlocksRequest(4, 1, 2, 100)))
+    assert drain(listener) == [BlocksRequest(4, 1, 2, 100)]
+    listener.receive_data(encode_frame(BlocksRequest(4, 7, 8, 100)))
+    refused = drain(listener)
+    assert [type(e) for e in refused] == [ProtocolFault], refused
+    assert faults(refused) == [PeerFault.DUPLICATE_REQUEST]
+
+
+def test_a_request_id_is_free_again_once_answered() -> None:
+    pair = established()
+    listener = pair.listener
+    for first_height in (1, 5):
+        listener.receive_data(encode_frame(BlocksRequest(4, first_height, first_height, 100)))
+        assert drain(listener) == [BlocksRequest(4, first_height, first_height, 100)]
+        assert listener.send(BlocksReply(4, first_height, (b"block",)))
+    assert listener.state is ConnectionState.ESTABLISHED
 
 
 def test_every_protocol_fault_has_a_refusal_case() -> None:
