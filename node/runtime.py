@@ -276,6 +276,19 @@ def read_certified_blocks(
     return out
 
 
+def _state_root_at(view: StoreReader, height: int) -> bytes:
+    """The state root the block at ``height`` fixes (its whole block decoded)."""
+    return decode_block(view.block_at(height) or b"").header.state_root
+
+
+def _caught_up_at(
+    view: StoreReader, chain_id: bytes, window_heights: int
+) -> tuple[int, bytes, tuple[bytes, ...]]:
+    """``view``'s height, the state root there and ``recent_request_ids``."""
+    height = view.height()
+    return height, _state_root_at(view, height), recent_request_ids(view, chain_id, window_heights)
+
+
 def recent_request_ids(
     store: StoreReader, chain_id: bytes, window_heights: int
 ) -> tuple[bytes, ...]:
@@ -841,7 +854,7 @@ class NodeRuntime:
             for seq, root in chunks.checkpoints:
                 if seq <= height and seq not in checked:
                     checked.add(seq)
-                    if not self._checkpoint_root_holds(seq, root):
+                    if not await self._checkpoint_root_holds(seq, root):
                         return False
             return True
 
@@ -988,7 +1001,7 @@ class NodeRuntime:
         height = self._committed.height()
         if height > start_height and not self.stopped:
             log.info("caught up %s from %d to %d", when, start_height, height)
-            self._announce_caught_up()
+            await self._announce_caught_up()
 
     def _undisputed(self, peers: Sequence[int]) -> tuple[int, ...]:
         """``peers`` but those that served a disputed header at our next height."""
@@ -1105,28 +1118,31 @@ class NodeRuntime:
         or beyond), once the state root at ``request.seq`` is the stable checkpoint's."""
         if self.stopped or self._committed.height() < request.seq:
             return
-        if not self._checkpoint_root_holds(request.seq, request.state_root):
+        if not await self._checkpoint_root_holds(request.seq, request.state_root):
             return
         self.state_transfers += 1
-        self._announce_caught_up()
+        await self._announce_caught_up()
 
-    def _checkpoint_root_holds(self, seq: int, root: bytes) -> bool:
-        """Whether the state root at ``seq`` is the stable checkpoint's ``root``; halts if not."""
-        block = decode_block(self._committed.block_at(seq) or b"")
-        if block.header.state_root != root:
+    async def _checkpoint_root_holds(self, seq: int, root: bytes) -> bool:
+        """Whether the state root at ``seq`` is the stable checkpoint's ``root``; halts if
+        not. The read and decode run on the worker thread, off the loop."""
+        own = await self._worker.run(functools.partial(_state_root_at, self._committed, seq))
+        if own != root:
             self._halt(f"state root at {seq} after catch-up differs from the stable checkpoint")
             return False
         return True
 
-    def _announce_caught_up(self) -> None:
+    async def _announce_caught_up(self) -> None:
         """``StateTransferCompleted`` at the committed height, with its root and the
-        request ids of the blocks below it (the core's duplicate window)."""
-        height = self._committed.height()
-        block = decode_block(self._committed.block_at(height) or b"")
-        ids = recent_request_ids(
-            self._committed, self._genesis.chain_id, self.config.request_id_window_heights
+        request ids of the blocks below it (the core's duplicate window). Those are
+        read and decoded from hundreds of blocks: on the worker thread, off the loop."""
+        view = self._committed
+        height, root, ids = await self._worker.run(
+            functools.partial(
+                _caught_up_at, view, self._genesis.chain_id, self.config.request_id_window_heights
+            )
         )
-        self._events.put_nowait(StateTransferCompleted(height, block.header.state_root, ids))
+        self._events.put_nowait(StateTransferCompleted(height, root, ids))
 
     # --- time, feeding, proofs -------------------------------------------------------
 

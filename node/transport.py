@@ -390,7 +390,13 @@ class PeerTransport:
                 await asyncio.sleep(self.config.dial_grace_ms / 1000)
                 if not link.idle.is_set():
                     continue
-            authenticated = await self._dial_once(link, url)
+            try:
+                authenticated = await self._dial_once(link, url)
+            except Exception:
+                # Unforeseen (a bug, an aiohttp surprise): this task is nobody's
+                # child, so raising would end dialing this peer for good, unseen.
+                log.exception("v%d: dialing %d failed unexpectedly", self.index, link.index)
+                authenticated = False
             failures = 0 if authenticated else failures + 1
             delay_ms = backoff_delay_ms(
                 failures,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,31 +48,43 @@ class CountingReads:
         return getattr(self._view, name)
 
 
-def test_a_request_up_to_u64_max_reads_only_the_clamped_range_on_the_worker_thread(
-    tmp_path: Path,
-) -> None:
-    world = World()
-    store = _chain(world, 6)
+@contextmanager
+def runtime_on_a_chain(
+    tmp_path: Path, world: World, heights: int, settings: RuntimeSettings
+) -> Iterator[tuple[NodeRuntime, CountingReads]]:
+    """A runtime (not running) over a chain of ``heights`` blocks, its committed view
+    counting its block reads."""
     worker = SerialWorker()
     wal = WriteAheadLog(tmp_path / "wal")
     runtime = NodeRuntime(
         genesis=world.genesis,
         identity=validator_identities(world)[0],
-        store=store,
+        store=_chain(world, heights),
         wal=wal,
         links=MemoryNetwork(1).links(0, 4),
         proof_verifier=inline_verifier,
         wall_clock_ms=lambda: GENESIS_TIME_MS,
-        settings=RuntimeSettings(serve_max_blocks=2),
+        settings=settings,
         worker=worker,
     )
     reads = CountingReads(runtime._committed)
     runtime._committed = reads  # type: ignore[assignment]
     try:
-        served = asyncio.run(runtime.blocks_for(2, U64_MAX, U64_MAX))
+        yield runtime, reads
     finally:
         worker.close()
         wal.close()
+
+
+def test_a_request_up_to_u64_max_reads_only_the_clamped_range_on_the_worker_thread(
+    tmp_path: Path,
+) -> None:
+    world = World()
+    with runtime_on_a_chain(tmp_path, world, 6, RuntimeSettings(serve_max_blocks=2)) as (
+        runtime,
+        reads,
+    ):
+        served = asyncio.run(runtime.blocks_for(2, U64_MAX, U64_MAX))
     assert [CertifiedBlock.decode(data).height for data in served] == [2, 3]
     assert reads.heights == [2, 3]  # before: 2 to 6, the tip
     assert reads.threads == {"veil-worker"}
