@@ -21,10 +21,11 @@ def test_announcing_a_catch_up_and_checking_a_checkpoint_read_on_the_worker_thre
 ) -> None:
     world = World()
     with runtime_on_a_chain(tmp_path, world, 5, RuntimeSettings()) as (runtime, reads):
-        root_3 = decode_block(reads.block_at(3) or b"").header.state_root
-        root_5 = decode_block(reads.block_at(5) or b"").header.state_root
+        store = runtime.store
+        root_3 = decode_block(store.block_at(3) or b"").header.state_root
+        root_5 = decode_block(store.block_at(5) or b"").header.state_root
         window = runtime.config.request_id_window_heights
-        ids = recent_request_ids(reads, world.chain_id, window)
+        ids = recent_request_ids(store, world.chain_id, window)
         reads.heights.clear()
         reads.threads.clear()
 

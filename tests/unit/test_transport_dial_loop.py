@@ -46,7 +46,7 @@ def test_an_unexpected_exception_in_a_dial_is_logged_and_the_peer_is_dialed_agai
         transport._stopping = True
         return True
 
-    transport._dial_once = dial_once  # type: ignore[method-assign,assignment]
+    transport._dial_once = dial_once  # type: ignore[method-assign]
 
     async def scenario() -> None:
         await asyncio.wait_for(transport._dial_loop(transport._links[1]), 5)
