@@ -2,7 +2,10 @@
 
 Publishing never waits: a subscriber whose queue is full is closed and
 marked ``overflowed`` (the API closes its WebSocket with a code saying so),
-so one slow reader cannot hold back the runtime or grow its memory.
+so one slow reader cannot hold back the runtime or grow its memory. Its
+backlog is dropped at once: the close is what it should see next, not
+``max_queue`` events it has already fallen behind on (it reads what it
+missed from the blocks after it reconnects).
 """
 
 from __future__ import annotations
@@ -27,15 +30,24 @@ class Subscription:
         self._max_queue = max_queue
         self._closed = False
         self.overflowed = False
+        self._overflow = asyncio.Event()
 
     def offer(self, event: ChainEvent) -> None:
         if self._closed:
             return
         if self._queue.qsize() >= self._max_queue:
+            while not self._queue.empty():
+                self._queue.get_nowait()
             self.overflowed = True
+            self._overflow.set()
             self.close()
             return
         self._queue.put_nowait(event)
+
+    async def wait_overflowed(self) -> None:
+        """Return once the subscriber has overflowed (never, if it keeps up): the API
+        waits on it while a send to a reader that stopped reading is stuck."""
+        await self._overflow.wait()
 
     def close(self) -> None:
         if not self._closed:

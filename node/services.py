@@ -169,12 +169,15 @@ class EventSubscription(Protocol):
     """A bounded queue of chain events for one subscriber.
 
     When the subscriber falls ``max_queue`` events behind, the subscription is
-    closed (``overflowed`` becomes true) and iteration ends: a slow consumer is
-    dropped, never allowed to grow the node's memory.
+    closed (``overflowed`` becomes true), its backlog is dropped and iteration
+    ends: a slow consumer is dropped, never allowed to grow the node's memory.
     """
 
     @property
     def overflowed(self) -> bool: ...
+
+    async def wait_overflowed(self) -> None:
+        """Return once ``overflowed`` is true (never, for a subscriber that keeps up)."""
 
     def __aiter__(self) -> AsyncIterator[ChainEvent]: ...
 

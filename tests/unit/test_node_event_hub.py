@@ -47,9 +47,30 @@ def test_a_slow_subscriber_is_closed_on_overflow_and_the_others_are_not() -> Non
 
     slow_overflowed, slow_received, fast_overflowed, remaining, fast_count = asyncio.run(run())
     assert slow_overflowed and not fast_overflowed
-    assert [e.height for e in slow_received if isinstance(e, BlockCommitted)] == [1, 2]
+    # Its backlog is dropped: the close is the next thing it sees, not blocks 1 and 2.
+    assert slow_received == []
     assert remaining == 1
     assert fast_count == 3
+
+
+def test_an_overflow_wakes_its_waiter_and_only_its_own() -> None:
+    async def run() -> tuple[bool, bool, bool]:
+        hub = EventHub()
+        slow, fast = hub.subscribe(1), hub.subscribe(8)
+        slow_waiter = asyncio.create_task(slow.wait_overflowed())
+        fast_waiter = asyncio.create_task(fast.wait_overflowed())
+        hub.publish(_block(1))
+        await asyncio.sleep(0)
+        before = slow_waiter.done()
+        hub.publish(_block(2))  # the second overflows the queue of 1
+        await asyncio.wait_for(slow_waiter, 1)
+        fast.close()
+        await asyncio.sleep(0)
+        fast_woken = fast_waiter.done()
+        fast_waiter.cancel()
+        return before, slow_waiter.done(), fast_woken
+
+    assert asyncio.run(run()) == (False, True, False)
 
 
 def test_queue_bound_must_be_positive() -> None:
