@@ -372,7 +372,11 @@ class NodeRuntime:
         self._metrics = NodeMetrics()
         self._metrics.set_msm_backend(self.settings.msm_backend)
         self._metrics.height.set(store.height())
+        self._metrics.view.set(self.replica.view)  # a restored node may be past view 0
         self._metrics.wal_records.set(len(wal))
+        # Read at scrape: set per block, they froze while the chain stalled.
+        self._metrics.mempool_txs.set_function(lambda: len(self.mempool))
+        self._metrics.mempool_bytes.set_function(lambda: self.mempool.size_bytes)
         self._wal_compact_at = self.settings.wal_compact_records
         self.wal_compactions = 0
         # When each pending tx was admitted (loop clock), for the commit-latency histogram.
@@ -742,12 +746,13 @@ class NodeRuntime:
                 and claimed not in self.mempool
                 and self._committed.tx_location(claimed) is None
             ):
+                log.info(
+                    "tx %s rejected at height %d: %s", claimed.hex(), height, rejected.reason_code
+                )
                 self._settle(TxRejectedStatus(claimed, rejected.reason_code, height))
         metrics = self._metrics
         metrics.height.set(height)
         metrics.batch_size_txs.observe(len(applied.tx_ids) + len(applied.rejected))
-        metrics.mempool_txs.set(len(self.mempool))
-        metrics.mempool_bytes.set(self.mempool.size_bytes)
         self.hub.publish(
             BlockCommitted(
                 height,
@@ -761,6 +766,7 @@ class NodeRuntime:
     def _rebuild_mempool(self) -> None:
         """The pending txs over the new state; settle the ones that no longer fit."""
         for tx_id, exc in self.mempool.on_block(self._committed):
+            log.info("tx %s dropped from the mempool: %s", tx_id.hex(), exc.reason.value)
             self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
 
     def _settle(self, status: Committed | TxRejectedStatus) -> None:
@@ -1208,8 +1214,11 @@ class NodeRuntime:
             if gossip:
                 self.links.gossip_tx(tx_bytes)
             self.hub.publish(TxStatusChanged(Pending(outcome.tx_id)))
-        elif isinstance(outcome, Rejected) and outcome.tx_id is not None:
-            self._settle(TxRejectedStatus(outcome.tx_id, outcome.reason_code, None))
+        elif isinstance(outcome, Rejected):
+            if outcome.tx_id is not None:
+                self._settle(TxRejectedStatus(outcome.tx_id, outcome.reason_code, None))
+            else:  # bytes that claim no tx id (garbage, unknown kind) count too
+                self._metrics.txs_rejected.labels(outcome.reason_code).inc()
 
     async def _proof_batcher(self) -> None:
         """A batch: from its first admission, ``proof_batch_wait_ms`` or until

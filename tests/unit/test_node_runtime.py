@@ -935,3 +935,55 @@ def test_a_full_proof_batch_goes_without_waiting_out_the_window(tmp_path: Path) 
             await cluster.stop_all()
 
     asyncio.run(scenario())
+
+
+def test_metrics_read_the_mempool_live_and_count_rejections_without_a_tx_id(
+    tmp_path: Path,
+) -> None:
+    """An audit of issue 9: the mempool gauges were set only after a block, so they
+    froze while the chain stalled (here: one node, no quorum, no block ever), and a
+    rejection of bytes that claim no tx id (garbage) was never counted."""
+
+    async def scenario() -> None:
+        cluster = Cluster(tmp_path, small_world(), MemoryNetwork(SEEDS[0]))
+        lone = cluster.start(1)
+        try:
+            garbage = await lone.submit(b"\xc1 not a tx")
+            assert isinstance(garbage, Rejected) and garbage.tx_id is None
+            attest = _attest(cluster.world, 1)
+            assert await lone.submit(attest.encode()) == Accepted(attest.tx_id)
+            rendered = lone.metrics.render().decode()
+            assert "veil_mempool_txs 1.0" in rendered
+            assert f"veil_mempool_bytes {float(len(attest.encode()))}" in rendered
+            assert f'veil_txs_rejected_total{{reason="{garbage.reason_code}"}} 1.0' in rendered
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_restarted_runtime_reports_the_view_it_restored(tmp_path: Path) -> None:
+    """The view gauge was set only on a view change, so a node restarted after one
+    reported view 0 until the next."""
+
+    async def scenario() -> None:
+        cluster = Cluster.started(tmp_path, SEEDS[0])
+        everyone = [1, 2, 3]
+        try:
+            await cluster.crash(0)  # the primary of view 0
+            attest = _attest(cluster.world, 1)
+            assert await cluster.runtimes[1].submit(attest.encode()) == Accepted(attest.tx_id)
+            await cluster.until(
+                "committed in a later view",
+                lambda: _committed_everywhere(cluster, attest.tx_id, everyone),
+            )
+            view = cluster.runtimes[2].replica.view
+            assert view >= 1
+            await cluster.crash(2)
+            restarted = cluster.start(2)
+            assert restarted.replica.view == view
+            assert f"veil_view {float(view)}" in restarted.metrics.render().decode()
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
