@@ -238,7 +238,8 @@ class PeerTransport:
     # --- life cycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen on the peer port and start dialing; raises ``OSError`` if the port is taken."""
+        """Listen on the peer port and start dialing; raises ``OSError`` if the port is taken,
+        ``TlsFileError`` if a TLS file cannot be read."""
         tls = self.config.tls
         if tls is not None:
             self._server_ssl = server_context(tls)

@@ -9,8 +9,9 @@ from aiohttp import web
 
 from node.services import NodeServices
 
-DEFAULT_MAX_BODY_BYTES: Final = 8 << 20
-"""Room for a full ``txs:batch`` of large txs; a single tx is bounded by genesis first."""
+DEFAULT_MAX_BODY_BYTES: Final = 1 << 20
+"""The node's ``[api] max_body_bytes`` default too (``node.settings.ApiSection``), so
+an app built without the setting refuses what the node refuses."""
 DEFAULT_MAX_BATCH_TXS: Final = 256
 DEFAULT_MAX_WAIT_MS: Final = 30_000
 DEFAULT_PAGE_LIMIT: Final = 100

@@ -119,3 +119,11 @@ def test_state_history_heights_may_be_zero_but_not_negative() -> None:
         parse_node_settings(
             text.replace("state_history_heights = 1024", "state_history_heights = -1"), BASE
         )
+
+
+def test_the_api_factory_and_the_node_share_the_body_limit_default() -> None:
+    """They had drifted apart (8 MiB in the app factory, 1 MiB in node.toml's)."""
+    from node.api.context import DEFAULT_MAX_BODY_BYTES
+    from node.settings import ApiSection
+
+    assert ApiSection().max_body_bytes == DEFAULT_MAX_BODY_BYTES
