@@ -159,28 +159,18 @@ def settle_outcomes(
     rejected_reasons: Counter[str] = Counter(stats.refused)
     for tx_id, ack in stats.acked.items():
         committed_at = stats.committed_at_s.get(tx_id)
+        latency: float | None = None
         if committed_at is not None:
+            status, reason = "committed", None
             latency = max(0.0, committed_at - ack.submitted_at_s)
             latencies.append(latency)
-            outcomes.append(
-                TxOutcome(
-                    tx_id,
-                    ack.kind,
-                    ack.node,
-                    ack.submitted_at_s,
-                    ack.acked_at_s,
-                    "committed",
-                    height=stats.committed_height.get(tx_id),
-                    latency_s=latency,
-                )
-            )
-            continue
-        status, reason = finals.get(tx_id, ("unknown", None))
-        if status == "rejected":
-            rejected_reasons[reason or "REJECTED"] += 1
-        elif status in {"pending", "unknown"}:
-            uncommitted += 1
-            latencies.append(max(0.0, drained_s - ack.submitted_at_s))
+        else:
+            status, reason = finals.get(tx_id, ("unknown", None))
+            if status == "rejected":
+                rejected_reasons[reason or "REJECTED"] += 1
+            elif status in {"pending", "unknown"}:
+                uncommitted += 1
+                latencies.append(max(0.0, drained_s - ack.submitted_at_s))
         outcomes.append(
             TxOutcome(
                 tx_id,
@@ -190,6 +180,8 @@ def settle_outcomes(
                 ack.acked_at_s,
                 status,
                 reason=reason,
+                height=stats.committed_height.get(tx_id),
+                latency_s=latency,
             )
         )
     latencies.sort()
