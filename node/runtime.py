@@ -67,7 +67,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -96,7 +96,6 @@ from consensus.messages import Batch, Message
 from consensus.persistence import Record, live_records
 from consensus.replica import Replica
 from ledger.block import decode_block
-from ledger.codec import DecodeError
 from ledger.execute import output_statements, request_id_of
 from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
@@ -104,7 +103,6 @@ from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
 from ledger.stateless_cache import StatelessCache
 from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
-from ledger.tx import BODY_TYPES, Tx, tx_id_of
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
 from node.catchup import (
     CatchUp,
@@ -128,6 +126,7 @@ from node.mempool import (
 )
 from node.metrics import NodeMetrics
 from node.proof_pool import ProofVerifier
+from node.rejections import RecentRejections, final_rejections
 from node.serial_worker import SerialWorker
 from node.services import (
     NODE_STOPPED,
@@ -244,17 +243,6 @@ class CommittedBlock:
 
     applied: BlockApplied
     view: StoreSnapshot
-
-
-def tx_id_of_payload(payload: bytes, chain_id: bytes) -> bytes | None:
-    """The tx id a request's bytes claim, or None for bytes that are no tx envelope."""
-    try:
-        envelope = Tx.decode(payload)
-    except DecodeError:
-        return None
-    if envelope.kind not in BODY_TYPES:
-        return None
-    return tx_id_of(envelope.kind, envelope.body, chain_id)
 
 
 def read_certified_blocks(
@@ -394,7 +382,9 @@ class NodeRuntime:
         self._proofs_waiter: asyncio.Future[None] | None = None
         self._proofs_wanted = 1
         self._stopped = asyncio.Event()
-        self._rejections: OrderedDict[bytes, TxRejectedStatus] = OrderedDict()
+        # What GET /v1/txs answers for a rejected tx, also after a restart.
+        self._rejections = RecentRejections(self.settings.recent_statuses)
+        self._rejections.restore(store, genesis.chain_id)
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
         self._catchup_target: int | None = None
         """While the core's state transfer runs: the highest height it is fetching to."""
@@ -737,19 +727,15 @@ class NodeRuntime:
             )
             self.mempool.note_committed(height, applied.tx_ids)
             self._rebuild_mempool()
-        for rejected in applied.rejected:
-            claimed = tx_id_of_payload(rejected.payload, chain_id)
-            # Another copy of the tx (a forged signature, a re-proposal) may be the one
-            # rejected while the tx itself is committed or still pending: not final then.
-            if (
-                claimed is not None
-                and claimed not in self.mempool
-                and self._committed.tx_location(claimed) is None
-            ):
+        for status in final_rejections(applied.rejected, height, self._committed, chain_id):
+            if status.tx_id not in self.mempool:
                 log.info(
-                    "tx %s rejected at height %d: %s", claimed.hex(), height, rejected.reason_code
+                    "tx %s rejected at height %d: %s",
+                    status.tx_id.hex(),
+                    height,
+                    status.reason_code,
                 )
-                self._settle(TxRejectedStatus(claimed, rejected.reason_code, height))
+                self._settle(status)
         metrics = self._metrics
         metrics.height.set(height)
         metrics.batch_size_txs.observe(len(applied.tx_ids) + len(applied.rejected))
@@ -777,9 +763,7 @@ class NodeRuntime:
             self._metrics.commit_latency_seconds.observe(latency_s)
         if isinstance(status, TxRejectedStatus):
             self._metrics.txs_rejected.labels(status.reason_code).inc()
-            self._rejections[status.tx_id] = status
-            while len(self._rejections) > self.settings.recent_statuses:
-                self._rejections.popitem(last=False)
+            self._rejections.remember(status)
         for future in self._waiters.pop(status.tx_id, []):
             if not future.done():
                 future.set_result(status)

@@ -48,6 +48,7 @@ NODE_SANS_IO_MODULES = (
     "node/peer_config.py",
     "node/peer_frames.py",
     "node/peer_protocol.py",
+    "node/rejections.py",
     "node/wal.py",
 )
 NODE_SANS_IO_FORBIDDEN = {
