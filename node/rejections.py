@@ -4,7 +4,9 @@ Why a bound and a scan at start-up, not a store index: a rejection at admission
 or at a mempool rebuild never reaches a block, so a node can only answer for
 recent ones anyway; an execution rejection is in its block's stored rejected
 list, so a restarted node reads the lists of its last ``scan_heights`` blocks
-back (a few µs per height) and answers as it did before it stopped.
+back and answers as it did before it stopped. That costs about 20 µs per
+height (0.2 s for 10,000 blocks; measured on 3,000 blocks with one junk
+rejection each).
 """
 
 from __future__ import annotations
