@@ -240,6 +240,8 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         closing.callback(pool.close)
         worker = SerialWorker()
         closing.callback(worker.close)
+        reader = SerialWorker("veil-reader")
+        closing.callback(reader.close)  # before the store: it reads the store's snapshots
         links = TransportLinks(transport)
         outgoing = _outgoing_links(links, byzantine, loaded, settings.node.tick_ms)
         runtime = NodeRuntime(
@@ -259,6 +261,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
                 proof_batch_max=settings.mempool.proof_batch_max,
             ),
             worker=worker,
+            reader=reader,
         )
         runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
         runtime.metrics.export_proof_pool_restarts(lambda: pool.restarts)

@@ -10,18 +10,22 @@ waiting ``fetch_blocks``.
 Inbound (``pump``): every frame from an authenticated peer goes to the
 runtime; a consensus payload that does not decode is a peer fault, counted,
 never an exception. A ``BlocksRequest`` is answered from the store
-(``NodeRuntime.blocks_for``: a clamped range, read on the worker thread) in a
+(``NodeRuntime.blocks_for``: a clamped range, read on the reader thread) in a
 task of its own, so the frames behind it do not wait for the reads; its byte
-budget is capped at what one reply frame carries. Batch fetch by digest is not used by this
-core yet (consensus branch a1 adds it): such frames are counted and dropped.
+budget is capped at what one reply frame carries. One peer's requests are
+served one at a time: a peer that keeps 64 unanswered (the protocol's bound)
+gets no more of the reader than one that asks one chunk at a time. Batch
+fetch by digest is not used by this core yet (consensus branch a1 adds it):
+such frames are counted and dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 from consensus.messages import Message
 from consensus.wire import WireError, decode_message, encode_message
@@ -111,11 +115,11 @@ async def pump(
     """Carry every inbound frame to the runtime until cancelled. ``serve_blocks=False``
     only for a byzantine test node (``node.byzantine``, ``mute-catchup``): it leaves
     every ``BlocksRequest`` unanswered."""
-    serving: set[asyncio.Task[None]] = set()
+    serving = _Serving(set(), defaultdict(asyncio.Lock))
     try:
         await _pump(transport, links, runtime, serve_blocks, serving)
     finally:
-        for task in serving:
+        for task in serving.tasks:
             task.cancel()
 
 
@@ -124,7 +128,7 @@ async def _pump(
     links: TransportLinks,
     runtime: NodeRuntime,
     serve_blocks: bool,
-    serving: set[asyncio.Task[None]],
+    serving: _Serving,
 ) -> None:
     async for peer, frame in transport:
         match frame:
@@ -142,7 +146,8 @@ async def _pump(
                     runtime.on_peer_tx(peer, tx_bytes)
             case BlocksRequest() if serve_blocks:
                 # At most 64 unanswered per link (the peer protocol): bounded tasks.
-                _spawn(serving, _serve_blocks(transport, runtime, peer, frame))
+                serve = _serve_blocks(transport, runtime, peer, frame, serving.turns[peer])
+                _spawn(serving.tasks, serve)
             case BlocksRequest():
                 pass  # the mute byzantine test node
             case BlocksReply():
@@ -151,13 +156,24 @@ async def _pump(
                 runtime.count_fault("unsupported_frame", peer, type(frame).__name__)
 
 
+class _Serving(NamedTuple):
+    tasks: set[asyncio.Task[None]]
+    turns: defaultdict[int, asyncio.Lock]
+    """Per peer: its requests take turns, in the order they came (the lock is fair)."""
+
+
 async def _serve_blocks(
-    transport: PeerTransport, runtime: NodeRuntime, peer: int, request: BlocksRequest
+    transport: PeerTransport,
+    runtime: NodeRuntime,
+    peer: int,
+    request: BlocksRequest,
+    turn: asyncio.Lock,
 ) -> None:
     # The reply must fit one frame: reading more would only be trimmed away.
     max_bytes = min(request.max_bytes, transport.config.max_frame_bytes // 2)
     try:
-        blocks = await runtime.blocks_for(request.first_height, request.last_height, max_bytes)
+        async with turn:
+            blocks = await runtime.blocks_for(request.first_height, request.last_height, max_bytes)
     except WorkerClosedError:
         return  # the node is shutting down
     transport.send(peer, BlocksReply(request.request_id, request.first_height, tuple(blocks)))

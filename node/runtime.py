@@ -305,6 +305,7 @@ class NodeRuntime:
         wall_clock_ms: Callable[[], int],
         settings: RuntimeSettings | None = None,
         worker: SerialWorker | None = None,
+        reader: SerialWorker | None = None,
     ) -> None:
         self.settings = settings if settings is not None else RuntimeSettings()
         self._genesis = genesis
@@ -320,6 +321,9 @@ class NodeRuntime:
         self._verify_proofs = proof_verifier
         self._wall_clock_ms = wall_clock_ms
         self._worker = worker if worker is not None else SerialWorker()
+        # Blocks served to catching-up peers are read on their own thread: queued on
+        # the worker, a peer's reads (up to 64 blocks each) delayed every execution.
+        self._reader = reader if reader is not None else SerialWorker("veil-reader")
         chain_id = genesis.chain_id
         self.config = replica_config_from_genesis(
             genesis,
@@ -524,11 +528,12 @@ class NodeRuntime:
     async def blocks_for(self, first_height: int, last_height: int, max_bytes: int) -> list[bytes]:
         """What this node serves to a catching-up peer: a prefix within ``max_bytes`` of
         at most ``serve_max_blocks`` blocks. The range comes from a peer, so it is
-        clamped before any read, and the reads run on the worker thread: a request
-        up to the tip read and encoded every block on the event loop."""
+        clamped before any read, and the reads run on the reader thread (from the
+        committed snapshot): a request up to the tip read and encoded every block
+        on the event loop, and on the worker thread they delayed execution."""
         first = max(1, first_height)
         last = min(last_height, first + self.settings.serve_max_blocks - 1)
-        return await self._worker.run(
+        return await self._reader.run(
             functools.partial(read_certified_blocks, self._committed, first, last, max_bytes)
         )
 
