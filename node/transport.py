@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import secrets
@@ -77,6 +78,8 @@ log = logging.getLogger("veil.node.transport")
 
 CLOSE_REPLACED = 4001
 """WebSocket close code for a session dropped by the one-session-per-pair rule."""
+CLOSE_WRITER_FAILED = 4002
+"""Our writer could not send: the session is closed so that the link is dialled again."""
 
 CLOSE_TIMEOUT_S = 1.0
 """How long a close waits for the peer's close frame before dropping the socket."""
@@ -535,6 +538,7 @@ class PeerTransport:
                             await ws.close(code=CLOSE_REPLACED, message=b"duplicate session")
                             return True
                         writer = asyncio.create_task(self._write(session))
+                        writer.add_done_callback(functools.partial(self._writer_done, session))
                     elif isinstance(event, ProtocolFault):
                         if writer is not None:
                             writer.cancel()
@@ -590,6 +594,25 @@ class PeerTransport:
             link.idle.set()
             log.info("v%d: peer %d disconnected", self.index, session.peer_index)
 
+    def _writer_done(self, session: _Session, writer: asyncio.Task[None]) -> None:
+        """A writer ends by itself only when its session was replaced. One that raised
+        left a session that reads but never sends, so the peer missed every message
+        until its socket closed: close it now, and the dial loop connects again."""
+        if writer.cancelled() or (exc := writer.exception()) is None:
+            return
+        if isinstance(exc, (ConnectionError, aiohttp.ClientError)):
+            detail = f"send failed: {type(exc).__name__}"
+            self._fault(session.peer_index, PeerFault.CONNECTION_LOST, detail)
+        else:
+            log.error(
+                "v%d: peer %d: the link's writer failed, closing the link: %s: %s",
+                self.index,
+                session.peer_index,
+                type(exc).__name__,
+                exc,
+            )
+        self._spawn(session.ws.close(code=CLOSE_WRITER_FAILED, message=b"send failed"))
+
     async def _write(self, session: _Session) -> None:
         """Drain the peer's queue into this session until it is cancelled."""
         link = self._links[session.peer_index]
@@ -616,4 +639,8 @@ class PeerTransport:
             else:
                 data = connection.send(item)
             if data:
-                await session.ws.send_bytes(data)
+                try:
+                    await session.ws.send_bytes(data)
+                except (ConnectionError, aiohttp.ClientError):
+                    queue.push_front(item)  # the next session sends it
+                    raise

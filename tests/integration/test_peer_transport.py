@@ -323,3 +323,58 @@ async def test_a_peer_that_sends_hello_and_auth_in_one_message_still_gets_our_au
             dialer.receive_data((await ws.receive(timeout=5)).data)  # the victim's Auth
             assert isinstance(dialer.next_event(), Authenticated)
             await until(lambda: victim.connected_peers() == {1}, "the victim kept the session")
+
+
+async def _connected_pair(pki: Pki) -> list[PeerTransport]:
+    ports = free_ports(4)
+    pair = [transport(i, ports, pki) for i in range(2)]
+    for t in pair:
+        await t.start()
+    for t in pair:
+        await until(lambda t=t: t.connected_peers() == {1 - t.index}, f"{t.index} connected")
+    return pair
+
+
+async def test_a_send_that_fails_closes_the_session_and_the_frame_goes_on_the_next(
+    pki: Pki,
+) -> None:
+    """Before, a writer that raised left its session registered: it read on but never
+    sent, so the peer got nothing more until the socket closed by itself."""
+    pair = await _connected_pair(pki)
+    try:
+        session = pair[0]._links[1].session
+        assert session is not None
+
+        async def broken_send(data: bytes, compress: int | None = None) -> None:
+            raise ConnectionResetError("injected")
+
+        session.ws.send_bytes = broken_send  # type: ignore[method-assign]
+        pair[0].send(1, ConsensusFrame(b"through the next session"))
+        await until(lambda: pair[0]._links[1].session not in (None, session), "a new session")
+        assert await receive_n(pair[1], 1) == [(0, ConsensusFrame(b"through the next session"))]
+        assert pair[0].fault_counts().get((1, PeerFault.CONNECTION_LOST), 0) >= 1
+    finally:
+        for t in pair:
+            await t.stop()
+
+
+async def test_a_writer_that_breaks_is_logged_and_its_link_is_dialled_again(
+    pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    pair = await _connected_pair(pki)
+    try:
+        session = pair[0]._links[1].session
+        assert session is not None
+
+        def broken_encode(frame: object) -> bytes:
+            raise RuntimeError("injected encoder bug")
+
+        session.connection.send = broken_encode  # type: ignore[method-assign]
+        pair[0].send(1, ConsensusFrame(b"lost with the broken writer"))
+        await until(lambda: pair[0]._links[1].session not in (None, session), "a new session")
+        pair[0].send(1, ConsensusFrame(b"after"))
+        assert await receive_n(pair[1], 1) == [(0, ConsensusFrame(b"after"))]
+        assert "the link's writer failed, closing the link: RuntimeError" in caplog.text
+    finally:
+        for t in pair:
+            await t.stop()
