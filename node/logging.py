@@ -19,7 +19,9 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
+
+from aiohttp.http_exceptions import HttpProcessingError
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("veil_request_id", default=None)
 """The id of the API request being handled (set by the API's error middleware)."""
@@ -122,3 +124,28 @@ def configure_logging(
     root.setLevel(level)
     root.propagate = False
     return handler
+
+
+class HttpServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The logger handed to aiohttp's servers (API and peer port).
+
+    Why: aiohttp logs a client's malformed HTTP (a bad request line, a header
+    over 8 KiB), which it answers 400 itself, with ``logger.exception`` on
+    ``aiohttp.server``: a multi-line traceback at ERROR, outside the ``veil``
+    handler, so it reached stderr unformatted and broke JSON-lines logs. Now
+    that is one INFO line here, the error's first words only (the rest quotes
+    the client's bytes); any other error stays an error with its traceback.
+    """
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(error, HttpProcessingError):
+            what = str(error.message).split("\n", 1)[0].split(":", 1)[0].strip()
+            self.info("malformed HTTP from a client, answered %d: %s", error.code, what)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def http_server_log(name: str) -> HttpServerLog:
+    """``HttpServerLog`` over the ``veil`` logger ``name``."""
+    return HttpServerLog(logging.getLogger(name), {})

@@ -39,7 +39,7 @@ from node.api.app import create_app
 from node.byzantine import MUTE_CATCHUP, ByzantineLinks
 from node.config import NodeConfigError, replica_config_from_genesis
 from node.gc_policy import settle_after_startup
-from node.logging import configure_logging
+from node.logging import configure_logging, http_server_log
 from node.peer_bridge import TransportLinks, pump
 from node.peer_config import PeerLinkConfig, PeerTlsFiles
 from node.proof_pool import ProofPool
@@ -129,7 +129,9 @@ async def start_api(
     app: web.Application, settings: NodeSettings, ssl_context: ssl.SSLContext | None
 ) -> web.AppRunner:
     """Serve ``app`` on ``[api] host:port`` (HTTPS with ``ssl_context``); the runner to clean up."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, logger=http_server_log("veil.node.api.http")
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.api.host, settings.api.port, ssl_context=ssl_context)

@@ -47,6 +47,7 @@ from aiohttp import web
 
 from consensus.invariants import invariant
 from ledger.identity import SigningIdentity
+from node.logging import http_server_log
 from node.peer_config import PEER_PATH, PeerLinkConfig, backoff_delay_ms, split_endpoint
 from node.peer_frames import (
     BOOT_ID_BYTES,
@@ -255,7 +256,13 @@ class PeerTransport:
             )
         app = web.Application(client_max_size=1024)
         app.router.add_get(PEER_PATH, self._accept)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1)
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=1,
+            logger=http_server_log("veil.node.transport.http"),
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner,
