@@ -119,7 +119,14 @@ class PeerChunks:
     blocks from the first of ``peers()`` that has any, the peers that failed least
     (``failures``) asked first; once a peer that has not failed says it has no such
     block, those that have are not asked. A bad block ends its chunk at the block
-    before it and is a fault of its peer (``on_fault``)."""
+    before it and is a fault of its peer (``on_fault``).
+
+    Among equally failed peers, each chunk starts one further along ``peers()``
+    (``turn``). Why: with a fixed order, a byzantine first peer that answers
+    every request at once with one valid block (a prefix, as a peer at its tip
+    sends) was asked for every chunk, so a restarted node caught up one block,
+    one round trip and one fsync at a time; now it serves one chunk in
+    ``len(peers())``, and the others spread the serving."""
 
     next_height: int
     peers: Callable[[], Sequence[int]]
@@ -130,13 +137,19 @@ class PeerChunks:
     chunk_blocks: int
     max_bytes: int
     failures: PeerFailures = field(default_factory=PeerFailures)
+    turn: int = 0
 
     async def next_chunk(self) -> list[VerifiedBlock]:
         """The next verified blocks; empty when no peer has block ``next_height``."""
         first = self.next_height
         last = first + self.chunk_blocks - 1
         none_from_a_sound_peer = False
-        for peer in self.failures.ranked(self.peers()):
+        peers = list(self.peers())
+        if peers:
+            start = self.turn % len(peers)
+            peers = peers[start:] + peers[:start]
+        self.turn += 1
+        for peer in self.failures.ranked(peers):
             if none_from_a_sound_peer and self.failures.of(peer):
                 # A peer that has not failed has no such block: a failing one would
                 # cost the fetch timeout at the end of every catch-up to say so too.

@@ -14,6 +14,7 @@ from ledger.identity import verify_self_tagged
 from node.catchup import CatchUp, FetchRequest, PeerFailures, VerifiedBlock
 from node.catchup_pipeline import PeerChunks, PlanChunks, run_pipelined
 from tests.spec.ledger_world import World
+from tests.unit.test_node_catchup import _chain, _served
 
 
 def _chunk(first: int, count: int) -> list[VerifiedBlock]:
@@ -185,3 +186,34 @@ def test_peer_chunks_ask_a_peer_that_failed_last_and_not_once_a_sound_one_has_no
     assert failures.ranked([1, 2, 3]) == [2, 3, 1]
     failures.answered(1)
     assert failures.ranked([3, 1, 2]) == [1, 3, 2]  # equals keep their order
+
+
+def test_peer_chunks_take_turns_so_a_peer_dripping_one_block_serves_one_chunk_in_three() -> None:
+    """A byzantine peer answering each request with one valid block (as a peer at
+    its tip would) was asked first for every chunk: one block per round trip."""
+    world = World()
+    store = _chain(world, 12)
+    asked: list[int] = []
+
+    async def fetch(request: FetchRequest) -> list[bytes] | str:
+        asked.append(request.peer)
+        last = request.first_height if request.peer == 1 else request.last_height
+        return _served(store, request.first_height, min(last, store.height()))
+
+    chunks = PeerChunks(
+        1,
+        lambda: [1, 2, 3],
+        fetch,
+        world.genesis,
+        verify_self_tagged,
+        lambda peer, detail: None,
+        chunk_blocks=4,
+        max_bytes=1 << 20,
+    )
+
+    async def three_chunks() -> list[int]:
+        return [len(await chunks.next_chunk()) for _ in range(3)]
+
+    assert asyncio.run(three_chunks()) == [1, 4, 4]
+    assert asked == [1, 2, 3]
+    assert chunks.next_height == 10
