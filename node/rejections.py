@@ -53,7 +53,8 @@ class RecentRejections:
     """The last ``capacity`` final rejections by tx id; the oldest is forgotten first."""
 
     def __init__(self, capacity: int) -> None:
-        assert capacity > 0
+        if capacity < 1:
+            raise ValueError(f"remember at least one rejection, not {capacity}")
         self.capacity = capacity
         self._by_id: OrderedDict[bytes, TxRejectedStatus] = OrderedDict()
 

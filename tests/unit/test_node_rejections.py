@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from consensus.actions import Execute
 from consensus.messages import ProposalMetadata
 from ledger.build import build_attest
@@ -25,6 +27,11 @@ from tests.unit.test_node_runtime import Cluster, small_world
 
 def _reject(tx_id: bytes, height: int) -> TxRejectedStatus:
     return TxRejectedStatus(tx_id, "REPLAYED", height)
+
+
+def test_a_bound_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        RecentRejections(0)
 
 
 def test_the_oldest_rejection_is_forgotten_first() -> None:
