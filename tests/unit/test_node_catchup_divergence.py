@@ -149,10 +149,7 @@ def test_a_peer_that_lies_about_headers_at_start_up_is_a_fault_not_a_halt(
             assert asked, f"seed {SEED}: the liar was never asked"
             assert restarted.fault_counts.get("catchup_header", 0) >= 1, f"seed {SEED}"
             await commit_attests(cluster, range(6, 8))
-            await cluster.until(
-                "all at one height",
-                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
-            )
+            await cluster.until_one_height()
             cluster.assert_same_chain(list(range(NODES)))
         finally:
             await cluster.stop_all()
@@ -179,10 +176,7 @@ def test_a_peer_that_lies_about_headers_in_a_state_transfer_is_a_fault_not_a_hal
             asked = lie_about_headers(partitioned, {1})
             network.down.discard(3)
             await commit_attests(cluster, range(13, 17))
-            await cluster.until(
-                "all at one height",
-                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
-            )
+            await cluster.until_one_height()
             await cluster.until("the core told", lambda: partitioned.state_transfers >= 1)
             assert not partitioned.stopped, f"seed {SEED}: {partitioned.stop_reason}"
             assert asked, f"seed {SEED}: the liar was never asked"

@@ -37,9 +37,9 @@ async def _answer(port: int, raw: bytes) -> bytes:
         writer.close()
 
 
-def _check(caplog: pytest.LogCaptureFixture, logger: str, answers: list[bytes]) -> None:
+def _check(records: list[logging.LogRecord], logger: str, answers: list[bytes]) -> None:
     assert all(answer.startswith(b"HTTP/1.0 400") for answer in answers), answers
-    records = [r for r in caplog.records if r.name.startswith(("aiohttp", "veil"))]
+    records = [r for r in records if r.name.startswith(("aiohttp", "veil"))]
     assert [r.levelno for r in records] == [logging.INFO] * len(MALFORMED[1:]), records
     assert {r.name for r in records} == {logger}
     assert all(r.exc_info is None for r in records)
@@ -69,8 +69,8 @@ async def test_the_api_logs_malformed_http_as_one_info_line(
         await runner.cleanup()
     # A bad method as a connection's first request is aiohttp's own DEBUG line (TLS or
     # other protocols sent to an HTTP port); dropped here with the debug records.
-    caplog.records[:] = [r for r in caplog.records if r.levelno > logging.DEBUG]
-    _check(caplog, "veil.node.api.http", answers)
+    records = [r for r in caplog.records if r.levelno > logging.DEBUG]
+    _check(records, "veil.node.api.http", answers)
 
 
 async def test_the_peer_port_logs_malformed_http_as_one_info_line(
@@ -85,7 +85,5 @@ async def test_the_peer_port_logs_malformed_http_as_one_info_line(
         answers = [await _answer(transport.listen_port, raw) for raw in MALFORMED]
     finally:
         await transport.stop()
-    caplog.records[:] = [
-        r for r in caplog.records if r.levelno > logging.DEBUG and r.name.endswith(".http")
-    ]
-    _check(caplog, "veil.node.transport.http", answers)
+    records = [r for r in caplog.records if r.levelno > logging.DEBUG and r.name.endswith(".http")]
+    _check(records, "veil.node.transport.http", answers)

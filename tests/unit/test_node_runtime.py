@@ -150,6 +150,14 @@ class Cluster:
                 )
             await asyncio.sleep(0.01)
 
+    async def until_one_height(
+        self, what: str = "all at one height", timeout_s: float = 60
+    ) -> None:
+        """Until every running node's store is at the same height."""
+        await self.until(
+            what, lambda: len({r.store.height() for r in self.runtimes.values()}) == 1, timeout_s
+        )
+
     async def commit_one_per_block(self, txs: list[BuiltTx], via: int = 0) -> int:
         """Submit each tx to node ``via`` and wait for its commit before the next (one
         block each); node ``via``'s height after the last."""
@@ -285,10 +293,7 @@ def test_four_runtimes_commit_the_same_chain_of_real_txs(tmp_path: Path, seed: i
                 "all txs committed everywhere",
                 lambda: all(_committed_everywhere(cluster, t.tx_id, everyone) for t in txs),
             )
-            await cluster.until(
-                "equal heights",
-                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
-            )
+            await cluster.until_one_height("equal heights")
             height = cluster.assert_same_chain(everyone)
             assert height >= 2
             services: NodeServices = cluster.runtimes[1]  # the production NodeServices
@@ -376,10 +381,7 @@ def test_a_crashed_runtime_restarts_from_its_wal_and_store_and_catches_up(
                 tx = _attest(world, nonce)
                 assert await cluster.runtimes[1].submit(tx.encode()) == Accepted(tx.tx_id)
                 await cluster.runtimes[1].wait_for_commit(tx.tx_id, 30)
-            await cluster.until(
-                "node 3 at the others' height",
-                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
-            )
+            await cluster.until_one_height("node 3 at the others' height")
             assert restarted.store.height() > behind
             assert any(fetcher == 3 for fetcher, *_ in network.fetches), f"seed {seed}"
             cluster.assert_same_chain(everyone)
@@ -403,10 +405,7 @@ def test_a_partitioned_runtime_rejoins_through_the_cores_state_transfer(tmp_path
                 tx = _attest(world, nonce)
                 assert await cluster.runtimes[1].submit(tx.encode()) == Accepted(tx.tx_id)
                 await cluster.runtimes[1].wait_for_commit(tx.tx_id, 30)
-            await cluster.until(
-                "node 3 at the others' height",
-                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
-            )
+            await cluster.until_one_height("node 3 at the others' height")
             assert cluster.runtimes[3].state_transfers >= 1, f"seed {seed}"
             cluster.assert_same_chain(everyone)
         finally:
@@ -444,11 +443,7 @@ def test_a_runtime_that_missed_the_last_blocks_of_an_idle_chain_fetches_them(
                 )
             await asyncio.sleep(0.5)
             cluster.network.down.discard(3)  # healed; no tx follows
-            await cluster.until(
-                "node 3 at the others' height",
-                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
-                timeout_s=20,
-            )
+            await cluster.until_one_height("node 3 at the others' height", timeout_s=20)
             assert cluster.runtimes[3].state_transfers == 0, f"seed {seed}"
             cluster.assert_same_chain(list(range(NODES)))
         finally:

@@ -143,10 +143,7 @@ def test_the_wal_stays_bounded_and_restarts_from_its_compacted_form(tmp_path: Pa
             await commit_attests(cluster, range(BLOCKS // 2, BLOCKS // 2 + 12))
             restarted = cluster.start(3)
             await commit_attests(cluster, range(BLOCKS // 2 + 12, BLOCKS))
-            await cluster.until(
-                "node 3 at the others' height",
-                lambda: len({r.store.height() for r in cluster.runtimes.values()}) == 1,
-            )
+            await cluster.until_one_height("node 3 at the others' height")
             assert restarted.wal_compactions > 0, f"seed {SEED}"
             cluster.assert_same_chain(everyone)
             compactions = {i: r.wal_compactions for i, r in cluster.runtimes.items()}
