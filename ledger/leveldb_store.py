@@ -48,6 +48,14 @@ from ledger.store import (
 
 DEFAULT_LRU_CACHE_BYTES = 32 << 20
 DEFAULT_WRITE_BUFFER_BYTES = 16 << 20
+COMPRESSIONS = ("none", "snappy")
+DEFAULT_COMPRESSION = "none"
+"""Tables are written uncompressed: most of what a block writes is hashes (tree
+nodes, tx ids) that snappy cannot shrink, yet every compaction decompressed and
+recompressed them. Under attest load that was half of LevelDB's compaction CPU
+for 29 % less disk (docs/performance.md, "LevelDB's compression"). A table's
+blocks record their own compression, so a database written either way opens
+and reads the same with either setting."""
 # A Bloom filter per table (10 bits a key, about 1 % false positives) lets a
 # point read skip every table that cannot hold its key instead of searching
 # each one's index and block: most reads are of keys absent from most tables
@@ -103,6 +111,13 @@ class LevelDBSnapshot(BackendReader):
         return _iterate(self._snapshot, prefix)
 
 
+def leveldb_compression(name: str) -> str | None:
+    """plyvel's ``compression`` argument for a ``COMPRESSIONS`` name."""
+    if name not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {name!r}")
+    return None if name == "none" else name
+
+
 class LevelDBBackend(Backend):
     """plyvel with paranoid checks, checksummed reads and one synced write batch per ``write``."""
 
@@ -113,21 +128,25 @@ class LevelDBBackend(Backend):
         lru_cache_bytes: int = DEFAULT_LRU_CACHE_BYTES,
         write_buffer_bytes: int = DEFAULT_WRITE_BUFFER_BYTES,
         bloom_filter_bits: int = DEFAULT_BLOOM_FILTER_BITS,
+        compression: str = DEFAULT_COMPRESSION,
     ) -> None:
         """``bloom_filter_bits=0``: tables written without a filter (as before
-        ``DEFAULT_BLOOM_FILTER_BITS``; ``benchmarks.store_reads`` compares the two)."""
+        ``DEFAULT_BLOOM_FILTER_BITS``; ``benchmarks.store_reads`` compares the two).
+        ``compression``: one of ``COMPRESSIONS``, for the tables written from now on."""
         if isinstance(bloom_filter_bits, bool) or not isinstance(bloom_filter_bits, int):
             raise TypeError(f"bloom_filter_bits must be an int, got {bloom_filter_bits!r}")
         if not 0 <= bloom_filter_bits <= 64:
             raise ValueError(f"bloom_filter_bits must be 0 to 64, got {bloom_filter_bits}")
         filter_option = {"bloom_filter_bits": bloom_filter_bits} if bloom_filter_bits else {}
+        codec = leveldb_compression(compression)
+        self.compression = compression
         try:
             self._db: Any = plyvel.DB(
                 str(path),
                 create_if_missing=True,
                 lru_cache_size=lru_cache_bytes,
                 write_buffer_size=write_buffer_bytes,
-                compression="snappy",
+                compression=codec,
                 paranoid_checks=True,
                 **filter_option,
             )
@@ -182,9 +201,12 @@ class LevelDBStore(KeyValueStore):
         lru_cache_bytes: int = DEFAULT_LRU_CACHE_BYTES,
         block_claims: BlockClaims | None = None,
         history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
+        compression: str = DEFAULT_COMPRESSION,
     ) -> None:
         self.path = Path(path)
-        self.backend = LevelDBBackend(path, lru_cache_bytes=lru_cache_bytes)
+        self.backend = LevelDBBackend(
+            path, lru_cache_bytes=lru_cache_bytes, compression=compression
+        )
         try:
             super().__init__(
                 self.backend,

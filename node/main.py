@@ -200,6 +200,7 @@ def open_chain_store(settings: NodeSettings) -> LevelDBStore:
             data_dir / "chain",
             block_claims=stored_block_claim,
             history_heights=settings.node.state_history_heights,
+            compression=settings.node.store_compression,
         )
     except (OSError, StoreError) as exc:
         raise StartupError(f"cannot open the chain store in {data_dir}: {exc}") from None
@@ -221,7 +222,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         except ChainMismatchError as exc:
             raise StartupError(str(exc)) from None
         try:
-            wal = WriteAheadLog(data_dir / "wal")
+            wal = WriteAheadLog(data_dir / "wal", compression=settings.node.store_compression)
         except WalError as exc:
             raise StartupError(str(exc)) from None
         closing.callback(wal.close)

@@ -39,6 +39,7 @@ import plyvel
 
 from consensus.persistence import Record
 from consensus.wire import WireError, decode_record, encode_record
+from ledger.leveldb_store import DEFAULT_COMPRESSION, leveldb_compression
 
 RECORD_PREFIX = b"r"
 POSITION = struct.Struct(">Q")
@@ -63,10 +64,14 @@ def _key(position: int) -> bytes:
 class WriteAheadLog:
     """Append-only consensus records in a LevelDB directory (created if missing)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, compression: str = DEFAULT_COMPRESSION) -> None:
         self.path = Path(path)
+        codec = leveldb_compression(compression)
+        self.compression = compression
         try:
-            self._db: Any = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+            self._db: Any = plyvel.DB(
+                str(path), create_if_missing=True, paranoid_checks=True, compression=codec
+            )
         except plyvel.CorruptionError as exc:
             raise WalCorruptError(f"write-ahead log at {path} is corrupt: {exc}") from exc
         except plyvel.Error as exc:

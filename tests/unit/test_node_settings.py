@@ -127,3 +127,12 @@ def test_the_api_factory_and_the_node_share_the_body_limit_default() -> None:
     from node.settings import ApiSection
 
     assert ApiSection().max_body_bytes == DEFAULT_MAX_BODY_BYTES
+
+
+def test_store_compression_is_none_or_snappy() -> None:
+    text = _written()
+    assert parse_node_settings(text, BASE).node.store_compression == "none"
+    with pytest.raises(SettingsError, match=r"\[node\] store_compression must be one of"):
+        parse_node_settings(
+            text.replace('store_compression = "none"', 'store_compression = "zlib"'), BASE
+        )
