@@ -25,10 +25,18 @@ root is the hash of the whole tree, so the empty state's root is ``EMPTY``.
 Storage: a node lives at its *position*, the heap index ``2**depth + prefix``
 (the root is 1, the children of ``p`` are ``2p`` and ``2p + 1``). A position
 record is ``0x00 || path || value_hash`` for a leaf or ``0x01 || hash`` for an
-interior node; an empty subtree has no record. ``compute_update`` is pure: it
-returns the new root and the position records to write (``None`` = delete), which
-the store writes in the block's batch and then hands back to ``apply_update`` to
+interior node at an even depth; an empty subtree has no record, and neither
+has an interior node at an odd depth. ``compute_update`` is pure: it returns
+the new root and the position records to write (``None`` = delete), which the
+store writes in the block's batch and then hands back to ``apply_update`` to
 refresh the node cache.
+
+Why odd-depth interior nodes are not stored: every changed key rewrites the
+interior nodes on its path, about ``log2(N)`` records, and those were most of
+what a block wrote and most of what LevelDB's compaction then rewrote again
+and again. An odd-depth interior node is ``node(left, right)`` of two
+even-depth children, each stored if it is not empty, so reading it costs two
+reads instead of one, once, into the node cache; writing costs nothing.
 """
 
 from __future__ import annotations
@@ -112,6 +120,12 @@ def subtree_hash(node: Node) -> bytes:
     return node
 
 
+def stores_interior(position: int) -> bool:
+    """Whether an interior node at ``position`` has a record: only at even depths
+    (depth = bit length - 1, so an odd bit length)."""
+    return bool(position.bit_length() & 1)
+
+
 def position_key(position: int) -> bytes:
     """The storage key suffix of a position: its minimal big-endian bytes."""
     return position.to_bytes((position.bit_length() + 7) // 8, "big")
@@ -138,19 +152,25 @@ class SmtUpdate:
     base_version: int
     root: bytes
     node_writes: dict[int, Leaf | bytes | None] = field(repr=False)
+    replaced_leaves: frozenset[int] = field(default=frozenset(), repr=False)
+    """Odd-depth positions where a stored leaf became an (unstored) interior node."""
 
     def records(self, key_prefix: bytes = b"") -> list[tuple[bytes, bytes | None]]:
-        """(``key_prefix`` + position key, record or ``None``) for every changed position."""
+        """(``key_prefix`` + position key, record or ``None``) for every changed
+        position that has, or had, a record."""
         out: list[tuple[bytes, bytes | None]] = []
         append = out.append
         for pos, node in self.node_writes.items():
-            key = key_prefix + pos.to_bytes((pos.bit_length() + 7) >> 3, "big")
+            bits = pos.bit_length()
+            key = key_prefix + pos.to_bytes((bits + 7) >> 3, "big")
             if node is None:
                 append((key, None))
             elif isinstance(node, Leaf):
                 append((key, _LEAF_TAG + node.path + node.value_hash))
-            else:
+            elif bits & 1:
                 append((key, _NODE_TAG + node))
+            elif pos in self.replaced_leaves:
+                append((key, None))
         return out
 
 
@@ -186,11 +206,32 @@ class SparseMerkleTree:
         node = self._cache.get(position, _MISSING)
         if node is _MISSING:
             record = self._read_record(position_key(position))
-            node = None if record is None else decode_node(record)
+            if record is not None:
+                node = decode_node(record)
+                if type(node) is bytes and not stores_interior(position):
+                    raise StateRootError(
+                        f"an interior node is stored at odd-depth position {position}: "
+                        "tree records of an older layout"
+                    )
+            elif stores_interior(position):
+                node = None
+            else:
+                node = self._unstored_interior(position)
             if len(self._cache) >= self._cache_nodes:
                 self._evict()
             self._cache[position] = node
         return node  # type: ignore[return-value]
+
+    def _unstored_interior(self, position: int) -> Node:
+        """The node at an odd-depth position without a record: empty, or the
+        interior node over its two (stored) children."""
+        left = self._load(position << 1)
+        right = self._load(position << 1 | 1)
+        if left is None and right is None:
+            return None
+        if (left is None and type(right) is Leaf) or (right is None and type(left) is Leaf):
+            raise StateRootError(f"a lone leaf below position {position}: corrupt nodes")
+        return _sha256(_NODE_TAG + subtree_hash(left) + subtree_hash(right)).digest()
 
     def root(self) -> bytes:
         return subtree_hash(self._load(ROOT_POSITION))
@@ -228,8 +269,10 @@ class SparseMerkleTree:
         if not items:
             return SmtUpdate(self._version, self.root(), {})
         paths = [item[0] for item in items]
-        new_root = self._update(ROOT_POSITION, 0, self._load(ROOT_POSITION), items, paths, writes)
-        return SmtUpdate(self._version, subtree_hash(new_root), writes)
+        replaced: list[int] = []
+        root = self._load(ROOT_POSITION)
+        new_root = self._update(ROOT_POSITION, 0, root, items, paths, writes, replaced)
+        return SmtUpdate(self._version, subtree_hash(new_root), writes, frozenset(replaced))
 
     def apply_update(self, update: SmtUpdate) -> None:
         """Record that ``update``'s node writes are now stored (refreshes the cache)."""
@@ -255,6 +298,7 @@ class SparseMerkleTree:
         items: list[_Item],
         paths: list[int],
         writes: dict[int, Node],
+        replaced: list[int],
         lo: int = 0,
         hi: int = -1,
     ) -> Node:
@@ -275,6 +319,8 @@ class SparseMerkleTree:
             built = _build(pos, depth, merged, merged_paths, 0, len(merged), writes)
             if built is not None or node is not None:
                 writes[pos] = built
+                if node is not None and type(built) is bytes and depth & 1:
+                    replaced.append(pos)  # its leaf record must go: see SmtUpdate.records
             return built
         # An interior node: descend into the side(s) with changes.
         mid = bisect_left(paths, ((pos << 1 | 1) - (2 << depth)) << (PATH_BITS - 1 - depth), lo, hi)
@@ -288,9 +334,29 @@ class SparseMerkleTree:
         if right is _MISSING:
             right = self._load(right_pos)
         if mid > lo:
-            left = self._update(left_pos, depth + 1, left, items, paths, writes, lo, mid)  # type: ignore[arg-type]
+            left = self._update(
+                left_pos,
+                depth + 1,
+                left,  # type: ignore[arg-type]
+                items,
+                paths,
+                writes,
+                replaced,
+                lo,
+                mid,
+            )
         if hi > mid:
-            right = self._update(right_pos, depth + 1, right, items, paths, writes, mid, hi)  # type: ignore[arg-type]
+            right = self._update(
+                right_pos,
+                depth + 1,
+                right,  # type: ignore[arg-type]
+                items,
+                paths,
+                writes,
+                replaced,
+                mid,
+                hi,
+            )
         result: Node
         if left is None:
             if right is None:

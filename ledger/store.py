@@ -64,10 +64,13 @@ from ledger.state_root import (
     SparseMerkleTree,
     StateProof,
     compute_root,
+    stores_interior,
 )
 
-SCHEMA_VERSION = 2
-"""2: blocks are stored with their consensus metadata and rejected requests."""
+SCHEMA_VERSION = 3
+"""2: blocks are stored with their consensus metadata and rejected requests.
+3: no tree record for an interior node at an odd depth (``ledger.state_root``);
+a version-2 store is migrated when it opens (``_migrate_from_2``)."""
 SCHEMA_NAME = "veil/ledger-store"
 HASH_BYTES = 32
 MAX_OWNER_BYTES = 255
@@ -472,6 +475,9 @@ class KeyValueStore(CommittedReads):
                 raise SchemaVersionError("database has data but no schema key: not a Veil store")
             self._backend.write([(SCHEMA_KEY, expected)])
             return
+        if found == encode_value((SCHEMA_NAME, 2)):
+            self._migrate_from_2(expected)
+            return
         if found != expected:
             try:
                 described = repr(decode_value(found))
@@ -481,6 +487,17 @@ class KeyValueStore(CommittedReads):
                 f"database schema is {described}, this code reads "
                 f"({SCHEMA_NAME!r}, {SCHEMA_VERSION}); migrate or use a fresh data directory"
             )
+
+    def _migrate_from_2(self, schema: bytes) -> None:
+        """Delete the odd-depth interior tree records version 2 kept, and record
+        the new version, in one synced batch: a crash leaves either layout whole."""
+        stale: list[tuple[bytes, bytes | None]] = [
+            (key, None)
+            for key, record in self._backend.iterate(NODE_PREFIX)
+            if record[:1] == b"\x01"
+            and not stores_interior(int.from_bytes(key[len(NODE_PREFIX) :], "big"))
+        ]
+        self._backend.write([*stale, (SCHEMA_KEY, schema)])
 
     def _load_tip(self) -> None:
         raw = self._backend.get(TIP_KEY)

@@ -18,6 +18,7 @@ from ledger.state_root import (
     decode_node,
     encode_node,
     root_from_proof,
+    stores_interior,
     verify_state_proof,
 )
 
@@ -222,3 +223,77 @@ def test_node_cache_stays_bounded_and_keeps_the_top_levels() -> None:
         assert len(tree._cache) <= 64
     assert 1 in tree._cache  # the root survives eviction
     assert root == reference_root(state)
+
+
+def _position(key: bytes) -> int:
+    return int.from_bytes(key, "big")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_odd_depth_interior_nodes_have_no_record_and_the_records_alone_prove_every_key(
+    seed: int,
+) -> None:
+    """Inserts, updates and deletes over few keys, so leaves keep moving between
+    odd and even depths; a stale leaf record left at an odd position would make
+    a cold tree prove a wrong path."""
+    rng = random.Random(seed)
+    nodes = DictNodes()
+    tree = SparseMerkleTree(nodes.read, cache_nodes=rng.choice([8, 1 << 20]))
+    state: dict[bytes, bytes] = {}
+    for _ in range(40):
+        changes: dict[bytes, bytes | None] = {}
+        for _ in range(rng.randrange(1, 12)):
+            key = output_key(bytes([rng.randrange(40)]))
+            changes[key] = None if rng.random() < 0.4 else rng.randbytes(3)
+        root = nodes.write(tree, changes)
+        for key, value in changes.items():
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+        assert root == reference_root(state)
+        for key, record in nodes.records.items():
+            if not stores_interior(_position(key)):
+                assert isinstance(decode_node(record), Leaf), "odd-depth interior record"
+        cold = SparseMerkleTree(nodes.read, cache_nodes=8)
+        assert cold.root() == root
+        for i in range(40):
+            key = output_key(bytes([i]))
+            assert verify_state_proof(root, key, state.get(key), cold.prove(key))
+
+
+def test_a_split_leaf_at_an_odd_depth_loses_its_record() -> None:
+    """A leaf alone at depth 1 becomes an interior node when a key joins it."""
+    keys = [output_key(b"%d" % i) for i in range(200)]
+    by_bit: dict[int, list[bytes]] = {0: [], 1: []}
+    for key in keys:
+        by_bit[sha(key)[0] >> 7].append(key)
+    lone, *_ = by_bit[1]
+    nodes = DictNodes()
+    tree = SparseMerkleTree(nodes.read)
+    nodes.write(tree, {lone: b"a", by_bit[0][0]: b"b", by_bit[0][1]: b"c"})
+    assert isinstance(decode_node(nodes.records[bytes([3])]), Leaf)  # position 3, depth 1
+    update = tree.compute_update({by_bit[1][1]: b"d"})
+    assert (bytes([3]), None) in update.records()
+    nodes.records.clear()  # replay from scratch through records only
+    tree = SparseMerkleTree(nodes.read)
+    nodes.write(tree, {lone: b"a", by_bit[0][0]: b"b", by_bit[0][1]: b"c"})
+    root = nodes.write(tree, {by_bit[1][1]: b"d"})
+    assert bytes([3]) not in nodes.records
+    assert SparseMerkleTree(nodes.read).prove(lone) is not None
+    state = {lone: b"a", by_bit[0][0]: b"b", by_bit[0][1]: b"c", by_bit[1][1]: b"d"}
+    assert root == reference_root(state)
+    cold = SparseMerkleTree(nodes.read)
+    assert all(verify_state_proof(root, k, v, cold.prove(k)) for k, v in state.items())
+
+
+def test_an_interior_record_at_an_odd_depth_is_refused_as_an_older_layout() -> None:
+    nodes = DictNodes()
+    tree = SparseMerkleTree(nodes.read)
+    state = {output_key(b"%d" % i): b"v" for i in range(20)}
+    nodes.write(tree, state)
+    nodes.records[bytes([2])] = encode_node(sha(b"stale"))  # depth 1
+    cold = SparseMerkleTree(nodes.read)
+    with pytest.raises(StateRootError, match="older layout"):
+        for key in state:
+            cold.prove(key)

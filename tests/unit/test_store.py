@@ -25,8 +25,16 @@ from ledger.state import (
     split_state_key,
     state_key,
 )
-from ledger.state_root import EMPTY_ROOT, compute_root, verify_state_proof
+from ledger.state_root import (
+    EMPTY_ROOT,
+    compute_root,
+    encode_node,
+    position_key,
+    stores_interior,
+    verify_state_proof,
+)
 from ledger.store import (
+    NODE_PREFIX,
     SCHEMA_KEY,
     BackendReader,
     BlockWrite,
@@ -43,6 +51,7 @@ from ledger.store import (
     TxLocation,
 )
 from tests.store_writes import block_write
+from tests.unit.test_state_history import commit_random_blocks
 
 
 def h(label: bytes | str) -> bytes:
@@ -661,3 +670,45 @@ def test_a_snapshot_reads_each_state_key_and_tx_location_from_the_backend_once()
     )
     assert snapshot.get_state(output_key(h("o2"))) is None  # still the block it was taken at
     assert store.snapshot().get_state(output_key(h("o2"))) == b"2"
+
+
+def test_a_version_2_store_drops_its_odd_depth_interior_records_when_it_opens(
+    tmp_path: Path,
+) -> None:
+    """Version 2 stored every interior node; version 3 reads an odd-depth one from
+    its children, so a version-2 record left in place would go stale at the next
+    block that changes it."""
+    path = tmp_path / "db"
+    with LevelDBStore(path) as store:
+        snapshots = commit_random_blocks(store, 30, seed=11)
+        interior = {
+            pos: node
+            for pos, node in store._tree._cache.items()
+            if type(node) is bytes and not stores_interior(pos)
+        }
+        root = store.state_root()
+    assert interior, "the fixture has odd-depth interior nodes"
+    db = plyvel.DB(str(path))  # write the version-2 layout back by hand
+    for pos, node in interior.items():
+        db.put(NODE_PREFIX + position_key(pos), encode_node(node))
+    db.put(SCHEMA_KEY, encode_value(("veil/ledger-store", 2)))
+    db.close()
+    with LevelDBStore(path) as store:
+        assert store.state_root() == root == compute_root(snapshots[-1])
+        more = {output_key(b"later-%d" % i): b"x" for i in range(40)}
+        store.commit_block(block_write(30, h(b"b30"), b"", b"", StateDelta(list(more.items())), []))
+        state = {**snapshots[-1], **more}
+        assert store.state_root() == compute_root(state)
+    db = plyvel.DB(str(path))
+    assert db.get(SCHEMA_KEY) == encode_value(("veil/ledger-store", 3))
+    odd_interior = [
+        key
+        for key, record in db.iterator(prefix=NODE_PREFIX)
+        if record[:1] == b"\x01" and not stores_interior(int.from_bytes(key[1:], "big"))
+    ]
+    db.close()
+    assert odd_interior == []
+    with LevelDBStore(path, cache_nodes=8) as store:  # a cold cache reads records only
+        root = store.state_root()
+        for key, value in state.items():
+            assert verify_state_proof(root, key, value, store.prove_state(key))
