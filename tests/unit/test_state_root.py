@@ -86,6 +86,15 @@ def test_golden_root() -> None:
     )
 
 
+def apply_changes(state: dict[bytes, bytes], changes: dict[bytes, bytes | None]) -> None:
+    """What ``changes`` does to a plain dict of the state (``None`` deletes)."""
+    for key, value in changes.items():
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_incremental_updates_match_the_reference(seed: int) -> None:
     rng = random.Random(seed)
@@ -101,11 +110,7 @@ def test_incremental_updates_match_the_reference(seed: int) -> None:
             else:
                 changes[key] = rng.randbytes(rng.randrange(0, 9))
         root = nodes.write(tree, changes)
-        for key, value in changes.items():
-            if value is None:
-                state.pop(key, None)
-            else:
-                state[key] = value
+        apply_changes(state, changes)
         assert root == tree.root() == reference_root(state)
         # a fresh tree over the same records agrees (nothing lives only in the cache)
         assert SparseMerkleTree(nodes.read).root() == root
@@ -246,11 +251,7 @@ def test_odd_depth_interior_nodes_have_no_record_and_the_records_alone_prove_eve
             key = output_key(bytes([rng.randrange(40)]))
             changes[key] = None if rng.random() < 0.4 else rng.randbytes(3)
         root = nodes.write(tree, changes)
-        for key, value in changes.items():
-            if value is None:
-                state.pop(key, None)
-            else:
-                state[key] = value
+        apply_changes(state, changes)
         assert root == reference_root(state)
         for key, record in nodes.records.items():
             if not stores_interior(_position(key)):
@@ -290,7 +291,7 @@ def test_a_split_leaf_at_an_odd_depth_loses_its_record() -> None:
 def test_an_interior_record_at_an_odd_depth_is_refused_as_an_older_layout() -> None:
     nodes = DictNodes()
     tree = SparseMerkleTree(nodes.read)
-    state = {output_key(b"%d" % i): b"v" for i in range(20)}
+    state: dict[bytes, bytes | None] = {output_key(b"%d" % i): b"v" for i in range(20)}
     nodes.write(tree, state)
     nodes.records[bytes([2])] = encode_node(sha(b"stale"))  # depth 1
     cold = SparseMerkleTree(nodes.read)
