@@ -19,6 +19,8 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from node.thread_cpu import ThreadCpu
+
 METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 """The ``Content-Type`` of ``render()``'s text exposition format."""
 
@@ -98,6 +100,7 @@ class NodeMetrics:
         self.wal_compactions = counter(
             "wal_compactions", "Times the write-ahead log was rewritten as its live records."
         )
+        registry.register(_ThreadCpuCollector(ThreadCpu()))
         self.msm = Info(
             "msm",
             "The multiscalar-multiplication backend range proofs use.",
@@ -152,3 +155,19 @@ class _ReadCounter(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
+class _ThreadCpuCollector(Collector):
+    def __init__(self, threads: ThreadCpu) -> None:
+        self._threads = threads
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "veil_thread_cpu_seconds",
+            "CPU seconds by thread: MainThread (the event loop), veil-worker (execution "
+            "and synced writes), veil-reader (served blocks), native (LevelDB's compaction).",
+            labels=["thread"],
+        )
+        for label, seconds in sorted(self._threads.read().items()):
+            family.add_metric([label], seconds)
+        yield family
