@@ -76,6 +76,11 @@ def render(report: LoadReport, console: Console) -> None:
         ("HTTP 5xx (not busy)", str(report.server_errors)),
         ("node CPU per committed tx (window)", _ms(report.cpu_ms_per_tx)),
         ("node CPU per committed tx (whole run)", _ms(report.run_cpu_ms_per_tx)),
+        (
+            "node CPU by thread (whole run, mean per node)",
+            ", ".join(f"{name} {sec:.2f} s" for name, sec in report.run_cpu_s_by_thread.items())
+            or "-",
+        ),
         ("load average", " ".join(f"{x:.2f}" for x in report.load_average)),
     ]
     for name, value in rows:

@@ -8,6 +8,7 @@ Linux only; on anything else (or for a pid that is gone) the reading is None.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,3 +84,37 @@ def read_cpu(pids: list[int | None]) -> list[CpuReading | None]:
 
 def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
+
+
+THREAD_CPU_METRIC = "veil_thread_cpu_seconds_total"
+
+
+def parse_thread_cpu(metrics_text: str) -> dict[str, float]:
+    """``{thread: seconds}`` from a node's ``/metrics`` text (``node/thread_cpu.py``);
+    empty if the node does not export the family."""
+    found: dict[str, float] = {}
+    prefix = THREAD_CPU_METRIC + '{thread="'
+    for line in metrics_text.splitlines():
+        if not line.startswith(prefix):
+            continue
+        label, _, rest = line[len(prefix) :].partition('"}')
+        try:
+            found[label] = float(rest.strip())
+        except ValueError:
+            continue
+    return found
+
+
+def mean_thread_cpu_delta(
+    before: Sequence[Mapping[str, float] | None], after: Sequence[Mapping[str, float] | None]
+) -> dict[str, float]:
+    """Seconds per thread label between two scrapes, mean over the nodes read both times."""
+    deltas = [
+        {label: max(0.0, seconds - old.get(label, 0.0)) for label, seconds in new.items()}
+        for old, new in zip(before, after, strict=True)
+        if old is not None and new is not None
+    ]
+    if not deltas:
+        return {}
+    labels = sorted({label for delta in deltas for label in delta})
+    return {label: sum(d.get(label, 0.0) for d in deltas) / len(deltas) for label in labels}

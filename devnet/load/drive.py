@@ -40,6 +40,7 @@ from typing import Final
 import aiohttp
 import msgpack
 
+from devnet.load.cpu import parse_thread_cpu
 from devnet.load.txs import PreparedTx
 from ledger.block import decode_block
 from ledger.tx import tx_id_of
@@ -401,6 +402,22 @@ class Driver:
         if self._session is None:
             raise RuntimeError("Driver.start() first")
         return self._session
+
+    async def thread_cpu(self) -> list[dict[str, float] | None]:
+        """Each node's CPU seconds by thread from its ``/metrics`` (None if unreadable)."""
+
+        async def one(url: str) -> dict[str, float] | None:
+            try:
+                async with self._http().get(
+                    f"{url}/metrics", timeout=aiohttp.ClientTimeout(total=5)
+                ) as response:
+                    if response.status != 200:
+                        return None
+                    return parse_thread_cpu(await response.text())
+            except (aiohttp.ClientError, TimeoutError):
+                return None
+
+        return list(await asyncio.gather(*(one(url) for url in self.urls)))
 
     def _mark_down(self, node: int) -> None:
         self.stats.unreachable += 1

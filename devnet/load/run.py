@@ -45,7 +45,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from devnet.load.cpu import CpuReading, load_average, read_cpu
+from devnet.load.cpu import CpuReading, load_average, mean_thread_cpu_delta, read_cpu
 from devnet.load.drive import Ack, Driver, DriveStats, Lane
 from devnet.load.prepare import (
     KINDS,
@@ -121,6 +121,9 @@ class LoadReport:
     run_cpu_ms_per_tx: float | None
     """``run_cpu_s_per_node`` per committed tx, mean over the nodes: the load-independent
     cost figure (the window's can mislead while commits lag behind submissions)."""
+    run_cpu_s_by_thread: dict[str, float]
+    """The whole run's node CPU by thread (``veil_thread_cpu_seconds_total``), mean
+    over the nodes: the event loop, the worker, LevelDB's compaction (``native``)."""
     generator_cpu_s: float
     """The generator's own process CPU in the submit window (the nodes' window)."""
     generator_prepare_cpu_s: float
@@ -274,6 +277,7 @@ async def run_load(
     follower = asyncio.get_running_loop().create_task(driver.follow_commits())
     try:
         pids = target.pids
+        threads_before = await driver.thread_cpu()
         cpu_before = read_cpu(pids)
         started_s = time.time()
         generator_cpu_start = time.process_time()
@@ -287,6 +291,7 @@ async def run_load(
         await driver.drain(drain_s)
         drained_s = time.time()
         cpu_run = _diff_cpu(cpu_before, read_cpu(pids))
+        run_by_thread = mean_thread_cpu_delta(threads_before, await driver.thread_cpu())
         stats = driver.stats
         unresolved = [t for t in stats.acked if t not in stats.committed_at_s]
         finals = await driver.final_statuses(unresolved)
@@ -336,6 +341,7 @@ async def run_load(
         cpu_ms_per_tx=cpu_ms_per_tx,
         run_cpu_s_per_node=tuple(r.total_s if r is not None else None for r in cpu_run),
         run_cpu_ms_per_tx=run_cpu_ms_per_tx,
+        run_cpu_s_by_thread=run_by_thread,
         generator_cpu_s=generator_cpu_s,
         generator_prepare_cpu_s=generator_prepare_cpu_s,
         load_average=loadavg,

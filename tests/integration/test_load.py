@@ -84,6 +84,7 @@ def test_mixed_run_reports_every_ack_with_its_final_status(devnet: Devnet) -> No
     assert status.status == "committed" and status.height == sample.height
     assert report.p50_s is not None and report.p50_s <= (report.p99_s or 0)
     assert all(cpu is not None and cpu > 0 for cpu in report.cpu_s_per_node)
+    assert report.run_cpu_s_by_thread.get("MainThread", 0) > 0, report.run_cpu_s_by_thread
 
 
 def test_json_command_line(devnet: Devnet, capsys: pytest.CaptureFixture[str]) -> None:
