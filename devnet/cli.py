@@ -299,7 +299,7 @@ def demo(root: Path) -> None:
 @click.option(
     "--recovery-bound",
     "recovery_bound_s",
-    type=click.FloatRange(1, None),
+    type=click.FloatRange(0.1, None),
     default=DEFAULT_RECOVERY_BOUND_S,
     show_default=True,
     help="seconds a heal may take to show progress",
