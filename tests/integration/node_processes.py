@@ -46,6 +46,19 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports. Every socket stays bound until all are
+    chosen: two separate ``free_port()`` calls can return the same port (one
+    network got it as node 1's API port and node 3's peer port)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
 def network_ca(tmp_path: Path) -> CaFiles:
     """The CA ``write_network`` made for the network in ``tmp_path``."""
     return CaFiles(tmp_path / "tls" / "ca.pem", tmp_path / "tls" / "ca.key")
@@ -56,7 +69,8 @@ def write_network(tmp_path: Path, world: World, nodes: int = 4, *, tls: bool = T
     with ``tls`` a CA and a certificate per node (else plain links, allowed explicitly)."""
     genesis_path = tmp_path / "genesis.json"
     save_genesis(world.genesis, genesis_path)
-    peer_ports = [free_port() for _ in range(nodes)]
+    ports = free_ports(2 * nodes)
+    peer_ports, api_ports = ports[:nodes], ports[nodes:]
     endpoints = [f"127.0.0.1:{port}" for port in peer_ports]
     ca = create_ca(tmp_path / "tls") if tls else None
     configs = []
@@ -81,7 +95,7 @@ def write_network(tmp_path: Path, world: World, nodes: int = 4, *, tls: bool = T
                 "--data",
                 str(data),
                 "--api-port",
-                str(free_port()),
+                str(api_ports[index]),
                 "--peer-port",
                 str(peer_ports[index]),
                 *links,
