@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 PROC = Path("/proc")
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -91,18 +93,16 @@ THREAD_CPU_METRIC = "veil_thread_cpu_seconds_total"
 
 def parse_thread_cpu(metrics_text: str) -> dict[str, float]:
     """``{thread: seconds}`` from a node's ``/metrics`` text (``node/thread_cpu.py``);
-    empty if the node does not export the family."""
-    found: dict[str, float] = {}
-    prefix = THREAD_CPU_METRIC + '{thread="'
-    for line in metrics_text.splitlines():
-        if not line.startswith(prefix):
-            continue
-        label, _, rest = line[len(prefix) :].partition('"}')
-        try:
-            found[label] = float(rest.strip())
-        except ValueError:
-            continue
-    return found
+    empty if the node does not export the family or the text does not parse."""
+    try:
+        return {
+            sample.labels["thread"]: sample.value
+            for family in text_string_to_metric_families(metrics_text)
+            for sample in family.samples
+            if sample.name == THREAD_CPU_METRIC and "thread" in sample.labels
+        }
+    except ValueError:
+        return {}
 
 
 def mean_thread_cpu_delta(

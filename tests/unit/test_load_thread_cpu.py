@@ -14,17 +14,18 @@ def test_the_node_exporter_s_text_parses() -> None:
     assert "MainThread" in threads and threads["MainThread"] >= 0
 
 
-def test_other_lines_and_bad_values_are_skipped() -> None:
+def test_other_families_are_skipped_and_unparsable_text_reads_as_none() -> None:
     text = "\n".join(
         [
             "# HELP veil_thread_cpu_seconds_total CPU seconds by thread",
+            "# TYPE veil_thread_cpu_seconds_total counter",
             'veil_thread_cpu_seconds_total{thread="native"} 1.5',
-            'veil_thread_cpu_seconds_total{thread="veil-worker"} nan?',
             "veil_height 7.0",
         ]
     )
     assert parse_thread_cpu(text) == {"native": 1.5}
     assert parse_thread_cpu("veil_height 1\n") == {}
+    assert parse_thread_cpu('veil_thread_cpu_seconds_total{thread="x"} nan?\n') == {}
 
 
 def test_the_mean_is_over_nodes_read_both_times() -> None:
