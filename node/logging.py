@@ -140,10 +140,18 @@ class HttpServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
         if isinstance(error, HttpProcessingError):
-            what = str(error.message).split("\n", 1)[0].split(":", 1)[0].strip()
+            what = http_error_summary(error)
             self.info("malformed HTTP from a client, answered %d: %s", error.code, what)
             return
         super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def http_error_summary(error: BaseException | None) -> str:
+    """The first words of aiohttp's reason for refusing a request: the rest quotes
+    the client's bytes, which stay out of logs and answers."""
+    if not isinstance(error, HttpProcessingError):
+        return "unreadable request"
+    return str(error.message).split("\n", 1)[0].split(":", 1)[0].strip() or "unreadable request"
 
 
 def http_server_log(name: str) -> HttpServerLog:

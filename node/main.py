@@ -36,6 +36,7 @@ from ledger.leveldb_store import LevelDBStore
 from ledger.store import StoreError
 from ledger.stored_block import stored_block_claim
 from node.api.app import create_app
+from node.api.runner import ApiRunner
 from node.byzantine import MUTE_CATCHUP, ByzantineLinks
 from node.config import NodeConfigError, replica_config_from_genesis
 from node.gc_policy import settle_after_startup
@@ -129,7 +130,7 @@ async def start_api(
     app: web.Application, settings: NodeSettings, ssl_context: ssl.SSLContext | None
 ) -> web.AppRunner:
     """Serve ``app`` on ``[api] host:port`` (HTTPS with ``ssl_context``); the runner to clean up."""
-    runner = web.AppRunner(
+    runner = ApiRunner(
         app, handle_signals=False, access_log=None, logger=http_server_log("veil.node.api.http")
     )
     await runner.setup()

@@ -47,6 +47,9 @@ class ApiCode(StrEnum):
     ``Content-Encoding``."""
     INVALID_BODY = "INVALID_BODY"
     """The body could not be read: its transfer framing (chunks) is malformed."""
+    MALFORMED_HTTP = "MALFORMED_HTTP"
+    """aiohttp's parser refused the request before the API saw it: a bad request
+    line, a header over 8 KiB, a bad ``Content-Length`` (``node.api.runner``)."""
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     """The body exceeds the node's ``max_body_bytes``."""
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
@@ -77,6 +80,7 @@ _API_STATUS: Final[dict[ApiCode, int]] = {
     ApiCode.INVALID_PARAMETER: 400,
     ApiCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ApiCode.INVALID_BODY: 400,
+    ApiCode.MALFORMED_HTTP: 400,
     ApiCode.BODY_TOO_LARGE: 413,
     ApiCode.BATCH_TOO_LARGE: 413,
     ApiCode.BATCH_EMPTY: 400,

@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from node.api.runner import ApiRunner
+
 T = TypeVar("T")
 
 
@@ -35,7 +37,7 @@ class ServedApp:
         self.loop.run_forever()
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self._make_app())
+        self._runner = ApiRunner(self._make_app())  # the node's runner, as `start_api` uses
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

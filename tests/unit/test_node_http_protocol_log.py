@@ -1,13 +1,18 @@
-"""Malformed HTTP on the API and peer ports is one INFO line on a ``veil`` logger.
+"""Malformed HTTP on the API and peer ports is one INFO line on a ``veil`` logger,
+and the API answers it with its JSON error envelope.
 
 aiohttp answers such a request 400 itself and logged it on ``aiohttp.server``
 with a traceback at ERROR: outside the node's log handler, so it reached stderr
 as raw multi-line text, and any client could write it as often as it liked.
+Its answer was plain text, where every other API error is ``{"error": ...}``
+(``node.api.runner``); the peer port, which no client library reads, keeps
+aiohttp's text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -37,8 +42,27 @@ async def _answer(port: int, raw: bytes) -> bytes:
         writer.close()
 
 
+def _split(answer: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return status_line.encode(), {k.lower(): v for k, v in headers.items()}, body
+
+
+def _json_errors(answers: list[bytes]) -> list[dict[str, str]]:
+    """Each answer's ``error`` object, after checking it is a JSON 400 (``_answer`` read
+    it to the end of the stream: the node closed the connection after it)."""
+    errors = []
+    for answer in answers:
+        status_line, headers, body = _split(answer)
+        assert status_line.split()[1] == b"400", answer
+        assert headers["content-type"].startswith("application/json"), headers
+        errors.append(json.loads(body)["error"])
+    return errors
+
+
 def _check(records: list[logging.LogRecord], logger: str, answers: list[bytes]) -> None:
-    assert all(answer.startswith(b"HTTP/1.0 400") for answer in answers), answers
+    assert all(answer.startswith(b"HTTP/1.") and b" 400 " in answer[:16] for answer in answers)
     records = [r for r in records if r.name.startswith(("aiohttp", "veil"))]
     assert [r.levelno for r in records] == [logging.INFO] * len(MALFORMED[1:]), records
     assert {r.name for r in records} == {logger}
@@ -71,6 +95,21 @@ async def test_the_api_logs_malformed_http_as_one_info_line(
     # other protocols sent to an HTTP port); dropped here with the debug records.
     records = [r for r in caplog.records if r.levelno > logging.DEBUG]
     _check(records, "veil.node.api.http", answers)
+    assert _json_errors(answers) == [
+        {
+            "code": "MALFORMED_HTTP",
+            "message": "not a valid HTTP request: Invalid method encountered",
+        },
+        {
+            "code": "MALFORMED_HTTP",
+            "message": "not a valid HTTP request: Invalid character in Content-Length",
+        },
+        {
+            "code": "MALFORMED_HTTP",
+            "message": "not a valid HTTP request: Got more than 8190 bytes when reading",
+        },
+    ]
+    assert not any(b"s3cret" in answer for answer in answers)
 
 
 async def test_the_peer_port_logs_malformed_http_as_one_info_line(
@@ -87,3 +126,4 @@ async def test_the_peer_port_logs_malformed_http_as_one_info_line(
         await transport.stop()
     records = [r for r in caplog.records if r.levelno > logging.DEBUG and r.name.endswith(".http")]
     _check(records, "veil.node.transport.http", answers)
+    assert all(_split(answer)[1]["content-type"].startswith("text/plain") for answer in answers)
