@@ -11,7 +11,13 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    same answer for the same tx, so a resubmission is idempotent);
 3. capacity: pending plus in-admission txs at ``max_txs`` or ``max_bytes``,
    or, for a client's tx (not a peer's gossip), at the backlog bound:
-   ``Busy(MEMPOOL_FULL, retry_after_s)``. The backlog bound is what the
+   ``Busy(MEMPOOL_FULL, retry_after_s)``. A client's account refused here or
+   at step 4 gets the same answer again until its ``Retry-After`` has passed,
+   even if room opens sooner: otherwise a later nonce of that account, sent
+   in the same batch, could be admitted (a block freed room, or the window
+   slid, between two of the batch's txs) and commit before the refused one,
+   which then failed as ``REPLAYED`` (9 to 13 a run of attests at 1,600/s,
+   2026-12-02). The backlog bound is what the
    network committed in the last ``max_backlog_ms`` at its recent rate
    (``node.commit_rate``; ``record_commits`` after each block), at least
    ``min_backlog_txs``: past it, admitting more only makes every admitted tx
@@ -183,6 +189,8 @@ class Mempool:
         self._in_admission_bytes = 0
         self._generation = 0
         self._recent_by_account: dict[bytes, deque[int]] = {}
+        self._refused_until: dict[bytes, tuple[int, str]] = {}
+        """A client's account told to retry later: (until ms, the busy code), step 3."""
         self._commit_rate = CommitRate(self.limits.commit_rate_window_ms)
         self._noted: tuple[int, frozenset[bytes]] | None = None
         self._state_height = state.height()
@@ -231,17 +239,21 @@ class Mempool:
             return Duplicate(tx_id)
         size = len(tx_bytes)
         limits = self.limits
+        if from_client:
+            still_busy = self._still_refused(dtx.signer, now_ms)
+            if still_busy is not None:
+                return still_busy
         held = len(self._entries) + len(self._in_admission)
         if (
             held >= limits.max_txs
             or self._bytes + self._in_admission_bytes + size > limits.max_bytes
             or (from_client and held >= self.backlog_bound_txs(now_ms))
         ):
-            return Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s)
+            return self._refuse(dtx.signer, BUSY_MEMPOOL_FULL, limits.full_retry_after_s, now_ms)
         if from_client:
             retry_after_s = self._rate_limited(dtx.signer, now_ms)
             if retry_after_s is not None:
-                return Busy(BUSY_RATE_LIMITED, retry_after_s)
+                return self._refuse(dtx.signer, BUSY_RATE_LIMITED, retry_after_s, now_ms)
         try:
             # Step 2 looked the id up already: one tx-index read per admission.
             checked = self._pending.precheck(dtx, duplicates_checked=True, defer_excess=True)
@@ -325,6 +337,28 @@ class Mempool:
         applied = checked.applied
         if self._stateless is not None and applied is not None:
             self._stateless.record_applied(tx_bytes, applied)
+
+    def _refuse(self, account: bytes, code: str, retry_after_s: int, now_ms: int) -> Busy:
+        """``Busy(code, retry_after_s)``, and the account refused the same until then."""
+        if len(self._refused_until) >= MAX_TRACKED_ACCOUNTS:
+            self._refused_until = {
+                a: entry for a, entry in self._refused_until.items() if entry[0] > now_ms
+            }
+            while len(self._refused_until) >= MAX_TRACKED_ACCOUNTS:
+                del self._refused_until[next(iter(self._refused_until))]
+        self._refused_until[account] = (now_ms + retry_after_s * 1000, code)
+        return Busy(code, retry_after_s)
+
+    def _still_refused(self, account: bytes, now_ms: int) -> Busy | None:
+        """The busy answer ``account`` was given, while its Retry-After runs."""
+        entry = self._refused_until.get(account)
+        if entry is None:
+            return None
+        until_ms, code = entry
+        if now_ms >= until_ms:
+            del self._refused_until[account]
+            return None
+        return Busy(code, -(-(until_ms - now_ms) // 1000))
 
     def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
         """Seconds to wait if ``account`` is over its rate, else None (and count this one)."""

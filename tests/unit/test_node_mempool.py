@@ -12,12 +12,17 @@ from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore, TxLocation
 from node.mempool import Mempool, MempoolLimits, ProofWanted
 from node.services import Accepted, Busy, Duplicate, Rejected
-from tests.spec.ledger_world import USD, World
+from tests.spec.ledger_world import USD, Party, World
 
 
 def _attest(world: World, nonce: int) -> BuiltTx:
     digest = nonce.to_bytes(32, "big")
     return build_attest(world.bank_b.identity, world.chain_id, "doc", digest, nonce=nonce)
+
+
+def _attest_by(world: World, bank: Party, nonce: int) -> BuiltTx:
+    digest = nonce.to_bytes(32, "big")
+    return build_attest(bank.identity, world.chain_id, "doc", digest, nonce=nonce)
 
 
 def _mempool(world: World, store: MemoryStore, **limits: int) -> Mempool:
@@ -60,7 +65,7 @@ def test_a_bad_proof_is_rejected_and_frees_its_place() -> None:
     assert mempool.admit(_attest(world, 1).encode(), 0) == Busy("MEMPOOL_FULL", 1)
     outcome = mempool.finish(wanted, proof_ok=False)
     assert isinstance(outcome, Rejected) and outcome.reason_code == "BAD_RANGE_PROOF"
-    assert isinstance(mempool.admit(_attest(world, 1).encode(), 0), Accepted)
+    assert isinstance(mempool.admit(_attest_by(world, world.bank_a, 1).encode(), 0), Accepted)
 
 
 def test_full_by_count_or_bytes_answers_busy_with_retry_after() -> None:
@@ -84,6 +89,46 @@ def test_an_account_over_its_rate_waits_for_its_window() -> None:
     other = world.issue(world.bank_a, USD, [world.alice.plan(1)])
     assert isinstance(mempool.admit(other.encode(), 2_000), ProofWanted)  # another account
     assert isinstance(mempool.admit(txs[2].encode(), 4_001), Accepted)
+
+
+def test_a_refused_account_stays_refused_until_its_retry_after() -> None:
+    """Room that opens before the Retry-After the client was told does not let the
+    account's next nonce in ahead of the refused one (it would commit first and turn
+    the refused one REPLAYED); other accounts are not held back."""
+    world = World()
+    mempool = _mempool(world, world.new_store(), account_txs_per_window=2, account_window_ms=3000)
+    txs = [_attest(world, n) for n in (1, 2, 3, 4)]
+    assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
+    assert isinstance(mempool.admit(txs[1].encode(), 1_500), Accepted)
+    assert mempool.admit(txs[2].encode(), 3_998) == Busy("RATE_LIMITED", 1)  # 2 ms to go
+    # The window has room from 4,000, but the account was told to wait a second.
+    assert mempool.admit(txs[3].encode(), 4_001) == Busy("RATE_LIMITED", 1)
+    assert isinstance(mempool.admit(_attest_by(world, world.bank_a, 1).encode(), 4_001), Accepted)
+    assert isinstance(mempool.admit(txs[2].encode(), 4_998), Accepted)
+    assert isinstance(mempool.admit(txs[3].encode(), 4_999), Accepted)
+
+
+def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() -> None:
+    world = World()
+    mempool = _mempool(world, world.new_store(), max_txs=1)
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    wanted = mempool.admit(issue.encode(), 0)
+    assert isinstance(wanted, ProofWanted)
+    assert mempool.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1)
+    mempool.finish(wanted, proof_ok=False)  # room again
+    assert mempool.admit(_attest(world, 2).encode(), 600) == Busy("MEMPOOL_FULL", 1)
+    # A peer's gossip of the account is held to the hard bounds only: the client
+    # that was told to wait is not the peer's.
+    gossiped = _attest(world, 2)
+    assert mempool.admit(gossiped.encode(), 600, from_client=False) == Accepted(gossiped.tx_id)
+    later = _mempool(world, world.new_store(), max_txs=2)
+    later_wanted = later.admit(issue.encode(), 0)
+    assert isinstance(later_wanted, ProofWanted)
+    assert isinstance(later.admit(_attest_by(world, world.bank_a, 1).encode(), 0), Accepted)
+    assert later.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1)
+    later.finish(later_wanted, proof_ok=False)
+    assert later.admit(_attest(world, 1).encode(), 1_099) == Busy("MEMPOOL_FULL", 1)
+    assert isinstance(later.admit(_attest(world, 1).encode(), 1_100), Accepted)
 
 
 def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:

@@ -318,7 +318,8 @@ def test_a_client_is_told_busy_past_the_backlog_bound_and_gossip_still_spreads(
     a minute of commits on the devnet), so every admitted tx waited that long.
     Here the bound is 2 pending txs: a third client tx gets 503 MEMPOOL_FULL with
     Retry-After, the two admitted ones still reach every node and commit, and the
-    third is admitted once they have."""
+    third is admitted once they have and its Retry-After has passed (until then
+    its account stays refused: ``node.mempool``, step 3)."""
 
     async def scenario() -> None:
         cluster = Cluster.started(tmp_path, SEEDS[0], mempool=MempoolLimits(min_backlog_txs=2))
@@ -330,6 +331,7 @@ def test_a_client_is_told_busy_past_the_backlog_bound_and_gossip_still_spreads(
             outcomes = await asyncio.gather(
                 *(cluster.runtimes[1].submit(a.encode()) for a in attests)
             )
+            retry_at_s = time.time() + 1
             assert list(outcomes) == [
                 Accepted(attests[0].tx_id),
                 Accepted(attests[1].tx_id),
@@ -341,6 +343,7 @@ def test_a_client_is_told_busy_past_the_backlog_bound_and_gossip_still_spreads(
                 lambda: all(_committed_everywhere(cluster, a.tx_id, everyone) for a in attests[:2]),
             )
             third = attests[2]
+            await asyncio.sleep(max(0.0, retry_at_s - time.time()))
             assert await cluster.runtimes[1].submit(third.encode()) == Accepted(third.tx_id)
             await cluster.until(
                 "the third committed everywhere",
