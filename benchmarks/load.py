@@ -3,7 +3,7 @@
 Command line::
 
     python -m benchmarks.load --dir DEVNET_DIR --kind attest|transfer|mixed \\
-        --duration S [--rate R] [--json]
+        --duration S [--rate R] [--json] [--runs N]
 
 A front end over ``devnet.load.run.run_load`` (the engine lives in ``devnet.load``
 so that the chaos tool, ``python -m devnet chaos``, drives the same load): setup,
@@ -23,6 +23,12 @@ from /proc), ``proof_pool_cpu_s_per_node`` (the children's share),
 every acknowledged tx's outcome, for ``python -m benchmarks.load_timeline FILE``
 (latency by second and by the node a tx was sent to, the longest spells
 without a commit).
+
+``--runs N`` runs it N times in a row on the same devnet, each with txs
+prepared afresh, and ends with one table of the runs side by side (with
+``--json``: one object per run, one per line). The chain grows from run to run,
+and so does LevelDB's compaction, so the later runs show what a longer chain
+costs (docs/performance.md, "LevelDB's compression").
 
 ``from benchmarks.load import run_load`` still works (re-exported).
 """
@@ -102,6 +108,58 @@ def render(report: LoadReport, console: Console) -> None:
     console.print(nodes)
 
 
+RUN_COLUMNS = (
+    "run",
+    "committed tx/s",
+    "p50",
+    "p99",
+    "ms per tx",
+    "event loop, worker, LevelDB s",
+    "busy",
+    "rejected",
+)
+
+
+def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
+    """One row per run for the ``--runs`` table (the columns of ``RUN_COLUMNS``)."""
+    rows: list[tuple[str, ...]] = []
+    for number, report in enumerate(reports, start=1):
+        threads = report.run_cpu_s_by_thread
+        by_thread = ", ".join(
+            f"{threads[name]:.2f}" if name in threads else "-"
+            for name in ("MainThread", "veil-worker", "native")
+        )
+        rows.append(
+            (
+                str(number),
+                f"{report.committed_tx_per_s:.1f}",
+                _seconds(report.p50_s),
+                _seconds(report.p99_s),
+                _ms(report.run_cpu_ms_per_tx),
+                by_thread,
+                str(sum(report.busy.values())),
+                str(report.rejected),
+            )
+        )
+    return rows
+
+
+def render_runs(reports: Sequence[LoadReport], console: Console) -> None:
+    table = Table(title=f"{len(reports)} runs in a row on one devnet")
+    for column in RUN_COLUMNS:
+        table.add_column(column, justify="right")
+    for row in run_rows(reports):
+        table.add_row(*row)
+    console.print(table)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.load", description=(__doc__ or "").split("\n")[0]
@@ -122,32 +180,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="also write the report with every tx's outcome here (benchmarks.load_timeline)",
     )
+    parser.add_argument(
+        "--runs",
+        type=_positive_int,
+        default=1,
+        help="run it this many times in a row on the same devnet (default 1)",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=args.json)
-    try:
-        report = asyncio.run(
-            run_load(
-                args.dir,
-                args.kind,
-                args.duration,
-                args.rate,
-                count=args.count,
-                senders=args.senders,
-                max_in_flight=args.max_in_flight,
-                drain_s=args.drain,
-                workers=args.workers,
-                console=console,
+    reports: list[LoadReport] = []
+    for number in range(1, args.runs + 1):
+        if args.runs > 1:
+            console.print(f"[bold]run {number} of {args.runs}[/bold]")
+        try:
+            report = asyncio.run(
+                run_load(
+                    args.dir,
+                    args.kind,
+                    args.duration,
+                    args.rate,
+                    count=args.count,
+                    senders=args.senders,
+                    max_in_flight=args.max_in_flight,
+                    drain_s=args.drain,
+                    workers=args.workers,
+                    console=console,
+                )
             )
-        )
-    except (LoadSetupError, DevnetError, ValueError) as exc:
-        print(f"load: {exc}", file=sys.stderr)
-        return 2
-    if args.outcomes is not None:
-        args.outcomes.write_text(json.dumps(report.to_json(with_outcomes=True)))
-    if args.json:
-        print(json.dumps(report.to_json()))
-    else:
-        render(report, console)
+        except (LoadSetupError, DevnetError, ValueError) as exc:
+            print(f"load: {exc}", file=sys.stderr)
+            return 2
+        reports.append(report)
+        if args.outcomes is not None:  # the last run's, when there are several
+            args.outcomes.write_text(json.dumps(report.to_json(with_outcomes=True)))
+        if args.json:
+            print(json.dumps(report.to_json()), flush=True)
+        else:
+            render(report, console)
+    if len(reports) > 1 and not args.json:
+        render_runs(reports, console)
     return 0
 
 

@@ -113,6 +113,19 @@ def test_json_command_line(devnet: Devnet, capsys: pytest.CaptureFixture[str]) -
     assert report["generator_prepare_cpu_s"] > 0
 
 
+def test_runs_in_a_row_print_one_json_object_each(
+    devnet: Devnet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--dir", str(devnet.root), "--kind", "attest", "--duration", "1", "--rate", "50"]
+    assert main([*args, "--runs", "2", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    reports = [json.loads(line) for line in lines]
+    for report in reports:
+        assert report["committed_tx_per_s"] > 0
+        assert report["server_errors"] == 0 and report["rejected"] == 0
+
+
 def test_unknown_devnet_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--dir", str(tmp_path / "none"), "--kind", "attest", "--duration", "1"])
     assert code == 2
