@@ -114,7 +114,9 @@ RUN_COLUMNS = (
     "p50",
     "p99",
     "ms per tx",
-    "event loop, worker, LevelDB s",
+    "event loop s",
+    "worker s",
+    "LevelDB s",
     "busy",
     "rejected",
 )
@@ -125,7 +127,7 @@ def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for number, report in enumerate(reports, start=1):
         threads = report.run_cpu_s_by_thread
-        by_thread = ", ".join(
+        by_thread = tuple(
             f"{threads[name]:.2f}" if name in threads else "-"
             for name in ("MainThread", "veil-worker", "native")
         )
@@ -136,7 +138,7 @@ def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
                 _seconds(report.p50_s),
                 _seconds(report.p99_s),
                 _ms(report.run_cpu_ms_per_tx),
-                by_thread,
+                *by_thread,
                 str(sum(report.busy.values())),
                 str(report.rejected),
             )
