@@ -16,8 +16,9 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    even if room opens sooner: otherwise a later nonce of that account, sent
    in the same batch, could be admitted (a block freed room, or the window
    slid, between two of the batch's txs) and commit before the refused one,
-   which then failed as ``REPLAYED`` (9 to 13 a run of attests at 1,600/s,
-   2026-12-02). The backlog bound is what the
+   which then failed as ``REPLAYED`` (up to 18 a run of attests at 1,600/s,
+   2026-12-02). A peer's gossip refused at the hard bounds holds nothing back.
+   The backlog bound is what the
    network committed in the last ``max_backlog_ms`` at its recent rate
    (``node.commit_rate``; ``record_commits`` after each block), at least
    ``min_backlog_txs``: past it, admitting more only makes every admitted tx
@@ -249,11 +250,12 @@ class Mempool:
             or self._bytes + self._in_admission_bytes + size > limits.max_bytes
             or (from_client and held >= self.backlog_bound_txs(now_ms))
         ):
-            return self._refuse(dtx.signer, BUSY_MEMPOOL_FULL, limits.full_retry_after_s, now_ms)
+            full = Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s)
+            return self._hold(dtx.signer, full, now_ms) if from_client else full
         if from_client:
             retry_after_s = self._rate_limited(dtx.signer, now_ms)
             if retry_after_s is not None:
-                return self._refuse(dtx.signer, BUSY_RATE_LIMITED, retry_after_s, now_ms)
+                return self._hold(dtx.signer, Busy(BUSY_RATE_LIMITED, retry_after_s), now_ms)
         try:
             # Step 2 looked the id up already: one tx-index read per admission.
             checked = self._pending.precheck(dtx, duplicates_checked=True, defer_excess=True)
@@ -338,16 +340,16 @@ class Mempool:
         if self._stateless is not None and applied is not None:
             self._stateless.record_applied(tx_bytes, applied)
 
-    def _refuse(self, account: bytes, code: str, retry_after_s: int, now_ms: int) -> Busy:
-        """``Busy(code, retry_after_s)``, and the account refused the same until then."""
+    def _hold(self, account: bytes, busy: Busy, now_ms: int) -> Busy:
+        """``busy``, told to a client: its account gets the same until the wait ends."""
         if len(self._refused_until) >= MAX_TRACKED_ACCOUNTS:
             self._refused_until = {
                 a: entry for a, entry in self._refused_until.items() if entry[0] > now_ms
             }
             while len(self._refused_until) >= MAX_TRACKED_ACCOUNTS:
                 del self._refused_until[next(iter(self._refused_until))]
-        self._refused_until[account] = (now_ms + retry_after_s * 1000, code)
-        return Busy(code, retry_after_s)
+        self._refused_until[account] = (now_ms + busy.retry_after_s * 1000, busy.code)
+        return busy
 
     def _still_refused(self, account: bytes, now_ms: int) -> Busy | None:
         """The busy answer ``account`` was given, while its Retry-After runs."""

@@ -121,6 +121,15 @@ def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() ->
     # that was told to wait is not the peer's.
     gossiped = _attest(world, 2)
     assert mempool.admit(gossiped.encode(), 600, from_client=False) == Accepted(gossiped.tx_id)
+    # And a peer's gossip refused at the hard bound holds the account's clients back
+    # from nothing: no client was told to wait.
+    bound = _mempool(world, world.new_store(), max_txs=1)
+    bound_wanted = bound.admit(issue.encode(), 0)
+    assert isinstance(bound_wanted, ProofWanted)
+    refused = bound.admit(_attest(world, 1).encode(), 0, from_client=False)
+    assert refused == Busy("MEMPOOL_FULL", 1)
+    bound.finish(bound_wanted, proof_ok=False)
+    assert isinstance(bound.admit(_attest(world, 1).encode(), 1), Accepted)
     later = _mempool(world, world.new_store(), max_txs=2)
     later_wanted = later.admit(issue.encode(), 0)
     assert isinstance(later_wanted, ProofWanted)
