@@ -30,7 +30,10 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    A peer's gossip is neither limited nor counted: the validator that took it
    from the client counted it. Refusing part of a gossiped run of one
    account's txs also let a later nonce reach the primary's batches before an
-   earlier one, which then failed as ``REPLAYED`` (attests at 1,600/s);
+   earlier one, which then failed as ``REPLAYED`` (attests at 1,600/s).
+   Steps 3 and 4 key on the signer the tx claims, before its signature is
+   checked (step 5), so that overload is shed before its CPU is spent: a
+   forged tx can use up an account's window or extend its hold;
 5. phase 1 of ``ledger.mempool.PendingTxs`` (every check but the range
    proof) on top of the pending txs, so a second spend of an input a pending
    tx spends is refused (``DOUBLE_SPEND``) while the first is pending. Its
@@ -343,11 +346,10 @@ class Mempool:
     def _hold(self, account: bytes, busy: Busy, now_ms: int) -> Busy:
         """``busy``, told to a client: its account gets the same until the wait ends."""
         if len(self._refused_until) >= MAX_TRACKED_ACCOUNTS:
-            self._refused_until = {
-                a: entry for a, entry in self._refused_until.items() if entry[0] > now_ms
-            }
-            while len(self._refused_until) >= MAX_TRACKED_ACCOUNTS:
-                del self._refused_until[next(iter(self._refused_until))]
+            # Expired holds go; if that is not a tenth, the oldest tenth goes too, so a
+            # flood of accounts costs one pass per tenth of the bound, not one per tx.
+            live = [(a, e) for a, e in self._refused_until.items() if e[0] > now_ms]
+            self._refused_until = dict(live[-(MAX_TRACKED_ACCOUNTS * 9 // 10) :])
         self._refused_until[account] = (now_ms + busy.retry_after_s * 1000, busy.code)
         return busy
 

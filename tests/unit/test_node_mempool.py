@@ -10,6 +10,7 @@ from ledger.chain import commit_genesis
 from ledger.execute import request_id_of
 from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore, TxLocation
+from node import mempool as node_mempool
 from node.mempool import Mempool, MempoolLimits, ProofWanted
 from node.services import Accepted, Busy, Duplicate, Rejected
 from tests.spec.ledger_world import USD, Party, World
@@ -138,6 +139,21 @@ def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() ->
     later.finish(later_wanted, proof_ok=False)
     assert later.admit(_attest(world, 1).encode(), 1_099) == Busy("MEMPOOL_FULL", 1)
     assert isinstance(later.admit(_attest(world, 1).encode(), 1_100), Accepted)
+
+
+def test_holds_stay_bounded_and_a_flood_prunes_a_tenth_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(node_mempool, "MAX_TRACKED_ACCOUNTS", 10)
+    world = World()
+    mempool = _mempool(world, world.new_store())
+    busy = Busy("RATE_LIMITED", 1)
+    for n in range(25):
+        assert mempool._hold(n.to_bytes(32, "big"), busy, 0) == busy
+        assert len(mempool._refused_until) <= 10
+    # A prune keeps the newest holds and drops the oldest.
+    assert mempool._still_refused((24).to_bytes(32, "big"), 500) == busy
+    assert mempool._still_refused((0).to_bytes(32, "big"), 500) is None
 
 
 def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:
