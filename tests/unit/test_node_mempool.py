@@ -30,6 +30,15 @@ def _mempool(world: World, store: MemoryStore, **limits: int) -> Mempool:
     return Mempool(store, world.genesis, ProofCache(), MempoolLimits(**limits))
 
 
+def _held_by_a_proof(world: World, max_txs: int) -> tuple[Mempool, ProofWanted]:
+    """A mempool of ``max_txs`` places, one held by an issue whose proof is pending."""
+    mempool = _mempool(world, world.new_store(), max_txs=max_txs)
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    wanted = mempool.admit(issue.encode(), 0)
+    assert isinstance(wanted, ProofWanted)
+    return mempool, wanted
+
+
 def test_accept_then_duplicate_and_garbage_is_rejected_without_an_id() -> None:
     world = World()
     mempool = _mempool(world, world.new_store())
@@ -59,10 +68,7 @@ def test_a_tx_with_a_proof_waits_for_the_verifier_and_is_cached() -> None:
 
 def test_a_bad_proof_is_rejected_and_frees_its_place() -> None:
     world = World()
-    mempool = _mempool(world, world.new_store(), max_txs=1)
-    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
-    wanted = mempool.admit(issue.encode(), 0)
-    assert isinstance(wanted, ProofWanted)
+    mempool, wanted = _held_by_a_proof(world, max_txs=1)
     assert mempool.admit(_attest(world, 1).encode(), 0) == Busy("MEMPOOL_FULL", 1)
     outcome = mempool.finish(wanted, proof_ok=False)
     assert isinstance(outcome, Rejected) and outcome.reason_code == "BAD_RANGE_PROOF"
@@ -111,10 +117,7 @@ def test_a_refused_account_stays_refused_until_its_retry_after() -> None:
 
 def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() -> None:
     world = World()
-    mempool = _mempool(world, world.new_store(), max_txs=1)
-    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
-    wanted = mempool.admit(issue.encode(), 0)
-    assert isinstance(wanted, ProofWanted)
+    mempool, wanted = _held_by_a_proof(world, max_txs=1)
     assert mempool.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1)
     mempool.finish(wanted, proof_ok=False)  # room again
     assert mempool.admit(_attest(world, 2).encode(), 600) == Busy("MEMPOOL_FULL", 1)
@@ -124,16 +127,12 @@ def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() ->
     assert mempool.admit(gossiped.encode(), 600, from_client=False) == Accepted(gossiped.tx_id)
     # And a peer's gossip refused at the hard bound holds the account's clients back
     # from nothing: no client was told to wait.
-    bound = _mempool(world, world.new_store(), max_txs=1)
-    bound_wanted = bound.admit(issue.encode(), 0)
-    assert isinstance(bound_wanted, ProofWanted)
+    bound, bound_wanted = _held_by_a_proof(world, max_txs=1)
     refused = bound.admit(_attest(world, 1).encode(), 0, from_client=False)
     assert refused == Busy("MEMPOOL_FULL", 1)
     bound.finish(bound_wanted, proof_ok=False)
     assert isinstance(bound.admit(_attest(world, 1).encode(), 1), Accepted)
-    later = _mempool(world, world.new_store(), max_txs=2)
-    later_wanted = later.admit(issue.encode(), 0)
-    assert isinstance(later_wanted, ProofWanted)
+    later, later_wanted = _held_by_a_proof(world, max_txs=2)
     assert isinstance(later.admit(_attest_by(world, world.bank_a, 1).encode(), 0), Accepted)
     assert later.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1)
     later.finish(later_wanted, proof_ok=False)
