@@ -26,14 +26,16 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    validator admitted still reaches this one (and, as primary, its batches)
    without waiting for the core's relay;
 4. the signer's rate, for a client's tx: more than ``account_txs_per_window``
-   admissions started in the last ``account_window_ms``: ``Busy(RATE_LIMITED)``.
+   admissions in the last ``account_window_ms`` that passed step 5 (so signed
+   by the account: forged txs naming it do not count): ``Busy(RATE_LIMITED)``.
    A peer's gossip is neither limited nor counted: the validator that took it
    from the client counted it. Refusing part of a gossiped run of one
    account's txs also let a later nonce reach the primary's batches before an
    earlier one, which then failed as ``REPLAYED`` (attests at 1,600/s).
-   Steps 3 and 4 key on the signer the tx claims, before its signature is
+   Steps 3 and 4 refuse on the signer the tx claims, before its signature is
    checked (step 5), so that overload is shed before its CPU is spent: a
-   forged tx can use up an account's window or extend its hold;
+   forged tx naming an account that is at its rate, or sent while the
+   mempool is full, extends that account's hold;
 5. phase 1 of ``ledger.mempool.PendingTxs`` (every check but the range
    proof) on top of the pending txs, so a second spend of an input a pending
    tx spends is refused (``DOUBLE_SPEND``) while the first is pending. Its
@@ -264,6 +266,10 @@ class Mempool:
             checked = self._pending.precheck(dtx, duplicates_checked=True, defer_excess=True)
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
+        if from_client:
+            # Only now, with its signature checked: a forged tx must not use up the
+            # window of the account it names.
+            self._count_admission(dtx.signer, now_ms)
         if self._stateless is not None:
             self._stateless.add(tx_bytes, dtx)  # execution need not decode or check again
         if all(statement in self._cache for statement in checked.statements):
@@ -365,20 +371,26 @@ class Mempool:
         return Busy(code, -(-(until_ms - now_ms) // 1000))
 
     def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
-        """Seconds to wait if ``account`` is over its rate, else None (and count this one)."""
-        window_ms = self.limits.account_window_ms
+        """Seconds to wait if ``account`` is over its rate, else None (counts nothing:
+        ``_count_admission`` does, once the tx has passed its checks)."""
         recent = self._recent_by_account.get(account)
         if recent is None:
-            if len(self._recent_by_account) >= MAX_TRACKED_ACCOUNTS:
-                self._prune_windows(now_ms)
-            recent = self._recent_by_account.setdefault(account, deque())
+            return None
+        window_ms = self.limits.account_window_ms
         while recent and recent[0] <= now_ms - window_ms:
             recent.popleft()
         if len(recent) >= self.limits.account_txs_per_window:
             wait_ms = recent[0] + window_ms - now_ms
             return max(1, -(-wait_ms // 1000))
-        recent.append(now_ms)
         return None
+
+    def _count_admission(self, account: bytes, now_ms: int) -> None:
+        recent = self._recent_by_account.get(account)
+        if recent is None:
+            if len(self._recent_by_account) >= MAX_TRACKED_ACCOUNTS:
+                self._prune_windows(now_ms)
+            recent = self._recent_by_account.setdefault(account, deque())
+        recent.append(now_ms)
 
     def _prune_windows(self, now_ms: int) -> None:
         window_ms = self.limits.account_window_ms

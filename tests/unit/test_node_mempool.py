@@ -155,6 +155,24 @@ def test_holds_stay_bounded_and_a_flood_prunes_a_tenth_at_a_time(
     assert mempool._still_refused((0).to_bytes(32, "big"), 500) is None
 
 
+def test_forged_txs_naming_an_account_do_not_use_up_its_window() -> None:
+    """Only txs that passed their checks count: anyone could otherwise send txs with
+    a bad signature in a bank's name and have the node refuse the bank's own."""
+    world = World()
+    mempool = _mempool(world, world.new_store(), account_txs_per_window=2, account_window_ms=3000)
+    for n in range(1, 6):
+        tx = _attest(world, n).tx
+        forged = tx.__class__(
+            tx.kind, tx.body, bytes([tx.signature[0] ^ 1]) + tx.signature[1:], tx.witness
+        )
+        outcome = mempool.admit(forged.encode(), 1_000)
+        assert isinstance(outcome, Rejected) and outcome.reason_code == "BAD_SIGNATURE"
+    txs = [_attest(world, n) for n in (1, 2, 3)]
+    assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
+    assert isinstance(mempool.admit(txs[1].encode(), 1_000), Accepted)
+    assert mempool.admit(txs[2].encode(), 1_000) == Busy("RATE_LIMITED", 3)
+
+
 def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:
     """The validator that took the txs from the client counted them. A peer that
     refused part of a gossiped run let the account's later nonces into the
