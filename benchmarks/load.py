@@ -42,6 +42,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -110,16 +111,22 @@ def render(report: LoadReport, console: Console) -> None:
 
 RUN_COLUMNS = (
     "run",
-    "committed tx/s",
+    "tx/s",
     "p50",
     "p99",
-    "ms per tx",
-    "event loop s",
-    "worker s",
-    "LevelDB s",
+    "ms/tx",
+    "loop",
+    "worker",
+    "LevelDB",
     "busy",
     "rejected",
 )
+"""Short, so that the table fits 80 columns: committed tx/s, latency (s), node CPU
+per committed tx, the whole run's node CPU by thread (s, mean per node), busy answers."""
+
+
+def _plain(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
@@ -135,9 +142,9 @@ def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
             (
                 str(number),
                 f"{report.committed_tx_per_s:.1f}",
-                _seconds(report.p50_s),
-                _seconds(report.p99_s),
-                _ms(report.run_cpu_ms_per_tx),
+                _plain(report.p50_s, 3),
+                _plain(report.p99_s, 3),
+                _plain(report.run_cpu_ms_per_tx, 3),
                 *by_thread,
                 str(sum(report.busy.values())),
                 str(report.rejected),
@@ -147,7 +154,12 @@ def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
 
 
 def render_runs(reports: Sequence[LoadReport], console: Console) -> None:
-    table = Table(title=f"{len(reports)} runs in a row on one devnet")
+    table = Table(
+        title=f"{len(reports)} runs in a row on one devnet",
+        caption="p50, p99: s; loop, worker, LevelDB: node CPU s by thread, mean per node",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     for column in RUN_COLUMNS:
         table.add_column(column, justify="right")
     for row in run_rows(reports):
