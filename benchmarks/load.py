@@ -156,9 +156,10 @@ def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
 def render_runs(reports: Sequence[LoadReport], console: Console) -> None:
     table = Table(
         title=f"{len(reports)} runs in a row on one devnet",
-        caption="p50, p99: s; loop, worker, LevelDB: node CPU s by thread, mean per node",
+        caption="p50, p99: s; loop, worker, LevelDB: CPU s per node",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        collapse_padding=True,
     )
     for column in RUN_COLUMNS:
         table.add_column(column, justify="right")

@@ -42,7 +42,8 @@ def test_one_row_per_run_in_order_with_each_threads_seconds() -> None:
 
 def test_the_table_names_the_number_of_runs_and_fits_80_columns() -> None:
     out = io.StringIO()
-    render_runs([_report(1548.2, 0.1, {}), _report(2.0, 0.2, {})], Console(file=out, width=80))
+    wide = _report(1548.2, 10.25, {"RATE_LIMITED": 12345})  # as wide as a run gets
+    render_runs([wide, _report(2.0, 0.2, {})], Console(file=out, width=80))
     text = out.getvalue()
     assert "2 runs in a row on one devnet" in text
     assert "1548.2" in text and "rejected" in text and "LevelDB" in text
