@@ -226,12 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"load: {exc}", file=sys.stderr)
             return 2
         reports.append(report)
-        if args.outcomes is not None:  # the last run's, when there are several
-            args.outcomes.write_text(json.dumps(report.to_json(with_outcomes=True)))
         if args.json:
             print(json.dumps(report.to_json()), flush=True)
         else:
             render(report, console)
+    if args.outcomes is not None:  # the last run's, when there are several
+        args.outcomes.write_text(json.dumps(reports[-1].to_json(with_outcomes=True)))
     if len(reports) > 1 and not args.json:
         render_runs(reports, console)
     return 0
