@@ -183,12 +183,14 @@ class TxStatus:
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """One result of ``txs:batch``: a status, or the error code and message."""
+    """One result of ``txs:batch``: a status, or the error code and message (and, for
+    a busy answer, how long to wait before sending it again)."""
 
     status: TxStatus | None
     error_code: str | None
     error_message: str | None
     id: bytes | None
+    retry_after_ms: int | None = None
 
     @classmethod
     def from_json(cls, obj: Json) -> BatchItem:
@@ -197,7 +199,13 @@ class BatchItem:
             status = TxStatus.from_json(obj)
             return cls(status, None, None, status.id)
         err = _object(error, "error")
-        return cls(None, _str(err, "code"), _str(err, "message"), _opt_hex(obj, "id"))
+        return cls(
+            None,
+            _str(err, "code"),
+            _str(err, "message"),
+            _opt_hex(obj, "id"),
+            _opt_int(err, "retry_after_ms"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,11 +101,23 @@ class _Answer:
     body: bytes
 
 
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
+def _retry_after(status: int, header: str | None, body: bytes) -> float | None:
+    """Seconds a busy answer says to wait: its body's ``retry_after_ms`` (exact), else
+    its ``Retry-After`` header (whole seconds, rounded up by the node)."""
+    if status not in RETRYABLE_STATUSES:
         return None
     try:
-        return max(0.0, float(value))
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        parsed = None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    exact = error.get("retry_after_ms") if isinstance(error, dict) else None
+    if isinstance(exact, int) and not isinstance(exact, bool) and exact >= 0:
+        return exact / 1000
+    if header is None:
+        return None
+    try:
+        return max(0.0, float(header))
     except ValueError:
         return None
 
@@ -254,7 +266,9 @@ class Client:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 return _Answer(response.status, None, response.read())
         except urllib.error.HTTPError as exc:
-            return _Answer(exc.code, _retry_after(exc.headers.get("Retry-After")), exc.read())
+            body = exc.read()
+            header = exc.headers.get("Retry-After")
+            return _Answer(exc.code, _retry_after(exc.code, header, body), body)
         except TimeoutError:
             raise VeilApiError("TIMEOUT", f"no answer within {timeout:g} s") from None
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
@@ -409,9 +423,8 @@ class AsyncClient:
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 body = await response.read()
-                return _Answer(
-                    response.status, _retry_after(response.headers.get("Retry-After")), body
-                )
+                header = response.headers.get("Retry-After")
+                return _Answer(response.status, _retry_after(response.status, header, body), body)
         except TimeoutError:
             raise VeilApiError("TIMEOUT", f"no answer within {timeout:g} s") from None
         except aiohttp.ClientError as exc:

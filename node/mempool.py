@@ -11,8 +11,8 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    same answer for the same tx, so a resubmission is idempotent);
 3. capacity: pending plus in-admission txs at ``max_txs`` or ``max_bytes``,
    or, for a client's tx (not a peer's gossip), at the backlog bound:
-   ``Busy(MEMPOOL_FULL, retry_after_s)``. A client's account refused here or
-   at step 4 gets the same answer again until its ``Retry-After`` has passed,
+   ``Busy(MEMPOOL_FULL, full_retry_after_s)``. A client's account refused here or
+   at step 4 gets the same answer again until its wait has passed,
    even if room opens sooner: otherwise a later nonce of that account, sent
    in the same batch, could be admitted (a block freed room, or the window
    slid, between two of the batch's txs) and commit before the refused one,
@@ -27,7 +27,10 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    without waiting for the core's relay;
 4. the signer's rate, for a client's tx: more than ``account_txs_per_window``
    admissions in the last ``account_window_ms`` that passed step 5 (so signed
-   by the account: forged txs naming it do not count): ``Busy(RATE_LIMITED)``.
+   by the account: forged txs naming it do not count): ``Busy(RATE_LIMITED)``,
+   told to wait until its oldest admission leaves the window (at least
+   ``MIN_RATE_RETRY_MS``), not a whole second: ``Retry-After`` rounds it up, the
+   error body carries it exact (``retry_after_ms``).
    A peer's gossip is neither limited nor counted: the validator that took it
    from the client counted it. Refusing part of a gossiped run of one
    account's txs also let a later nonce reach the primary's batches before an
@@ -95,6 +98,10 @@ PROOF_BATCH_WAIT_MS = 40
 """How long a proof batch gathers (``[mempool] proof_batch_wait_ms``). 40, not 5: at
 150 transfers/s a 5 ms batch held about 8 proofs (0.86-1.05 ms of pool CPU each), a
 40 ms one about 15 (0.70 ms); docs/performance.md, "Proof batches"."""
+
+MIN_RATE_RETRY_MS = 100
+"""The shortest wait a rate-limited account is told: at its rate a slot frees every
+few ms, and a client told that would send one tx per request."""
 
 MAX_TRACKED_ACCOUNTS = 100_000
 """Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
@@ -255,12 +262,12 @@ class Mempool:
             or self._bytes + self._in_admission_bytes + size > limits.max_bytes
             or (from_client and held >= self.backlog_bound_txs(now_ms))
         ):
-            full = Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s)
+            full = Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s * 1000)
             return self._hold(dtx.signer, full, now_ms) if from_client else full
         if from_client:
-            retry_after_s = self._rate_limited(dtx.signer, now_ms)
-            if retry_after_s is not None:
-                return self._hold(dtx.signer, Busy(BUSY_RATE_LIMITED, retry_after_s), now_ms)
+            wait_ms = self._rate_limited(dtx.signer, now_ms)
+            if wait_ms is not None:
+                return self._hold(dtx.signer, Busy(BUSY_RATE_LIMITED, wait_ms), now_ms)
         try:
             # Step 2 looked the id up already: one tx-index read per admission.
             checked = self._pending.precheck(dtx, duplicates_checked=True, defer_excess=True)
@@ -356,7 +363,7 @@ class Mempool:
             # flood of accounts costs one pass per tenth of the bound, not one per tx.
             live = [(a, e) for a, e in self._refused_until.items() if e[0] > now_ms]
             self._refused_until = dict(live[-(MAX_TRACKED_ACCOUNTS * 9 // 10) :])
-        self._refused_until[account] = (now_ms + busy.retry_after_s * 1000, busy.code)
+        self._refused_until[account] = (now_ms + busy.retry_after_ms, busy.code)
         return busy
 
     def _still_refused(self, account: bytes, now_ms: int) -> Busy | None:
@@ -368,11 +375,11 @@ class Mempool:
         if now_ms >= until_ms:
             del self._refused_until[account]
             return None
-        return Busy(code, -(-(until_ms - now_ms) // 1000))
+        return Busy(code, until_ms - now_ms)
 
     def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
-        """Seconds to wait if ``account`` is over its rate, else None (counts nothing:
-        ``_count_admission`` does, once the tx has passed its checks)."""
+        """Milliseconds to wait if ``account`` is over its rate, else None (counts
+        nothing: ``_count_admission`` does, once the tx has passed its checks)."""
         recent = self._recent_by_account.get(account)
         if recent is None:
             return None
@@ -380,8 +387,7 @@ class Mempool:
         while recent and recent[0] <= now_ms - window_ms:
             recent.popleft()
         if len(recent) >= self.limits.account_txs_per_window:
-            wait_ms = recent[0] + window_ms - now_ms
-            return max(1, -(-wait_ms // 1000))
+            return max(MIN_RATE_RETRY_MS, recent[0] + window_ms - now_ms)
         return None
 
     def _count_admission(self, account: bytes, now_ms: int) -> None:

@@ -1176,7 +1176,7 @@ class NodeRuntime:
 
     def _begin_admission(self, tx_bytes: bytes, *, gossip: bool) -> Admission:
         if self.stopped:
-            return Busy(NODE_STOPPED, 5)
+            return Busy(NODE_STOPPED, 5_000)
         return self.mempool.admit(tx_bytes, self._wall_clock_ms(), from_client=gossip)
 
     async def _finish_admission(
@@ -1273,7 +1273,7 @@ class NodeRuntime:
                 for wanted, future in to_verify:
                     self.mempool.abandon(wanted)
                     if not future.done():
-                        future.set_result(Busy(NODE_STOPPED, 1))
+                        future.set_result(Busy(NODE_STOPPED, 1_000))
                 return
             self._metrics.proof_verification_seconds.observe(loop.time() - started_s)
             for index, (wanted, future) in enumerate(to_verify):

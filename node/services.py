@@ -100,11 +100,14 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Busy:
-    """Refused for now, try again after ``retry_after_s`` (``code``: a ``BUSY_*`` or
-    ``NODE_STOPPED``)."""
+    """Refused for now, try again after ``retry_after_ms`` (``code``: a ``BUSY_*`` or
+    ``NODE_STOPPED``).
+
+    In milliseconds: HTTP's ``Retry-After`` counts whole seconds (the API rounds up),
+    and an account a few txs over its rate may send again in a tenth of one."""
 
     code: str
-    retry_after_s: int
+    retry_after_ms: int
 
 
 SubmitOutcome = Accepted | Duplicate | Rejected | Busy

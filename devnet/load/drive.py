@@ -11,9 +11,10 @@ of the lanes that use it.
 
 Answers, per tx: accepted or already known (``pending``/``committed``) is an
 *ack*; a busy answer (429/503) keeps the tx in its lane and parks the lane for
-the ``Retry-After`` (a per-tx busy answer also moves the lane to the next node,
-unless txs the lane had acked there are not committed yet: a bank's later nonce sent
-elsewhere could commit first and turn the earlier ones ``REPLAYED``);
+the wait it names (an item's ``retry_after_ms``, else a second). A per-tx busy
+answer also moves the lane to the next node, unless txs the lane had acked
+there are not committed yet: a bank's later nonce sent elsewhere could commit
+first and turn the earlier ones ``REPLAYED``;
 any other error is a *refusal*, counted by code (a
 refused transfer ends its chain). A node that cannot be reached is skipped
 for a second and its lanes go to the next node. An acked tx not committed
@@ -314,7 +315,7 @@ class Driver:
             code = str(error.get("code"))
             if code in ("RATE_LIMITED", "MEMPOOL_FULL", "NODE_STOPPED"):
                 self.stats.busy[code] += 1
-                lane.parked_until_s = now_s + 1.0
+                lane.parked_until_s = now_s + _busy_wait_s(error)
                 # The next try goes to the next node: a node cut off from the others stays
                 # busy for good once its mempool is full, and held a chain there forever.
                 # Not while the lane's acked txs there are open: the node may not have
@@ -499,6 +500,14 @@ class Driver:
             lane = self._waiting.pop(tx_id, None)
             if lane is not None and lane.waiting_for == tx_id:
                 lane.waiting_for = None
+
+
+def _busy_wait_s(error: dict[object, object]) -> float:
+    """The wait a busy item names (``retry_after_ms``), else a second."""
+    wait_ms = error.get("retry_after_ms")
+    if isinstance(wait_ms, int) and not isinstance(wait_ms, bool) and wait_ms > 0:
+        return wait_ms / 1000
+    return 1.0
 
 
 def _reason(body: dict[str, object]) -> str | None:

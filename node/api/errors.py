@@ -145,27 +145,39 @@ class ApiError(Exception):
         code: str,
         message: str,
         *,
-        retry_after_s: int | None = None,
+        retry_after_ms: int | None = None,
         extra: dict[str, object] | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = str(code)
         self.message = message
         self.status = status_of_code(code)
-        self.retry_after_s = retry_after_s
+        self.retry_after_ms = retry_after_ms
         self.extra = extra or {}
 
+    def body(self) -> dict[str, object]:
+        """The JSON body: the envelope, with ``retry_after_ms`` in it when there is a
+        wait, then ``extra`` (such as the tx ``id``)."""
+        return error_body(self.code, self.message, self.retry_after_ms) | self.extra
 
-def error_body(code: str, message: str) -> dict[str, object]:
-    return {"error": {"code": code, "message": message}}
+
+def error_body(code: str, message: str, retry_after_ms: int | None = None) -> dict[str, object]:
+    error: dict[str, object] = {"code": code, "message": message}
+    if retry_after_ms is not None:
+        error["retry_after_ms"] = retry_after_ms
+    return {"error": error}
+
+
+def retry_after_header(retry_after_ms: int) -> str:
+    """``Retry-After`` counts whole seconds: the wait rounded up, at least 1."""
+    return str(max(1, -(-retry_after_ms // 1000)))
 
 
 def error_response(error: ApiError) -> web.Response:
     headers = {}
-    if error.retry_after_s is not None:
-        headers["Retry-After"] = str(error.retry_after_s)
-    body = error_body(error.code, error.message) | error.extra
-    return web.json_response(body, status=error.status, headers=headers)
+    if error.retry_after_ms is not None:
+        headers["Retry-After"] = retry_after_header(error.retry_after_ms)
+    return web.json_response(error.body(), status=error.status, headers=headers)
 
 
 _AIOHTTP_CODES: Final[dict[int, tuple[ApiCode, str]]] = {

@@ -67,7 +67,11 @@ _SCHEMAS: Final[dict[str, Schema]] = {
             "error": {
                 "type": "object",
                 "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "retry_after_ms": {"type": "integer", "minimum": 1},
+                },
             },
             "id": _HEX32_SCHEMA,
         },

@@ -99,7 +99,8 @@ def outcome_view(outcome: SubmitOutcome, services: NodeServices) -> Json:
         return {"id": outcome.tx_id.hex(), "status": status_word(services.tx_status(outcome.tx_id))}
     if isinstance(outcome, Busy):
         message = "node stopped" if outcome.code == NODE_STOPPED else "node busy"
-        raise ApiError(outcome.code, f"{message}, retry later", retry_after_s=outcome.retry_after_s)
+        wait_ms = outcome.retry_after_ms
+        raise ApiError(outcome.code, f"{message}, retry later", retry_after_ms=wait_ms)
     LOG.info(
         "tx rejected",
         extra={
@@ -222,7 +223,7 @@ async def submit_batch(request: web.Request) -> web.Response:
         try:
             results.append(outcome_view(outcome, services))
         except ApiError as error:
-            results.append(error_body(error.code, error.message) | error.extra)
+            results.append(error.body())
     LOG.info(
         "tx batch",
         extra={

@@ -118,7 +118,7 @@ class InProcessNode:
 
     async def submit(self, tx_bytes: bytes) -> SubmitOutcome:
         if self.stopped:
-            return Busy(NODE_STOPPED, 5)
+            return Busy(NODE_STOPPED, 5_000)
         genesis = self.genesis
         try:
             dtx = decode_tx(tx_bytes, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
@@ -129,9 +129,9 @@ class InProcessNode:
         if dtx.tx_id in self.pending or self._store.tx_location(dtx.tx_id) is not None:
             return Duplicate(dtx.tx_id)
         if len(self.pending_txs) >= self.mempool_capacity_txs:
-            return Busy(BUSY_MEMPOOL_FULL, 1)
+            return Busy(BUSY_MEMPOOL_FULL, 1_000)
         if self._pending_by_signer.get(dtx.signer, 0) >= self.max_pending_per_signer:
-            return Busy(BUSY_RATE_LIMITED, 2)
+            return Busy(BUSY_RATE_LIMITED, 1_500)  # Retry-After: 2
         try:
             admit_decoded(self.pending, dtx, proof_cache=self.proof_cache)
         except TxRejected as exc:

@@ -11,9 +11,9 @@ import msgpack
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ledger.build import build_attest
+from client.api_types import BatchItem
+from ledger.build import BuiltTx, build_attest
 from ledger.store import Store
-from ledger.tx import Tx
 from node.api import create_app
 from node.services import SubmitOutcome
 from tests.api.in_process_node import InProcessNode
@@ -61,7 +61,7 @@ class ProofWindowNode(InProcessNode):
             self.in_flight -= 1
 
 
-def attests(world: World) -> list[Tx]:
+def attests(world: World) -> list[BuiltTx]:
     """Two txs that do not depend on each other: one attest from each member bank."""
     return [
         build_attest(bank.identity, world.chain_id, "kyc", bytes([n]) * 32, nonce=1)
@@ -112,3 +112,25 @@ async def test_an_item_whose_admission_raises_is_its_own_internal_error(
     assert set(node.pending_txs) == {a.tx_id, b.tx_id}
     [record] = [r for r in caplog.records if r.name.startswith("veil")]
     assert record.getMessage() == "internal error" and record.exc_info is not None
+
+
+async def test_a_busy_item_names_its_wait_in_milliseconds() -> None:
+    """A batch answers 200 whatever its items, so there is no ``Retry-After`` header
+    for a busy item: its error carries the wait (``retry_after_ms``), which the SDK
+    reads into ``BatchItem``."""
+    world = World()
+    first, second = (
+        build_attest(world.bank_a.identity, world.chain_id, "kyc", bytes([n]) * 32, nonce=n)
+        for n in (1, 2)
+    )
+    node = InProcessNode(world, world.new_store())
+    node.max_pending_per_signer = 1
+    status, body, _ = await post_batch(node, [first.encode(), second.encode()])
+    assert status == 200
+    results = body["results"]
+    assert isinstance(results, list)
+    assert results[0] == {"id": first.tx_id.hex(), "status": "pending"}
+    assert results[1]["error"]["code"] == "RATE_LIMITED"
+    assert results[1]["error"]["retry_after_ms"] == 1_500
+    [_, item] = (BatchItem.from_json(result) for result in results)
+    assert (item.error_code, item.retry_after_ms) == ("RATE_LIMITED", 1_500)

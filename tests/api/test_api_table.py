@@ -539,7 +539,10 @@ async def test_api_case(api_chain: ApiChain, case: Case, caplog: pytest.LogCaptu
     assert body is not None and body["error"]["code"] == case.code  # type: ignore[index]
     assert isinstance(body["error"]["message"], str)  # type: ignore[index]
     if status in (429, 503) and case.code != ApiCode.UNHEALTHY:
-        assert int(headers["Retry-After"]) > 0
+        # The exact wait in the body, whole seconds rounded up in the header.
+        wait_ms = body["error"]["retry_after_ms"]  # type: ignore[index]
+        assert isinstance(wait_ms, int) and wait_ms > 0
+        assert int(headers["Retry-After"]) == -(-wait_ms // 1000)
 
 
 def test_every_api_and_busy_code_has_a_case() -> None:

@@ -169,12 +169,16 @@ class BusyThenOk:
     def __init__(self, tx_id_hex: str) -> None:
         self.calls = 0
         self.tx_id_hex = tx_id_hex
+        self.wait_ms: int | None = None
+        """The exact wait in the error body, as the node gives it (``retry_after_ms``)."""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.calls += 1
         if self.calls <= 2:
-            body = {"error": {"code": "MEMPOOL_FULL", "message": "mempool full"}}
-            return web.json_response(body, status=503, headers={"Retry-After": "1"})
+            error: dict[str, object] = {"code": "MEMPOOL_FULL", "message": "mempool full"}
+            if self.wait_ms is not None:
+                error["retry_after_ms"] = self.wait_ms
+            return web.json_response({"error": error}, status=503, headers={"Retry-After": "1"})
         return web.json_response({"id": self.tx_id_hex, "status": "pending"}, status=202)
 
 
@@ -202,6 +206,12 @@ async def test_busy_answers_are_retried_honouring_retry_after(api_chain: ApiChai
         with pytest.raises(VeilApiError) as caught:
             await asyncio.to_thread(sync.submit, api_chain.fresh_issue.encode())
         assert (caught.value.code, caught.value.status, delays) == ("MEMPOOL_FULL", 503, [1.0])
+        # The body's exact wait wins over the header's whole seconds.
+        busy.calls, busy.wait_ms = 0, 300
+        delays.clear()
+        with pytest.raises(VeilApiError):
+            await asyncio.to_thread(sync.submit, api_chain.fresh_issue.encode())
+        assert delays == [0.3]
     finally:
         await runner.cleanup()
 

@@ -87,3 +87,18 @@ def test_a_busy_answer_keeps_the_lane_where_its_acked_txs_are_open() -> None:
     assert not lane.open and not driver._open
     driver._on_result(lane, busy, {"error": {"code": "MEMPOOL_FULL"}}, 1, sent_s=0.0)
     assert lane.node == 2  # nothing open any more: free to move on
+
+
+def test_a_busy_item_parks_its_lane_for_the_wait_it_names() -> None:
+    """An item's ``retry_after_ms`` (a rate window that frees in a fifth of a second),
+    else a second: a batch's 200 has no ``Retry-After`` header to go by."""
+    lanes = _lanes()
+    driver = Driver(
+        [f"http://node{i}" for i in range(LANES)], b"c", lanes, rate=8.0, max_in_flight=1
+    )
+    driver.clock = lambda: 10.0
+    named: dict[str, object] = {"error": {"code": "RATE_LIMITED", "retry_after_ms": 200}}
+    driver._on_result(lanes[0], lanes[0].txs[0], named, 0, sent_s=0.0)
+    assert lanes[0].parked_until_s == 10.2
+    driver._on_result(lanes[1], lanes[1].txs[0], {"error": {"code": "MEMPOOL_FULL"}}, 1, 0.0)
+    assert lanes[1].parked_until_s == 11.0

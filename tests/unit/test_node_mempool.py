@@ -11,7 +11,7 @@ from ledger.execute import request_id_of
 from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore, TxLocation
 from node import mempool as node_mempool
-from node.mempool import Mempool, MempoolLimits, ProofWanted
+from node.mempool import MIN_RATE_RETRY_MS, Mempool, MempoolLimits, ProofWanted
 from node.services import Accepted, Busy, Duplicate, Rejected
 from tests.spec.ledger_world import USD, Party, World
 
@@ -69,7 +69,7 @@ def test_a_tx_with_a_proof_waits_for_the_verifier_and_is_cached() -> None:
 def test_a_bad_proof_is_rejected_and_frees_its_place() -> None:
     world = World()
     mempool, wanted = _held_by_a_proof(world, max_txs=1)
-    assert mempool.admit(_attest(world, 1).encode(), 0) == Busy("MEMPOOL_FULL", 1)
+    assert mempool.admit(_attest(world, 1).encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
     outcome = mempool.finish(wanted, proof_ok=False)
     assert isinstance(outcome, Rejected) and outcome.reason_code == "BAD_RANGE_PROOF"
     assert isinstance(mempool.admit(_attest_by(world, world.bank_a, 1).encode(), 0), Accepted)
@@ -80,10 +80,10 @@ def test_full_by_count_or_bytes_answers_busy_with_retry_after() -> None:
     first, second = _attest(world, 1), _attest(world, 2)
     by_count = _mempool(world, world.new_store(), max_txs=1)
     assert isinstance(by_count.admit(first.encode(), 0), Accepted)
-    assert by_count.admit(second.encode(), 0) == Busy("MEMPOOL_FULL", 1)
+    assert by_count.admit(second.encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
     by_bytes = _mempool(world, world.new_store(), max_bytes=len(first.encode()) + 10)
     assert isinstance(by_bytes.admit(first.encode(), 0), Accepted)
-    assert by_bytes.admit(second.encode(), 0) == Busy("MEMPOOL_FULL", 1)
+    assert by_bytes.admit(second.encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
 
 
 def test_an_account_over_its_rate_waits_for_its_window() -> None:
@@ -92,7 +92,8 @@ def test_an_account_over_its_rate_waits_for_its_window() -> None:
     txs = [_attest(world, n) for n in (1, 2, 3)]
     assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[1].encode(), 1_500), Accepted)
-    assert mempool.admit(txs[2].encode(), 2_000) == Busy("RATE_LIMITED", 2)
+    # Told the exact wait: the window's oldest admission (1,000) leaves at 4,000.
+    assert mempool.admit(txs[2].encode(), 2_000) == Busy("RATE_LIMITED", 2_000)
     other = world.issue(world.bank_a, USD, [world.alice.plan(1)])
     assert isinstance(mempool.admit(other.encode(), 2_000), ProofWanted)  # another account
     assert isinstance(mempool.admit(txs[2].encode(), 4_001), Accepted)
@@ -107,20 +108,23 @@ def test_a_refused_account_stays_refused_until_its_retry_after() -> None:
     txs = [_attest(world, n) for n in (1, 2, 3, 4)]
     assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[1].encode(), 1_500), Accepted)
-    assert mempool.admit(txs[2].encode(), 3_998) == Busy("RATE_LIMITED", 1)  # 2 ms to go
-    # The window has room from 4,000, but the account was told to wait a second.
-    assert mempool.admit(txs[3].encode(), 4_001) == Busy("RATE_LIMITED", 1)
+    # 2 ms to go, but a client is never told less than the floor.
+    assert mempool.admit(txs[2].encode(), 3_998) == Busy("RATE_LIMITED", MIN_RATE_RETRY_MS)
+    # The window has room from 4,000, but the account was told to wait until 4,098.
+    assert mempool.admit(txs[3].encode(), 4_001) == Busy("RATE_LIMITED", 97)
     assert isinstance(mempool.admit(_attest_by(world, world.bank_a, 1).encode(), 4_001), Accepted)
-    assert isinstance(mempool.admit(txs[2].encode(), 4_998), Accepted)
-    assert isinstance(mempool.admit(txs[3].encode(), 4_999), Accepted)
+    assert isinstance(mempool.admit(txs[2].encode(), 4_098), Accepted)
+    # Over its rate again: the window's oldest (1,500) leaves at 4,500.
+    assert mempool.admit(txs[3].encode(), 4_099) == Busy("RATE_LIMITED", 401)
+    assert isinstance(mempool.admit(txs[3].encode(), 4_500), Accepted)
 
 
 def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() -> None:
     world = World()
     mempool, wanted = _held_by_a_proof(world, max_txs=1)
-    assert mempool.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1)
+    assert mempool.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1_000)
     mempool.finish(wanted, proof_ok=False)  # room again
-    assert mempool.admit(_attest(world, 2).encode(), 600) == Busy("MEMPOOL_FULL", 1)
+    assert mempool.admit(_attest(world, 2).encode(), 600) == Busy("MEMPOOL_FULL", 500)
     # A peer's gossip of the account is held to the hard bounds only: the client
     # that was told to wait is not the peer's.
     gossiped = _attest(world, 2)
@@ -129,14 +133,14 @@ def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() ->
     # from nothing: no client was told to wait.
     bound, bound_wanted = _held_by_a_proof(world, max_txs=1)
     refused = bound.admit(_attest(world, 1).encode(), 0, from_client=False)
-    assert refused == Busy("MEMPOOL_FULL", 1)
+    assert refused == Busy("MEMPOOL_FULL", 1_000)
     bound.finish(bound_wanted, proof_ok=False)
     assert isinstance(bound.admit(_attest(world, 1).encode(), 1), Accepted)
     later, later_wanted = _held_by_a_proof(world, max_txs=2)
     assert isinstance(later.admit(_attest_by(world, world.bank_a, 1).encode(), 0), Accepted)
-    assert later.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1)
+    assert later.admit(_attest(world, 1).encode(), 100) == Busy("MEMPOOL_FULL", 1_000)
     later.finish(later_wanted, proof_ok=False)
-    assert later.admit(_attest(world, 1).encode(), 1_099) == Busy("MEMPOOL_FULL", 1)
+    assert later.admit(_attest(world, 1).encode(), 1_099) == Busy("MEMPOOL_FULL", 1)  # 1 ms
     assert isinstance(later.admit(_attest(world, 1).encode(), 1_100), Accepted)
 
 
@@ -146,12 +150,12 @@ def test_holds_stay_bounded_and_a_flood_prunes_a_tenth_at_a_time(
     monkeypatch.setattr(node_mempool, "MAX_TRACKED_ACCOUNTS", 10)
     world = World()
     mempool = _mempool(world, world.new_store())
-    busy = Busy("RATE_LIMITED", 1)
+    busy = Busy("RATE_LIMITED", 1_000)
     for n in range(25):
         assert mempool._hold(n.to_bytes(32, "big"), busy, 0) == busy
         assert len(mempool._refused_until) <= 10
     # A prune keeps the newest holds and drops the oldest.
-    assert mempool._still_refused((24).to_bytes(32, "big"), 500) == busy
+    assert mempool._still_refused((24).to_bytes(32, "big"), 500) == Busy("RATE_LIMITED", 500)
     assert mempool._still_refused((0).to_bytes(32, "big"), 500) is None
 
 
@@ -170,7 +174,7 @@ def test_forged_txs_naming_an_account_do_not_use_up_its_window() -> None:
     txs = [_attest(world, n) for n in (1, 2, 3)]
     assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[1].encode(), 1_000), Accepted)
-    assert mempool.admit(txs[2].encode(), 1_000) == Busy("RATE_LIMITED", 3)
+    assert mempool.admit(txs[2].encode(), 1_000) == Busy("RATE_LIMITED", 3_000)
 
 
 def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:
@@ -185,7 +189,7 @@ def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:
     assert isinstance(mempool.admit(txs[3].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[4].encode(), 1_000), Accepted)
     client_over = _attest(world, 6)
-    assert mempool.admit(client_over.encode(), 1_000) == Busy("RATE_LIMITED", 3)
+    assert mempool.admit(client_over.encode(), 1_000) == Busy("RATE_LIMITED", 3_000)
     assert mempool.admit(client_over.encode(), 1_000, from_client=False) == Accepted(
         client_over.tx_id
     )
@@ -321,7 +325,7 @@ def test_a_clients_tx_is_refused_past_the_backlog_the_network_commits_in_max_bac
     assert mempool.backlog_bound_txs(0) == 2
     assert isinstance(mempool.admit(txs[0].encode(), 0), Accepted)
     assert isinstance(mempool.admit(txs[1].encode(), 0), Accepted)
-    assert mempool.admit(txs[2].encode(), 0) == Busy("MEMPOOL_FULL", 1)
+    assert mempool.admit(txs[2].encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
     gossip = mempool.admit(txs[2].encode(), 0, from_client=False)
     assert gossip == Accepted(txs[2].tx_id)  # a peer admitted it: this node must hold it too
     # The network committed 8 txs in the last 2 s: 4/s, so 1 s of backlog is 4 txs.
@@ -329,7 +333,7 @@ def test_a_clients_tx_is_refused_past_the_backlog_the_network_commits_in_max_bac
     mempool.record_commits(3, 1_500)
     assert mempool.backlog_bound_txs(1_500) == 4
     assert isinstance(mempool.admit(txs[3].encode(), 1_500), Accepted)
-    assert mempool.admit(txs[4].encode(), 1_500) == Busy("MEMPOOL_FULL", 1)
+    assert mempool.admit(txs[4].encode(), 1_500) == Busy("MEMPOOL_FULL", 1_000)
     # The first block left the window: 3 txs in 2 s, 1.5/s, under the floor of 2.
     assert mempool.backlog_bound_txs(2_500) == 2
 

@@ -335,7 +335,7 @@ def test_a_client_is_told_busy_past_the_backlog_bound_and_gossip_still_spreads(
             assert list(outcomes) == [
                 Accepted(attests[0].tx_id),
                 Accepted(attests[1].tx_id),
-                Busy("MEMPOOL_FULL", 1),
+                Busy("MEMPOOL_FULL", 1_000),
             ]
             everyone = list(range(NODES))
             await cluster.until(

@@ -145,7 +145,7 @@ def test_a_wal_write_failure_stops_the_node_before_it_sends(tmp_path: Path) -> N
     status = runtime.status()
     assert status.stopped and status.wal_latched
     late = build_attest(world.bank_b.identity, world.chain_id, "d", b"\x02" * 32, nonce=2)
-    assert asyncio.run(runtime.submit(late.encode())) == Busy("NODE_STOPPED", 5)
+    assert asyncio.run(runtime.submit(late.encode())) == Busy("NODE_STOPPED", 5_000)
 
 
 def test_the_primary_keeps_at_most_max_inflight_batches_unexecuted(tmp_path: Path) -> None:
