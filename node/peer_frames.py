@@ -42,6 +42,12 @@ DEFAULT_MAX_FRAME_BYTES = MAX_WIRE_BYTES + FRAME_ENVELOPE_BYTES
 MAX_HANDSHAKE_FRAME_BYTES = 512
 """Largest frame body before authentication: an unknown peer cannot make us buffer more."""
 
+MAX_TXS_PER_FRAME = 1 << 14
+"""Most txs in one ``TxsFrame``. Honest gossip sends at most 1 MiB of txs per frame
+(``node.peer_bridge.GOSSIP_FRAME_BYTES``, plus the tx that crossed it) and a tx encodes
+to at least 73 bytes, so at most 14,365; without a bound one 16 MiB frame held 8 M
+empty entries, each handed to admission."""
+
 NONCE_BYTES = 32
 BOOT_ID_BYTES = 16
 MAX_REASON_CHARS = 64
@@ -154,7 +160,7 @@ class TxsFrame(Record):
     """Gossiped transactions, in the order this node admitted them: a frame per tx
     cost every peer a frame's framing, TLS record and decode for each one."""
 
-    txs: tuple[bytes, ...]
+    txs: Annotated[tuple[bytes, ...], MaxLen(MAX_TXS_PER_FRAME)]
 
 
 @dataclass(frozen=True, slots=True)

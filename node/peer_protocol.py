@@ -24,12 +24,16 @@ Until both ``Auth`` frames verify, frames are limited to
 message is read from an unauthenticated peer. A fault is an event, never an
 exception: the connection moves to ``CLOSED``, queues a ``Refused`` frame
 naming the fault, and ignores further input. The shell counts it and closes.
+
+After the handshake each ``receive_data`` call is one WebSocket message, and
+the sender writes each frame as a message of its own: a message that holds
+more than one frame is a fault, so one message cannot make us parse millions.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from enum import Enum
 
@@ -206,12 +210,12 @@ class Connection:
         self._nonces = nonce_memory if nonce_memory is not None else NonceMemory()
         self._peer_hello: Hello | None = None
         self._buffer = bytearray()
-        self._events: list[Event] = []
+        self._events: deque[Event] = deque()
         self._outbox = bytearray()
         self._next_request_id = 0
         self._our_batch_requests: dict[int, bytes] = {}
         self._our_blocks_requests: dict[int, BlocksRequest] = {}
-        self._their_requests: dict[int, BlocksRequest | None] = {}  # None: a batch request
+        self._their_requests: dict[int, BatchRequest | BlocksRequest] = {}
 
     # --- the shell's side -------------------------------------------------------
 
@@ -231,7 +235,7 @@ class Connection:
         )
 
     def receive_data(self, data: bytes) -> None:
-        """Buffer received bytes and parse every whole frame in them."""
+        """Buffer one received message and parse its frames: at most one once established."""
         if self.closed:
             return
         invariant(self.state is not ConnectionState.IDLE, "receive_data() before start()")
@@ -251,6 +255,10 @@ class Connection:
             end = LENGTH_PREFIX_BYTES + length
             if len(self._buffer) < end:
                 return
+            if self.state is ConnectionState.ESTABLISHED and len(self._buffer) > end:
+                # Honest peers send one frame per message: more is a flood.
+                self._fault(PeerFault.UNEXPECTED_FRAME, "more than one frame in one message")
+                return
             body = bytes(self._buffer[LENGTH_PREFIX_BYTES:end])
             del self._buffer[:end]
             try:
@@ -262,7 +270,7 @@ class Connection:
 
     def next_event(self) -> Event | None:
         """The oldest unread event, or ``None`` when more data is needed."""
-        return self._events.pop(0) if self._events else None
+        return self._events.popleft() if self._events else None
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol produced by itself (``Auth``, ``Refused``); empties the outbox."""
@@ -285,27 +293,21 @@ class Connection:
         """The bytes of ``frame``; ``b""`` for a reply this connection no longer owes.
 
         A reply can outlive its connection when the link is replaced; the
-        requester's new connection would refuse it as unsolicited, so it is
-        dropped here. Requests get their id from ``request_batch`` /
-        ``request_blocks``, not from here.
+        requester's new connection would refuse it, so it is dropped here. Ids
+        restart on every connection, so a stale reply may carry an id owed here
+        for another question: that one stays owed. Requests get their id from
+        ``request_batch`` / ``request_blocks``, not from here.
         """
         invariant(self.state is ConnectionState.ESTABLISHED, "send() before the handshake")
         if isinstance(frame, (BatchRequest, BlocksRequest)):
             invariant(False, "requests go through request_batch / request_blocks")
         if isinstance(frame, (BatchReply, BlocksReply)):
-            if frame.request_id not in self._their_requests:
+            request = self._their_requests.get(frame.request_id)
+            if request is None or not _answers(frame, request):
                 return b""
-            request = self._their_requests.pop(frame.request_id)
-            if isinstance(frame, BlocksReply):
-                invariant(
-                    isinstance(request, BlocksRequest)
-                    and frame.first_height == request.first_height,
-                    "a blocks reply must answer a blocks request from its first height",
-                )
-                if isinstance(request, BlocksRequest):
-                    frame = _fit_blocks(frame, request, self.max_frame_bytes // 2)
-            else:
-                invariant(request is None, "a batch reply must answer a batch request")
+            del self._their_requests[frame.request_id]
+            if isinstance(frame, BlocksReply) and isinstance(request, BlocksRequest):
+                frame = _fit_blocks(frame, request, self.max_frame_bytes // 2)
         data = encode_frame(frame)
         invariant(
             len(data) - LENGTH_PREFIX_BYTES <= self.max_frame_bytes,
@@ -439,13 +441,11 @@ class Connection:
                 self._fault(PeerFault.MALFORMED_FRAME, "inverted block range")
                 return
             if frame.request_id in self._their_requests:
-                # Kept, it would replace the first: answering that one would then
-                # break send()'s invariant and kill the link's writer.
+                # Kept, it would replace the first, whose answer send() would then
+                # drop as no longer owed.
                 self._fault(PeerFault.DUPLICATE_REQUEST, f"request id {frame.request_id} pending")
                 return
-            self._their_requests[frame.request_id] = (
-                frame if isinstance(frame, BlocksRequest) else None
-            )
+            self._their_requests[frame.request_id] = frame
         elif isinstance(frame, BatchReply):
             digest = self._our_batch_requests.pop(frame.request_id, None)
             if digest is None:
@@ -473,6 +473,13 @@ class Connection:
         self._buffer.clear()
         self._events.append(ProtocolFault(fault, detail))
         self._outbox += encode_frame(Refused(fault.value))
+
+
+def _answers(reply: BatchReply | BlocksReply, request: BatchRequest | BlocksRequest) -> bool:
+    """Whether ``reply`` answers ``request``: same kind, and the same digest or first height."""
+    if isinstance(reply, BatchReply):
+        return isinstance(request, BatchRequest) and reply.digest == request.digest
+    return isinstance(request, BlocksRequest) and reply.first_height == request.first_height
 
 
 def _blocks_reply_problem(

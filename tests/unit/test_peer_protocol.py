@@ -157,10 +157,10 @@ def test_handshake_authenticates_both_sides_and_frames_flow() -> None:
     assert drain(pair.dialer) == [TxFrame(b"tx bytes")]
 
 
-def test_frames_split_at_every_byte_and_coalesced_parse_alike() -> None:
+def test_frames_split_at_every_byte_parse_whole() -> None:
     pair = established()
     data = pair.dialer.send(ConsensusFrame(b"a" * 300)) + pair.dialer.send(TxFrame(b"b"))
-    for byte in data:
+    for byte in data:  # one byte per message: no message holds two frames
         pair.listener.receive_data(bytes([byte]))
     assert drain(pair.listener) == [ConsensusFrame(b"a" * 300), TxFrame(b"b")]
     assert pair.listener.buffered_bytes == 0
@@ -463,10 +463,8 @@ def case_inverted_block_range() -> tuple[Connection, list[Event]]:
 
 def case_request_flood() -> tuple[Connection, list[Event]]:
     pair = established()
-    flood = b"".join(
-        encode_frame(BatchRequest(i, bytes(32))) for i in range(MAX_PENDING_REQUESTS + 1)
-    )
-    pair.listener.receive_data(flood)
+    for i in range(MAX_PENDING_REQUESTS + 1):
+        pair.listener.receive_data(encode_frame(BatchRequest(i, bytes(32))))
     events = drain(pair.listener)
     assert len(events) == MAX_PENDING_REQUESTS + 1
     return pair.listener, events[-1:]
@@ -474,12 +472,17 @@ def case_request_flood() -> tuple[Connection, list[Event]]:
 
 def case_duplicate_request_id() -> tuple[Connection, list[Event]]:
     pair = established()
-    pair.listener.receive_data(
-        encode_frame(BlocksRequest(4, 1, 2, 100)) + encode_frame(BatchRequest(4, bytes(32)))
-    )
+    pair.listener.receive_data(encode_frame(BlocksRequest(4, 1, 2, 100)))
+    pair.listener.receive_data(encode_frame(BatchRequest(4, bytes(32))))
     events = drain(pair.listener)
     assert events[0] == BlocksRequest(4, 1, 2, 100)
     return pair.listener, events[1:]
+
+
+def case_two_frames_in_one_message() -> tuple[Connection, list[Event]]:
+    pair = established()
+    pair.listener.receive_data(encode_frame(TxFrame(b"a")) + encode_frame(TxFrame(b"b")))
+    return pair.listener, drain(pair.listener)
 
 
 Scenario = Callable[[], tuple[Connection, list[Event]]]
@@ -514,6 +517,7 @@ REFUSALS: list[tuple[str, Scenario, PeerFault]] = [
     ),
     ("Auth before Hello", case_auth_before_hello, PeerFault.UNEXPECTED_FRAME),
     ("a second Hello", case_second_hello, PeerFault.UNEXPECTED_FRAME),
+    ("two frames in one message", case_two_frames_in_one_message, PeerFault.UNEXPECTED_FRAME),
     ("unsolicited reply", case_unsolicited_reply, PeerFault.UNSOLICITED_REPLY),
     ("batch reply, other digest", case_mismatched_batch_reply, PeerFault.MISMATCHED_REPLY),
     ("blocks reply, other start", case_blocks_reply_wrong_start, PeerFault.MISMATCHED_REPLY),
