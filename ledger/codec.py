@@ -153,11 +153,15 @@ def _check_decoded(value: object, depth: int) -> None:
         raise DecodeError("TYPE", f"unexpected {type(value).__name__}")
 
 
-def decode_value(data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES) -> Value:
+def decode_value(
+    data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES, max_array_len: int = -1
+) -> Value:
     """Decode canonical bytes into plain values (arrays become tuples).
 
     Raises ``DecodeError`` for oversize input, maps, floats, extension types,
     invalid UTF-8, trailing bytes, truncation, and any non-canonical form.
+    ``max_array_len`` (when not negative) refuses a longer array before its
+    items are built: a 16 MiB body of one-byte items is 16 M objects otherwise.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError("TYPE", f"expected bytes, got {type(data).__name__}")
@@ -174,6 +178,7 @@ def decode_value(data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES) -> Value:
             strict_map_key=True,
             object_pairs_hook=_refuse_map,
             ext_hook=_refuse_ext,
+            max_array_len=max_array_len,
         )
     except DecodeError:
         raise
@@ -181,7 +186,11 @@ def decode_value(data: bytes, *, max_bytes: int = MAX_ENCODED_BYTES) -> Value:
         raise DecodeError("TRAILING_BYTES", "bytes follow the encoded value") from exc
     except UnicodeDecodeError as exc:
         raise DecodeError("BAD_UTF8", "a string is not valid UTF-8") from exc
-    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+    except ValueError as exc:
+        if "max_array_len" in str(exc):  # msgpack's words, pinned by a test
+            raise DecodeError("TOO_MANY_ITEMS", f"an array is over {max_array_len} items") from exc
+        raise DecodeError("MALFORMED", f"not valid msgpack ({type(exc).__name__})") from exc
+    except (msgpack.UnpackException, RecursionError) as exc:
         raise DecodeError("MALFORMED", f"not valid msgpack ({type(exc).__name__})") from exc
     _check_decoded(value, 0)
     if _pack(value) != data:

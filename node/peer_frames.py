@@ -231,7 +231,8 @@ def encode_frame(frame: AnyFrame) -> bytes:
 def decode_frame_body(body: bytes, *, max_bytes: int) -> AnyFrame:
     """The frame in ``body`` (without its length prefix); raises ``FrameError``."""
     try:
-        value = decode_value(body, max_bytes=max_bytes)
+        # No frame holds a longer array than a TxsFrame's txs.
+        value = decode_value(body, max_bytes=max_bytes, max_array_len=MAX_TXS_PER_FRAME)
     except DecodeError as exc:
         fault = PeerFault.OVERSIZE_FRAME if exc.reason == "TOO_LARGE" else PeerFault.MALFORMED_FRAME
         raise FrameError(fault, str(exc)) from None

@@ -174,3 +174,14 @@ def test_a_failed_encoding_leaves_nothing_for_the_next() -> None:
     with pytest.raises(EncodeError, match="lone surrogate"):
         encode_value(("ok", b"\x01" * 40, "\ud800"))
     assert encode_value(SAMPLE.to_value()) == msgpack.packb(SAMPLE.to_value())
+
+
+def test_an_array_over_max_array_len_is_refused_before_its_items_are_built() -> None:
+    """A peer's 16 MiB frame of one-byte items was 16 M objects before any count
+    check ran; the bound is msgpack's, so the items are never built."""
+    assert decode_value(encode_value((b"",) * 5), max_array_len=5) == (b"",) * 5
+    for value in ((b"",) * 6, (1, (b"",) * 6)):
+        with pytest.raises(DecodeError) as caught:
+            decode_value(encode_value(value), max_array_len=5)
+        assert caught.value.reason == "TOO_MANY_ITEMS"
+    assert len(decode_value(encode_value((b"",) * 6))) == 6  # no bound by default

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgpack
 import pytest
 
 from ledger.tx import Tx
@@ -15,6 +16,7 @@ from node.peer_frames import (
     MAX_TXS_PER_FRAME,
     Frame,
     FrameError,
+    FrameKind,
     PeerFault,
     TxsFrame,
     decode_frame_body,
@@ -74,3 +76,13 @@ def test_a_frames_worth_of_the_smallest_txs_gossiped_in_one_turn_stays_within_th
     assert sum(sizes) == count
     assert max(sizes) <= MAX_TXS_PER_FRAME
     assert max(sizes) > MAX_TXS_PER_FRAME // 2  # the bound is not loose
+
+
+def test_a_frame_holding_a_longer_array_than_any_frame_may_is_refused_at_decode() -> None:
+    """Any kind: the count is checked by msgpack before the items exist, not by the
+    frame's record after a 16 MiB array was built."""
+    body = msgpack.packb([int(FrameKind.BLOCKS_REPLY), [1, 1, [b""] * (MAX_TXS_PER_FRAME + 1)]])
+    with pytest.raises(FrameError) as caught:
+        decode_frame_body(body, max_bytes=DEFAULT_MAX_FRAME_BYTES)
+    assert caught.value.fault is PeerFault.MALFORMED_FRAME
+    assert "TOO_MANY_ITEMS" in str(caught.value)
