@@ -37,17 +37,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from consensus.certificate import CommitCertificate, Verify, verify_commit_certificate
 from consensus.messages import Batch, ProposalMetadata, Request, proposal_digest
-from consensus.wire import WireError, decode_certificate
+from consensus.wire import MAX_WIRE_BYTES, WireError, decode_certificate
 from ledger.batch import BatchMismatchError, BlockMetadata, RejectedRequest, reassemble_batch
-from ledger.block import block_hash, decode_block
+from ledger.block import MAX_BLOCK_BYTES, block_hash, decode_block
 from ledger.codec import U64, DecodeError, Record
 from ledger.execute import request_id_of
 from ledger.genesis import Genesis
 from ledger.reasons import TxRejected
 from ledger.store import StoreReader
+
+MAX_CERTIFIED_BLOCK_BYTES: Final = MAX_BLOCK_BYTES + MAX_WIRE_BYTES
+"""Decode bound of a served ``CertifiedBlock``: no block consensus can certify is
+over it. Its txs and rejected requests are one batch's requests, under the wire
+limit (a batch counts each request's id and framing, more than a rejected entry
+adds); its header and certificate add under 70 KiB. The codec's default (1 MiB)
+refused every copy of a larger committed block, so no node could catch up past
+it. The peer frame that carried the bytes has already bounded memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +103,7 @@ def verify_certified_block(
     one. Never raises."""
     chain_id = genesis.chain_id
     try:
-        certified = CertifiedBlock.decode(data)
+        certified = CertifiedBlock.decode(data, max_bytes=MAX_CERTIFIED_BLOCK_BYTES)
         if certified.height != height:
             return f"asked for height {height}, got {certified.height}"
         block = decode_block(certified.block)

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from consensus.certificate import Verify
+from consensus.quorum import weak_quorum_size
 from ledger.genesis import Genesis
 from node.catchup import (
     CatchUp,
@@ -117,9 +118,12 @@ class PlanChunks:
 class PeerChunks:
     """Chunks from ``next_height`` on, with no target: each of up to ``chunk_blocks``
     blocks from the first of ``peers()`` that has any, the peers that failed least
-    (``failures``) asked first; once a peer that has not failed says it has no such
-    block, those that have are not asked. A bad block ends its chunk at the block
-    before it and is a fault of its peer (``on_fault``).
+    (``failures``) asked first; once f + 1 peers that have not failed say they have
+    no such block (one of them honest), those that have are not asked. One such
+    peer used to be enough: a byzantine peer always answering "nothing" then hid
+    every peer that had once timed out, for good (a mark clears only on a useful
+    reply). A bad block ends its chunk at the block before it and is a fault of
+    its peer (``on_fault``).
 
     Among equally failed peers, each chunk starts one further along ``peers()``
     (``turn``). Why: with a fixed order, a byzantine first peer that answers
@@ -143,23 +147,25 @@ class PeerChunks:
         """The next verified blocks; empty when no peer has block ``next_height``."""
         first = self.next_height
         last = first + self.chunk_blocks - 1
-        none_from_a_sound_peer = False
+        none_from_sound_peers: set[int] = set()
+        enough = weak_quorum_size(len(self.genesis.validators))
         peers = list(self.peers())
         if peers:
             start = self.turn % len(peers)
             peers = peers[start:] + peers[:start]
         self.turn += 1
         for peer in self.failures.ranked(peers):
-            if none_from_a_sound_peer and self.failures.of(peer):
-                # A peer that has not failed has no such block: a failing one would
-                # cost the fetch timeout at the end of every catch-up to say so too.
+            if len(none_from_sound_peers) >= enough and self.failures.of(peer):
+                # An honest peer that has not failed has no such block: a failing one
+                # would cost the fetch timeout at the end of every catch-up to say so too.
                 break
             reply = await self.fetch(FetchRequest(peer, first, last, self.max_bytes))
             if isinstance(reply, str):
                 self.failures.failed(peer)
                 continue
             if not reply:  # it has no such block yet: not a failure
-                none_from_a_sound_peer = none_from_a_sound_peer or not self.failures.of(peer)
+                if not self.failures.of(peer):
+                    none_from_sound_peers.add(peer)
                 continue
             blocks: list[VerifiedBlock] = []
             for offset, data in enumerate(reply[: last - first + 1]):

@@ -11,11 +11,13 @@ from consensus.actions import Execute
 from consensus.messages import ProposalMetadata
 from consensus.wire import encode_certificate
 from ledger.build import build_attest
+from ledger.codec import MAX_ENCODED_BYTES
 from ledger.identity import verify_self_tagged
 from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore
 from node.app import BlockMismatchError, LedgerApp
 from node.catchup import (
+    MAX_CERTIFIED_BLOCK_BYTES,
     CatchUp,
     CertifiedBlock,
     HeaderDisputes,
@@ -89,6 +91,39 @@ def test_a_served_block_verifies_and_tampering_with_it_does_not() -> None:
         weak_block.encode(), 1, world.genesis, verify_self_tagged, served_by=1
     )
     assert problem == "the certificate has no quorum of genesis validator signatures"
+
+
+def test_a_committed_block_over_the_codec_default_is_caught_up_from_its_peers() -> None:
+    """Served blocks were decoded with the codec's 1 MiB default: every honest copy of
+    a larger committed block failed as undecodable, each peer was excluded in turn,
+    and no node could catch up past that height."""
+    world = World()
+    source = world.new_store()
+    # 20 requests of 60 KiB that execution rejects: a 1.2 MiB batch, well within
+    # max_request_bytes and max_batch_bytes; their payloads are in the served block.
+    payloads = [bytes([i]) + b"\x00" * (60 * 1024) for i in range(20)]
+    batch = batch_of(world, payloads)
+    metadata = ProposalMetadata(GENESIS_TIME_MS + 1, 0)
+    LedgerApp(source, world.genesis, ProofCache()).execute(
+        Execute(1, batch, metadata, certificate_for(world, batch, metadata, 1))
+    )
+    served = _served(source, 1, 1)
+    assert source.height() == 1 and len(served[0]) > MAX_ENCODED_BYTES
+    plan = CatchUp(0, 1, source.state_root(), (1, 2, 3), world.genesis, verify_self_tagged)
+    (request,) = plan.next_requests()
+    plan.on_reply(request, served)
+    assert plan.faults == [] and not plan.stalled
+    target = world.new_store()
+    app = LedgerApp(target, world.genesis, ProofCache())
+    for block in plan.ready():
+        app.apply_certified(block)
+    assert plan.done and target.block_hash_at(1) == source.block_hash_at(1)
+    assert target.rejected_at(1) == source.rejected_at(1)
+    # The bound is still there, only above any block consensus can certify.
+    oversize = verify_certified_block(
+        b"\x00" * (MAX_CERTIFIED_BLOCK_BYTES + 1), 1, world.genesis, verify_self_tagged, served_by=1
+    )
+    assert isinstance(oversize, str) and "TOO_LARGE" in oversize
 
 
 def test_a_made_up_header_verifies_but_re_execution_refuses_it_and_writes_nothing() -> None:

@@ -168,7 +168,7 @@ def _peer_chunks_asking(
     )
 
 
-def test_peer_chunks_ask_a_peer_that_failed_last_and_not_once_a_sound_one_has_nothing() -> None:
+def test_peer_chunks_ask_a_peer_that_failed_last_and_not_once_f_plus_1_sound_have_none() -> None:
     # Peer 1 timed out before (a mute peer costs the fetch timeout each time).
     timeout = "fetch failed: TimeoutError"
     failures = PeerFailures()
@@ -176,7 +176,7 @@ def test_peer_chunks_ask_a_peer_that_failed_last_and_not_once_a_sound_one_has_no
     asked: list[int] = []
     chunks = _peer_chunks_asking({1: timeout, 2: [], 3: []}, failures, asked)
     assert asyncio.run(chunks.next_chunk()) == []
-    assert asked == [2, 3]  # they have no block 5: nobody newer, peer 1 not asked
+    assert asked == [2, 3]  # f + 1 = 2 of them have no block 5: peer 1 not asked
     # When the sound peers fail too, the one that failed least is still asked.
     asked.clear()
     chunks = _peer_chunks_asking({1: timeout, 2: timeout, 3: timeout}, failures, asked)
@@ -186,6 +186,40 @@ def test_peer_chunks_ask_a_peer_that_failed_last_and_not_once_a_sound_one_has_no
     assert failures.ranked([1, 2, 3]) == [2, 3, 1]
     failures.answered(1)
     assert failures.ranked([3, 1, 2]) == [1, 3, 2]  # equals keep their order
+
+
+def test_one_sound_peer_saying_it_has_nothing_does_not_hide_the_peers_that_once_failed() -> None:
+    """A byzantine peer with no failure marks that always says "nothing newer" kept
+    every peer that had once timed out from being asked, for good: a mark clears
+    only on a useful reply. Each idle probe then fetched nothing."""
+    world = World()
+    store = _chain(world, 4)
+    failures = PeerFailures()
+    failures.failed(2)  # one transient timeout each: a partition, a restart
+    failures.failed(3)
+    asked: list[int] = []
+
+    async def fetch(request: FetchRequest) -> list[bytes] | str:
+        asked.append(request.peer)
+        if request.peer == 1:
+            return []
+        return _served(store, request.first_height, min(request.last_height, store.height()))
+
+    chunks = PeerChunks(
+        1,
+        lambda: [1, 2, 3],
+        fetch,
+        world.genesis,
+        verify_self_tagged,
+        lambda peer, detail: None,
+        chunk_blocks=4,
+        max_bytes=1 << 20,
+        failures=failures,
+    )
+    blocks = asyncio.run(chunks.next_chunk())
+    assert [block.height for block in blocks] == [1, 2, 3, 4]
+    assert asked == [1, 2]  # peer 1 alone is not f + 1 = 2 sound peers
+    assert failures.counts == {3: 1}  # peer 2's useful reply cleared its mark
 
 
 def test_peer_chunks_take_turns_so_a_peer_dripping_one_block_serves_one_chunk_in_three() -> None:

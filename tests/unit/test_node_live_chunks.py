@@ -235,11 +235,12 @@ def test_junk_and_refusals_are_faults_across_plans_and_other_peers_are_asked() -
     assert [detail for peer, detail in faults if peer == 2] == [REFUSAL] * len(refused_requests)
     assert {peer for peer, _ in faults} == {1, 2}
     # Onward, the first chunk is asked of peer 1 (junk, a fault), 2 (refuses), then 3;
-    # the next of peer 3 first (it alone has not failed), and its "nothing newer" ends
-    # the catch-up without asking the two that failed.
+    # the next of peer 3 first (it alone has not failed). Its "nothing newer" is one
+    # sound peer's word, not f + 1 (a byzantine one would hide the others for good),
+    # so the two that failed are asked too, least failed first.
     onward = [(r.peer, r.first_height) for r in peers.onward_requests()]
-    assert onward == [(1, 9), (2, 9), (3, 9), (3, 11)]
-    assert [peer for peer, _ in onward_faults] == [1]
+    assert onward == [(1, 9), (2, 9), (3, 9), (3, 11), (2, 11), (1, 11)]
+    assert [peer for peer, _ in onward_faults] == [1, 1]
 
 
 def test_a_plan_whose_every_peer_sends_junk_stalls_and_does_not_go_onward() -> None:
