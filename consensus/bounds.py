@@ -26,12 +26,17 @@ it with the real codec. "Largest" means:
 VIEW-CHANGE and NEW-VIEW carry digests, not batches (PBFT §4.4), so only the
 PRE-PREPARE, the BATCH-REPLY and the primary's vote record of a PRE-PREPARE
 grow with the batch; the rest grow with n and the window.
+
+The same counts, with ``max_batch_size`` requests per batch or relay, bound
+every array the decoder accepts from a peer (``wire_limits``): bytes alone
+would let a relay of 16 MiB carry millions of requests.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from consensus.messages import (
     DIGEST_BYTES,
@@ -64,9 +69,13 @@ from consensus.wire import (
     MAX_SIGNATURE_BYTES,
     MAX_WIRE_BYTES,
     U64_MAX,
+    WireLimits,
     encode_message,
     encode_record,
 )
+
+if TYPE_CHECKING:
+    from consensus.config import ReplicaConfig  # config imports this module
 
 REQUEST_FRAMING_BYTES = 11
 """msgpack framing of one request: a 2-array (1 byte) and two bin headers (<= 5 each)."""
@@ -179,3 +188,12 @@ def wire_fit_problem(replica_count: int, watermark_window: int, max_batch_bytes:
         if size > MAX_WIRE_BYTES:
             return f"a {kind} could take {size} bytes, over the {MAX_WIRE_BYTES}-byte wire limit"
     return None
+
+
+def wire_limits(config: ReplicaConfig) -> WireLimits:
+    """The counts above for ``config``: pass them to ``decode_message`` for a peer's bytes."""
+    return WireLimits(
+        max_batch_size=config.max_batch_size,
+        replica_count=config.replica_count,
+        watermark_window=config.watermark_window,
+    )

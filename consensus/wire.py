@@ -6,7 +6,8 @@ write-ahead log; both need bytes. The encoding is msgpack of nested arrays in
 dataclass field order, tagged with the type name. Decoding follows the message
 schema (field type hints, compiled once per type; the schema is not recursive,
 so it bounds the nesting), checks every field's type, rejects negative or
-over-64-bit integers, oversize input and wrong field counts, and accepts bytes
+over-64-bit integers, oversize input, wrong field counts and, given
+``WireLimits``, arrays longer than the config allows, and accepts bytes
 only if re-encoding the result gives the same bytes (so nothing has two
 encodings). Signatures are not checked here: the replica
 does that.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -96,10 +98,46 @@ RECORD_TYPES: dict[str, type[Any]] = {
     )
 }
 _NESTED = (Request, PreparedCertificate, ProposalMetadata, PrePrepareHeader)
+_MOST_FIELDS = max(
+    len(dataclasses.fields(t)) for t in (*MESSAGE_TYPES.values(), *RECORD_TYPES.values(), *_NESTED)
+)
 
 
 class WireError(ValueError):
     """The bytes are not the canonical encoding of a message or record."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WireLimits:
+    """The replica's config, as far as it bounds how many items an honest message's
+    arrays hold (``consensus.bounds`` argues each count). Bytes alone let a 16 MiB
+    relay carry 2.7 M requests, seconds of decoding before the replica refuses it."""
+
+    max_batch_size: int
+    replica_count: int
+    watermark_window: int
+
+    def __post_init__(self) -> None:
+        for value in (self.max_batch_size, self.replica_count, self.watermark_window):
+            if type(value) is not int or value < 1:
+                raise ValueError("wire limits must be positive ints")
+
+    def most_items(self, item: object) -> int:
+        """The longest array of ``item`` an honest message or record holds."""
+        if item is Request:
+            return self.max_batch_size  # a batch, or a relay (no longer than one)
+        if item is Checkpoint or item is ViewChange:
+            return self.replica_count  # distinct signers / senders
+        if item is Prepare:
+            return self.replica_count - 1  # distinct, never the primary
+        if item is PreparedCertificate or item is PrePrepareHeader:
+            return self.watermark_window  # one per seq of a window
+        raise TypeError(f"no count bound for arrays of {item!r}")
+
+    @property
+    def longest_array(self) -> int:
+        """msgpack refuses any longer array at its header, before building its items."""
+        return max(self.max_batch_size, self.replica_count, self.watermark_window, _MOST_FIELDS)
 
 
 Encoder = Callable[[Any], object]
@@ -185,40 +223,47 @@ def _bytes(value: object) -> bytes:
     return value
 
 
-_DECODERS: dict[Any, Decoder] = {int: _u64, bool: _bool, bytes: _bytes}
+_SCALAR_DECODERS: dict[Any, Decoder] = {int: _u64, bool: _bool, bytes: _bytes}
+_DECODERS: dict[tuple[Any, WireLimits | None], Decoder] = {}
 
 
-def _decoder(kind: Any) -> Decoder:
-    """The strict decoder of a field type, built once per type (the schema is fixed)."""
-    decoder = _DECODERS.get(kind)
+def _decoder(kind: Any, limits: WireLimits | None = None) -> Decoder:
+    """The strict decoder of a field type, built once per type and limits (the
+    schema is fixed)."""
+    decoder = _SCALAR_DECODERS.get(kind)
     if decoder is None:
-        decoder = _DECODERS[kind] = _build_decoder(kind)
+        decoder = _DECODERS.get((kind, limits))
+        if decoder is None:
+            decoder = _DECODERS[kind, limits] = _build_decoder(kind, limits)
     return decoder
 
 
-def _build_decoder(kind: Any) -> Decoder:
+def _build_decoder(kind: Any, limits: WireLimits | None) -> Decoder:
+    # The schema is not recursive, so plans are built here, not per value.
     origin = get_origin(kind)
     if origin is tuple:
         (item_kind, _) = get_args(kind)
-        item = _decoder(item_kind)
+        item = _decoder(item_kind, limits)
+        most = sys.maxsize if limits is None else limits.most_items(item_kind)
         if item_kind is Request:
-            return _requests_decoder(item)
+            return _requests_decoder(item, most)
 
         def array(value: object) -> tuple[Any, ...]:
             if not isinstance(value, list):
                 raise WireError("expected an array")
+            if len(value) > most:
+                raise WireError(f"more than {most} items of {item_kind.__name__}")
             return tuple([item(v) for v in value])
 
         return array
     if origin in (typing.Union, types.UnionType):
-        options: dict[str, type[Any]] = {}
-        for option in get_args(kind):
-            options[str(option.__name__)] = option
+        options = {str(option.__name__): _plan(option, limits) for option in get_args(kind)}
         return lambda value: _tagged(options, value)
     if isinstance(kind, type) and kind in _NESTED:
-        return lambda value: _dataclass(kind, value)
+        plan = _plan(kind, limits)
+        return lambda value: _dataclass(plan, value)
     if isinstance(kind, type) and kind in MESSAGE_TYPES.values():
-        only = {kind.__name__: kind}
+        only = {kind.__name__: _plan(kind, limits)}
         return lambda value: _tagged(only, value)
 
     def none(value: object) -> Any:
@@ -227,9 +272,9 @@ def _build_decoder(kind: Any) -> Decoder:
     return none
 
 
-def _requests_decoder(item: Decoder) -> Decoder:
+def _requests_decoder(item: Decoder, most: int) -> Decoder:
     """A batch's requests: a well-formed ``[request_id, payload]`` is built directly,
-    anything else goes through ``item`` (``_dataclass(Request, ...)``), which
+    anything else goes through ``item`` (``_dataclass`` of Request's plan), which
     accepts the same and words the error. A PRE-PREPARE carries hundreds of
     requests, and the general path cost every backup about 2 us more per request."""
     low, high = _BYTES_RANGE["request_id"]
@@ -237,6 +282,8 @@ def _requests_decoder(item: Decoder) -> Decoder:
     def requests(value: object) -> tuple[Request, ...]:
         if not isinstance(value, list):
             raise WireError("expected an array")
+        if len(value) > most:
+            raise WireError(f"more than {most} requests")
         out: list[Request] = []
         for v in value:
             if type(v) is list and len(v) == 2:
@@ -259,18 +306,19 @@ class _Plan:
     """How to decode one dataclass: its field decoders, and which fields have a
     length rule (``_check_length``), checked after every field decoded."""
 
+    cls: type[Any]
     name: str
     decoders: tuple[Decoder, ...]
     length_checked: tuple[tuple[int, str], ...]
 
 
-_PLANS: dict[type[Any], _Plan] = {}
+_PLANS: dict[tuple[type[Any], WireLimits | None], _Plan] = {}
 
 
-def _plan(cls: type[Any]) -> _Plan:
+def _plan(cls: type[Any], limits: WireLimits | None = None) -> _Plan:
     """``get_type_hints`` and ``dataclasses.fields`` once per class, not per value:
     decoding a batch of hundreds of requests paid them once per request."""
-    plan = _PLANS.get(cls)
+    plan = _PLANS.get((cls, limits))
     if plan is None:
         hints = get_type_hints(cls)
         fields = dataclasses.fields(cls)
@@ -279,21 +327,19 @@ def _plan(cls: type[Any]) -> _Plan:
             for i, f in enumerate(fields)
             if f.name in _EXACT_BYTES or f.name in _BYTES_RANGE
         )
-        plan = _PLANS[cls] = _Plan(
-            cls.__name__, tuple(_decoder(hints[f.name]) for f in fields), checked
-        )
+        decoders = tuple(_decoder(hints[f.name], limits) for f in fields)
+        plan = _PLANS[cls, limits] = _Plan(cls, cls.__name__, decoders, checked)
     return plan
 
 
-def _dataclass(cls: type[Any], value: object) -> Any:
-    plan = _plan(cls)
+def _dataclass(plan: _Plan, value: object) -> Any:
     decoders = plan.decoders
     if not isinstance(value, list) or len(value) != len(decoders):
         raise WireError(f"{plan.name} needs {len(decoders)} fields")
     args = [decode(v) for decode, v in zip(decoders, value, strict=True)]
     for index, name in plan.length_checked:
         _check_length(name, args[index])
-    return cls(*args)
+    return plan.cls(*args)
 
 
 def _check_length(name: str, value: object) -> None:
@@ -308,24 +354,28 @@ def _check_length(name: str, value: object) -> None:
         raise WireError(f"{name} is not {bounds[0]}-{bounds[1]} bytes")
 
 
-def _tagged(types_by_name: dict[str, type[Any]], value: object) -> Any:
+def _tagged(plans_by_name: dict[str, _Plan], value: object) -> Any:
     if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
         raise WireError("expected [type name, fields]")
-    cls = types_by_name.get(value[0])
-    if cls is None:
+    plan = plans_by_name.get(value[0])
+    if plan is None:
         raise WireError(f"unknown type {value[0]!r}")
-    return _dataclass(cls, value[1])
+    return _dataclass(plan, value[1])
 
 
-def _decode(data: bytes, types_by_name: dict[str, type[Any]]) -> Any:
+def _decode(data: bytes, kind: Any, limits: WireLimits | None) -> Any:
     if len(data) > MAX_WIRE_BYTES:
         raise WireError("too large")
+    longest = -1 if limits is None else limits.longest_array  # -1: msgpack's default
     try:
-        plain = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+        plain = msgpack.unpackb(
+            data, raw=False, strict_map_key=True, use_list=True, max_array_len=longest
+        )
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as err:
         raise WireError(f"not msgpack: {err}") from err
+    decoder = _decoder(kind, limits)  # outside the try: a schema bug is no peer fault
     try:
-        value = _tagged(types_by_name, plain)
+        value = decoder(plain)
     except (TypeError, RecursionError) as err:
         raise WireError(str(err)) from err
     if _pack(value) != data:
@@ -333,13 +383,16 @@ def _decode(data: bytes, types_by_name: dict[str, type[Any]]) -> Any:
     return value
 
 
-def decode_message(data: bytes) -> Message:
-    message: Message = _decode(data, MESSAGE_TYPES)
+def decode_message(data: bytes, limits: WireLimits | None = None) -> Message:
+    """``limits`` (``consensus.bounds.wire_limits(config)``) refuses an array longer
+    than an honest message holds before its items are built; a peer's bytes need
+    it, since without it only the byte limit bounds the work."""
+    message: Message = _decode(data, Message, limits)
     return message
 
 
-def decode_record(data: bytes) -> Record:
-    record: Record = _decode(data, RECORD_TYPES)
+def decode_record(data: bytes, limits: WireLimits | None = None) -> Record:
+    record: Record = _decode(data, Record, limits)
     return record
 
 

@@ -31,7 +31,7 @@ def _reference(value: object) -> tuple[Request, ...]:
     """The tuple decoder before the fast path, for ``tuple[Request, ...]``."""
     if not isinstance(value, list):
         raise WireError("expected an array")
-    return tuple([wire._dataclass(Request, v) for v in value])
+    return tuple([wire._dataclass(wire._plan(Request), v) for v in value])
 
 
 def _outcome(decode: Callable[[object], object], value: object) -> tuple[str, str]:
