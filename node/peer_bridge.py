@@ -14,19 +14,24 @@ never an exception. A ``BlocksRequest`` is answered from the store
 task of its own, so the frames behind it do not wait for the reads; its byte
 budget is capped at what one reply frame carries. One peer's requests are
 served one at a time: a peer that keeps 64 unanswered (the protocol's bound)
-gets no more of the reader than one that asks one chunk at a time. Batch
-fetch by digest is not used by this core yet (consensus branch a1 adds it):
-such frames are counted and dropped.
+gets no more of the reader than one that asks one chunk at a time. The
+protocol bounds a connection, so a peer also has at most ``SERVES_PER_PEER``
+requests being served across its sessions; more are dropped and counted. The
+txs of a ``TxsFrame`` are admitted ``TXS_PER_TURN`` at a time, in order, with
+the event loop free between. Batch fetch by digest is not used by this core
+yet (consensus branch a1 adds it): such frames are counted and dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections import Counter, defaultdict
+from collections.abc import Coroutine
 from typing import Any, NamedTuple
 
+from consensus.bounds import wire_limits
 from consensus.messages import Message
 from consensus.wire import WireError, decode_message, encode_message
 from node.peer_frames import (
@@ -38,6 +43,7 @@ from node.peer_frames import (
     TxFrame,
     TxsFrame,
 )
+from node.peer_protocol import MAX_PENDING_REQUESTS
 from node.runtime import NodeRuntime
 from node.serial_worker import WorkerClosedError
 from node.transport import PeerTransport
@@ -46,6 +52,15 @@ log = logging.getLogger("veil.node.peers")
 
 GOSSIP_FRAME_BYTES = 1 << 20
 """Gossip sent as soon as this many tx bytes wait: far below a frame's 16 MiB."""
+
+SERVES_PER_PEER = MAX_PENDING_REQUESTS
+"""Block requests of one peer being served or waiting their turn. The protocol's
+bound is per connection: a peer that reconnects gets fresh slots while its old
+sessions' requests still wait. Honest catch-up keeps a few out (``max_parallel``)."""
+
+TXS_PER_TURN = 256
+"""Txs of one ``TxsFrame`` admitted before the pump yields to the event loop: a
+frame may hold millions, and admission costs microseconds each."""
 
 
 class TransportLinks:
@@ -115,7 +130,7 @@ async def pump(
     """Carry every inbound frame to the runtime until cancelled. ``serve_blocks=False``
     only for a byzantine test node (``node.byzantine``, ``mute-catchup``): it leaves
     every ``BlocksRequest`` unanswered."""
-    serving = _Serving(set(), defaultdict(asyncio.Lock))
+    serving = _Serving(set(), defaultdict(asyncio.Lock), Counter())
     try:
         await _pump(transport, links, runtime, serve_blocks, serving)
     finally:
@@ -130,11 +145,14 @@ async def _pump(
     serve_blocks: bool,
     serving: _Serving,
 ) -> None:
+    # A peer's payload is decoded with the counts an honest message holds: bytes
+    # alone let one carry millions of requests, seconds of decoding.
+    limits = wire_limits(runtime.config)
     async for peer, frame in transport:
         match frame:
             case ConsensusFrame(payload=payload):
                 try:
-                    message = decode_message(payload)
+                    message = decode_message(payload, limits)
                 except WireError as exc:
                     runtime.count_fault("undecodable_message", peer, str(exc))
                     continue
@@ -142,12 +160,18 @@ async def _pump(
             case TxFrame(tx=tx_bytes):
                 runtime.on_peer_tx(peer, tx_bytes)
             case TxsFrame(txs=txs):
-                for tx_bytes in txs:
+                for n, tx_bytes in enumerate(txs):
+                    if n and n % TXS_PER_TURN == 0:
+                        # Consensus, other peers and the API run between chunks.
+                        await asyncio.sleep(0)
                     runtime.on_peer_tx(peer, tx_bytes)
             case BlocksRequest() if serve_blocks:
-                # At most 64 unanswered per link (the peer protocol): bounded tasks.
+                if serving.pending[peer] >= SERVES_PER_PEER:
+                    detail = f"{SERVES_PER_PEER} block requests already being served"
+                    runtime.count_fault("too_many_block_requests", peer, detail)
+                    continue
                 serve = _serve_blocks(transport, runtime, peer, frame, serving.turns[peer])
-                _spawn(serving.tasks, serve)
+                _spawn(serving, peer, serve)
             case BlocksRequest():
                 pass  # the mute byzantine test node
             case BlocksReply():
@@ -160,6 +184,8 @@ class _Serving(NamedTuple):
     tasks: set[asyncio.Task[None]]
     turns: defaultdict[int, asyncio.Lock]
     """Per peer: its requests take turns, in the order they came (the lock is fair)."""
+    pending: Counter[int]
+    """Per peer: its serving tasks not yet done, at most ``SERVES_PER_PEER``."""
 
 
 async def _serve_blocks(
@@ -179,16 +205,16 @@ async def _serve_blocks(
     transport.send(peer, BlocksReply(request.request_id, request.first_height, tuple(blocks)))
 
 
-def _spawn(tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
+def _spawn(serving: _Serving, peer: int, coroutine: Coroutine[Any, Any, None]) -> None:
     task = asyncio.create_task(coroutine)
-    tasks.add(task)
-    task.add_done_callback(_served(tasks))
+    serving.tasks.add(task)
+    serving.pending[peer] += 1
+    # A done callback, not a finally: a task cancelled before it ran skips its body.
+    task.add_done_callback(functools.partial(_served, serving, peer))
 
 
-def _served(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
-    def done(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("serving blocks failed: %s: %s", type(exc).__name__, exc)
-
-    return done
+def _served(serving: _Serving, peer: int, task: asyncio.Task[None]) -> None:
+    serving.tasks.discard(task)
+    serving.pending[peer] -= 1
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("serving blocks failed: %s: %s", type(exc).__name__, exc)

@@ -20,7 +20,8 @@ What the runtime gets:
   metrics.
 
 Links: every node dials every peer it has no session with, with jittered
-exponential back-off, so peers may start in any order; the higher index of a
+exponential back-off (reset only by a session that outlived a heartbeat
+interval), so peers may start in any order; the higher index of a
 pair waits ``dial_grace_ms`` first, so the lower one's dial usually makes the
 only session and a one-way firewall still lets the pair meet. If two sessions end up
 between the same pair, both sides keep the same one: the newer if the peer's
@@ -176,6 +177,8 @@ class _Session:
     dialer_index: int
     ws: _WebSocket
     connection: Connection
+    authenticated_at: float
+    """Event-loop time of the handshake: how long the session lasted decides the back-off."""
 
 
 @dataclass(eq=False)
@@ -185,6 +188,16 @@ class _PeerLink:
     queue: _OutboundQueue
     session: _Session | None = None
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _failures_after(failures: int, session_s: float | None, stable_s: float) -> int:
+    """The dial loop's failure count after one dial that kept a session up ``session_s``
+    (``None``: none authenticated). Only a session that lasted ``stable_s`` resets it:
+    a member that authenticates and hangs up at once would else be redialed, with a
+    TLS handshake and two signatures each time, every ``reconnect_initial_ms``."""
+    if session_s is not None and session_s >= stable_s:
+        return 0
+    return failures + 1
 
 
 def _new_session_wins(old: _Session, new: _Session) -> bool:
@@ -393,6 +406,8 @@ class PeerTransport:
     async def _dial_loop(self, link: _PeerLink) -> None:
         url = self._url(link.endpoint)
         failures = 0
+        # A session that outlived a ping interval was a working link.
+        stable_s = self.config.heartbeat_ms / 1000
         while not self._stopping:
             await link.idle.wait()
             if self.index > link.index:
@@ -401,14 +416,15 @@ class PeerTransport:
                 await asyncio.sleep(self.config.dial_grace_ms / 1000)
                 if not link.idle.is_set():
                     continue
+            session_s: float | None
             try:
-                authenticated = await self._dial_once(link, url)
+                session_s = await self._dial_once(link, url)
             except Exception:
                 # Unforeseen (a bug, an aiohttp surprise): this task is nobody's
                 # child, so raising would end dialing this peer for good, unseen.
                 log.exception("v%d: dialing %d failed unexpectedly", self.index, link.index)
-                authenticated = False
-            failures = 0 if authenticated else failures + 1
+                session_s = None
+            failures = _failures_after(failures, session_s, stable_s)
             delay_ms = backoff_delay_ms(
                 failures,
                 initial_ms=self.config.reconnect_initial_ms,
@@ -417,14 +433,18 @@ class PeerTransport:
             )
             await asyncio.sleep(delay_ms / 1000)
 
-    async def _dial_once(self, link: _PeerLink, url: str) -> bool:
+    async def _dial_once(self, link: _PeerLink, url: str) -> float | None:
+        """Seconds the dialed session stayed up, ``None`` if none authenticated."""
         invariant(self._client is not None, "dialing before start()")
         if self._client is None:
-            return False
+            return None
         try:
             ws = await self._client.ws_connect(
                 url,
                 ssl=self._client_ssl if self._client_ssl is not None else False,
+                # No permessage-deflate: our frames (signatures, hashes, tx bytes) do
+                # not compress, and a few KiB must not inflate to a whole frame.
+                compress=0,
                 max_msg_size=self.config.max_frame_bytes + LENGTH_PREFIX_BYTES,
                 heartbeat=self.config.heartbeat_ms / 1000,
                 timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S),
@@ -432,10 +452,10 @@ class PeerTransport:
             )
         except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
             self._fault(link.index, PeerFault.TLS_FAILED, type(exc).__name__)
-            return False
+            return None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.debug("v%d: dial %d failed: %s", self.index, link.index, exc)
-            return False
+            return None
         try:
             binding = self._binding(ws, Role.DIALER)
             return await self._run(ws, Role.DIALER, link.index, binding)
@@ -448,6 +468,12 @@ class PeerTransport:
             self._fault(None, PeerFault.TOO_MANY_HANDSHAKES, request.remote or "?")
             return web.Response(status=503)
         ws = web.WebSocketResponse(
+            # No permessage-deflate (aiohttp offers it by default): ~16 KiB of deflate
+            # from a peer not yet authenticated would inflate to a 16 MiB message.
+            compress=False,
+            # aiohttp fixes this at the upgrade, with no public way to raise it after
+            # the handshake: until then a socket may make us buffer one whole frame
+            # (docs/operations.md, "Frames and limits", states the total bound).
             max_msg_size=self.config.max_frame_bytes + LENGTH_PREFIX_BYTES,
             heartbeat=self.config.heartbeat_ms / 1000,
             autoping=True,
@@ -475,11 +501,12 @@ class PeerTransport:
 
     async def _run(
         self, ws: _WebSocket, role: Role, expected_peer: int | None, binding: bytes | None
-    ) -> bool:
-        """Handshake, then relay frames until the socket closes; True once authenticated."""
+    ) -> float | None:
+        """Handshake, then relay frames until the socket closes; how many seconds the
+        session was up, ``None`` if it never authenticated."""
         if binding is None:
             self._fault(expected_peer, PeerFault.TLS_FAILED, "no peer certificate")
-            return False
+            return None
         connection = Connection(
             self.local,
             role=role,
@@ -494,6 +521,10 @@ class PeerTransport:
         deadline = loop.time() + self.config.handshake_timeout_ms / 1000
         session: _Session | None = None
         writer: asyncio.Task[None] | None = None
+
+        def up_s() -> float | None:
+            return None if session is None else loop.time() - session.authenticated_at
+
         self._handshaking += 1
         handshaking = True
         try:
@@ -507,7 +538,7 @@ class PeerTransport:
                     message = await ws.receive(timeout=timeout)
                 except TimeoutError:
                     self._fault(peer, PeerFault.HANDSHAKE_TIMEOUT, "no handshake in time")
-                    return False
+                    return None
                 if message.type is aiohttp.WSMsgType.BINARY:
                     connection.receive_data(message.data)
                     # Our Auth or Refused, before the events: a peer's Hello and
@@ -517,7 +548,7 @@ class PeerTransport:
                         await ws.send_bytes(pending)
                 elif message.type is aiohttp.WSMsgType.TEXT:
                     self._fault(peer, PeerFault.MALFORMED_FRAME, "a text message")
-                    return session is not None
+                    return up_s()
                 elif message.type is aiohttp.WSMsgType.ERROR:
                     code = getattr(message.data, "code", None)
                     fault = (
@@ -526,9 +557,9 @@ class PeerTransport:
                         else PeerFault.CONNECTION_LOST
                     )
                     self._fault(peer, fault, str(message.data))
-                    return session is not None
+                    return up_s()
                 else:  # CLOSE, CLOSING, CLOSED: the peer hung up
-                    return session is not None
+                    return up_s()
                 while (event := connection.next_event()) is not None:
                     if isinstance(event, Authenticated):
                         session = _Session(
@@ -537,23 +568,24 @@ class PeerTransport:
                             self.index if role is Role.DIALER else event.peer_index,
                             ws,
                             connection,
+                            loop.time(),
                         )
                         self._handshaking -= 1
                         handshaking = False
                         if not self._register(session):
                             session = None
                             await ws.close(code=CLOSE_REPLACED, message=b"duplicate session")
-                            return True
+                            return 0.0  # authenticated, but kept no session
                         writer = asyncio.create_task(self._write(session))
                         writer.add_done_callback(functools.partial(self._writer_done, session))
                     elif isinstance(event, ProtocolFault):
                         if writer is not None:
                             writer.cancel()
                         self._fault(connection.peer_index, event.fault, event.detail)
-                        return session is not None
+                        return up_s()
                     elif isinstance(event, RemoteRefused):
                         self._fault(connection.peer_index, PeerFault.REFUSED_BY_PEER, event.reason)
-                        return session is not None
+                        return up_s()
                     elif session is not None:
                         await self._inbound.put((session.peer_index, event))
         except (ConnectionError, aiohttp.ClientError) as exc:
@@ -562,7 +594,7 @@ class PeerTransport:
                 PeerFault.CONNECTION_LOST,
                 type(exc).__name__,
             )
-            return session is not None
+            return up_s()
         finally:
             if handshaking:
                 self._handshaking -= 1

@@ -19,6 +19,7 @@ from node.peer_frames import (
     decode_frame_body,
     encode_frame,
 )
+from tests.unit.test_peer_bridge_bounds import ReplicaLimits
 
 
 class RecordingTransport:
@@ -40,6 +41,8 @@ class RecordingTransport:
 
 
 class RecordingRuntime:
+    config = ReplicaLimits()  # the pump decodes with its counts
+
     def __init__(self) -> None:
         self.txs: list[tuple[int, bytes]] = []
 

@@ -30,6 +30,7 @@ from tests.node_net import MemoryNetwork
 from tests.node_world import validator_identities
 from tests.spec.ledger_world import GENESIS_TIME_MS, World
 from tests.unit.test_node_catchup import _chain
+from tests.unit.test_peer_bridge_bounds import ReplicaLimits
 
 U64_MAX = 2**64 - 1
 
@@ -138,6 +139,8 @@ class ServingTransport:
 
 
 class ServingRuntime:
+    config = ReplicaLimits()  # the pump decodes with its counts
+
     def __init__(self) -> None:
         self.asked: list[tuple[int, int, int]] = []
 
@@ -187,6 +190,8 @@ class ManyRequestsTransport:
 
 class GatedRuntime:
     """Holds every read until the test lets it go; notes how many run at once, per peer."""
+
+    config = ReplicaLimits()  # the pump decodes with its counts
 
     def __init__(self) -> None:
         self.running: list[int] = []
