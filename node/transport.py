@@ -479,7 +479,14 @@ class PeerTransport:
             autoping=True,
             timeout=CLOSE_TIMEOUT_S,  # a hostile peer never answers our close
         )
-        await ws.prepare(request)
+        # The slot is taken before prepare(), which may yield: upgrades arriving
+        # meanwhile would all pass the check above. _run takes it over with no await
+        # between.
+        self._handshaking += 1
+        try:
+            await ws.prepare(request)
+        finally:
+            self._handshaking -= 1
         try:
             await self._run(ws, Role.LISTENER, None, self._binding(ws, Role.LISTENER))
         finally:

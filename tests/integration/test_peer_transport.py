@@ -290,6 +290,34 @@ async def test_silent_sockets_time_out_and_are_capped_while_handshaking() -> Non
             writer.close()
 
 
+async def test_upgrades_arriving_while_one_is_prepared_are_capped_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cap was checked before ``prepare()`` and the slot taken after it: had
+    prepare yielded, every upgrade arriving meanwhile passed the check."""
+    prepare = web.WebSocketResponse.prepare
+
+    async def slow_prepare(self: web.WebSocketResponse, request: web.BaseRequest) -> object:
+        await asyncio.sleep(0.05)
+        return await prepare(self, request)
+
+    monkeypatch.setattr(web.WebSocketResponse, "prepare", slow_prepare)
+    ports = free_ports(4)
+    config = dataclasses.replace(
+        link_config(0, ports, None), handshake_timeout_ms=2_000, max_pending_handshakes=1
+    )
+    async with PeerTransport(config, IDENTITIES[0], CHAIN, VALIDATORS) as victim:
+        sockets = [await asyncio.open_connection("127.0.0.1", ports[0]) for _ in range(3)]
+        for _, writer in sockets:
+            writer.write(UPGRADE)  # all three before the first is prepared
+        statuses = [await reader.readline() for reader, _ in sockets]
+        assert sum(line.startswith(b"HTTP/1.1 101") for line in statuses) == 1
+        assert sum(line.startswith(b"HTTP/1.1 503") for line in statuses) == 2
+        assert victim.fault_counts()[(None, PeerFault.TOO_MANY_HANDSHAKES)] == 2
+        for _, writer in sockets:
+            writer.close()
+
+
 async def test_a_port_in_use_fails_start_with_oserror() -> None:
     ports = free_ports(4)
     async with PeerTransport(link_config(0, ports, None), IDENTITIES[0], CHAIN, VALIDATORS):
