@@ -22,6 +22,22 @@ from node.peer_config import PeerLinkConfig
 from node.transport import PeerTransport
 
 
+def _transport(**config: int) -> PeerTransport:
+    """Validator 0 of four, never started: only its dial loop runs."""
+    identities = [SigningIdentity.from_seed(bytes([i]) * 32) for i in range(4)]
+    links = PeerLinkConfig(
+        listen_host="127.0.0.1",
+        listen_port=0,
+        peer_endpoints=tuple(f"127.0.0.1:{9000 + i}" for i in range(4)),
+        tls=None,
+        allow_plain=True,
+        **config,
+    )
+    return PeerTransport(
+        links, identities[0], b"\x01" * 32, tuple(i.public_key for i in identities)
+    )
+
+
 class SurpriseError(Exception):
     pass
 
@@ -29,19 +45,7 @@ class SurpriseError(Exception):
 def test_an_unexpected_exception_in_a_dial_is_logged_and_the_peer_is_dialed_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    identities = [SigningIdentity.from_seed(bytes([i]) * 32) for i in range(4)]
-    config = PeerLinkConfig(
-        listen_host="127.0.0.1",
-        listen_port=0,
-        peer_endpoints=tuple(f"127.0.0.1:{9000 + i}" for i in range(4)),
-        tls=None,
-        allow_plain=True,
-        reconnect_initial_ms=1,
-        reconnect_max_ms=2,
-    )
-    transport = PeerTransport(
-        config, identities[0], b"\x01" * 32, tuple(i.public_key for i in identities)
-    )
+    transport = _transport(reconnect_initial_ms=1, reconnect_max_ms=2)
     dials: list[int] = []
 
     async def dial_once(link: object, url: str) -> bool:
@@ -76,18 +80,7 @@ def test_an_unexpected_exception_in_a_dial_is_logged_and_the_peer_is_dialed_agai
 def test_only_a_session_that_outlived_a_heartbeat_resets_the_back_off(
     monkeypatch: pytest.MonkeyPatch, sessions_s: list[float | None], failures: list[int]
 ) -> None:
-    identities = [SigningIdentity.from_seed(bytes([i]) * 32) for i in range(4)]
-    config = PeerLinkConfig(
-        listen_host="127.0.0.1",
-        listen_port=0,
-        peer_endpoints=tuple(f"127.0.0.1:{9000 + i}" for i in range(4)),
-        tls=None,
-        allow_plain=True,
-        heartbeat_ms=1_000,
-    )
-    transport = PeerTransport(
-        config, identities[0], b"\x01" * 32, tuple(i.public_key for i in identities)
-    )
+    transport = _transport(heartbeat_ms=1_000)
     script = iter(sessions_s)
     seen: list[int] = []
 
