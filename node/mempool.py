@@ -58,7 +58,9 @@ has not seen yet as consensus requests (the runtime feeds them with
 ``ClientBatchReady`` every few ms, on every replica, so backups notice a
 primary that censors). After each block ``on_block`` drops the committed
 txs (by the block's ids, ``note_committed``, when it is the only block since
-the last rebuild; else by the tx index), builds a new ``PendingTxs`` over the
+the last rebuild; else by the tx index) and the txs whose exact bytes a block
+rejected (``executed``: consensus will not order those bytes again, so a copy
+that fits the new state would wait forever), builds a new ``PendingTxs`` over the
 new state and re-admits the survivors in order (``PendingTxs.readmit``: their
 proofs verified already, and a survivor whose reads the block left unchanged
 costs a few key lookups); the ones that no longer fit are returned with their
@@ -441,8 +443,12 @@ class Mempool:
         so it skips a tx-index read per pending tx (most of a survivor's cost)."""
         self._noted = (height, frozenset(tx_ids))
 
-    def on_block(self, state: StoreReader) -> list[tuple[bytes, TxRejected]]:
-        """Rebuild over the new committed ``state``; the survivors that no longer fit."""
+    def on_block(
+        self, state: StoreReader, *, executed: frozenset[bytes] = frozenset()
+    ) -> list[tuple[bytes, TxRejected]]:
+        """Rebuild over the new committed ``state``; the survivors that no longer fit.
+        A tx whose exact bytes are in ``executed`` (a block rejected them) goes
+        without a word: its request is spent, and the caller settles it."""
         is_committed = self._committed_test(state)
         self._state = state
         self._state_height = state.height()
@@ -451,7 +457,7 @@ class Mempool:
         dropped: list[tuple[bytes, TxRejected]] = []
         survivors: OrderedDict[bytes, _Entry] = OrderedDict()
         for tx_id, entry in self._entries.items():
-            if is_committed(tx_id):
+            if is_committed(tx_id) or (executed and entry.tx_bytes in executed):
                 continue
             try:
                 # Found uncommitted just above, and the entries' ids are distinct.

@@ -41,12 +41,21 @@ def final_rejections(
     """The rejections of the block at ``height`` that decide their tx: bytes that
     claim a tx id which is not committed. Another copy of the tx (a forged
     signature, a re-proposal) may be the one rejected while the tx is committed."""
-    statuses = []
+    return [status for status, _ in executed_rejections(rejected_list, height, store, chain_id)]
+
+
+def executed_rejections(
+    rejected_list: Iterable[RejectedRequest], height: int, store: StoreReader, chain_id: bytes
+) -> list[tuple[TxRejectedStatus, bytes]]:
+    """``final_rejections`` with the bytes each one rejected: a pending copy with
+    exactly those bytes is spent (consensus executed its request) and must go."""
+    found = []
     for rejected in rejected_list:
         claimed = tx_id_of_payload(rejected.payload, chain_id)
         if claimed is not None and store.tx_location(claimed) is None:
-            statuses.append(TxRejectedStatus(claimed, rejected.reason_code, height))
-    return statuses
+            status = TxRejectedStatus(claimed, rejected.reason_code, height)
+            found.append((status, rejected.payload))
+    return found
 
 
 class RecentRejections:

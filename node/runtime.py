@@ -126,7 +126,7 @@ from node.mempool import (
 )
 from node.metrics import NodeMetrics
 from node.proof_pool import ProofVerifier
-from node.rejections import RecentRejections, final_rejections
+from node.rejections import RecentRejections, executed_rejections
 from node.serial_worker import SerialWorker
 from node.services import (
     NODE_STOPPED,
@@ -388,6 +388,8 @@ class NodeRuntime:
         self._stopped = asyncio.Event()
         # What GET /v1/txs answers for a rejected tx, also after a restart.
         self._rejections = RecentRejections(self.settings.recent_statuses)
+        self._executed_rejections: list[tuple[TxRejectedStatus, bytes]] = []
+        """Blocks' final rejections and the bytes they rejected, since the last rebuild."""
         self._rejections.restore(store, genesis.chain_id)
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
         self._catchup_target: int | None = None
@@ -725,6 +727,10 @@ class NodeRuntime:
         chain_id = self._genesis.chain_id
         for index, tx_id in enumerate(applied.tx_ids):
             self._settle(Committed(tx_id, height, index, applied.block_hash))
+        # Settled at the next rebuild, which drops the pending copies they spent.
+        self._executed_rejections += executed_rejections(
+            applied.rejected, height, self._committed, chain_id
+        )
         if rebuild_mempool:
             # Live blocks only: a catch-up burst is no measure of the network's rate.
             self.mempool.record_commits(
@@ -732,15 +738,6 @@ class NodeRuntime:
             )
             self.mempool.note_committed(height, applied.tx_ids)
             self._rebuild_mempool()
-        for status in final_rejections(applied.rejected, height, self._committed, chain_id):
-            if status.tx_id not in self.mempool:
-                log.info(
-                    "tx %s rejected at height %d: %s",
-                    status.tx_id.hex(),
-                    height,
-                    status.reason_code,
-                )
-                self._settle(status)
         metrics = self._metrics
         metrics.height.set(height)
         metrics.batch_size_txs.observe(len(applied.tx_ids) + len(applied.rejected))
@@ -755,9 +752,27 @@ class NodeRuntime:
         )
 
     def _rebuild_mempool(self) -> None:
-        """The pending txs over the new state; settle the ones that no longer fit."""
-        for tx_id, exc in self.mempool.on_block(self._committed):
+        """The pending txs over the new state; settle the ones that no longer fit, and
+        the blocks' rejections since the last rebuild.
+
+        A pending copy with the very bytes a block rejected goes too, though it may
+        fit the new state (a byzantine primary ordered a tx before the one it
+        depends on): consensus executed its request and drops it as a duplicate
+        when fed again, so it would stay pending forever, its inputs held. A copy
+        with other bytes (the honest one, beside a forged signature) stays."""
+        executed, self._executed_rejections = self._executed_rejections, []
+        spent = frozenset(payload for _, payload in executed)
+        for tx_id, exc in self.mempool.on_block(self._committed, executed=spent):
             log.info("tx %s dropped from the mempool: %s", tx_id.hex(), exc.reason.value)
+        for status, _ in executed:
+            if status.tx_id not in self.mempool:
+                log.info(
+                    "tx %s rejected at height %d: %s",
+                    status.tx_id.hex(),
+                    status.height,
+                    status.reason_code,
+                )
+                self._settle(status)
             self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
 
     def _settle(self, status: Committed | TxRejectedStatus) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import mempool as ledger_mempool
+from ledger.apply import apply_block, commit_applied
 from ledger.build import BuiltTx, build_attest
 from ledger.chain import commit_genesis
 from ledger.execute import request_id_of
@@ -463,3 +464,47 @@ def test_a_note_that_misses_a_block_since_the_last_rebuild_is_not_used() -> None
     world.commit(store, attests[10:15])
     mempool.note_committed(4, [a.tx_id for a in attests[10:15]])
     assert mempool.on_block(store) == [] and len(mempool) == 5
+
+
+def test_a_pending_copy_with_the_bytes_a_block_rejected_is_dropped_though_it_now_fits() -> None:
+    """A byzantine primary orders a pending tx x before the pending tx z it spends
+    from: the block rejects x and commits z. Over the new state x fits, but
+    consensus executed its request and drops it as a duplicate if fed again: kept,
+    it stayed pending on every node forever, z's output held by it."""
+    world = World()
+    store = world.new_store()
+    mempool = Mempool(store, world.genesis, ProofCache())
+    z = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    x = world.transfer(world.alice, USD, [World.spend(z, 0)], [world.bob.plan(10)])
+    for tx in (z, x):
+        admitted = mempool.admit(tx.encode(), 0, from_client=False)
+        if isinstance(admitted, ProofWanted):
+            admitted = mempool.finish(admitted, proof_ok=True)
+        assert admitted == Accepted(tx.tx_id)
+    assert [r.payload for r in mempool.take_unfed(10)] == [z.encode(), x.encode()]
+    executed = world.execute(store, [x, z])
+    assert [r.payload for r in executed.rejected] == [x.encode()]
+    result = apply_block(store, executed.block, world.genesis)
+    commit_applied(store, executed.block, result, certificate=b"c", metadata=executed.metadata)
+    mempool.note_committed(1, [z.tx_id])
+
+    assert mempool.on_block(store, executed=frozenset({x.encode()})) == []
+    assert x.tx_id not in mempool and len(mempool) == 0
+    again = world.transfer(world.alice, USD, [World.spend(z, 0)], [world.carol.plan(10)])
+    respent = mempool.admit(again.encode(), 0, from_client=False)
+    if isinstance(respent, ProofWanted):
+        respent = mempool.finish(respent, proof_ok=True)
+    assert respent == Accepted(again.tx_id)  # z's output is no longer held
+
+
+def test_a_block_rejecting_other_bytes_of_a_pending_tx_leaves_the_pending_copy() -> None:
+    """A forged-signature copy rejected in a block names the honest copy's tx id; the
+    honest copy, other bytes, is a request of its own and stays."""
+    world = World()
+    mempool = _mempool(world, world.new_store())
+    honest = _attest(world, 1)
+    assert isinstance(mempool.admit(honest.encode(), 0), Accepted)
+    tx = honest.tx
+    forged = tx.__class__(tx.kind, tx.body, bytes(64), tx.witness)
+    assert mempool.on_block(world.new_store(), executed=frozenset({forged.encode()})) == []
+    assert honest.tx_id in mempool

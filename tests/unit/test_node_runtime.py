@@ -470,9 +470,9 @@ def test_a_restarted_runtime_rebuilds_its_mempool_per_fetched_chunk_not_per_bloc
             rebuilds: list[int] = []
             on_block = restarted.mempool.on_block
 
-            def counted(state: LevelDBStore) -> object:
+            def counted(state: LevelDBStore, *, executed: frozenset[bytes]) -> object:
                 rebuilds.append(state.height())
-                return on_block(state)
+                return on_block(state, executed=executed)
 
             restarted.mempool.on_block = counted  # type: ignore[method-assign,assignment]
             # Its tip moves on the worker thread before the loop reaches the rebuild.
