@@ -1219,10 +1219,16 @@ class NodeRuntime:
                 self.links.gossip_tx(tx_bytes)
             self.hub.publish(TxStatusChanged(Pending(outcome.tx_id)))
         elif isinstance(outcome, Rejected):
-            if outcome.tx_id is not None:
-                self._settle(TxRejectedStatus(outcome.tx_id, outcome.reason_code, None))
-            else:  # bytes that claim no tx id (garbage, unknown kind) count too
-                self._metrics.txs_rejected.labels(outcome.reason_code).inc()
+            self._metrics.txs_rejected.labels(outcome.reason_code).inc()
+            if outcome.tx_id is not None and gossip:
+                # A client's tx this node refused: what GET answers for its id until
+                # the node knows better. Never a final status (no waiter is woken,
+                # nothing published), nor from a peer's gossip: the id does not cover
+                # the signature or witness, so a forged copy of a good tx is refused
+                # under the good tx's id, which may still commit.
+                self._rejections.remember(
+                    TxRejectedStatus(outcome.tx_id, outcome.reason_code, None)
+                )
 
     async def _proof_batcher(self) -> None:
         """A batch: from its first admission, ``proof_batch_wait_ms`` or until

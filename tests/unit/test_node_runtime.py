@@ -35,6 +35,7 @@ from node.services import (
     NodeServices,
     Pending,
     Rejected,
+    Unknown,
 )
 from node.wal import WriteAheadLog
 from privacy.rangeproof import RangeStatement
@@ -981,6 +982,33 @@ def test_a_restarted_runtime_reports_the_view_it_restored(tmp_path: Path) -> Non
             restarted = cluster.start(2)
             assert restarted.replica.view == view
             assert f"veil_view {float(view)}" in restarted.metrics.render().decode()
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_a_forged_copy_of_a_tx_does_not_settle_the_tx_as_rejected(tmp_path: Path) -> None:
+    """The tx id covers kind and body, not the signature: a peer's copy with a forged
+    signature was refused under the honest tx's id and settled as its final status,
+    waking a waiter with BAD_SIGNATURE for a tx that then committed."""
+
+    async def scenario() -> None:
+        cluster = Cluster.started(tmp_path, SEEDS[0])
+        try:
+            honest = _attest(cluster.world, 1)
+            forged = dataclasses.replace(honest.tx, signature=bytes(64)).encode()
+            watcher = cluster.runtimes[2]
+            waiting = asyncio.create_task(watcher.wait_for_commit(honest.tx_id, 20))
+            await asyncio.sleep(0.05)
+            watcher.on_peer_tx(0, forged)  # a byzantine peer races the honest gossip
+            assert watcher.tx_status(honest.tx_id) == Unknown(honest.tx_id)
+            assert await cluster.runtimes[1].submit(honest.encode()) == Accepted(honest.tx_id)
+            await cluster.until(
+                "the honest tx committed everywhere",
+                lambda: _committed_everywhere(cluster, honest.tx_id, list(range(NODES))),
+            )
+            assert isinstance(await waiting, Committed)
         finally:
             await cluster.stop_all()
 
