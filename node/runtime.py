@@ -66,8 +66,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -101,6 +102,7 @@ from ledger.genesis import Genesis
 from ledger.identity import SigningIdentity, verify_self_tagged
 from ledger.invariants import InvariantViolation
 from ledger.proof_cache import ProofCache
+from ledger.reasons import Reason
 from ledger.stateless_cache import StatelessCache
 from ledger.store import Store, StoreIOError, StoreReader, StoreSnapshot
 from node.app import BlockApplied, BlockMismatchError, LedgerApp, validate_proposal_for
@@ -152,6 +154,23 @@ from privacy.msm import backend_name
 from privacy.rangeproof import RangeStatement
 
 log = logging.getLogger("veil.node.runtime")
+
+GOSSIP_FAULT = "invalid_gossip"
+GOSSIP_FAULT_REASONS: frozenset[str] = frozenset(
+    reason.value
+    for reason in (
+        Reason.MALFORMED,
+        Reason.TOO_LARGE,
+        Reason.UNKNOWN_KIND,
+        Reason.BAD_SIGNATURE,
+        Reason.BAD_RANGE_PROOF,
+        Reason.BAD_COMMITMENT,
+    )
+)
+"""Refusals that depend on a tx's bytes alone, never on the state: an honest
+validator cannot have admitted such a tx, so its gossip of it is a fault."""
+REFUSED_GOSSIP_KEPT = 4096
+"""Refused gossip remembered (32-byte digests), oldest forgotten first."""
 
 
 class ConsensusLog(Protocol):
@@ -389,6 +408,8 @@ class NodeRuntime:
         # What GET /v1/txs answers for a rejected tx, also after a restart.
         self._rejections = RecentRejections(self.settings.recent_statuses)
         self._executed_rejections: list[tuple[TxRejectedStatus, bytes]] = []
+        self._refused_gossip: OrderedDict[bytes, None] = OrderedDict()
+        """SHA-256 of gossip refused for its bytes alone (``GOSSIP_FAULT_REASONS``)."""
         """Blocks' final rejections and the bytes they rejected, since the last rebuild."""
         self._rejections.restore(store, genesis.chain_id)
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
@@ -505,21 +526,42 @@ class NodeRuntime:
         Admitted before this returns unless its range proof is wanted: a task per
         gossiped tx (every tx reaches every node this way) cost more than an
         attest's admission itself. A proof's wait is a callback on its future."""
-        del sender
         if self.stopped:
+            return
+        digest = hashlib.sha256(tx_bytes).digest()
+        if digest in self._refused_gossip:
+            # Refused before for its bytes alone: checking again, a range proof in
+            # the pool, would give the same answer.
+            self.count_fault(GOSSIP_FAULT, sender, "gossip refused before, sent again")
             return
         admission = self._begin_admission(tx_bytes, gossip=False)
         if isinstance(admission, ProofWanted):
             self._queue_proof(admission).add_done_callback(
-                functools.partial(self._after_gossiped_proof, tx_bytes)
+                functools.partial(self._after_gossiped_proof, tx_bytes, sender, digest)
             )
         else:
-            self._after_admission(admission, tx_bytes, gossip=False)
+            self._after_gossip(admission, tx_bytes, sender, digest)
 
-    def _after_gossiped_proof(self, tx_bytes: bytes, future: asyncio.Future[SubmitOutcome]) -> None:
+    def _after_gossiped_proof(
+        self, tx_bytes: bytes, sender: int, digest: bytes, future: asyncio.Future[SubmitOutcome]
+    ) -> None:
         if future.cancelled() or self.stopped:
             return
-        self._after_admission(future.result(), tx_bytes, gossip=False)
+        self._after_gossip(future.result(), tx_bytes, sender, digest)
+
+    def _after_gossip(
+        self, outcome: SubmitOutcome, tx_bytes: bytes, sender: int, digest: bytes
+    ) -> None:
+        """A validator gossips only txs it admitted; bytes that fail on their own
+        (decoding, signature, a range proof) prove its sender faulty, and are
+        remembered so that sending them again costs a hash."""
+        if isinstance(outcome, Rejected) and outcome.reason_code in GOSSIP_FAULT_REASONS:
+            self.count_fault(GOSSIP_FAULT, sender, outcome.reason_code)
+            refused = self._refused_gossip
+            refused[digest] = None
+            if len(refused) > REFUSED_GOSSIP_KEPT:
+                refused.popitem(last=False)
+        self._after_admission(outcome, tx_bytes, gossip=False)
 
     def count_fault(self, kind: str, peer: int, detail: str) -> None:
         """A peer misbehaved and was survived: counted by kind and logged."""

@@ -18,14 +18,15 @@ from typing import Any
 import pytest
 
 from consensus.events import Event, StateTransferCompleted
-from ledger.build import BuiltTx, build_attest
+from ledger.build import BuiltTx, build_attest, seal_outputs, sign_tx
 from ledger.chain import open_chain
 from ledger.leveldb_store import LevelDBStore
 from ledger.stored_block import stored_block_claim
+from ledger.tx import IssueBody
 from node.catchup import FetchRequest
 from node.mempool import MempoolLimits
 from node.proof_pool import ProofVerifier, inline_verifier
-from node.runtime import NodeRuntime, RuntimeSettings
+from node.runtime import GOSSIP_FAULT, NodeRuntime, RuntimeSettings
 from node.serial_worker import SerialWorker
 from node.services import (
     Accepted,
@@ -38,6 +39,7 @@ from node.services import (
     Unknown,
 )
 from node.wal import WriteAheadLog
+from privacy import group
 from privacy.rangeproof import RangeStatement
 from tests.node_net import MemoryNetwork
 from tests.node_world import validator_identities
@@ -1009,6 +1011,48 @@ def test_a_forged_copy_of_a_tx_does_not_settle_the_tx_as_rejected(tmp_path: Path
                 lambda: _committed_everywhere(cluster, honest.tx_id, list(range(NODES))),
             )
             assert isinstance(await waiting, Committed)
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
+def test_gossip_refused_for_its_bytes_is_a_fault_and_is_not_verified_again(
+    tmp_path: Path,
+) -> None:
+    """A validator gossips only txs it admitted, and a range proof's validity does not
+    depend on the state: a peer's tx with a bad one proves the peer faulty. The same
+    bytes sent again were verified in the pool each time, and nothing was counted."""
+
+    async def scenario() -> None:
+        world = small_world()
+        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        pool_statements: list[int] = []
+
+        async def counting(statements: Sequence[RangeStatement]) -> list[int]:
+            pool_statements.append(len(statements))
+            return await inline_verifier(statements)
+
+        for index in range(NODES):
+            cluster.start(index, proof_verifier=counting if index == 2 else inline_verifier)
+        try:
+            plans = [world.alice.plan(10)]
+            sealed = seal_outputs(plans, USD, world.auditor.memo_public)
+            other = seal_outputs(plans, USD, world.auditor.memo_public)  # not its proof
+            excess = -sum(o.blinding for o in sealed.openings) % group.ORDER
+            body = IssueBody(world.bank_a.key, USD, 10, sealed.outputs, other.range_proof, 1)
+            bad = sign_tx(world.bank_a.identity, body, world.chain_id, excess_blinding=excess)
+            runtime = cluster.runtimes[2]
+            pool_calls: list[int] = []
+            for _ in range(5):  # a byzantine peer sends the same bytes again and again
+                runtime.on_peer_tx(0, bad.tx.encode())
+                await cluster.until(
+                    "admission settled", lambda: runtime.mempool.in_admission() == 0, 10
+                )
+                pool_calls.append(len(pool_statements))
+            assert pool_calls[0] > 0 and pool_calls == pool_calls[:1] * 5  # the first only
+            assert runtime.fault_counts == {GOSSIP_FAULT: 5}
+            assert runtime.tx_status(bad.tx_id) == Unknown(bad.tx_id)  # no client asked
         finally:
             await cluster.stop_all()
 
