@@ -1187,14 +1187,26 @@ class NodeRuntime:
     async def _announce_caught_up(self) -> None:
         """``StateTransferCompleted`` at the committed height, with its root and the
         request ids of the blocks below it (the core's duplicate window). Those are
-        read and decoded from hundreds of blocks: on the worker thread, off the loop."""
+        read and decoded from hundreds of blocks: on the worker thread, off the loop.
+
+        The blocks fetched so far are synced first, in the same job: the committed
+        view may hold blocks another catch-up applied unsynced (the idle probe's
+        chunk, while the core's state transfer finishes), and the core must hear of
+        no block a crash could lose."""
         view = self._committed
-        height, root, ids = await self._worker.run(
-            functools.partial(
-                _caught_up_at, view, self._genesis.chain_id, self.config.request_id_window_heights
+        try:
+            height, root, ids = await self._worker.run(
+                functools.partial(self._synced_caught_up_at, view)
             )
-        )
+        except StoreIOError as exc:
+            self._halt(f"store sync failed in catch-up: {exc}")
+            return
         self._events.put_nowait(StateTransferCompleted(height, root, ids))
+
+    def _synced_caught_up_at(self, view: StoreReader) -> tuple[int, bytes, tuple[bytes, ...]]:
+        """On the worker thread: ``_sync_fetched``, then ``_caught_up_at(view)``."""
+        self._sync_fetched()
+        return _caught_up_at(view, self._genesis.chain_id, self.config.request_id_window_heights)
 
     # --- time, feeding, proofs -------------------------------------------------------
 
