@@ -35,6 +35,7 @@ from consensus.bounds import wire_limits
 from consensus.messages import Message
 from consensus.wire import WireError, decode_message, encode_message
 from node.peer_frames import (
+    MAX_TXS_PER_FRAME,
     BatchReply,
     BatchRequest,
     BlocksReply,
@@ -83,8 +84,8 @@ class TransportLinks:
             asyncio.get_running_loop().call_soon(self._flush_gossip)
         self._gossip.append(tx_bytes)
         self._gossip_bytes += len(tx_bytes)
-        if self._gossip_bytes >= GOSSIP_FRAME_BYTES:
-            self._flush_gossip()
+        if self._gossip_bytes >= GOSSIP_FRAME_BYTES or len(self._gossip) >= MAX_TXS_PER_FRAME:
+            self._flush_gossip()  # the count holds by arithmetic today; this keeps it so
 
     def _flush_gossip(self) -> None:
         txs, self._gossip, self._gossip_bytes = self._gossip, [], 0

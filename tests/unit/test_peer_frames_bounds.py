@@ -78,6 +78,27 @@ def test_a_frames_worth_of_the_smallest_txs_gossiped_in_one_turn_stays_within_th
     assert max(sizes) > MAX_TXS_PER_FRAME // 2  # the bound is not loose
 
 
+def test_gossip_is_cut_at_the_count_bound_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today 1 MiB of the smallest txs is under the count bound; gossip also cuts its
+    frame at the count, so a smaller tx format could not break it."""
+    sent: list[Frame] = []
+
+    class Recording:
+        def broadcast(self, frame: Frame) -> None:
+            sent.append(frame)
+
+    monkeypatch.setattr(peer_bridge, "MAX_TXS_PER_FRAME", 10)
+
+    async def scenario() -> None:
+        links = TransportLinks(Recording())  # type: ignore[arg-type]
+        for _ in range(25):
+            links.gossip_tx(SMALLEST_TX)
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert [len(f.txs) if isinstance(f, TxsFrame) else 1 for f in sent] == [10, 10, 5]
+
+
 def test_a_frame_holding_a_longer_array_than_any_frame_may_is_refused_at_decode() -> None:
     """Any kind: the count is checked by msgpack before the items exist, not by the
     frame's record after a 16 MiB array was built."""
