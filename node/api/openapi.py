@@ -12,6 +12,8 @@ from typing import Final
 
 from aiohttp import web
 
+from node.api.params import check_known_params
+
 Schema = dict[str, object]
 
 _HEX32: Final = "^[0-9a-f]{64}$"
@@ -650,15 +652,18 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
         {
             "200": _json(_ref("Health"), "Healthy"),
             "503": _json(_ref("Health"), "Unhealthy: the failed checks"),
+            **_errors(400),
         },
     ),
     "/metrics": _get(
         "metrics",
         "Prometheus text exposition",
-        _text("The node's metrics", "text/plain", {"type": "string"}),
+        _text("The node's metrics", "text/plain", {"type": "string"}) | _errors(400),
     ),
     "/openapi.json": _get(
-        "openapi", "This document", _text("OpenAPI 3.1", "application/json", {"type": "object"})
+        "openapi",
+        "This document",
+        _text("OpenAPI 3.1", "application/json", {"type": "object"}) | _errors(400),
     ),
 }
 
@@ -677,4 +682,5 @@ OPENAPI: Final[Schema] = {
 
 
 async def get_openapi(request: web.Request) -> web.Response:
+    check_known_params(request.query, frozenset())
     return web.json_response(OPENAPI)

@@ -62,6 +62,7 @@ def failed_checks(status: NodeStatus, validator_count: int) -> list[str]:
 
 
 async def get_health(request: web.Request) -> web.Response:
+    check_known_params(request.query, frozenset())
     services = services_of(request)
     failed = failed_checks(services.status(), len(services.genesis.validators))
     if not failed:
@@ -71,6 +72,7 @@ async def get_health(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
+    check_known_params(request.query, frozenset())
     body = services_of(request).metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = METRICS_CONTENT_TYPE

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -73,6 +74,10 @@ def post_chunked(path: str, chunked: bytes) -> Callable[[ApiChain], Request]:
 
 def get(path: Callable[[ApiChain], str]) -> Callable[[ApiChain], Request]:
     return lambda c: Request("GET", path(c))
+
+
+def _bogus(path: str, chain: ApiChain) -> str:
+    return f"{path}?bogus=1"
 
 
 def json_body(value: object) -> bytes:
@@ -321,6 +326,16 @@ CASES: tuple[Case, ...] = (
         get(lambda c: f"/v1/txs/{ZERO_ID}?timeout_ms=5"),
         400,
         ApiCode.INVALID_PARAMETER,
+    ),
+    # Every route refuses a parameter it does not know, these three too (they did not).
+    *(
+        Case(
+            f"{path} unknown parameter",
+            get(functools.partial(_bogus, path)),
+            400,
+            ApiCode.INVALID_PARAMETER,
+        )
+        for path in ("/healthz", "/metrics", "/openapi.json")
     ),
     # --- blocks -----------------------------------------------------------------------------
     Case("block 2", get(lambda c: "/v1/blocks/2"), 200, None),
