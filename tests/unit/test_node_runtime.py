@@ -882,7 +882,10 @@ def test_a_partitioned_runtime_catches_up_past_the_checkpoint_to_the_tip_at_once
             await cluster.until("the core told", lambda: bool(completions))
             assert completions == [behind], f"seed {seed}: completed at {completions}"
             assert partitioned.state_transfers == 1, f"seed {seed}"
-            assert partitioned.replica.last_executed == behind, f"seed {seed}"
+            # Told is queued; the core steps it on its own turn (a loaded CI saw 0).
+            await cluster.until(
+                "the core caught up", lambda: partitioned.replica.last_executed == behind
+            )
             cluster.assert_same_chain(list(range(NODES)))
         finally:
             await cluster.stop_all()
