@@ -63,7 +63,14 @@ class _JsonErrorServer(web.Server):
 
 
 class ApiRunner(web.AppRunner):
-    """``web.AppRunner`` whose connections use ``JsonErrorRequestHandler``."""
+    """``web.AppRunner`` whose connections use ``JsonErrorRequestHandler``, and whose
+    handlers are cancelled when their client hangs up (aiohttp's default keeps them:
+    a ``?wait=commit`` ran on, with its waiter, for 30 s after the client left).
+    Handlers that must finish anyway (an admission) shield themselves."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("handler_cancellation", True)
+        super().__init__(app, **kwargs)
 
     async def _make_server(self) -> web.Server:
         made = await super()._make_server()  # the app's start-up, then aiohttp's server

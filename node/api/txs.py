@@ -167,7 +167,8 @@ async def submit_tx(request: web.Request) -> web.Response:
     content_type, raw = await _body(request)
     tx_bytes = raw if content_type == MSGPACK else _base64_tx(_json_body(raw).get("tx"), "tx")
     services = services_of(request)
-    outcome = await services.submit(tx_bytes)
+    # Shielded: a client that hangs up must not cut an admission off halfway.
+    outcome = await asyncio.shield(services.submit(tx_bytes))
     if isinstance(outcome, Accepted):
         LOG.info("tx admitted", extra={"tx_id": outcome.tx_id.hex()})
     view = outcome_view(outcome, services)
@@ -204,7 +205,9 @@ async def submit_batch(request: web.Request) -> web.Response:
     # instead of waiting one window each. The tasks start in list order, so the
     # mempool still sees the txs in the order sent; return_exceptions keeps one
     # item's failure from cancelling the rest.
-    outcomes = await asyncio.gather(*(services.submit(tx) for tx in txs), return_exceptions=True)
+    outcomes = await asyncio.shield(
+        asyncio.gather(*(services.submit(tx) for tx in txs), return_exceptions=True)
+    )
     results: list[Json] = []
     admitted: list[bytes] = []
     duplicates = busy = failed = 0
