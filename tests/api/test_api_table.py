@@ -270,6 +270,24 @@ CASES: tuple[Case, ...] = (
         413,
         ApiCode.BATCH_TOO_LARGE,
     ),
+    # The count is checked before any item is decoded: items that are not txs at all
+    # still get BATCH_TOO_LARGE (they got MALFORMED, after every item was decoded).
+    Case(
+        "batch too large, items not decoded",
+        lambda c: Request(
+            "POST", "/v1/txs:batch", msgpack.packb([0] * (MAX_BATCH_TXS + 1)), MSGPACK
+        ),
+        413,
+        ApiCode.BATCH_TOO_LARGE,
+    ),
+    Case(
+        "JSON batch too large, items not decoded",
+        lambda c: Request(
+            "POST", "/v1/txs:batch", json_body({"txs": ["!"] * (MAX_BATCH_TXS + 1)}), JSON
+        ),
+        413,
+        ApiCode.BATCH_TOO_LARGE,
+    ),
     Case(
         "empty batch",
         lambda c: Request("POST", "/v1/txs:batch", b'{"txs": []}', JSON),
