@@ -44,6 +44,7 @@ from ledger.store import (
     StoreCorruptError,
     StoreError,
     StoreIOError,
+    prefix_end,
 )
 
 DEFAULT_LRU_CACHE_BYTES = 32 << 20
@@ -86,9 +87,12 @@ def _get(source: Any, key: bytes) -> bytes | None:
     return value
 
 
-def _iterate(source: Any, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+def _iterate(source: Any, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
     try:
-        if prefix:
+        if start > prefix:
+            # plyvel takes a prefix or a range, not both: the prefix as a range.
+            yield from source.iterator(start=start, stop=prefix_end(prefix), verify_checksums=True)
+        elif prefix:
             yield from source.iterator(prefix=prefix, verify_checksums=True)
         else:
             yield from source.iterator(verify_checksums=True)
@@ -107,8 +111,8 @@ class LevelDBSnapshot(BackendReader):
     def get(self, key: bytes) -> bytes | None:
         return _get(self._snapshot, key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return _iterate(self._snapshot, prefix)
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return _iterate(self._snapshot, prefix, start)
 
 
 def leveldb_compression(name: str) -> str | None:
@@ -156,8 +160,8 @@ class LevelDBBackend(Backend):
     def get(self, key: bytes) -> bytes | None:
         return _get(self._db, key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return _iterate(self._db, prefix)
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return _iterate(self._db, prefix, start)
 
     def snapshot(self) -> LevelDBSnapshot:
         try:

@@ -41,6 +41,7 @@ import struct
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 
 from ledger.batch import BlockMetadata, RejectedList, RejectedRequest, decode_rejected_list
@@ -195,6 +196,9 @@ class StoreReader(Protocol):
     def height_of_block(self, block_hash: bytes) -> int | None: ...
     def tx_location(self, tx_id: bytes) -> TxLocation | None: ...
     def outputs_by_owner(self, owner: bytes) -> list[bytes]: ...
+    def outputs_by_owner_page(
+        self, owner: bytes, after: bytes | None, limit: int
+    ) -> list[bytes]: ...
     def history_floor(self) -> int: ...
     def state_at(self, height: int) -> StateReader | None: ...
 
@@ -217,7 +221,10 @@ class BackendReader(Protocol):
     """The reads of an ordered byte key-value map."""
 
     def get(self, key: bytes) -> bytes | None: ...
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """The pairs whose key starts with ``prefix``, in ascending key order, from the
+        first key at or after ``start`` (a seek: the keys before it are not read)."""
+        ...
 
 
 class Backend(BackendReader, Protocol):
@@ -260,6 +267,12 @@ def _check_write_types(write: BlockWrite) -> None:
 
 def owner_index_key(owner: bytes, output_id: bytes) -> bytes:
     return OWNER_PREFIX + bytes([len(owner)]) + owner + output_id
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The least key above every key that starts with ``prefix`` (``None``: none is)."""
+    stem = prefix.rstrip(b"\xff")
+    return stem[:-1] + bytes([stem[-1] + 1]) if stem else None
 
 
 def _check_hash(name: str, value: bytes) -> None:
@@ -381,6 +394,23 @@ class CommittedReads:
         """Output ids indexed under ``owner``, in ascending byte order."""
         prefix = OWNER_PREFIX + bytes([len(owner)]) + owner
         return [key[len(prefix) :] for key, _ in self._reads.iterate(prefix)]
+
+    def outputs_by_owner_page(self, owner: bytes, after: bytes | None, limit: int) -> list[bytes]:
+        """The first ``limit`` output ids indexed under ``owner`` that sort after
+        ``after`` (from the first if ``None``), in ascending byte order.
+
+        A seek into the index: it reads at most ``limit`` entries however many the
+        owner has, so paging through them is linear, not quadratic. The keys of
+        one owner differ only in the id, so key order is id order; ``after`` need
+        not be indexed (it may have been spent since).
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be an int >= 0, got {limit!r}")
+        prefix = OWNER_PREFIX + bytes([len(owner)]) + owner
+        # prefix + after + 0x00 is the least key above prefix + after.
+        start = prefix if after is None else prefix + after + b"\x00"
+        entries = islice(self._reads.iterate(prefix, start), limit)
+        return [key[len(prefix) :] for key, _ in entries]
 
 
 class StoreSnapshot(CommittedReads):
@@ -741,20 +771,19 @@ class MemoryMap:
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        if not prefix:
-            yield from sorted(self.data.items())
-            return
-        if prefix[0] not in _ORDERED_TABLES:
-            yield from sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        if not prefix or prefix[0] not in _ORDERED_TABLES:
+            yield from sorted(
+                (k, v) for k, v in self.data.items() if k.startswith(prefix) and k >= start
+            )
             return
         ordered = self.ordered
-        i = bisect_left(ordered, prefix)
-        keys: list[bytes] = []
-        while i < len(ordered) and ordered[i].startswith(prefix):
-            keys.append(ordered[i])
-            i += 1
-        for key in keys:
+        end = prefix_end(prefix)
+        low = bisect_left(ordered, max(prefix, start))
+        high = len(ordered) if end is None else bisect_left(ordered, end)
+        # The keys are listed before the first yield, as before, so a write made
+        # meanwhile adds or drops none; one C-level slice, no loop over the keys.
+        for key in ordered[low:high]:
             yield key, self.data[key]
 
 
@@ -768,8 +797,8 @@ class MemoryBackend:
     def get(self, key: bytes) -> bytes | None:
         return self._map.get(key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return self._map.iterate(prefix)
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return self._map.iterate(prefix, start)
 
     def snapshot(self) -> MemoryMap:
         self._shared = True
