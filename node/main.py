@@ -270,9 +270,12 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
         runtime.metrics.export_proof_pool_restarts(lambda: pool.restarts)
         try:
-            api = await start_api(
-                create_app(runtime, max_body_bytes=settings.api.max_body_bytes), settings, api_ssl
+            app = create_app(
+                runtime,
+                max_body_bytes=settings.api.max_body_bytes,
+                max_event_subscribers=settings.api.max_event_subscribers,
             )
+            api = await start_api(app, settings, api_ssl)
         except StartupError:
             await transport.stop()
             raise

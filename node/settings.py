@@ -52,6 +52,9 @@ class ApiSection:
     max_body_bytes: int = 1 << 20
     tls_cert: str = ""
     tls_key: str = ""
+    # node.api.context.DEFAULT_MAX_EVENT_SUBSCRIBERS: each subscriber costs the event
+    # loop a send per event (257 a full block), and dashboards and indexers need few.
+    max_event_subscribers: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ SECTIONS: dict[str, type[Any]] = {
     "log": LogSection,
 }
 POSITIVE_INTS = {"tick_ms", "proof_workers", "wal_compact_records", "max_body_bytes", "max_txs"}
-POSITIVE_INTS |= {"max_bytes", "max_inflight_batches"}
+POSITIVE_INTS |= {"max_bytes", "max_inflight_batches", "max_event_subscribers"}
 POSITIVE_INTS |= {"account_txs_per_window", "account_window_ms"}
 POSITIVE_INTS |= {"max_backlog_ms", "min_backlog_txs", "proof_batch_wait_ms", "proof_batch_max"}
 NON_NEGATIVE_INTS = {"state_history_heights"}
@@ -198,6 +201,8 @@ HEADER = """\
 #           unless you change host. max_body_bytes (1048576).
 #           tls_cert/tls_key (""): PEM certificate and key to serve HTTPS
 #           (TLS 1.2 or later) instead of plain HTTP; both or neither.
+#           max_event_subscribers (64): open /v1/events WebSockets at most
+#           (then 503); each costs the node a send per event.
 # [peer]    listen_host ("127.0.0.1"), listen_port (9700): validator links;
 #           endpoints: "host:port" of every validator in genesis order (empty:
 #           taken from the genesis); tls_cert/tls_key/tls_ca: PEM files of the

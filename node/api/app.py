@@ -8,12 +8,14 @@ from node.api.context import (
     DEFAULT_EVENTS_MAX_QUEUE,
     DEFAULT_MAX_BATCH_TXS,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_EVENT_SUBSCRIBERS,
     DEFAULT_MAX_WAIT_MS,
     SERVICES_KEY,
     SETTINGS_KEY,
     ApiSettings,
 )
 from node.api.errors import error_middleware
+from node.api.events import FANOUT_KEY, event_fanout
 from node.api.explorer import add_explorer
 from node.api.routes import ROUTES
 from node.services import NodeServices
@@ -26,6 +28,7 @@ def create_app(
     max_batch_txs: int = DEFAULT_MAX_BATCH_TXS,
     max_wait_ms: int = DEFAULT_MAX_WAIT_MS,
     events_max_queue: int = DEFAULT_EVENTS_MAX_QUEUE,
+    max_event_subscribers: int = DEFAULT_MAX_EVENT_SUBSCRIBERS,
 ) -> web.Application:
     """The API app; the caller runs it (``web.AppRunner``) on its own loop and address.
 
@@ -35,6 +38,7 @@ def create_app(
         ("max_body_bytes", max_body_bytes),
         ("max_batch_txs", max_batch_txs),
         ("events_max_queue", events_max_queue),
+        ("max_event_subscribers", max_event_subscribers),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -47,7 +51,10 @@ def create_app(
         handler_args={"auto_decompress": False},
     )
     app[SERVICES_KEY] = services
-    app[SETTINGS_KEY] = ApiSettings(max_body_bytes, max_batch_txs, max_wait_ms, events_max_queue)
+    app[SETTINGS_KEY] = ApiSettings(
+        max_body_bytes, max_batch_txs, max_wait_ms, events_max_queue, max_event_subscribers
+    )
+    app[FANOUT_KEY] = event_fanout(services, events_max_queue)
     for route in ROUTES:
         if route.method == "GET":
             app.router.add_get(route.path, route.handler, allow_head=False)

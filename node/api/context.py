@@ -17,6 +17,9 @@ DEFAULT_MAX_WAIT_MS: Final = 30_000
 DEFAULT_PAGE_LIMIT: Final = 100
 MAX_PAGE_LIMIT: Final = 1_000
 DEFAULT_EVENTS_MAX_QUEUE: Final = 1_024
+DEFAULT_MAX_EVENT_SUBSCRIBERS: Final = 64
+"""Each subscriber costs the event loop, the one consensus runs on, a send per event
+(257 for a full block); a node's dashboards and indexers need few."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,8 @@ class ApiSettings:
     """The cap on ``GET /v1/txs/{id}?wait=commit&timeout_ms=``."""
     events_max_queue: int = DEFAULT_EVENTS_MAX_QUEUE
     """Events a ``/v1/events`` subscriber may fall behind before it is dropped."""
+    max_event_subscribers: int = DEFAULT_MAX_EVENT_SUBSCRIBERS
+    """Open ``/v1/events`` subscriptions at most (``[api] max_event_subscribers``)."""
 
 
 SERVICES_KEY: Final = web.AppKey[NodeServices]("veil_services")

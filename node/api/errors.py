@@ -69,6 +69,9 @@ class ApiCode(StrEnum):
     """A ``height`` above the tip or below the oldest state the node keeps (docs/loans.md)."""
     UNHEALTHY = "UNHEALTHY"
     """``/healthz``: a check failed (the body lists which)."""
+    TOO_MANY_SUBSCRIBERS = "TOO_MANY_SUBSCRIBERS"
+    """``/v1/events``: the node already has ``[api] max_event_subscribers`` open; a
+    busy answer (503 with ``Retry-After``), refused before the WebSocket handshake."""
     INTERNAL = "INTERNAL"
     """A bug in this node; the log has the details under the request id."""
 
@@ -93,6 +96,7 @@ _API_STATUS: Final[dict[ApiCode, int]] = {
     ApiCode.LOAN_NOT_FOUND: 404,
     ApiCode.HEIGHT_NOT_RETAINED: 410,
     ApiCode.UNHEALTHY: 503,
+    ApiCode.TOO_MANY_SUBSCRIBERS: 503,
     ApiCode.INTERNAL: 500,
 }
 

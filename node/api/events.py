@@ -7,13 +7,20 @@ of memory and never holds back the runtime. The close comes at once, ahead of
 the backlog (which is dropped), even while a send to a client that stopped
 reading is stuck. Messages the client sends are
 ignored; its close ends the subscription.
+
+Every subscriber costs the event loop (the one consensus runs on) a send per
+event, so their number is capped (``[api] max_event_subscribers``; above it the
+upgrade is refused with 503 ``TOO_MANY_SUBSCRIBERS``), and each event is
+encoded once and the text shared (``EventEncoder``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -35,15 +42,18 @@ SLOW_CONSUMER_CLOSE_CODE: Final = 4008
 HEARTBEAT_S: Final = 20.0
 CLOSE_TIMEOUT_S: Final = 5.0
 """The longest a close waits on a client that stopped reading (the heartbeat took 30 s)."""
+SUBSCRIBERS_RETRY_MS: Final = 5_000
+"""A slot frees only when a subscriber leaves, which is rare: a client retrying
+sooner would mostly be refused again."""
 LOG = logging.getLogger("veil.api.events")
 
 
 class LastCertificate:
-    """One subscriber's view of the certificate it sent last, by height.
+    """An event stream's view of the certificate it encoded last, by height.
 
     Every tx of a block settles in turn, each ``tx_status`` carrying the block's
-    certificate: kept here, it is read and decoded once per block per
-    subscriber instead of once per tx. A height's certificate never changes
+    certificate: kept here, it is read and decoded once per block instead of
+    once per tx. A height's certificate never changes
     once committed."""
 
     def __init__(self, services: NodeServices) -> None:
@@ -76,6 +86,52 @@ def event_message(
     raise TypeError(f"not a chain event: {type(event).__name__}")
 
 
+class EventEncoder:
+    """Each event's JSON text, made once and shared by every subscriber.
+
+    The hub hands every subscriber the same event object, so its text is kept by
+    the object's id, with the object (so the id is not reused while kept), for
+    the last ``capacity`` events encoded. A subscriber that has not overflowed
+    is at most ``events_max_queue`` events behind the newest, so with that
+    capacity it finds the text another subscriber made; a miss costs one more
+    encode, never a wrong text."""
+
+    def __init__(self, services: NodeServices, capacity: int) -> None:
+        self._services = services
+        self._capacity = capacity
+        self._certificates = LastCertificate(services)
+        self._texts: dict[int, tuple[ChainEvent, str]] = {}
+
+    def text(self, event: ChainEvent) -> str:
+        kept = self._texts.get(id(event))
+        if kept is not None:
+            return kept[1]
+        text = json.dumps(event_message(event, self._services, self._certificates))
+        self._texts[id(event)] = (event, text)
+        if len(self._texts) > self._capacity:
+            del self._texts[next(iter(self._texts))]  # the oldest: dicts keep insertion order
+        return text
+
+    def clear(self) -> None:
+        self._texts.clear()
+
+
+@dataclass(slots=True)
+class EventFanout:
+    """One app's open subscriptions and the encoder they share (``create_app`` makes it)."""
+
+    encoder: EventEncoder
+    subscribers: int = 0
+
+
+FANOUT_KEY: Final = web.AppKey[EventFanout]("veil_events_fanout")
+
+
+def event_fanout(services: NodeServices, events_max_queue: int) -> EventFanout:
+    """A subscriber that has not overflowed is at most ``events_max_queue`` behind."""
+    return EventFanout(EventEncoder(services, events_max_queue + 1))
+
+
 async def _drain_client(socket: web.WebSocketResponse) -> None:
     """Read (and ignore) what the client sends until it closes."""
     async for message in socket:
@@ -89,77 +145,73 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
     if not socket.can_prepare(request).ok:
         raise ApiError(ApiCode.INVALID_PARAMETER, "/v1/events needs a WebSocket upgrade")
-    # Subscribe before the handshake completes: the client sees every event after it.
-    subscription = services.subscribe(settings_of(request).events_max_queue)
+    settings = settings_of(request)
+    max_queue, limit = settings.events_max_queue, settings.max_event_subscribers
+    fanout = request.app[FANOUT_KEY]
+    if fanout.subscribers >= limit:
+        raise ApiError(
+            ApiCode.TOO_MANY_SUBSCRIBERS,
+            f"this node serves at most {limit} event subscribers, retry later",
+            retry_after_ms=SUBSCRIBERS_RETRY_MS,
+        )
+    fanout.subscribers += 1
     try:
-        await socket.prepare(request)
-    except BaseException:
-        subscription.close()
-        raise
+        # Subscribe before the handshake completes: the client sees every event after it.
+        subscription = services.subscribe(max_queue)
+        try:
+            await socket.prepare(request)
+        except BaseException:
+            subscription.close()
+            raise
+        await _serve(socket, subscription, fanout.encoder)
+    finally:
+        fanout.subscribers -= 1
+        if fanout.subscribers == 0:
+            fanout.encoder.clear()  # no one left to share the texts with
+    return socket
+
+
+async def _serve(
+    socket: web.WebSocketResponse, subscription: EventSubscription, encoder: EventEncoder
+) -> None:
     reader = asyncio.create_task(_drain_client(socket))
     overflow = asyncio.create_task(subscription.wait_overflowed())
+    sender = asyncio.create_task(_send_events(socket, subscription, encoder))
     try:
-        await _forward(socket, subscription, services, reader, overflow)
+        await asyncio.wait({sender, reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
+        # A send stuck on a client that stopped reading gives way to the overflow it
+        # causes; cancelled, it leaves a whole frame (aiohttp writes, then drains).
+        await _stop(sender)
         if subscription.overflowed:
             await _close(socket, SLOW_CONSUMER_CLOSE_CODE, b"slow consumer")
     except ConnectionError:
         # The client reset the connection while we sent: its leaving, not our bug.
         LOG.debug("events subscriber went away mid-send", exc_info=True)
     finally:
-        subscription.close()
-        reader.cancel()
-        overflow.cancel()
-        await asyncio.gather(reader, overflow, return_exceptions=True)
-    await _close(socket, WSCloseCode.OK, b"")
-    return socket
-
-
-async def _forward(
-    socket: web.WebSocketResponse,
-    subscription: EventSubscription,
-    services: NodeServices,
-    reader: asyncio.Task[None],
-    overflow: asyncio.Task[None],
-) -> None:
-    """Send each event until the subscription ends or the client leaves. A send stuck
-    on a client that stopped reading gives way to the overflow that causes."""
-    stream = aiter(subscription)
-    certificates = LastCertificate(services)
-    next_event: asyncio.Future[ChainEvent] | None = None
-    send: asyncio.Future[None] | None = None
-    try:
-        while not reader.done():
-            next_event = asyncio.ensure_future(anext(stream))
-            await asyncio.wait({next_event, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if not next_event.done():  # the client went away first
-                return
-            try:
-                event = next_event.result()
-            except StopAsyncIteration:
-                return
-            message = event_message(event, services, certificates)
-            send = asyncio.ensure_future(socket.send_json(message))
-            await asyncio.wait({send, reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if not send.done():  # stuck in drain; the frame is in the buffer, whole
-                return
-            send.result()
-    finally:
         # Also on cancellation (aiohttp cancels the handler when the connection drops).
-        for future in (next_event, send):
-            if future is not None:
-                _discard(future)
+        subscription.close()
+        for task in (sender, reader, overflow):
+            task.cancel()
+        await asyncio.gather(sender, reader, overflow, return_exceptions=True)
+    await _close(socket, WSCloseCode.OK, b"")
 
 
-def _discard(future: asyncio.Future[Any]) -> None:
-    """Cancel ``future`` if still running, and mark its outcome as seen: the client it
-    was for is gone, and asyncio would log an unseen exception as an error."""
-    future.cancel()
-    future.add_done_callback(_seen)
+async def _send_events(
+    socket: web.WebSocketResponse, subscription: EventSubscription, encoder: EventEncoder
+) -> None:
+    """Send each event until the subscription ends. Neither taking a queued event nor a
+    send to a client that keeps up suspends, so a wake-up sends all that is queued."""
+    async for event in subscription:
+        await socket.send_str(encoder.text(event))
 
 
-def _seen(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` if it still runs; raise what it raised."""
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled() and (error := task.exception()) is not None:
+        raise error
 
 
 async def _close(socket: web.WebSocketResponse, code: int, message: bytes) -> None:

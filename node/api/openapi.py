@@ -642,9 +642,10 @@ _PATHS: Final[dict[str, dict[str, Schema]]] = {
     "/v1/events": _get(
         "events",
         "WebSocket of committed blocks and tx status changes",
-        {"101": {"description": "Switching to the WebSocket protocol"}, **_errors(400)},
+        {"101": {"description": "Switching to the WebSocket protocol"}, **_errors(400, 503)},
         description="Upgrade to a WebSocket; a subscriber that falls behind is "
-        "closed with code 4008.",
+        "closed with code 4008. At the node's subscriber limit the upgrade is refused: "
+        "503 TOO_MANY_SUBSCRIBERS with Retry-After.",
     ),
     "/healthz": _get(
         "health",

@@ -12,7 +12,7 @@ import socket as sockets
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
 from ledger.build import build_attest
 from node.api import create_app, events
@@ -91,7 +91,7 @@ def events_transports(app: web.Application) -> list[asyncio.Transport]:
 
 
 async def connect_without_reading(
-    server: TestServer,
+    server: BaseTestServer,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A WebSocket client that completes the handshake and then reads nothing."""
     raw = sockets.socket()
@@ -176,15 +176,17 @@ async def test_a_client_that_resets_mid_send_ends_quietly(
     node = InProcessNode(world, world.new_store())
     app = create_app(node)
     transports = events_transports(app)
-    send_json = web.WebSocketResponse.send_json
+    send_str = web.WebSocketResponse.send_str
 
-    async def reset_then_send(self: web.WebSocketResponse, data: object) -> None:
+    async def reset_then_send(
+        self: web.WebSocketResponse, data: str, compress: int | None = None
+    ) -> None:
         if seen_as == "the send raises":
             raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
         transports[0].abort()  # what the client's RST does to the server's side
-        await send_json(self, data)
+        await send_str(self, data, compress)
 
-    monkeypatch.setattr(web.WebSocketResponse, "send_json", reset_then_send)
+    monkeypatch.setattr(web.WebSocketResponse, "send_str", reset_then_send)
     with caplog.at_level(logging.DEBUG):
         async with TestClient(TestServer(app)) as client:
             socket = await client.ws_connect("/v1/events")

@@ -20,12 +20,14 @@ from unittest import mock
 
 import msgpack
 import pytest
+from aiohttp import web
 from aiohttp.http_parser import HttpRequestParserPy
 from aiohttp.test_utils import TestClient, TestServer
 
 from ledger.build import build_attest
 from ledger.reasons import Reason
-from node.api import create_app
+from node.api import create_app, events
+from node.api.context import SETTINGS_KEY
 from node.api.errors import ApiCode, all_codes, reason_status
 from node.services import BUSY_MEMPOOL_FULL, BUSY_RATE_LIMITED, NODE_STOPPED
 from tests.api.chain_fixture import ApiChain
@@ -58,6 +60,7 @@ class Case:
     python_parser: bool = False
     """Serve with aiohttp's pure-Python HTTP parser (what a platform without its C
     extension runs): it is the one that hands a broken chunked body to the handler."""
+    app: Callable[[web.Application], None] = lambda app: None
 
 
 def post_tx(raw: Callable[[ApiChain], bytes]) -> Callable[[ApiChain], Request]:
@@ -110,6 +113,19 @@ def rate_limited(node: InProcessNode) -> None:
 def unhealthy(node: InProcessNode) -> None:
     node.connected_peers = 1
     node.wal_latched = True
+
+
+def no_event_subscribers(app: web.Application) -> None:
+    """A node at its subscriber limit."""
+    app[events.FANOUT_KEY].subscribers = app[SETTINGS_KEY].max_event_subscribers
+
+
+WEBSOCKET_UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
 
 
 ZERO_ID = "00" * 32
@@ -480,6 +496,13 @@ CASES: tuple[Case, ...] = (
     # --- operations ---------------------------------------------------------------------------
     Case("healthy", get(lambda c: "/healthz"), 200, None),
     Case("unhealthy", get(lambda c: "/healthz"), 503, ApiCode.UNHEALTHY, unhealthy),
+    Case(
+        "events, subscriber limit reached",
+        lambda c: Request("GET", "/v1/events", headers=WEBSOCKET_UPGRADE),
+        503,
+        ApiCode.TOO_MANY_SUBSCRIBERS,
+        app=no_event_subscribers,
+    ),
     Case("metrics", get(lambda c: "/metrics"), 200, None),
     Case("openapi", get(lambda c: "/openapi.json"), 200, None),
     Case("unknown route", get(lambda c: "/v2/anything"), 404, ApiCode.NOT_FOUND),
@@ -516,6 +539,7 @@ async def answer(chain: ApiChain, case: Case) -> Answer:
     node = InProcessNode(chain.world, chain.store)
     case.node(node)
     app = create_app(node, max_body_bytes=MAX_BODY_BYTES, max_batch_txs=MAX_BATCH_TXS)
+    case.app(app)
     request = case.request(chain)
     with http_parser(case.python_parser):
         if request.chunked is not None:
