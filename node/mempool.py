@@ -199,7 +199,8 @@ class Mempool:
         # scanning every pending entry for the unfed ones cost O(backlog) each
         # time (20,000 entries at 200 feeds/s under overload).
         self._unfed: deque[bytes] = deque()
-        self._in_admission: dict[bytes, int] = {}
+        self._in_admission: dict[bytes, bytes] = {}
+        """Txs at their proof check: id -> bytes (``on_block`` matches them too)."""
         self._bytes = 0
         self._in_admission_bytes = 0
         self._generation = 0
@@ -290,7 +291,7 @@ class Mempool:
             except TxRejected as exc:
                 return Rejected(tx_id, exc.reason.value, exc.detail)
             return self._accept(checked, tx_bytes)
-        self._in_admission[tx_id] = size
+        self._in_admission[tx_id] = tx_bytes
         self._in_admission_bytes += size
         return ProofWanted(checked, tx_bytes, self._generation)
 
@@ -302,10 +303,11 @@ class Mempool:
         balance proofs (``checked.excess_checks``). Without that word, or when it is
         no, the stateful rules run again and check them (the exact reason)."""
         tx_id = wanted.checked.dtx.tx_id
-        size = self._in_admission.pop(tx_id, None)
-        if size is None:
-            return Duplicate(tx_id)  # a block committed it meanwhile (on_block cleared it)
-        self._in_admission_bytes -= size
+        held = self._in_admission.pop(tx_id, None)
+        if held is None:
+            # A block committed it, or rejected these very bytes, meanwhile (on_block).
+            return Duplicate(tx_id)
+        self._in_admission_bytes -= len(held)
         try:
             checked = self._balance_checked(wanted.checked, balanced)
         except TxRejected as exc:
@@ -333,9 +335,9 @@ class Mempool:
     def abandon(self, wanted: ProofWanted) -> None:
         """Release an admission whose proof could not be checked (the verifier failed);
         the tx is neither accepted nor rejected, so its sender may try again."""
-        size = self._in_admission.pop(wanted.checked.dtx.tx_id, None)
-        if size is not None:
-            self._in_admission_bytes -= size
+        held = self._in_admission.pop(wanted.checked.dtx.tx_id, None)
+        if held is not None:
+            self._in_admission_bytes -= len(held)
 
     def _accept(self, checked: CheckedTx, tx_bytes: bytes) -> SubmitOutcome:
         tx_id = checked.dtx.tx_id
@@ -471,8 +473,12 @@ class Mempool:
             survivors[tx_id] = entry
         self._entries = survivors
         self._bytes = sum(len(entry.tx_bytes) for entry in survivors.values())
-        for tx_id in [t for t in self._in_admission if is_committed(t)]:
-            self._in_admission_bytes -= self._in_admission.pop(tx_id)
+        for tx_id in [
+            t
+            for t, held in self._in_admission.items()
+            if is_committed(t) or (executed and held in executed)
+        ]:
+            self._in_admission_bytes -= len(self._in_admission.pop(tx_id))
         return dropped
 
     def _committed_test(self, state: StoreReader) -> Callable[[bytes], bool]:

@@ -508,3 +508,19 @@ def test_a_block_rejecting_other_bytes_of_a_pending_tx_leaves_the_pending_copy()
     forged = tx.__class__(tx.kind, tx.body, bytes(64), tx.witness)
     assert mempool.on_block(world.new_store(), executed=frozenset({forged.encode()})) == []
     assert honest.tx_id in mempool
+
+
+def test_a_tx_at_its_proof_check_when_a_block_rejects_its_bytes_is_not_accepted_after() -> None:
+    """Accepted after the block, it would be fed again and dropped by consensus as a
+    request executed already: pending forever, as a pending copy was."""
+    world = World()
+    mempool, wanted = _held_by_a_proof(world, max_txs=4)
+    assert mempool.on_block(world.new_store(), executed=frozenset({wanted.tx_bytes})) == []
+    assert mempool.in_admission() == 0
+    assert mempool.finish(wanted, proof_ok=True) == Duplicate(wanted.checked.dtx.tx_id)
+    assert len(mempool) == 0 and mempool.size_bytes == 0
+    # Other bytes rejected in a block leave an admission alone.
+    other, other_wanted = _held_by_a_proof(world, max_txs=4)
+    assert other.on_block(world.new_store(), executed=frozenset({b"other bytes"})) == []
+    assert other.in_admission() == 1
+    assert isinstance(other.finish(other_wanted, proof_ok=True), Accepted)
