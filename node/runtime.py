@@ -806,6 +806,7 @@ class NodeRuntime:
         spent = frozenset(payload for _, payload in executed)
         for tx_id, exc in self.mempool.on_block(self._committed, executed=spent):
             log.info("tx %s dropped from the mempool: %s", tx_id.hex(), exc.reason.value)
+            self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
         for status, _ in executed:
             if status.tx_id not in self.mempool:
                 log.info(
@@ -815,7 +816,6 @@ class NodeRuntime:
                     status.reason_code,
                 )
                 self._settle(status)
-            self._settle(TxRejectedStatus(tx_id, exc.reason.value, None))
 
     def _settle(self, status: Committed | TxRejectedStatus) -> None:
         """A tx reached a final status: remember a rejection, wake waiters, publish."""
