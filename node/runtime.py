@@ -408,9 +408,9 @@ class NodeRuntime:
         # What GET /v1/txs answers for a rejected tx, also after a restart.
         self._rejections = RecentRejections(self.settings.recent_statuses)
         self._executed_rejections: list[tuple[TxRejectedStatus, bytes]] = []
+        """Blocks' final rejections and the bytes they rejected, since the last rebuild."""
         self._refused_gossip: OrderedDict[bytes, None] = OrderedDict()
         """SHA-256 of gossip refused for its bytes alone (``GOSSIP_FAULT_REASONS``)."""
-        """Blocks' final rejections and the bytes they rejected, since the last rebuild."""
         self._rejections.restore(store, genesis.chain_id)
         self._waiters: dict[bytes, list[asyncio.Future[TxStatus]]] = {}
         self._catchup_target: int | None = None
