@@ -28,9 +28,8 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
 4. the signer's rate, for a client's tx: more than ``account_txs_per_window``
    admissions in the last ``account_window_ms`` that passed step 5 (so signed
    by the account: forged txs naming it do not count): ``Busy(RATE_LIMITED)``,
-   told to wait until its oldest admission leaves the window (at least
-   ``MIN_RATE_RETRY_MS``), not a whole second: ``Retry-After`` rounds it up, the
-   error body carries it exact (``retry_after_ms``).
+   told to wait until its oldest admission leaves the window, at least
+   ``MIN_RATE_RETRY_MS`` (the error body carries it, ``retry_after_ms``).
    A peer's gossip is neither limited nor counted: the validator that took it
    from the client counted it. Refusing part of a gossiped run of one
    account's txs also let a later nonce reach the primary's batches before an
@@ -101,9 +100,11 @@ PROOF_BATCH_WAIT_MS = 40
 150 transfers/s a 5 ms batch held about 8 proofs (0.86-1.05 ms of pool CPU each), a
 40 ms one about 15 (0.70 ms); docs/performance.md, "Proof batches"."""
 
-MIN_RATE_RETRY_MS = 100
-"""The shortest wait a rate-limited account is told: at its rate a slot frees every
-few ms, and a client told that would send one tx per request."""
+MIN_RATE_RETRY_MS = 1_000
+"""The shortest wait a rate-limited account is told. At its rate a slot frees every few
+ms; told so, clients came back sooner, and under overload the longer queue that
+made cost more p99 than the wait saved (docs/performance.md, "Busy answers that
+name the exact wait"): a busy answer is backpressure."""
 
 MAX_TRACKED_ACCOUNTS = 100_000
 """Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
