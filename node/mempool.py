@@ -11,7 +11,7 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    same answer for the same tx, so a resubmission is idempotent);
 3. capacity: pending plus in-admission txs at ``max_txs`` or ``max_bytes``,
    or, for a client's tx (not a peer's gossip), at the backlog bound:
-   ``Busy(MEMPOOL_FULL, full_retry_after_s)``. A client's account refused here or
+   ``Busy(MEMPOOL_FULL)``, wait ``full_retry_after_s``. A client's account refused here or
    at step 4 gets the same answer again until its wait has passed,
    even if room opens sooner: otherwise a later nonce of that account, sent
    in the same batch, could be admitted (a block freed room, or the window

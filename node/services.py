@@ -104,7 +104,7 @@ class Busy:
     ``NODE_STOPPED``).
 
     In milliseconds: HTTP's ``Retry-After`` counts whole seconds (the API rounds up),
-    and an account a few txs over its rate may send again in a tenth of one."""
+    and a batch's busy item has no header, only this (``retry_after_ms``)."""
 
     code: str
     retry_after_ms: int
