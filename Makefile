@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NATIVE_STAMP := $(VENV)/.native-msm-stamp
 MSM := privacy/msm
+SMT_STAMP := $(VENV)/.native-smt-stamp
+SMT := ledger/native
 PACKAGES := privacy consensus ledger node client devnet
 
 .PHONY: test lint typecheck unit devnet install clean soak soak-chaos browser netfaults
@@ -26,7 +28,19 @@ $(NATIVE_STAMP): $(STAMP) $(MSM)/veil_msm.c $(MSM)/veil_msm.h $(MSM)/veil_field.
 		$(BIN)/python -m privacy.msm.build && touch $(NATIVE_STAMP); \
 	elif [ $$status -ne 2 ]; then exit $$status; fi
 
-install: $(NATIVE_STAMP)
+# The state tree's C walk (ledger/native/smt_update.c), against OpenSSL's libcrypto:
+# its headers are installed with apt-get as root when missing; otherwise the build
+# says in one line that the Python walk is used (exit 2, no stamp).
+$(SMT_STAMP): $(STAMP) $(SMT)/smt_update.c $(SMT)/build.py
+	@if [ ! -f /usr/include/openssl/evp.h ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing libssl-dev for the state tree's C walk ..."; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends libssl-dev >/dev/null; } || true; \
+	fi; \
+	status=0; $(BIN)/python -m ledger.native.build || status=$$?; \
+	if [ $$status -eq 0 ]; then touch $(SMT_STAMP); elif [ $$status -ne 2 ]; then exit $$status; fi
+
+install: $(NATIVE_STAMP) $(SMT_STAMP)
 
 lint: install
 	$(BIN)/ruff check .
@@ -101,4 +115,4 @@ devnet: install
 	$(BIN)/python -m devnet up
 
 clean:
-	rm -rf $(VENV) $(MSM)/_native*.so .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(MSM)/_native*.so $(SMT)/_smt*.so .mypy_cache .pytest_cache .ruff_cache .hypothesis

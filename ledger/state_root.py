@@ -42,9 +42,11 @@ reads instead of one, once, into the node cache; writing costs nothing.
 from __future__ import annotations
 
 import hashlib
+import os
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Annotated, Final
 
 from ledger.codec import Bytes32, MaxLen, Record
@@ -158,25 +160,51 @@ class SmtUpdate:
     def records(self, key_prefix: bytes = b"") -> list[tuple[bytes, bytes | None]]:
         """(``key_prefix`` + position key, record or ``None``) for every changed
         position that has, or had, a record."""
-        out: list[tuple[bytes, bytes | None]] = []
-        append = out.append
-        for pos, node in self.node_writes.items():
-            bits = pos.bit_length()
-            key = key_prefix + pos.to_bytes((bits + 7) >> 3, "big")
-            if node is None:
-                append((key, None))
-            elif isinstance(node, Leaf):
-                append((key, _LEAF_TAG + node.path + node.value_hash))
-            elif bits & 1:
-                append((key, _NODE_TAG + node))
-            elif pos in self.replaced_leaves:
-                append((key, None))
-        return out
+        if _native is not None:
+            return _native.records(self.node_writes, self.replaced_leaves, key_prefix)  # type: ignore[no-any-return]
+        return python_records(self, key_prefix)
+
+
+def python_records(update: SmtUpdate, key_prefix: bytes = b"") -> list[tuple[bytes, bytes | None]]:
+    """``SmtUpdate.records`` in Python: the specification of ``ledger/native``'s."""
+    out: list[tuple[bytes, bytes | None]] = []
+    append = out.append
+    for pos, node in update.node_writes.items():
+        bits = pos.bit_length()
+        key = key_prefix + pos.to_bytes((bits + 7) >> 3, "big")
+        if node is None:
+            append((key, None))
+        elif isinstance(node, Leaf):
+            append((key, _LEAF_TAG + node.path + node.value_hash))
+        elif bits & 1:
+            append((key, _NODE_TAG + node))
+        elif pos in update.replaced_leaves:
+            append((key, None))
+    return out
 
 
 _MISSING: Final = object()
 _Item = tuple[int, bytes, bytes | None]
 """A change: (path as int, path, value hash or ``None`` to delete)."""
+
+
+def _load_native_update() -> ModuleType | None:
+    """``ledger.native._smt`` once ``python -m ledger.native.build`` has built it,
+    unless ``VEIL_SMT_BACKEND=python`` asks for this module's walk."""
+    if os.environ.get(SMT_BACKEND_ENV) == "python":
+        return None
+    try:
+        from ledger.native import _smt  # noqa: PLC0415 (optional, built at install)
+    except ImportError:
+        return None
+    _smt.setup(Leaf, StateRootError)
+    return _smt
+
+
+SMT_BACKEND_ENV = "VEIL_SMT_BACKEND"
+_native = _load_native_update()
+NATIVE_UPDATE_BUILT: Final = _native is not None
+"""Whether ``compute_update`` walks the tree in C (``ledger/native/smt_update.c``)."""
 
 
 class SparseMerkleTree:
@@ -191,11 +219,14 @@ class SparseMerkleTree:
         read_record: Callable[[bytes], bytes | None],
         *,
         cache_nodes: int = DEFAULT_CACHE_NODES,
+        native: bool = True,
     ) -> None:
+        """``native=False``: walk in Python even when the C walk is built (tests, benchmarks)."""
         self._read_record = read_record
         self._cache: dict[int, Node] = {}
         self._cache_nodes = cache_nodes
         self._version = 0
+        self._native = _native if native else None
 
     @property
     def version(self) -> int:
@@ -259,6 +290,13 @@ class SparseMerkleTree:
 
         Pure: nothing is cached or stored until ``apply_update``.
         """
+        if self._native is not None and changes:
+            root_node, native_writes, native_replaced = self._native.update(
+                self._cache, self._load, changes, self._load(ROOT_POSITION)
+            )
+            return SmtUpdate(
+                self._version, subtree_hash(root_node), native_writes, frozenset(native_replaced)
+            )
         items: list[_Item] = []
         for key, value in changes.items():
             path = _sha256(key).digest()
