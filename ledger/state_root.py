@@ -203,8 +203,9 @@ def _load_native_update() -> ModuleType | None:
 
 SMT_BACKEND_ENV = "VEIL_SMT_BACKEND"
 _native = _load_native_update()
-NATIVE_UPDATE_BUILT: Final = _native is not None
-"""Whether ``compute_update`` walks the tree in C (``ledger/native/smt_update.c``)."""
+NATIVE_WALK: Final = _native is not None
+"""Whether ``compute_update`` and ``SmtUpdate.records`` run in C
+(``ledger/native/smt_update.c``): built, and not turned off with ``VEIL_SMT_BACKEND``."""
 
 
 class SparseMerkleTree:

@@ -33,6 +33,7 @@ from ledger.chain import ChainMismatchError, open_chain
 from ledger.genesis import Genesis, GenesisError, load_genesis
 from ledger.identity import KeyFileError, SigningIdentity
 from ledger.leveldb_store import LevelDBStore
+from ledger.state_root import NATIVE_WALK
 from ledger.store import StoreError
 from ledger.stored_block import stored_block_claim
 from node.api.app import create_app
@@ -285,7 +286,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         settle_after_startup()
         log.info(
             "validator %d of chain %s at height %d; API on %s://%s:%d; range proofs verified "
-            "with the %s multiscalar backend",
+            "with the %s multiscalar backend; the state tree walked in %s",
             runtime.config.replica_id,
             genesis.chain_id.hex(),
             store.height(),
@@ -293,6 +294,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
             settings.api.host,
             settings.api.port,
             runtime.settings.msm_backend,
+            "C" if NATIVE_WALK else "Python",
         )
         try:
             async with asyncio.TaskGroup() as group:

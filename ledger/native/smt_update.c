@@ -327,6 +327,12 @@ static item_t *sorted_items(PyObject *changes, Py_ssize_t *count) {
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyList_GET_ITEM(pairs, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "changes.items() must give (key, value) pairs");
+            PyMem_Free(items);
+            Py_DECREF(pairs);
+            return NULL;
+        }
         PyObject *value = PyTuple_GET_ITEM(pair, 1);
         if (hash_buffer(PyTuple_GET_ITEM(pair, 0), items[i].path) < 0 ||
             (value != Py_None && hash_buffer(value, items[i].digest) < 0)) {

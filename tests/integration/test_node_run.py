@@ -89,6 +89,7 @@ def test_four_node_processes_commit_txs_drain_on_sigterm_and_resume(tmp_path: Pa
         codes = [stop(p) for p in processes]
     assert codes == [0, 0, 0, 0], [log.read_text()[-2000:] for log in logs]
     assert f"with the {backend_name()} multiscalar backend" in logs[0].read_text()
+    assert "the state tree walked in C" in logs[0].read_text()  # make install built it
     # Restart all four: they resume from the WAL and the store.
     processes = [start_node(c, log) for c, log in zip(configs, logs, strict=True)]
     try:

@@ -66,7 +66,7 @@ def trees(cache_nodes: int) -> tuple[Records, SparseMerkleTree, Records, SparseM
 
 
 def test_the_c_walk_is_built_and_used() -> None:
-    assert state_root.NATIVE_UPDATE_BUILT, "run make install (python -m ledger.native.build)"
+    assert state_root.NATIVE_WALK, "run make install (python -m ledger.native.build)"
     empty: dict[bytes, bytes] = {}
     tree = SparseMerkleTree(empty.get)
     assert tree.compute_update({b"out:a": b"1"}).root == compute_root({b"out:a": b"1"})
