@@ -8,8 +8,11 @@ height; the peer protocol already refuses unsolicited replies) resolves the
 waiting ``fetch_blocks``.
 
 Inbound (``pump``): every frame from an authenticated peer goes to the
-runtime; a consensus payload that does not decode is a peer fault, counted,
-never an exception. A ``BlocksRequest`` is answered from the store
+runtime; a consensus payload that does not decode, or a batch frame, is a
+peer fault, counted, never an exception, and quarantines the member
+(``PeerTransport.quarantine``): an honest validator never sends one, and
+without it a member could keep us decoding junk, frame after frame. Frames a
+quarantined member sent earlier are dropped unread. A ``BlocksRequest`` is answered from the store
 (``NodeRuntime.blocks_for``: a clamped range, read on the reader thread) in a
 task of its own, so the frames behind it do not wait for the reads; its byte
 budget is capped at what one reply frame carries. One peer's requests are
@@ -19,7 +22,8 @@ protocol bounds a connection, so a peer also has at most ``SERVES_PER_PEER``
 requests being served across its sessions; more are dropped and counted. The
 txs of a ``TxsFrame`` are admitted ``TXS_PER_TURN`` at a time, in order, with
 the event loop free between. Batch fetch by digest is not used by this core
-yet (consensus branch a1 adds it): such frames are counted and dropped.
+yet (consensus branch a1 adds it): such frames are counted and dropped, and
+quarantine their sender.
 """
 
 from __future__ import annotations
@@ -150,12 +154,17 @@ async def _pump(
     # alone let one carry millions of requests, seconds of decoding.
     limits = wire_limits(runtime.config)
     async for peer, frame in transport:
+        if transport.is_quarantined(peer):
+            continue  # sent before its quarantine began: each may cost a full decode
         match frame:
             case ConsensusFrame(payload=payload):
                 try:
                     message = decode_message(payload, limits)
                 except WireError as exc:
                     runtime.count_fault("undecodable_message", peer, str(exc))
+                    # An honest validator's payloads always decode (the same code
+                    # encodes them): only a misbehaving member sends one that does not.
+                    transport.quarantine(peer, "undecodable_message")
                     continue
                 runtime.on_peer_message(peer, message)
             case TxFrame(tx=tx_bytes):
@@ -178,7 +187,9 @@ async def _pump(
             case BlocksReply():
                 links.resolve_blocks(peer, frame)
             case BatchRequest() | BatchReply():
+                # Never sent by a validator of this version (batches travel in blocks).
                 runtime.count_fault("unsupported_frame", peer, type(frame).__name__)
+                transport.quarantine(peer, "unsupported_frame")
 
 
 class _Serving(NamedTuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.peer_frames import DEFAULT_MAX_FRAME_BYTES, MAX_HANDSHAKE_FRAME_BYTES
+from node.peer_frames import DEFAULT_MAX_FRAME_BYTES, MAX_HANDSHAKE_FRAME_BYTES, PeerFault
 
 PEER_PATH = "/veil/peer/v1"
 """The WebSocket path validators dial on each other's peer port."""
@@ -92,3 +92,29 @@ def backoff_delay_ms(failures: int, *, initial_ms: int, max_ms: int, draw: float
     """
     ceiling = min(max_ms, initial_ms * (1 << min(failures, 32)))
     return ceiling / 2 + ceiling / 2 * draw
+
+
+QUARANTINE_FIRST_MS = 1_000
+QUARANTINE_MAX_MS = 300_000
+QUARANTINE_FORGET_MS = 600_000
+"""An offence this long after the last one starts the schedule again at one second."""
+
+QUARANTINE_FAULTS = frozenset({PeerFault.MALFORMED_FRAME, PeerFault.UNKNOWN_FRAME_KIND})
+"""Transport faults that quarantine the member when its session is authenticated.
+Every validator runs the same protocol version (the handshake refuses others) and
+encodes canonically, so only a misbehaving member sends these. Timing-dependent
+faults (a late reply, a lost connection) and size limits (which differ if operators
+set ``max_frame_bytes`` apart) never quarantine."""
+
+
+def quarantine_ms(offences: int) -> int:
+    """How long a member is refused after its ``offences``-th offence in a row:
+    one second, doubling, at most five minutes.
+
+    Why at all: a fault closes the session, but a byzantine member can redial at
+    once and send the next frame that costs a decode of up to ``max_frame_bytes``
+    (about half a second of CPU for 16 MiB of msgpack). Refusing it for a while
+    bounds what its junk costs us to one frame per period."""
+    if offences < 1:
+        raise ValueError(f"offences must be at least 1, got {offences}")
+    return min(QUARANTINE_MAX_MS, QUARANTINE_FIRST_MS << min(offences - 1, 32))

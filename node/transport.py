@@ -49,7 +49,15 @@ from aiohttp import web
 from consensus.invariants import invariant
 from ledger.identity import SigningIdentity
 from node.logging import http_server_log
-from node.peer_config import PEER_PATH, PeerLinkConfig, backoff_delay_ms, split_endpoint
+from node.peer_config import (
+    PEER_PATH,
+    QUARANTINE_FAULTS,
+    QUARANTINE_FORGET_MS,
+    PeerLinkConfig,
+    backoff_delay_ms,
+    quarantine_ms,
+    split_endpoint,
+)
 from node.peer_frames import (
     BOOT_ID_BYTES,
     LENGTH_PREFIX_BYTES,
@@ -82,6 +90,8 @@ CLOSE_REPLACED = 4001
 """WebSocket close code for a session dropped by the one-session-per-pair rule."""
 CLOSE_WRITER_FAILED = 4002
 """Our writer could not send: the session is closed so that the link is dialled again."""
+CLOSE_QUARANTINED = 4003
+"""The member sent what only a misbehaving member sends; refused for a while (``quarantine``)."""
 
 CLOSE_TIMEOUT_S = 1.0
 """How long a close waits for the peer's close frame before dropping the socket."""
@@ -188,6 +198,10 @@ class _PeerLink:
     queue: _OutboundQueue
     session: _Session | None = None
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    quarantined_until: float = 0.0
+    """Event-loop time until which the member is refused and not dialed."""
+    offences: int = 0
+    last_offence: float = float("-inf")
 
 
 def _failures_after(failures: int, session_s: float | None, stable_s: float) -> int:
@@ -373,6 +387,41 @@ class PeerTransport:
     def queued(self, peer: int) -> int:
         return len(self._links[peer].queue)
 
+    def quarantine(self, peer: int, reason: str) -> None:
+        """Refuse validator ``peer`` for a while: it sent, over an authenticated session,
+        what only a misbehaving member sends (a frame or consensus payload that does
+        not decode). Its session is closed, its handshakes are refused and it is not
+        dialed until the period ends: one second, doubling with each offence up to
+        five minutes (``node.peer_config.quarantine_ms``). Frames it sent before are
+        dropped unread (``is_quarantined``)."""
+        link = self._links.get(peer)
+        invariant(link is not None, f"no peer link {peer}")
+        if link is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if now < link.quarantined_until:
+            return  # one offence per period: frames already queued are not new ones
+        if now - link.last_offence > QUARANTINE_FORGET_MS / 1000:
+            link.offences = 0
+        link.offences += 1
+        link.last_offence = now
+        period_s = quarantine_ms(link.offences) / 1000
+        link.quarantined_until = now + period_s
+        log.warning(
+            "v%d: peer %d quarantined for %.0f s (offence %d): %s",
+            self.index,
+            peer,
+            period_s,
+            link.offences,
+            reason,
+        )
+        if link.session is not None:
+            self._spawn(link.session.ws.close(code=CLOSE_QUARANTINED, message=b"quarantined"))
+
+    def is_quarantined(self, peer: int) -> bool:
+        link = self._links.get(peer)
+        return link is not None and asyncio.get_running_loop().time() < link.quarantined_until
+
     def _enqueue(self, peer: int, item: _Outgoing) -> None:
         invariant(peer in self._links, f"no peer link {peer}")
         dropped = self._links[peer].queue.push(item)
@@ -410,6 +459,10 @@ class PeerTransport:
         stable_s = self.config.heartbeat_ms / 1000
         while not self._stopping:
             await link.idle.wait()
+            wait_s = link.quarantined_until - asyncio.get_running_loop().time()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+                continue
             if self.index > link.index:
                 # The lower index dials first, so both rarely dial at once:
                 # frames sent on a duplicate that the tie-break drops are lost.
@@ -555,6 +608,8 @@ class PeerTransport:
                         await ws.send_bytes(pending)
                 elif message.type is aiohttp.WSMsgType.TEXT:
                     self._fault(peer, PeerFault.MALFORMED_FRAME, "a text message")
+                    if session is not None:
+                        self.quarantine(session.peer_index, "a text message")
                     return up_s()
                 elif message.type is aiohttp.WSMsgType.ERROR:
                     code = getattr(message.data, "code", None)
@@ -579,6 +634,12 @@ class PeerTransport:
                         )
                         self._handshaking -= 1
                         handshaking = False
+                        if self.is_quarantined(event.peer_index):
+                            refused = "a handshake in quarantine"
+                            self._fault(event.peer_index, PeerFault.QUARANTINED, refused)
+                            session = None
+                            await ws.close(code=CLOSE_QUARANTINED, message=b"quarantined")
+                            return None
                         if not self._register(session):
                             session = None
                             await ws.close(code=CLOSE_REPLACED, message=b"duplicate session")
@@ -589,6 +650,8 @@ class PeerTransport:
                         if writer is not None:
                             writer.cancel()
                         self._fault(connection.peer_index, event.fault, event.detail)
+                        if session is not None and event.fault in QUARANTINE_FAULTS:
+                            self.quarantine(session.peer_index, event.fault.value)
                         return up_s()
                     elif isinstance(event, RemoteRefused):
                         self._fault(connection.peer_index, PeerFault.REFUSED_BY_PEER, event.reason)

@@ -8,6 +8,9 @@
 * A ``TxsFrame`` was admitted in one synchronous loop: a frame of many txs held
   the event loop (consensus, other peers, the API) for its whole admission.
   Now the pump yields every ``TXS_PER_TURN`` txs, keeping their order.
+* A consensus payload that did not decode was counted and the next one read,
+  so a member could keep a validator decoding junk. Now it quarantines the
+  member, and what it sent before is dropped unread.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from collections.abc import AsyncIterator
 from consensus.messages import ForwardedRequests, Request
 from consensus.wire import encode_message
 from node.peer_bridge import SERVES_PER_PEER, TXS_PER_TURN, TransportLinks, pump
-from node.peer_frames import BlocksReply, BlocksRequest, ConsensusFrame, Frame, TxsFrame
+from node.peer_frames import (
+    BatchRequest,
+    BlocksReply,
+    BlocksRequest,
+    ConsensusFrame,
+    Frame,
+    TxsFrame,
+)
 from node.peer_protocol import MAX_PENDING_REQUESTS
 
 RECONNECTS = 20
@@ -37,6 +47,13 @@ class Transport:
     def __init__(self) -> None:
         self._frames: asyncio.Queue[tuple[int, Frame] | asyncio.Event] = asyncio.Queue()
         self.sent: list[tuple[int, Frame]] = []
+        self.quarantined: list[tuple[int, str]] = []
+
+    def quarantine(self, peer: int, reason: str) -> None:
+        self.quarantined.append((peer, reason))
+
+    def is_quarantined(self, peer: int) -> bool:
+        return any(p == peer for p, _ in self.quarantined)
 
     def push(self, peer: int, frame: Frame) -> None:
         self._frames.put_nowait((peer, frame))
@@ -207,3 +224,28 @@ def test_a_consensus_message_over_the_honest_counts_is_a_fault_not_decoded() -> 
     assert isinstance(delivered, ForwardedRequests)
     assert len(delivered.requests) == ReplicaLimits.max_batch_size
     assert runtime.faults == {("undecodable_message", 1): 1}
+
+
+def test_junk_from_a_member_quarantines_it_and_its_queued_frames_go_unread() -> None:
+    good = ConsensusFrame(encode_message(ForwardedRequests(0, (), 1, bytes(64))))
+
+    async def scenario() -> tuple[Transport, Runtime]:
+        transport = Transport()
+        runtime = Runtime()
+        links = TransportLinks(transport)  # type: ignore[arg-type]
+        task = asyncio.create_task(pump(transport, links, runtime))  # type: ignore[arg-type]
+        transport.push(1, ConsensusFrame(b"\xc1 not msgpack"))
+        for _ in range(5):  # already queued behind the junk: 16 MiB each, at worst
+            transport.push(1, ConsensusFrame(b"\xc1 more junk"))
+        transport.push(1, TxsFrame((b"tx",)))
+        transport.push(2, good)  # another member is unaffected
+        transport.push(3, BatchRequest(request_id=1, digest=bytes(32)))
+        await transport.drained()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return transport, runtime
+
+    transport, runtime = asyncio.run(scenario())
+    assert transport.quarantined == [(1, "undecodable_message"), (3, "unsupported_frame")]
+    assert runtime.faults == {("undecodable_message", 1): 1, ("unsupported_frame", 3): 1}
+    assert len(runtime.log) == 1 and isinstance(runtime.log[0], ForwardedRequests)

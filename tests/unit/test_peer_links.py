@@ -10,7 +10,14 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from node.peer_config import PeerLinkConfig, PeerTlsFiles, backoff_delay_ms, split_endpoint
+from node.peer_config import (
+    QUARANTINE_MAX_MS,
+    PeerLinkConfig,
+    PeerTlsFiles,
+    backoff_delay_ms,
+    quarantine_ms,
+    split_endpoint,
+)
 from node.peer_frames import ConsensusFrame, TxFrame
 from node.tls import (
     TlsFileError,
@@ -143,3 +150,11 @@ async def test_an_item_put_back_goes_out_first() -> None:
     queue.push(TxFrame(b"c"))
     queue.push_front(item)
     assert [queue.pop(), queue.pop(), queue.pop()] == [TxFrame(b"b"), TxFrame(b"c"), None]
+
+
+def test_quarantine_doubles_from_a_second_to_five_minutes() -> None:
+    assert [quarantine_ms(n) for n in range(1, 6)] == [1_000, 2_000, 4_000, 8_000, 16_000]
+    assert quarantine_ms(9) == 256_000
+    assert quarantine_ms(10) == quarantine_ms(10_000) == QUARANTINE_MAX_MS == 300_000
+    with pytest.raises(ValueError, match="at least 1"):
+        quarantine_ms(0)

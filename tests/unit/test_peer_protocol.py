@@ -532,6 +532,7 @@ SHELL_FAULTS = {
     PeerFault.TOO_MANY_HANDSHAKES,
     PeerFault.CONNECTION_LOST,
     PeerFault.REFUSED_BY_PEER,
+    PeerFault.QUARANTINED,
 }
 
 
