@@ -322,11 +322,14 @@ class SparseMerkleTree:
         cache = self._cache
         if len(cache) + len(update.node_writes) > self._cache_nodes:
             self._evict()
-        for pos, node in update.node_writes.items():
-            if node is None:
-                cache.pop(pos, None)  # emptied positions are not worth memory
-            else:
-                cache[pos] = node
+        if self._native is not None:
+            self._native.apply(cache, update.node_writes)
+        else:
+            for pos, node in update.node_writes.items():
+                if node is None:
+                    cache.pop(pos, None)  # emptied positions are not worth memory
+                else:
+                    cache[pos] = node
         self._version += 1
 
     def _update(  # noqa: PLR0917 (hot recursive path: positional on purpose)

@@ -481,7 +481,27 @@ static PyObject *smt_records(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* SparseMerkleTree.apply_update's loop: every written node into the cache, an
+ * emptied position out of it. */
+static PyObject *smt_apply(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cache, *writes;
+    if (!PyArg_ParseTuple(args, "O!O!:apply", &PyDict_Type, &cache, &PyDict_Type, &writes)) return NULL;
+    Py_ssize_t at = 0;
+    PyObject *pos, *node;
+    while (PyDict_Next(writes, &at, &pos, &node)) {
+        if (node != Py_None) {
+            if (PyDict_SetItem(cache, pos, node) < 0) return NULL;
+        } else if (PyDict_DelItem(cache, pos) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) return NULL;
+            PyErr_Clear(); /* emptied positions are not worth memory, cached or not */
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"apply", smt_apply, METH_VARARGS, "apply(cache, writes): SparseMerkleTree.apply_update's loop in C."},
     {"records", smt_records, METH_VARARGS,
      "records(writes, replaced, key_prefix) -> [(key, record or None)]: SmtUpdate.records in C."},
     {"setup", smt_setup, METH_VARARGS,

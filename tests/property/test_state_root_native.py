@@ -98,6 +98,7 @@ def test_same_updates_as_the_python_walk(
             else:
                 state[key] = value
         assert c_tree.root() == compute_root(state)
+        assert c_tree._cache == py_tree._cache  # apply_update's loop, in C and in Python
     assert c_records.records == py_records.records
 
 
