@@ -24,7 +24,17 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    ``min_backlog_txs``: past it, admitting more only makes every admitted tx
    wait longer. Gossip is held only to the hard bounds, so a tx another
    validator admitted still reaches this one (and, as primary, its batches)
-   without waiting for the core's relay;
+   without waiting for the core's relay.
+   **Shares.** Every held tx counts for the member bank that registered its
+   signer (``UNKNOWN_MEMBER`` while that account is itself pending). A
+   peer's gossip is refused once its member holds 1/n of ``max_txs`` or of
+   ``max_bytes`` (n validators); a client's tx past the backlog bound is
+   refused only if its member holds 1/n of that bound. One member's flood,
+   gossiped or sent through other nodes' APIs, so fills its own share and
+   never the other banks'. A member's gossip refused at its share may let a
+   later nonce of one of its accounts overtake a refused one (the
+   ``REPLAYED`` case above), but only once that member holds a quarter of
+   ``max_txs``, far past any backlog its own clients are allowed;
 4. the signer's rate, for a client's tx: more than ``account_txs_per_window``
    admissions in the last ``account_window_ms`` that passed step 5 (so signed
    by the account: forged txs naming it do not count): ``Busy(RATE_LIMITED)``,
@@ -68,7 +78,7 @@ reason.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -78,6 +88,7 @@ from ledger.genesis import Genesis
 from ledger.mempool import CheckedTx, PendingTxs, verify_statement
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
+from ledger.rules import AccountRecord, get_account
 from ledger.stateless_cache import StatelessCache
 from ledger.store import StoreReader
 from ledger.tx import decode_tx
@@ -108,6 +119,13 @@ name the exact wait"): a busy answer is backpressure."""
 
 MAX_TRACKED_ACCOUNTS = 100_000
 """Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
+
+MAX_REMEMBERED_SIGNERS = 100_000
+"""Signers whose registering member is remembered (an account's never changes)."""
+
+UNKNOWN_MEMBER = b""
+"""The share of txs whose signer has no committed account yet (registered by a
+pending tx): one share for all of them, so new accounts cannot escape their member's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +229,14 @@ class Mempool:
         self._commit_rate = CommitRate(self.limits.commit_rate_window_ms)
         self._noted: tuple[int, frozenset[bytes]] | None = None
         self._state_height = state.height()
+        # Step 3's shares: held txs (pending or at their proof check) and bytes by
+        # the member bank that registered their signer.
+        self._shares = max(1, len(genesis.validators))
+        self._member_by_signer: dict[bytes, bytes] = {}
+        self._held_member: dict[bytes, tuple[bytes, int]] = {}
+        """tx id -> (its member, its size), for every held tx."""
+        self._held_by_member: Counter[bytes] = Counter()
+        self._bytes_by_member: Counter[bytes] = Counter()
 
     # --- views -------------------------------------------------------------------
 
@@ -261,10 +287,11 @@ class Mempool:
             if still_busy is not None:
                 return still_busy
         held = len(self._entries) + len(self._in_admission)
+        member = self._member_of(dtx.signer)
         if (
             held >= limits.max_txs
             or self._bytes + self._in_admission_bytes + size > limits.max_bytes
-            or (from_client and held >= self.backlog_bound_txs(now_ms))
+            or self._over_share(member, size, held, now_ms, from_client=from_client)
         ):
             full = Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s * 1000)
             return self._hold(dtx.signer, full, now_ms) if from_client else full
@@ -291,10 +318,67 @@ class Mempool:
                 checked = self._balance_checked(checked, balanced)
             except TxRejected as exc:
                 return Rejected(tx_id, exc.reason.value, exc.detail)
+            self._take(tx_id, member, size)
             return self._accept(checked, tx_bytes)
         self._in_admission[tx_id] = tx_bytes
         self._in_admission_bytes += size
+        self._take(tx_id, member, size)
         return ProofWanted(checked, tx_bytes, self._generation)
+
+    def _member_of(self, signer: bytes) -> bytes:
+        """The member bank that registered ``signer``'s account (a member's own
+        account names itself), or ``UNKNOWN_MEMBER`` while it is not committed."""
+        member = self._member_by_signer.get(signer)
+        if member is not None:
+            return member
+        try:
+            account: AccountRecord | None = get_account(self._state, signer)
+        except ValueError:  # an undecodable record: the rules will say why
+            account = None
+        if account is None:
+            return UNKNOWN_MEMBER
+        if len(self._member_by_signer) >= MAX_REMEMBERED_SIGNERS:
+            self._member_by_signer.clear()  # a cache: rebuilt one read per signer
+        self._member_by_signer[signer] = account.registered_by
+        return account.registered_by
+
+    def _over_share(
+        self, member: bytes, size: int, held: int, now_ms: int, *, from_client: bool
+    ) -> bool:
+        """Step 3's shares: a peer's gossip past its member's share of the hard bounds;
+        a client's tx past the backlog bound, unless its member holds less than its
+        share of that bound. Why: without shares, one byzantine member gossiping its
+        own valid txs filled the backlog, and every other bank's clients got
+        ``MEMPOOL_FULL`` while the flood lasted."""
+        limits = self.limits
+        if not from_client:
+            return (
+                self._held_by_member[member] >= max(1, limits.max_txs // self._shares)
+                or self._bytes_by_member[member] + size > limits.max_bytes // self._shares
+            )
+        bound = self.backlog_bound_txs(now_ms)
+        return held >= bound and self._held_by_member[member] >= max(1, bound // self._shares)
+
+    def _take(self, tx_id: bytes, member: bytes, size: int) -> None:
+        self._held_member[tx_id] = (member, size)
+        self._held_by_member[member] += 1
+        self._bytes_by_member[member] += size
+
+    def _release(self, tx_id: bytes) -> None:
+        """The tx is held no more (idempotent)."""
+        held = self._held_member.pop(tx_id, None)
+        if held is None:
+            return
+        member, size = held
+        self._held_by_member[member] -= 1
+        self._bytes_by_member[member] -= size
+        if not self._held_by_member[member]:
+            del self._held_by_member[member]
+            del self._bytes_by_member[member]
+
+    def held_by_member(self) -> dict[bytes, int]:
+        """Held txs (pending or at their proof check) by registering member."""
+        return dict(self._held_by_member)
 
     def finish(
         self, wanted: ProofWanted, proof_ok: bool, *, balanced: bool = False
@@ -312,8 +396,10 @@ class Mempool:
         try:
             checked = self._balance_checked(wanted.checked, balanced)
         except TxRejected as exc:
+            self._release(tx_id)
             return Rejected(tx_id, exc.reason.value, exc.detail)
         if not proof_ok:
+            self._release(tx_id)
             return Rejected(tx_id, Reason.BAD_RANGE_PROOF.value, "range proof does not verify")
         self._cache.mark_verified(wanted.checked.statements)
         if wanted.generation != self._generation:
@@ -339,6 +425,7 @@ class Mempool:
         held = self._in_admission.pop(wanted.checked.dtx.tx_id, None)
         if held is not None:
             self._in_admission_bytes -= len(held)
+            self._release(wanted.checked.dtx.tx_id)
 
     def _accept(self, checked: CheckedTx, tx_bytes: bytes) -> SubmitOutcome:
         tx_id = checked.dtx.tx_id
@@ -346,6 +433,7 @@ class Mempool:
             checked = self._pending.revalidate(checked)
             self._pending.accept(checked)
         except TxRejected as exc:
+            self._release(tx_id)
             return Rejected(tx_id, exc.reason.value, exc.detail)
         self._entries[tx_id] = _Entry(checked, tx_bytes, fed=False)
         self._record_applied(checked, tx_bytes)
@@ -461,12 +549,14 @@ class Mempool:
         survivors: OrderedDict[bytes, _Entry] = OrderedDict()
         for tx_id, entry in self._entries.items():
             if is_committed(tx_id) or (executed and entry.tx_bytes in executed):
+                self._release(tx_id)
                 continue
             try:
                 # Found uncommitted just above, and the entries' ids are distinct.
                 checked = self._pending.readmit(entry.checked, duplicates_checked=True)
             except TxRejected as exc:
                 dropped.append((tx_id, exc))
+                self._release(tx_id)
                 continue
             if checked is not entry.checked:
                 entry.checked = checked
@@ -480,6 +570,7 @@ class Mempool:
             if is_committed(t) or (executed and held in executed)
         ]:
             self._in_admission_bytes -= len(self._in_admission.pop(tx_id))
+            self._release(tx_id)
         return dropped
 
     def _committed_test(self, state: StoreReader) -> Callable[[bytes], bool]:

@@ -522,3 +522,52 @@ def test_a_tx_at_its_proof_check_when_a_block_rejects_its_bytes_is_not_accepted_
     assert other.on_block(world.new_store(), executed=frozenset({b"other bytes"})) == []
     assert other.in_admission() == 1
     assert isinstance(other.finish(other_wanted, proof_ok=True), Accepted)
+
+
+def test_one_members_gossip_flood_leaves_every_other_bank_its_share() -> None:
+    """A byzantine member gossiping its own valid txs filled the backlog, and every
+    other bank's clients got MEMPOOL_FULL while the flood lasted. Now a member's
+    gossip stops at its share of the hard bounds (one per validator), and a client
+    is refused past the backlog bound only when its member holds its share of it."""
+    world = World()
+    store = world.new_store()
+    # 4 validators: gossip shares of 40 // 4 = 10 txs; a backlog bound of 8, shares of 2.
+    mempool = _mempool(world, store, max_txs=40, min_backlog_txs=8)
+    flood = [_attest_by(world, world.bank_b, n) for n in range(1, 21)]
+    outcomes = [mempool.admit(tx.encode(), 0, from_client=False) for tx in flood]
+    assert outcomes[:10] == [Accepted(tx.tx_id) for tx in flood[:10]]
+    assert outcomes[10:] == [Busy("MEMPOOL_FULL", 1_000)] * 10
+    assert len(mempool) == 10 >= mempool.backlog_bound_txs(0) == 8
+    # Past the backlog bound, bank A's clients still get bank A's share of it.
+    honest = [_attest_by(world, world.bank_a, n) for n in range(1, 4)]
+    assert mempool.admit(honest[0].encode(), 0) == Accepted(honest[0].tx_id)
+    assert mempool.admit(honest[1].encode(), 0) == Accepted(honest[1].tx_id)
+    assert mempool.admit(honest[2].encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
+    # Bank B's clients (Carol's bank: her account is registered by bank B) do not.
+    carol = build_attest(world.carol.identity, world.chain_id, "doc", bytes(32), nonce=1)
+    assert mempool.admit(carol.encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
+    assert mempool.held_by_member() == {world.bank_b.key: 10, world.bank_a.key: 2}
+    # Committed txs leave their member's share.
+    world.commit(store, flood[:10])
+    assert mempool.on_block(store) == []
+    assert mempool.held_by_member() == {world.bank_a.key: 2}
+    assert mempool.admit(flood[10].encode(), 0, from_client=False) == Accepted(flood[10].tx_id)
+
+
+def test_a_proof_wanted_holds_its_members_share_until_it_ends() -> None:
+    world = World()
+    mempool = _mempool(world, world.new_store())
+    issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+    wanted = mempool.admit(issue.encode(), 0)
+    assert isinstance(wanted, ProofWanted)
+    assert mempool.held_by_member() == {world.bank_a.key: 1}
+    assert isinstance(mempool.finish(wanted, proof_ok=False), Rejected)
+    assert mempool.held_by_member() == {}
+    again = mempool.admit(issue.encode(), 0)
+    assert isinstance(again, ProofWanted)
+    mempool.abandon(again)
+    assert mempool.held_by_member() == {}
+    third = mempool.admit(issue.encode(), 0)
+    assert isinstance(third, ProofWanted)
+    assert isinstance(mempool.finish(third, proof_ok=True), Accepted)
+    assert mempool.held_by_member() == {world.bank_a.key: 1}
