@@ -11,8 +11,9 @@
  * specification; tests/property/test_state_root_native.py checks that both
  * give the same root, writes and replaced leaves.
  *
- * The GIL is held throughout (cache misses call back into Python), so the
- * one reusable digest context below needs no lock.
+ * The one reusable digest context below needs no lock: it is used only
+ * inside sha256(), which never calls into Python or releases the GIL (a cache
+ * miss calls back into Python, which may release it, but never mid-hash).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -73,7 +74,7 @@ static PyObject *node_hash(const uint8_t left[HASH_BYTES], const uint8_t right[H
     return PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
 }
 
-static int is_leaf(PyObject *node) { return (PyObject *)Py_TYPE(node) == leaf_type; }
+static int is_leaf(PyObject *node) { return PyObject_TypeCheck(node, (PyTypeObject *)leaf_type); }
 
 /* Copy 32 bytes out of a bytes object, refusing anything else (corrupt nodes). */
 static int copy_hash(PyObject *value, uint8_t out[HASH_BYTES], const char *what) {
@@ -389,6 +390,10 @@ static PyObject *smt_update(PyObject *self, PyObject *args) {
     pos = PyLong_FromLong(1);
     if (walk.scratch == NULL) PyErr_NoMemory();
     if (walk.scratch == NULL || walk.writes == NULL || walk.replaced == NULL || pos == NULL) goto done;
+    if (walk.count == 0) { /* nothing changes: no writes, as compute_update says */
+        result = PyTuple_Pack(3, root, walk.writes, walk.replaced);
+        goto done;
+    }
     new_root = update(&walk, pos, 1, 0, root, 0, walk.count);
     if (new_root != NULL) result = PyTuple_Pack(3, new_root, walk.writes, walk.replaced);
 done:
@@ -461,6 +466,10 @@ static PyObject *smt_records(PyObject *self, PyObject *args) {
     PyObject *pos, *node;
     while (out != NULL && PyDict_Next(writes, &at, &pos, &node)) {
         int status;
+        /* Owned for this pass: a Leaf's attributes or `replaced`'s __contains__
+         * may run Python code that changes `writes` under us. */
+        Py_INCREF(pos);
+        Py_INCREF(node);
         if (!PyLong_CheckExact(pos)) {
             PyErr_SetString(PyExc_TypeError, "a tree position is not an int");
             status = -1;
@@ -475,6 +484,8 @@ static PyObject *smt_records(PyObject *self, PyObject *args) {
             status = PySequence_Contains(replaced, pos);
             if (status == 1) status = append_record(out, &prefix, pos, Py_None);
         }
+        Py_DECREF(pos);
+        Py_DECREF(node);
         if (status < 0) Py_CLEAR(out);
     }
     PyBuffer_Release(&prefix);
@@ -490,12 +501,19 @@ static PyObject *smt_apply(PyObject *self, PyObject *args) {
     Py_ssize_t at = 0;
     PyObject *pos, *node;
     while (PyDict_Next(writes, &at, &pos, &node)) {
+        /* Owned for this pass: hashing a key that is not an int may run Python code. */
+        Py_INCREF(pos);
+        Py_INCREF(node);
+        int status = 0;
         if (node != Py_None) {
-            if (PyDict_SetItem(cache, pos, node) < 0) return NULL;
+            status = PyDict_SetItem(cache, pos, node);
         } else if (PyDict_DelItem(cache, pos) < 0) {
-            if (!PyErr_ExceptionMatches(PyExc_KeyError)) return NULL;
-            PyErr_Clear(); /* emptied positions are not worth memory, cached or not */
+            if (PyErr_ExceptionMatches(PyExc_KeyError)) PyErr_Clear(); /* not cached: fine */
+            else status = -1;
         }
+        Py_DECREF(pos);
+        Py_DECREF(node);
+        if (status < 0) return NULL;
     }
     Py_RETURN_NONE;
 }

@@ -182,3 +182,20 @@ def test_setup_refuses_bad_arguments() -> None:
         _smt.setup(Leaf, 3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="small_depth"):
         _smt.setup(Leaf, StateRootError, 63)
+
+
+def test_records_hold_their_position_while_python_code_runs() -> None:
+    """``replaced``'s ``__contains__`` is Python code: one that empties ``writes``
+    freed the position the C loop still read (a review's find; wrong keys or a
+    crash under PYTHONMALLOC=debug)."""
+    position = (1 << 301) | 0x5A5A5A5A5A5A  # an odd depth: the replaced check runs
+    writes: dict[int, object] = {position: b"h" * 32}
+    expected = b"N" + position.to_bytes(38, "big")
+    del position
+
+    class Emptying(frozenset[int]):
+        def __contains__(self, item: object) -> bool:
+            writes.clear()
+            return True
+
+    assert _smt.records(writes, Emptying(), b"N") == [(expected, None)]
