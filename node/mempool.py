@@ -25,15 +25,16 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    wait longer. Gossip is held only to the hard bounds, so a tx another
    validator admitted still reaches this one (and, as primary, its batches)
    without waiting for the core's relay.
-   **Shares.** Every held tx counts for the member bank that registered its
-   signer (``UNKNOWN_MEMBER`` while that account is itself pending). A
-   peer's gossip is refused once its member holds 1/n of ``max_txs`` or of
+   **Shares.** Every held tx counts for its origin: the peer that gossiped
+   it, or, for a client's tx, the member bank that registered its signer
+   (``UNKNOWN_MEMBER`` while that account is itself pending). A peer's
+   gossip is refused once that peer holds 1/n of ``max_txs`` or of
    ``max_bytes`` (n validators); a client's tx past the backlog bound is
-   refused only if its member holds 1/n of that bound. One member's flood,
-   gossiped or sent through other nodes' APIs, so fills its own share and
-   never the other banks'. A member's gossip refused at its share may let a
-   later nonce of one of its accounts overtake a refused one (the
-   ``REPLAYED`` case above), but only once that member holds a quarter of
+   refused only if its bank holds 1/n of that bound here. One validator's
+   flood, whoever signed its txs, so fills its own share and never the
+   hard bounds, and every bank's clients keep theirs. Gossip refused at its
+   share may let a later nonce of an account overtake a refused one (the
+   ``REPLAYED`` case above), but only once that peer holds 1/n of
    ``max_txs``, far past any backlog its own clients are allowed;
 4. the signer's rate, for a client's tx: more than ``account_txs_per_window``
    admissions in the last ``account_window_ms`` that passed step 5 (so signed
@@ -124,8 +125,13 @@ MAX_REMEMBERED_SIGNERS = 100_000
 """Signers whose registering member is remembered (an account's never changes)."""
 
 UNKNOWN_MEMBER = b""
-"""The share of txs whose signer has no committed account yet (registered by a
-pending tx): one share for all of them, so new accounts cannot escape their member's."""
+"""The share of clients' txs whose signer has no committed account yet (registered
+by a pending tx): one share for all of them, so new accounts cannot escape their bank's."""
+
+
+def peer_origin(peer: int | None) -> bytes:
+    """The share a peer's gossip counts in (never a 32-byte member key)."""
+    return b"peer:%d" % peer if peer is not None else b"peer:?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +236,13 @@ class Mempool:
         self._noted: tuple[int, frozenset[bytes]] | None = None
         self._state_height = state.height()
         # Step 3's shares: held txs (pending or at their proof check) and bytes by
-        # the member bank that registered their signer.
+        # origin, the gossiping peer or the client's bank.
         self._shares = max(1, len(genesis.validators))
         self._member_by_signer: dict[bytes, bytes] = {}
-        self._held_member: dict[bytes, tuple[bytes, int]] = {}
-        """tx id -> (its member, its size), for every held tx."""
-        self._held_by_member: Counter[bytes] = Counter()
-        self._bytes_by_member: Counter[bytes] = Counter()
+        self._held_origin: dict[bytes, tuple[bytes, int]] = {}
+        """tx id -> (its origin, its size), for every held tx."""
+        self._held_by_origin: Counter[bytes] = Counter()
+        self._bytes_by_origin: Counter[bytes] = Counter()
 
     # --- views -------------------------------------------------------------------
 
@@ -265,9 +271,12 @@ class Mempool:
 
     # --- admission ---------------------------------------------------------------
 
-    def admit(self, tx_bytes: bytes, now_ms: int, *, from_client: bool = True) -> Admission:
+    def admit(
+        self, tx_bytes: bytes, now_ms: int, *, from_client: bool = True, peer: int | None = None
+    ) -> Admission:
         """Steps 1-6 of the module docstring; changes nothing unless it says so.
-        ``from_client=False``: a peer's gossip, held to the hard bounds only."""
+        ``from_client=False``: gossip from validator ``peer``, held to the hard
+        bounds and to that peer's share of them."""
         params = self._genesis.params
         try:
             dtx = decode_tx(tx_bytes, self._genesis.chain_id, max_tx_bytes=params.max_tx_bytes)
@@ -287,11 +296,11 @@ class Mempool:
             if still_busy is not None:
                 return still_busy
         held = len(self._entries) + len(self._in_admission)
-        member = self._member_of(dtx.signer)
+        origin = self._member_of(dtx.signer) if from_client else peer_origin(peer)
         if (
             held >= limits.max_txs
             or self._bytes + self._in_admission_bytes + size > limits.max_bytes
-            or self._over_share(member, size, held, now_ms, from_client=from_client)
+            or self._over_share(origin, size, held, now_ms, from_client=from_client)
         ):
             full = Busy(BUSY_MEMPOOL_FULL, limits.full_retry_after_s * 1000)
             return self._hold(dtx.signer, full, now_ms) if from_client else full
@@ -318,11 +327,11 @@ class Mempool:
                 checked = self._balance_checked(checked, balanced)
             except TxRejected as exc:
                 return Rejected(tx_id, exc.reason.value, exc.detail)
-            self._take(tx_id, member, size)
+            self._take(tx_id, origin, size)
             return self._accept(checked, tx_bytes)
         self._in_admission[tx_id] = tx_bytes
         self._in_admission_bytes += size
-        self._take(tx_id, member, size)
+        self._take(tx_id, origin, size)
         return ProofWanted(checked, tx_bytes, self._generation)
 
     def _member_of(self, signer: bytes) -> bytes:
@@ -343,42 +352,43 @@ class Mempool:
         return account.registered_by
 
     def _over_share(
-        self, member: bytes, size: int, held: int, now_ms: int, *, from_client: bool
+        self, origin: bytes, size: int, held: int, now_ms: int, *, from_client: bool
     ) -> bool:
-        """Step 3's shares: a peer's gossip past its member's share of the hard bounds;
-        a client's tx past the backlog bound, unless its member holds less than its
-        share of that bound. Why: without shares, one byzantine member gossiping its
-        own valid txs filled the backlog, and every other bank's clients got
-        ``MEMPOOL_FULL`` while the flood lasted."""
+        """Step 3's shares: a peer's gossip past its share of the hard bounds; a
+        client's tx past the backlog bound, unless its bank holds less than its share
+        of that bound. Why: without shares, one byzantine validator gossiping valid
+        txs filled the backlog, and every bank's clients got ``MEMPOOL_FULL`` while
+        the flood lasted."""
         limits = self.limits
         if not from_client:
             return (
-                self._held_by_member[member] >= max(1, limits.max_txs // self._shares)
-                or self._bytes_by_member[member] + size > limits.max_bytes // self._shares
+                self._held_by_origin[origin] >= max(1, limits.max_txs // self._shares)
+                or self._bytes_by_origin[origin] + size > limits.max_bytes // self._shares
             )
         bound = self.backlog_bound_txs(now_ms)
-        return held >= bound and self._held_by_member[member] >= max(1, bound // self._shares)
+        return held >= bound and self._held_by_origin[origin] >= max(1, bound // self._shares)
 
-    def _take(self, tx_id: bytes, member: bytes, size: int) -> None:
-        self._held_member[tx_id] = (member, size)
-        self._held_by_member[member] += 1
-        self._bytes_by_member[member] += size
+    def _take(self, tx_id: bytes, origin: bytes, size: int) -> None:
+        self._held_origin[tx_id] = (origin, size)
+        self._held_by_origin[origin] += 1
+        self._bytes_by_origin[origin] += size
 
     def _release(self, tx_id: bytes) -> None:
         """The tx is held no more (idempotent)."""
-        held = self._held_member.pop(tx_id, None)
+        held = self._held_origin.pop(tx_id, None)
         if held is None:
             return
-        member, size = held
-        self._held_by_member[member] -= 1
-        self._bytes_by_member[member] -= size
-        if not self._held_by_member[member]:
-            del self._held_by_member[member]
-            del self._bytes_by_member[member]
+        origin, size = held
+        self._held_by_origin[origin] -= 1
+        self._bytes_by_origin[origin] -= size
+        if not self._held_by_origin[origin]:
+            del self._held_by_origin[origin]
+            del self._bytes_by_origin[origin]
 
-    def held_by_member(self) -> dict[bytes, int]:
-        """Held txs (pending or at their proof check) by registering member."""
-        return dict(self._held_by_member)
+    def held_by_origin(self) -> dict[bytes, int]:
+        """Held txs (pending or at their proof check) by origin: ``peer_origin(i)``
+        for validator i's gossip, the registering bank's key for clients' txs."""
+        return dict(self._held_by_origin)
 
     def finish(
         self, wanted: ProofWanted, proof_ok: bool, *, balanced: bool = False

@@ -534,7 +534,7 @@ class NodeRuntime:
             # the pool, would give the same answer.
             self.count_fault(GOSSIP_FAULT, sender, "gossip refused before, sent again")
             return
-        admission = self._begin_admission(tx_bytes, gossip=False)
+        admission = self._begin_admission(tx_bytes, gossip=False, peer=sender)
         if isinstance(admission, ProofWanted):
             self._queue_proof(admission).add_done_callback(
                 functools.partial(self._after_gossiped_proof, tx_bytes, sender, digest)
@@ -1243,10 +1243,12 @@ class NodeRuntime:
         self._after_admission(admission, tx_bytes, gossip=gossip)
         return admission
 
-    def _begin_admission(self, tx_bytes: bytes, *, gossip: bool) -> Admission:
+    def _begin_admission(
+        self, tx_bytes: bytes, *, gossip: bool, peer: int | None = None
+    ) -> Admission:
         if self.stopped:
             return Busy(NODE_STOPPED, 5_000)
-        return self.mempool.admit(tx_bytes, self._wall_clock_ms(), from_client=gossip)
+        return self.mempool.admit(tx_bytes, self._wall_clock_ms(), from_client=gossip, peer=peer)
 
     async def _finish_admission(
         self, wanted: ProofWanted, tx_bytes: bytes, *, gossip: bool

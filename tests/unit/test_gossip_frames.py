@@ -32,6 +32,9 @@ class RecordingTransport:
     def broadcast(self, frame: Frame) -> None:
         self.sent.append(frame)
 
+    def is_quarantined(self, peer: int) -> bool:
+        return False  # these peers send nothing that quarantines
+
     def __aiter__(self) -> AsyncIterator[tuple[int, Frame]]:
         return self._frames()
 

@@ -130,6 +130,9 @@ class ServingTransport:
         self.sent.append((peer, frame))
         self.answered.set()
 
+    def is_quarantined(self, peer: int) -> bool:
+        return False  # these peers send nothing that quarantines
+
     def __aiter__(self) -> AsyncIterator[tuple[int, Frame]]:
         return self._frames()
 
@@ -177,6 +180,9 @@ class ManyRequestsTransport:
         self.sent.append((peer, frame))
         if len(self.sent) == 6:
             self.all_answered.set()
+
+    def is_quarantined(self, peer: int) -> bool:
+        return False
 
     def __aiter__(self) -> AsyncIterator[tuple[int, Frame]]:
         return self._frames()

@@ -12,7 +12,7 @@ from ledger.execute import request_id_of
 from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore, TxLocation
 from node import mempool as node_mempool
-from node.mempool import MIN_RATE_RETRY_MS, Mempool, MempoolLimits, ProofWanted
+from node.mempool import MIN_RATE_RETRY_MS, Mempool, MempoolLimits, ProofWanted, peer_origin
 from node.services import Accepted, Busy, Duplicate, Rejected
 from tests.spec.ledger_world import USD, Party, World
 
@@ -524,50 +524,66 @@ def test_a_tx_at_its_proof_check_when_a_block_rejects_its_bytes_is_not_accepted_
     assert isinstance(other.finish(other_wanted, proof_ok=True), Accepted)
 
 
-def test_one_members_gossip_flood_leaves_every_other_bank_its_share() -> None:
-    """A byzantine member gossiping its own valid txs filled the backlog, and every
-    other bank's clients got MEMPOOL_FULL while the flood lasted. Now a member's
-    gossip stops at its share of the hard bounds (one per validator), and a client
-    is refused past the backlog bound only when its member holds its share of it."""
+def test_one_validators_gossip_flood_leaves_every_bank_its_share() -> None:
+    """A byzantine validator gossiping valid txs filled the backlog, and every bank's
+    clients got MEMPOOL_FULL while the flood lasted. Now a peer's gossip stops at its
+    share of the hard bounds (one per validator), whoever signed it, and a client is
+    refused past the backlog bound only when its bank holds its share of it."""
     world = World()
     store = world.new_store()
     # 4 validators: gossip shares of 40 // 4 = 10 txs; a backlog bound of 8, shares of 2.
     mempool = _mempool(world, store, max_txs=40, min_backlog_txs=8)
-    flood = [_attest_by(world, world.bank_b, n) for n in range(1, 21)]
-    outcomes = [mempool.admit(tx.encode(), 0, from_client=False) for tx in flood]
+    # The flood is signed by bank A's own key: charging it to the signer's bank
+    # would let it use up bank A's clients' share (a review's find).
+    flood = [_attest_by(world, world.bank_a, n) for n in range(1, 21)]
+    outcomes = [mempool.admit(tx.encode(), 0, from_client=False, peer=3) for tx in flood]
     assert outcomes[:10] == [Accepted(tx.tx_id) for tx in flood[:10]]
     assert outcomes[10:] == [Busy("MEMPOOL_FULL", 1_000)] * 10
     assert len(mempool) == 10 >= mempool.backlog_bound_txs(0) == 8
-    # Past the backlog bound, bank A's clients still get bank A's share of it.
-    honest = [_attest_by(world, world.bank_a, n) for n in range(1, 4)]
-    assert mempool.admit(honest[0].encode(), 0) == Accepted(honest[0].tx_id)
-    assert mempool.admit(honest[1].encode(), 0) == Accepted(honest[1].tx_id)
-    assert mempool.admit(honest[2].encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
-    # Bank B's clients (Carol's bank: her account is registered by bank B) do not.
+    # Another peer's gossip has its own share.
+    other = _attest_by(world, world.bank_b, 1)
+    assert mempool.admit(other.encode(), 0, from_client=False, peer=1) == Accepted(other.tx_id)
+    # Past the backlog bound, each bank's clients still get their bank's share of it.
+    bank_b = [_attest(world, n) for n in range(2, 5)]  # bank B's key, after its gossiped 1
+    assert mempool.admit(bank_b[0].encode(), 0) == Accepted(bank_b[0].tx_id)
+    assert mempool.admit(bank_b[1].encode(), 0) == Accepted(bank_b[1].tx_id)
+    assert mempool.admit(bank_b[2].encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
+    # Carol's account is registered by bank B: her bank's share is used up.
     carol = build_attest(world.carol.identity, world.chain_id, "doc", bytes(32), nonce=1)
     assert mempool.admit(carol.encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
-    assert mempool.held_by_member() == {world.bank_b.key: 10, world.bank_a.key: 2}
-    # Committed txs leave their member's share.
+    # Bank A's own clients hold nothing here yet: the flood signed with its key
+    # counts for the peer that gossiped it.
+    bank_a_client = _attest_by(world, world.bank_a, 11)
+    assert mempool.admit(bank_a_client.encode(), 0) == Accepted(bank_a_client.tx_id)
+    assert mempool.held_by_origin() == {
+        peer_origin(3): 10,
+        peer_origin(1): 1,
+        world.bank_b.key: 2,
+        world.bank_a.key: 1,
+    }
+    # Committed txs leave their origin's share.
     world.commit(store, flood[:10])
     assert mempool.on_block(store) == []
-    assert mempool.held_by_member() == {world.bank_a.key: 2}
-    assert mempool.admit(flood[10].encode(), 0, from_client=False) == Accepted(flood[10].tx_id)
+    assert peer_origin(3) not in mempool.held_by_origin()
+    # (nonce 11 is the client's tx above, the same bytes as flood[10])
+    gossip = mempool.admit(flood[11].encode(), 0, from_client=False, peer=3)
+    assert gossip == Accepted(flood[11].tx_id)
 
 
-def test_a_proof_wanted_holds_its_members_share_until_it_ends() -> None:
+def test_a_proof_wanted_holds_its_share_until_it_ends() -> None:
     world = World()
     mempool = _mempool(world, world.new_store())
     issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
     wanted = mempool.admit(issue.encode(), 0)
     assert isinstance(wanted, ProofWanted)
-    assert mempool.held_by_member() == {world.bank_a.key: 1}
+    assert mempool.held_by_origin() == {world.bank_a.key: 1}
     assert isinstance(mempool.finish(wanted, proof_ok=False), Rejected)
-    assert mempool.held_by_member() == {}
+    assert mempool.held_by_origin() == {}
     again = mempool.admit(issue.encode(), 0)
     assert isinstance(again, ProofWanted)
     mempool.abandon(again)
-    assert mempool.held_by_member() == {}
+    assert mempool.held_by_origin() == {}
     third = mempool.admit(issue.encode(), 0)
     assert isinstance(third, ProofWanted)
     assert isinstance(mempool.finish(third, proof_ok=True), Accepted)
-    assert mempool.held_by_member() == {world.bank_a.key: 1}
+    assert mempool.held_by_origin() == {world.bank_a.key: 1}
