@@ -131,6 +131,9 @@ class ByzantineLinks:
     def connected(self, peer: int) -> bool:
         return self.inner.connected(peer)
 
+    def quarantine(self, peer: int, reason: str) -> None:
+        self.inner.quarantine(peer, reason)
+
     async def fetch_blocks(
         self, peer: int, first_height: int, last_height: int, max_bytes: int
     ) -> list[bytes]:

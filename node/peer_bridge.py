@@ -101,6 +101,9 @@ class TransportLinks:
     def connected(self, peer: int) -> bool:
         return peer in self.transport.connected_peers()
 
+    def quarantine(self, peer: int, reason: str) -> None:
+        self.transport.quarantine(peer, reason)
+
     async def fetch_blocks(
         self, peer: int, first_height: int, last_height: int, max_bytes: int
     ) -> list[bytes]:

@@ -202,6 +202,10 @@ class PeerLinks(Protocol):
 
     def connected(self, peer: int) -> bool: ...
 
+    def quarantine(self, peer: int, reason: str) -> None:
+        """``peer`` proved itself faulty (``PeerTransport.quarantine``): refuse it a while."""
+        ...
+
     async def fetch_blocks(
         self, peer: int, first_height: int, last_height: int, max_bytes: int
     ) -> list[bytes]:
@@ -533,6 +537,7 @@ class NodeRuntime:
             # Refused before for its bytes alone: checking again, a range proof in
             # the pool, would give the same answer.
             self.count_fault(GOSSIP_FAULT, sender, "gossip refused before, sent again")
+            self.links.quarantine(sender, GOSSIP_FAULT)
             return
         admission = self._begin_admission(tx_bytes, gossip=False, peer=sender)
         if isinstance(admission, ProofWanted):
@@ -557,6 +562,9 @@ class NodeRuntime:
         remembered so that sending them again costs a hash."""
         if isinstance(outcome, Rejected) and outcome.reason_code in GOSSIP_FAULT_REASONS:
             self.count_fault(GOSSIP_FAULT, sender, outcome.reason_code)
+            # Each such tx cost a signature check or a proof: without a quarantine a
+            # member could send frames of 16,384 of them, one after the other.
+            self.links.quarantine(sender, f"{GOSSIP_FAULT} {outcome.reason_code}")
             refused = self._refused_gossip
             refused[digest] = None
             if len(refused) > REFUSED_GOSSIP_KEPT:

@@ -27,6 +27,8 @@ class MemoryNetwork:
         self.down: set[int] = set()
         self.dropped = 0
         self.fetches: list[tuple[int, int, int, int]] = []
+        self.quarantined: list[tuple[int, int, str]] = []
+        """(by, whom, why) for every quarantine a runtime asked for."""
         # Gossip keeps each link's order (as one TCP stream does): a sender's txs
         # with nonces n, n+1 must not overtake each other. Consensus messages may.
         self._gossip_due_s: dict[tuple[int, int], float] = {}
@@ -90,6 +92,9 @@ class MemoryLinks:
 
     def connected(self, peer: int) -> bool:
         return peer not in self.network.down and self.index not in self.network.down
+
+    def quarantine(self, peer: int, reason: str) -> None:
+        self.network.quarantined.append((self.index, peer, reason))
 
     async def fetch_blocks(
         self, peer: int, first_height: int, last_height: int, max_bytes: int

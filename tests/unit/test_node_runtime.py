@@ -1056,6 +1056,11 @@ def test_gossip_refused_for_its_bytes_is_a_fault_and_is_not_verified_again(
             for _ in range(4):  # a byzantine peer sends the same bytes again and again
                 runtime.on_peer_tx(0, bad.tx.encode())
             assert runtime.fault_counts == {GOSSIP_FAULT: 5}  # refused by their hash at once
+            # Each refusal also asks the transport to quarantine the sender.
+            assert cluster.network.quarantined == [
+                (2, 0, f"{GOSSIP_FAULT} BAD_RANGE_PROOF"),
+                *[(2, 0, GOSSIP_FAULT)] * 4,
+            ]
             await asyncio.sleep(0.1)
             assert len(pool_statements) == verified
             assert runtime.tx_status(bad.tx_id) == Unknown(bad.tx_id)  # no client asked

@@ -78,6 +78,9 @@ class JournaledLinks:
     def connected(self, peer: int) -> bool:
         return False
 
+    def quarantine(self, peer: int, reason: str) -> None:
+        self.journal.entries.append(("quarantine", (peer, reason)))
+
     async def fetch_blocks(self, peer: int, first: int, last: int, max_bytes: int) -> list[bytes]:
         raise ConnectionError("no peers in this test")
 
