@@ -390,10 +390,11 @@ class PeerTransport:
     def quarantine(self, peer: int, reason: str) -> None:
         """Refuse validator ``peer`` for a while: it sent, over an authenticated session,
         what only a misbehaving member sends (a frame or consensus payload that does
-        not decode). Its session is closed, its handshakes are refused and it is not
-        dialed until the period ends: one second, doubling with each offence up to
-        five minutes (``node.peer_config.quarantine_ms``). Frames it sent before are
-        dropped unread (``is_quarantined``)."""
+        not decode, gossip refused for its bytes alone). Its session is closed, its
+        handshakes are refused and it is not dialed until the period ends: one
+        second, doubling with each offence up to five minutes
+        (``node.peer_config.quarantine_ms``). Frames it sent before are dropped
+        unread (``is_quarantined``)."""
         link = self._links.get(peer)
         invariant(link is not None, f"no peer link {peer}")
         if link is None:
