@@ -27,7 +27,7 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    without waiting for the core's relay.
    **Shares.** Every held tx counts for its origin: the peer that gossiped
    it, or, for a client's tx, the member bank that registered its signer
-   (``UNKNOWN_MEMBER`` while that account is itself pending). A peer's
+   (in a committed or a pending tx). A peer's
    gossip is refused once that peer holds 1/n of ``max_txs`` or of
    ``max_bytes`` (n validators); a client's tx past the backlog bound is
    refused only if its bank holds 1/n of that bound here. One validator's
@@ -125,8 +125,8 @@ MAX_REMEMBERED_SIGNERS = 100_000
 """Signers whose registering member is remembered (an account's never changes)."""
 
 UNKNOWN_MEMBER = b""
-"""The share of clients' txs whose signer has no committed account yet (registered
-by a pending tx): one share for all of them, so new accounts cannot escape their bank's."""
+"""The share of clients' txs whose signer has no account, committed or pending (the
+rules refuse those anyway): one share for all of them."""
 
 
 def peer_origin(peer: int | None) -> bytes:
@@ -336,15 +336,17 @@ class Mempool:
 
     def _member_of(self, signer: bytes) -> bytes:
         """The member bank that registered ``signer``'s account (a member's own
-        account names itself), or ``UNKNOWN_MEMBER`` while it is not committed."""
+        account names itself), pending registrations included, or ``UNKNOWN_MEMBER``."""
         member = self._member_by_signer.get(signer)
         if member is not None:
             return member
         try:
             account: AccountRecord | None = get_account(self._state, signer)
+            if account is None:
+                # Registered by a pending tx: not remembered, as that tx may be dropped.
+                pending = get_account(self._pending.view, signer)
+                return pending.registered_by if pending is not None else UNKNOWN_MEMBER
         except ValueError:  # an undecodable record: the rules will say why
-            account = None
-        if account is None:
             return UNKNOWN_MEMBER
         if len(self._member_by_signer) >= MAX_REMEMBERED_SIGNERS:
             self._member_by_signer.clear()  # a cache: rebuilt one read per signer

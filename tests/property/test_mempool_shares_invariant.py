@@ -25,6 +25,7 @@ from ledger.build import BuiltTx, build_attest
 from ledger.proof_cache import ProofCache
 from ledger.store import MemoryStore
 from node.mempool import UNKNOWN_MEMBER, Mempool, MempoolLimits, ProofWanted
+from node.services import Accepted
 from tests.spec.ledger_world import EUR, USD, Party, World, _party
 
 SEEDS = int(os.environ.get("VEIL_SHARE_SEEDS", "40"))
@@ -190,18 +191,21 @@ def test_share_counts_never_drift(seed: int) -> None:
     run(seed)
 
 
-def test_unknown_member_counts_txs_of_pending_accounts() -> None:
+def test_a_pending_accounts_txs_count_for_the_bank_registering_it() -> None:
+    """An account registered by a pending tx counts for its bank at once: one shared
+    bucket for all such accounts let one bank's new accounts crowd out another's."""
     world, pool = _world_and_pool()
     mempool = Mempool(world.new_store(), world.genesis, ProofCache())
     register = pool[0]
-    assert mempool.admit(register.encode(), 0).__class__.__name__ == "Accepted"
+    assert isinstance(mempool.admit(register.encode(), 0), Accepted)
     # newbie's issue (signed by bank A) then newbie's spend (signed by newbie)
     newbie_issue, newbie_spend = pool[2], pool[3]
     w = mempool.admit(newbie_issue.encode(), 0)
     assert isinstance(w, ProofWanted)
-    assert mempool.finish(w, proof_ok=True).__class__.__name__ == "Accepted"
+    assert isinstance(mempool.finish(w, proof_ok=True), Accepted)
     w = mempool.admit(newbie_spend.encode(), 0)
     if isinstance(w, ProofWanted):
         w = mempool.finish(w, proof_ok=True)
-    assert w.__class__.__name__ == "Accepted", w
-    assert mempool.held_by_origin().get(UNKNOWN_MEMBER) == 1
+    assert isinstance(w, Accepted), w
+    assert mempool.held_by_origin() == {world.bank_a.key: 3}
+    assert UNKNOWN_MEMBER not in mempool.held_by_origin()
