@@ -177,6 +177,8 @@ async def _pump(
                     if n and n % TXS_PER_TURN == 0:
                         # Consensus, other peers and the API run between chunks.
                         await asyncio.sleep(0)
+                        if transport.is_quarantined(peer):
+                            break  # its junk so far got it quarantined: the rest unread
                     runtime.on_peer_tx(peer, tx_bytes)
             case BlocksRequest() if serve_blocks:
                 if serving.pending[peer] >= SERVES_PER_PEER:

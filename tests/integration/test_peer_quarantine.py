@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from node.peer_config import QUARANTINE_FIRST_MS
+from node.peer_config import QUARANTINE_FIRST_MS, QUARANTINE_FORGET_MS
 from node.peer_frames import PeerFault
 from node.transport import PeerTransport
 from tests.integration.peer_net import CHAIN, IDENTITIES, VALIDATORS, free_ports, link_config, until
@@ -78,3 +78,21 @@ async def test_a_fault_that_honest_peers_can_cause_does_not_quarantine() -> None
         assert not honest.is_quarantined(1)
         await until(lambda: 1 in honest.connected_peers(), "the link comes back at once")
         assert (1, PeerFault.QUARANTINED) not in honest.fault_counts()
+
+
+async def test_periods_double_per_offence_and_start_again_after_ten_quiet_minutes() -> None:
+    transport = PeerTransport(link_config(0, free_ports(4), None), IDENTITIES[0], CHAIN, VALIDATORS)
+    loop = asyncio.get_running_loop()
+    link = transport._links[1]
+    periods = []
+    for _ in range(3):
+        transport.quarantine(1, "junk")
+        assert transport.is_quarantined(1)
+        transport.quarantine(1, "more junk in the same period")  # not a new offence
+        periods.append(round(link.quarantined_until - loop.time()))
+        link.quarantined_until = loop.time()  # the period passes
+    assert periods == [1, 2, 4]
+    assert not transport.is_quarantined(1)
+    link.last_offence -= QUARANTINE_FORGET_MS / 1000 + 1
+    transport.quarantine(1, "junk after ten quiet minutes")
+    assert round(link.quarantined_until - loop.time()) == QUARANTINE_FIRST_MS / 1000

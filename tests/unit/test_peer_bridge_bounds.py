@@ -249,3 +249,28 @@ def test_junk_from_a_member_quarantines_it_and_its_queued_frames_go_unread() -> 
     assert transport.quarantined == [(1, "undecodable_message"), (3, "unsupported_frame")]
     assert runtime.faults == {("undecodable_message", 1): 1, ("unsupported_frame", 3): 1}
     assert len(runtime.log) == 1 and isinstance(runtime.log[0], ForwardedRequests)
+
+
+def test_a_txs_frame_stops_at_the_chunk_after_its_sender_is_quarantined() -> None:
+    """A frame of 16,384 bad-signature txs cost about half a second; once the first
+    ones got the sender quarantined, the rest of the frame is not admitted."""
+    txs = tuple(n.to_bytes(4, "big") for n in range(3 * TXS_PER_TURN))
+
+    async def scenario() -> Runtime:
+        transport = Transport()
+        runtime = Runtime()
+
+        def refuse(peer: int, tx_bytes: bytes) -> None:
+            runtime.log.append(tx_bytes)
+            transport.quarantine(peer, "invalid_gossip BAD_SIGNATURE")  # as the runtime does
+
+        runtime.on_peer_tx = refuse  # type: ignore[method-assign]
+        links = TransportLinks(transport)  # type: ignore[arg-type]
+        task = asyncio.create_task(pump(transport, links, runtime))  # type: ignore[arg-type]
+        transport.push(1, TxsFrame(txs))
+        await transport.drained()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return runtime
+
+    assert asyncio.run(scenario()).log == list(txs[:TXS_PER_TURN])
