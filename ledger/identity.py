@@ -24,6 +24,7 @@ from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from ledger import signature_rule
 from ledger.codec import bin_header, encode_value
 
 CHAIN_ID_BYTES = 32
@@ -92,21 +93,23 @@ def ed25519_key_problem(public_key: bytes) -> str | None:
 def verify_signature(
     public_key: bytes, domain_tag: bytes, chain_id: bytes, payload: bytes, signature: bytes
 ) -> bool:
-    """True only for a valid signature by ``public_key`` over this exact context."""
+    """True only for a valid signature by ``public_key`` over this exact context,
+    under the ledger's rule (``ledger.signature_rule``)."""
     if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
     try:
         message = signing_bytes(domain_tag, chain_id, payload)
-        VerifyKey(public_key).verify(message, signature)
-    except (BadSignatureError, ValueError, TypeError):
-        # nacl raises ValueError/TypeError for keys that are not valid curve points.
+    except (ValueError, TypeError):
         return False
-    return True
+    # The ledger's rule (cofactored, so batches are sound): ledger/signature_rule.py.
+    return signature_rule.verify(public_key, message, signature)
 
 
 def verify_self_tagged(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """``verify_signature`` for bytes that carry their own domain tag and chain id
-    (``SigningIdentity.sign_self_tagged``): consensus's ``Verify``. Never raises."""
+    """A signature on bytes that carry their own domain tag and chain id
+    (``SigningIdentity.sign_self_tagged``): consensus's ``Verify``. Never raises.
+    libsodium's exact check: consensus checks its messages one at a time, so the
+    ledger's batch rule (``verify_signature``) would buy it nothing."""
     if (
         type(public_key) is not bytes
         or type(message) is not bytes

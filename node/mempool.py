@@ -84,15 +84,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from consensus.messages import Request
+from ledger import signature_rule
 from ledger.execute import request_id_of
 from ledger.genesis import Genesis
+from ledger.identity import signing_bytes
 from ledger.mempool import CheckedTx, PendingTxs, verify_statement
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import AccountRecord, get_account
 from ledger.stateless_cache import StatelessCache
 from ledger.store import StoreReader
-from ledger.tx import decode_tx
+from ledger.tx import DecodedTx, decode_tx
 from node.commit_rate import CommitRate
 from node.services import (
     BUSY_MEMPOOL_FULL,
@@ -117,6 +119,10 @@ MIN_RATE_RETRY_MS = 1_000
 ms; told so, clients came back sooner, and under overload the longer queue that
 made cost more p99 than the wait saved (docs/performance.md, "Busy answers that
 name the exact wait"): a busy answer is backpressure."""
+
+MAX_DECODED_AHEAD = 4_096
+"""Decoded txs ``check_ahead`` keeps for ``admit`` at most (a gossip chunk or a
+client batch is at most 256, used in the same turn; leftovers are refused txs)."""
 
 MAX_TRACKED_ACCOUNTS = 100_000
 """Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
@@ -243,6 +249,8 @@ class Mempool:
         """tx id -> (its origin, its size), for every held tx."""
         self._held_by_origin: Counter[bytes] = Counter()
         self._bytes_by_origin: Counter[bytes] = Counter()
+        self._decoded_ahead: OrderedDict[bytes, DecodedTx] = OrderedDict()
+        """tx bytes -> decoded, from ``check_ahead`` until ``admit`` takes it."""
 
     # --- views -------------------------------------------------------------------
 
@@ -271,6 +279,35 @@ class Mempool:
 
     # --- admission ---------------------------------------------------------------
 
+    def check_ahead(self, txs: Sequence[bytes]) -> None:
+        """Decode a group of txs about to be admitted one by one, and check the
+        signatures of the new ones as one batch (``ledger.signature_rule``): a
+        third of a libsodium check each. ``admit`` then takes the decoded tx and
+        the signature's answer instead of doing either again. Txs that do not
+        decode, or that this node holds or committed, are left to ``admit``."""
+        params = self._genesis.params
+        chain_id = self._genesis.chain_id
+        triples: list[signature_rule.Triple] = []
+        for tx_bytes in txs:
+            try:
+                dtx = decode_tx(tx_bytes, chain_id, max_tx_bytes=params.max_tx_bytes)
+            except TxRejected:
+                continue
+            tx_id = dtx.tx_id
+            if tx_id in self._entries or tx_id in self._in_admission:
+                continue
+            self._decoded_ahead[tx_bytes] = dtx
+            tx = dtx.tx
+            try:
+                message = signing_bytes(tx.kind, chain_id, tx.body)
+            except ValueError:
+                continue  # a kind that is no domain tag: check_stateless says so
+            triples.append((dtx.signer, message, tx.signature))
+        while len(self._decoded_ahead) > MAX_DECODED_AHEAD:
+            self._decoded_ahead.popitem(last=False)
+        if len(triples) >= 2:
+            signature_rule.check_ahead(triples)
+
     def admit(
         self, tx_bytes: bytes, now_ms: int, *, from_client: bool = True, peer: int | None = None
     ) -> Admission:
@@ -278,10 +315,12 @@ class Mempool:
         ``from_client=False``: gossip from validator ``peer``, held to the hard
         bounds and to that peer's share of them."""
         params = self._genesis.params
-        try:
-            dtx = decode_tx(tx_bytes, self._genesis.chain_id, max_tx_bytes=params.max_tx_bytes)
-        except TxRejected as exc:
-            return Rejected(None, exc.reason.value, exc.detail)
+        dtx = self._decoded_ahead.pop(tx_bytes, None)
+        if dtx is None:
+            try:
+                dtx = decode_tx(tx_bytes, self._genesis.chain_id, max_tx_bytes=params.max_tx_bytes)
+            except TxRejected as exc:
+                return Rejected(None, exc.reason.value, exc.detail)
         tx_id = dtx.tx_id
         if (
             tx_id in self._entries

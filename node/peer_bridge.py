@@ -173,13 +173,14 @@ async def _pump(
             case TxFrame(tx=tx_bytes):
                 runtime.on_peer_tx(peer, tx_bytes)
             case TxsFrame(txs=txs):
-                for n, tx_bytes in enumerate(txs):
-                    if n and n % TXS_PER_TURN == 0:
+                for start in range(0, len(txs), TXS_PER_TURN):
+                    if start:
                         # Consensus, other peers and the API run between chunks.
                         await asyncio.sleep(0)
                         if transport.is_quarantined(peer):
                             break  # its junk so far got it quarantined: the rest unread
-                    runtime.on_peer_tx(peer, tx_bytes)
+                    # A chunk's signatures are checked as one batch.
+                    runtime.on_peer_txs(peer, txs[start : start + TXS_PER_TURN])
             case BlocksRequest() if serve_blocks:
                 if serving.pending[peer] >= SERVES_PER_PEER:
                     detail = f"{SERVES_PER_PEER} block requests already being served"

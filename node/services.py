@@ -16,7 +16,7 @@ registry), which ``/metrics`` renders.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -204,6 +204,11 @@ class NodeServices(Protocol):
     def status(self) -> NodeStatus: ...
 
     async def submit(self, tx_bytes: bytes) -> SubmitOutcome: ...
+
+    def check_ahead(self, txs: Sequence[bytes]) -> None:
+        """Prepare a batch about to be submitted tx by tx (its signatures checked
+        at once); only a speed-up, so doing nothing is correct."""
+        ...
 
     def tx_status(self, tx_id: bytes) -> TxStatus: ...
 

@@ -214,6 +214,7 @@ async def submit_batch(request: web.Request) -> web.Response:
     txs = _batch_txs(content_type, raw, limit)
     _check_batch_count(len(txs), limit)
     services = services_of(request)
+    services.check_ahead(txs)  # the batch's signatures in one check
     # All admissions at once, so the batch's range proofs share a proof window
     # instead of waiting one window each. The tasks start in list order, so the
     # mempool still sees the txs in the order sent; return_exceptions keeps one

@@ -1,6 +1,7 @@
 """Build the native multiscalar backend: ``python -m privacy.msm.build``.
 
-Compiles ``veil_msm.c`` (with ``veil_field.h``) and ``veil_scalars.c`` against
+Compiles ``veil_msm.c`` (with ``veil_field.h``), ``veil_scalars.c`` and
+``veil_ed25519.c`` (signatures in batches) against
 libdecaf with cffi in API mode and puts the extension module
 ``privacy/msm/_native*.so`` next to this file. ``make install`` runs it once,
 right after pip, so a build error shows at install time, with the compiler's
@@ -47,6 +48,12 @@ int veil_scalars_add_products(veil_scalars *vector, size_t first, size_t stride,
 int veil_scalars_add_constant(veil_scalars *vector, size_t first, size_t count,
                               const uint8_t *value);
 void veil_scalars_encode(const veil_scalars *vector, uint8_t *out);
+#define VEIL_SIG_VALID 0
+#define VEIL_SIG_INVALID 1
+#define VEIL_SIG_NO_MEMORY 2
+int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
+                              const uint8_t *messages, const size_t *ends, size_t count,
+                              const uint8_t *weights, size_t *bad_index);
 """
 
 
@@ -60,8 +67,8 @@ def build() -> Path:
     ffibuilder.cdef(CDEF)
     ffibuilder.set_source(
         MODULE,
-        '#include "veil_msm.h"',
-        sources=[str(HERE / "veil_msm.c"), str(HERE / "veil_scalars.c")],
+        '#include "veil_msm.h"\n#include "veil_ed25519.h"',
+        sources=[str(HERE / name) for name in ("veil_msm.c", "veil_scalars.c", "veil_ed25519.c")],
         include_dirs=[str(HERE), str(DECAF_HEADER.parent.parent)],
         libraries=["decaf", "m"],
         extra_compile_args=["-O3", "-Wall", "-Wextra", "-Werror"],

@@ -4,7 +4,7 @@ as one ``TxsFrame``; the receiving pump hands each to the runtime, in order."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -51,6 +51,10 @@ class RecordingRuntime:
 
     def on_peer_tx(self, peer: int, tx_bytes: bytes) -> None:
         self.txs.append((peer, tx_bytes))
+
+    def on_peer_txs(self, peer: int, txs: Sequence[bytes]) -> None:
+        for tx_bytes in txs:  # as NodeRuntime, after its batch signature check
+            self.on_peer_tx(peer, tx_bytes)
 
 
 def test_txs_gossiped_in_one_loop_turn_leave_as_one_frame_and_a_lone_one_as_a_tx_frame() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from consensus.messages import ForwardedRequests, Request
 from consensus.wire import encode_message
@@ -109,6 +109,10 @@ class Runtime:
 
     def on_peer_tx(self, peer: int, tx_bytes: bytes) -> None:
         self.log.append(tx_bytes)
+
+    def on_peer_txs(self, peer: int, txs: Sequence[bytes]) -> None:
+        for tx_bytes in txs:  # as NodeRuntime, after its batch signature check
+            self.on_peer_tx(peer, tx_bytes)
 
     def on_peer_message(self, peer: int, message: object) -> None:
         self.log.append(message)
