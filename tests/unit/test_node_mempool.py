@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import mempool as ledger_mempool
+from ledger import signature_rule
 from ledger.apply import apply_block, commit_applied
 from ledger.build import BuiltTx, build_attest
 from ledger.chain import commit_genesis
@@ -587,3 +588,74 @@ def test_a_proof_wanted_holds_its_share_until_it_ends() -> None:
     assert isinstance(third, ProofWanted)
     assert isinstance(mempool.finish(third, proof_ok=True), Accepted)
     assert mempool.held_by_origin() == {world.bank_a.key: 1}
+
+
+def _forged(built: BuiltTx) -> bytes:
+    tx = built.tx
+    signature = bytes([tx.signature[0] ^ 1]) + tx.signature[1:]
+    return tx.__class__(tx.kind, tx.body, signature, tx.witness).encode()
+
+
+@pytest.mark.skipif(not signature_rule.NATIVE_BATCH, reason="the native batch is not built")
+def test_a_chunk_checked_ahead_admits_as_one_by_one_and_a_forgery_costs_the_batch_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``check_ahead`` only saves work: the same outcomes, in order, as admitting
+    each tx alone, and nothing decoded or accepted ahead is left behind. A
+    forgery fails the batch, so each is checked alone, once."""
+    world = World()
+    chunk = [_attest(world, n).encode() for n in range(1, 9)]
+    chunk.insert(3, _forged(_attest(world, 9)))
+    chunk.append(b"\x93junk")
+    alone = _mempool(world, world.new_store())
+    expected = [alone.admit(tx_bytes, 0, from_client=False, peer=1) for tx_bytes in chunk]
+
+    batches = _count_calls(monkeypatch, signature_rule, "_native_batch")
+    singles = _count_calls(monkeypatch, signature_rule, "crypto_sign_open")
+    ahead = _mempool(world, world.new_store())
+    ahead.check_ahead(chunk)
+    outcomes = [ahead.admit(tx_bytes, 0, from_client=False, peer=1) for tx_bytes in chunk]
+    assert outcomes == expected
+    assert [type(o) for o in outcomes].count(Accepted) == 8
+    rejected = outcomes[3]
+    assert isinstance(rejected, Rejected) and rejected.reason_code == "BAD_SIGNATURE"
+    # The batch failed on the forgery, so the nine were checked alone (libsodium,
+    # then the native single check for the one it refused); at admission only the
+    # forgery is checked again, the good ones are taken as checked.
+    assert batches[0] == 1 + 1 + 1 and singles[0] == 9 + 1
+    assert not ahead._decoded_ahead and not signature_rule._checked_ahead
+
+
+@pytest.mark.skipif(not signature_rule.NATIVE_BATCH, reason="the native batch is not built")
+def test_a_good_chunk_costs_one_batch_and_no_single_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+    chunk = [_attest(world, n).encode() for n in range(1, 17)]
+    batches = _count_calls(monkeypatch, signature_rule, "_native_batch")
+    singles = _count_calls(monkeypatch, signature_rule, "crypto_sign_open")
+    mempool = _mempool(world, world.new_store())
+    mempool.check_ahead(chunk)
+    outcomes = [mempool.admit(tx, 0, from_client=False, peer=1) for tx in chunk]
+    assert all(isinstance(outcome, Accepted) for outcome in outcomes)
+    assert batches[0] == 1 and singles[0] == 0
+    assert not mempool._decoded_ahead and not signature_rule._checked_ahead
+
+
+def test_what_check_ahead_keeps_for_txs_never_admitted_is_bounded() -> None:
+    """A busy mempool may refuse a tx before asking for its signature: what was
+    decoded and checked for it stays until pushed out, oldest first."""
+    world = World()
+    mempool = _mempool(world, world.new_store())
+    limit = node_mempool.MAX_DECODED_AHEAD
+    txs = [_attest(world, n).encode() for n in range(1, 41)]
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(node_mempool, "MAX_DECODED_AHEAD", 16)
+    try:
+        mempool.check_ahead(txs)
+    finally:
+        monkey.undo()
+    assert list(mempool._decoded_ahead) == txs[-16:]
+    assert limit == node_mempool.MAX_DECODED_AHEAD
+    assert len(signature_rule._checked_ahead) <= signature_rule.MAX_CHECKED_AHEAD
+    signature_rule._checked_ahead.clear()
