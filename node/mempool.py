@@ -279,12 +279,13 @@ class Mempool:
 
     # --- admission ---------------------------------------------------------------
 
-    def check_ahead(self, txs: Sequence[bytes]) -> None:
+    def check_ahead(self, txs: Sequence[bytes]) -> int:
         """Decode a group of txs about to be admitted one by one, and check the
         signatures of the new ones as one batch (``ledger.signature_rule``): a
         third of a libsodium check each. ``admit`` then takes the decoded tx and
         the signature's answer instead of doing either again. Txs that do not
-        decode, or that this node holds or committed, are left to ``admit``."""
+        decode, or that this node holds, are left to ``admit``. Returns how many
+        signatures it checked (together when two or more)."""
         params = self._genesis.params
         chain_id = self._genesis.chain_id
         triples: list[signature_rule.Triple] = []
@@ -307,6 +308,7 @@ class Mempool:
             self._decoded_ahead.popitem(last=False)
         if len(triples) >= 2:
             signature_rule.check_ahead(triples)
+        return len(triples)
 
     def admit(
         self, tx_bytes: bytes, now_ms: int, *, from_client: bool = True, peer: int | None = None

@@ -84,6 +84,12 @@ class NodeMetrics:
             "Txs refused at admission or execution, by stable reason code.",
             "reason",
         )
+        self.signature_batch_size = histogram(
+            "signature_batch_size",
+            "New txs' signatures per gossip chunk or client batch, checked together"
+            " when two or more (docs/privacy.md, signatures in batches).",
+            BATCH_SIZE_BUCKETS_TXS,
+        )
         self.proof_verification_seconds = histogram(
             "proof_verification_seconds",
             "Wall time of one batch range-proof verification.",

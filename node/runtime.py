@@ -529,14 +529,14 @@ class NodeRuntime:
         (``Mempool.check_ahead``), then each as ``on_peer_tx``."""
         if self.stopped:
             return
-        self.mempool.check_ahead(txs)
+        self._metrics.signature_batch_size.observe(self.mempool.check_ahead(txs))
         for tx_bytes in txs:
             self.on_peer_tx(sender, tx_bytes)
 
     def check_ahead(self, txs: Sequence[bytes]) -> None:
         """A client batch about to be submitted tx by tx: as ``on_peer_txs``."""
         if not self.stopped:
-            self.mempool.check_ahead(txs)
+            self._metrics.signature_batch_size.observe(self.mempool.check_ahead(txs))
 
     def on_peer_tx(self, sender: int, tx_bytes: bytes) -> None:
         """A tx another validator gossiped: admitted here too, not gossiped again.

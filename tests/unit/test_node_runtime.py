@@ -596,6 +596,29 @@ def test_a_gossiped_tx_is_admitted_at_once_and_only_a_proofs_wait_takes_a_task(
     asyncio.run(scenario())
 
 
+def test_a_gossip_chunk_is_admitted_in_order_with_its_signatures_checked_together(
+    tmp_path: Path,
+) -> None:
+    """``on_peer_txs`` (the pump's chunk of a tx frame) admits what ``on_peer_tx``
+    would, and the metrics show the chunk's signatures checked as one batch."""
+
+    async def scenario() -> None:
+        world = small_world()
+        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        runtime = cluster.start(2)
+        try:
+            attests = [_attest(world, nonce) for nonce in (1, 2, 3)]
+            runtime.on_peer_txs(0, [a.encode() for a in attests])
+            assert all(a.tx_id in runtime.mempool for a in attests)
+            rendered = runtime.metrics.render().decode()
+            assert "veil_signature_batch_size_count 1.0" in rendered
+            assert "veil_signature_batch_size_sum 3.0" in rendered
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
 def test_an_idle_feeder_sleeps_until_the_mempool_accepts_a_tx(tmp_path: Path) -> None:
     """The feeder polled the mempool every 5 ms even with nothing to feed (4 % of a
     core on an idle node); it now waits for an accepted tx, which still reaches the
