@@ -64,8 +64,11 @@ from node.peer_frames import (
     encode_frame,
 )
 
-PROTOCOL_VERSION = 2
-"""2: gossip may come as `TxsFrame`s (several txs per frame); version 1 nodes cannot read them."""
+PROTOCOL_VERSION = 3
+"""2: gossip may come as `TxsFrame`s (several txs per frame); version 1 nodes cannot read them.
+3: the ledger's signature rule is cofactored (``ledger.signature_rule``); a version 2
+node would refuse a tx a version 3 node executes, so the two must not share a chain's
+consensus."""
 HANDSHAKE_TAG = b"veil/peer/handshake/v1"
 TLS_BINDING_TAG = b"veil/peer/tls-certs/v1"
 PLAIN_CHANNEL_BINDING = hashlib.sha256(b"veil/peer/plain/v1").digest()

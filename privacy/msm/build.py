@@ -54,6 +54,9 @@ void veil_scalars_encode(const veil_scalars *vector, uint8_t *out);
 int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
                               const uint8_t *messages, const size_t *ends, size_t count,
                               const uint8_t *weights, size_t *bad_index);
+int veil_ed25519_self_test(void);
+int veil_ed25519_verify_one(const uint8_t signature[64], const uint8_t key[32],
+                            const uint8_t *message, size_t length);
 """
 
 

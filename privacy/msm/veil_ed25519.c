@@ -72,6 +72,30 @@ static void challenge(decaf_255_scalar_t out, const uint8_t *signature, const ui
     decaf_255_scalar_decode_long(out, digest, sizeof digest);
 }
 
+/* decaf's own base D is half of φ(B), where φ is the eddsa decoding above: so
+ * s·φ(B) = (2s)·D, and libdecaf's precomputed tables for D serve one check. */
+int veil_ed25519_self_test(void) {
+    decaf_255_point_t image, twice;
+    if (decaf_255_point_decode_like_eddsa_and_mul_by_ratio(image, BASE_ENCODING) != DECAF_SUCCESS)
+        return 0;
+    decaf_255_point_double(twice, decaf_255_point_base);
+    return decaf_255_point_eq(image, twice) == DECAF_TRUE;
+}
+
+int veil_ed25519_verify_one(const uint8_t signature[64], const uint8_t key[32],
+                            const uint8_t *message, size_t length) {
+    decaf_255_point_t r, a, combination;
+    decaf_255_scalar_t s, k;
+    if (decaf_255_scalar_decode(s, signature + 32) != DECAF_SUCCESS) return VEIL_SIG_INVALID;
+    if (!decode_point(r, signature) || !decode_point(a, key)) return VEIL_SIG_INVALID;
+    challenge(k, signature, key, message, length);
+    /* (2s)·D − k·A = s·B − k·A, to compare with R (all mod torsion). */
+    decaf_255_scalar_add(s, s, s);
+    decaf_255_scalar_sub(k, decaf_255_scalar_zero, k);
+    decaf_255_base_double_scalarmul_non_secret(combination, s, a, k);
+    return decaf_255_point_eq(combination, r) == DECAF_TRUE ? VEIL_SIG_VALID : VEIL_SIG_INVALID;
+}
+
 int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
                               const uint8_t *messages, const size_t *ends, size_t count,
                               const uint8_t *weights, size_t *bad_index) {

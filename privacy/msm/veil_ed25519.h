@@ -16,4 +16,11 @@ int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
                               const uint8_t *messages, const size_t *ends, size_t count,
                               const uint8_t *weights, size_t *bad_index);
 
+/* 1 when libdecaf's base is half the image of ed25519's (what verify_one assumes). */
+int veil_ed25519_self_test(void);
+
+/* One signature under the same rule, without weights: VEIL_SIG_VALID or VEIL_SIG_INVALID. */
+int veil_ed25519_verify_one(const uint8_t signature[64], const uint8_t key[32],
+                            const uint8_t *message, size_t length);
+
 #endif

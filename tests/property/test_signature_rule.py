@@ -583,6 +583,34 @@ def test_verify_batch_and_verify_equal_the_spec(triples: list[Triple]) -> None:
             assert ok  # the rule takes all libsodium takes (registered keys are checked)
 
 
+@settings(max_examples=100, deadline=None)
+@given(triples=mixtures)
+def test_without_the_native_module_verify_and_batches_equal_the_spec(
+    triples: list[Triple],
+) -> None:
+    """A node whose build has no libdecaf takes libsodium's answer where it
+    accepts and the spec's where it refuses: the same rule."""
+    expected = [cofactored_reference(*t) for t in triples]
+    patch = pytest.MonkeyPatch()
+    patch.setattr(signature_rule, "_NATIVE", None)
+    try:
+        assert [verify(*t) for t in triples] == expected
+        assert verify_batch(triples) == expected
+    finally:
+        patch.undo()
+
+
+@native
+@settings(max_examples=200, deadline=None)
+@given(triples=mixtures)
+def test_native_the_one_check_equals_the_spec(triples: list[Triple]) -> None:
+    """``veil_ed25519_verify_one`` (libdecaf's tables for its base, no weights)."""
+    checked = [t for t in triples if len(t[2]) == 64 and key_is_valid(t[0])]
+    assert [signature_rule._native_one(*t) for t in checked] == [
+        cofactored_reference(*t) for t in checked
+    ]
+
+
 @native
 @settings(max_examples=200, deadline=None)
 @given(triples=mixtures)
