@@ -153,6 +153,11 @@ def _native_batch(triples: Sequence[Triple], weights: bytes) -> tuple[int, int]:
     return status, (-1 if bad[0] == ffi.cast("size_t", -1) else int(bad[0]))
 
 
+MIN_BATCH: Final = 8
+"""Fewer signatures are checked one by one: the sum's fixed costs (B's term, the
+points' re-encoding) make a batch of 4 cost 1.25 times libsodium a signature, of
+6 as much, of 8 0.8 times (``python -m benchmarks.signatures``)."""
+
 _checked_ahead: OrderedDict[Triple, None] = OrderedDict()
 _checked_ahead_lock = threading.Lock()
 MAX_CHECKED_AHEAD: Final = 8_192
@@ -208,10 +213,10 @@ def verify_batch(triples: Sequence[Triple]) -> list[bool]:
     one failure sends every triple to ``verify`` alone, so a batch with a bad
     signature costs its batch check more than checking one by one."""
     answers = [len(signature) == 64 and key_is_valid(key) for key, _, signature in triples]
-    if _NATIVE is None or len(triples) < 2:
+    if _NATIVE is None or len(triples) < MIN_BATCH:
         return [ok and verify(*triple) for ok, triple in zip(answers, triples, strict=True)]
     todo = [i for i, ok in enumerate(answers) if ok]
-    if len(todo) >= 2:
+    if len(todo) >= MIN_BATCH:
         batch = [triples[i] for i in todo]
         status, _ = _native_batch(batch, os.urandom(WEIGHT_BYTES * len(batch)))
         if status == _SIG_VALID:

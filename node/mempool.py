@@ -284,8 +284,8 @@ class Mempool:
         signatures of the new ones as one batch (``ledger.signature_rule``): a
         third of a libsodium check each. ``admit`` then takes the decoded tx and
         the signature's answer instead of doing either again. Txs that do not
-        decode, or that this node holds, are left to ``admit``. Returns how many
-        signatures it checked (together when two or more)."""
+        decode, or that this node holds, are left to ``admit``, and so are the
+        signatures of a group too small to batch. Returns how many it found."""
         params = self._genesis.params
         chain_id = self._genesis.chain_id
         triples: list[signature_rule.Triple] = []
@@ -306,7 +306,7 @@ class Mempool:
             triples.append((dtx.signer, message, tx.signature))
         while len(self._decoded_ahead) > MAX_DECODED_AHEAD:
             self._decoded_ahead.popitem(last=False)
-        if len(triples) >= 2:
+        if len(triples) >= signature_rule.MIN_BATCH:
             signature_rule.check_ahead(triples)
         return len(triples)
 

@@ -87,7 +87,7 @@ class NodeMetrics:
         self.signature_batch_size = histogram(
             "signature_batch_size",
             "New txs' signatures per gossip chunk or client batch, checked together"
-            " when two or more (docs/privacy.md, signatures in batches).",
+            " when eight or more (docs/privacy.md, signatures in batches).",
             BATCH_SIZE_BUCKETS_TXS,
         )
         self.proof_verification_seconds = histogram(
