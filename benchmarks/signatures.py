@@ -62,8 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(not 1 <= size <= SIGNATURES for size in sizes):
         parser.error(f"sizes are 1..{SIGNATURES}")
     made = triples(args.keys)
-    for key, _, _ in made:
-        signature_rule.key_is_valid(key)  # remembered per key, as on a node
     samples: dict[str, list[float]] = {"libsodium": [], "c_single": []}
     samples.update({f"batch_{size}": [] for size in sizes})
     for _ in range(args.rounds):

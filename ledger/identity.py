@@ -20,7 +20,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from nacl.bindings import crypto_core_ed25519_is_valid_point
+from nacl.bindings import (
+    crypto_core_ed25519_add,
+    crypto_core_ed25519_is_valid_point,
+    crypto_scalarmult_ed25519_base_noclamp,
+)
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
@@ -73,6 +77,22 @@ _SIGNED_HEADS: dict[tuple[bytes, bytes], bytes] = {}
 checked pairs enter. Tags are constants and a node has one chain id; the bound
 keeps a process that meets many chains (tests, tools) from growing it."""
 _MAX_SIGNED_HEADS = 1024
+
+
+def _subgroup_check_is_sound() -> bool:
+    """libsodium before its December 2025 fix (CVE-2025-69277; PyNaCl 1.6.2 bundles
+    it) took ``B + T2``, a point with torsion, as of prime order. Nodes on builds
+    before and after would disagree on ``ed25519_key_problem``, a consensus rule."""
+    base = crypto_scalarmult_ed25519_base_noclamp((1).to_bytes(32, "little"))
+    order_two = (2**255 - 20).to_bytes(32, "little")  # (0, -1)
+    return not crypto_core_ed25519_is_valid_point(crypto_core_ed25519_add(base, order_two))
+
+
+if not _subgroup_check_is_sound():
+    raise RuntimeError(
+        "this libsodium takes points with torsion for keys (CVE-2025-69277): "
+        "validators would split on registrations; install PyNaCl 1.6.2 or later"
+    )
 
 
 def ed25519_key_problem(public_key: bytes) -> str | None:

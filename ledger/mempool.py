@@ -108,7 +108,12 @@ class PendingTxs:
         return len(self._tx_ids)
 
     def precheck(
-        self, dtx: DecodedTx, *, duplicates_checked: bool = False, defer_excess: bool = False
+        self,
+        dtx: DecodedTx,
+        *,
+        duplicates_checked: bool = False,
+        defer_excess: bool = False,
+        signature_ok: bool | None = None,
     ) -> CheckedTx:
         """Phase 1: every check but the range proof. Raises ``TxRejected``; writes nothing.
 
@@ -116,11 +121,18 @@ class PendingTxs:
         committed (the node's mempool does, before its capacity checks), so the
         tx index is not read a second time for it. ``defer_excess``: the stateful
         balance proofs are not checked but returned (``CheckedTx.excess_checks``)
-        for the caller to verify in a batch with other txs'."""
+        for the caller to verify in a batch with other txs'. ``signature_ok``: the
+        sender signature's verdict under ``ledger.signature_rule``, found by the
+        caller in a batch (None: checked here)."""
         if not duplicates_checked:
             self._check_unseen(dtx.tx_id)
         genesis = self._genesis
-        check_stateless(dtx, genesis.chain_id, max_tx_bytes=genesis.params.max_tx_bytes)
+        check_stateless(
+            dtx,
+            genesis.chain_id,
+            max_tx_bytes=genesis.params.max_tx_bytes,
+            signature_ok=signature_ok,
+        )
         if not defer_excess:
             return self._stateful(dtx)
         try:

@@ -378,9 +378,14 @@ def check_proof_of_possession(body: RegisterAccountBody, chain_id: bytes) -> boo
     )
 
 
-def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> None:
+def check_stateless(
+    dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int, signature_ok: bool | None = None
+) -> None:
     """Checks that need only the tx: size, structure, points, memo keys, signatures
     (the sender's, a registration's proof of possession, approvals), issue balance.
+    ``signature_ok``: the sender signature's verdict, when the caller checked it
+    with others in a batch (``node.mempool.Mempool.check_ahead``); it decides
+    nothing else, so the reason a tx is refused stays the same.
 
     Does not verify the range proof (see ``range_statement``): blocks verify them
     in one batch.
@@ -418,7 +423,9 @@ def check_stateless(dtx: DecodedTx, chain_id: bytes, *, max_tx_bytes: int) -> No
         from ledger.loans import check_loan_structure  # noqa: PLC0415 (loans import this module)
 
         check_loan_structure(body)
-    if not verify_signature(dtx.signer, tx.kind, chain_id, tx.body, tx.signature):
+    if signature_ok is None:
+        signature_ok = verify_signature(dtx.signer, tx.kind, chain_id, tx.body, tx.signature)
+    if not signature_ok:
         raise TxRejected(Reason.BAD_SIGNATURE, "sender signature")
     if isinstance(body, LoanOriginateBody):
         from ledger.loans import check_consent  # noqa: PLC0415 (loans import this module)

@@ -2,29 +2,32 @@
 
 The rule, for a signature ``R || s`` by key ``A`` on message ``M``:
 
-1. ``A`` is a canonical encoding of a point of prime order ℓ (the check
-   ``identity.ed25519_key_problem`` makes; every registered key passed it);
+1. ``A`` and ``R`` are canonical encodings (``y < p``) of curve points, neither
+   of small order;
 2. ``s < ℓ``;
-3. ``R`` is a canonical encoding (``y < p``) of a curve point not of small
-   order;
-4. ``[8](s·B − k·A − R) = O`` with ``k = SHA-512(R || A || M) mod ℓ``.
+3. ``[8](s·B − k·A − R) = O`` with ``k = SHA-512(R || A || M) mod ℓ``.
 
-This is libsodium's ``crypto_sign_verify_detached`` (``crypto_sign_open``) but for line 4, where
-libsodium asks ``s·B − k·A = R`` exactly. Every signature libsodium accepts
-satisfies the rule; the rule also accepts an ``R`` moved by a point of order
-dividing 8, which only the key's holder can make (``k`` hashes ``R``'s bytes,
-so a third party who adds torsion to ``R`` changes ``k`` and breaks the
-equation). Such a signature gains its maker nothing: the tx id does not
-cover the signature, and the holder can sign the same tx many ways anyway.
+Lines 1 and 2 are the checks libsodium's ``crypto_sign_verify_detached``
+(``crypto_sign_open``) makes. Line 3 replaces its ``s·B − k·A = R``, which
+implies it, so every signature libsodium accepts passes the rule, whatever the
+key: chains made before the change replay unchanged. The rule also accepts
+signatures where ``R`` (or ``A``) carries a component of order dividing 8.
+Only the key's holder can make one (``k`` hashes ``R``'s bytes, so a third
+party who adds torsion to ``R`` changes ``k`` and breaks the equation), and it
+gains nothing: the tx id does not cover the signature, and the holder can sign
+the same tx many ways anyway. The rule does not ask ``A`` to be of prime order.
+That check needs a scalar multiplication, and libsodium's own
+(``crypto_core_ed25519_is_valid_point``) accepted some points with torsion
+before its fix of December 2025 (CVE-2025-69277; PyNaCl 1.6.2 bundles the fix),
+so nodes with different libsodium builds would have split on it.
 
 Why the change: the cofactored equation is linear, so a batch of n
 signatures is checked by one multiscalar multiplication with random 128-bit
-weights (``privacy/msm/veil_ed25519.c``), about 3.5 times cheaper a signature
-than libsodium's check one at a time (docs/performance.md, "Signatures in
-batches"). With libsodium's exact equation a batch cannot be sound: a
-torsion component survives a random weight with probability 1/8, so nodes
-would disagree. Every node, and every path (batch, single, with or without
-the native module), applies this one rule.
+weights (``privacy/msm/veil_ed25519.c``). With libsodium's exact equation a
+batch cannot be sound: a torsion component survives a random weight with
+probability 1/8, so nodes would disagree. Every node, and every path (batch,
+single, with or without the native module), applies this one rule
+(docs/privacy.md, "Signatures checked in batches").
 
 ``cofactored_reference`` is the executable spec, in libsodium's group
 operations; the native code is checked against it
@@ -36,14 +39,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Final
 
 from nacl.bindings import (
     crypto_core_ed25519_add,
-    crypto_core_ed25519_is_valid_point,
     crypto_core_ed25519_sub,
     crypto_scalarmult_ed25519_base_noclamp,
     crypto_scalarmult_ed25519_noclamp,
@@ -65,33 +65,36 @@ def _canonical_y(encoding: bytes) -> bool:
     return int.from_bytes(encoding, "little") & ((1 << 255) - 1) < FIELD_P
 
 
-def _times_eight(point: bytes) -> bytes:
-    for _ in range(3):
-        point = crypto_core_ed25519_add(point, point)
+def _times_eight(point: bytes) -> bytes | None:
+    """``[8]P``, or None if ``point`` is not on the curve."""
+    try:
+        for _ in range(3):
+            point = crypto_core_ed25519_add(point, point)
+    except NaclRuntimeError:
+        return None
     return point
 
 
 def cofactored_reference(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """The rule in the module docstring, step by step (the spec; slow)."""
+    """The rule in the module docstring, step by step (the spec; slow).
+
+    Line 3 is computed as ``(8s)·B − k·[8]A − [8]R = O``: ``[8]A`` and ``[8]R``
+    are of prime order, where libsodium's scalar multiplications are defined."""
     if len(public_key) != 32 or len(signature) != 64:
-        return False
-    if not crypto_core_ed25519_is_valid_point(public_key):
         return False
     r, s_bytes = signature[:32], signature[32:]
     s = int.from_bytes(s_bytes, "little")
-    if s >= ELL or not _canonical_y(r):
+    if s >= ELL or not _canonical_y(public_key) or not _canonical_y(r):
         return False
-    try:
-        if _times_eight(r) == IDENTITY:  # raises if R is not on the curve
-            return False
-    except NaclRuntimeError:
-        return False
+    a8, r8 = _times_eight(public_key), _times_eight(r)
+    if a8 is None or r8 is None or IDENTITY in (a8, r8):
+        return False  # off the curve, or of small order
     k = int.from_bytes(hashlib.sha512(r + public_key + message).digest(), "little") % ELL
+    s8 = 8 * s % ELL
     # libsodium refuses a zero scalar (its product would be the identity).
-    s_b = crypto_scalarmult_ed25519_base_noclamp(s_bytes) if s else IDENTITY
-    k_a = crypto_scalarmult_ed25519_noclamp(k.to_bytes(32, "little"), public_key) if k else IDENTITY
-    difference = crypto_core_ed25519_sub(crypto_core_ed25519_sub(s_b, k_a), r)
-    return _times_eight(difference) == IDENTITY
+    s8_b = crypto_scalarmult_ed25519_base_noclamp(s8.to_bytes(32, "little")) if s8 else IDENTITY
+    k_a8 = crypto_scalarmult_ed25519_noclamp(k.to_bytes(32, "little"), a8) if k else IDENTITY
+    return crypto_core_ed25519_sub(crypto_core_ed25519_sub(s8_b, k_a8), r8) == IDENTITY
 
 
 def _load_native() -> Any | None:
@@ -111,28 +114,22 @@ NATIVE_BATCH: Final = _NATIVE is not None
 _SIG_VALID: Final = 0  # VEIL_SIG_VALID in veil_ed25519.h
 """Whether batches run in C; without it they are checked one at a time."""
 
-_valid_keys: dict[bytes, bool] = {}
-_MAX_VALID_KEYS: Final = 65_536
 
-
-def key_is_valid(public_key: bytes) -> bool:
-    """Rule 1, remembered per key: a node meets the same few thousand keys again
-    and again, and libsodium's subgroup check costs a scalar multiplication."""
-    known = _valid_keys.get(public_key)
-    if known is None:
-        known = len(public_key) == 32 and bool(crypto_core_ed25519_is_valid_point(public_key))
-        if len(_valid_keys) >= _MAX_VALID_KEYS:
-            _valid_keys.clear()
-        _valid_keys[public_key] = known
-    return known
+def _check_lengths(triples: Sequence[Triple]) -> None:
+    """What the C reads: a 32-byte key and a 64-byte signature each."""
+    for key, _, signature in triples:
+        if len(key) != 32 or len(signature) != 64:
+            raise ValueError("a key is 32 bytes and a signature 64")
 
 
 def _native_batch(triples: Sequence[Triple], weights: bytes) -> tuple[int, int]:
-    """The C check of ``triples`` (keys already valid): (status, bad index or -1)."""
+    """The C check of ``triples`` as one sum: (status, first malformed index or -1)."""
     if _NATIVE is None:
         raise RuntimeError("the native signature batch is not built")
+    _check_lengths(triples)
+    if len(weights) != WEIGHT_BYTES * len(triples):
+        raise ValueError(f"{WEIGHT_BYTES} bytes of weight a signature")
     ffi, lib = _NATIVE.ffi, _NATIVE.lib
-    messages = b"".join(message for _, message, _ in triples)
     ends = []
     end = 0
     for _, message, _ in triples:
@@ -142,7 +139,7 @@ def _native_batch(triples: Sequence[Triple], weights: bytes) -> tuple[int, int]:
     status = lib.veil_ed25519_verify_batch(
         b"".join(signature for _, _, signature in triples),
         b"".join(key for key, _, _ in triples),
-        messages,
+        b"".join(message for _, message, _ in triples),
         ffi.new("size_t[]", ends),
         len(triples),
         weights,
@@ -153,52 +150,40 @@ def _native_batch(triples: Sequence[Triple], weights: bytes) -> tuple[int, int]:
     return status, (-1 if bad[0] == ffi.cast("size_t", -1) else int(bad[0]))
 
 
-MIN_BATCH: Final = 8
-"""Fewer signatures are checked one by one: the sum's fixed costs (B's term, the
-points' re-encoding) make a batch of 4 cost 1.25 times libsodium a signature, of
-6 as much, of 8 0.8 times (``python -m benchmarks.signatures``)."""
-
-_checked_ahead: OrderedDict[Triple, None] = OrderedDict()
-_checked_ahead_lock = threading.Lock()
-MAX_CHECKED_AHEAD: Final = 8_192
-"""Triples a batch accepted, for ``verify`` to find. An entry is used within the
-same event-loop turn as a rule, so the bound only drops leftovers (txs a busy
-mempool refused before their signature was asked for)."""
-
-
-def check_ahead(triples: Sequence[Triple]) -> int:
-    """Check ``triples`` as one batch and remember those that pass, so that
-    ``verify`` answers each at once, once. Returns how many passed."""
-    answers = verify_batch(triples)
-    with _checked_ahead_lock:
-        for triple, ok in zip(triples, answers, strict=True):
-            if ok:
-                _checked_ahead[triple] = None
-        while len(_checked_ahead) > MAX_CHECKED_AHEAD:
-            _checked_ahead.popitem(last=False)
-    return sum(answers)
-
-
 def _native_one(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """The C check of one triple (key already valid), without weights."""
+    """The C check of one triple, without weights."""
     if _NATIVE is None:
         raise RuntimeError("the native signature check is not built")
+    _check_lengths([(public_key, message, signature)])
     status = _NATIVE.lib.veil_ed25519_verify_one(signature, public_key, message, len(message))
     return bool(status == _SIG_VALID)
 
 
+MIN_BATCH: Final = 16
+"""Fewer signatures are checked one by one. The sum has fixed costs (B's term,
+re-encoding the points) and a term per distinct key: at 8 a batch cost 0.95
+times libsodium a signature with 4 keys and 1.37 times with a key each, at 16
+0.63 and 0.92 times (``python -m benchmarks.signatures --keys 4|256``)."""
+
+
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """One signature under the rule. A triple ``check_ahead`` accepted is taken
-    (and forgotten). Else the C check (60 µs here, libsodium's 67), or without
-    it libsodium first, which honest signatures pass (what it accepts, the rule
-    does), and the spec for what libsodium refuses."""
-    with _checked_ahead_lock:
-        if _checked_ahead.pop((public_key, message, signature), 0) is None:
-            return True
-    if len(signature) != 64 or not key_is_valid(public_key):
+    """One signature under the rule: the C check (as fast as libsodium's), or
+    without it libsodium's answer where it accepts and the spec's where it refuses.
+    libsodium is trusted only after the checks of lines 1 and 2 it is known to
+    make anyway (1.0.16 and later, as PyNaCl 1.6.2 bundles), made here too so an
+    older or a compatibility build cannot accept more."""
+    if len(public_key) != 32 or len(signature) != 64:
         return False
     if _NATIVE is not None:
         return _native_one(public_key, message, signature)
+    r = signature[:32]
+    if (
+        int.from_bytes(signature[32:], "little") >= ELL
+        or not _canonical_y(public_key)
+        or not _canonical_y(r)
+        or _times_eight(r) in (None, IDENTITY)
+    ):
+        return False
     try:
         crypto_sign_open(signature + message, public_key)
         return True
@@ -209,20 +194,16 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
 def verify_batch(triples: Sequence[Triple]) -> list[bool]:
     """Each triple's answer under the rule, checked together where possible.
 
-    In C, with fresh random weights (a byzantine signer cannot aim at them):
-    one failure sends every triple to ``verify`` alone, so a batch with a bad
-    signature costs its batch check more than checking one by one."""
-    answers = [len(signature) == 64 and key_is_valid(key) for key, _, signature in triples]
-    if _NATIVE is None or len(triples) < MIN_BATCH:
-        return [ok and verify(*triple) for ok, triple in zip(answers, triples, strict=True)]
+    In C, with fresh random weights (a byzantine signer cannot aim at them).
+    Any failure sends every triple to ``verify`` alone: a batch holding a
+    forgery costs its sum more than checking one by one (about 1.4 times)."""
+    answers = [len(key) == 32 and len(signature) == 64 for key, _, signature in triples]
     todo = [i for i, ok in enumerate(answers) if ok]
-    if len(todo) >= MIN_BATCH:
+    if _NATIVE is not None and len(todo) >= MIN_BATCH:
         batch = [triples[i] for i in todo]
         status, _ = _native_batch(batch, os.urandom(WEIGHT_BYTES * len(batch)))
         if status == _SIG_VALID:
             return answers
-    # A bad signature (or encoding) in the batch: find it one by one. Retrying
-    # the rest in C could cost a decode per signature per culprit.
     for i in todo:
         answers[i] = verify(*triples[i])
     return answers

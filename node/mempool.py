@@ -121,8 +121,11 @@ made cost more p99 than the wait saved (docs/performance.md, "Busy answers that
 name the exact wait"): a busy answer is backpressure."""
 
 MAX_DECODED_AHEAD = 4_096
-"""Decoded txs ``check_ahead`` keeps for ``admit`` at most (a gossip chunk or a
-client batch is at most 256, used in the same turn; leftovers are refused txs)."""
+MAX_DECODED_AHEAD_BYTES = 16 << 20
+"""What ``check_ahead`` keeps for ``admit`` at most, in txs and in their bytes. A
+gossip chunk is admitted in the same turn; a client batch's txs a few turns
+later, each by its own task. Leftovers (a node stopping, gossip refused by its
+hash) are pushed out oldest first."""
 
 MAX_TRACKED_ACCOUNTS = 100_000
 """Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
@@ -249,8 +252,10 @@ class Mempool:
         """tx id -> (its origin, its size), for every held tx."""
         self._held_by_origin: Counter[bytes] = Counter()
         self._bytes_by_origin: Counter[bytes] = Counter()
-        self._decoded_ahead: OrderedDict[bytes, DecodedTx] = OrderedDict()
-        """tx bytes -> decoded, from ``check_ahead`` until ``admit`` takes it."""
+        self._decoded_ahead: OrderedDict[bytes, tuple[DecodedTx, bool]] = OrderedDict()
+        """tx bytes -> (decoded, its sender signature's verdict), from ``check_ahead``
+        until ``admit`` takes it."""
+        self._decoded_ahead_bytes = 0
 
     # --- views -------------------------------------------------------------------
 
@@ -279,16 +284,34 @@ class Mempool:
 
     # --- admission ---------------------------------------------------------------
 
-    def check_ahead(self, txs: Sequence[bytes]) -> int:
+    def check_ahead(
+        self,
+        txs: Sequence[bytes],
+        now_ms: int,
+        *,
+        from_client: bool = True,
+        peer: int | None = None,
+    ) -> int:
         """Decode a group of txs about to be admitted one by one, and check the
         signatures of the new ones as one batch (``ledger.signature_rule``): a
         third of a libsodium check each. ``admit`` then takes the decoded tx and
-        the signature's answer instead of doing either again. Txs that do not
-        decode, or that this node holds, are left to ``admit``, and so are the
-        signatures of a group too small to batch. Returns how many it found."""
+        the signature's verdict, good or bad, instead of finding either again.
+
+        Only txs ``admit`` would check: not when the mempool is full or the
+        gossiping peer over its share, and not a tx that does not decode, that is
+        held or committed, or whose client account is still told to wait. A group
+        too small to batch is left to ``admit`` whole. Returns how many
+        signatures it checked."""
+        limits = self.limits
+        if len(self._entries) + len(self._in_admission) >= limits.max_txs:
+            return 0
+        if not from_client and self._held_by_origin[peer_origin(peer)] >= max(
+            1, limits.max_txs // self._shares
+        ):
+            return 0
         params = self._genesis.params
         chain_id = self._genesis.chain_id
-        triples: list[signature_rule.Triple] = []
+        found: list[tuple[bytes, DecodedTx, signature_rule.Triple]] = []
         for tx_bytes in txs:
             try:
                 dtx = decode_tx(tx_bytes, chain_id, max_tx_bytes=params.max_tx_bytes)
@@ -297,18 +320,36 @@ class Mempool:
             tx_id = dtx.tx_id
             if tx_id in self._entries or tx_id in self._in_admission:
                 continue
-            self._decoded_ahead[tx_bytes] = dtx
+            if from_client and self._refused_until.get(dtx.signer, (0, ""))[0] > now_ms:
+                continue
+            if self._state.tx_location(tx_id) is not None:
+                continue
             tx = dtx.tx
             try:
                 message = signing_bytes(tx.kind, chain_id, tx.body)
             except ValueError:
                 continue  # a kind that is no domain tag: check_stateless says so
-            triples.append((dtx.signer, message, tx.signature))
-        while len(self._decoded_ahead) > MAX_DECODED_AHEAD:
-            self._decoded_ahead.popitem(last=False)
-        if len(triples) >= signature_rule.MIN_BATCH:
-            signature_rule.check_ahead(triples)
-        return len(triples)
+            found.append((tx_bytes, dtx, (dtx.signer, message, tx.signature)))
+        if len(found) < signature_rule.MIN_BATCH:
+            return 0
+        verdicts = signature_rule.verify_batch([triple for _, _, triple in found])
+        for (tx_bytes, dtx, _), verdict in zip(found, verdicts, strict=True):
+            self._forget_ahead(tx_bytes)
+            self._decoded_ahead[tx_bytes] = (dtx, verdict)
+            self._decoded_ahead_bytes += len(tx_bytes)
+        while (
+            len(self._decoded_ahead) > MAX_DECODED_AHEAD
+            or self._decoded_ahead_bytes > MAX_DECODED_AHEAD_BYTES
+        ):
+            self._forget_ahead(next(iter(self._decoded_ahead)))
+        return len(found)
+
+    def _forget_ahead(self, tx_bytes: bytes) -> tuple[DecodedTx, bool] | None:
+        """What ``check_ahead`` left for ``tx_bytes``, taken out."""
+        ahead = self._decoded_ahead.pop(tx_bytes, None)
+        if ahead is not None:
+            self._decoded_ahead_bytes -= len(tx_bytes)
+        return ahead
 
     def admit(
         self, tx_bytes: bytes, now_ms: int, *, from_client: bool = True, peer: int | None = None
@@ -317,8 +358,11 @@ class Mempool:
         ``from_client=False``: gossip from validator ``peer``, held to the hard
         bounds and to that peer's share of them."""
         params = self._genesis.params
-        dtx = self._decoded_ahead.pop(tx_bytes, None)
-        if dtx is None:
+        ahead = self._forget_ahead(tx_bytes)
+        if ahead is not None:
+            dtx, signature_ok = ahead
+        else:
+            signature_ok = None
             try:
                 dtx = decode_tx(tx_bytes, self._genesis.chain_id, max_tx_bytes=params.max_tx_bytes)
             except TxRejected as exc:
@@ -351,7 +395,9 @@ class Mempool:
                 return self._hold(dtx.signer, Busy(BUSY_RATE_LIMITED, wait_ms), now_ms)
         try:
             # Step 2 looked the id up already: one tx-index read per admission.
-            checked = self._pending.precheck(dtx, duplicates_checked=True, defer_excess=True)
+            checked = self._pending.precheck(
+                dtx, duplicates_checked=True, defer_excess=True, signature_ok=signature_ok
+            )
         except TxRejected as exc:
             return Rejected(tx_id, exc.reason.value, exc.detail)
         if from_client:

@@ -86,8 +86,8 @@ class NodeMetrics:
         )
         self.signature_batch_size = histogram(
             "signature_batch_size",
-            "New txs' signatures per gossip chunk or client batch, checked together"
-            " when eight or more (docs/privacy.md, signatures in batches).",
+            "Signatures checked as one batch, from a gossip chunk or a client batch"
+            " (docs/privacy.md, signatures in batches).",
             BATCH_SIZE_BUCKETS_TXS,
         )
         self.proof_verification_seconds = histogram(

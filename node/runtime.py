@@ -525,18 +525,28 @@ class NodeRuntime:
         self._events.put_nowait(MessageReceived(sender, message))
 
     def on_peer_txs(self, sender: int, txs: Sequence[bytes]) -> None:
-        """A chunk of a peer's tx frame: their signatures checked as one batch
-        (``Mempool.check_ahead``), then each as ``on_peer_tx``."""
+        """A chunk of a peer's tx frame: as ``on_peer_tx`` each, with the
+        signatures of those not refused before checked as one batch first
+        (``Mempool.check_ahead``)."""
         if self.stopped:
             return
-        self._metrics.signature_batch_size.observe(self.mempool.check_ahead(txs))
-        for tx_bytes in txs:
-            self.on_peer_tx(sender, tx_bytes)
+        digests = [hashlib.sha256(tx_bytes).digest() for tx_bytes in txs]
+        refused = self._refused_gossip
+        fresh = [tx for tx, digest in zip(txs, digests, strict=True) if digest not in refused]
+        self._observe_signature_batch(
+            self.mempool.check_ahead(fresh, self._wall_clock_ms(), from_client=False, peer=sender)
+        )
+        for tx_bytes, digest in zip(txs, digests, strict=True):
+            self._on_peer_tx(sender, tx_bytes, digest)
 
     def check_ahead(self, txs: Sequence[bytes]) -> None:
-        """A client batch about to be submitted tx by tx: as ``on_peer_txs``."""
+        """A client batch about to be submitted tx by tx: its signatures in one batch."""
         if not self.stopped:
-            self._metrics.signature_batch_size.observe(self.mempool.check_ahead(txs))
+            self._observe_signature_batch(self.mempool.check_ahead(txs, self._wall_clock_ms()))
+
+    def _observe_signature_batch(self, checked: int) -> None:
+        if checked:
+            self._metrics.signature_batch_size.observe(checked)
 
     def on_peer_tx(self, sender: int, tx_bytes: bytes) -> None:
         """A tx another validator gossiped: admitted here too, not gossiped again.
@@ -544,9 +554,12 @@ class NodeRuntime:
         Admitted before this returns unless its range proof is wanted: a task per
         gossiped tx (every tx reaches every node this way) cost more than an
         attest's admission itself. A proof's wait is a callback on its future."""
+        if not self.stopped:
+            self._on_peer_tx(sender, tx_bytes, hashlib.sha256(tx_bytes).digest())
+
+    def _on_peer_tx(self, sender: int, tx_bytes: bytes, digest: bytes) -> None:
         if self.stopped:
             return
-        digest = hashlib.sha256(tx_bytes).digest()
         if digest in self._refused_gossip:
             # Refused before for its bytes alone: checking again, a range proof in
             # the pool, would give the same answer.

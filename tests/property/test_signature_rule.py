@@ -37,7 +37,6 @@ from ledger.signature_rule import (
     IDENTITY,
     Triple,
     cofactored_reference,
-    key_is_valid,
     verify,
     verify_batch,
 )
@@ -427,15 +426,25 @@ def test_native_refuses_malformed_r_or_s(triple: Triple) -> None:
 
 
 def _key_cases() -> list[Triple]:
-    """Keys the rule refuses, each with a signature the cofactored equation takes."""
+    """Keys the rule refuses (small order, or a non-canonical encoding of one),
+    each with a signature the cofactored equation takes."""
     cases = []
     for key in TORSION + NONCANONICAL_SMALL:
         # A of small order: s = r makes s·B − k·A − R = −k·A, torsion.
         nonce = SECRETS[1]
         r = times_base(nonce)
         cases.append((key, b"small key", r + scalar(nonce)))
+    return cases
+
+
+KEY_CASES = _key_cases()
+
+
+def _mixed_key_cases() -> list[Triple]:
+    """A = a·B + T for each torsion point T: keys of large order, not prime order,
+    with their holder's signature."""
+    cases = []
     for t in NONZERO_TORSION:
-        # A = a·B + T, not of prime order.
         key = crypto_core_ed25519_add(times_base(SECRETS[2]), t)
         r = times_base(SECRETS[3])
         k = challenge(r, key, b"mixed key")
@@ -443,31 +452,48 @@ def _key_cases() -> list[Triple]:
     return cases
 
 
-KEY_CASES = _key_cases()
+MIXED_KEY_CASES = _mixed_key_cases()
 
 
 def test_bad_keys_would_otherwise_pass() -> None:
-    for triple in KEY_CASES:
+    for triple in KEY_CASES + MIXED_KEY_CASES:
         assert equation_holds_mod_torsion(*triple)
 
 
 @pytest.mark.parametrize("triple", KEY_CASES)
-def test_keys_not_of_prime_order_or_not_canonical_are_refused(triple: Triple) -> None:
-    assert not key_is_valid(triple[0])
+def test_keys_of_small_order_or_not_canonical_are_refused(triple: Triple) -> None:
     _refused_by_every_path(triple)
+
+
+@pytest.mark.parametrize("triple", MIXED_KEY_CASES)
+def test_a_key_with_torsion_is_a_key_like_any_other(triple: Triple) -> None:
+    """The rule asks no subgroup check of A: libsodium's own accepted some points
+    with torsion before CVE-2025-69277's fix, so nodes on different builds would
+    split; the cofactored equation makes the torsion harmless."""
+    assert cofactored_reference(*triple)
+    assert verify(*triple)
+    assert verify_batch([triple]) == [True]
+
+
+@native
+@pytest.mark.parametrize("triple", MIXED_KEY_CASES)
+def test_native_takes_a_key_with_torsion(triple: Triple) -> None:
+    assert signature_rule._native_one(*triple)
+    assert native_single(triple)
+    honest = _honest(b"\x07" * 32, b"neighbour")
+    assert native_batch_status([honest, triple] * 4) == SIG_VALID
 
 
 @pytest.mark.parametrize("key", NONCANONICAL_LARGE)
 def test_noncanonical_keys_of_large_order_are_refused(key: bytes) -> None:
     triple = (key, b"m", times_base(SECRETS[0]) + scalar(SECRETS[1]))
-    assert not key_is_valid(key)
     _refused_by_every_path(triple)
 
 
-def test_a_mixed_order_key_libsodium_takes_is_still_refused() -> None:
+def test_a_mixed_order_key_libsodium_takes_the_rule_takes() -> None:
     """libsodium checks A against the small-order list only: with A = a·B + T8 and
-    8 | k its exact equation holds. ``verify`` asks libsodium first, so the key check
-    must come before it."""
+    8 | k its exact equation holds, so chains signed before the cofactored rule
+    hold such signatures, and the rule must take them to replay those chains."""
     secret, nonce = SECRETS[0], SECRETS[1]
     key = crypto_core_ed25519_add(times_base(secret), ORDER_8)
     r = times_base(nonce)
@@ -480,7 +506,9 @@ def test_a_mixed_order_key_libsodium_takes_is_still_refused() -> None:
         counter += 1
     triple = (key, message, r + response(nonce, k, secret))
     assert libsodium_accepts(*triple)
-    _refused_by_every_path(triple)
+    assert cofactored_reference(*triple)
+    assert verify(*triple)
+    assert verify_batch([triple]) == [True]
 
 
 @pytest.mark.parametrize(
@@ -579,8 +607,8 @@ def test_verify_batch_and_verify_equal_the_spec(triples: list[Triple]) -> None:
     assert verify_batch(triples) == expected
     assert [verify(*t) for t in triples] == expected
     for triple, ok in zip(triples, expected, strict=True):
-        if libsodium_accepts(*triple) and key_is_valid(triple[0]):
-            assert ok  # the rule takes all libsodium takes (registered keys are checked)
+        if libsodium_accepts(*triple):
+            assert ok  # the rule takes all libsodium takes, whatever the key
 
 
 @settings(max_examples=100, deadline=None)
@@ -605,7 +633,7 @@ def test_without_the_native_module_verify_and_batches_equal_the_spec(
 @given(triples=mixtures)
 def test_native_the_one_check_equals_the_spec(triples: list[Triple]) -> None:
     """``veil_ed25519_verify_one`` (libdecaf's tables for its base, no weights)."""
-    checked = [t for t in triples if len(t[2]) == 64 and key_is_valid(t[0])]
+    checked = [t for t in triples if len(t[0]) == 32 and len(t[2]) == 64]
     assert [signature_rule._native_one(*t) for t in checked] == [
         cofactored_reference(*t) for t in checked
     ]
@@ -615,10 +643,10 @@ def test_native_the_one_check_equals_the_spec(triples: list[Triple]) -> None:
 @settings(max_examples=200, deadline=None)
 @given(triples=mixtures)
 def test_native_single_and_batch_equal_the_spec(triples: list[Triple]) -> None:
-    """Only triples whose key passed ``key_is_valid`` reach the C (``verify_batch``
-    filters first), so only those are compared; the batch check itself, not the
-    one-by-one fallback, must be valid exactly when every signature is."""
-    checked = [t for t in triples if len(t[2]) == 64 and key_is_valid(t[0])]
+    """The C reads 32-byte keys and 64-byte signatures only (``verify_batch``
+    filters the rest); the batch check itself, not the one-by-one fallback, must
+    be valid exactly when every signature is."""
+    checked = [t for t in triples if len(t[0]) == 32 and len(t[2]) == 64]
     expected = [cofactored_reference(*t) for t in checked]
     assert [native_single(t) for t in checked] == expected
     if checked:

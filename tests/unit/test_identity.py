@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger import identity
 from ledger.codec import EncodeError, encode_value
 from ledger.identity import (
     KeyFileError,
@@ -234,3 +235,13 @@ def test_ed25519_key_problem_accepts_real_keys_and_refuses_unsignable_ones() -> 
     off_curve = b"\x02" + bytes(31)  # y = 2: (y² − 1)/(d·y² + 1) is no square mod p
     for key in (bytes(32), order_4, identity_point, off_curve, b"\xff" * 32):
         assert ed25519_key_problem(key) is not None, key.hex()
+
+
+def test_a_libsodium_that_takes_torsion_points_for_keys_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CVE-2025-69277: libsodium before its fix took B + T2 as of prime order. The
+    import-time check tells this build from one with the fix."""
+    assert identity._subgroup_check_is_sound()
+    monkeypatch.setattr(identity, "crypto_core_ed25519_is_valid_point", lambda point: True)
+    assert not identity._subgroup_check_is_sound()

@@ -597,15 +597,16 @@ def _forged(built: BuiltTx) -> bytes:
 
 
 @pytest.mark.skipif(not signature_rule.NATIVE_BATCH, reason="the native batch is not built")
-def test_a_chunk_checked_ahead_admits_as_one_by_one_and_a_forgery_costs_the_batch_once(
+def test_a_chunk_checked_ahead_admits_as_one_by_one_and_a_forgery_is_checked_once_more(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``check_ahead`` only saves work: the same outcomes, in order, as admitting
-    each tx alone, and nothing decoded or accepted ahead is left behind. A
-    forgery fails the batch, so each is checked alone, once."""
+    each tx alone, and nothing left behind. A forgery fails the batch, so each
+    signature is checked alone once; ``admit`` takes every verdict as found."""
     world = World()
-    chunk = [_attest(world, n).encode() for n in range(1, 9)]
-    chunk.insert(3, _forged(_attest(world, 9)))
+    goods = signature_rule.MIN_BATCH
+    chunk = [_attest(world, n).encode() for n in range(1, goods + 1)]
+    chunk.insert(3, _forged(_attest(world, goods + 1)))
     chunk.append(b"\x93junk")
     alone = _mempool(world, world.new_store())
     expected = [alone.admit(tx_bytes, 0, from_client=False, peer=1) for tx_bytes in chunk]
@@ -613,16 +614,14 @@ def test_a_chunk_checked_ahead_admits_as_one_by_one_and_a_forgery_costs_the_batc
     batches = _count_calls(monkeypatch, signature_rule, "_native_batch")
     singles = _count_calls(monkeypatch, signature_rule, "_native_one")
     ahead = _mempool(world, world.new_store())
-    ahead.check_ahead(chunk)
+    assert ahead.check_ahead(chunk, 0, from_client=False, peer=1) == goods + 1
     outcomes = [ahead.admit(tx_bytes, 0, from_client=False, peer=1) for tx_bytes in chunk]
     assert outcomes == expected
-    assert [type(o) for o in outcomes].count(Accepted) == 8
+    assert [type(o) for o in outcomes].count(Accepted) == goods
     rejected = outcomes[3]
     assert isinstance(rejected, Rejected) and rejected.reason_code == "BAD_SIGNATURE"
-    # The batch failed on the forgery, so the nine were checked alone; at
-    # admission only the forgery is checked again, the good ones are taken as checked.
-    assert batches[0] == 1 and singles[0] == 9 + 1
-    assert not ahead._decoded_ahead and not signature_rule._checked_ahead
+    assert batches[0] == 1 and singles[0] == goods + 1
+    assert not ahead._decoded_ahead and ahead._decoded_ahead_bytes == 0
 
 
 @pytest.mark.skipif(not signature_rule.NATIVE_BATCH, reason="the native batch is not built")
@@ -630,31 +629,61 @@ def test_a_good_chunk_costs_one_batch_and_no_single_check(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = World()
-    chunk = [_attest(world, n).encode() for n in range(1, 17)]
+    chunk = [_attest(world, n).encode() for n in range(1, signature_rule.MIN_BATCH + 1)]
     batches = _count_calls(monkeypatch, signature_rule, "_native_batch")
     singles = _count_calls(monkeypatch, signature_rule, "_native_one")
     mempool = _mempool(world, world.new_store())
-    mempool.check_ahead(chunk)
+    assert mempool.check_ahead(chunk, 0, from_client=False, peer=1) == len(chunk)
     outcomes = [mempool.admit(tx, 0, from_client=False, peer=1) for tx in chunk]
     assert all(isinstance(outcome, Accepted) for outcome in outcomes)
     assert batches[0] == 1 and singles[0] == 0
-    assert not mempool._decoded_ahead and not signature_rule._checked_ahead
+    assert not mempool._decoded_ahead
 
 
-def test_what_check_ahead_keeps_for_txs_never_admitted_is_bounded() -> None:
-    """A busy mempool may refuse a tx before asking for its signature: what was
-    decoded and checked for it stays until pushed out, oldest first."""
+def test_check_ahead_spends_nothing_on_txs_admit_would_refuse_unchecked() -> None:
+    """A signature is worth checking ahead only if ``admit`` would ask for it: not
+    for a full mempool, a peer over its share, a held or committed tx, or a client
+    account still told to wait; nor for a group too small to batch."""
     world = World()
+    chunk = [_attest(world, n).encode() for n in range(1, signature_rule.MIN_BATCH + 2)]
+    full = _mempool(world, world.new_store(), max_txs=1)
+    assert isinstance(full.admit(_attest_by(world, world.bank_a, 1).encode(), 0), Accepted)
+    assert full.check_ahead(chunk, 0) == 0 and not full._decoded_ahead
+
     mempool = _mempool(world, world.new_store())
-    limit = node_mempool.MAX_DECODED_AHEAD
-    txs = [_attest(world, n).encode() for n in range(1, 41)]
+    assert isinstance(mempool.admit(chunk[0], 0, from_client=False, peer=1), Accepted)
+    assert mempool.check_ahead(chunk, 0, from_client=False, peer=1) == len(chunk) - 1
+    too_few = chunk[1 : signature_rule.MIN_BATCH]
+    assert mempool.check_ahead(too_few, 0, from_client=False, peer=2) == 0
+
+    waiting = _mempool(world, world.new_store())
+    waiting._refused_until[world.bank_b.identity.public_key] = (5_000, "RATE_LIMITED")
+    assert waiting.check_ahead(chunk, 1_000) == 0
+    assert waiting.check_ahead(chunk, 5_000) == len(chunk)
+
+    store = world.new_store()
+    committed = _mempool(world, store)
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(node_mempool, "MAX_DECODED_AHEAD", 16)
+    monkey.setattr(store, "tx_location", lambda tx_id: TxLocation(1, 0))  # all committed
     try:
-        mempool.check_ahead(txs)
+        assert committed.check_ahead(chunk, 0) == 0
     finally:
         monkey.undo()
+
+
+def test_what_check_ahead_keeps_for_txs_never_admitted_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Leftovers (a node stopping, gossip refused by its hash) stay until pushed
+    out, oldest first, by count and by bytes."""
+    world = World()
+    txs = [_attest(world, n).encode() for n in range(1, 41)]
+    mempool = _mempool(world, world.new_store())
+    monkeypatch.setattr(node_mempool, "MAX_DECODED_AHEAD", 16)
+    mempool.check_ahead(txs, 0)
     assert list(mempool._decoded_ahead) == txs[-16:]
-    assert limit == node_mempool.MAX_DECODED_AHEAD
-    assert len(signature_rule._checked_ahead) <= signature_rule.MAX_CHECKED_AHEAD
-    signature_rule._checked_ahead.clear()
+    assert mempool._decoded_ahead_bytes == sum(len(tx) for tx in txs[-16:])
+    monkeypatch.setattr(node_mempool, "MAX_DECODED_AHEAD_BYTES", 10 * len(txs[0]))
+    mempool.check_ahead(txs[:20], 0)
+    assert len(mempool._decoded_ahead) == 10
+    assert mempool._decoded_ahead_bytes <= 10 * len(txs[0])

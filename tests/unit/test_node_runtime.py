@@ -607,12 +607,12 @@ def test_a_gossip_chunk_is_admitted_in_order_with_its_signatures_checked_togethe
         cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
         runtime = cluster.start(2)
         try:
-            attests = [_attest(world, nonce) for nonce in (1, 2, 3)]
+            attests = [_attest(world, nonce) for nonce in range(1, 21)]
             runtime.on_peer_txs(0, [a.encode() for a in attests])
             assert all(a.tx_id in runtime.mempool for a in attests)
             rendered = runtime.metrics.render().decode()
             assert "veil_signature_batch_size_count 1.0" in rendered
-            assert "veil_signature_batch_size_sum 3.0" in rendered
+            assert "veil_signature_batch_size_sum 20.0" in rendered
         finally:
             await cluster.stop_all()
 
