@@ -252,9 +252,9 @@ class Mempool:
         """tx id -> (its origin, its size), for every held tx."""
         self._held_by_origin: Counter[bytes] = Counter()
         self._bytes_by_origin: Counter[bytes] = Counter()
-        self._decoded_ahead: OrderedDict[bytes, tuple[DecodedTx, bool]] = OrderedDict()
-        """tx bytes -> (decoded, its sender signature's verdict), from ``check_ahead``
-        until ``admit`` takes it."""
+        self._decoded_ahead: OrderedDict[bytes, tuple[DecodedTx, bool | None]] = OrderedDict()
+        """tx bytes -> (decoded, its sender signature's verdict or None if not yet
+        checked), from ``check_ahead`` until ``admit`` takes it."""
         self._decoded_ahead_bytes = 0
 
     # --- views -------------------------------------------------------------------
@@ -293,15 +293,16 @@ class Mempool:
         peer: int | None = None,
     ) -> int:
         """Decode a group of txs about to be admitted one by one, and check the
-        signatures of the new ones as one batch (``ledger.signature_rule``): a
-        third of a libsodium check each. ``admit`` then takes the decoded tx and
-        the signature's verdict, good or bad, instead of finding either again.
+        signatures of the new ones as one batch (``ledger.signature_rule``):
+        0.35–0.9 of a libsodium check each, by how many keys sign. ``admit`` then
+        takes the decoded tx and the signature's verdict, good or bad, instead of
+        finding either again.
 
         Only txs ``admit`` would check: not when the mempool is full or the
         gossiping peer over its share, and not a tx that does not decode, that is
         held or committed, or whose client account is still told to wait. A group
-        too small to batch is left to ``admit`` whole. Returns how many
-        signatures it checked."""
+        too small to batch is only decoded. Returns how many signatures it
+        checked."""
         limits = self.limits
         if len(self._entries) + len(self._in_admission) >= limits.max_txs:
             return 0
@@ -330,9 +331,11 @@ class Mempool:
             except ValueError:
                 continue  # a kind that is no domain tag: check_stateless says so
             found.append((tx_bytes, dtx, (dtx.signer, message, tx.signature)))
-        if len(found) < signature_rule.MIN_BATCH:
-            return 0
-        verdicts = signature_rule.verify_batch([triple for _, _, triple in found])
+        verdicts: Sequence[bool | None]
+        if len(found) >= signature_rule.MIN_BATCH:
+            verdicts = signature_rule.verify_batch([triple for _, _, triple in found])
+        else:
+            verdicts = [None] * len(found)  # decoded all the same: admit need not again
         for (tx_bytes, dtx, _), verdict in zip(found, verdicts, strict=True):
             self._forget_ahead(tx_bytes)
             self._decoded_ahead[tx_bytes] = (dtx, verdict)
@@ -342,9 +345,9 @@ class Mempool:
             or self._decoded_ahead_bytes > MAX_DECODED_AHEAD_BYTES
         ):
             self._forget_ahead(next(iter(self._decoded_ahead)))
-        return len(found)
+        return len(found) if len(found) >= signature_rule.MIN_BATCH else 0
 
-    def _forget_ahead(self, tx_bytes: bytes) -> tuple[DecodedTx, bool] | None:
+    def _forget_ahead(self, tx_bytes: bytes) -> tuple[DecodedTx, bool | None] | None:
         """What ``check_ahead`` left for ``tx_bytes``, taken out."""
         ahead = self._decoded_ahead.pop(tx_bytes, None)
         if ahead is not None:

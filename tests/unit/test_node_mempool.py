@@ -655,6 +655,8 @@ def test_check_ahead_spends_nothing_on_txs_admit_would_refuse_unchecked() -> Non
     assert mempool.check_ahead(chunk, 0, from_client=False, peer=1) == len(chunk) - 1
     too_few = chunk[1 : signature_rule.MIN_BATCH]
     assert mempool.check_ahead(too_few, 0, from_client=False, peer=2) == 0
+    # Decoded all the same, unchecked: admit checks each signature itself.
+    assert [mempool._decoded_ahead[tx][1] for tx in too_few] == [None] * len(too_few)
 
     waiting = _mempool(world, world.new_store())
     waiting._refused_until[world.bank_b.identity.public_key] = (5_000, "RATE_LIMITED")
