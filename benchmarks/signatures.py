@@ -6,9 +6,10 @@ Signs 256 messages of 150 bytes (an attest's signed bytes are about that) with
 ``--keys`` keys, as the devnet's four banks sign the load generator's attests.
 Each round times, in turn (process CPU): libsodium's ``crypto_sign_open`` over
 the 256, the rule's C single check (``signature_rule.verify`` on a fresh
-triple, so nothing is remembered), and ``verify_batch`` over the first n for
-each size. It prints the median µs a signature of each, and the batch's ratio
-to libsodium, all from one run (docs/privacy.md, "Signatures checked in
+triple), ``verify_batch`` over the first n for each size, and over the 256
+with one forgery (``forged_256``: the whole sum fails, then each is checked
+alone). It prints the median µs a signature of each, and the ratio to
+libsodium, all from one run (docs/privacy.md, "Signatures checked in
 batches"; docs/performance.md).
 """
 
@@ -62,8 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(not 1 <= size <= SIGNATURES for size in sizes):
         parser.error(f"sizes are 1..{SIGNATURES}")
     made = triples(args.keys)
+    # The middle signature over other bytes: its encodings are sound, so the
+    # whole sum is computed and fails, then each is checked alone (the worst case).
+    key, message, signature = made[SIGNATURES // 2]
+    forged = list(made)
+    forged[SIGNATURES // 2] = (key, message + b"!", signature)
     samples: dict[str, list[float]] = {"libsodium": [], "c_single": []}
     samples.update({f"batch_{size}": [] for size in sizes})
+    samples["forged_256"] = []
     for _ in range(args.rounds):
 
         def libsodium() -> None:
@@ -85,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise SystemExit("an honest batch failed the rule")
 
             samples[f"batch_{size}"].append(cpu_us_per_signature(batched, size))
+
+        def with_forgery() -> None:
+            if sum(signature_rule.verify_batch(forged)) != SIGNATURES - 1:
+                raise SystemExit("the forgery was not found alone")
+
+        samples["forged_256"].append(cpu_us_per_signature(with_forgery, SIGNATURES))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     sodium = medians["libsodium"]
     if args.json:

@@ -554,8 +554,7 @@ class NodeRuntime:
         Admitted before this returns unless its range proof is wanted: a task per
         gossiped tx (every tx reaches every node this way) cost more than an
         attest's admission itself. A proof's wait is a callback on its future."""
-        if not self.stopped:
-            self._on_peer_tx(sender, tx_bytes, hashlib.sha256(tx_bytes).digest())
+        self._on_peer_tx(sender, tx_bytes, hashlib.sha256(tx_bytes).digest())
 
     def _on_peer_tx(self, sender: int, tx_bytes: bytes, digest: bytes) -> None:
         if self.stopped:

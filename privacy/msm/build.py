@@ -25,39 +25,19 @@ MODULE = "_native"
 DECAF_HEADER = Path("/usr/include/decaf/decaf/point_255.h")
 HINT = "install libdecaf-dev and a C compiler (apt-get install libdecaf-dev gcc), then make install"
 
-CDEF = """
-typedef struct veil_msm_table veil_msm_table;
-#define VEIL_MSM_OK 0
-#define VEIL_MSM_INVALID_POINT 1
-#define VEIL_MSM_NO_MEMORY 2
-#define VEIL_MSM_BAD_TABLE 3
-veil_msm_table *veil_msm_table_new(const uint8_t *encodings, size_t count, size_t *bad_index);
-void veil_msm_table_free(veil_msm_table *table);
-size_t veil_msm_table_count(const veil_msm_table *table);
-int veil_point_is_valid(const uint8_t encoding[32]);
-int veil_msm_self_test(void);
-int veil_msm_window_plan(size_t n, int bits, int *windows);
-int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t count,
-             const veil_msm_table *table, const uint8_t *table_scalars, size_t table_count,
-             size_t *bad_index);
-typedef struct veil_scalars veil_scalars;
-veil_scalars *veil_scalars_new(size_t count);
-void veil_scalars_free(veil_scalars *vector);
-int veil_scalars_add_products(veil_scalars *vector, size_t first, size_t stride, int low_bits,
-                              const uint8_t *seed, const uint8_t *factors, int rounds);
-int veil_scalars_add_constant(veil_scalars *vector, size_t first, size_t count,
-                              const uint8_t *value);
-void veil_scalars_encode(const veil_scalars *vector, uint8_t *out);
-#define VEIL_SIG_VALID 0
-#define VEIL_SIG_INVALID 1
-#define VEIL_SIG_NO_MEMORY 2
-int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
-                              const uint8_t *messages, const size_t *ends, size_t count,
-                              const uint8_t *weights, size_t *bad_index);
-int veil_ed25519_self_test(void);
-int veil_ed25519_verify_one(const uint8_t signature[64], const uint8_t key[32],
-                            const uint8_t *message, size_t length);
-"""
+HEADERS = ("veil_msm.h", "veil_ed25519.h")
+_PREPROCESSOR_ONLY = ("#ifndef", "#endif", "#include")
+
+
+def header_cdef(name: str) -> str:
+    """The header's declarations as cffi's ``cdef`` takes them: the headers stay
+    the one place the C interface is written. cffi reads ``#define NAME value``
+    and strips comments, but not include guards or includes."""
+    guard = "#define " + name.upper().replace(".", "_")
+    lines = (HERE / name).read_text().splitlines()
+    return "\n".join(
+        line for line in lines if not line.startswith(_PREPROCESSOR_ONLY) and line.strip() != guard
+    )
 
 
 def header_present() -> bool:
@@ -67,10 +47,10 @@ def header_present() -> bool:
 def build() -> Path:
     """Compile the extension and return its path; raises on any build failure."""
     ffibuilder = FFI()
-    ffibuilder.cdef(CDEF)
+    ffibuilder.cdef("\n".join(header_cdef(name) for name in HEADERS))
     ffibuilder.set_source(
         MODULE,
-        '#include "veil_msm.h"\n#include "veil_ed25519.h"',
+        "\n".join(f'#include "{name}"' for name in HEADERS),
         sources=[str(HERE / name) for name in ("veil_msm.c", "veil_scalars.c", "veil_ed25519.c")],
         include_dirs=[str(HERE), str(DECAF_HEADER.parent.parent)],
         libraries=["decaf", "m"],
