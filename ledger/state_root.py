@@ -24,19 +24,24 @@ root is the hash of the whole tree, so the empty state's root is ``EMPTY``.
 
 Storage: a node lives at its *position*, the heap index ``2**depth + prefix``
 (the root is 1, the children of ``p`` are ``2p`` and ``2p + 1``). A position
-record is ``0x00 || path || value_hash`` for a leaf or ``0x01 || hash`` for an
-interior node at an even depth; an empty subtree has no record, and neither
-has an interior node at an odd depth. ``compute_update`` is pure: it returns
-the new root and the position records to write (``None`` = delete), which the
-store writes in the block's batch and then hands back to ``apply_update`` to
-refresh the node cache.
+record is ``0x00 || path || value_hash`` for a leaf (at any depth) or
+``0x01 || hash`` for an interior node at a depth that is a multiple of
+``INTERIOR_RECORD_DEPTHS`` (4); an empty subtree has no record, and neither
+has an interior node at any other depth. ``compute_update`` is pure: it
+returns the new root and the position records to write (``None`` = delete),
+which the store writes in the block's batch and then hands back to
+``apply_update`` to refresh the node cache.
 
-Why odd-depth interior nodes are not stored: every changed key rewrites the
-interior nodes on its path, about ``log2(N)`` records, and those were most of
-what a block wrote and most of what LevelDB's compaction then rewrote again
-and again. An odd-depth interior node is ``node(left, right)`` of two
-even-depth children, each stored if it is not empty, so reading it costs two
-reads instead of one, once, into the node cache; writing costs nothing.
+Why interior nodes are stored only every fourth level: every changed key
+rewrites the interior nodes on its path, about ``log2(N)`` of them, and their
+records were most of what a block wrote and most of the records LevelDB's
+compaction then rewrote again and again (its cost goes by records more than
+by bytes). An unstored interior node is ``node(left, right)`` of its two
+children, each either stored or unstored in turn, down to the next stored
+depth at most three levels below. Reading one on a cache miss costs up to 14
+record reads instead of one, once, into the node cache; writing costs
+nothing. Schema 3 kept every even depth, schema 2 every depth
+(docs/storage.md, "How nodes are stored").
 """
 
 from __future__ import annotations
@@ -122,10 +127,16 @@ def subtree_hash(node: Node) -> bytes:
     return node
 
 
+INTERIOR_RECORD_DEPTHS: Final = 4
+"""Interior nodes have records at the depths that are multiples of this."""
+_UNSTORED_DEPTH_BITS: Final = INTERIOR_RECORD_DEPTHS - 1
+"""``depth & _UNSTORED_DEPTH_BITS`` is nonzero at a depth without interior records."""
+
+
 def stores_interior(position: int) -> bool:
-    """Whether an interior node at ``position`` has a record: only at even depths
-    (depth = bit length - 1, so an odd bit length)."""
-    return bool(position.bit_length() & 1)
+    """Whether an interior node at ``position`` has a record: only at depths that
+    are multiples of ``INTERIOR_RECORD_DEPTHS`` (depth = bit length - 1)."""
+    return not (position.bit_length() - 1) & _UNSTORED_DEPTH_BITS
 
 
 def position_key(position: int) -> bytes:
@@ -155,7 +166,7 @@ class SmtUpdate:
     root: bytes
     node_writes: dict[int, Leaf | bytes | None] = field(repr=False)
     replaced_leaves: frozenset[int] = field(default=frozenset(), repr=False)
-    """Odd-depth positions where a stored leaf became an (unstored) interior node."""
+    """Positions without interior records where a stored leaf became an interior node."""
 
     def records(self, key_prefix: bytes = b"") -> list[tuple[bytes, bytes | None]]:
         """(``key_prefix`` + position key, record or ``None``) for every changed
@@ -176,7 +187,7 @@ def python_records(update: SmtUpdate, key_prefix: bytes = b"") -> list[tuple[byt
             append((key, None))
         elif isinstance(node, Leaf):
             append((key, _LEAF_TAG + node.path + node.value_hash))
-        elif bits & 1:
+        elif not (bits - 1) & _UNSTORED_DEPTH_BITS:
             append((key, _NODE_TAG + node))
         elif pos in update.replaced_leaves:
             append((key, None))
@@ -197,6 +208,11 @@ def _load_native_update() -> ModuleType | None:
         from ledger.native import _smt  # noqa: PLC0415 (optional, built at install)
     except ImportError:
         return None
+    if getattr(_smt, "INTERIOR_RECORD_DEPTHS", None) != INTERIOR_RECORD_DEPTHS:
+        # A build from another layout would write records this module cannot read.
+        raise ImportError(
+            "ledger.native._smt was built for another tree layout: run `make install` again"
+        )
     _smt.setup(Leaf, StateRootError)
     return _smt
 
@@ -242,7 +258,8 @@ class SparseMerkleTree:
                 node = decode_node(record)
                 if type(node) is bytes and not stores_interior(position):
                     raise StateRootError(
-                        f"an interior node is stored at odd-depth position {position}: "
+                        f"an interior node is stored at position {position}, a depth "
+                        "without interior records: "
                         "tree records of an older layout"
                     )
             elif stores_interior(position):
@@ -255,8 +272,8 @@ class SparseMerkleTree:
         return node  # type: ignore[return-value]
 
     def _unstored_interior(self, position: int) -> Node:
-        """The node at an odd-depth position without a record: empty, or the
-        interior node over its two (stored) children."""
+        """The node at a position without a record, at a depth without interior
+        records: empty, or the interior node over its two children."""
         left = self._load(position << 1)
         right = self._load(position << 1 | 1)
         if left is None and right is None:
@@ -361,7 +378,7 @@ class SparseMerkleTree:
             built = _build(pos, depth, merged, merged_paths, 0, len(merged), writes)
             if built is not None or node is not None:
                 writes[pos] = built
-                if node is not None and type(built) is bytes and depth & 1:
+                if node is not None and type(built) is bytes and depth & _UNSTORED_DEPTH_BITS:
                     replaced.append(pos)  # its leaf record must go: see SmtUpdate.records
             return built
         # An interior node: descend into the side(s) with changes.

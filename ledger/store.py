@@ -68,10 +68,14 @@ from ledger.state_root import (
     stores_interior,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: blocks are stored with their consensus metadata and rejected requests.
-3: no tree record for an interior node at an odd depth (``ledger.state_root``);
-a version-2 store is migrated when it opens (``_migrate_from_2``)."""
+3: no tree record for an interior node at an odd depth.
+4: tree records for interior nodes only at every fourth depth
+(``ledger.state_root.INTERIOR_RECORD_DEPTHS``). A version-2 or version-3
+store is migrated when it opens (``_migrate_tree_records``)."""
+MIGRATED_SCHEMA_VERSIONS = (2, 3)
+"""Versions whose only difference from this one is which interior tree records exist."""
 SCHEMA_NAME = "veil/ledger-store"
 HASH_BYTES = 32
 MAX_OWNER_BYTES = 255
@@ -505,8 +509,8 @@ class KeyValueStore(CommittedReads):
                 raise SchemaVersionError("database has data but no schema key: not a Veil store")
             self._backend.write([(SCHEMA_KEY, expected)])
             return
-        if found == encode_value((SCHEMA_NAME, 2)):
-            self._migrate_from_2(expected)
+        if any(found == encode_value((SCHEMA_NAME, old)) for old in MIGRATED_SCHEMA_VERSIONS):
+            self._migrate_tree_records(expected)
             return
         if found != expected:
             try:
@@ -518,9 +522,10 @@ class KeyValueStore(CommittedReads):
                 f"({SCHEMA_NAME!r}, {SCHEMA_VERSION}); migrate or use a fresh data directory"
             )
 
-    def _migrate_from_2(self, schema: bytes) -> None:
-        """Delete the odd-depth interior tree records version 2 kept, and record
-        the new version, in one synced batch: a crash leaves either layout whole."""
+    def _migrate_tree_records(self, schema: bytes) -> None:
+        """Delete the interior tree records an older version kept at depths this
+        one does not store, and record the new version, in one synced batch: a
+        crash leaves either layout whole."""
         stale: list[tuple[bytes, bytes | None]] = [
             (key, None)
             for key, record in self._backend.iterate(NODE_PREFIX)

@@ -1,5 +1,7 @@
 from collections.abc import Callable, Mapping
 
+INTERIOR_RECORD_DEPTHS: int
+
 def setup(leaf: type, error: type[Exception], small_depth: int = 62, /) -> None: ...
 def update(
     cache: dict[int, object],

@@ -26,6 +26,11 @@
 #define HASH_BYTES 32
 #define PATH_BITS 256
 #define MAX_SMALL_DEPTH 62 /* positions up to this depth fit in a uint64 */
+/* Interior nodes have records only at depths that are multiples of this
+ * (state_root.INTERIOR_RECORD_DEPTHS; the module exports it and Python
+ * refuses a build that disagrees). */
+#define INTERIOR_RECORD_DEPTHS 4
+#define UNSTORED_DEPTH_BITS (INTERIOR_RECORD_DEPTHS - 1)
 
 typedef struct {
     uint8_t path[HASH_BYTES];
@@ -37,7 +42,7 @@ typedef struct {
     PyObject *cache;    /* dict: position -> node (borrowed) */
     PyObject *load;     /* callable(position) -> node, fills the cache (borrowed) */
     PyObject *writes;   /* dict: position -> node or None (owned) */
-    PyObject *replaced; /* list of odd-depth positions whose leaf record goes (owned) */
+    PyObject *replaced; /* list of unstored-depth positions whose leaf record goes (owned) */
     item_t *items;
     Py_ssize_t count;
     item_t *scratch; /* count + 1 entries: a leaf case's merged changes */
@@ -228,8 +233,9 @@ static PyObject *rebuild(walk_t *walk, PyObject *pos, uint64_t small, int depth,
     if (built == NULL) return NULL;
     if (built != Py_None || node != Py_None) {
         if (PyDict_SetItem(walk->writes, pos, built) < 0) goto fail;
-        /* A stored leaf at an odd depth became an unstored interior node: its record must go. */
-        if (node != Py_None && PyBytes_CheckExact(built) && (depth & 1) &&
+        /* A stored leaf became an interior node at a depth without interior
+         * records: its record must go. */
+        if (node != Py_None && PyBytes_CheckExact(built) && (depth & UNSTORED_DEPTH_BITS) &&
             PyList_Append(walk->replaced, pos) < 0)
             goto fail;
     }
@@ -475,12 +481,12 @@ static PyObject *smt_records(PyObject *self, PyObject *args) {
             status = -1;
         } else if (node == Py_None) {
             status = append_record(out, &prefix, pos, Py_None);
-        } else if (is_leaf(node) || (_PyLong_NumBits(pos) & 1)) {
+        } else if (is_leaf(node) || !((_PyLong_NumBits(pos) - 1) & UNSTORED_DEPTH_BITS)) {
             PyObject *value = record_value(node);
             status = value == NULL ? -1 : append_record(out, &prefix, pos, value);
             Py_XDECREF(value);
         } else {
-            /* An odd-depth interior node has no record, unless a leaf was there. */
+            /* An interior node at an unstored depth has no record, unless a leaf was there. */
             status = PySequence_Contains(replaced, pos);
             if (status == 1) status = append_record(out, &prefix, pos, Py_None);
         }
@@ -548,5 +554,8 @@ PyMODINIT_FUNC PyInit__smt(void) {
         return NULL;
     }
     if (str_hash == NULL || str_path == NULL || str_value_hash == NULL) return NULL;
-    return PyModule_Create(&module);
+    PyObject *mod = PyModule_Create(&module);
+    if (mod != NULL && PyModule_AddIntConstant(mod, "INTERIOR_RECORD_DEPTHS", INTERIOR_RECORD_DEPTHS) < 0)
+        Py_CLEAR(mod);
+    return mod;
 }

@@ -103,7 +103,7 @@ def test_same_updates_as_the_python_walk(
 
 
 def test_many_keys_and_deletes_match() -> None:
-    """A tree deep enough to have stored leaves at odd depths become interior nodes."""
+    """A tree deep enough to have stored leaves at unstored depths become interior nodes."""
     c_records, c_tree, py_records, py_tree = trees(1 << 20)
     replaced = 0
     for block in range(40):
@@ -177,6 +177,26 @@ def test_records_refuse_what_is_not_a_node() -> None:
     ]
 
 
+def test_the_c_walk_and_python_agree_on_which_depths_hold_interior_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The C walk decides which records to write by its own constant: a build
+    for another layout is refused at import, never used."""
+    assert _smt.INTERIOR_RECORD_DEPTHS == state_root.INTERIOR_RECORD_DEPTHS == 4
+    writes: dict[int, object] = {position: b"h" * 32 for position in range(1, 1 << 10)}
+    stored = [position for position in writes if state_root.stores_interior(position)]
+    records = _smt.records(writes, frozenset(), b"")
+    assert [int.from_bytes(key, "big") for key, _ in records] == stored
+    assert stored == [1, *range(16, 32), *range(256, 512)]
+
+    class OtherLayout:
+        INTERIOR_RECORD_DEPTHS = 2
+
+    monkeypatch.setattr("ledger.native._smt", OtherLayout())
+    with pytest.raises(ImportError, match="another tree layout"):
+        state_root._load_native_update()
+
+
 def test_setup_refuses_bad_arguments() -> None:
     with pytest.raises(TypeError):
         _smt.setup(Leaf, 3)  # type: ignore[arg-type]
@@ -188,7 +208,7 @@ def test_records_hold_their_position_while_python_code_runs() -> None:
     """``replaced``'s ``__contains__`` is Python code: one that empties ``writes``
     freed the position the C loop still read (a review's find; wrong keys or a
     crash under PYTHONMALLOC=debug)."""
-    position = (1 << 301) | 0x5A5A5A5A5A5A  # an odd depth: the replaced check runs
+    position = (1 << 301) | 0x5A5A5A5A5A5A  # an unstored depth: the replaced check runs
     writes: dict[int, object] = {position: b"h" * 32}
     expected = b"N" + position.to_bytes(38, "big")
     del position

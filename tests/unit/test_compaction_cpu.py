@@ -16,7 +16,7 @@ def test_the_batches_carry_the_tree_records_of_the_current_layout() -> None:
     assert tree
     for key, record in tree:
         if record is not None and not stores_interior(int.from_bytes(key[1:], "big")):
-            assert not isinstance(decode_node(record), bytes), "odd-depth interior record"
+            assert not isinstance(decode_node(record), bytes), "unstored-depth interior record"
 
 
 def test_a_small_run_prints_each_setting(capsys: pytest.CaptureFixture[str]) -> None:

@@ -235,12 +235,12 @@ def _position(key: bytes) -> int:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_odd_depth_interior_nodes_have_no_record_and_the_records_alone_prove_every_key(
+def test_interior_nodes_off_every_fourth_depth_have_no_record_and_the_records_alone_prove_every_key(
     seed: int,
 ) -> None:
     """Inserts, updates and deletes over few keys, so leaves keep moving between
-    odd and even depths; a stale leaf record left at an odd position would make
-    a cold tree prove a wrong path."""
+    stored and unstored depths; a stale leaf record left at an unstored position
+    would make a cold tree prove a wrong path."""
     rng = random.Random(seed)
     nodes = DictNodes()
     tree = SparseMerkleTree(nodes.read, cache_nodes=rng.choice([8, 1 << 20]))
@@ -255,7 +255,7 @@ def test_odd_depth_interior_nodes_have_no_record_and_the_records_alone_prove_eve
         assert root == reference_root(state)
         for key, record in nodes.records.items():
             if not stores_interior(_position(key)):
-                assert isinstance(decode_node(record), Leaf), "odd-depth interior record"
+                assert isinstance(decode_node(record), Leaf), "unstored-depth interior record"
         cold = SparseMerkleTree(nodes.read, cache_nodes=8)
         assert cold.root() == root
         for i in range(40):
@@ -263,7 +263,7 @@ def test_odd_depth_interior_nodes_have_no_record_and_the_records_alone_prove_eve
             assert verify_state_proof(root, key, state.get(key), cold.prove(key))
 
 
-def test_a_split_leaf_at_an_odd_depth_loses_its_record() -> None:
+def test_a_split_leaf_at_an_unstored_depth_loses_its_record() -> None:
     """A leaf alone at depth 1 becomes an interior node when a key joins it."""
     keys = [output_key(b"%d" % i) for i in range(200)]
     by_bit: dict[int, list[bytes]] = {0: [], 1: []}
@@ -288,12 +288,16 @@ def test_a_split_leaf_at_an_odd_depth_loses_its_record() -> None:
     assert all(verify_state_proof(root, k, v, cold.prove(k)) for k, v in state.items())
 
 
-def test_an_interior_record_at_an_odd_depth_is_refused_as_an_older_layout() -> None:
+@pytest.mark.parametrize("position", [2, 5, 12])
+def test_an_interior_record_at_an_unstored_depth_is_refused_as_an_older_layout(
+    position: int,
+) -> None:
+    """Depths 1, 2 and 3: schema 2 stored interior records at all three, schema 3 at 2."""
     nodes = DictNodes()
     tree = SparseMerkleTree(nodes.read)
     state: dict[bytes, bytes | None] = {output_key(b"%d" % i): b"v" for i in range(20)}
     nodes.write(tree, state)
-    nodes.records[bytes([2])] = encode_node(sha(b"stale"))  # depth 1
+    nodes.records[bytes([position])] = encode_node(sha(b"stale"))
     cold = SparseMerkleTree(nodes.read)
     with pytest.raises(StateRootError, match="older layout"):
         for key in state:

@@ -642,8 +642,8 @@ class CountingReads:
         self.gets += 1
         return self.inner.get(key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        return self.inner.iterate(prefix)
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return self.inner.iterate(prefix, start)
 
 
 def test_a_snapshot_reads_each_state_key_and_tx_location_from_the_backend_once() -> None:
@@ -672,26 +672,34 @@ def test_a_snapshot_reads_each_state_key_and_tx_location_from_the_backend_once()
     assert store.snapshot().get_state(output_key(h("o2"))) == b"2"
 
 
-def test_a_version_2_store_drops_its_odd_depth_interior_records_when_it_opens(
-    tmp_path: Path,
+def _stored_interior_in(version: int, position: int) -> bool:
+    """Whether schema ``version`` kept an interior record at ``position``."""
+    return version == 2 or (version == 3 and bool(position.bit_length() & 1))
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_store_drops_the_interior_records_this_layout_does_not_keep(
+    tmp_path: Path, version: int
 ) -> None:
-    """Version 2 stored every interior node; version 3 reads an odd-depth one from
-    its children, so a version-2 record left in place would go stale at the next
-    block that changes it."""
+    """Version 2 stored every interior node and version 3 every even-depth one;
+    version 4 reads the others from their children, so an older record left in
+    place would go stale at the next block that changes it."""
     path = tmp_path / "db"
     with LevelDBStore(path) as store:
         snapshots = commit_random_blocks(store, 30, seed=11)
         interior = {
             pos: node
             for pos, node in store._tree._cache.items()
-            if type(node) is bytes and not stores_interior(pos)
+            if type(node) is bytes
+            and not stores_interior(pos)
+            and _stored_interior_in(version, pos)
         }
         root = store.state_root()
-    assert interior, "the fixture has odd-depth interior nodes"
-    db = plyvel.DB(str(path))  # write the version-2 layout back by hand
+    assert interior, f"the fixture has interior nodes version {version} stored"
+    db = plyvel.DB(str(path))  # write the older layout back by hand
     for pos, node in interior.items():
         db.put(NODE_PREFIX + position_key(pos), encode_node(node))
-    db.put(SCHEMA_KEY, encode_value(("veil/ledger-store", 2)))
+    db.put(SCHEMA_KEY, encode_value(("veil/ledger-store", version)))
     db.close()
     with LevelDBStore(path) as store:
         assert store.state_root() == root == compute_root(snapshots[-1])
@@ -700,14 +708,14 @@ def test_a_version_2_store_drops_its_odd_depth_interior_records_when_it_opens(
         state = {**snapshots[-1], **more}
         assert store.state_root() == compute_root(state)
     db = plyvel.DB(str(path))
-    assert db.get(SCHEMA_KEY) == encode_value(("veil/ledger-store", 3))
-    odd_interior = [
+    assert db.get(SCHEMA_KEY) == encode_value(("veil/ledger-store", 4))
+    unstored_interior = [
         key
         for key, record in db.iterator(prefix=NODE_PREFIX)
         if record[:1] == b"\x01" and not stores_interior(int.from_bytes(key[1:], "big"))
     ]
     db.close()
-    assert odd_interior == []
+    assert unstored_interior == []
     with LevelDBStore(path, cache_nodes=8) as store:  # a cold cache reads records only
         root = store.state_root()
         for key, value in state.items():
