@@ -8,7 +8,10 @@ dict of records) to ``--keys`` random keys, then feeds both the same
 keys and the four banks' nonces. Each block is timed on both trees in turn
 (process CPU), for ``compute_update``, ``records`` and ``apply_update``, and
 the roots are checked to agree. It prints the medians per block and per attest
-(docs/performance.md, "The state tree's walk in C").
+(docs/performance.md, "The state tree's walk in C"), the tree records a block
+writes, and what a block costs on a cold node cache: a fresh tree over the
+same records, as after a restart, in CPU and record reads (docs/performance.md,
+"Interior records every fourth level").
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 from collections.abc import Sequence
 
 from ledger.state_root import NATIVE_WALK, SmtUpdate, SparseMerkleTree, python_records
+
+COLD_TRIALS = 5
 
 
 class Tree:
@@ -74,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     update_s: dict[str, list[float]] = {name: [] for name in trees}
     records_s: dict[str, list[float]] = {name: [] for name in trees}
     apply_s: dict[str, list[float]] = {name: [] for name in trees}
+    written: list[int] = []
     for _ in range(args.blocks):
         block = attest_block(rng, args.txs)
         roots = set()
@@ -83,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             middle = time.process_time()
             records = tree.records_of(update)
             end = time.process_time()
+            if name == "C":
+                written.append(sum(1 for _, record in records if record is not None))
             tree.write(records)
             applied = time.process_time()
             tree.tree.apply_update(update)
@@ -103,7 +111,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" µs an attest), records {records_ms:5.2f} ms ({records_ms * per_tx:4.1f} µs),"
             f" apply_update {apply_ms:5.2f} ms ({apply_ms * per_tx:4.1f} µs)"
         )
+    print(f"tree records written a block: median {statistics.median(written):.0f}")
+    cold_ms, cold_reads = cold_blocks(trees["C"].records, rng, args.txs)
+    print(f"cold cache, first block: median {cold_ms:.2f} ms CPU, {cold_reads:.0f} record reads")
     return 0
+
+
+def cold_blocks(records: dict[bytes, bytes], rng: random.Random, txs: int) -> tuple[float, float]:
+    """Median CPU ms and record reads of one block's ``compute_update`` on a fresh tree."""
+    times: list[float] = []
+    reads: list[int] = []
+    for _ in range(COLD_TRIALS):
+        count = 0
+
+        def read(key: bytes) -> bytes | None:
+            nonlocal count
+            count += 1
+            return records.get(key)
+
+        tree = SparseMerkleTree(read)
+        block = attest_block(rng, txs)
+        start = time.process_time()
+        tree.compute_update(block)
+        times.append(time.process_time() - start)
+        reads.append(count)
+    return statistics.median(times) * 1e3, statistics.median(reads)
 
 
 if __name__ == "__main__":
