@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # install time so a compiler error shows here, in full, and fails make. Missing
 # libdecaf/compiler: installed with apt-get as root, else one line says the
 # libsodium backend is used (no stamp, so every run says it again).
-$(NATIVE_STAMP): $(STAMP) $(MSM)/veil_msm.c $(MSM)/veil_msm.h $(MSM)/veil_field.h $(MSM)/veil_scalars.c $(MSM)/veil_ed25519.c $(MSM)/veil_ed25519.h $(MSM)/build.py $(MSM)/native_deps.sh
+$(NATIVE_STAMP): $(STAMP) $(MSM)/veil_msm.c $(MSM)/veil_msm.h $(MSM)/veil_msm_decoded.h $(MSM)/veil_field.h $(MSM)/veil_scalars.c $(MSM)/veil_ed25519.c $(MSM)/veil_ed25519.h $(MSM)/build.py $(MSM)/native_deps.sh
 	@status=0; $(MSM)/native_deps.sh $(BIN)/python || status=$$?; \
 	if [ $$status -eq 0 ]; then \
 		$(BIN)/python -m privacy.msm.build && touch $(NATIVE_STAMP); \

@@ -104,7 +104,10 @@ def _load_native() -> Any | None:
         return None
     lib = native.lib
     # A module built from older sources lacks the functions: the spec runs instead.
+    # Batches sum on veil_msm.c's own field arithmetic, which its self-test checks.
     if not hasattr(lib, "veil_ed25519_verify_one") or not lib.veil_ed25519_self_test():
+        return None
+    if not lib.veil_msm_self_test():
         return None
     return native
 

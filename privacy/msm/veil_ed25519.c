@@ -36,6 +36,7 @@
 #include <decaf/sha512.h>
 
 #include "veil_msm.h"
+#include "veil_msm_decoded.h"
 
 /* The ed25519 base point B, as RFC 8032 encodes it. */
 static const uint8_t BASE_ENCODING[32] = {
@@ -103,14 +104,13 @@ int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
     if (count == 0) return VEIL_SIG_VALID;
     /* Terms: count R's, up to count distinct keys, and B. */
     size_t capacity = 2 * count + 1;
-    uint8_t *points = malloc(32 * capacity);
+    decaf_255_point_t *points = malloc(capacity * sizeof(decaf_255_point_t));
     uint8_t *scalars = malloc(32 * capacity);
     decaf_255_scalar_t *key_scalars = malloc(count * sizeof(decaf_255_scalar_t));
     size_t *key_first = malloc(count * sizeof(size_t)); /* a distinct key's first index */
     int status = VEIL_SIG_NO_MEMORY;
     if (points == NULL || scalars == NULL || key_scalars == NULL || key_first == NULL) goto done;
 
-    decaf_255_point_t point;
     decaf_255_scalar_t s, k, z, product, base_scalar;
     decaf_255_scalar_copy(base_scalar, decaf_255_scalar_zero);
     size_t distinct = 0, start = 0;
@@ -120,8 +120,7 @@ int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
         size_t end = ends[i];
         if (end < start) goto bad;
         if (decaf_255_scalar_decode(s, signature + 32) != DECAF_SUCCESS) goto bad;
-        if (!decode_point(point, signature)) goto bad;
-        decaf_255_point_encode(points + 32 * i, point);
+        if (!decode_point(points[i], signature)) goto bad;
         challenge(k, signature, key, messages + start, end - start);
         start = end;
         decaf_255_scalar_decode_long(z, weights + 16 * i, 16);
@@ -136,8 +135,7 @@ int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
         size_t slot = 0;
         while (slot < distinct && memcmp(keys + 32 * key_first[slot], key, 32) != 0) slot++;
         if (slot == distinct) {
-            if (!decode_point(point, key)) goto bad;
-            decaf_255_point_encode(points + 32 * (count + slot), point);
+            if (!decode_point(points[count + slot], key)) goto bad;
             key_first[slot] = i;
             decaf_255_scalar_copy(key_scalars[slot], decaf_255_scalar_zero);
             distinct++;
@@ -151,16 +149,18 @@ int veil_ed25519_verify_batch(const uint8_t *signatures, const uint8_t *keys,
     for (size_t slot = 0; slot < distinct; slot++)
         decaf_255_scalar_encode(scalars + 32 * (count + slot), key_scalars[slot]);
     size_t terms = count + distinct;
-    if (decaf_255_point_decode_like_eddsa_and_mul_by_ratio(point, BASE_ENCODING) != DECAF_SUCCESS) {
+    if (decaf_255_point_decode_like_eddsa_and_mul_by_ratio(points[terms], BASE_ENCODING) !=
+        DECAF_SUCCESS) {
         status = VEIL_SIG_NO_MEMORY; /* cannot happen: libdecaf refuses its own base */
         goto done;
     }
-    decaf_255_point_encode(points + 32 * terms, point);
     decaf_255_scalar_encode(scalars + 32 * terms, base_scalar);
     terms++;
+    /* The decoded points go in as they are (any z): one shared inversion
+     * instead of a ristretto255 encode and decode each. */
     uint8_t sum[32];
     size_t msm_bad;
-    int msm = veil_msm(sum, scalars, points, terms, NULL, NULL, 0, &msm_bad);
+    int msm = veil_msm_decoded(sum, scalars, points, terms, &msm_bad);
     if (msm == VEIL_MSM_NO_MEMORY) {
         status = VEIL_SIG_NO_MEMORY;
         goto done;

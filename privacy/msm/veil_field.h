@@ -80,6 +80,40 @@ static inline void fe_mul(uint64_t h[5], const uint64_t f[5], const uint64_t g[5
     fe_carry(h, r0, r1, r2, r3, r4);
 }
 
+/* h = f^(2^rounds): repeated squaring. */
+static inline void fe_square_times(uint64_t h[5], const uint64_t f[5], int rounds) {
+    for (int i = 0; i < 5; i++) h[i] = f[i];
+    while (rounds-- > 0) fe_mul(h, h, h);
+}
+
+/* h = f^(p−2) = 1/f for f ≠ 0 (Fermat), by the chain 2^5−1, 2^10−1, …, 2^250−1.
+ * Used once per batch, so its 254 squarings are not worth optimising. */
+static inline void fe_invert(uint64_t h[5], const uint64_t f[5]) {
+    uint64_t f11[5], f2_5[5], f2_10[5], f2_50[5], t[5], u[5];
+    fe_mul(t, f, f);             /* f^2 */
+    fe_square_times(u, t, 2);    /* f^8 */
+    fe_mul(u, u, f);             /* f^9 */
+    fe_mul(f11, t, u);           /* f^11 */
+    fe_mul(t, f11, f11);         /* f^22 */
+    fe_mul(f2_5, t, u);          /* f^(2^5 − 1) = f^31 */
+    fe_square_times(t, f2_5, 5);
+    fe_mul(f2_10, t, f2_5);      /* f^(2^10 − 1) */
+    fe_square_times(t, f2_10, 10);
+    fe_mul(u, t, f2_10);         /* f^(2^20 − 1) */
+    fe_square_times(t, u, 20);
+    fe_mul(t, t, u);             /* f^(2^40 − 1) */
+    fe_square_times(t, t, 10);
+    fe_mul(f2_50, t, f2_10);     /* f^(2^50 − 1) */
+    fe_square_times(t, f2_50, 50);
+    fe_mul(u, t, f2_50);         /* f^(2^100 − 1) */
+    fe_square_times(t, u, 100);
+    fe_mul(t, t, u);             /* f^(2^200 − 1) */
+    fe_square_times(t, t, 50);
+    fe_mul(t, t, f2_50);         /* f^(2^250 − 1) */
+    fe_square_times(t, t, 5);    /* f^(2^255 − 32) */
+    fe_mul(h, t, f11);           /* f^(2^255 − 21) = f^(p − 2) */
+}
+
 static inline void fe_mul_small(uint64_t h[5], const uint64_t f[5], uint64_t k) {
     fe_carry(h, (fe_wide)f[0] * k, (fe_wide)f[1] * k, (fe_wide)f[2] * k, (fe_wide)f[3] * k,
              (fe_wide)f[4] * k);

@@ -26,6 +26,7 @@
 #include <decaf/point_255.h>
 
 #include "veil_field.h"
+#include "veil_msm_decoded.h"
 
 #define STRAUS_WINDOW_BITS 4
 #define STRAUS_MULTIPLES 8 /* |digit| ≤ 2^(4−1) */
@@ -366,14 +367,12 @@ static void move_terms(const term_arrays *terms, size_t to, size_t from, size_t 
     memmove(terms->scalars + to, terms->scalars + from, count * sizeof *terms->scalars);
 }
 
-int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t count,
-             const veil_msm_table *table, const uint8_t *table_scalars, size_t table_count,
-             size_t *bad_index) {
-    *bad_index = (size_t)-1;
-    if (table_count && (table == NULL || table_count > table->count)) return VEIL_MSM_BAD_TABLE;
+/* out = Σ scalars[i]·decoded[i] + Σ table_scalars[k]·table[k], for variable
+ * points already decoded with z = 1; decoded_niels is count entries of scratch. */
+static int msm_over_decoded(uint8_t out[32], const uint8_t *scalars, decaf_255_point_t *decoded,
+                            veil_niels *decoded_niels, size_t count, const veil_msm_table *table,
+                            const uint8_t *table_scalars, size_t table_count) {
     size_t capacity = count + table_count + 1;
-    decaf_255_point_t *decoded = malloc((count ? count : 1) * sizeof(decaf_255_point_t));
-    veil_niels *decoded_niels = malloc((count ? count : 1) * sizeof(veil_niels));
     term_arrays terms = {
         malloc(capacity * sizeof *terms.points),
         malloc(capacity * sizeof *terms.niels),
@@ -381,20 +380,12 @@ int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, siz
     };
     size_t *fixed_index = malloc(capacity * sizeof *fixed_index);
     int status = VEIL_MSM_NO_MEMORY;
-    if (decoded == NULL || decoded_niels == NULL || terms.points == NULL || terms.niels == NULL ||
-        terms.scalars == NULL || fixed_index == NULL)
+    if (terms.points == NULL || terms.niels == NULL || terms.scalars == NULL || fixed_index == NULL)
         goto done;
-    /* Every variable point is decoded, whatever its scalar: a zero scalar
-     * never hides an invalid encoding. Variable terms fill the arrays from
-     * the front, fixed ones from the back. */
+    /* Variable terms fill the arrays from the front, fixed ones from the back. */
     size_t n_var = 0, n_fixed = 0;
     int var_bits = 0, fixed_bits = 0;
     for (size_t i = 0; i < count; i++) {
-        if (decaf_255_point_decode(decoded[i], points + 32 * i, DECAF_TRUE) != DECAF_SUCCESS) {
-            *bad_index = i;
-            status = VEIL_MSM_INVALID_POINT;
-            goto done;
-        }
         const uint8_t *scalar = scalars + 32 * i;
         if (is_zero_scalar(scalar)) continue;
         niels_from_affine(&decoded_niels[i], decoded[i]);
@@ -432,12 +423,84 @@ int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, siz
     }
     if (status == VEIL_MSM_OK) decaf_255_point_encode(out, sum);
 done:
-    free(decoded);
-    free(decoded_niels);
     free(terms.points);
     free(terms.niels);
     free(terms.scalars);
     free(fixed_index);
+    return status;
+}
+
+int veil_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t count,
+             const veil_msm_table *table, const uint8_t *table_scalars, size_t table_count,
+             size_t *bad_index) {
+    *bad_index = (size_t)-1;
+    if (table_count && (table == NULL || table_count > table->count)) return VEIL_MSM_BAD_TABLE;
+    decaf_255_point_t *decoded = malloc((count ? count : 1) * sizeof(decaf_255_point_t));
+    veil_niels *decoded_niels = malloc((count ? count : 1) * sizeof(veil_niels));
+    int status = VEIL_MSM_NO_MEMORY;
+    if (decoded == NULL || decoded_niels == NULL) goto done;
+    /* Every variable point is decoded, whatever its scalar: a zero scalar
+     * never hides an invalid encoding. */
+    for (size_t i = 0; i < count; i++) {
+        if (decaf_255_point_decode(decoded[i], points + 32 * i, DECAF_TRUE) != DECAF_SUCCESS) {
+            *bad_index = i;
+            status = VEIL_MSM_INVALID_POINT;
+            goto done;
+        }
+    }
+    status = msm_over_decoded(out, scalars, decoded, decoded_niels, count, table, table_scalars,
+                              table_count);
+done:
+    free(decoded);
+    free(decoded_niels);
+    return status;
+}
+
+/* Rescale every point to z = 1 with one inversion (Montgomery's trick):
+ * prefix[i] = z_0 ⋯ z_{i−1}, then walking back from 1/(z_0 ⋯ z_{n−1}),
+ * 1/z_i = prefix[i] · 1/(z_0 ⋯ z_i). 3 multiplications a point, against an
+ * inverse square root each for an encode and decode round trip. x, y and
+ * t = xy/z each take the factor. A point libdecaf does not call valid
+ * afterwards (z = 0 is never one) fails the call. */
+static int normalise(decaf_255_point_t *points, size_t count, size_t *bad_index) {
+    uint64_t(*prefix)[5] = malloc((count ? count : 1) * sizeof *prefix);
+    if (prefix == NULL) return VEIL_MSM_NO_MEMORY;
+    uint64_t product[5] = {1, 0, 0, 0, 0}, inverse[5], z_inverse[5];
+    for (size_t i = 0; i < count; i++) {
+        memcpy(prefix[i], product, sizeof product);
+        fe_mul(product, product, fe_limbs(points[i]->z));
+    }
+    fe_invert(inverse, product);
+    for (size_t i = count; i-- > 0;) {
+        uint64_t *x = fe_limbs(points[i]->x), *y = fe_limbs(points[i]->y),
+                 *z = fe_limbs(points[i]->z), *t = fe_limbs(points[i]->t);
+        fe_mul(z_inverse, inverse, prefix[i]);
+        fe_mul(inverse, inverse, z);
+        fe_mul(x, x, z_inverse);
+        fe_mul(y, y, z_inverse);
+        fe_mul(t, t, z_inverse);
+        z[0] = 1;
+        z[1] = z[2] = z[3] = z[4] = 0;
+    }
+    free(prefix);
+    for (size_t i = 0; i < count; i++) {
+        if (decaf_255_point_valid(points[i]) != DECAF_TRUE) {
+            *bad_index = i;
+            return VEIL_MSM_INVALID_POINT;
+        }
+    }
+    return VEIL_MSM_OK;
+}
+
+int veil_msm_decoded(uint8_t out[32], const uint8_t *scalars, decaf_255_point_t *points,
+                     size_t count, size_t *bad_index) {
+    *bad_index = (size_t)-1;
+    veil_niels *niels = malloc((count ? count : 1) * sizeof(veil_niels));
+    if (niels == NULL) return VEIL_MSM_NO_MEMORY;
+    int status = normalise(points, count, bad_index);
+    if (status == VEIL_MSM_OK)
+        status = msm_over_decoded(out, scalars, points, niels, count, NULL, NULL, 0);
+    free(niels);
     return status;
 }
 
@@ -446,6 +509,25 @@ done:
 /* The bucket phase adds with veil_field.h's own arithmetic on libdecaf's point
  * layout; this checks, against libdecaf's own addition, every assumption that
  * makes (five 51-bit limbs, z = 1 after decoding, the curve's d). */
+/* veil_msm_decoded (fe_invert, the shared rescaling) on points with z ≠ 1,
+ * against veil_msm over their encodings, which libdecaf decodes to z = 1. */
+static int decoded_sum_matches(decaf_255_point_t points[4]) {
+    decaf_255_point_t sums[3];
+    uint8_t encodings[96], scalars[96] = {0}, got[32], want[32];
+    size_t bad;
+    decaf_255_point_add(sums[0], points[0], points[1]);
+    decaf_255_point_add(sums[1], sums[0], points[2]);
+    decaf_255_point_double(sums[2], points[3]);
+    for (int i = 0; i < 3; i++) {
+        decaf_255_point_encode(encodings + 32 * i, sums[i]);
+        scalars[32 * i] = (uint8_t)(5 + i);
+        scalars[32 * i + 9] = (uint8_t)(77 * i + 1);
+    }
+    if (veil_msm(want, scalars, encodings, 3, NULL, NULL, 0, &bad) != VEIL_MSM_OK) return 0;
+    if (veil_msm_decoded(got, scalars, sums, 3, &bad) != VEIL_MSM_OK) return 0;
+    return memcmp(got, want, sizeof got) == 0;
+}
+
 int veil_msm_self_test(void) {
     decaf_255_point_t points[4], acc, expected;
     uint8_t encoding[32], scalar_bytes[32] = {0};
@@ -475,5 +557,6 @@ int veil_msm_self_test(void) {
     niels_from_affine(&first, points[0]);
     decaf_255_point_copy(acc, points[0]);
     add_niels(acc, &first, 1);
-    return decaf_255_point_eq(acc, decaf_255_point_identity) == DECAF_TRUE;
+    if (decaf_255_point_eq(acc, decaf_255_point_identity) != DECAF_TRUE) return 0;
+    return decoded_sum_matches(points);
 }

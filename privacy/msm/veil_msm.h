@@ -18,7 +18,9 @@ void veil_msm_table_free(veil_msm_table *table);
 size_t veil_msm_table_count(const veil_msm_table *table);
 
 /* 1 when the bucket phase's own field arithmetic (veil_field.h) agrees with
- * libdecaf's point addition on this build of libdecaf, else 0. */
+ * libdecaf's point addition on this build of libdecaf, and a sum over points
+ * rescaled to z = 1 by veil_msm_decoded agrees with one over their encodings;
+ * else 0. */
 int veil_msm_self_test(void);
 
 /* The window c Pippenger would take for n terms of `bits` bits (returned) and

@@ -718,3 +718,29 @@ def test_the_native_batch_of_64_with_a_forgery_fails(kind: str) -> None:
     batch[40] = _forge(kind, batch[40])
     assert native_batch_status(batch) == SIG_INVALID
     assert not native_single(batch[40])
+
+
+@pytest.mark.parametrize("failing", ["veil_ed25519_self_test", "veil_msm_self_test"])
+def test_a_module_whose_self_test_fails_is_not_used(
+    failing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches sum on veil_msm.c's field arithmetic and rescaling: if either
+    self-test fails on this libdecaf, the rule runs on the spec instead."""
+
+    class Lib:
+        def veil_ed25519_verify_one(self) -> int:
+            return 0
+
+        def veil_ed25519_self_test(self) -> int:
+            return int(failing != "veil_ed25519_self_test")
+
+        def veil_msm_self_test(self) -> int:
+            return int(failing != "veil_msm_self_test")
+
+    class Module:
+        lib = Lib()
+
+    monkeypatch.setattr("importlib.import_module", lambda _name: Module())
+    assert signature_rule._load_native() is None
+    monkeypatch.setattr(Lib, failing, lambda _self: 1)
+    assert signature_rule._load_native() is not None
