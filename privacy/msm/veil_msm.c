@@ -506,9 +506,6 @@ int veil_msm_decoded(uint8_t out[32], const uint8_t *scalars, decaf_255_point_t 
 
 /* --- the self-test ------------------------------------------------------------ */
 
-/* The bucket phase adds with veil_field.h's own arithmetic on libdecaf's point
- * layout; this checks, against libdecaf's own addition, every assumption that
- * makes (five 51-bit limbs, z = 1 after decoding, the curve's d). */
 /* veil_msm_decoded (fe_invert, the shared rescaling) on points with z ≠ 1,
  * against veil_msm over their encodings, which libdecaf decodes to z = 1. */
 static int decoded_sum_matches(decaf_255_point_t points[4]) {
@@ -528,6 +525,9 @@ static int decoded_sum_matches(decaf_255_point_t points[4]) {
     return memcmp(got, want, sizeof got) == 0;
 }
 
+/* The bucket phase adds with veil_field.h's own arithmetic on libdecaf's point
+ * layout; this checks, against libdecaf's own addition, every assumption that
+ * makes (five 51-bit limbs, z = 1 after decoding, the curve's d). */
 int veil_msm_self_test(void) {
     decaf_255_point_t points[4], acc, expected;
     uint8_t encoding[32], scalar_bytes[32] = {0};
