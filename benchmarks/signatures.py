@@ -1,6 +1,7 @@
 """CPU per ed25519 signature: libsodium one at a time, the C check alone, C batches.
 
     python -m benchmarks.signatures [--rounds 15] [--keys 4] [--sizes 2,16,64,90,256]
+        [--sums 4,8,12,16]
 
 Signs 256 messages of 150 bytes (an attest's signed bytes are about that) with
 ``--keys`` keys, as the devnet's four banks sign the load generator's attests.
@@ -10,7 +11,9 @@ triple), ``verify_batch`` over the first n for each size, and over the 256
 with one forgery (``forged_256``: the whole sum fails, then each is checked
 alone). It prints the median µs a signature of each, and the ratio to
 libsodium, all from one run (docs/privacy.md, "Signatures checked in
-batches"; docs/performance.md).
+batches"; docs/performance.md). ``sum_n`` times the weighted sum alone over the
+first n (``signature_rule.sum_holds``), also below ``MIN_BATCH``, where
+``verify_batch`` checks one by one: it is what sets ``MIN_BATCH``.
 """
 
 from __future__ import annotations
@@ -54,13 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--keys", type=int, default=4)
     parser.add_argument("--sizes", default="2,16,64,90,256")
+    parser.add_argument("--sums", default="4,8,12,16")
     parser.add_argument("--json", action="store_true", help="one JSON object, not a table")
     args = parser.parse_args(argv)
     if not signature_rule.NATIVE_BATCH:
         print("the native module is not built (make install): nothing to compare", file=sys.stderr)
         return 2
     sizes = [int(size) for size in args.sizes.split(",")]
-    if any(not 1 <= size <= SIGNATURES for size in sizes):
+    sums = [int(size) for size in args.sums.split(",")] if args.sums else []
+    if any(not 1 <= size <= SIGNATURES for size in sizes + sums):
         parser.error(f"sizes are 1..{SIGNATURES}")
     made = triples(args.keys)
     # The middle signature over other bytes: its encodings are sound, so the
@@ -70,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     forged[SIGNATURES // 2] = (key, message + b"!", signature)
     samples: dict[str, list[float]] = {"libsodium": [], "c_single": []}
     samples.update({f"batch_{size}": [] for size in sizes})
+    samples.update({f"sum_{size}": [] for size in sums})
     samples["forged_256"] = []
     for _ in range(args.rounds):
 
@@ -92,6 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise SystemExit("an honest batch failed the rule")
 
             samples[f"batch_{size}"].append(cpu_us_per_signature(batched, size))
+        for size in sums:
+            batch = made[:size]
+
+            repeats = max(1, SIGNATURES // size)  # a timing of about 256 signatures
+
+            def summed(batch: list[Triple] = batch, repeats: int = repeats) -> None:
+                for _ in range(repeats):
+                    if not signature_rule.sum_holds(batch):
+                        raise SystemExit("an honest sum failed the rule")
+
+            samples[f"sum_{size}"].append(cpu_us_per_signature(summed, size * repeats))
 
         def with_forgery() -> None:
             if sum(signature_rule.verify_batch(forged)) != SIGNATURES - 1:

@@ -162,11 +162,13 @@ def _native_one(public_key: bytes, message: bytes, signature: bytes) -> bool:
     return bool(status == _SIG_VALID)
 
 
-MIN_BATCH: Final = 16
-"""Fewer signatures are checked one by one. The sum has fixed costs (B's term,
-re-encoding the points) and a term per distinct key: at 8 a batch cost 0.95
-times libsodium a signature with 4 keys and 1.37 times with a key each, at 16
-0.63 and 0.92 times (``python -m benchmarks.signatures --keys 4|256``)."""
+MIN_BATCH: Final = 4
+"""Fewer signatures are checked one by one. The sum has fixed costs (B's term, one
+shared inversion) and a term per distinct key: with 4 keys it costs 1.16 times
+libsodium a signature at 2, 0.84 at 4, 0.54 at 8 and 0.39 at 16; with a key each
+1.11, 0.84, 0.67 and 0.58 (``sum_n`` in ``python -m benchmarks.signatures --keys
+4|256``, docs/performance.md "Small signature batches"). It was 16 while the sum
+re-encoded and decoded every point."""
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -195,6 +197,14 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
         return cofactored_reference(public_key, message, signature)
 
 
+def sum_holds(triples: Sequence[Triple]) -> bool:
+    """The C check of well-sized ``triples`` as one weighted sum, at any size: true
+    means every signature holds (``verify_batch`` uses it from ``MIN_BATCH`` up);
+    false, that one at least does not, or that an encoding is malformed."""
+    status, _ = _native_batch(triples, os.urandom(WEIGHT_BYTES * len(triples)))
+    return bool(status == _SIG_VALID)
+
+
 def verify_batch(triples: Sequence[Triple]) -> list[bool]:
     """Each triple's answer under the rule, checked together where possible.
 
@@ -203,11 +213,8 @@ def verify_batch(triples: Sequence[Triple]) -> list[bool]:
     forgery costs its sum more than checking one by one (1.36–1.62 times libsodium)."""
     answers = [len(key) == 32 and len(signature) == 64 for key, _, signature in triples]
     todo = [i for i, ok in enumerate(answers) if ok]
-    if _NATIVE is not None and len(todo) >= MIN_BATCH:
-        batch = [triples[i] for i in todo]
-        status, _ = _native_batch(batch, os.urandom(WEIGHT_BYTES * len(batch)))
-        if status == _SIG_VALID:
-            return answers
+    if _NATIVE is not None and len(todo) >= MIN_BATCH and sum_holds([triples[i] for i in todo]):
+        return answers
     for i in todo:
         answers[i] = verify(*triples[i])
     return answers

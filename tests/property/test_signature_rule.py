@@ -299,6 +299,9 @@ def test_native_agrees_on_honest_and_flipped(
     assert native_single(bad) == cofactored_reference(*bad)
     assert native_batch_status([honest, honest]) == SIG_VALID
     assert native_batch_status([honest, bad]) == SIG_INVALID
+    # The sum alone, at any size (below MIN_BATCH too): what verify_batch builds on.
+    assert signature_rule.sum_holds([honest])
+    assert not signature_rule.sum_holds([honest, bad])
 
 
 # --- 3. torsion in R: the holder can add it, nobody else can ----------------
