@@ -154,9 +154,9 @@ class MempoolLimits:
     """Clients' txs are refused once the pending ones would take longer than this
     to commit at the network's recent commit rate..."""
     min_backlog_txs: int = 256
-    """...or once this many are pending, if that is more (start-up, quiet spells)."""
+    """...or once this many are pending, if that is more (start-up)."""
     commit_rate_window_ms: int = 5_000
-    """The commit rate is measured over this window."""
+    """The commit rate is measured over this much busy time (the mempool holding txs)."""
 
     def __post_init__(self) -> None:
         names = (
@@ -242,6 +242,7 @@ class Mempool:
         self._refused_until: dict[bytes, tuple[int, str]] = {}
         """A client's account told to retry later: (until ms, the busy code), step 3."""
         self._commit_rate = CommitRate(self.limits.commit_rate_window_ms)
+        self._last_commit_ms: int | None = None
         self._noted: tuple[int, frozenset[bytes]] | None = None
         self._state_height = state.height()
         # Step 3's shares: held txs (pending or at their proof check) and bytes by
@@ -281,6 +282,7 @@ class Mempool:
     def record_commits(self, txs: int, now_ms: int) -> None:
         """A block of ``txs`` committed (accepted and rejected) at ``now_ms``."""
         self._commit_rate.record(txs, now_ms)
+        self._last_commit_ms = now_ms
 
     # --- admission ---------------------------------------------------------------
 
@@ -360,6 +362,13 @@ class Mempool:
         """Steps 1-6 of the module docstring; changes nothing unless it says so.
         ``from_client=False``: gossip from validator ``peer``, held to the hard
         bounds and to that peer's share of them."""
+        admission = self._admit(tx_bytes, now_ms, from_client, peer)
+        self._commit_rate.observe(now_ms, busy=bool(self._entries or self._in_admission))
+        return admission
+
+    def _admit(
+        self, tx_bytes: bytes, now_ms: int, from_client: bool, peer: int | None
+    ) -> Admission:
         params = self._genesis.params
         ahead = self._forget_ahead(tx_bytes)
         if ahead is not None:
@@ -673,6 +682,10 @@ class Mempool:
         ]:
             self._in_admission_bytes -= len(self._in_admission.pop(tx_id))
             self._release(tx_id)
+        if self._last_commit_ms is not None:  # at the block's commit, a moment ago
+            self._commit_rate.observe(
+                self._last_commit_ms, busy=bool(self._entries or self._in_admission)
+            )
         return dropped
 
     def _committed_test(self, state: StoreReader) -> Callable[[bytes], bool]:

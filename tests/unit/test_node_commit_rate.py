@@ -23,3 +23,25 @@ def test_the_rate_counts_the_blocks_of_the_window_over_the_whole_window() -> Non
 def test_a_window_must_be_a_positive_int(window_ms: object) -> None:
     with pytest.raises(ValueError, match="window_ms"):
         CommitRate(window_ms=window_ms)  # type: ignore[arg-type]
+
+
+def test_a_quiet_spell_does_not_age_the_window() -> None:
+    """Wall time aged it: five quiet seconds took the rate to zero, and the next burst
+    was held to the mempool's floor while the rate climbed back (attests at 1,600/s
+    offered after a pause lost about a tenth of a 20 s run to MEMPOOL_FULL)."""
+    rate = CommitRate(window_ms=4_000)
+    rate.record(400, 1_000)
+    assert rate.per_s(1_000) == 100
+    rate.observe(1_000, busy=False)  # that block emptied the mempool
+    assert rate.per_s(60_000) == 100  # a minute later: still what it last measured
+    rate.observe(60_000, busy=True)  # a tx came
+    assert rate.per_s(63_000) == 100  # three seconds busy: the block is still in the window
+    assert rate.per_s(64_000) == 0  # four: it left
+
+
+def test_time_that_runs_back_counts_for_nothing() -> None:
+    rate = CommitRate(window_ms=1_000)
+    rate.record(100, 5_000)
+    rate.record(100, 4_000)  # a clock stepped back: neither block ages the other
+    assert rate.per_s(5_500) == 200
+    assert rate.per_s(6_000) == 0

@@ -338,6 +338,27 @@ def test_a_clients_tx_is_refused_past_the_backlog_the_network_commits_in_max_bac
     assert mempool.backlog_bound_txs(2_500) == 2
 
 
+def test_a_quiet_spell_keeps_the_backlog_the_network_last_committed() -> None:
+    """The mempool empty, time does not age the commit rate: a burst after a pause is
+    sized by the rate the network last showed, not held to the floor (node.commit_rate)."""
+    world = World()
+    limits = {"min_backlog_txs": 2, "max_backlog_ms": 1_000, "commit_rate_window_ms": 2_000}
+    store = world.new_store()
+    mempool = _mempool(world, store, **limits)
+    tx = _attest(world, 1)
+    assert isinstance(mempool.admit(tx.encode(), 0), Accepted)
+    world.commit(store, [tx])
+    mempool.record_commits(8, 1_000)  # 8 txs in the last 2 s: 4/s
+    mempool.note_committed(store.height(), [tx.tx_id])
+    assert mempool.on_block(store) == [] and len(mempool) == 0
+    assert mempool.backlog_bound_txs(1_000) == 4
+    assert mempool.backlog_bound_txs(30_000) == 4  # after half a minute with nothing held
+    busy = _attest(world, 2)
+    assert isinstance(mempool.admit(busy.encode(), 30_000), Accepted)
+    assert mempool.backlog_bound_txs(31_000) == 4  # a second busy: the block is in the window
+    assert mempool.backlog_bound_txs(32_500) == 2  # it left: the floor
+
+
 def test_the_backlog_bound_never_exceeds_max_txs() -> None:
     world = World()
     mempool = _mempool(world, world.new_store(), max_txs=3, min_backlog_txs=2)
