@@ -167,7 +167,7 @@ MIN_BATCH: Final = 4
 shared inversion) and a term per distinct key: with 4 keys it costs 1.16 times
 libsodium a signature at 2, 0.84 at 4, 0.54 at 8 and 0.39 at 16; with a key each
 1.11, 0.84, 0.67 and 0.58 (``sum_n`` in ``python -m benchmarks.signatures --keys
-4|256``, docs/performance.md "Small signature batches"). It was 16 while the sum
+4|256``, docs/performance.md "Busy answers at 1,600 attests/s"). It was 16 while the sum
 re-encoded and decoded every point."""
 
 

@@ -17,11 +17,10 @@ rate converges on it.
 Busy time is the time the mempool held txs (``observe``); a quiet spell, the
 mempool empty, does not age the window. Wall time did: five quiet seconds
 took the rate to zero, and the next burst was held to the floor (256 txs,
-64 a bank) while the rate climbed back over five seconds. Attests at 1,600/s
-offered after a pause lost about a tenth of the run's 20 s that way to
-``MEMPOOL_FULL`` answers (docs/performance.md, "Quiet spells and the backlog
-bound"). A rate remembered across a quiet spell was measured on the txs of
-the last busy one; under a new mix it adapts within a window of busy time.
+64 a bank) while the rate climbed back over five seconds (docs/performance.md,
+"Busy answers at 1,600 attests/s"). A rate remembered across a quiet spell
+was measured on the txs of the last busy one; under a new mix it adapts
+within a window of busy time.
 """
 
 from __future__ import annotations
