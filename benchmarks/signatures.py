@@ -100,7 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             samples[f"batch_{size}"].append(cpu_us_per_signature(batched, size))
         for size in sums:
             batch = made[:size]
-
             repeats = max(1, SIGNATURES // size)  # a timing of about 256 signatures
 
             def summed(batch: list[Triple] = batch, repeats: int = repeats) -> None:

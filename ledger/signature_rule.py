@@ -165,10 +165,10 @@ def _native_one(public_key: bytes, message: bytes, signature: bytes) -> bool:
 MIN_BATCH: Final = 4
 """Fewer signatures are checked one by one. The sum has fixed costs (B's term, one
 shared inversion) and a term per distinct key: with 4 keys it costs 1.16 times
-libsodium a signature at 2, 0.84 at 4, 0.54 at 8 and 0.39 at 16; with a key each
-1.11, 0.84, 0.67 and 0.58 (``sum_n`` in ``python -m benchmarks.signatures --keys
-4|256``, docs/performance.md "Busy answers at 1,600 attests/s"). It was 16 while the sum
-re-encoded and decoded every point."""
+libsodium a signature at 2, 0.84 at 4, 0.54 at 8 and 0.39 at 16; with a key
+each 1.11, 0.84, 0.67 and 0.58 (``sum_n`` in ``python -m benchmarks.signatures
+--keys 4|256``; docs/performance.md, "Busy answers at 1,600 attests/s"). It was
+16 while the sum re-encoded and decoded every point."""
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
