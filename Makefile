@@ -28,10 +28,10 @@ $(NATIVE_STAMP): $(STAMP) $(MSM)/veil_msm.c $(MSM)/veil_msm.h $(MSM)/veil_msm_de
 		$(BIN)/python -m privacy.msm.build && touch $(NATIVE_STAMP); \
 	elif [ $$status -ne 2 ]; then exit $$status; fi
 
-# The state tree's C walk (ledger/native/smt_update.c), against OpenSSL's libcrypto:
+# The state tree's C walk and node cache (ledger/native/*.c), against OpenSSL's libcrypto:
 # its headers are installed with apt-get as root when missing; otherwise the build
 # says in one line that the Python walk is used (exit 2, no stamp).
-$(SMT_STAMP): $(STAMP) $(SMT)/smt_update.c $(SMT)/build.py
+$(SMT_STAMP): $(STAMP) $(wildcard $(SMT)/*.c $(SMT)/*.h) $(SMT)/build.py
 	@if [ ! -f /usr/include/openssl/evp.h ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing libssl-dev for the state tree's C walk ..."; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

@@ -52,9 +52,12 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 from ledger.codec import Bytes32, MaxLen, Record
+
+if TYPE_CHECKING:
+    from ledger.native._smt import NodeCache
 
 HASH_BYTES = 32
 PATH_BITS = 256
@@ -62,7 +65,9 @@ EMPTY_HASH: Final = bytes(HASH_BYTES)
 EMPTY_ROOT: Final = EMPTY_HASH
 ROOT_POSITION = 1
 DEFAULT_CACHE_NODES = 1 << 19
-"""Decoded nodes kept in memory: ~240 B each, so ~125 MB at most; 100k keys need ~245k."""
+"""Decoded nodes kept in memory; 100k keys need ~245k. In the C walk's ``NodeCache``
+a node takes a 48-byte slot (a leaf 64 bytes more) in a table at most 3/4 full,
+so ~60 MB at most; in the Python walk's dict ~240 B, so ~125 MB."""
 
 _LEAF_TAG = b"\x00"
 _NODE_TAG = b"\x01"
@@ -240,10 +245,14 @@ class SparseMerkleTree:
     ) -> None:
         """``native=False``: walk in Python even when the C walk is built (tests, benchmarks)."""
         self._read_record = read_record
-        self._cache: dict[int, Node] = {}
         self._cache_nodes = cache_nodes
         self._version = 0
         self._native = _native if native else None
+        # The C walk reads nodes straight out of its own compact table
+        # (ledger/native/node_table.h says why); the Python walk keeps a dict.
+        self._cache: dict[int, Node] | NodeCache = (
+            {} if self._native is None else self._native.NodeCache()
+        )
 
     @property
     def version(self) -> int:
@@ -297,6 +306,9 @@ class SparseMerkleTree:
         """
         keep_below = 1 << min(16, max(1, self._cache_nodes.bit_length() - 3))
         cache = self._cache
+        if not isinstance(cache, dict):
+            cache.keep_below(keep_below)
+            return
         kept = {pos: node for pos, node in cache.items() if pos < keep_below}
         cache.clear()
         cache.update(kept)
@@ -308,9 +320,10 @@ class SparseMerkleTree:
 
         Pure: nothing is cached or stored until ``apply_update``.
         """
-        if self._native is not None and changes:
+        cache = self._cache
+        if not isinstance(cache, dict) and self._native is not None and changes:
             root_node, native_writes, native_replaced = self._native.update(
-                self._cache, self._load, changes, self._load(ROOT_POSITION)
+                cache, self._load, changes
             )
             return SmtUpdate(
                 self._version, subtree_hash(root_node), native_writes, frozenset(native_replaced)
@@ -339,8 +352,8 @@ class SparseMerkleTree:
         cache = self._cache
         if len(cache) + len(update.node_writes) > self._cache_nodes:
             self._evict()
-        if self._native is not None:
-            self._native.apply(cache, update.node_writes)
+        if not isinstance(cache, dict):
+            cache.apply(update.node_writes)
         else:
             for pos, node in update.node_writes.items():
                 if node is None:

@@ -1,6 +1,7 @@
 """Build the state tree's native update: ``python -m ledger.native.build``.
 
-Compiles ``smt_update.c`` against Python's headers and OpenSSL's libcrypto
+Compiles ``smt_update.c`` (the walk), ``node_cache.c`` and ``node_table.c``
+(its node cache) against Python's headers and OpenSSL's libcrypto
 with setuptools and puts the extension module ``ledger/native/_smt*.so`` next
 to this file. ``make install`` runs it, so a compiler error shows at install
 time, in full. Exit status: 0 built, 1 the build failed (never silent), 2 a
@@ -21,6 +22,7 @@ from setuptools import Distribution, Extension
 
 HERE = Path(__file__).resolve().parent
 MODULE = "_smt"
+SOURCES = ("smt_update.c", "node_cache.c", "node_table.c")
 OPENSSL_HEADER = Path("/usr/include/openssl/evp.h")
 HINT = "apt-get install libssl-dev python3-dev gcc, then make install"
 
@@ -40,7 +42,8 @@ def build() -> Path:
     """Compile the extension and return its path; raises on any build failure."""
     extension = Extension(
         MODULE,
-        sources=[str(HERE / "smt_update.c")],
+        sources=[str(HERE / name) for name in SOURCES],
+        include_dirs=[str(HERE)],
         libraries=["crypto"],
         extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror"],
     )

@@ -1,31 +1,31 @@
-/* The state tree's update (ledger/state_root.py) in C: the same walk, the same
- * node objects, the same node cache.
+/* The state tree's update (ledger/state_root.py) in C: the same walk over
+ * the node cache of node_cache.c.
  *
  * Why: an attest block rewrites about a thousand tree nodes, and in Python
  * each node visit costs a recursive call, a bisection and a hashlib object
  * (fourteenth session: the tree was 22-24 % of a validator's Python time).
  * This module walks the tree with C recursion, bisects on path bits and
- * hashes with OpenSSL's SHA-256, while every node it reads or returns stays
- * the Python object the rest of the tree uses: ``None``, 32 hash bytes, or a
- * ``Leaf``. ``SparseMerkleTree._update`` and ``_build`` remain the
- * specification; tests/property/test_state_root_native.py checks that both
- * give the same root, writes and replaced leaves.
+ * hashes with OpenSSL's SHA-256. It reads nodes as C structs straight out of
+ * the cache's table (or through the tree's own load on a miss), and returns
+ * the nodes it writes as the Python objects the rest of the tree uses:
+ * ``None``, 32 hash bytes, or a ``Leaf``. ``SparseMerkleTree._update`` and
+ * ``_build`` remain the specification; tests/property/test_state_root_native.py
+ * checks that both give the same root, writes and replaced leaves.
  *
  * The one reusable digest context below needs no lock: it is used only
  * inside sha256(), which never calls into Python or releases the GIL (a cache
  * miss calls back into Python, which may release it, but never mid-hash).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "node_cache.h"
+
 #include <openssl/evp.h>
 #include <openssl/opensslv.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_BYTES 32
+#define HASH_BYTES NODE_HASH_BYTES
 #define PATH_BITS 256
-#define MAX_SMALL_DEPTH 62 /* positions up to this depth fit in a uint64 */
 /* Interior nodes have records only at depths that are multiples of this
  * (state_root.INTERIOR_RECORD_DEPTHS; the module exports it and Python
  * refuses a build that disagrees). */
@@ -39,24 +39,18 @@ typedef struct {
 } item_t;
 
 typedef struct {
-    PyObject *cache;    /* dict: position -> node (borrowed) */
-    PyObject *load;     /* callable(position) -> node, fills the cache (borrowed) */
-    PyObject *writes;   /* dict: position -> node or None (owned) */
-    PyObject *replaced; /* list of unstored-depth positions whose leaf record goes (owned) */
+    node_cache_t *cache; /* borrowed */
+    PyObject *load;      /* callable(position) -> node, fills the cache (borrowed) */
+    PyObject *writes;    /* dict: position -> node or None (owned) */
+    PyObject *replaced;  /* list of unstored-depth positions whose leaf record goes (owned) */
     item_t *items;
     Py_ssize_t count;
     item_t *scratch; /* count + 1 entries: a leaf case's merged changes */
 } walk_t;
 
-static PyObject *leaf_type = NULL;   /* ledger.state_root.Leaf */
-static PyObject *error_type = NULL;  /* ledger.state_root.StateRootError */
-static PyObject *str_hash, *str_path, *str_value_hash;
 static EVP_MD_CTX *digest_ctx = NULL;
 static EVP_MD *sha256_md = NULL;
 static const uint8_t EMPTY[HASH_BYTES] = {0};
-/* Below this depth positions are uint64s; deeper ones Python ints. setup() can
- * lower it so the tests reach the deep path without 63-bit path collisions. */
-static int small_depth = MAX_SMALL_DEPTH;
 
 static int sha256(const uint8_t *data, size_t length, uint8_t out[HASH_BYTES]) {
     if (EVP_DigestInit_ex(digest_ctx, sha256_md, NULL) != 1 ||
@@ -79,36 +73,6 @@ static PyObject *node_hash(const uint8_t left[HASH_BYTES], const uint8_t right[H
     return PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
 }
 
-static int is_leaf(PyObject *node) { return PyObject_TypeCheck(node, (PyTypeObject *)leaf_type); }
-
-/* Copy 32 bytes out of a bytes object, refusing anything else (corrupt nodes). */
-static int copy_hash(PyObject *value, uint8_t out[HASH_BYTES], const char *what) {
-    if (!PyBytes_CheckExact(value) || PyBytes_GET_SIZE(value) != HASH_BYTES) {
-        PyErr_Format(error_type, "%s is not %d hash bytes: corrupt nodes", what, HASH_BYTES);
-        return -1;
-    }
-    memcpy(out, PyBytes_AS_STRING(value), HASH_BYTES);
-    return 0;
-}
-
-static int leaf_field(PyObject *leaf, PyObject *name, uint8_t out[HASH_BYTES]) {
-    PyObject *value = PyObject_GetAttr(leaf, name);
-    if (value == NULL) return -1;
-    int status = copy_hash(value, out, "a leaf's field");
-    Py_DECREF(value);
-    return status;
-}
-
-/* subtree_hash(node): EMPTY, a leaf's hash, or an interior node's hash. */
-static int subtree_hash(PyObject *node, uint8_t out[HASH_BYTES]) {
-    if (node == Py_None) {
-        memset(out, 0, HASH_BYTES);
-        return 0;
-    }
-    if (is_leaf(node)) return leaf_field(node, str_hash, out);
-    return copy_hash(node, out, "an interior node");
-}
-
 static inline int bit_at(const uint8_t *path, int depth) {
     return (path[depth >> 3] >> (7 - (depth & 7))) & 1;
 }
@@ -126,7 +90,7 @@ static Py_ssize_t split_at(const item_t *items, Py_ssize_t lo, Py_ssize_t hi, in
 
 /* The position of a child: pos << 1 | bit, in a uint64 while it fits. */
 static PyObject *child_position(PyObject *pos, uint64_t small, int child_depth, int bit) {
-    if (child_depth <= small_depth) return PyLong_FromUnsignedLongLong((small << 1) | (uint64_t)bit);
+    if (child_depth <= tree_small_depth) return PyLong_FromUnsignedLongLong((small << 1) | (uint64_t)bit);
     PyObject *one = PyLong_FromLong(1);
     if (one == NULL) return NULL;
     PyObject *shifted = PyNumber_Lshift(pos, one);
@@ -143,25 +107,35 @@ static PyObject *child_position(PyObject *pos, uint64_t small, int child_depth, 
     return child;
 }
 
-/* The cached node at `pos`, or the tree's own load (which caches it); a new reference. */
-static PyObject *node_at(walk_t *walk, PyObject *pos) {
-    PyObject *node = PyDict_GetItemWithError(walk->cache, pos);
-    if (node != NULL) {
-        Py_INCREF(node);
-        return node;
-    }
-    if (PyErr_Occurred()) return NULL;
-    return PyObject_CallOneArg(walk->load, pos);
+/* The node at `pos` (`small` while depth fits a uint64), copied out of the
+ * cache, or from the tree's own load, which caches it: the walk then holds no
+ * pointer into a table that a load may grow or evict. */
+static int node_at(walk_t *walk, PyObject *pos, uint64_t small, int depth, tree_node_t *out) {
+    int found = node_cache_find(walk->cache, pos, small, depth, out);
+    if (found != 0) return found < 0 ? -1 : 0;
+    PyObject *object = PyObject_CallOneArg(walk->load, pos);
+    if (object == NULL) return -1;
+    int status = tree_node_from_object(object, out);
+    Py_DECREF(object);
+    return status;
 }
 
 static PyObject *new_leaf(const item_t *item) {
     PyObject *path = PyBytes_FromStringAndSize((const char *)item->path, HASH_BYTES);
     PyObject *digest = PyBytes_FromStringAndSize((const char *)item->digest, HASH_BYTES);
     PyObject *leaf = NULL;
-    if (path != NULL && digest != NULL) leaf = PyObject_CallFunctionObjArgs(leaf_type, path, digest, NULL);
+    if (path != NULL && digest != NULL) leaf = PyObject_CallFunctionObjArgs(tree_leaf_type, path, digest, NULL);
     Py_XDECREF(path);
     Py_XDECREF(digest);
     return leaf;
+}
+
+/* subtree_hash of a node object the walk made. */
+static int made_hash(PyObject *node, uint8_t out[HASH_BYTES]) {
+    tree_node_t decoded;
+    if (tree_node_hash_from_object(node, &decoded) < 0) return -1;
+    memcpy(out, decoded.hash, HASH_BYTES);
+    return 0;
 }
 
 /* _build: the canonical subtree at `pos` holding exactly items[lo:hi], all inserts. */
@@ -171,7 +145,7 @@ static PyObject *build(walk_t *walk, PyObject *pos, uint64_t small, int depth, c
     if (count == 0) Py_RETURN_NONE;
     if (count == 1) return new_leaf(&items[lo]);
     if (depth >= PATH_BITS) {
-        PyErr_SetString(error_type, "two changes share a 256-bit path");
+        PyErr_SetString(tree_error_type, "two changes share a 256-bit path");
         return NULL;
     }
     Py_ssize_t mid = split_at(items, lo, hi, depth);
@@ -186,7 +160,7 @@ static PyObject *build(walk_t *walk, PyObject *pos, uint64_t small, int depth, c
     if (right == NULL) goto done;
     if (left != Py_None && PyDict_SetItem(walk->writes, left_pos, left) < 0) goto done;
     if (right != Py_None && PyDict_SetItem(walk->writes, right_pos, right) < 0) goto done;
-    if (subtree_hash(left, left_hash) < 0 || subtree_hash(right, right_hash) < 0) goto done;
+    if (made_hash(left, left_hash) < 0 || made_hash(right, right_hash) < 0) goto done;
     result = node_hash(left_hash, right_hash);
 done:
     Py_XDECREF(left_pos);
@@ -198,18 +172,18 @@ done:
 
 /* The changes of items[lo:hi] that insert, merged with the leaf that was at this
  * position (unless a change names its key), in path order, into walk->scratch. */
-static Py_ssize_t merge_with_leaf(walk_t *walk, PyObject *node, Py_ssize_t lo, Py_ssize_t hi) {
+static Py_ssize_t merge_with_leaf(walk_t *walk, const tree_node_t *node, Py_ssize_t lo, Py_ssize_t hi) {
     item_t *merged = walk->scratch;
     Py_ssize_t count = 0;
-    if (node == Py_None) {
+    if (node->kind == NODE_EMPTY) {
         for (Py_ssize_t i = lo; i < hi; i++)
             if (walk->items[i].has_value) merged[count++] = walk->items[i];
         return count;
     }
     item_t leaf;
     leaf.has_value = 1;
-    if (leaf_field(node, str_path, leaf.path) < 0 || leaf_field(node, str_value_hash, leaf.digest) < 0)
-        return -1;
+    memcpy(leaf.path, node->path, HASH_BYTES);
+    memcpy(leaf.digest, node->value_hash, HASH_BYTES);
     Py_ssize_t at = lo;
     while (at < hi && memcmp(walk->items[at].path, leaf.path, HASH_BYTES) < 0) at++;
     int replaced = at < hi && memcmp(walk->items[at].path, leaf.path, HASH_BYTES) == 0;
@@ -221,21 +195,21 @@ static Py_ssize_t merge_with_leaf(walk_t *walk, PyObject *node, Py_ssize_t lo, P
     return count;
 }
 
-static PyObject *update(walk_t *walk, PyObject *pos, uint64_t small, int depth, PyObject *node,
+static PyObject *update(walk_t *walk, PyObject *pos, uint64_t small, int depth, const tree_node_t *node,
                         Py_ssize_t lo, Py_ssize_t hi);
 
 /* An empty subtree or a leaf: rebuild it from scratch with the changes. */
-static PyObject *rebuild(walk_t *walk, PyObject *pos, uint64_t small, int depth, PyObject *node,
+static PyObject *rebuild(walk_t *walk, PyObject *pos, uint64_t small, int depth, const tree_node_t *node,
                          Py_ssize_t lo, Py_ssize_t hi) {
     Py_ssize_t count = merge_with_leaf(walk, node, lo, hi);
     if (count < 0) return NULL;
     PyObject *built = build(walk, pos, small, depth, walk->scratch, 0, count);
     if (built == NULL) return NULL;
-    if (built != Py_None || node != Py_None) {
+    if (built != Py_None || node->kind != NODE_EMPTY) {
         if (PyDict_SetItem(walk->writes, pos, built) < 0) goto fail;
         /* A stored leaf became an interior node at a depth without interior
          * records: its record must go. */
-        if (node != Py_None && PyBytes_CheckExact(built) && (depth & UNSTORED_DEPTH_BITS) &&
+        if (node->kind != NODE_EMPTY && PyBytes_CheckExact(built) && (depth & UNSTORED_DEPTH_BITS) &&
             PyList_Append(walk->replaced, pos) < 0)
             goto fail;
     }
@@ -246,65 +220,59 @@ fail:
 }
 
 /* A subtree left with one side empty: a lone leaf moves up (its old position is
- * emptied), anything else is an interior node over EMPTY. */
-static PyObject *lone_child(walk_t *walk, PyObject *child, PyObject *child_pos, int child_is_left) {
-    if (is_leaf(child)) {
+ * emptied), anything else is an interior node over EMPTY. `made` is the
+ * child's object when the walk made it, else NULL (the child is unchanged). */
+static PyObject *lone_child(walk_t *walk, const tree_node_t *child, PyObject *made, PyObject *child_pos,
+                            int child_is_left) {
+    if (child->kind == NODE_LEAF) {
         if (PyDict_SetItem(walk->writes, child_pos, Py_None) < 0) return NULL;
-        Py_INCREF(child);
-        return child;
+        if (made == NULL) return tree_node_to_object(child);
+        Py_INCREF(made);
+        return made;
     }
-    uint8_t hash[HASH_BYTES];
-    if (copy_hash(child, hash, "an interior node") < 0) return NULL;
-    return child_is_left ? node_hash(hash, EMPTY) : node_hash(EMPTY, hash);
+    return child_is_left ? node_hash(child->hash, EMPTY) : node_hash(EMPTY, child->hash);
 }
 
 /* _update: the subtree at `pos` (now `node`) after the changes items[lo:hi]. */
-static PyObject *update(walk_t *walk, PyObject *pos, uint64_t small, int depth, PyObject *node,
+static PyObject *update(walk_t *walk, PyObject *pos, uint64_t small, int depth, const tree_node_t *node,
                         Py_ssize_t lo, Py_ssize_t hi) {
-    if (node == Py_None || is_leaf(node)) return rebuild(walk, pos, small, depth, node, lo, hi);
-    if (!PyBytes_CheckExact(node)) {
-        PyErr_Format(error_type, "a tree node of type %s: corrupt nodes", Py_TYPE(node)->tp_name);
-        return NULL;
-    }
+    if (node->kind != NODE_INTERIOR) return rebuild(walk, pos, small, depth, node, lo, hi);
     if (depth >= PATH_BITS) {
-        PyErr_SetString(error_type, "tree deeper than 256 levels: corrupt nodes");
+        PyErr_SetString(tree_error_type, "tree deeper than 256 levels: corrupt nodes");
         return NULL;
     }
     Py_ssize_t mid = split_at(walk->items, lo, hi, depth);
-    PyObject *result = NULL, *left = NULL, *right = NULL;
+    PyObject *result = NULL, *left_made = NULL, *right_made = NULL;
+    tree_node_t left, right;
     PyObject *left_pos = child_position(pos, small, depth + 1, 0);
     PyObject *right_pos = child_position(pos, small, depth + 1, 1);
     if (left_pos == NULL || right_pos == NULL) goto done;
-    if ((left = node_at(walk, left_pos)) == NULL) goto done;
-    if ((right = node_at(walk, right_pos)) == NULL) goto done;
+    if (node_at(walk, left_pos, small << 1, depth + 1, &left) < 0) goto done;
+    if (node_at(walk, right_pos, (small << 1) | 1, depth + 1, &right) < 0) goto done;
     if (mid > lo) {
-        PyObject *changed = update(walk, left_pos, small << 1, depth + 1, left, lo, mid);
-        Py_SETREF(left, changed);
-        if (left == NULL) goto done;
+        left_made = update(walk, left_pos, small << 1, depth + 1, &left, lo, mid);
+        if (left_made == NULL || tree_node_hash_from_object(left_made, &left) < 0) goto done;
     }
     if (hi > mid) {
-        PyObject *changed = update(walk, right_pos, (small << 1) | 1, depth + 1, right, mid, hi);
-        Py_SETREF(right, changed);
-        if (right == NULL) goto done;
+        right_made = update(walk, right_pos, (small << 1) | 1, depth + 1, &right, mid, hi);
+        if (right_made == NULL || tree_node_hash_from_object(right_made, &right) < 0) goto done;
     }
-    if (left == Py_None && right == Py_None) {
+    if (left.kind == NODE_EMPTY && right.kind == NODE_EMPTY) {
         result = Py_None;
         Py_INCREF(result);
-    } else if (left == Py_None) {
-        result = lone_child(walk, right, right_pos, 0);
-    } else if (right == Py_None) {
-        result = lone_child(walk, left, left_pos, 1);
+    } else if (left.kind == NODE_EMPTY) {
+        result = lone_child(walk, &right, right_made, right_pos, 0);
+    } else if (right.kind == NODE_EMPTY) {
+        result = lone_child(walk, &left, left_made, left_pos, 1);
     } else {
-        uint8_t left_hash[HASH_BYTES], right_hash[HASH_BYTES];
-        if (subtree_hash(left, left_hash) == 0 && subtree_hash(right, right_hash) == 0)
-            result = node_hash(left_hash, right_hash);
+        result = node_hash(left.hash, right.hash);
     }
     if (result != NULL && PyDict_SetItem(walk->writes, pos, result) < 0) Py_CLEAR(result);
 done:
     Py_XDECREF(left_pos);
     Py_XDECREF(right_pos);
-    Py_XDECREF(left);
-    Py_XDECREF(right);
+    Py_XDECREF(left_made);
+    Py_XDECREF(right_made);
     return result;
 }
 
@@ -370,24 +338,20 @@ static PyObject *smt_setup(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_INCREF(leaf);
-    Py_XSETREF(leaf_type, leaf);
+    Py_XSETREF(tree_leaf_type, leaf);
     Py_INCREF(error);
-    Py_XSETREF(error_type, error);
-    small_depth = depth;
+    Py_XSETREF(tree_error_type, error);
+    tree_small_depth = depth;
     Py_RETURN_NONE;
 }
 
 static PyObject *smt_update(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *cache, *load, *changes, *root;
-    if (!PyArg_ParseTuple(args, "O!OOO:update", &PyDict_Type, &cache, &load, &changes, &root))
-        return NULL;
-    if (leaf_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "setup(Leaf, StateRootError) was not called");
-        return NULL;
-    }
-    walk_t walk = {cache, load, NULL, NULL, NULL, 0, NULL};
+    PyObject *cache, *load, *changes;
+    if (!PyArg_ParseTuple(args, "O!OO:update", &node_cache_type, &cache, &load, &changes)) return NULL;
+    walk_t walk = {(node_cache_t *)cache, load, NULL, NULL, NULL, 0, NULL};
     PyObject *new_root = NULL, *result = NULL, *pos = NULL;
+    tree_node_t root;
     walk.items = sorted_items(changes, &walk.count);
     if (walk.items == NULL) return NULL;
     walk.scratch = PyMem_Calloc((size_t)walk.count + 1, sizeof(item_t));
@@ -396,11 +360,9 @@ static PyObject *smt_update(PyObject *self, PyObject *args) {
     pos = PyLong_FromLong(1);
     if (walk.scratch == NULL) PyErr_NoMemory();
     if (walk.scratch == NULL || walk.writes == NULL || walk.replaced == NULL || pos == NULL) goto done;
-    if (walk.count == 0) { /* nothing changes: no writes, as compute_update says */
-        result = PyTuple_Pack(3, root, walk.writes, walk.replaced);
-        goto done;
-    }
-    new_root = update(&walk, pos, 1, 0, root, 0, walk.count);
+    if (node_at(&walk, pos, 1, 0, &root) < 0) goto done;
+    /* Nothing changes: no writes, as compute_update says. */
+    new_root = walk.count == 0 ? tree_node_to_object(&root) : update(&walk, pos, 1, 0, &root, 0, walk.count);
     if (new_root != NULL) result = PyTuple_Pack(3, new_root, walk.writes, walk.replaced);
 done:
     PyMem_Free(walk.items);
@@ -437,10 +399,9 @@ static int append_record(PyObject *out, const Py_buffer *prefix, PyObject *pos, 
 /* A record's value: 0x00 || path || value hash for a leaf, 0x01 || hash for an interior node. */
 static PyObject *record_value(PyObject *node) {
     uint8_t buffer[1 + 2 * HASH_BYTES];
-    if (is_leaf(node)) {
+    if (tree_is_leaf(node)) {
         buffer[0] = 0x00;
-        if (leaf_field(node, str_path, buffer + 1) < 0 ||
-            leaf_field(node, str_value_hash, buffer + 1 + HASH_BYTES) < 0)
+        if (tree_leaf_path(node, buffer + 1) < 0 || tree_leaf_value_hash(node, buffer + 1 + HASH_BYTES) < 0)
             return NULL;
         return PyBytes_FromStringAndSize((const char *)buffer, sizeof buffer);
     }
@@ -462,7 +423,7 @@ static PyObject *smt_records(PyObject *self, PyObject *args) {
     PyObject *writes, *replaced;
     Py_buffer prefix;
     if (!PyArg_ParseTuple(args, "O!Oy*:records", &PyDict_Type, &writes, &replaced, &prefix)) return NULL;
-    if (leaf_type == NULL) {
+    if (tree_leaf_type == NULL) {
         PyBuffer_Release(&prefix);
         PyErr_SetString(PyExc_RuntimeError, "setup(Leaf, StateRootError) was not called");
         return NULL;
@@ -481,7 +442,7 @@ static PyObject *smt_records(PyObject *self, PyObject *args) {
             status = -1;
         } else if (node == Py_None) {
             status = append_record(out, &prefix, pos, Py_None);
-        } else if (is_leaf(node) || !((_PyLong_NumBits(pos) - 1) & UNSTORED_DEPTH_BITS)) {
+        } else if (tree_is_leaf(node) || !((_PyLong_NumBits(pos) - 1) & UNSTORED_DEPTH_BITS)) {
             PyObject *value = record_value(node);
             status = value == NULL ? -1 : append_record(out, &prefix, pos, value);
             Py_XDECREF(value);
@@ -498,42 +459,15 @@ static PyObject *smt_records(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* SparseMerkleTree.apply_update's loop: every written node into the cache, an
- * emptied position out of it. */
-static PyObject *smt_apply(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *cache, *writes;
-    if (!PyArg_ParseTuple(args, "O!O!:apply", &PyDict_Type, &cache, &PyDict_Type, &writes)) return NULL;
-    Py_ssize_t at = 0;
-    PyObject *pos, *node;
-    while (PyDict_Next(writes, &at, &pos, &node)) {
-        /* Owned for this pass: hashing a key that is not an int may run Python code. */
-        Py_INCREF(pos);
-        Py_INCREF(node);
-        int status = 0;
-        if (node != Py_None) {
-            status = PyDict_SetItem(cache, pos, node);
-        } else if (PyDict_DelItem(cache, pos) < 0) {
-            if (PyErr_ExceptionMatches(PyExc_KeyError)) PyErr_Clear(); /* not cached: fine */
-            else status = -1;
-        }
-        Py_DECREF(pos);
-        Py_DECREF(node);
-        if (status < 0) return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
-    {"apply", smt_apply, METH_VARARGS, "apply(cache, writes): SparseMerkleTree.apply_update's loop in C."},
     {"records", smt_records, METH_VARARGS,
      "records(writes, replaced, key_prefix) -> [(key, record or None)]: SmtUpdate.records in C."},
     {"setup", smt_setup, METH_VARARGS,
      "setup(Leaf, StateRootError, small_depth=62): the node class, the error to raise, and the "
      "depth down to which positions are computed as uint64s (lower only in tests)."},
     {"update", smt_update, METH_VARARGS,
-     "update(cache, load, changes, root) -> (new root node, writes, replaced): "
-     "SparseMerkleTree._update from the root, in C."},
+     "update(cache, load, changes) -> (new root node, writes, replaced): "
+     "SparseMerkleTree._update from the root, in C, over a NodeCache."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -546,16 +480,14 @@ PyMODINIT_FUNC PyInit__smt(void) {
 #else
     sha256_md = (EVP_MD *)EVP_sha256();
 #endif
-    str_hash = PyUnicode_InternFromString("hash");
-    str_path = PyUnicode_InternFromString("path");
-    str_value_hash = PyUnicode_InternFromString("value_hash");
     if (digest_ctx == NULL || sha256_md == NULL) {
         PyErr_SetString(PyExc_ImportError, "OpenSSL has no SHA-256 digest context");
         return NULL;
     }
-    if (str_hash == NULL || str_path == NULL || str_value_hash == NULL) return NULL;
     PyObject *mod = PyModule_Create(&module);
-    if (mod != NULL && PyModule_AddIntConstant(mod, "INTERIOR_RECORD_DEPTHS", INTERIOR_RECORD_DEPTHS) < 0)
+    if (mod == NULL) return NULL;
+    if (node_cache_module_init(mod) < 0 ||
+        PyModule_AddIntConstant(mod, "INTERIOR_RECORD_DEPTHS", INTERIOR_RECORD_DEPTHS) < 0)
         Py_CLEAR(mod);
     return mod;
 }

@@ -98,7 +98,8 @@ def test_same_updates_as_the_python_walk(
             else:
                 state[key] = value
         assert c_tree.root() == compute_root(state)
-        assert c_tree._cache == py_tree._cache  # apply_update's loop, in C and in Python
+        # apply_update's loop, into the C table and into the Python dict
+        assert dict(c_tree._cache.items()) == py_tree._cache
     assert c_records.records == py_records.records
 
 
@@ -137,17 +138,24 @@ def test_values_and_keys_take_any_buffer_as_hashlib_does() -> None:
         c_tree.compute_update({"out:a": b"x"})  # type: ignore[dict-item]
 
 
-def test_corrupt_cached_nodes_raise_the_tree_error() -> None:
+def test_the_node_cache_refuses_what_is_not_a_node() -> None:
+    """The C walk reads cached nodes as C structs, so a corrupt node is refused
+    when it would enter the cache, and the tree goes on unharmed."""
     records = Records()
     tree = SparseMerkleTree(records.records.get)
     records.apply(tree, tree.compute_update({b"out:a": b"1", b"out:b": b"2", b"out:c": b"3"}))
-    tree._cache[1] = "not a node"  # type: ignore[assignment]
+    cache = tree._cache
+    assert isinstance(cache, _smt.NodeCache)
+    before = dict(cache.items())
     with pytest.raises(StateRootError, match="corrupt"):
-        tree.compute_update({b"out:d": b"4"})
-    tree._cache[1] = b"\x00" * 32
-    tree._cache[2] = tree._cache[3] = b"short"
+        cache[1] = "not a node"
     with pytest.raises(StateRootError, match="corrupt"):
-        tree.compute_update({b"out:d": b"4"})
+        cache[2] = b"short"
+    with pytest.raises(StateRootError, match="corrupt"):
+        cache.apply({3: b"h" * 31})
+    assert dict(cache.items()) == before
+    expected = compute_root({b"out:a": b"1", b"out:b": b"2", b"out:c": b"3", b"out:d": b"4"})
+    assert tree.compute_update({b"out:d": b"4"}).root == expected
 
 
 def test_a_failing_record_read_propagates() -> None:
