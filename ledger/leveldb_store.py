@@ -35,7 +35,6 @@ from typing import Any
 import plyvel
 
 from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
-from ledger.state_root import DEFAULT_CACHE_NODES
 from ledger.store import (
     Backend,
     BackendReader,
@@ -201,7 +200,7 @@ class LevelDBStore(KeyValueStore):
         self,
         path: str | Path,
         *,
-        cache_nodes: int = DEFAULT_CACHE_NODES,
+        cache_nodes: int | None = None,
         lru_cache_bytes: int = DEFAULT_LRU_CACHE_BYTES,
         block_claims: BlockClaims | None = None,
         history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,

@@ -59,7 +59,6 @@ from ledger.state_history import (
     undo_writes,
 )
 from ledger.state_root import (
-    DEFAULT_CACHE_NODES,
     EMPTY_ROOT,
     SmtUpdate,
     SparseMerkleTree,
@@ -476,7 +475,7 @@ class KeyValueStore(CommittedReads):
         self,
         backend: Backend,
         *,
-        cache_nodes: int = DEFAULT_CACHE_NODES,
+        cache_nodes: int | None = None,
         block_claims: BlockClaims | None = None,
         history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
     ) -> None:
@@ -834,7 +833,7 @@ class MemoryStore(KeyValueStore):
     def __init__(
         self,
         *,
-        cache_nodes: int = DEFAULT_CACHE_NODES,
+        cache_nodes: int | None = None,
         history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
     ) -> None:
         self.backend = MemoryBackend()

@@ -5,6 +5,7 @@
 #include "node_cache.h"
 
 #include <string.h>
+#include <structmember.h>
 
 PyObject *tree_leaf_type = NULL;
 PyObject *tree_error_type = NULL;
@@ -61,17 +62,51 @@ int tree_node_from_object(PyObject *object, tree_node_t *out) {
     return 0;
 }
 
+/* Where Leaf's __slots__ live in its instances: the offsets of its member
+ * descriptors, as CPython lays out a class with __slots__. */
+enum { SLOT_HASH, SLOT_PATH, SLOT_PATH_INT, SLOT_VALUE_HASH, LEAF_SLOTS };
+static const char *const leaf_slot_names[LEAF_SLOTS] = {"hash", "path", "path_int", "value_hash"};
+static Py_ssize_t leaf_slot_offsets[LEAF_SLOTS];
+
+int tree_set_leaf_type(PyObject *leaf) {
+    PyTypeObject *type = (PyTypeObject *)leaf;
+    for (int slot = 0; slot < LEAF_SLOTS; slot++) {
+        leaf_slot_offsets[slot] = -1;
+        for (const PyMemberDef *member = type->tp_members; member != NULL && member->name != NULL; member++)
+            if (member->type == T_OBJECT_EX && strcmp(member->name, leaf_slot_names[slot]) == 0)
+                leaf_slot_offsets[slot] = member->offset;
+        if (leaf_slot_offsets[slot] < 0) {
+            PyErr_Format(PyExc_TypeError, "the leaf class has no __slots__ entry %s", leaf_slot_names[slot]);
+            return -1;
+        }
+    }
+    Py_INCREF(leaf);
+    Py_XSETREF(tree_leaf_type, leaf);
+    return 0;
+}
+
+PyObject *tree_make_leaf(const uint8_t path[NODE_HASH_BYTES], const uint8_t value_hash[NODE_HASH_BYTES],
+                         const uint8_t hash[NODE_HASH_BYTES]) {
+    PyObject *fields[LEAF_SLOTS];
+    fields[SLOT_HASH] = PyBytes_FromStringAndSize((const char *)hash, NODE_HASH_BYTES);
+    fields[SLOT_PATH] = PyBytes_FromStringAndSize((const char *)path, NODE_HASH_BYTES);
+    fields[SLOT_PATH_INT] = _PyLong_FromByteArray(path, NODE_HASH_BYTES, 0, 0); /* big-endian, unsigned */
+    fields[SLOT_VALUE_HASH] = PyBytes_FromStringAndSize((const char *)value_hash, NODE_HASH_BYTES);
+    PyTypeObject *type = (PyTypeObject *)tree_leaf_type;
+    PyObject *leaf = NULL;
+    if (fields[0] != NULL && fields[1] != NULL && fields[2] != NULL && fields[3] != NULL)
+        leaf = type->tp_alloc(type, 0);
+    for (int slot = 0; slot < LEAF_SLOTS; slot++) {
+        if (leaf != NULL) *(PyObject **)((char *)leaf + leaf_slot_offsets[slot]) = fields[slot];
+        else Py_XDECREF(fields[slot]);
+    }
+    return leaf;
+}
+
 PyObject *tree_node_to_object(const tree_node_t *node) {
     if (node->kind == NODE_EMPTY) Py_RETURN_NONE;
     if (node->kind == NODE_INTERIOR) return PyBytes_FromStringAndSize((const char *)node->hash, NODE_HASH_BYTES);
-    PyObject *path = PyBytes_FromStringAndSize((const char *)node->path, NODE_HASH_BYTES);
-    PyObject *value_hash = PyBytes_FromStringAndSize((const char *)node->value_hash, NODE_HASH_BYTES);
-    PyObject *leaf = NULL;
-    if (path != NULL && value_hash != NULL)
-        leaf = PyObject_CallFunctionObjArgs(tree_leaf_type, path, value_hash, NULL);
-    Py_XDECREF(path);
-    Py_XDECREF(value_hash);
-    return leaf;
+    return tree_make_leaf(node->path, node->value_hash, node->hash);
 }
 
 /* 1: a position down to the cache's small depth, as *small; 0: a deeper one
@@ -259,11 +294,13 @@ static PyObject *cache_keep_below(node_cache_t *cache, PyObject *limit) {
     Py_RETURN_NONE;
 }
 
-/* apply(writes): SparseMerkleTree.apply_update's loop. Every written node goes
- * in; an emptied position (None) goes out, if it was cached. */
-static PyObject *cache_apply(node_cache_t *cache, PyObject *writes) {
-    if (!PyDict_Check(writes)) {
-        PyErr_SetString(PyExc_TypeError, "apply takes the dict of an update's writes");
+/* apply(writes, empties): SparseMerkleTree.apply_update's loop. Every written
+ * node goes in (an emptied position as None), then every known-empty one. */
+static PyObject *cache_apply(node_cache_t *cache, PyObject *const *args, Py_ssize_t nargs) {
+    if (!_PyArg_CheckPositional("apply", nargs, 2, 2)) return NULL;
+    PyObject *writes = args[0], *empties = args[1];
+    if (!PyDict_Check(writes) || !PyTuple_Check(empties)) {
+        PyErr_SetString(PyExc_TypeError, "apply takes an update's writes (a dict) and empties (a tuple)");
         return NULL;
     }
     Py_ssize_t at = 0;
@@ -272,20 +309,13 @@ static PyObject *cache_apply(node_cache_t *cache, PyObject *writes) {
         /* Owned for this pass: converting a Leaf runs Python code. */
         Py_INCREF(pos);
         Py_INCREF(node);
-        int status;
-        if (node != Py_None) {
-            status = store(cache, pos, node);
-        } else {
-            status = store(cache, pos, NULL);
-            if (status < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
-                PyErr_Clear(); /* not cached: fine */
-                status = 0;
-            }
-        }
+        int status = store(cache, pos, node);
         Py_DECREF(pos);
         Py_DECREF(node);
         if (status < 0) return NULL;
     }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(empties); i++)
+        if (store(cache, PyTuple_GET_ITEM(empties, i), Py_None) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -302,8 +332,8 @@ static PyMethodDef cache_methods[] = {
     {"items", (PyCFunction)cache_items, METH_NOARGS, "items() -> [(position, node)], a snapshot"},
     {"clear", (PyCFunction)cache_clear, METH_NOARGS, "clear(): drop every node and free the table"},
     {"keep_below", (PyCFunction)cache_keep_below, METH_O, "keep_below(limit): drop positions >= limit"},
-    {"apply", (PyCFunction)cache_apply, METH_O,
-     "apply(writes): cache every written node, drop every emptied position"},
+    {"apply", (PyCFunction)(void (*)(void))cache_apply, METH_FASTCALL,
+     "apply(writes, empties): cache every written node, then every known-empty position"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,6 +29,12 @@ int tree_node_from_object(PyObject *object, tree_node_t *out);
 int tree_node_hash_from_object(PyObject *object, tree_node_t *out);
 /* None, bytes or a new Leaf; a new reference. */
 PyObject *tree_node_to_object(const tree_node_t *node);
+/* A new Leaf of a path, a value hash and the leaf's hash, filled in without
+ * running Leaf.__init__ (which would hash again, in Python). */
+PyObject *tree_make_leaf(const uint8_t path[NODE_HASH_BYTES], const uint8_t value_hash[NODE_HASH_BYTES],
+                         const uint8_t hash[NODE_HASH_BYTES]);
+/* Takes the Leaf class and finds its four slots; 0, or -1 with an exception. */
+int tree_set_leaf_type(PyObject *leaf);
 
 typedef struct {
     PyObject_HEAD

@@ -43,6 +43,7 @@ typedef struct {
     PyObject *load;      /* callable(position) -> node, fills the cache (borrowed) */
     PyObject *writes;    /* dict: position -> node or None (owned) */
     PyObject *replaced;  /* list of unstored-depth positions whose leaf record goes (owned) */
+    PyObject *empties;   /* list of empty children of the subtrees it built (owned) */
     item_t *items;
     Py_ssize_t count;
     item_t *scratch; /* count + 1 entries: a leaf case's merged changes */
@@ -120,14 +121,15 @@ static int node_at(walk_t *walk, PyObject *pos, uint64_t small, int depth, tree_
     return status;
 }
 
+/* leaf(path, value) = SHA-256(0x00 || path || value_hash), as a new Leaf. */
 static PyObject *new_leaf(const item_t *item) {
-    PyObject *path = PyBytes_FromStringAndSize((const char *)item->path, HASH_BYTES);
-    PyObject *digest = PyBytes_FromStringAndSize((const char *)item->digest, HASH_BYTES);
-    PyObject *leaf = NULL;
-    if (path != NULL && digest != NULL) leaf = PyObject_CallFunctionObjArgs(tree_leaf_type, path, digest, NULL);
-    Py_XDECREF(path);
-    Py_XDECREF(digest);
-    return leaf;
+    uint8_t buffer[1 + 2 * HASH_BYTES];
+    uint8_t hash[HASH_BYTES];
+    buffer[0] = 0x00;
+    memcpy(buffer + 1, item->path, HASH_BYTES);
+    memcpy(buffer + 1 + HASH_BYTES, item->digest, HASH_BYTES);
+    if (sha256(buffer, sizeof buffer, hash) < 0) return NULL;
+    return tree_make_leaf(item->path, item->digest, hash);
 }
 
 /* subtree_hash of a node object the walk made. */
@@ -136,6 +138,12 @@ static int made_hash(PyObject *node, uint8_t out[HASH_BYTES]) {
     if (tree_node_hash_from_object(node, &decoded) < 0) return -1;
     memcpy(out, decoded.hash, HASH_BYTES);
     return 0;
+}
+
+/* A built child: a node is written, an empty side is noted as empty. */
+static int keep(walk_t *walk, PyObject *pos, PyObject *node) {
+    if (node == Py_None) return PyList_Append(walk->empties, pos);
+    return PyDict_SetItem(walk->writes, pos, node);
 }
 
 /* _build: the canonical subtree at `pos` holding exactly items[lo:hi], all inserts. */
@@ -158,8 +166,9 @@ static PyObject *build(walk_t *walk, PyObject *pos, uint64_t small, int depth, c
     if (left == NULL) goto done;
     right = build(walk, right_pos, (small << 1) | 1, depth + 1, items, mid, hi);
     if (right == NULL) goto done;
-    if (left != Py_None && PyDict_SetItem(walk->writes, left_pos, left) < 0) goto done;
-    if (right != Py_None && PyDict_SetItem(walk->writes, right_pos, right) < 0) goto done;
+    /* An empty side has no record to write, but it is known empty: the cache
+     * keeps it, so the next walk past it reads no record. */
+    if (keep(walk, left_pos, left) < 0 || keep(walk, right_pos, right) < 0) goto done;
     if (made_hash(left, left_hash) < 0 || made_hash(right, right_hash) < 0) goto done;
     result = node_hash(left_hash, right_hash);
 done:
@@ -337,8 +346,7 @@ static PyObject *smt_setup(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "setup(Leaf, StateRootError) takes a class and an exception");
         return NULL;
     }
-    Py_INCREF(leaf);
-    Py_XSETREF(tree_leaf_type, leaf);
+    if (tree_set_leaf_type(leaf) < 0) return NULL;
     Py_INCREF(error);
     Py_XSETREF(tree_error_type, error);
     tree_small_depth = depth;
@@ -349,7 +357,7 @@ static PyObject *smt_update(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *cache, *load, *changes;
     if (!PyArg_ParseTuple(args, "O!OO:update", &node_cache_type, &cache, &load, &changes)) return NULL;
-    walk_t walk = {(node_cache_t *)cache, load, NULL, NULL, NULL, 0, NULL};
+    walk_t walk = {(node_cache_t *)cache, load, NULL, NULL, NULL, NULL, 0, NULL};
     PyObject *new_root = NULL, *result = NULL, *pos = NULL;
     tree_node_t root;
     walk.items = sorted_items(changes, &walk.count);
@@ -357,18 +365,22 @@ static PyObject *smt_update(PyObject *self, PyObject *args) {
     walk.scratch = PyMem_Calloc((size_t)walk.count + 1, sizeof(item_t));
     walk.writes = PyDict_New();
     walk.replaced = PyList_New(0);
+    walk.empties = PyList_New(0);
     pos = PyLong_FromLong(1);
     if (walk.scratch == NULL) PyErr_NoMemory();
-    if (walk.scratch == NULL || walk.writes == NULL || walk.replaced == NULL || pos == NULL) goto done;
+    if (walk.scratch == NULL || walk.writes == NULL || walk.replaced == NULL || walk.empties == NULL ||
+        pos == NULL)
+        goto done;
     if (node_at(&walk, pos, 1, 0, &root) < 0) goto done;
     /* Nothing changes: no writes, as compute_update says. */
     new_root = walk.count == 0 ? tree_node_to_object(&root) : update(&walk, pos, 1, 0, &root, 0, walk.count);
-    if (new_root != NULL) result = PyTuple_Pack(3, new_root, walk.writes, walk.replaced);
+    if (new_root != NULL) result = PyTuple_Pack(4, new_root, walk.writes, walk.replaced, walk.empties);
 done:
     PyMem_Free(walk.items);
     PyMem_Free(walk.scratch);
     Py_XDECREF(walk.writes);
     Py_XDECREF(walk.replaced);
+    Py_XDECREF(walk.empties);
     Py_XDECREF(new_root);
     Py_XDECREF(pos);
     return result;
@@ -466,7 +478,7 @@ static PyMethodDef methods[] = {
      "setup(Leaf, StateRootError, small_depth=62): the node class, the error to raise, and the "
      "depth down to which positions are computed as uint64s (lower only in tests)."},
     {"update", smt_update, METH_VARARGS,
-     "update(cache, load, changes) -> (new root node, writes, replaced): "
+     "update(cache, load, changes) -> (new root node, writes, replaced, empties): "
      "SparseMerkleTree._update from the root, in C, over a NodeCache."},
     {NULL, NULL, 0, NULL},
 };

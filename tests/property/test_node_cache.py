@@ -74,15 +74,19 @@ def test_a_full_table_and_shifted_deletes_answer_as_a_dict() -> None:
             check_same(cache, model, universe[-3000:])
 
 
-def test_apply_writes_and_drops_as_apply_update_does() -> None:
+def test_apply_caches_writes_and_empties_as_apply_update_does() -> None:
+    """A position written as None, or named empty, is cached as an empty subtree:
+    the next walk past it must not read the store for it."""
     cache = _smt.NodeCache()
     leaf = Leaf(b"p" * 32, b"v" * 32)
-    cache.apply({1: b"h" * 32, 2: leaf, 3: None})
-    assert dict(cache.items()) == {1: b"h" * 32, 2: leaf}
-    cache.apply({2: None, 5: None, 4: b"i" * 32})  # 5 was never cached: fine
-    assert dict(cache.items()) == {1: b"h" * 32, 4: b"i" * 32}
-    with pytest.raises(KeyError):
-        cache[2]
+    cache.apply({1: b"h" * 32, 2: leaf, 3: None}, (6, 7))
+    assert dict(cache.items()) == {1: b"h" * 32, 2: leaf, 3: None, 6: None, 7: None}
+    cache.apply({2: None, 6: b"i" * 32}, ())
+    assert dict(cache.items()) == {1: b"h" * 32, 2: None, 3: None, 6: b"i" * 32, 7: None}
+    with pytest.raises(TypeError, match="position"):
+        cache.apply({}, (8, b"x"))  # type: ignore[arg-type]
+    with pytest.raises(StateRootError, match="corrupt"):
+        cache.apply({9: "not a node"}, ())
     cache.clear()
     assert len(cache) == 0
     assert cache.get(1) is None
@@ -112,7 +116,9 @@ def test_bad_positions_are_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         cache.get(-4)
     with pytest.raises(TypeError):
-        cache.apply([(1, None)])  # type: ignore[arg-type]
+        cache.apply([(1, None)], ())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        cache.apply({}, [1])  # type: ignore[arg-type]
     assert len(cache) == 0
 
 
@@ -123,7 +129,7 @@ nodes = (
     | st.builds(Leaf, st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32))
 )
 operations = st.lists(
-    st.tuples(st.sampled_from(["set", "del", "keep"]), positions, nodes), max_size=200
+    st.tuples(st.sampled_from(["set", "del", "apply", "keep"]), positions, nodes), max_size=200
 )
 
 
@@ -140,8 +146,13 @@ def test_any_operations_answer_as_a_dict(
             cache[position] = node
             model[position] = node
         elif operation == "del":
-            cache.apply({position: None})
-            model.pop(position, None)
+            if position in model:
+                del cache[position]
+                del model[position]
+        elif operation == "apply":
+            cache.apply({position: node}, (position + 1,))
+            model[position] = node
+            model[position + 1] = None
         else:
             cache.keep_below(position)
             model = {kept: value for kept, value in model.items() if kept < position}

@@ -24,6 +24,7 @@ from ledger.state_root import (
     SparseMerkleTree,
     StateRootError,
     compute_root,
+    leaf_hash,
     position_key,
     python_records,
 )
@@ -88,6 +89,11 @@ def test_same_updates_as_the_python_walk(
         py_update = py_tree.compute_update(delta)
         assert c_update.root == py_update.root
         assert c_update.node_writes == py_update.node_writes
+        assert c_update.empty_positions == py_update.empty_positions
+        for node in c_update.node_writes.values():  # the C walk fills a Leaf's slots itself
+            if isinstance(node, Leaf):
+                assert node.hash == leaf_hash(node.path, node.value_hash)
+                assert node.path_int == int.from_bytes(node.path, "big")
         assert c_update.replaced_leaves == py_update.replaced_leaves
         assert c_update.records(b"N") == python_records(py_update, b"N")
         c_records.apply(c_tree, c_update)
@@ -152,7 +158,7 @@ def test_the_node_cache_refuses_what_is_not_a_node() -> None:
     with pytest.raises(StateRootError, match="corrupt"):
         cache[2] = b"short"
     with pytest.raises(StateRootError, match="corrupt"):
-        cache.apply({3: b"h" * 31})
+        cache.apply({3: b"h" * 31}, ())
     assert dict(cache.items()) == before
     expected = compute_root({b"out:a": b"1", b"out:b": b"2", b"out:c": b"3", b"out:d": b"4"})
     assert tree.compute_update({b"out:d": b"4"}).root == expected
@@ -210,6 +216,12 @@ def test_setup_refuses_bad_arguments() -> None:
         _smt.setup(Leaf, 3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="small_depth"):
         _smt.setup(Leaf, StateRootError, 63)
+
+    class Unslotted:
+        pass
+
+    with pytest.raises(TypeError, match="__slots__"):
+        _smt.setup(Unslotted, StateRootError)
 
 
 def test_records_hold_their_position_while_python_code_runs() -> None:
