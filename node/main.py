@@ -203,6 +203,7 @@ def open_chain_store(settings: NodeSettings) -> LevelDBStore:
             block_claims=stored_block_claim,
             history_heights=settings.node.state_history_heights,
             compression=settings.node.store_compression,
+            cache_nodes=settings.node.state_tree_cache_nodes or None,
         )
     except (OSError, StoreError) as exc:
         raise StartupError(f"cannot open the chain store in {data_dir}: {exc}") from None

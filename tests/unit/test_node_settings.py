@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger import state_root
 from node.main import open_chain_store
 from node.settings import (
     NodeSection,
@@ -135,4 +136,28 @@ def test_store_compression_is_none_or_snappy() -> None:
     with pytest.raises(SettingsError, match=r"\[node\] store_compression must be one of"):
         parse_node_settings(
             text.replace('store_compression = "none"', 'store_compression = "zlib"'), BASE
+        )
+
+
+def test_state_tree_cache_nodes_reaches_the_store_and_zero_takes_the_walks_default(
+    tmp_path: Path,
+) -> None:
+    text = _written()
+    assert "state_tree_cache_nodes = 0" in text
+    default = open_chain_store(parse_node_settings(text, tmp_path / "a"))
+    try:
+        assert default._tree._cache_nodes == state_root.DEFAULT_CACHE_NODES
+    finally:
+        default.close()
+    raised = text.replace("state_tree_cache_nodes = 0", "state_tree_cache_nodes = 4096")
+    store = open_chain_store(parse_node_settings(raised, tmp_path / "b"))
+    try:
+        assert store._tree._cache_nodes == 4096
+        commit_random_blocks(store, 5, seed=3)
+        assert len(store._tree._cache) > 0
+    finally:
+        store.close()
+    with pytest.raises(SettingsError, match=r"state_tree_cache_nodes must be 0 or more"):
+        parse_node_settings(
+            text.replace("state_tree_cache_nodes = 0", "state_tree_cache_nodes = -1"), BASE
         )
