@@ -178,7 +178,7 @@ class SmtUpdate:
     """The empty children of the subtrees the update built. They have no record,
     so a walk past one would read nothing from the store, and at a depth without
     interior records read its children as well: ``apply_update`` caches them as
-    empty instead (nineteenth session's profile: 4 % of a node's time)."""
+    empty instead (twentieth session's profile: 4 % of a warm node's time)."""
 
     def records(self, key_prefix: bytes = b"") -> list[tuple[bytes, bytes | None]]:
         """(``key_prefix`` + position key, record or ``None``) for every changed
