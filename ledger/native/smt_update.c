@@ -211,7 +211,6 @@ static PyObject *update(walk_t *walk, PyObject *pos, uint64_t small, int depth, 
 static PyObject *rebuild(walk_t *walk, PyObject *pos, uint64_t small, int depth, const tree_node_t *node,
                          Py_ssize_t lo, Py_ssize_t hi) {
     Py_ssize_t count = merge_with_leaf(walk, node, lo, hi);
-    if (count < 0) return NULL;
     PyObject *built = build(walk, pos, small, depth, walk->scratch, 0, count);
     if (built == NULL) return NULL;
     if (built != Py_None || node->kind != NODE_EMPTY) {
