@@ -54,7 +54,7 @@ class RecordingView(StateView):
 
     def get_state(self, key: bytes) -> bytes | None:
         value = super().get_state(key)
-        if key not in self.reads and key not in self._pending:
+        if key not in self.reads and key not in self._pending._changes:
             self.reads[key] = value
         return value
 

@@ -210,8 +210,11 @@ class StateView:
         return self._base
 
     def get_state(self, key: bytes) -> bytes | None:
-        if key in self._pending:
-            return self._pending[key]
+        # The delta's dict itself: every read of every rule and rebuild comes here, and
+        # StateDelta's ``in`` and ``[]`` are two Python calls a read.
+        written = self._pending._changes
+        if key in written:
+            return written[key]
         return self._base.get_state(key)
 
     def get(self, namespace: bytes, key: bytes) -> bytes | None:

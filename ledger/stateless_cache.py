@@ -6,8 +6,14 @@ issue's excess proof) is a function of the tx bytes and the chain alone. The
 mempool runs it at admission; ``execute_batch`` would run it again for the
 same bytes when the block carrying them executes. The node's mempool adds the
 bytes of every tx that passed phase 1, and execution asks
-``cache.checked(payload)`` to skip the repeat. Keyed by SHA-256 of the exact
-bytes: the same tx id with another signature is other bytes, and is checked.
+``cache.checked(payload)`` to skip the repeat. Keyed by the exact bytes
+themselves: the same tx id with another signature is other bytes, and is
+checked. A key was their SHA-256 before, four hashes a tx on the event loop
+and the worker (``add``, ``record_applied``, ``checked``, ``applied``); a
+bytes key costs one cached ``hash()`` for the admitted object and one
+SipHash and compare for the block's copy, and cannot collide. The bytes it
+keeps are bounded too (``max_bytes``), as the decoded txs already cost about
+as much.
 
 It also keeps, for the same bytes, the latest ``AppliedTx`` the mempool
 recorded (``record_applied``): the tx's stateful result with the state values
@@ -25,7 +31,6 @@ against 0.9 (docs/performance.md).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from typing import Final
@@ -34,28 +39,41 @@ from ledger.recorded_apply import AppliedTx
 from ledger.tx import DecodedTx
 
 DEFAULT_CAPACITY: Final = 16_384
+DEFAULT_MAX_BYTES: Final = 64 << 20
+"""Tx bytes kept at most: 16,384 attests (168 B) are 2.6 MiB and two-output
+transfers (1,706 B) 27 MiB, so the count bounds ordinary load; the bytes bound a
+flood of 64 KiB txs."""
 
 
 class StatelessCache:
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be positive")
+    def __init__(
+        self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        if capacity < 1 or max_bytes < 1:
+            raise ValueError("capacity and max_bytes must be positive")
         self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._passed: OrderedDict[bytes, DecodedTx] = OrderedDict()
         self._applied: dict[bytes, AppliedTx] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def key(tx_bytes: bytes) -> bytes:
-        return hashlib.sha256(tx_bytes).digest()
+        """The exact bytes, as an immutable ``bytes`` (the object itself when it is one)."""
+        return tx_bytes if type(tx_bytes) is bytes else bytes(tx_bytes)
 
     def add(self, tx_bytes: bytes, decoded: DecodedTx) -> None:
         """``decoded`` is ``tx_bytes`` decoded, and it passed ``check_stateless``."""
         key = self.key(tx_bytes)
+        passed = self._passed
         with self._lock:
-            self._passed[key] = decoded
-            while len(self._passed) > self._capacity:
-                evicted, _ = self._passed.popitem(last=False)
+            if key not in passed:
+                self._bytes += len(key)
+            passed[key] = decoded
+            while len(passed) > self._capacity or self._bytes > self._max_bytes:
+                evicted, _ = passed.popitem(last=False)
+                self._bytes -= len(evicted)
                 self._applied.pop(evicted, None)
 
     def record_applied(self, tx_bytes: bytes, applied: AppliedTx) -> None:

@@ -421,11 +421,12 @@ class Mempool:
         if all(statement in self._cache for statement in checked.statements):
             # The range proofs are known good (execution verified them first): check
             # the balance proofs now too rather than hold the tx for a batch.
-            balanced = not batch_verify_excess(checked.excess_checks)
-            try:
-                checked = self._balance_checked(checked, balanced)
-            except TxRejected as exc:
-                return Rejected(tx_id, exc.reason.value, exc.detail)
+            if checked.excess_checks:  # an attest has none: not even the call
+                try:
+                    balanced = not batch_verify_excess(checked.excess_checks)
+                    checked = self._balance_checked(checked, balanced)
+                except TxRejected as exc:
+                    return Rejected(tx_id, exc.reason.value, exc.detail)
             self._take(tx_id, origin, size)
             return self._accept(checked, tx_bytes)
         self._in_admission[tx_id] = tx_bytes
@@ -658,13 +659,15 @@ class Mempool:
         self._generation += 1
         dropped: list[tuple[bytes, TxRejected]] = []
         survivors: OrderedDict[bytes, _Entry] = OrderedDict()
+        readmit = self._pending.readmit  # this loop runs for every pending tx a block
+        survivor_bytes = 0
         for tx_id, entry in self._entries.items():
             if is_committed(tx_id) or (executed and entry.tx_bytes in executed):
                 self._release(tx_id)
                 continue
             try:
                 # Found uncommitted just above, and the entries' ids are distinct.
-                checked = self._pending.readmit(entry.checked, duplicates_checked=True)
+                checked = readmit(entry.checked, duplicates_checked=True)
             except TxRejected as exc:
                 dropped.append((tx_id, exc))
                 self._release(tx_id)
@@ -673,8 +676,9 @@ class Mempool:
                 entry.checked = checked
                 self._record_applied(checked, entry.tx_bytes)
             survivors[tx_id] = entry
+            survivor_bytes += len(entry.tx_bytes)
         self._entries = survivors
-        self._bytes = sum(len(entry.tx_bytes) for entry in survivors.values())
+        self._bytes = survivor_bytes
         for tx_id in [
             t
             for t, held in self._in_admission.items()

@@ -530,14 +530,15 @@ class NodeRuntime:
         (``Mempool.check_ahead``)."""
         if self.stopped:
             return
-        digests = [hashlib.sha256(tx_bytes).digest() for tx_bytes in txs]
         refused = self._refused_gossip
-        fresh = [tx for tx, digest in zip(txs, digests, strict=True) if digest not in refused]
+        # Hashed only when some peer has been refused: a digest a tx cost as much as
+        # the rest of this method's own work, for a set that is empty but under attack.
+        fresh = [tx for tx in txs if _gossip_digest(tx) not in refused] if refused else txs
         self._observe_signature_batch(
             self.mempool.check_ahead(fresh, self._wall_clock_ms(), from_client=False, peer=sender)
         )
-        for tx_bytes, digest in zip(txs, digests, strict=True):
-            self._on_peer_tx(sender, tx_bytes, digest)
+        for tx_bytes in txs:
+            self.on_peer_tx(sender, tx_bytes)
 
     def check_ahead(self, txs: Sequence[bytes]) -> None:
         """A client batch about to be submitted tx by tx: its signatures in one batch."""
@@ -554,12 +555,9 @@ class NodeRuntime:
         Admitted before this returns unless its range proof is wanted: a task per
         gossiped tx (every tx reaches every node this way) cost more than an
         attest's admission itself. A proof's wait is a callback on its future."""
-        self._on_peer_tx(sender, tx_bytes, hashlib.sha256(tx_bytes).digest())
-
-    def _on_peer_tx(self, sender: int, tx_bytes: bytes, digest: bytes) -> None:
         if self.stopped:
             return
-        if digest in self._refused_gossip:
+        if self._refused_gossip and _gossip_digest(tx_bytes) in self._refused_gossip:
             # Refused before for its bytes alone: checking again, a range proof in
             # the pool, would give the same answer.
             self.count_fault(GOSSIP_FAULT, sender, "gossip refused before, sent again")
@@ -568,21 +566,19 @@ class NodeRuntime:
         admission = self._begin_admission(tx_bytes, gossip=False, peer=sender)
         if isinstance(admission, ProofWanted):
             self._queue_proof(admission).add_done_callback(
-                functools.partial(self._after_gossiped_proof, tx_bytes, sender, digest)
+                functools.partial(self._after_gossiped_proof, tx_bytes, sender)
             )
         else:
-            self._after_gossip(admission, tx_bytes, sender, digest)
+            self._after_gossip(admission, tx_bytes, sender)
 
     def _after_gossiped_proof(
-        self, tx_bytes: bytes, sender: int, digest: bytes, future: asyncio.Future[SubmitOutcome]
+        self, tx_bytes: bytes, sender: int, future: asyncio.Future[SubmitOutcome]
     ) -> None:
         if future.cancelled() or self.stopped:
             return
-        self._after_gossip(future.result(), tx_bytes, sender, digest)
+        self._after_gossip(future.result(), tx_bytes, sender)
 
-    def _after_gossip(
-        self, outcome: SubmitOutcome, tx_bytes: bytes, sender: int, digest: bytes
-    ) -> None:
+    def _after_gossip(self, outcome: SubmitOutcome, tx_bytes: bytes, sender: int) -> None:
         """A validator gossips only txs it admitted; bytes that fail on their own
         (decoding, signature, a range proof) prove its sender faulty, and are
         remembered so that sending them again costs a hash."""
@@ -592,7 +588,7 @@ class NodeRuntime:
             # member could send frames of 16,384 of them, one after the other.
             self.links.quarantine(sender, f"{GOSSIP_FAULT} {outcome.reason_code}")
             refused = self._refused_gossip
-            refused[digest] = None
+            refused[_gossip_digest(tx_bytes)] = None
             if len(refused) > REFUSED_GOSSIP_KEPT:
                 refused.popitem(last=False)
         self._after_admission(outcome, tx_bytes, gossip=False)
@@ -1415,3 +1411,8 @@ class NodeRuntime:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _gossip_digest(tx_bytes: bytes) -> bytes:
+    """What ``_refused_gossip`` remembers of bytes a peer should not have sent."""
+    return hashlib.sha256(tx_bytes).digest()

@@ -109,6 +109,25 @@ def test_the_cache_is_bounded_oldest_first() -> None:
     assert [cache.checked(a.encode()) is not None for a in attests[1:]] == [True, True]
 
 
+def test_the_cache_is_bounded_in_bytes_too() -> None:
+    """Keyed by the tx bytes themselves, it keeps them: a flood of large txs must not
+    hold ``capacity`` of them. Over ``max_bytes`` the oldest go first."""
+    world = World()
+    attests = [a.encode() for a in _attests(world, 3)]
+    size = len(attests[0])
+    cache = StatelessCache(max_bytes=2 * size + size // 2)
+    for payload in attests:
+        cache.add(payload, decode_tx(payload, world.chain_id, max_tx_bytes=1 << 20))
+    assert len(cache) == 2
+    assert cache.checked(attests[0]) is None
+    assert all(cache.checked(p) is not None for p in attests[1:])
+    cache.add(attests[2], decode_tx(attests[2], world.chain_id, max_tx_bytes=1 << 20))
+    assert len(cache) == 2  # the same bytes again count once
+    copy = bytes(bytearray(attests[1]))  # another object with the same bytes
+    assert copy is not attests[1]
+    assert cache.checked(copy) is not None
+
+
 def test_execution_takes_the_mempools_decoded_tx_instead_of_decoding_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
