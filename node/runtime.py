@@ -859,7 +859,8 @@ class NodeRuntime:
         for future in self._waiters.pop(status.tx_id, []):
             if not future.done():
                 future.set_result(status)
-        self.hub.publish(TxStatusChanged(status))
+        if self.hub:
+            self.hub.publish(TxStatusChanged(status))
 
     # --- catch-up ---------------------------------------------------------------
 
@@ -1303,7 +1304,8 @@ class NodeRuntime:
             self._admitted_at_s[outcome.tx_id] = asyncio.get_running_loop().time()
             if gossip:
                 self.links.gossip_tx(tx_bytes)
-            self.hub.publish(TxStatusChanged(Pending(outcome.tx_id)))
+            if self.hub:  # two events a tx for nobody otherwise, on every node
+                self.hub.publish(TxStatusChanged(Pending(outcome.tx_id)))
         elif isinstance(outcome, Rejected):
             self._metrics.txs_rejected.labels(outcome.reason_code).inc()
             if outcome.tx_id is not None and gossip:
