@@ -132,10 +132,18 @@ def batch_problem(state: ReplicaState, batch: Batch) -> str | None:
         return "batch repeats a request"
     max_bytes = state.config.max_request_bytes
     request_id_of = state.request_id_of
+    pending = state.pending
     for r in batch:
         if len(r.payload) > max_bytes or not 0 < len(r.request_id) <= MAX_REQUEST_ID_BYTES:
             return "malformed request in batch"
-        if request_id_of is not None and r.request_id != request_id_of(r.payload):
+        if request_id_of is None:
+            continue
+        # ``on_requests`` checked the id of every request in ``pending``: the same bytes
+        # under the same id need no hash again (a backup holds most of a batch there).
+        known = pending.get(r.request_id)
+        if (known is None or known.payload != r.payload) and r.request_id != request_id_of(
+            r.payload
+        ):
             return "request id does not match its payload"
     return None
 

@@ -218,6 +218,12 @@ class ReplicaState:
         return start + timeout
 
     def add_pending(self, request: Request) -> None:
+        """Hold ``request`` as ``on_requests`` would. Its id must match its payload:
+        ``batch_problem`` trusts the id of a request held here with the same bytes."""
+        invariant(
+            self.request_id_of is None or request.request_id == self.request_id_of(request.payload),
+            "a pending request's id must match its payload",
+        )
         self.pending[request.request_id] = request
         self.arrival_ticks[request.request_id] = self.now_ticks
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from consensus.actions import ReportFault
 from consensus.events import MessageReceived, RequestSubmitted
+from consensus.invariants import InvariantViolation
 from consensus.messages import Request
 from consensus.persistence import Record
 from consensus.replica import Replica
@@ -70,3 +73,28 @@ def test_restore_takes_the_same_hook() -> None:
     )
     replica.step(RequestSubmitted(Request(b"made-up", b"x")))
     assert replica.pending == {}
+
+
+def test_a_batch_of_requests_held_pending_is_not_hashed_again() -> None:
+    """A backup holds most of a PRE-PREPARE's requests already, their ids checked by
+    ``on_requests``: the same bytes under the same id are taken without a hash (the
+    id was a SHA-256 a tx three times over on every node)."""
+    calls: list[bytes] = []
+
+    def counted(payload: bytes) -> bytes:
+        calls.append(payload)
+        return request_id_of(payload)
+
+    replica = Replica(make_config(1), signer(1), verify, request_id_of=counted)
+    replica.step(RequestSubmitted(honest_request()))
+    other = Request(request_id_of(b"pay bob 7"), b"pay bob 7")
+    calls.clear()
+    replica.step(MessageReceived(0, pre_prepare(0, 1, (honest_request(), other))))
+    assert ("Prepare", 0, 1) in replica.own_votes
+    assert calls == [b"pay bob 7"]  # only the request it did not hold
+
+
+def test_add_pending_refuses_a_request_whose_id_does_not_match() -> None:
+    replica = backup()
+    with pytest.raises(InvariantViolation):
+        replica.add_pending(Request(b"made-up", b"pay alice 5"))
