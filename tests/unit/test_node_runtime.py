@@ -1076,8 +1076,9 @@ def test_gossip_refused_for_its_bytes_is_a_fault_and_is_not_verified_again(
             )
             verified = len(pool_statements)  # a failed batch may be checked again, split
             assert verified > 0
-            for _ in range(4):  # a byzantine peer sends the same bytes again and again
+            for _ in range(3):  # a byzantine peer sends the same bytes again and again
                 runtime.on_peer_tx(0, bad.tx.encode())
+            runtime.on_peer_txs(0, [bad.tx.encode()])  # and in a frame's chunk
             assert runtime.fault_counts == {GOSSIP_FAULT: 5}  # refused by their hash at once
             # Each refusal also asks the transport to quarantine the sender.
             assert cluster.network.quarantined == [
