@@ -531,8 +531,8 @@ class NodeRuntime:
         if self.stopped:
             return
         refused = self._refused_gossip
-        # Hashed only when some peer has been refused: a digest a tx cost as much as
-        # the rest of this method's own work, for a set that is empty but under attack.
+        # Hashed only once some peer has been refused: else a SHA-256 a gossiped tx on
+        # every node, to look up a set that stays empty unless a peer misbehaves.
         fresh = [tx for tx in txs if _gossip_digest(tx) not in refused] if refused else txs
         self._observe_signature_batch(
             self.mempool.check_ahead(fresh, self._wall_clock_ms(), from_client=False, peer=sender)
