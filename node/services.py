@@ -205,6 +205,12 @@ class NodeServices(Protocol):
 
     async def submit(self, tx_bytes: bytes) -> SubmitOutcome: ...
 
+    async def submit_many(self, txs: Sequence[bytes]) -> list[SubmitOutcome | Exception]:
+        """Each tx as ``submit``, admitted in the order given (a client's batch). An
+        item whose admission raised (a bug) gets its exception; the others keep
+        their outcomes."""
+        ...
+
     def check_ahead(self, txs: Sequence[bytes]) -> None:
         """Prepare a batch about to be submitted tx by tx (its signatures checked
         at once); only a speed-up, so doing nothing is correct."""

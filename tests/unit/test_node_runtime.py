@@ -596,6 +596,52 @@ def test_a_gossiped_tx_is_admitted_at_once_and_only_a_proofs_wait_takes_a_task(
     asyncio.run(scenario())
 
 
+def test_a_client_batch_is_admitted_in_order_without_a_task_per_tx(tmp_path: Path) -> None:
+    """``POST /v1/txs:batch`` gathered a ``submit`` task per tx, each costing more than
+    an attest's admission. ``submit_many`` admits in order with no task for a tx that
+    needs no proof; an issue's range proof is waited for, and each tx keeps its own
+    outcome (a bad one among good ones)."""
+
+    async def scenario() -> None:
+        world = small_world()
+        cluster = Cluster(tmp_path, world, MemoryNetwork(SEEDS[0]))
+        for index in range(NODES):
+            cluster.start(index)
+        try:
+            runtime = cluster.runtimes[1]
+            first, second = _attest(world, 1), _attest(world, 2)
+            issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
+            created: list[object] = []
+            loop = asyncio.get_running_loop()
+            loop.set_task_factory(
+                lambda lp, coro, **kw: created.append(coro) or asyncio.Task(coro, loop=lp, **kw)
+            )
+            outcomes = await runtime.submit_many(
+                [first.encode(), b"garbage", issue.encode(), second.encode()]
+            )
+            loop.set_task_factory(None)
+            assert outcomes[0] == Accepted(first.tx_id)
+            assert isinstance(outcomes[1], Rejected) and outcomes[1].reason_code == "MALFORMED"
+            assert outcomes[2:] == [Accepted(issue.tx_id), Accepted(second.tx_id)]
+            # None of them admits a tx (as gather(submit ...) did): the cluster's other
+            # work made the rest while this awaited the issue's proof.
+            admitting = {"NodeRuntime.submit", "NodeRuntime._admit"}
+            assert [c for c in created if getattr(c, "__qualname__", "") in admitting] == []
+            for tx in (first, issue, second):  # gossiped, as submit gossips
+                await cluster.until(
+                    "gossiped",
+                    lambda tx=tx: all(
+                        not isinstance(cluster.runtimes[i].tx_status(tx.tx_id), Unknown)
+                        for i in range(NODES)
+                    ),
+                    10,
+                )
+        finally:
+            await cluster.stop_all()
+
+    asyncio.run(scenario())
+
+
 def test_a_gossip_chunk_is_admitted_in_order_with_its_signatures_checked_together(
     tmp_path: Path,
 ) -> None:
