@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -613,9 +614,14 @@ def test_a_client_batch_is_admitted_in_order_without_a_task_per_tx(tmp_path: Pat
             issue = world.issue(world.bank_a, USD, [world.alice.plan(10)])
             created: list[object] = []
             loop = asyncio.get_running_loop()
-            loop.set_task_factory(
-                lambda lp, coro, **kw: created.append(coro) or asyncio.Task(coro, loop=lp, **kw)
-            )
+
+            def counting_factory(
+                lp: asyncio.AbstractEventLoop, coro: Any, **kw: Any
+            ) -> asyncio.Task[Any]:
+                created.append(coro)
+                return asyncio.Task(coro, loop=lp, **kw)
+
+            loop.set_task_factory(counting_factory)
             outcomes = await runtime.submit_many(
                 [first.encode(), b"garbage", issue.encode(), second.encode()]
             )
@@ -627,15 +633,27 @@ def test_a_client_batch_is_admitted_in_order_without_a_task_per_tx(tmp_path: Pat
             # work made the rest while this awaited the issue's proof.
             admitting = {"NodeRuntime.submit", "NodeRuntime._admit"}
             assert [c for c in created if getattr(c, "__qualname__", "") in admitting] == []
-            for tx in (first, issue, second):  # gossiped, as submit gossips
-                await cluster.until(
-                    "gossiped",
-                    lambda tx=tx: all(
-                        not isinstance(cluster.runtimes[i].tx_status(tx.tx_id), Unknown)
-                        for i in range(NODES)
-                    ),
-                    10,
+            admit = runtime.mempool.admit
+
+            def buggy(tx_bytes: bytes, *args: Any, **kwargs: Any) -> Any:
+                if tx_bytes == b"bug":
+                    raise RuntimeError("a bug in admission")
+                return admit(tx_bytes, *args, **kwargs)
+
+            runtime.mempool.admit = buggy  # type: ignore[method-assign]
+            third = _attest(world, 3)
+            after_bug = await runtime.submit_many([b"bug", third.encode()])
+            assert isinstance(after_bug[0], RuntimeError)  # that item's, not the batch's
+            assert after_bug[1] == Accepted(third.tx_id)
+
+            def everywhere(tx_id: bytes) -> bool:
+                return all(
+                    not isinstance(cluster.runtimes[i].tx_status(tx_id), Unknown)
+                    for i in range(NODES)
                 )
+
+            for tx in (first, issue, second, third):  # gossiped, as submit gossips
+                await cluster.until("gossiped", functools.partial(everywhere, tx.tx_id), 10)
         finally:
             await cluster.stop_all()
 
