@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -109,6 +109,8 @@ class ExecutedBatch:
     result: BlockResult
     metadata: BlockMetadata
     rejected: tuple[RejectedRequest, ...]
+    prior_state: Mapping[bytes, bytes | None] = field(default_factory=dict, repr=False)
+    """The committed values execution read (``_PriorReads``), for the undo log."""
 
     def block_write(self, certificate: bytes) -> BlockWrite:
         """What ``Store.commit_block`` writes for this batch and its commit certificate."""
@@ -122,12 +124,39 @@ class ExecutedBatch:
             delta=self.result.delta,
             tx_ids=self.result.tx_ids,
             owner_index_changes=self.result.owner_index_changes(),
+            prior_state=self.prior_state,
         )
 
 
 def commit_executed(store: Store, executed: ExecutedBatch, certificate: bytes) -> bytes:
     """Persist an executed batch with its certificate in one synced write; the new root."""
     return store.commit_block(executed.block_write(certificate))
+
+
+class _PriorReads:
+    """The committed state as the block found it, each key read from the store once.
+
+    Why: a block's txs read the same keys again (each attest of a bank its
+    member record), each a LevelDB read otherwise, and the store's undo log
+    needs the old value of every key the block changes, which execution has
+    mostly read already (``BlockWrite.prior_state``). Every read is of the one
+    committed height the block extends, so a value kept is a value read."""
+
+    __slots__ = ("_state", "values")
+
+    def __init__(self, state: ChainState) -> None:
+        self._state = state
+        self.values: dict[bytes, bytes | None] = {}
+
+    def get_state(self, key: bytes) -> bytes | None:
+        values = self.values
+        if key in values:
+            return values[key]
+        value = values[key] = self._state.get_state(key)
+        return value
+
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        return self._state.iter_state(prefix)
 
 
 @dataclass(slots=True)
@@ -236,12 +265,13 @@ def _stateless_error(screened: _Screened, genesis: Genesis) -> TxRejected | None
 
 def _run_pass(
     state: ChainState,
+    prior: _PriorReads,
     genesis: Genesis,
     requests: list[_Screened],
     bad_proofs: set[int],
 ) -> _Pass:
     """Steps 1-5 of the module docstring over the batch, leaving out ``bad_proofs``."""
-    run = _Pass(StateView(state))
+    run = _Pass(StateView(prior))
     seen: set[bytes] = set()
     block_bytes = BLOCK_OVERHEAD_BYTES
     for index, screened in enumerate(requests):
@@ -346,8 +376,9 @@ def execute_batch(
     # By statement, not by tx: a loan tx's derived statements depend on the txs
     # before it, which can change between passes.
     verified: set[RangeStatement] = set()
+    prior = _PriorReads(state)  # one committed height for every pass
     while True:
-        run = _run_pass(state, genesis, screened, bad_proofs)
+        run = _run_pass(state, prior, genesis, screened, bad_proofs)
         to_verify: list[int] = []
         statements: list[RangeStatement] = []
         derived: set[RangeStatement] = set()
@@ -385,7 +416,7 @@ def execute_batch(
         RejectedRequest(index, run.rejected[index].reason.value, _payload_bytes(screened[index]))
         for index in sorted(run.rejected)
     )
-    return ExecutedBatch(block, result, metadata, rejected)
+    return ExecutedBatch(block, result, metadata, rejected, prior.values)
 
 
 def _payload_bytes(screened: _Screened) -> bytes:

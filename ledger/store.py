@@ -40,7 +40,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Final, NamedTuple, Protocol, runtime_checkable
 
@@ -174,6 +174,10 @@ class BlockWrite:
     delta: Mapping[bytes, bytes | None]
     tx_ids: tuple[bytes, ...]
     owner_index_changes: tuple[tuple[bytes, bytes, bool], ...] = ()
+    prior_state: Mapping[bytes, bytes | None] = field(default_factory=dict, repr=False)
+    """Values some state keys had at ``height - 1``, as the executor read them from
+    this store: the undo log takes a changed key's old value from here rather
+    than reading it again (``commit_block`` refuses any other height)."""
 
 
 @runtime_checkable
@@ -266,6 +270,8 @@ def _check_write_types(write: BlockWrite) -> None:
     indices = [r.index_in_batch for r in write.rejected]
     if indices != sorted(set(indices)):
         raise StoreInvariantError("rejected requests must be in batch order, each once")
+    if not isinstance(write.prior_state, Mapping):
+        raise StoreInvariantError("prior state must be a mapping")
 
 
 def owner_index_key(owner: bytes, output_id: bytes) -> bytes:
@@ -685,7 +691,7 @@ class KeyValueStore(CommittedReads):
         update = self._update_for(delta)
         floor = next_floor(self._history_floor, height, self._history_heights)
         if height > floor:  # the state at floor..height-1 needs this block's undo entries
-            batch.extend(undo_writes(self.get_state, height, delta))
+            batch.extend(undo_writes(self._prior_reader(write.prior_state), height, delta))
         batch.extend(prune_writes(self._backend, self._history_floor, floor))
         batch.append(floor_write(floor))
         batch.extend([(STATE_PREFIX + key, value) for key, value in delta.items()])
@@ -714,6 +720,18 @@ class KeyValueStore(CommittedReads):
         self._height, self._tip_hash, self._root = height, block_hash, update.root
         self._history_floor = floor
         return update.root
+
+    def _prior_reader(self, prior: Mapping[bytes, bytes | None]) -> Callable[[bytes], bytes | None]:
+        """A key's committed value: from ``prior`` (read at this very height, as
+        ``commit_block``'s height check ensures) if there, else from the backend."""
+        if not prior:
+            return self.get_state
+        get_state = self.get_state
+
+        def current(key: bytes) -> bytes | None:
+            return prior[key] if key in prior else get_state(key)
+
+        return current
 
     def _refuse_if_latched(self) -> None:
         if self._write_failure is not None:

@@ -8,6 +8,7 @@ read back exactly that copy (``get_state`` of every key ever used, and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ import pytest
 from ledger.leveldb_store import LevelDBStore
 from ledger.state import state_key
 from ledger.state_history import CHANGED_PREFIX, UNDO_PREFIX
-from ledger.store import MemoryStore, Store
+from ledger.store import STATE_PREFIX, MemoryStore, Store
 from tests.store_writes import block_write
 
 MakeStore = Callable[..., Store]
@@ -53,8 +54,12 @@ KEYS = [state_key(b"loan", bytes([i]) * (1 + i % 3)) for i in range(6)] + [
 ]
 
 
-def commit_random_blocks(store: Store, blocks: int, seed: int) -> list[dict[bytes, bytes]]:
-    """Commit ``blocks`` blocks of random puts/deletes; the full state after each."""
+def commit_random_blocks(
+    store: Store, blocks: int, seed: int, *, with_prior: bool = False
+) -> list[dict[bytes, bytes]]:
+    """Commit ``blocks`` blocks of random puts/deletes; the full state after each.
+    ``with_prior``: each write also carries the old values of some keys, changed or
+    not, as an executor that read them passes them (``BlockWrite.prior_state``)."""
     rng = random.Random(seed)
     snapshots: list[dict[bytes, bytes]] = []
     current: dict[bytes, bytes] = {}
@@ -65,9 +70,11 @@ def commit_random_blocks(store: Store, blocks: int, seed: int) -> list[dict[byte
                 delta[key] = None
             else:
                 delta[key] = f"v{height}-{rng.random()}".encode()
-        store.commit_block(
-            block_write(height, h(f"block{height}"), b"b", b"c", delta, [h(f"tx{height}")])
-        )
+        write = block_write(height, h(f"block{height}"), b"b", b"c", delta, [h(f"tx{height}")])
+        if with_prior:
+            read = rng.sample(KEYS, rng.randint(0, len(KEYS)))
+            write = dataclasses.replace(write, prior_state={k: current.get(k) for k in read})
+        store.commit_block(write)
         for key, value in delta.items():
             if value is None:
                 current.pop(key, None)
@@ -87,10 +94,13 @@ def assert_state_is(store: Store, height: int, expected: dict[bytes, bytes]) -> 
         assert list(state.iter_state(prefix)) == want, (height, prefix)
 
 
+@pytest.mark.parametrize("with_prior", [False, True])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_every_retained_height_reads_its_own_state(make_store: MakeStore, seed: int) -> None:
+def test_every_retained_height_reads_its_own_state(
+    make_store: MakeStore, seed: int, with_prior: bool
+) -> None:
     store = make_store(1000)
-    snapshots = commit_random_blocks(store, 30, seed)
+    snapshots = commit_random_blocks(store, 30, seed, with_prior=with_prior)
     assert store.history_floor() == 0
     for height, expected in enumerate(snapshots):
         assert_state_is(store, height, expected)
@@ -140,3 +150,30 @@ def test_an_empty_store_answers_no_height() -> None:
     store = MemoryStore()
     assert store.state_at(0) is None
     assert store.history_floor() == 0
+
+
+def test_the_undo_log_takes_old_values_the_executor_read_without_reading_them(
+    tmp_path: Path,
+) -> None:
+    """A changed key whose old value ``prior_state`` holds costs the commit no read of
+    it; the others are read as before."""
+    with LevelDBStore(tmp_path / "db", history_heights=10) as store:
+        first = {KEYS[0]: b"a0", KEYS[1]: b"b0"}
+        store.commit_block(block_write(0, h("block0"), b"b", b"c", first, [h("tx0")]))
+        reads: list[bytes] = []
+        backend = store.backend
+        real_get = backend.get
+
+        def counting_get(key: bytes) -> bytes | None:
+            reads.append(key)
+            return real_get(key)
+
+        backend.get = counting_get  # type: ignore[method-assign]
+        delta: dict[bytes, bytes | None] = {KEYS[0]: b"a1", KEYS[1]: None, KEYS[2]: b"c1"}
+        write = block_write(1, h("block1"), b"b", b"c", delta, [h("tx1")])
+        store.commit_block(dataclasses.replace(write, prior_state={KEYS[0]: b"a0"}))
+        backend.get = real_get  # type: ignore[method-assign]
+        state_reads = {key for key in reads if key.startswith(STATE_PREFIX)}
+        assert state_reads == {STATE_PREFIX + KEYS[1], STATE_PREFIX + KEYS[2]}
+        assert_state_is(store, 0, first)
+        assert_state_is(store, 1, {KEYS[0]: b"a1", KEYS[2]: b"c1"})
