@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import msgpack
+
 from ledger.codec import U32, U64, Bytes32, DecodeError, Record
 from ledger.genesis import ConsensusParams, Genesis
 from ledger.identity import signing_bytes
@@ -61,6 +63,22 @@ class BlockHeader(Record):
 class Block(Record):
     header: BlockHeader
     txs: tuple[Tx, ...]
+
+
+_ARRAY_HEADERS: Final = msgpack.Packer()
+"""Only for ``pack_array_header``, which keeps nothing between calls."""
+
+
+def encode_block_of_encodings(header: BlockHeader, encoded_txs: Sequence[bytes]) -> bytes:
+    """``Block(header, txs).encode()`` from the txs' canonical encodings, byte for byte.
+
+    A record encodes as the msgpack array of its fields, and an array as its
+    header followed by its items' encodings, so the block is its two headers
+    around the header's encoding and the txs' own bytes. Execution has every tx's
+    request payload, which strict decoding proved canonical; encoding each tx
+    again from its record was about 1 % of a validator's CPU under attest load."""
+    pack_header = _ARRAY_HEADERS.pack_array_header
+    return b"".join((pack_header(2), header.encode(), pack_header(len(encoded_txs)), *encoded_txs))
 
 
 def block_hash(header: BlockHeader, chain_id: bytes) -> bytes:

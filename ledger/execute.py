@@ -65,6 +65,7 @@ from ledger.block import (
     Block,
     BlockHeader,
     block_hash,
+    encode_block_of_encodings,
     primary_for_view,
     tx_root_of_encodings,
 )
@@ -111,13 +112,20 @@ class ExecutedBatch:
     rejected: tuple[RejectedRequest, ...]
     prior_state: Mapping[bytes, bytes | None] = field(default_factory=dict, repr=False)
     """The committed values execution read (``_PriorReads``), for the undo log."""
+    encoded_txs: tuple[bytes, ...] | None = field(default=None, repr=False)
+    """The block's txs as the request payloads held them (canonical), so the block's
+    bytes need not encode every tx again; None: encode the block."""
 
     def block_write(self, certificate: bytes) -> BlockWrite:
         """What ``Store.commit_block`` writes for this batch and its commit certificate."""
         return BlockWrite(
             height=self.block.header.height,
             block_hash=self.result.block_hash,
-            block_bytes=self.block.encode(),
+            block_bytes=(
+                self.block.encode()
+                if self.encoded_txs is None
+                else encode_block_of_encodings(self.block.header, self.encoded_txs)
+            ),
             certificate_bytes=certificate,
             metadata=self.metadata,
             rejected=self.rejected,
@@ -416,7 +424,7 @@ def execute_batch(
         RejectedRequest(index, run.rejected[index].reason.value, _payload_bytes(screened[index]))
         for index in sorted(run.rejected)
     )
-    return ExecutedBatch(block, result, metadata, rejected, prior.values)
+    return ExecutedBatch(block, result, metadata, rejected, prior.values, tuple(run.encoded_txs))
 
 
 def _payload_bytes(screened: _Screened) -> bytes:

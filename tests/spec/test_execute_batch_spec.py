@@ -83,6 +83,8 @@ def run(p: Pre, requests: list[Request], *, view: int = 0) -> ExecutedBatch:
     assert reassemble_batch(block_txs, executed.rejected) == tuple(payloads)
     replayed = apply_block(p.store, executed.block, p.world.genesis)
     assert replayed.state_root == executed.result.state_root == executed.block.header.state_root
+    # The block's bytes, spliced from the payloads, are the block record's encoding.
+    assert executed.block_write(b"c").block_bytes == executed.block.encode()
     # What the store's undo log will take as the block's old values: the committed ones.
     for key, value in executed.prior_state.items():
         assert p.store.get_state(key) == value, key

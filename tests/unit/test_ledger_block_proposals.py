@@ -136,3 +136,13 @@ def test_the_same_blocks_give_the_same_roots_on_fresh_memory_and_leveldb_stores(
             assert store.state_root() == source.state_root() == block_two.header.state_root
             assert list(store.iter_state()) == list(source.iter_state())
             assert store.verify_state_root() == source.state_root()
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 17])
+def test_a_block_spliced_from_its_txs_encodings_is_its_encoding(world: World, count: int) -> None:
+    """msgpack's array header changes form past 15 items: both sides of it."""
+    txs = tuple(built.tx for built in _attests(world, count))
+    header = BlockHeader(1, 7, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 2, 9)
+    spliced = block_module.encode_block_of_encodings(header, [tx.encode() for tx in txs])
+    assert spliced == block_module.Block(header, txs).encode()
+    assert decode_block(spliced) == block_module.Block(header, txs)
