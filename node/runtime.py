@@ -149,6 +149,7 @@ from node.services import (
 from node.services import (
     CatchUp as CatchUpStatus,
 )
+from node.thread_priority import lower_native_threads
 from node.wal import WalError
 from privacy.msm import backend_name
 from privacy.rangeproof import RangeStatement
@@ -170,6 +171,8 @@ GOSSIP_FAULT_REASONS: frozenset[str] = frozenset(
 """Refusals that depend on a tx's bytes alone, never on the state: an honest
 validator cannot have admitted such a tx, so its gossip of it is a fault."""
 REFUSED_GOSSIP_KEPT = 4096
+NATIVE_PRIORITY_EVERY_TICKS = 50
+"""Ticks between two looks for new LevelDB threads (5 s at the default tick)."""
 """Refused gossip remembered (32-byte digests), oldest forgotten first."""
 
 
@@ -245,6 +248,9 @@ class RuntimeSettings:
     Bounded because the first event's sends wait for the others' steps (a step may
     verify signatures: tens of µs each)."""
     recent_statuses: int = 100_000
+    compaction_nice: int = 10
+    """Nice value of the threads Python did not start, LevelDB's compaction (0: left
+    at the process's; ``node.thread_priority``)."""
     msm_backend: str = field(default_factory=backend_name)
     """The multiscalar backend proofs are verified with (the proof pool's workers are
     forked from this process, so they use the same one)."""
@@ -396,6 +402,7 @@ class NodeRuntime:
         self.wal_compactions = 0
         # When each pending tx was admitted (loop clock), for the commit-latency histogram.
         self._admitted_at_s: dict[bytes, float] = {}
+        self._native_threads_seen: set[int] = set()
         self.fault_counts: dict[str, int] = {}
         self.dropped_peer_messages = 0
         self.state_transfers = 0
@@ -1275,12 +1282,25 @@ class NodeRuntime:
         loop = asyncio.get_running_loop()
         period_s = self.settings.tick_ms / 1000
         next_at = loop.time()
+        ticks = 0
         while not self.stopped:
             next_at = max(next_at + period_s, loop.time())
             await asyncio.sleep(next_at - loop.time())
             self._events.put_nowait(Tick(self._wall_clock_ms()))
             connected = sum(1 for i in self._peer_indices if self.links.connected(i))
             self._metrics.peers_connected.set(connected)
+            if ticks % NATIVE_PRIORITY_EVERY_TICKS == 0:
+                self._lower_native_threads()
+            ticks += 1
+
+    def _lower_native_threads(self) -> None:
+        """LevelDB starts its compaction thread when it first needs it: look again
+        now and then (a directory listing of a few threads)."""
+        nice = self.settings.compaction_nice
+        if nice > 0:
+            lowered = lower_native_threads(nice, self._native_threads_seen)
+            if lowered:
+                log.info("background threads %s at nice %d (LevelDB's compaction)", lowered, nice)
 
     async def _feeder(self) -> None:
         # Woken by the mempool when a tx waits to be fed (polling every 5 ms cost

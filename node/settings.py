@@ -22,6 +22,7 @@ import tomli_w
 from ledger.leveldb_store import COMPRESSIONS, DEFAULT_COMPRESSION
 from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
 from node.mempool import PROOF_BATCH_MAX, PROOF_BATCH_WAIT_MS, MempoolLimits
+from node.thread_priority import MAX_NICE
 
 
 class SettingsError(ValueError):
@@ -40,6 +41,7 @@ class NodeSection:
     state_history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS
     store_compression: str = DEFAULT_COMPRESSION
     state_tree_cache_nodes: int = 0
+    compaction_nice: int = 10
 
 
 DEFAULT_API_PORT = 8700
@@ -124,7 +126,7 @@ POSITIVE_INTS = {"tick_ms", "proof_workers", "wal_compact_records", "max_body_by
 POSITIVE_INTS |= {"max_bytes", "max_inflight_batches", "max_event_subscribers"}
 POSITIVE_INTS |= {"account_txs_per_window", "account_window_ms"}
 POSITIVE_INTS |= {"max_backlog_ms", "min_backlog_txs", "proof_batch_wait_ms", "proof_batch_max"}
-NON_NEGATIVE_INTS = {"state_history_heights", "state_tree_cache_nodes"}
+NON_NEGATIVE_INTS = {"state_history_heights", "state_tree_cache_nodes", "compaction_nice"}
 LOG_LEVELS = {"debug", "info", "warning", "error"}
 ANNOTATION_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "bool": bool, "list[str]": list}
 
@@ -168,6 +170,8 @@ def parse_node_settings(text: str, base_dir: Path) -> NodeSettings:
     settings = NodeSettings(base_dir=base_dir, **parts)
     if settings.node.store_compression not in COMPRESSIONS:
         raise SettingsError(f"[node] store_compression must be one of {list(COMPRESSIONS)}")
+    if settings.node.compaction_nice > MAX_NICE:
+        raise SettingsError(f"[node] compaction_nice must be 0 to {MAX_NICE}")
     if settings.log.level not in LOG_LEVELS:
         raise SettingsError(f"[log] level must be one of {sorted(LOG_LEVELS)}")
     if bool(settings.api.tls_cert) != bool(settings.api.tls_key):
@@ -199,7 +203,9 @@ HEADER = """\
 #           store_compression ("none"): "snappy" compresses the chain store
 #           and WAL tables (about 29 % less disk, twice the compaction CPU);
 #           state_tree_cache_nodes (0): state tree nodes kept in memory, about
-#           4 a state key (0: 1048576 with the C walk, ~120 MB).
+#           4 a state key (0: 1048576 with the C walk, ~120 MB);
+#           compaction_nice (10): nice value of LevelDB's compaction thread,
+#           so a busy host runs consensus and execution first (0: unchanged).
 # [api]     host ("127.0.0.1"), port (8700): the HTTP API; only loopback
 #           unless you change host. max_body_bytes (1048576).
 #           tls_cert/tls_key (""): PEM certificate and key to serve HTTPS

@@ -161,3 +161,16 @@ def test_state_tree_cache_nodes_reaches_the_store_and_zero_takes_the_walks_defau
         parse_node_settings(
             text.replace("state_tree_cache_nodes = 0", "state_tree_cache_nodes = -1"), BASE
         )
+
+
+def test_compaction_nice_defaults_to_ten_and_out_of_range_is_refused() -> None:
+    text = _written()
+    assert "compaction_nice = 10" in text
+    assert parse_node_settings(text, BASE).node.compaction_nice == 10
+    off = text.replace("compaction_nice = 10", "compaction_nice = 0")
+    assert parse_node_settings(off, BASE).node.compaction_nice == 0
+    for bad, reason in (("-1", "0 or more"), ("20", "0 to 19")):
+        with pytest.raises(SettingsError, match=rf"compaction_nice must be {reason}"):
+            parse_node_settings(
+                text.replace("compaction_nice = 10", f"compaction_nice = {bad}"), BASE
+            )
