@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import msgpack
-
 from ledger.codec import U32, U64, Bytes32, DecodeError, Record
 from ledger.genesis import ConsensusParams, Genesis
 from ledger.identity import signing_bytes
@@ -65,8 +63,13 @@ class Block(Record):
     txs: tuple[Tx, ...]
 
 
-_ARRAY_HEADERS: Final = msgpack.Packer()
-"""Only for ``pack_array_header``, which keeps nothing between calls."""
+def _array_header(length: int) -> bytes:
+    """msgpack's array header in the spec's shortest form: fixarray, array 16, array 32."""
+    if length < 16:
+        return bytes((0x90 | length,))
+    if length < 1 << 16:
+        return b"\xdc" + length.to_bytes(2, "big")
+    return b"\xdd" + length.to_bytes(4, "big")
 
 
 def encode_block_of_encodings(header: BlockHeader, encoded_txs: Sequence[bytes]) -> bytes:
@@ -77,8 +80,9 @@ def encode_block_of_encodings(header: BlockHeader, encoded_txs: Sequence[bytes])
     around the header's encoding and the txs' own bytes. Execution has every tx's
     request payload, which strict decoding proved canonical; encoding each tx
     again from its record was about 1 % of a validator's CPU under attest load."""
-    pack_header = _ARRAY_HEADERS.pack_array_header
-    return b"".join((pack_header(2), header.encode(), pack_header(len(encoded_txs)), *encoded_txs))
+    return b"".join(
+        (_array_header(2), header.encode(), _array_header(len(encoded_txs)), *encoded_txs)
+    )
 
 
 def block_hash(header: BlockHeader, chain_id: bytes) -> bytes:

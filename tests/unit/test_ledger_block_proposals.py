@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from ledger import block as block_module
@@ -146,3 +147,11 @@ def test_a_block_spliced_from_its_txs_encodings_is_its_encoding(world: World, co
     spliced = block_module.encode_block_of_encodings(header, [tx.encode() for tx in txs])
     assert spliced == block_module.Block(header, txs).encode()
     assert decode_block(spliced) == block_module.Block(header, txs)
+
+
+@pytest.mark.parametrize("count", [65_535, 65_536])
+def test_the_splice_takes_msgpacks_longer_array_headers_too(count: int) -> None:
+    """Past 65,535 items the header is array 32; nil items stand in for txs here."""
+    header = BlockHeader(1, 7, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 2, 9)
+    spliced = block_module.encode_block_of_encodings(header, [b"\xc0"] * count)
+    assert spliced == msgpack.packb((header.to_value(), (None,) * count))
