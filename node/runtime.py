@@ -171,9 +171,9 @@ GOSSIP_FAULT_REASONS: frozenset[str] = frozenset(
 """Refusals that depend on a tx's bytes alone, never on the state: an honest
 validator cannot have admitted such a tx, so its gossip of it is a fault."""
 REFUSED_GOSSIP_KEPT = 4096
+"""Refused gossip remembered (32-byte digests), oldest forgotten first."""
 NATIVE_PRIORITY_EVERY_TICKS = 50
 """Ticks between two looks for new LevelDB threads (5 s at the default tick)."""
-"""Refused gossip remembered (32-byte digests), oldest forgotten first."""
 
 
 class ConsensusLog(Protocol):
