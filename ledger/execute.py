@@ -110,22 +110,18 @@ class ExecutedBatch:
     result: BlockResult
     metadata: BlockMetadata
     rejected: tuple[RejectedRequest, ...]
+    encoded_txs: tuple[bytes, ...] = field(repr=False)
+    """The block's txs as the request payloads held them (canonical), so the block's
+    bytes need not encode every tx again."""
     prior_state: Mapping[bytes, bytes | None] = field(default_factory=dict, repr=False)
     """The committed values execution read (``_PriorReads``), for the undo log."""
-    encoded_txs: tuple[bytes, ...] | None = field(default=None, repr=False)
-    """The block's txs as the request payloads held them (canonical), so the block's
-    bytes need not encode every tx again; None: encode the block."""
 
     def block_write(self, certificate: bytes) -> BlockWrite:
         """What ``Store.commit_block`` writes for this batch and its commit certificate."""
         return BlockWrite(
             height=self.block.header.height,
             block_hash=self.result.block_hash,
-            block_bytes=(
-                self.block.encode()
-                if self.encoded_txs is None
-                else encode_block_of_encodings(self.block.header, self.encoded_txs)
-            ),
+            block_bytes=encode_block_of_encodings(self.block.header, self.encoded_txs),
             certificate_bytes=certificate,
             metadata=self.metadata,
             rejected=self.rejected,
@@ -424,7 +420,7 @@ def execute_batch(
         RejectedRequest(index, run.rejected[index].reason.value, _payload_bytes(screened[index]))
         for index in sorted(run.rejected)
     )
-    return ExecutedBatch(block, result, metadata, rejected, prior.values, tuple(run.encoded_txs))
+    return ExecutedBatch(block, result, metadata, rejected, tuple(run.encoded_txs), prior.values)
 
 
 def _payload_bytes(screened: _Screened) -> bytes:

@@ -29,6 +29,14 @@ def thread_label(name: str) -> str:
     return _POOL_NUMBER.sub("", name) or name
 
 
+def task_ids() -> list[int]:
+    """The thread ids of this process (none without ``/proc``)."""
+    try:
+        return [int(entry.name) for entry in TASKS.iterdir() if entry.name.isdigit()]
+    except OSError:
+        return []
+
+
 def task_cpu_s(tid: int) -> float | None:
     """User + system CPU seconds of thread ``tid`` of this process, or None if gone."""
     try:
@@ -54,9 +62,8 @@ class ThreadCpu:
             for thread in threading.enumerate()
             if thread.native_id is not None
         }
-        try:
-            tids = [int(entry.name) for entry in TASKS.iterdir() if entry.name.isdigit()]
-        except OSError:
+        tids = task_ids()
+        if not tids:
             return {}
         seen: dict[int, tuple[str, float]] = {}
         for tid in tids:

@@ -3,9 +3,10 @@
 Why: compaction is background work. It may wait a moment; a consensus step, an
 admission or a block's execution should not. LevelDB starts its compaction
 thread itself, at the priority of the process, and on a busy host it then
-takes its share exactly when the chain store has just grown: on the devnet a
-fresh run's first seconds were when every node's compaction ran at once,
-with spells of 0.3 s without a block. RocksDB offers the same remedy
+takes its share exactly when the chain store has just grown. On the devnet
+the first compaction falls in the second load run, on every node at once, and
+that run's first seconds had spells of 0.26-0.37 s without a block (the
+spells were seen, their cause not proven). RocksDB offers the same remedy
 (``Env::LowerThreadPoolCPUPriority``). A lower priority is a smaller share
 under contention, never none: Linux still gives a nice-10 thread about a
 tenth of what a nice-0 one gets, and all of an idle core. If compaction
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 
-from node.thread_cpu import TASKS
+from node.thread_cpu import task_ids
 
 MAX_NICE = 19
 
@@ -35,12 +36,8 @@ def lower_native_threads(nice: int, lowered: set[int]) -> list[int]:
     if not 0 < nice <= MAX_NICE:
         raise ValueError(f"nice must be 1 to {MAX_NICE}, got {nice}")
     started = {thread.native_id for thread in threading.enumerate()}
-    try:
-        tids = [int(entry.name) for entry in TASKS.iterdir() if entry.name.isdigit()]
-    except OSError:
-        return []
     done: list[int] = []
-    for tid in tids:
+    for tid in task_ids():
         if tid in lowered or tid in started:
             continue
         lowered.add(tid)  # tried once: a refusal would be refused again
