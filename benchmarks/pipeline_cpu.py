@@ -158,10 +158,13 @@ class Pipeline:
         applied = self.app.execute(Execute(height, requests, metadata, certificate))
         if applied.rejected:
             raise RuntimeError(f"pipeline tx rejected: {applied.rejected[0].reason_code}")
-        # As the runtime's _after_block does; absent before 'note_committed' existed, so
-        # that the same file times older revisions.
+        # As the runtime's _after_block does; absent before 'note_committed' (and its
+        # written keys) existed, so that the same file times older revisions.
         note = getattr(self.mempool, "note_committed", None)
-        if note is not None:
+        written = getattr(applied, "state_writes", None)
+        if note is not None and written is not None:
+            note(height, applied.tx_ids, written)
+        elif note is not None:
             note(height, applied.tx_ids)
 
     def rebuild(self) -> None:

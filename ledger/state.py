@@ -260,6 +260,11 @@ class StateView:
         """Apply ``delta`` (typically a child view's) to this view's pending writes."""
         self._pending.update(delta)
 
+    def merge_delta(self, delta: StateDelta) -> None:
+        """``merge`` of a ``StateDelta`` in one call (its changes were checked when set):
+        the mempool's rebuild merges every survivor's."""
+        self._pending._changes.update(delta._changes)
+
     def delta(self) -> StateDelta:
         """A copy of the writes made through this view, in order of first write."""
         return self._pending.copy()

@@ -28,6 +28,7 @@ this node's clock), in the core's metadata terms.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consensus.actions import Execute
@@ -54,6 +55,9 @@ class BlockApplied:
     tx_ids: tuple[bytes, ...]
     rejected: tuple[RejectedRequest, ...]
     timestamp_ms: int
+    state_writes: Mapping[bytes, bytes | None]
+    """The block's state changes, for the mempool's rebuild (``ledger.pending_changes``);
+    not changed after."""
 
 
 class BlockMismatchError(Exception):
@@ -139,6 +143,7 @@ class LedgerApp:
             tx_ids=executed.result.tx_ids,
             rejected=executed.rejected,
             timestamp_ms=executed.block.header.timestamp_ms,
+            state_writes=executed.result.delta,
         )
 
 

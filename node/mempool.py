@@ -73,14 +73,16 @@ rejected (``executed``: consensus will not order those bytes again, so a copy
 that fits the new state would wait forever), builds a new ``PendingTxs`` over the
 new state and re-admits the survivors in order (``PendingTxs.readmit``: their
 proofs verified already, and a survivor whose reads the block left unchanged
-costs a few key lookups); the ones that no longer fit are returned with their
+costs a few key lookups; with the block's state writes noted, a survivor that
+read none of the keys on which the two views may differ costs none,
+``ledger.pending_changes``); the ones that no longer fit are returned with their
 reason.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from consensus.messages import Request
@@ -89,6 +91,7 @@ from ledger.execute import request_id_of
 from ledger.genesis import Genesis
 from ledger.identity import signing_bytes
 from ledger.mempool import CheckedTx, PendingTxs, verify_statement
+from ledger.pending_changes import PendingChanges
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import AccountRecord, get_account
@@ -136,6 +139,10 @@ MAX_REMEMBERED_SIGNERS = 100_000
 UNKNOWN_MEMBER = b""
 """The share of clients' txs whose signer has no account, committed or pending (the
 rules refuse those anyway): one share for all of them."""
+
+
+_NO_KEYS: KeysView[bytes] = {}.keys()
+"""``differing`` for a rebuild without the block's writes (not read: ``changes`` is None)."""
 
 
 def peer_origin(peer: int | None) -> bytes:
@@ -243,7 +250,7 @@ class Mempool:
         """A client's account told to retry later: (until ms, the busy code), step 3."""
         self._commit_rate = CommitRate(self.limits.commit_rate_window_ms)
         self._last_commit_ms: int | None = None
-        self._noted: tuple[int, frozenset[bytes]] | None = None
+        self._noted: tuple[int, frozenset[bytes], Mapping[bytes, bytes | None] | None] | None = None
         self._state_height = state.height()
         # Step 3's shares: held txs (pending or at their proof check) and bytes by
         # origin, the gossiping peer or the client's bank.
@@ -640,11 +647,19 @@ class Mempool:
 
     # --- after a block -----------------------------------------------------------
 
-    def note_committed(self, height: int, tx_ids: Iterable[bytes]) -> None:
-        """The txs block ``height`` committed. If the next ``on_block`` moves from the
-        height below to exactly ``height``, these are all the pending txs it must drop,
-        so it skips a tx-index read per pending tx (most of a survivor's cost)."""
-        self._noted = (height, frozenset(tx_ids))
+    def note_committed(
+        self,
+        height: int,
+        tx_ids: Iterable[bytes],
+        state_writes: Mapping[bytes, bytes | None] | None = None,
+    ) -> None:
+        """The txs block ``height`` committed, and the state it wrote (None: not known;
+        not changed after). If the next ``on_block`` moves from the height below to
+        exactly ``height``, these are all the pending txs it must drop, so it skips a
+        tx-index read per pending tx (most of a survivor's cost); and with
+        ``state_writes`` it re-adds each survivor whose reads the block left as they
+        were without looking them up (``ledger.pending_changes``)."""
+        self._noted = (height, frozenset(tx_ids), state_writes)
 
     def on_block(
         self, state: StoreReader, *, executed: frozenset[bytes] = frozenset()
@@ -652,29 +667,49 @@ class Mempool:
         """Rebuild over the new committed ``state``; the survivors that no longer fit.
         A tx whose exact bytes are in ``executed`` (a block rejected them) goes
         without a word: its request is spent, and the caller settles it."""
-        is_committed = self._committed_test(state)
+        is_committed, changes = self._committed_test(state)
         self._state = state
         self._state_height = state.height()
         self._pending = PendingTxs(state, self._genesis)
         self._generation += 1
         dropped: list[tuple[bytes, TxRejected]] = []
         survivors: OrderedDict[bytes, _Entry] = OrderedDict()
-        readmit = self._pending.readmit  # this loop runs for every pending tx a block
+        # This loop runs for every pending tx a block: bound methods, no calls to spare.
+        readmit = self._pending.readmit
+        readmit_unchanged = self._pending.readmit_unchanged
+        differing = changes.differing if changes is not None else _NO_KEYS
         survivor_bytes = 0
         for tx_id, entry in self._entries.items():
+            old = entry.checked
             if is_committed(tx_id) or (executed and entry.tx_bytes in executed):
                 self._release(tx_id)
+                if changes is not None:
+                    changes.removed(old.delta)
+                continue
+            reads = old.reads
+            if changes is not None and reads is not None and differing.isdisjoint(reads):
+                readmit_unchanged(old)  # it reads what it read: the same writes
+                if not differing.isdisjoint(old.delta):
+                    changes.kept(old.delta)
+                survivors[tx_id] = entry
+                survivor_bytes += len(entry.tx_bytes)
                 continue
             try:
                 # Found uncommitted just above, and the entries' ids are distinct.
-                checked = readmit(entry.checked, duplicates_checked=True)
+                checked = readmit(old, duplicates_checked=True)
             except TxRejected as exc:
                 dropped.append((tx_id, exc))
                 self._release(tx_id)
+                if changes is not None:
+                    changes.removed(old.delta)
                 continue
-            if checked is not entry.checked:
+            if checked is not old:
                 entry.checked = checked
                 self._record_applied(checked, entry.tx_bytes)
+                if changes is not None:  # rebased, or the rules ran again
+                    changes.replaced(old.delta, checked.delta)
+            elif changes is not None:
+                changes.kept(old.delta)
             survivors[tx_id] = entry
             survivor_bytes += len(entry.tx_bytes)
         self._entries = survivors
@@ -692,12 +727,16 @@ class Mempool:
             )
         return dropped
 
-    def _committed_test(self, state: StoreReader) -> Callable[[bytes], bool]:
+    def _committed_test(
+        self, state: StoreReader
+    ) -> tuple[Callable[[bytes], bool], PendingChanges | None]:
         """Whether a held tx is committed in ``state``: a set lookup when the noted
         block is the only one since the last rebuild (nothing held was committed
         before it: admission refuses committed txs, and each rebuild drops them),
-        else the tx index."""
+        else the tx index. With it, that block's ``PendingChanges`` when its writes
+        were noted; None, and every survivor's reads are looked up, otherwise."""
         noted, self._noted = self._noted, None
         if noted is not None and noted[0] == state.height() == self._state_height + 1:
-            return noted[1].__contains__
-        return lambda tx_id: state.tx_location(tx_id) is not None
+            writes = noted[2]
+            return noted[1].__contains__, None if writes is None else PendingChanges(writes)
+        return (lambda tx_id: state.tx_location(tx_id) is not None), None

@@ -845,7 +845,7 @@ class NodeRuntime:
             self.mempool.record_commits(
                 len(applied.tx_ids) + len(applied.rejected), self.last_commit_ms
             )
-            self.mempool.note_committed(height, applied.tx_ids)
+            self.mempool.note_committed(height, applied.tx_ids, applied.state_writes)
             self._rebuild_mempool()
         metrics = self._metrics
         metrics.height.set(height)
