@@ -69,6 +69,23 @@ and reads the same with either setting."""
 DEFAULT_BLOOM_FILTER_BITS = 10
 
 
+def staggered_write_buffer_bytes(base: int, copy: int, copies: int) -> int:
+    """The write buffer for copy ``copy`` of ``copies`` stores that write the same
+    batches: ``base`` raised by ``copy / (2 * copies)`` of itself, so copy 0 gets
+    ``base`` and the last almost 1.5 times it.
+
+    Why: every validator writes the same blocks, so with equal buffers all of them
+    flush a memtable, and start the compactions that follow, at the same height
+    (their LevelDB ``LOG`` files agree to 0.1 s). A quorum then waits for whichever
+    of its members is compacting, and on a shared host (the devnet) the four
+    compactions also take the cores at once. With distinct buffers each store
+    flushes at its own heights (docs/performance.md, "Flushes staggered across
+    the validators")."""
+    if base < 1 or not 0 <= copy < copies:
+        raise ValueError(f"need base >= 1 and 0 <= copy < copies, got {base}, {copy}, {copies}")
+    return base + base * copy // (2 * copies)
+
+
 def store_error(exc: plyvel.Error, doing: str) -> StoreError:
     """The store's error for a plyvel error: corruption, or a failed read or write."""
     if isinstance(exc, plyvel.CorruptionError):
@@ -143,6 +160,7 @@ class LevelDBBackend(Backend):
         filter_option = {"bloom_filter_bits": bloom_filter_bits} if bloom_filter_bits else {}
         codec = leveldb_compression(compression)
         self.compression = compression
+        self.write_buffer_bytes = write_buffer_bytes
         try:
             self._db: Any = plyvel.DB(
                 str(path),
@@ -205,10 +223,14 @@ class LevelDBStore(KeyValueStore):
         block_claims: BlockClaims | None = None,
         history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS,
         compression: str = DEFAULT_COMPRESSION,
+        write_buffer_bytes: int = DEFAULT_WRITE_BUFFER_BYTES,
     ) -> None:
         self.path = Path(path)
         self.backend = LevelDBBackend(
-            path, lru_cache_bytes=lru_cache_bytes, compression=compression
+            path,
+            lru_cache_bytes=lru_cache_bytes,
+            compression=compression,
+            write_buffer_bytes=write_buffer_bytes,
         )
         try:
             super().__init__(

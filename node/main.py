@@ -32,7 +32,11 @@ from aiohttp import web
 from ledger.chain import ChainMismatchError, open_chain
 from ledger.genesis import Genesis, GenesisError, load_genesis
 from ledger.identity import KeyFileError, SigningIdentity
-from ledger.leveldb_store import LevelDBStore
+from ledger.leveldb_store import (
+    DEFAULT_WRITE_BUFFER_BYTES,
+    LevelDBStore,
+    staggered_write_buffer_bytes,
+)
 from ledger.state_root import NATIVE_WALK
 from ledger.store import StoreError
 from ledger.stored_block import stored_block_claim
@@ -193,8 +197,12 @@ def _outgoing_links(
     )
 
 
-def open_chain_store(settings: NodeSettings) -> LevelDBStore:
-    """The chain store under ``data_dir``, keeping ``state_history_heights`` of history."""
+def open_chain_store(
+    settings: NodeSettings, *, replica: int = 0, replicas: int = 1
+) -> LevelDBStore:
+    """The chain store under ``data_dir``, keeping ``state_history_heights`` of history,
+    with the write buffer of validator ``replica`` of ``replicas`` (each its own, so
+    the validators flush at different heights)."""
     data_dir = settings.path(settings.node.data_dir)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -204,6 +212,9 @@ def open_chain_store(settings: NodeSettings) -> LevelDBStore:
             history_heights=settings.node.state_history_heights,
             compression=settings.node.store_compression,
             cache_nodes=settings.node.state_tree_cache_nodes or None,
+            write_buffer_bytes=staggered_write_buffer_bytes(
+                DEFAULT_WRITE_BUFFER_BYTES, replica, replicas
+            ),
         )
     except (OSError, StoreError) as exc:
         raise StartupError(f"cannot open the chain store in {data_dir}: {exc}") from None
@@ -217,7 +228,10 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
     links_config = peer_link_config(settings, genesis)
     api_ssl = api_ssl_context(settings)
     data_dir = settings.path(settings.node.data_dir)
-    store = open_chain_store(settings)
+    validators = tuple(v.public_key for v in genesis.validators)
+    store = open_chain_store(
+        settings, replica=validators.index(identity.public_key), replicas=len(validators)
+    )
     with contextlib.ExitStack() as closing:
         closing.callback(store.close)
         try:
@@ -229,7 +243,6 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         except WalError as exc:
             raise StartupError(str(exc)) from None
         closing.callback(wal.close)
-        validators = tuple(v.public_key for v in genesis.validators)
         transport = PeerTransport(links_config, identity, genesis.chain_id, validators)
         try:
             await transport.start()
@@ -288,7 +301,8 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         settle_after_startup()
         log.info(
             "validator %d of chain %s at height %d; API on %s://%s:%d; range proofs verified "
-            "with the %s multiscalar backend; the state tree walked in %s",
+            "with the %s multiscalar backend; the state tree walked in %s; the chain "
+            "store's write buffer %.1f MiB",
             runtime.config.replica_id,
             genesis.chain_id.hex(),
             store.height(),
@@ -297,6 +311,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
             settings.api.port,
             runtime.settings.msm_backend,
             "C" if NATIVE_WALK else "Python",
+            store.backend.write_buffer_bytes / (1 << 20),
         )
         try:
             async with asyncio.TaskGroup() as group:

@@ -4,6 +4,7 @@ with TLS peer links (``write_network``)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import socket
 import subprocess
@@ -90,6 +91,9 @@ def test_four_node_processes_commit_txs_drain_on_sigterm_and_resume(tmp_path: Pa
     assert codes == [0, 0, 0, 0], [log.read_text()[-2000:] for log in logs]
     assert f"with the {backend_name()} multiscalar backend" in logs[0].read_text()
     assert "the state tree walked in C" in logs[0].read_text()  # make install built it
+    # Each validator its own write buffer, so they flush at different heights.
+    buffers = [re.search(r"write buffer ([0-9.]+) MiB", log.read_text()) for log in logs]
+    assert sorted(m.group(1) for m in buffers if m) == ["16.0", "18.0", "20.0", "22.0"]
     # Restart all four: they resume from the WAL and the store.
     processes = [start_node(c, log) for c, log in zip(configs, logs, strict=True)]
     try:
