@@ -76,8 +76,8 @@ def staggered_write_buffer_bytes(base: int, copy: int, copies: int) -> int:
 
     Why: every validator writes the same blocks, so with equal buffers all of them
     flush a memtable, and start the compactions that follow, at the same height
-    (their LevelDB ``LOG`` files agree to 0.1 s). A quorum then waits for whichever
-    of its members is compacting, and on a shared host (the devnet) the four
+    (their LevelDB ``LOG`` files agree to 0.1 s): every member of a quorum pays
+    for it at the same height, and on a shared host (the devnet) the four
     compactions also take the cores at once. With distinct buffers each store
     flushes at its own heights (docs/performance.md, "Flushes staggered across
     the validators")."""
