@@ -9,10 +9,14 @@ wait longer (measured before this bound, at 1,600 attests/s offered against
 
 The rate is the txs of the blocks committed in the last ``window_ms`` of
 *busy* time, divided by the whole window (not by the time since the first of
-them), so it never overshoots after a short burst; at start-up it reads low,
-and the mempool's floor (``min_backlog_txs``) keeps room for a few blocks'
-worth meanwhile. Under a backlog the network commits at its capacity, so the
-rate converges on it.
+them), so it never overshoots after a short burst. Until a whole window of
+busy time has passed (a fresh node) it divides by the busy time so far, but
+by no less than ``MIN_SPAN_MS``: divided by the whole window it read a fifth
+of the rate one second in, and a fresh devnet under full load answered
+``MEMPOOL_FULL`` at the backlog's floor (``min_backlog_txs``) for its first
+two seconds (docs/performance.md, "Flushes staggered across the validators").
+Under a backlog the network commits at its capacity, so the rate converges
+on it.
 
 Busy time is the time the mempool held txs (``observe``); a quiet spell, the
 mempool empty, does not age the window. Wall time did: five quiet seconds
@@ -26,6 +30,11 @@ within a window of busy time.
 from __future__ import annotations
 
 from collections import deque
+
+MIN_SPAN_MS = 1_000
+"""The least busy time the rate divides by: less than a second of blocks is no
+measure of a second (one block committed 50 ms into a burst is not 20 blocks a
+second)."""
 
 
 class CommitRate:
@@ -59,7 +68,8 @@ class CommitRate:
     def per_s(self, now_ms: int) -> float:
         self._advance(now_ms)
         self._expire()
-        return self._txs_in_window * 1000 / self.window_ms
+        span_ms = min(self.window_ms, max(self._busy_ms, MIN_SPAN_MS))
+        return self._txs_in_window * 1000 / span_ms
 
     def _advance(self, now_ms: int) -> None:
         last_ms = self._last_ms

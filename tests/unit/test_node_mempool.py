@@ -329,13 +329,13 @@ def test_a_clients_tx_is_refused_past_the_backlog_the_network_commits_in_max_bac
     gossip = mempool.admit(txs[2].encode(), 0, from_client=False)
     assert gossip == Accepted(txs[2].tx_id)  # a peer admitted it: this node must hold it too
     # The network committed 8 txs in the last 2 s: 4/s, so 1 s of backlog is 4 txs.
-    mempool.record_commits(5, 500)
-    mempool.record_commits(3, 1_500)
-    assert mempool.backlog_bound_txs(1_500) == 4
-    assert isinstance(mempool.admit(txs[3].encode(), 1_500), Accepted)
-    assert mempool.admit(txs[4].encode(), 1_500) == Busy("MEMPOOL_FULL", 1_000)
+    mempool.record_commits(5, 2_500)
+    mempool.record_commits(3, 3_500)
+    assert mempool.backlog_bound_txs(3_500) == 4
+    assert isinstance(mempool.admit(txs[3].encode(), 3_500), Accepted)
+    assert mempool.admit(txs[4].encode(), 3_500) == Busy("MEMPOOL_FULL", 1_000)
     # The first block left the window: 3 txs in 2 s, 1.5/s, under the floor of 2.
-    assert mempool.backlog_bound_txs(2_500) == 2
+    assert mempool.backlog_bound_txs(4_500) == 2
 
 
 def test_a_quiet_spell_keeps_the_backlog_the_network_last_committed() -> None:
@@ -348,10 +348,10 @@ def test_a_quiet_spell_keeps_the_backlog_the_network_last_committed() -> None:
     tx = _attest(world, 1)
     assert isinstance(mempool.admit(tx.encode(), 0), Accepted)
     world.commit(store, [tx])
-    mempool.record_commits(8, 1_000)  # 8 txs in the last 2 s: 4/s
+    mempool.record_commits(8, 2_000)  # 8 txs in the last 2 s: 4/s
     mempool.note_committed(store.height(), [tx.tx_id])
     assert mempool.on_block(store) == [] and len(mempool) == 0
-    assert mempool.backlog_bound_txs(1_000) == 4
+    assert mempool.backlog_bound_txs(2_000) == 4
     assert mempool.backlog_bound_txs(30_000) == 4  # after half a minute with nothing held
     busy = _attest(world, 2)
     assert isinstance(mempool.admit(busy.encode(), 30_000), Accepted)
