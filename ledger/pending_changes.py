@@ -21,16 +21,16 @@ the value each holds at the current position:
   (S, not read) on the old side;
 * a removed tx (committed, rejected by a block, or no longer fitting) moves the
   old side of each key it wrote to its value; the new side of a key not yet
-  tracked is S' there, unknown;
+  tracked keeps the value both sides shared, which was not read (unknown);
 * a survivor re-added with its old Δ writes the same value on both sides, so
   its keys agree again;
 * a survivor whose delta changed (rebased, or the rules ran again) writes Δ on
   the old side and Δ' on the new.
 
 A key outside the tracked ones was written by the same survivors in the same
-order on both sides and left alone by B, so it agrees. ``differing`` holds the
-tracked keys whose sides are not known to be equal (an unknown side equals
-nothing). A committed tx's last write usually restores agreement: the block
+order on both sides and left alone by B, so it agrees; a tracked key whose
+sides turn out equal is dropped, so ``differing`` is the tracked keys (an
+unknown side equals nothing). A committed tx's last write usually restores agreement: the block
 leaves a sender's nonce where the sender's last committed tx left it, so the
 survivors after it read the same nonce and are re-added as they are.
 ``tests/property/test_pending_changes.py`` checks the invariant against the
@@ -46,7 +46,8 @@ Value = bytes | None
 _UNKNOWN_OLD = object()
 """S's value of a key the block wrote: not read, so equal to nothing."""
 _UNKNOWN_NEW = object()
-"""S''s value of a key only a removed tx wrote: not read, so equal to nothing."""
+"""The new view's value of a key a removed tx wrote while it was not tracked: the
+value both views shared there, not read, so equal to nothing."""
 
 
 class PendingChanges:
