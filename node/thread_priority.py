@@ -4,9 +4,10 @@ Why: compaction is background work. It may wait a moment; a consensus step, an
 admission or a block's execution should not. LevelDB starts its compaction
 thread itself, at the priority of the process, and on a busy host it then
 takes its share exactly when the chain store has just grown. On the devnet
-the first compaction falls in the second load run, on every node at once, and
-that run's first seconds had spells of 0.26-0.37 s without a block (the
-spells were seen, their cause not proven). RocksDB offers the same remedy
+the first compaction falls in the second load run, and before each validator
+had its own write buffer (``ledger.leveldb_store.staggered_write_buffer_bytes``)
+it fell on every node at once, when that run's first seconds had spells of
+0.26-0.37 s without a block. RocksDB offers the same remedy
 (``Env::LowerThreadPoolCPUPriority``). A lower priority is a smaller share
 under contention, never none: Linux still gives a nice-10 thread about a
 tenth of what a nice-0 one gets, and all of an idle core. If compaction
