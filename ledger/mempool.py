@@ -43,7 +43,7 @@ for seconds (measured with ``benchmarks.load``, see docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from ledger.genesis import Genesis
@@ -228,6 +228,17 @@ class PendingTxs:
         # every block.
         self.view.merge_delta(checked.delta)
         self._tx_ids.add(checked.dtx.tx_id)
+        self._version += 1
+
+    def advance(
+        self, state: StoreReader, committed: Iterable[bytes], unwritten: Iterable[bytes]
+    ) -> None:
+        """Move onto ``state``, which committed the txs ``committed``: for a caller that
+        has shown every other tx here reads there what it read, so keeps its writes
+        (``ledger.pending_index``); ``unwritten`` are the keys none of them writes."""
+        self._state = state
+        self.view.rebase(state, unwritten)
+        self._tx_ids.difference_update(committed)
         self._version += 1
 
     def readmit(self, checked: CheckedTx, *, duplicates_checked: bool = False) -> CheckedTx:

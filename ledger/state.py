@@ -265,6 +265,15 @@ class StateView:
         the mempool's rebuild merges every survivor's."""
         self._pending._changes.update(delta._changes)
 
+    def rebase(self, base: StateReader, unwritten: Iterable[bytes]) -> None:
+        """Read through ``base`` from now on, and drop the writes to ``unwritten``: for
+        the mempool's pending view, when a block moved the state under it
+        (``ledger.pending_index`` shows which writes still stand)."""
+        self._base = base
+        changes = self._pending._changes
+        for key in unwritten:
+            changes.pop(key, None)
+
     def delta(self) -> StateDelta:
         """A copy of the writes made through this view, in order of first write."""
         return self._pending.copy()

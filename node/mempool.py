@@ -92,6 +92,7 @@ from ledger.genesis import Genesis
 from ledger.identity import signing_bytes
 from ledger.mempool import CheckedTx, PendingTxs, verify_statement
 from ledger.pending_changes import PendingChanges
+from ledger.pending_index import PendingIndex
 from ledger.proof_cache import ProofCache
 from ledger.reasons import Reason, TxRejected
 from ledger.rules import AccountRecord, get_account
@@ -235,6 +236,10 @@ class Mempool:
         self.limits = limits if limits is not None else MempoolLimits()
         self._pending = PendingTxs(state, genesis)
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._index = PendingIndex()
+        """The entries' reads and writes by key, for the rebuild in place."""
+        self.rebuilds: Counter[str] = Counter()
+        """Rebuilds after a block, ``in_place`` (``ledger.pending_index``) or ``in_full``."""
         # Ids of accepted txs not yet handed to the core, oldest first (ids
         # dropped since are skipped): the feeder runs every few ms, and
         # scanning every pending entry for the unfed ones cost O(backlog) each
@@ -555,6 +560,7 @@ class Mempool:
             self._release(tx_id)
             return Rejected(tx_id, exc.reason.value, exc.detail)
         self._entries[tx_id] = _Entry(checked, tx_bytes, fed=False)
+        self._index.add(tx_id, checked.reads, checked.delta.keys())
         self._record_applied(checked, tx_bytes)
         self._unfed.append(tx_id)
         self._bytes += len(tx_bytes)
@@ -667,7 +673,20 @@ class Mempool:
         """Rebuild over the new committed ``state``; the survivors that no longer fit.
         A tx whose exact bytes are in ``executed`` (a block rejected them) goes
         without a word: its request is spent, and the caller settles it."""
-        is_committed, changes = self._committed_test(state)
+        noted, self._noted = self._noted, None
+        if noted is not None and noted[0] == state.height() == self._state_height + 1:
+            committed, writes = noted[1], noted[2]
+            if writes is not None and not executed and self._advance(state, committed, writes):
+                self.rebuilds["in_place"] += 1
+                self._after_rebuild(committed.__contains__, executed)
+                return []
+            # Nothing held was committed before this block: admission refuses committed
+            # txs, and each rebuild drops them. So a set lookup, not the tx index.
+            is_committed: Callable[[bytes], bool] = committed.__contains__
+            changes = None if writes is None else PendingChanges(writes)
+        else:
+            is_committed, changes = (lambda tx_id: state.tx_location(tx_id) is not None), None
+        self.rebuilds["in_full"] += 1
         self._state = state
         self._state_height = state.height()
         self._pending = PendingTxs(state, self._genesis)
@@ -714,6 +733,40 @@ class Mempool:
             survivor_bytes += len(entry.tx_bytes)
         self._entries = survivors
         self._bytes = survivor_bytes
+        self._index.rebuild(
+            (tx_id, entry.checked.reads, entry.checked.delta.keys())
+            for tx_id, entry in survivors.items()
+        )
+        self._after_rebuild(is_committed, executed)
+        return dropped
+
+    def _advance(
+        self, state: StoreReader, committed: frozenset[bytes], writes: Mapping[bytes, bytes | None]
+    ) -> bool:
+        """The rebuild without a walk over the survivors, if the block left every
+        survivor's reads as they were (``ledger.pending_index``): drop the committed
+        txs from the pending view and move it onto ``state``. False (nothing
+        changed) if some survivor may read otherwise."""
+        entries = self._entries
+        removed = [tx_id for tx_id in committed if tx_id in entries]
+        unwritten = self._index.unchanged_after(frozenset(removed), writes, state)
+        if unwritten is None:
+            return False
+        for tx_id in removed:
+            self._bytes -= len(entries.pop(tx_id).tx_bytes)
+            self._index.remove(tx_id)
+            self._release(tx_id)
+        self._pending.advance(state, removed, unwritten)
+        self._state = state
+        self._state_height = state.height()
+        self._generation += 1
+        return True
+
+    def _after_rebuild(
+        self, is_committed: Callable[[bytes], bool], executed: frozenset[bytes]
+    ) -> None:
+        """Either rebuild's end: txs at their proof check that the block took go, and
+        the commit rate hears whether the mempool is still busy."""
         for tx_id in [
             t
             for t, held in self._in_admission.items()
@@ -725,18 +778,3 @@ class Mempool:
             self._commit_rate.observe(
                 self._last_commit_ms, busy=bool(self._entries or self._in_admission)
             )
-        return dropped
-
-    def _committed_test(
-        self, state: StoreReader
-    ) -> tuple[Callable[[bytes], bool], PendingChanges | None]:
-        """Whether a held tx is committed in ``state``: a set lookup when the noted
-        block is the only one since the last rebuild (nothing held was committed
-        before it: admission refuses committed txs, and each rebuild drops them),
-        else the tx index. With it, that block's ``PendingChanges`` when its writes
-        were noted; None, and every survivor's reads are looked up, otherwise."""
-        noted, self._noted = self._noted, None
-        if noted is not None and noted[0] == state.height() == self._state_height + 1:
-            writes = noted[2]
-            return noted[1].__contains__, None if writes is None else PendingChanges(writes)
-        return (lambda tx_id: state.tx_location(tx_id) is not None), None

@@ -118,7 +118,27 @@ class NodeMetrics:
         """``veil_peer_link_faults_total{kind}``: the peer transport's faults by kind
         (a refused non-member or wrong chain, a bad frame, a failed TLS handshake),
         read from ``read`` at each scrape, so none is missed or counted twice."""
-        self.registry.register(_PeerLinkFaults(read))
+        self.registry.register(
+            _ReadLabeledCounter(
+                "veil_peer_link_faults",
+                "Peer connections closed for a fault, by kind (counted by the transport).",
+                "kind",
+                read,
+            )
+        )
+
+    def export_mempool_rebuilds(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """``veil_mempool_rebuilds_total{how}``: the mempool's rebuilds after a block,
+        ``in_place`` or ``in_full`` (``node.mempool``), read at each scrape."""
+        self.registry.register(
+            _ReadLabeledCounter(
+                "veil_mempool_rebuilds",
+                "The mempool's rebuilds after a block: in place (only the block's keys"
+                " looked at) or in full (every pending tx walked).",
+                "how",
+                read,
+            )
+        )
 
     def export_proof_pool_restarts(self, read: Callable[[], int]) -> None:
         """``veil_proof_pool_restarts_total``: new proof pools started because a
@@ -133,18 +153,21 @@ class NodeMetrics:
         return generate_latest(self.registry)
 
 
-class _PeerLinkFaults(Collector):
-    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+class _ReadLabeledCounter(Collector):
+    """A counter by one label, kept by another object and read at each scrape."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, read: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
         self._read = read
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "veil_peer_link_faults",
-            "Peer connections closed for a fault, by kind (counted by the transport).",
-            labels=["kind"],
-        )
-        for kind, count in sorted(self._read().items()):
-            family.add_metric([kind], count)
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in sorted(self._read().items()):
+            family.add_metric([value], count)
         yield family
 
 

@@ -398,6 +398,7 @@ class NodeRuntime:
         # Read at scrape: set per block, they froze while the chain stalled.
         self._metrics.mempool_txs.set_function(lambda: len(self.mempool))
         self._metrics.mempool_bytes.set_function(lambda: self.mempool.size_bytes)
+        self._metrics.export_mempool_rebuilds(lambda: self.mempool.rebuilds)
         self._wal_compact_at = self.settings.wal_compact_records
         self.wal_compactions = 0
         # When each pending tx was admitted (loop clock), for the commit-latency histogram.

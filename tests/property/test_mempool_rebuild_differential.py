@@ -1,5 +1,6 @@
-"""The rebuild that skips unchanged reads (``ledger.pending_changes``) against the one
-that looks every survivor's reads up: two mempools over one store, driven alike.
+"""The rebuilds that skip unchanged reads (in place, ``ledger.pending_index``, or in
+full with ``ledger.pending_changes``) against the one that looks every survivor's
+reads up: two mempools over one store, driven alike.
 
 After each block the first is told the block's state writes (as the runtime does),
 the second only its tx ids. Blocks take random subsets of what is held, in random
@@ -118,7 +119,8 @@ def test_skipping_unchanged_reads_rebuilds_what_looking_them_up_does(seed: int) 
 
 
 def test_the_walk_reaches_every_branch_of_the_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over the seeds, the skipping mempool re-adds survivors without lookups, looks up
+    """Over the seeds, the skipping mempool rebuilds in place and in full; in full, it
+    re-adds survivors without lookups, looks up
     survivors whose reads may have changed and finds them the same, rebased or re-run,
     and drops some."""
     seen: Counter[str] = Counter()
@@ -142,5 +144,9 @@ def test_the_walk_reaches_every_branch_of_the_rebuild(monkeypatch: pytest.Monkey
     monkeypatch.setattr(PendingTxs, "readmit", counted_readmit)
     for seed in range(SEEDS):
         run(seed, 80)
-    assert set(seen) == {"without lookups", "looked up, same", "looked up, changed", "dropped"}
+        seen.update(_skipping[0].rebuilds)
+    assert set(seen) == {
+        *("without lookups", "looked up, same", "looked up, changed", "dropped"),
+        *("in_place", "in_full"),
+    }
     assert seen["without lookups"] > seen["looked up, same"], seen
