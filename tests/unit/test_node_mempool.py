@@ -470,6 +470,34 @@ def test_a_block_noted_as_the_only_one_since_the_last_rebuild_drops_by_its_ids()
     assert mempool.admit(attests[0].encode(), 0) == Duplicate(attests[0].tx_id)
 
 
+def test_a_block_that_took_the_first_nonces_leaves_the_rest_in_place() -> None:
+    """With the block's state writes, the rebuild compares the next nonce's read with
+    the block's nonce and walks no survivor: the pending view stays, the block's txs
+    leave it, and the chain of nonces goes on. A block that moved the nonce some
+    other way (a tx this node never held) rebuilds in full."""
+    world, store, mempool, attests = _twenty_pending_attests()
+    result = world.commit(store, attests[:5])
+    mempool.note_committed(1, result.tx_ids, result.delta)
+    store.tx_lookups = 0
+    view_before = dict(mempool._pending.view.delta().items())
+    assert mempool.on_block(store) == []
+    assert mempool.rebuilds == {"in_place": 1} and store.tx_lookups == 0
+    assert list(mempool._entries) == [a.tx_id for a in attests[5:]]
+    assert len(mempool._pending) == 15 and len(mempool._index) == 15
+    left = dict(mempool._pending.view.delta().items())
+    # The survivors' writes as they were; the committed attests' own records gone.
+    assert left.items() <= view_before.items() and len(left) == len(view_before) - 5
+    assert all(attest.tx_id in mempool for attest in attests[5:])
+    assert mempool.admit(_attest(world, 21).encode(), 0) == Accepted(_attest(world, 21).tx_id)
+    # Nonce 6 with another digest: not the pending one.
+    elsewhere = build_attest(world.bank_b.identity, world.chain_id, "doc", b"\x07" * 32, nonce=6)
+    result = world.commit(store, [elsewhere])
+    mempool.note_committed(2, result.tx_ids, result.delta)
+    dropped = mempool.on_block(store)
+    assert mempool.rebuilds == {"in_place": 1, "in_full": 1}
+    assert [exc.reason.value for _, exc in dropped][:1] == ["REPLAYED"]
+
+
 def test_a_note_that_misses_a_block_since_the_last_rebuild_is_not_used() -> None:
     """Two blocks committed between rebuilds (catch-up rebuilds once per chunk): the
     second block's ids alone would keep the first block's txs pending, so the tx index

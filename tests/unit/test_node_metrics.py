@@ -67,3 +67,21 @@ def test_the_collector_is_exported_by_generation() -> None:
     found = samples(NodeMetrics())
     assert found[("python_gc_collections_total", (("generation", "2"),))] >= before + 1
     assert ("python_gc_collections_total", (("generation", "0"),)) in found
+
+
+def test_counters_kept_elsewhere_are_read_at_each_scrape() -> None:
+    """The mempool's rebuilds and the transport's link faults live in their owners:
+    each scrape reads what they hold then, by label."""
+    metrics = NodeMetrics()
+    rebuilds = {"in_place": 3}
+    faults = {"NOT_MEMBER": 1}
+    metrics.export_mempool_rebuilds(lambda: rebuilds)
+    metrics.export_peer_link_faults(lambda: faults)
+    assert samples(metrics)[("veil_mempool_rebuilds_total", (("how", "in_place"),))] == 3
+    rebuilds.update(in_place=5, in_full=1)
+    faults["WRONG_CHAIN"] = 2
+    found = samples(metrics)
+    assert found[("veil_mempool_rebuilds_total", (("how", "in_place"),))] == 5
+    assert found[("veil_mempool_rebuilds_total", (("how", "in_full"),))] == 1
+    assert found[("veil_peer_link_faults_total", (("kind", "NOT_MEMBER"),))] == 1
+    assert found[("veil_peer_link_faults_total", (("kind", "WRONG_CHAIN"),))] == 2
