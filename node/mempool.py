@@ -36,10 +36,11 @@ Admission of ``tx_bytes`` (``admit``), first failure wins:
    share may let a later nonce of an account overtake a refused one (the
    ``REPLAYED`` case above), but only once that peer holds 1/n of
    ``max_txs``, far past any backlog its own clients are allowed;
-4. the signer's rate, for a client's tx: more than ``account_txs_per_window``
-   admissions in the last ``account_window_ms`` that passed step 5 (so signed
-   by the account: forged txs naming it do not count): ``Busy(RATE_LIMITED)``,
-   told to wait until its oldest admission leaves the window, at least
+4. the signer's rate, for a client's tx: a token bucket of
+   ``account_txs_per_window`` txs, refilled at that many per
+   ``account_window_ms``, taken by the admissions that passed step 5 (so
+   signed by the account: forged txs naming it do not count). Empty:
+   ``Busy(RATE_LIMITED)``, told to wait until a token is back, at least
    ``MIN_RATE_RETRY_MS`` (the error body carries it, ``retry_after_ms``).
    A peer's gossip is neither limited nor counted: the validator that took it
    from the client counted it. Refusing part of a gossiped run of one
@@ -132,7 +133,7 @@ later, each by its own task. Leftovers (a node stopping, gossip refused by its
 hash) are pushed out oldest first."""
 
 MAX_TRACKED_ACCOUNTS = 100_000
-"""Rate-limit windows kept at most; stale ones are pruned first (the state is bounded)."""
+"""Accounts whose rate is tracked at most; full buckets are pruned first (the state is bounded)."""
 
 MAX_REMEMBERED_SIGNERS = 100_000
 """Signers whose registering member is remembered (an account's never changes)."""
@@ -250,7 +251,8 @@ class Mempool:
         self._bytes = 0
         self._in_admission_bytes = 0
         self._generation = 0
-        self._recent_by_account: dict[bytes, deque[int]] = {}
+        self._account_tat: dict[bytes, int] = {}
+        """Each client account's theoretical arrival time for its rate (``_rate_limited``)."""
         self._refused_until: dict[bytes, tuple[int, str]] = {}
         """A client's account told to retry later: (until ms, the busy code), step 3."""
         self._commit_rate = CommitRate(self.limits.commit_rate_window_ms)
@@ -597,34 +599,43 @@ class Mempool:
 
     def _rate_limited(self, account: bytes, now_ms: int) -> int | None:
         """Milliseconds to wait if ``account`` is over its rate, else None (counts
-        nothing: ``_count_admission`` does, once the tx has passed its checks)."""
-        recent = self._recent_by_account.get(account)
-        if recent is None:
+        nothing: ``_count_admission`` does, once the tx has passed its checks).
+
+        A token bucket in the form of GCRA (the generic cell rate algorithm): each
+        account has a theoretical arrival time ``tat``, kept in units of 1/N ms
+        (N = ``account_txs_per_window``, W = ``account_window_ms``) so that the
+        arithmetic is exact. An admission moves it W/N ms on from ``max(tat, now)``;
+        a tx is over the rate while ``tat`` is more than (N-1)·W/N ms ahead of now.
+        So an account may send N at once, and N a window on average, and the state
+        is one int an account. A sliding window (at most N in any W ms) refused a
+        client whose average was well under the rate for a bunch of N+1, and held
+        it a whole second: under attest load a bank's lane, bunched behind a slow
+        answer, was refused again and again (docs/performance.md)."""
+        tat = self._account_tat.get(account)
+        if tat is None:
             return None
-        window_ms = self.limits.account_window_ms
-        while recent and recent[0] <= now_ms - window_ms:
-            recent.popleft()
-        if len(recent) >= self.limits.account_txs_per_window:
-            return max(MIN_RATE_RETRY_MS, recent[0] + window_ms - now_ms)
-        return None
+        limits = self.limits
+        per_window = limits.account_txs_per_window
+        ahead = tat - now_ms * per_window - (per_window - 1) * limits.account_window_ms
+        if ahead <= 0:
+            return None
+        return max(MIN_RATE_RETRY_MS, -(-ahead // per_window))
 
     def _count_admission(self, account: bytes, now_ms: int) -> None:
-        recent = self._recent_by_account.get(account)
-        if recent is None:
-            if len(self._recent_by_account) >= MAX_TRACKED_ACCOUNTS:
-                self._prune_windows(now_ms)
-            recent = self._recent_by_account.setdefault(account, deque())
-        recent.append(now_ms)
+        tat = self._account_tat.get(account)
+        now = now_ms * self.limits.account_txs_per_window
+        if tat is None:
+            if len(self._account_tat) >= MAX_TRACKED_ACCOUNTS:
+                self._prune_rates(now)  # a new dict
+            tat = now
+        self._account_tat[account] = max(tat, now) + self.limits.account_window_ms
 
-    def _prune_windows(self, now_ms: int) -> None:
-        window_ms = self.limits.account_window_ms
-        stale = [
-            a for a, r in self._recent_by_account.items() if not r or r[-1] <= now_ms - window_ms
-        ]
-        for account in stale:
-            del self._recent_by_account[account]
-        while len(self._recent_by_account) >= MAX_TRACKED_ACCOUNTS:
-            del self._recent_by_account[next(iter(self._recent_by_account))]
+    def _prune_rates(self, now: int) -> None:
+        """Forget accounts whose bucket is full again (``tat`` passed: no state to
+        keep); if that is not a tenth, the oldest tracked go down to nine tenths, so
+        a flood of accounts costs one pass per tenth of the bound, not one per tx."""
+        live = [(a, tat) for a, tat in self._account_tat.items() if tat > now]
+        self._account_tat = dict(live[-(MAX_TRACKED_ACCOUNTS * 9 // 10) :])
 
     # --- feeding the core --------------------------------------------------------
 

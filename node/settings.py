@@ -218,7 +218,8 @@ HEADER = """\
 #           peer TLS; allow_plain (false): unencrypted links, logged as such.
 # [mempool] max_txs (20000), max_bytes (67108864): capacity (then 503 with
 #           Retry-After); account_txs_per_window (500) per account_window_ms
-#           (1000): per-account rate of clients' txs (then 429). max_backlog_ms (2000),
+#           (1000): per-account rate of clients' txs, a token bucket of that
+#           many (then 429). max_backlog_ms (2000),
 #           min_backlog_txs (256): a client's tx is refused (503) once the
 #           pending txs would take longer than max_backlog_ms to commit at the
 #           network's recent rate, or this many if more.

@@ -88,17 +88,33 @@ def test_full_by_count_or_bytes_answers_busy_with_retry_after() -> None:
     assert by_bytes.admit(second.encode(), 0) == Busy("MEMPOOL_FULL", 1_000)
 
 
-def test_an_account_over_its_rate_waits_for_its_window() -> None:
+def test_an_account_over_its_rate_waits_for_a_token() -> None:
+    """A bucket of two, one token back every 5 s: a burst of two passes, the third
+    waits until the first token is back, and other accounts are not held back."""
     world = World()
-    mempool = _mempool(world, world.new_store(), account_txs_per_window=2, account_window_ms=3000)
+    mempool = _mempool(world, world.new_store(), account_txs_per_window=2, account_window_ms=10_000)
     txs = [_attest(world, n) for n in (1, 2, 3)]
     assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[1].encode(), 1_500), Accepted)
-    # Told the exact wait (over the floor): the window's oldest (1,000) leaves at 4,000.
-    assert mempool.admit(txs[2].encode(), 2_000) == Busy("RATE_LIMITED", 2_000)
+    # Told the exact wait (over the floor): the first token is back at 6,000.
+    assert mempool.admit(txs[2].encode(), 2_000) == Busy("RATE_LIMITED", 4_000)
     other = world.issue(world.bank_a, USD, [world.alice.plan(1)])
     assert isinstance(mempool.admit(other.encode(), 2_000), ProofWanted)  # another account
-    assert isinstance(mempool.admit(txs[2].encode(), 4_001), Accepted)
+    assert isinstance(mempool.admit(txs[2].encode(), 6_000), Accepted)
+
+
+def test_an_account_under_its_rate_on_average_may_send_in_bunches() -> None:
+    """Half the rate on average, in bunches as big as the bucket: never refused. A
+    sliding window (at most N in any window) refused the bunch after a pause short
+    of a window, and the client waited a second."""
+    world = World()
+    mempool = _mempool(world, world.new_store(), account_txs_per_window=4, account_window_ms=1_000)
+    txs = iter(_attest(world, n) for n in range(1, 17))
+    for bunch_at_ms in (0, 1_000, 2_000, 3_000):  # four at once each second: the rate
+        for tx in (next(txs) for _ in range(4)):
+            assert isinstance(mempool.admit(tx.encode(), bunch_at_ms), Accepted)
+    late = _attest(world, 17)
+    assert mempool.admit(late.encode(), 3_000) == Busy("RATE_LIMITED", MIN_RATE_RETRY_MS)
 
 
 def test_a_refused_account_stays_refused_until_its_retry_after() -> None:
@@ -110,13 +126,13 @@ def test_a_refused_account_stays_refused_until_its_retry_after() -> None:
     txs = [_attest(world, n) for n in (1, 2, 3, 4)]
     assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[1].encode(), 1_500), Accepted)
-    # 2 ms to go, but a client is never told less than the floor (a second).
-    assert mempool.admit(txs[2].encode(), 3_998) == Busy("RATE_LIMITED", MIN_RATE_RETRY_MS)
-    # The window has room from 4,000, but the account was told to wait until 4,998.
-    assert mempool.admit(txs[3].encode(), 4_001) == Busy("RATE_LIMITED", 997)
-    assert isinstance(mempool.admit(_attest_by(world, world.bank_a, 1).encode(), 4_001), Accepted)
-    assert isinstance(mempool.admit(txs[2].encode(), 4_998), Accepted)
-    assert isinstance(mempool.admit(txs[3].encode(), 4_999), Accepted)
+    # A token is back at 2,500, but a client is never told less than the floor.
+    assert mempool.admit(txs[2].encode(), 2_000) == Busy("RATE_LIMITED", MIN_RATE_RETRY_MS)
+    # The bucket has a token from 2,500, but the account was told to wait until 3,000.
+    assert mempool.admit(txs[3].encode(), 2_600) == Busy("RATE_LIMITED", 400)
+    assert isinstance(mempool.admit(_attest_by(world, world.bank_a, 1).encode(), 2_600), Accepted)
+    assert isinstance(mempool.admit(txs[2].encode(), 3_000), Accepted)
+    assert isinstance(mempool.admit(txs[3].encode(), 4_000), Accepted)
 
 
 def test_an_account_refused_as_full_waits_its_retry_after_though_room_opens() -> None:
@@ -159,6 +175,26 @@ def test_holds_stay_bounded_and_a_flood_prunes_a_tenth_at_a_time(
     assert mempool._still_refused((0).to_bytes(32, "big"), 500) is None
 
 
+def test_rates_stay_bounded_and_full_buckets_go_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node_mempool, "MAX_TRACKED_ACCOUNTS", 10)
+    world = World()
+    mempool = _mempool(world, world.new_store(), account_txs_per_window=1, account_window_ms=1_000)
+    accounts = [n.to_bytes(32, "big") for n in range(40)]
+    for account in accounts[:9]:
+        mempool._count_admission(account, 0)
+    limited, newcomer = accounts[9], accounts[10]
+    mempool._count_admission(limited, 4_500)
+    # At 5,000 the first nine buckets are full again: they go, not the one still limited.
+    mempool._count_admission(newcomer, 5_000)
+    assert set(mempool._account_tat) == {limited, newcomer}
+    assert mempool._rate_limited(limited, 5_000) == MIN_RATE_RETRY_MS
+    for account in accounts[11:]:  # a flood of limited accounts: the oldest go
+        mempool._count_admission(account, 5_000)
+        assert len(mempool._account_tat) <= 10
+    assert mempool._rate_limited(accounts[-1], 5_000) == MIN_RATE_RETRY_MS
+    assert mempool._rate_limited(limited, 5_000) is None  # forgotten: a full bucket
+
+
 def test_forged_txs_naming_an_account_do_not_use_up_its_window() -> None:
     """Only txs that passed their checks count: anyone could otherwise send txs with
     a bad signature in a bank's name and have the node refuse the bank's own."""
@@ -174,7 +210,7 @@ def test_forged_txs_naming_an_account_do_not_use_up_its_window() -> None:
     txs = [_attest(world, n) for n in (1, 2, 3)]
     assert isinstance(mempool.admit(txs[0].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[1].encode(), 1_000), Accepted)
-    assert mempool.admit(txs[2].encode(), 1_000) == Busy("RATE_LIMITED", 3_000)
+    assert mempool.admit(txs[2].encode(), 1_000) == Busy("RATE_LIMITED", 1_500)
 
 
 def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:
@@ -189,7 +225,7 @@ def test_a_peers_gossip_is_neither_rate_limited_nor_counted() -> None:
     assert isinstance(mempool.admit(txs[3].encode(), 1_000), Accepted)
     assert isinstance(mempool.admit(txs[4].encode(), 1_000), Accepted)
     client_over = _attest(world, 6)
-    assert mempool.admit(client_over.encode(), 1_000) == Busy("RATE_LIMITED", 3_000)
+    assert mempool.admit(client_over.encode(), 1_000) == Busy("RATE_LIMITED", 1_500)
     assert mempool.admit(client_over.encode(), 1_000, from_client=False) == Accepted(
         client_over.tx_id
     )
