@@ -32,7 +32,6 @@ checks it against the rebuild that looks every survivor's reads up.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 
 from ledger.state import StateReader
@@ -88,8 +87,18 @@ class PendingIndex:
         if reads is None:
             self._unrecorded -= 1
         else:
-            _forget(self._readers, tx_id, reads)
-        _forget(self._writers, tx_id, writes)
+            readers = self._readers
+            for key in reads:
+                found = readers[key]
+                del found[tx_id]
+                if not found:
+                    del readers[key]
+        writers = self._writers
+        for key in writes:
+            found = writers[key]
+            del found[tx_id]
+            if not found:
+                del writers[key]
 
     def rebuild(
         self, txs: Iterable[tuple[bytes, Mapping[bytes, Value] | None, Collection[bytes]]]
@@ -113,15 +122,24 @@ class PendingIndex:
         txs = self._txs
         if self._unrecorded and self._unrecorded > sum(1 for t in removed if txs[t][0] is None):
             return None  # a survivor's reads are not known
-        removed_writes: Counter[bytes] = Counter()
+        keys = set(block_writes)
+        removed_writes = 0
         for tx_id in removed:
-            removed_writes.update(txs[tx_id][1])
-        unwritten: list[bytes] = []
+            writes = txs[tx_id][1]
+            removed_writes += len(writes)
+            keys.update(writes)
         writers, readers = self._writers, self._readers
-        for key in removed_writes.keys() | block_writes.keys():
-            first_writer = _first_survivor(writers.get(key), removed, removed_writes[key])
-            if first_writer == _NOT_A_PREFIX:
-                return None  # a removed writer after a surviving one
+        unwritten: list[bytes] = []
+        prefix_writes = 0
+        for key in keys:
+            first_writer = None
+            key_writers = writers.get(key)
+            if key_writers:
+                for tx_id, position in key_writers.items():
+                    if tx_id not in removed:
+                        first_writer = position
+                        break
+                    prefix_writes += 1
             if first_writer is None:
                 unwritten.append(key)
             key_readers = readers.get(key)
@@ -136,30 +154,8 @@ class PendingIndex:
                 recorded = txs[tx_id][0]
                 if recorded is None or recorded[key] != new_value:
                     return None
+        # Each removed tx is a writer of each key it wrote; the walks above counted the
+        # ones before their key's first surviving writer. Fewer: one came after it.
+        if prefix_writes != removed_writes:
+            return None
         return unwritten
-
-
-_NOT_A_PREFIX = -1
-
-
-def _first_survivor(
-    writers: dict[bytes, int] | None, removed: Collection[bytes], removed_count: int
-) -> int | None:
-    """The position of the first writer not in ``removed``, None if there is none, or
-    ``_NOT_A_PREFIX`` if one of the ``removed_count`` removed writers comes after it."""
-    if not writers:
-        return None
-    for seen, (tx_id, position) in enumerate(writers.items()):
-        if seen == removed_count:
-            return position
-        if tx_id not in removed:
-            return _NOT_A_PREFIX
-    return None
-
-
-def _forget(index: dict[bytes, dict[bytes, int]], tx_id: bytes, keys: Iterable[bytes]) -> None:
-    for key in keys:
-        txs = index[key]
-        del txs[tx_id]
-        if not txs:
-            del index[key]

@@ -758,15 +758,15 @@ class Mempool:
         survivor's reads as they were (``ledger.pending_index``): drop the committed
         txs from the pending view and move it onto ``state``. False (nothing
         changed) if some survivor may read otherwise."""
-        entries = self._entries
-        removed = [tx_id for tx_id in committed if tx_id in entries]
-        unwritten = self._index.unchanged_after(frozenset(removed), writes, state)
+        entries, index, release = self._entries, self._index, self._release
+        removed = entries.keys() & committed
+        unwritten = index.unchanged_after(removed, writes, state)
         if unwritten is None:
             return False
         for tx_id in removed:
             self._bytes -= len(entries.pop(tx_id).tx_bytes)
-            self._index.remove(tx_id)
-            self._release(tx_id)
+            index.remove(tx_id)
+            release(tx_id)
         self._pending.advance(state, removed, unwritten)
         self._state = state
         self._state_height = state.height()
