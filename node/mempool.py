@@ -77,7 +77,11 @@ proofs verified already, and a survivor whose reads the block left unchanged
 costs a few key lookups; with the block's state writes noted, a survivor that
 read none of the keys on which the two views may differ costs none,
 ``ledger.pending_changes``); the ones that no longer fit are returned with their
-reason.
+reason. Before that walk, with the block's state writes noted and no bytes
+rejected, it tries the rebuild in place (``ledger.pending_index``): if the
+block left every survivor's reads as they were, only the committed txs leave
+the pending view, at a cost that grows with the block and not with the
+backlog. ``rebuilds`` counts both kinds.
 """
 
 from __future__ import annotations
