@@ -66,39 +66,24 @@ class PendingIndex:
         self._txs[tx_id] = (reads, writes)
         if reads is None:
             self._unrecorded += 1
-        else:
-            readers = self._readers
-            for key in reads:
-                found = readers.get(key)
+        for index, keys in ((self._readers, reads or ()), (self._writers, writes)):
+            for key in keys:
+                found = index.get(key)
                 if found is None:
-                    readers[key] = {tx_id: position}
+                    index[key] = {tx_id: position}
                 else:
                     found[tx_id] = position
-        writers = self._writers
-        for key in writes:
-            found = writers.get(key)
-            if found is None:
-                writers[key] = {tx_id: position}
-            else:
-                found[tx_id] = position
 
     def remove(self, tx_id: bytes) -> None:
         reads, writes = self._txs.pop(tx_id)
         if reads is None:
             self._unrecorded -= 1
-        else:
-            readers = self._readers
-            for key in reads:
-                found = readers[key]
+        for index, keys in ((self._readers, reads or ()), (self._writers, writes)):
+            for key in keys:
+                found = index[key]
                 del found[tx_id]
                 if not found:
-                    del readers[key]
-        writers = self._writers
-        for key in writes:
-            found = writers[key]
-            del found[tx_id]
-            if not found:
-                del writers[key]
+                    del index[key]
 
     def rebuild(
         self, txs: Iterable[tuple[bytes, Mapping[bytes, Value] | None, Collection[bytes]]]
