@@ -88,6 +88,10 @@ def render(report: LoadReport, console: Console) -> None:
             ", ".join(f"{name} {sec:.2f} s" for name, sec in report.run_cpu_s_by_thread.items())
             or "-",
         ),
+        (
+            "chain store: LevelDB wrote (whole run, mean per node)",
+            "-" if report.store_written_mib is None else f"{report.store_written_mib:.0f} MiB",
+        ),
         ("load average", " ".join(f"{x:.2f}" for x in report.load_average)),
     ]
     for name, value in rows:
@@ -118,11 +122,13 @@ RUN_COLUMNS = (
     "loop",
     "worker",
     "LevelDB",
+    "MiB",
     "busy",
     "rejected",
 )
 """Short, so that the table fits 80 columns: committed tx/s, latency (s), node CPU
-per committed tx, the whole run's node CPU by thread (s, mean per node), busy answers."""
+per committed tx, the whole run's node CPU by thread (s, mean per node), what LevelDB
+wrote for the chain store (MiB, mean per node), busy answers."""
 
 
 def _plain(value: float | None, digits: int) -> str:
@@ -146,6 +152,7 @@ def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
                 _plain(report.p99_s, 3),
                 _plain(report.run_cpu_ms_per_tx, 3),
                 *by_thread,
+                _plain(report.store_written_mib, 0),
                 str(sum(report.busy.values())),
                 str(report.rejected),
             )
@@ -156,7 +163,7 @@ def run_rows(reports: Sequence[LoadReport]) -> list[tuple[str, ...]]:
 def render_runs(reports: Sequence[LoadReport], console: Console) -> None:
     table = Table(
         title=f"{len(reports)} runs in a row on one devnet",
-        caption="p50, p99: s; loop, worker, LevelDB: CPU s per node",
+        caption="p50, p99: s; loop, worker, LevelDB: CPU s per node; MiB: LevelDB writes",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,

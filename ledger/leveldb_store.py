@@ -34,6 +34,7 @@ from typing import Any
 
 import plyvel
 
+from ledger.leveldb_stats import LevelStats, read_level_stats
 from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
 from ledger.store import (
     Backend,
@@ -199,6 +200,10 @@ class LevelDBBackend(Backend):
             write_batch.write()
         except plyvel.Error as exc:
             raise store_error(exc, f"writing a batch of {len(batch)} changes") from exc
+
+    def level_stats(self) -> tuple[LevelStats, ...]:
+        """LevelDB's levels and compaction totals (``ledger.leveldb_stats``)."""
+        return read_level_stats(self._db)
 
     def compact(self) -> None:
         try:

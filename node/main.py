@@ -285,6 +285,9 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
         )
         runtime.metrics.export_peer_link_faults(functools.partial(link_faults_by_kind, transport))
         runtime.metrics.export_proof_pool_restarts(lambda: pool.restarts)
+        runtime.metrics.export_store_levels(
+            {"chain": store.backend.level_stats, "wal": wal.level_stats}
+        )
         try:
             app = create_app(
                 runtime,

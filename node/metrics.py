@@ -11,15 +11,19 @@ or an amount, so a hostile client cannot grow the registry.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram, Info
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from ledger.leveldb_stats import LevelStats, LevelStatsError
 from node.thread_cpu import ThreadCpu
+
+log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 """The ``Content-Type`` of ``render()``'s text exposition format."""
@@ -145,6 +149,12 @@ class NodeMetrics:
         worker died (``node.proof_pool``), read from ``read`` at each scrape."""
         self.registry.register(_ReadCounter("veil_proof_pool_restarts", _RESTARTS_HELP, read))
 
+    def export_store_levels(self, stores: Mapping[str, Callable[[], Sequence[LevelStats]]]) -> None:
+        """``veil_store_level_*`` and ``veil_store_compaction_*``: each LevelDB
+        database's levels and what its compactions cost (``ledger.leveldb_stats``),
+        by ``store`` (the names of ``stores``) and ``level``, read at each scrape."""
+        self.registry.register(_StoreLevelsCollector(stores))
+
     def set_msm_backend(self, backend: str) -> None:
         self.msm.info({"backend": backend})
 
@@ -184,6 +194,64 @@ class _ReadCounter(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
+_StoreFamily = tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, str]
+"""(metric type, name, help, ``LevelStats`` field) of one exported family."""
+_STORE_FAMILIES: Final[tuple[_StoreFamily, ...]] = (
+    (GaugeMetricFamily, "veil_store_level_files", "Table files in a LevelDB level.", "files"),
+    (
+        GaugeMetricFamily,
+        "veil_store_level_bytes",
+        "Bytes in a LevelDB level's tables (LevelDB rounds them to whole MiB).",
+        "size_bytes",
+    ),
+    (
+        CounterMetricFamily,
+        "veil_store_compaction_seconds",
+        "Wall seconds of the compactions (memtable flushes for level 0) that wrote"
+        " into a level (whole seconds).",
+        "compaction_seconds",
+    ),
+    (
+        CounterMetricFamily,
+        "veil_store_compaction_read_bytes",
+        "Bytes compactions read to write into a level (whole MiB).",
+        "compaction_read_bytes",
+    ),
+    (
+        CounterMetricFamily,
+        "veil_store_compaction_written_bytes",
+        "Bytes compactions and memtable flushes wrote into a level (whole MiB); for the"
+        " chain store, all levels over level 0 is the write amplification.",
+        "compaction_written_bytes",
+    ),
+)
+
+
+class _StoreLevelsCollector(Collector):
+    """LevelDB's own level table for each named database, read at each scrape."""
+
+    def __init__(self, stores: Mapping[str, Callable[[], Sequence[LevelStats]]]) -> None:
+        self._stores = dict(stores)
+        self._unreadable: set[str] = set()
+
+    def collect(self) -> Iterator[Metric]:
+        levels: dict[str, Sequence[LevelStats]] = {}
+        for store, read in self._stores.items():
+            try:
+                levels[store] = read()
+            except LevelStatsError as exc:
+                # Another LevelDB's table: the scrape goes on without it, said once.
+                if store not in self._unreadable:
+                    self._unreadable.add(store)
+                    log.warning("the %s store's LevelDB stats are unreadable: %s", store, exc)
+        for family_type, name, documentation, field in _STORE_FAMILIES:
+            family = family_type(name, documentation, labels=["store", "level"])
+            for store, stats in levels.items():
+                for level in stats:
+                    family.add_metric([store, str(level.level)], getattr(level, field))
+            yield family
 
 
 class _ThreadCpuCollector(Collector):

@@ -39,6 +39,7 @@ import plyvel
 
 from consensus.persistence import Record
 from consensus.wire import WireError, decode_record, encode_record
+from ledger.leveldb_stats import LevelStats, read_level_stats
 from ledger.leveldb_store import DEFAULT_COMPRESSION, leveldb_compression
 
 RECORD_PREFIX = b"r"
@@ -158,6 +159,10 @@ class WriteAheadLog:
         self._positions = list(range(first, first + len(survivors)))
         self._records = survivors
         return dropped
+
+    def level_stats(self) -> tuple[LevelStats, ...]:
+        """LevelDB's levels and compaction totals for the log's own database."""
+        return read_level_stats(self._db)
 
     def close(self) -> None:
         if not self._db.closed:

@@ -105,6 +105,41 @@ def parse_thread_cpu(metrics_text: str) -> dict[str, float]:
         return {}
 
 
+STORE_WRITTEN_METRIC = "veil_store_compaction_written_bytes_total"
+
+
+def parse_store_written_bytes(metrics_text: str, store: str = "chain") -> float | None:
+    """Bytes LevelDB has written for ``store`` (memtable flushes and compactions, every
+    level: ``ledger.leveldb_stats``) from a node's ``/metrics`` text: 0 before its first
+    flush; None if the node does not export the family or the text does not parse."""
+    try:
+        families = [
+            family
+            for family in text_string_to_metric_families(metrics_text)
+            if family.name + "_total" == STORE_WRITTEN_METRIC
+        ]
+    except ValueError:
+        return None
+    if not families:
+        return None
+    return sum(
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == STORE_WRITTEN_METRIC and sample.labels.get("store") == store
+    )
+
+
+def mean_delta(before: Sequence[float | None], after: Sequence[float | None]) -> float | None:
+    """The mean of ``after - before`` over the nodes read both times (None if none was)."""
+    deltas = [
+        new - old
+        for old, new in zip(before, after, strict=True)
+        if old is not None and new is not None
+    ]
+    return sum(deltas) / len(deltas) if deltas else None
+
+
 def mean_thread_cpu_delta(
     before: Sequence[Mapping[str, float] | None], after: Sequence[Mapping[str, float] | None]
 ) -> dict[str, float]:

@@ -41,7 +41,6 @@ from typing import Final
 import aiohttp
 import msgpack
 
-from devnet.load.cpu import parse_thread_cpu
 from devnet.load.txs import PreparedTx
 from ledger.block import decode_block
 from ledger.tx import tx_id_of
@@ -404,17 +403,17 @@ class Driver:
             raise RuntimeError("Driver.start() first")
         return self._session
 
-    async def thread_cpu(self) -> list[dict[str, float] | None]:
-        """Each node's CPU seconds by thread from its ``/metrics`` (None if unreadable)."""
+    async def scrape_metrics(self) -> list[str | None]:
+        """Each node's ``/metrics`` text (None if unreadable)."""
 
-        async def one(url: str) -> dict[str, float] | None:
+        async def one(url: str) -> str | None:
             try:
                 async with self._http().get(
                     f"{url}/metrics", timeout=aiohttp.ClientTimeout(total=5)
                 ) as response:
                     if response.status != 200:
                         return None
-                    return parse_thread_cpu(await response.text())
+                    return await response.text()
             except (aiohttp.ClientError, TimeoutError):
                 return None
 

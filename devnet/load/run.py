@@ -45,7 +45,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from devnet.load.cpu import CpuReading, load_average, mean_thread_cpu_delta, read_cpu
+from devnet.load.cpu import (
+    CpuReading,
+    load_average,
+    mean_delta,
+    mean_thread_cpu_delta,
+    parse_store_written_bytes,
+    parse_thread_cpu,
+    read_cpu,
+)
 from devnet.load.drive import Ack, Driver, DriveStats, Lane
 from devnet.load.prepare import (
     KINDS,
@@ -124,6 +132,10 @@ class LoadReport:
     run_cpu_s_by_thread: dict[str, float]
     """The whole run's node CPU by thread (``veil_thread_cpu_seconds_total``), mean
     over the nodes: the event loop, the worker, LevelDB's compaction (``native``)."""
+    store_written_mib: float | None
+    """MiB LevelDB wrote for the chain store over the run (memtable flushes and
+    compactions, ``veil_store_compaction_written_bytes_total``), mean over the nodes:
+    what a longer chain costs in compaction. Whole MiB per level, as LevelDB counts."""
     generator_cpu_s: float
     """The generator's own process CPU in the submit window (the nodes' window)."""
     generator_prepare_cpu_s: float
@@ -277,7 +289,7 @@ async def run_load(
     follower = asyncio.get_running_loop().create_task(driver.follow_commits())
     try:
         pids = target.pids
-        threads_before = await driver.thread_cpu()
+        metrics_before = await driver.scrape_metrics()
         cpu_before = read_cpu(pids)
         started_s = time.time()
         generator_cpu_start = time.process_time()
@@ -291,7 +303,15 @@ async def run_load(
         await driver.drain(drain_s)
         drained_s = time.time()
         cpu_run = _diff_cpu(cpu_before, read_cpu(pids))
-        run_by_thread = mean_thread_cpu_delta(threads_before, await driver.thread_cpu())
+        metrics_after = await driver.scrape_metrics()
+        run_by_thread = mean_thread_cpu_delta(
+            [parse_thread_cpu(t) if t is not None else None for t in metrics_before],
+            [parse_thread_cpu(t) if t is not None else None for t in metrics_after],
+        )
+        store_written = mean_delta(
+            [parse_store_written_bytes(t) if t is not None else None for t in metrics_before],
+            [parse_store_written_bytes(t) if t is not None else None for t in metrics_after],
+        )
         stats = driver.stats
         unresolved = [t for t in stats.acked if t not in stats.committed_at_s]
         finals = await driver.final_statuses(unresolved)
@@ -342,6 +362,7 @@ async def run_load(
         run_cpu_s_per_node=tuple(r.total_s if r is not None else None for r in cpu_run),
         run_cpu_ms_per_tx=run_cpu_ms_per_tx,
         run_cpu_s_by_thread=run_by_thread,
+        store_written_mib=None if store_written is None else store_written / (1 << 20),
         generator_cpu_s=generator_cpu_s,
         generator_prepare_cpu_s=generator_prepare_cpu_s,
         load_average=loadavg,

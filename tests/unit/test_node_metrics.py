@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import logging
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ledger.leveldb_stats import MIB, LevelStats, LevelStatsError
 from node.metrics import NodeMetrics
 
 ISSUE_METRICS = {
@@ -85,3 +88,34 @@ def test_counters_kept_elsewhere_are_read_at_each_scrape() -> None:
     assert found[("veil_mempool_rebuilds_total", (("how", "in_full"),))] == 1
     assert found[("veil_peer_link_faults_total", (("kind", "NOT_MEMBER"),))] == 1
     assert found[("veil_peer_link_faults_total", (("kind", "WRONG_CHAIN"),))] == 2
+
+
+def test_each_stores_levels_are_read_at_each_scrape_and_a_bad_table_is_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Chain store and WAL by ``store`` and ``level``; a table that does not parse
+    leaves its store out of the scrape (warned once), never the scrape itself."""
+    metrics = NodeMetrics()
+    chain = [LevelStats(0, 2, 0, 1, 0, 8 * MIB), LevelStats(1, 4, 8 * MIB, 7, 168 * MIB, 160 * MIB)]
+
+    def unreadable() -> list[LevelStats]:
+        raise LevelStatsError("no 'Level Files Size(MB) ...' header")
+
+    metrics.export_store_levels({"chain": lambda: chain, "wal": unreadable})
+    with caplog.at_level(logging.WARNING, logger="node.metrics"):
+        found = samples(metrics)
+        samples(metrics)
+    level_1 = (("level", "1"), ("store", "chain"))
+    assert found[("veil_store_level_files", level_1)] == 4
+    assert found[("veil_store_level_bytes", level_1)] == 8 * MIB
+    assert found[("veil_store_compaction_seconds_total", level_1)] == 7
+    assert found[("veil_store_compaction_read_bytes_total", level_1)] == 168 * MIB
+    assert found[("veil_store_compaction_written_bytes_total", level_1)] == 160 * MIB
+    level_0 = (("level", "0"), ("store", "chain"))
+    assert found[("veil_store_compaction_written_bytes_total", level_0)] == 8 * MIB
+    assert not [key for key in found if ("store", "wal") in key[1]]
+    assert [r.getMessage() for r in caplog.records] == [
+        "the wal store's LevelDB stats are unreadable: no 'Level Files Size(MB) ...' header"
+    ]
+    chain.append(LevelStats(2, 1, MIB, 0, 0, MIB))
+    assert samples(metrics)[("veil_store_level_files", (("level", "2"), ("store", "chain")))] == 1
