@@ -19,17 +19,25 @@ batch, so the log never outgrows the window and a crash leaves it whole.
 Key layout (next to ``ledger.store``'s tables; ``u64`` is 8 bytes big-endian)::
 
     "U" state_key u64 height -> b"\\x00" (the key was absent) | b"\\x01" old value
-    "V" u64 height state_key -> b""      (which keys a height changed, for pruning)
+    "V" u64 height           -> the keys the height changed (for pruning): each as
+                                u16 length, then its bytes
     0x00 "history_floor"     -> u64      (the lowest height ``state_at`` answers)
 
 A ``"U"`` key ends in its 8-byte height, so ``raw[1:-8]`` is the state key even
 when another state key has this one as a prefix.
+
+One ``"V"`` record a height, not one per changed key (``"V" u64 height
+state_key -> b""``, as stores before the twenty-fifth session wrote them, and
+still pruned): a key's record and, 1,024 heights later, its deletion were two
+of the eleven LevelDB records an attest cost, and the replay of an attest
+chain spends about a quarter less of LevelDB's CPU without them
+(docs/performance.md, "One changed-keys record a height").
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final, Protocol
 
 UNDO_PREFIX: Final = b"U"
@@ -42,6 +50,7 @@ stays checkable for 1024 blocks after h."""
 _ABSENT: Final = b"\x00"
 _PRESENT: Final = b"\x01"
 _U64 = struct.Struct(">Q")
+_U16 = struct.Struct(">H")
 _HEIGHT_BYTES: Final = 8
 
 
@@ -76,16 +85,46 @@ def next_floor(old_floor: int, height: int, history_heights: int) -> int:
     return max(old_floor, height - history_heights, 0)
 
 
+class HistoryCorruptError(ValueError):
+    """A changed-keys record that does not decode: the store's own data is damaged."""
+
+
+def encode_changed_keys(keys: Iterable[bytes]) -> bytes:
+    """Each key as its u16 length, then its bytes."""
+    parts: list[bytes] = []
+    for key in keys:
+        if len(key) > 0xFFFF:
+            raise ValueError(f"a state key of {len(key)} bytes: at most 65535")
+        parts.append(_U16.pack(len(key)))
+        parts.append(key)
+    return b"".join(parts)
+
+
+def decode_changed_keys(raw: bytes) -> list[bytes]:
+    """``encode_changed_keys``'s keys; ``HistoryCorruptError`` if ``raw`` is not that."""
+    keys: list[bytes] = []
+    at = 0
+    while at < len(raw):
+        if at + 2 > len(raw):
+            raise HistoryCorruptError("a changed-keys record ends inside a length")
+        (length,) = _U16.unpack_from(raw, at)
+        at += 2
+        if at + length > len(raw):
+            raise HistoryCorruptError("a changed-keys record ends inside a key")
+        keys.append(raw[at : at + length])
+        at += length
+    return keys
+
+
 def undo_writes(
     current: Callable[[bytes], bytes | None], height: int, delta: Mapping[bytes, bytes | None]
 ) -> list[tuple[bytes, bytes]]:
-    """The undo entries of a block at ``height`` that changes ``delta``;
-    ``current(key)`` reads a state key's value before the block."""
-    writes: list[tuple[bytes, bytes]] = []
-    h = _u64(height)
-    for key in delta:
-        writes.append((undo_key(key, height), encode_old(current(key))))
-        writes.append((CHANGED_PREFIX + h + key, b""))
+    """The undo entries of a block at ``height`` that changes ``delta``, and the
+    height's changed-keys record; ``current(key)`` reads a key's value before the block."""
+    if not delta:
+        return []
+    writes = [(undo_key(key, height), encode_old(current(key))) for key in delta]
+    writes.append((CHANGED_PREFIX + _u64(height), encode_changed_keys(delta)))
     return writes
 
 
@@ -93,13 +132,16 @@ def prune_writes(
     backend: HistoryBackend, old_floor: int, new_floor: int
 ) -> list[tuple[bytes, None]]:
     """Deletes of the undo entries at heights in ``(old_floor, new_floor]``: no height
-    the store still answers needs them (the state at h uses entries above h)."""
+    the store still answers needs them (the state at h uses entries above h).
+    ``HistoryCorruptError`` if a height's changed-keys record does not decode."""
     deletes: list[tuple[bytes, None]] = []
     for height in range(old_floor + 1, new_floor + 1):
         prefix = CHANGED_PREFIX + _u64(height)
-        for raw, _ in backend.iterate(prefix):
+        for raw, value in backend.iterate(prefix):
             deletes.append((raw, None))
-            deletes.append((undo_key(raw[len(prefix) :], height), None))
+            # The height's one record, or (a store written before) one record a key.
+            keys = decode_changed_keys(value) if raw == prefix else [raw[len(prefix) :]]
+            deletes.extend((undo_key(key, height), None) for key in keys)
     return deletes
 
 

@@ -51,6 +51,7 @@ from ledger.state_history import (
     CHANGED_PREFIX,
     DEFAULT_STATE_HISTORY_HEIGHTS,
     UNDO_PREFIX,
+    HistoryCorruptError,
     StateAt,
     floor_write,
     next_floor,
@@ -692,7 +693,10 @@ class KeyValueStore(CommittedReads):
         floor = next_floor(self._history_floor, height, self._history_heights)
         if height > floor:  # the state at floor..height-1 needs this block's undo entries
             batch.extend(undo_writes(self._prior_reader(write.prior_state), height, delta))
-        batch.extend(prune_writes(self._backend, self._history_floor, floor))
+        try:
+            batch.extend(prune_writes(self._backend, self._history_floor, floor))
+        except HistoryCorruptError as exc:
+            raise StoreCorruptError(f"pruning the history up to height {floor}: {exc}") from exc
         batch.append(floor_write(floor))
         batch.extend([(STATE_PREFIX + key, value) for key, value in delta.items()])
         batch.extend(update.records(NODE_PREFIX))

@@ -18,8 +18,18 @@ import pytest
 
 from ledger.leveldb_store import LevelDBStore
 from ledger.state import state_key
-from ledger.state_history import CHANGED_PREFIX, UNDO_PREFIX
-from ledger.store import STATE_PREFIX, MemoryStore, Store
+from ledger.state_history import (
+    CHANGED_PREFIX,
+    UNDO_PREFIX,
+    HistoryCorruptError,
+    decode_changed_keys,
+    encode_changed_keys,
+    prune_writes,
+    split_undo_key,
+    undo_key,
+    undo_writes,
+)
+from ledger.store import STATE_PREFIX, MemoryStore, Store, StoreCorruptError
 from tests.store_writes import block_write
 
 MakeStore = Callable[..., Store]
@@ -177,3 +187,63 @@ def test_the_undo_log_takes_old_values_the_executor_read_without_reading_them(
         assert state_reads == {STATE_PREFIX + KEYS[1], STATE_PREFIX + KEYS[2]}
         assert_state_is(store, 0, first)
         assert_state_is(store, 1, {KEYS[0]: b"a1", KEYS[2]: b"c1"})
+
+
+def test_one_changed_keys_record_a_height_lists_exactly_its_undo_entries(
+    make_store: MakeStore,
+) -> None:
+    store = make_store(1000)
+    commit_random_blocks(store, 25, seed=5)
+    backend = store.backend  # type: ignore[attr-defined]
+    undo_by_height: dict[int, set[bytes]] = {}
+    for raw, _ in backend.iterate(UNDO_PREFIX):
+        key, height = split_undo_key(raw)
+        undo_by_height.setdefault(height, set()).add(key)
+    listed = {}
+    for raw, value in backend.iterate(CHANGED_PREFIX):
+        assert len(raw) == 9, "one record a height, keyed by the height alone"
+        listed[int.from_bytes(raw[1:], "big")] = set(decode_changed_keys(value))
+    assert listed == undo_by_height and listed
+
+
+@pytest.mark.parametrize(
+    "keys", [[], [b""], [b"loan:\x01", b"loan:\x01\x01", bytes(300)], [b"x" * 65535]]
+)
+def test_changed_keys_round_trip(keys: list[bytes]) -> None:
+    assert decode_changed_keys(encode_changed_keys(keys)) == keys
+
+
+@pytest.mark.parametrize("raw", [b"\x00", b"\x00\x05abcd", b"\x00\x01a\x00"])
+def test_a_damaged_changed_keys_record_is_refused(raw: bytes) -> None:
+    with pytest.raises(HistoryCorruptError, match="ends inside"):
+        decode_changed_keys(raw)
+
+
+def test_a_store_written_before_with_a_record_a_key_is_still_pruned() -> None:
+    """Heights a store wrote as ``"V" height state_key -> b""`` are pruned as before,
+    beside heights with one record: every undo entry and every changed-keys record."""
+    old_style = {b"loan:\x01": b"\x00", b"loan:\x01\x01": b"\x01v"}
+    data: dict[bytes, bytes] = {}
+    for key, old in old_style.items():
+        data[undo_key(key, 1)] = old
+        data[CHANGED_PREFIX + (1).to_bytes(8, "big") + key] = b""
+    data.update(dict(undo_writes(lambda _key: None, 2, {b"borrower:B": b"v"})))
+
+    class Backend:
+        def get(self, key: bytes) -> bytes | None:
+            return data.get(key)
+
+        def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+            return iter(sorted((k, v) for k, v in data.items() if k.startswith(prefix)))
+
+    deleted = {key for key, value in prune_writes(Backend(), 0, 2) if value is None}
+    assert deleted == set(data)
+
+
+def test_a_damaged_changed_keys_record_stops_the_commit_that_prunes_it(tmp_path: Path) -> None:
+    with LevelDBStore(tmp_path / "db", history_heights=2) as store:
+        commit_random_blocks(store, 3, seed=9)  # heights 0-2; height 3 prunes height 1
+        store.backend.write([(CHANGED_PREFIX + (1).to_bytes(8, "big"), b"\x00\x09ab")])
+        write = block_write(3, h("block3"), b"b", b"c", {KEYS[0]: b"v"}, [h("tx3")])
+        with pytest.raises(StoreCorruptError, match="pruning the history up to height"):
+            store.commit_block(write)
