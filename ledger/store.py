@@ -68,14 +68,20 @@ from ledger.state_root import (
     stores_interior,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: blocks are stored with their consensus metadata and rejected requests.
 3: no tree record for an interior node at an odd depth.
 4: tree records for interior nodes only at every fourth depth
 (``ledger.state_root.INTERIOR_RECORD_DEPTHS``). A version-2 or version-3
-store is migrated when it opens (``_migrate_tree_records``)."""
+store is migrated when it opens (``_migrate_tree_records``).
+5: one changed-keys (``"V"``) record a height instead of one per changed key
+(``ledger.state_history``). A version-4 store's per-key records are pruned as
+they were, so opening it only writes the new version: older code would never
+prune the new records, and now refuses the store instead."""
 MIGRATED_SCHEMA_VERSIONS = (2, 3)
-"""Versions whose only difference from this one is which interior tree records exist."""
+"""Versions that differ from this one in which interior tree records exist."""
+READ_AS_IS_SCHEMA_VERSIONS = (4,)
+"""Versions this code reads unchanged, and relabels when it opens them."""
 SCHEMA_NAME = "veil/ledger-store"
 HASH_BYTES = 32
 MAX_OWNER_BYTES = 255
@@ -517,6 +523,9 @@ class KeyValueStore(CommittedReads):
             return
         if any(found == encode_value((SCHEMA_NAME, old)) for old in MIGRATED_SCHEMA_VERSIONS):
             self._migrate_tree_records(expected)
+            return
+        if any(found == encode_value((SCHEMA_NAME, old)) for old in READ_AS_IS_SCHEMA_VERSIONS):
+            self._backend.write([(SCHEMA_KEY, expected)])
             return
         if found != expected:
             try:

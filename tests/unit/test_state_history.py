@@ -14,8 +14,10 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import plyvel
 import pytest
 
+from ledger.codec import encode_value
 from ledger.leveldb_store import LevelDBStore
 from ledger.state import state_key
 from ledger.state_history import (
@@ -29,7 +31,15 @@ from ledger.state_history import (
     undo_key,
     undo_writes,
 )
-from ledger.store import STATE_PREFIX, MemoryStore, Store, StoreCorruptError
+from ledger.store import (
+    SCHEMA_KEY,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    STATE_PREFIX,
+    MemoryStore,
+    Store,
+    StoreCorruptError,
+)
 from tests.store_writes import block_write
 
 MakeStore = Callable[..., Store]
@@ -247,3 +257,34 @@ def test_a_damaged_changed_keys_record_stops_the_commit_that_prunes_it(tmp_path:
         write = block_write(3, h("block3"), b"b", b"c", {KEYS[0]: b"v"}, [h("tx3")])
         with pytest.raises(StoreCorruptError, match="pruning the history up to height"):
             store.commit_block(write)
+
+
+def test_a_version_4_store_opens_as_version_5_and_its_per_key_records_are_pruned(
+    tmp_path: Path,
+) -> None:
+    """A store written before one changed-keys record a height: its history reads
+    the same, its per-key records go as the window passes, and the version moves
+    on (older code would not prune the new records, so it refuses the store)."""
+    path = tmp_path / "db"
+    with LevelDBStore(path, history_heights=4) as store:
+        snapshots = commit_random_blocks(store, 6, seed=11)
+    db = plyvel.DB(str(path))  # rewrite the history as version 4 wrote it
+    for raw, value in list(db.iterator(prefix=CHANGED_PREFIX)):
+        db.delete(raw)
+        for key in decode_changed_keys(value):
+            db.put(raw + key, b"")
+    db.put(SCHEMA_KEY, encode_value((SCHEMA_NAME, 4)))
+    db.close()
+    with LevelDBStore(path, history_heights=4) as store:
+        for height in range(1, 6):
+            assert_state_is(store, height, snapshots[height])
+        for height in range(6, 12):
+            delta = {KEYS[height % len(KEYS)]: b"later-%d" % height}
+            store.commit_block(block_write(height, h(f"b{height}"), b"b", b"c", delta, []))
+    db = plyvel.DB(str(path))
+    assert db.get(SCHEMA_KEY) == encode_value((SCHEMA_NAME, SCHEMA_VERSION)) and SCHEMA_VERSION == 5
+    left = [raw for raw, _ in db.iterator(prefix=CHANGED_PREFIX)]
+    undo_heights = {int.from_bytes(raw[-8:], "big") for raw, _ in db.iterator(prefix=UNDO_PREFIX)}
+    db.close()
+    assert all(len(raw) == 9 for raw in left)  # no per-key record outlived the window
+    assert undo_heights <= set(range(8, 12))

@@ -36,6 +36,7 @@ from ledger.state_root import (
 from ledger.store import (
     NODE_PREFIX,
     SCHEMA_KEY,
+    SCHEMA_VERSION,
     BackendReader,
     BlockWrite,
     KeyValueStore,
@@ -708,7 +709,7 @@ def test_an_older_store_drops_the_interior_records_this_layout_does_not_keep(
         state = {**snapshots[-1], **more}
         assert store.state_root() == compute_root(state)
     db = plyvel.DB(str(path))
-    assert db.get(SCHEMA_KEY) == encode_value(("veil/ledger-store", 4))
+    assert db.get(SCHEMA_KEY) == encode_value(("veil/ledger-store", SCHEMA_VERSION))
     unstored_interior = [
         key
         for key, record in db.iterator(prefix=NODE_PREFIX)
