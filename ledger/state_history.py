@@ -30,7 +30,7 @@ One ``"V"`` record a height, not one per changed key (``"V" u64 height
 state_key -> b""``, as stores before the twenty-fifth session wrote them, and
 still pruned): a key's record and, 1,024 heights later, its deletion were two
 of the eleven LevelDB records an attest cost, and the replay of an attest
-chain spends about a quarter less of LevelDB's CPU without them
+chain spends about a sixth less of LevelDB's CPU without them
 (docs/performance.md, "One changed-keys record a height").
 """
 
