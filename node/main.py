@@ -276,6 +276,7 @@ async def run_node(settings: NodeSettings, byzantine: ByzantineOptions | None = 
                 mempool=settings.mempool_limits(),
                 wal_compact_records=settings.node.wal_compact_records,
                 max_inflight_batches=settings.node.max_inflight_batches,
+                batch_cut_ms=settings.node.batch_cut_ms,
                 compaction_nice=settings.node.compaction_nice,
                 proof_batch_wait_ms=settings.mempool.proof_batch_wait_ms,
                 proof_batch_max=settings.mempool.proof_batch_max,

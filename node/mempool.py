@@ -655,6 +655,11 @@ class Mempool:
                 requests.append(Request(request_id, entry.tx_bytes))
         return tuple(requests)
 
+    def queued_unfed(self) -> int:
+        """The unfed queue's length, O(1): at least ``unfed_count`` (it may still hold
+        txs that left the pool since they were queued)."""
+        return len(self._unfed)
+
     def unfed_count(self) -> int:
         return sum(1 for entry in self._entries.values() if not entry.fed)
 

@@ -21,6 +21,7 @@ import tomli_w
 
 from ledger.leveldb_store import COMPRESSIONS, DEFAULT_COMPRESSION
 from ledger.state_history import DEFAULT_STATE_HISTORY_HEIGHTS
+from node.config import DEFAULT_BATCH_CUT_MS
 from node.mempool import PROOF_BATCH_MAX, PROOF_BATCH_WAIT_MS, MempoolLimits
 from node.thread_priority import MAX_NICE
 
@@ -38,6 +39,7 @@ class NodeSection:
     proof_workers: int = 1
     wal_compact_records: int = 4096
     max_inflight_batches: int = 4
+    batch_cut_ms: int = DEFAULT_BATCH_CUT_MS
     state_history_heights: int = DEFAULT_STATE_HISTORY_HEIGHTS
     store_compression: str = DEFAULT_COMPRESSION
     state_tree_cache_nodes: int = 0
@@ -127,6 +129,7 @@ POSITIVE_INTS |= {"max_bytes", "max_inflight_batches", "max_event_subscribers"}
 POSITIVE_INTS |= {"account_txs_per_window", "account_window_ms"}
 POSITIVE_INTS |= {"max_backlog_ms", "min_backlog_txs", "proof_batch_wait_ms", "proof_batch_max"}
 NON_NEGATIVE_INTS = {"state_history_heights", "state_tree_cache_nodes", "compaction_nice"}
+NON_NEGATIVE_INTS |= {"batch_cut_ms"}
 LOG_LEVELS = {"debug", "info", "warning", "error"}
 ANNOTATION_TYPES: dict[str, type[Any]] = {"str": str, "int": int, "bool": bool, "list[str]": list}
 
@@ -198,7 +201,10 @@ HEADER = """\
 #           verifying range proofs; wal_compact_records (4096): rewrite the
 #           WAL as its live records after it grew this many;
 #           max_inflight_batches (4): as primary, batches proposed and not
-#           yet executed at most; state_history_heights (1024): how many
+#           yet executed at most; batch_cut_ms (100): as primary, gather
+#           txs this long (or a full block's worth) before proposing, so a
+#           block's fixed cost is shared by more txs (0: propose at once);
+#           state_history_heights (1024): how many
 #           past heights the API can still answer for (loans at ?height=);
 #           store_compression ("none"): "snappy" compresses the chain store
 #           and WAL tables (about 29 % less disk, twice the compaction CPU);
