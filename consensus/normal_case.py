@@ -84,6 +84,15 @@ def propose(state: ReplicaState) -> None:
             fresh.append(request)
             if len(fresh) >= room * size:
                 break
+    cut = state.config.batch_cut_ticks
+    # A short batch waits for its oldest request to age ``cut`` ticks;
+    # ``may_propose`` stays set, and every tick calls ``propose`` again.
+    if (
+        cut
+        and 0 < len(fresh) < size
+        and state.now_ticks - state.arrival_ticks.get(fresh[0].request_id, 0) < cut
+    ):
+        return
     batches = split_batches(fresh, size, state.config.max_batch_bytes)
     if len(fresh) < room * size and len(batches) <= room:
         state.may_propose = False

@@ -53,13 +53,13 @@ watermark window when that is longer (ReplicaConfig requires it). The ledger
 refuses an already committed tx id whatever its age (``DUPLICATE_TX``)."""
 
 DEFAULT_BATCH_CUT_MS: Final = 100
-"""As primary, the node gathers accepted txs this long, or until a full block's
-worth waits, before its core proposes them (``[node] batch_cut_ms``). A block has a
-fixed cost on every validator (its consensus messages and their signatures, WAL
-and store syncs, a worker round trip), so bigger blocks cost less a tx: at 1,600
-attests/s a block grew from about 70 to about 190 txs and a node spent up to a
-fifth less CPU an attest (docs/performance.md, "The primary's batch cut"). An idle
-chain's tx waits up to this long more."""
+"""As primary, propose a batch short of a full block only once its oldest tx has
+waited this long (``[node] batch_cut_ms``, the core's ``batch_cut_ticks``). A block
+has a fixed cost on every validator (its consensus messages and their signatures,
+WAL and store syncs, worker round trips), so below saturation bigger blocks leave
+more CPU for txs; at saturation txs wait for a free slot longer than the cut, and
+a freed slot is filled at once (docs/performance.md, "The primary's batch cut").
+A lone tx on a quiet chain waits up to a tick more."""
 
 
 class NodeConfigError(ValueError):
@@ -82,7 +82,12 @@ def genesis_state_root(genesis: Genesis) -> bytes:
 
 
 def replica_config_from_genesis(
-    genesis: Genesis, replica_key: bytes, *, tick_ms: int, max_inflight_batches: int | None = None
+    genesis: Genesis,
+    replica_key: bytes,
+    *,
+    tick_ms: int,
+    max_inflight_batches: int | None = None,
+    batch_cut_ms: int = 0,
 ) -> ReplicaConfig:
     """The ``ReplicaConfig`` of the validator whose ed25519 public key is ``replica_key``.
 
@@ -108,4 +113,5 @@ def replica_config_from_genesis(
         genesis_state_root=genesis_state_root(genesis),
         request_id_window_heights=max(REQUEST_ID_WINDOW_HEIGHTS, params.watermark_window_blocks),
         max_inflight_batches=max_inflight_batches,
+        batch_cut_ticks=ticks_from_ms(batch_cut_ms, tick_ms) if batch_cut_ms else 0,
     )

@@ -166,8 +166,10 @@ class MempoolLimits:
     max_backlog_ms: int = 2_000
     """Clients' txs are refused once the pending ones would take longer than this
     to commit at the network's recent commit rate..."""
-    min_backlog_txs: int = 256
-    """...or once this many are pending, if that is more (start-up)."""
+    min_backlog_txs: int = 1_024
+    """...or once this many are pending, if that is more (start-up): four blocks of
+    the default 256 txs, what a primary may have in flight (``max_inflight_batches``)
+    while its first block is still being cut and agreed."""
     commit_rate_window_ms: int = 5_000
     """The commit rate is measured over this much busy time (the mempool holding txs)."""
 
@@ -654,11 +656,6 @@ class Mempool:
                 request_id = request_id_of(entry.tx_bytes, self._genesis.chain_id)
                 requests.append(Request(request_id, entry.tx_bytes))
         return tuple(requests)
-
-    def queued_unfed(self) -> int:
-        """The unfed queue's length, O(1): at least ``unfed_count`` (it may still hold
-        txs that left the pool since they were queued)."""
-        return len(self._unfed)
 
     def unfed_count(self) -> int:
         return sum(1 for entry in self._entries.values() if not entry.fed)

@@ -19,12 +19,11 @@ One ``asyncio.TaskGroup`` runs four tasks:
   with the wall clock (``node.config`` is the only place ms become ticks);
 - the feeder: woken when the mempool accepts a tx, it gives the core what
   arrived within ``feed_interval_ms`` in one ``ClientBatchReady`` (every
-  replica, so backups watch for a primary that censors). The primary gathers
-  for ``batch_cut_ms`` instead, or until a full block's worth waits, so its
-  blocks share their fixed cost among more txs; its core cuts batches of at
-  most ``max_block_txs`` within its watermark window, and keeps at most
+  replica, so backups watch for a primary that censors; the core's primary cuts batches of at most
+  ``max_block_txs`` within its watermark window, proposes a shorter one only
+  once its oldest tx waited ``batch_cut_ms`` (in ticks), and keeps at most
   ``max_inflight_batches`` of them proposed and not yet executed: what
-  arrives meanwhile goes in the next, larger batch;
+  arrives meanwhile goes in the next, larger batch);
 - the proof batcher: range proofs of txs in admission, collected for up to
   ``proof_batch_wait_ms`` or ``proof_batch_max`` txs, verified as one batch
   by the injected ``ProofVerifier`` (the process pool in production).
@@ -67,7 +66,6 @@ The runtime is the production ``NodeServices`` (``node.services``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
@@ -224,8 +222,6 @@ class PeerLinks(Protocol):
 class RuntimeSettings:
     tick_ms: int = 100
     feed_interval_ms: int = 5
-    batch_cut_ms: int = DEFAULT_BATCH_CUT_MS
-    """As primary, feed the core after this long, or once a full block's worth waits."""
     feed_max_txs: int = 4096
     proof_batch_max: int = PROOF_BATCH_MAX
     proof_batch_wait_ms: int = PROOF_BATCH_WAIT_MS
@@ -248,6 +244,9 @@ class RuntimeSettings:
     """Compact the WAL once it holds this many records more than after its last compaction."""
     max_inflight_batches: int = 4
     """As primary, at most this many proposed batches wait to execute (the core's cap)."""
+    batch_cut_ms: int = DEFAULT_BATCH_CUT_MS
+    """As primary, a batch short of a full block waits for its oldest tx to be this old
+    (the core's ``batch_cut_ticks``, ``node.config``)."""
     step_group_max_events: int = 64
     """Group commit: queued events stepped before their records are synced in one append.
     Bounded because the first event's sends wait for the others' steps (a step may
@@ -364,13 +363,13 @@ class NodeRuntime:
             identity.public_key,
             tick_ms=self.settings.tick_ms,
             max_inflight_batches=self.settings.max_inflight_batches,
+            batch_cut_ms=self.settings.batch_cut_ms,
         )
         self.proof_cache = ProofCache()
         # Bytes the mempool checked (signatures...), so execution skips that repeat.
         self.stateless_cache = StatelessCache()
         self.app = LedgerApp(store, genesis, self.proof_cache, self.stateless_cache)
         self._unfed_waiting = asyncio.Event()
-        self._full_batch_waiting = asyncio.Event()
         # Txs whose admission proofs the pool is verifying now, by their bytes: the
         # future is their batch's, done when the proof cache holds the good ones.
         self._in_pool: dict[bytes, asyncio.Future[None]] = {}
@@ -380,7 +379,7 @@ class NodeRuntime:
             self.proof_cache,
             self.settings.mempool,
             stateless_cache=self.stateless_cache,
-            on_unfed=self._on_unfed,
+            on_unfed=self._unfed_waiting.set,
         )
         self.replica = Replica.restore(
             self.config,
@@ -1309,26 +1308,15 @@ class NodeRuntime:
             if lowered:
                 log.info("background threads %s at nice %d (LevelDB's compaction)", lowered, nice)
 
-    def _on_unfed(self) -> None:
-        self._unfed_waiting.set()
-        if self.mempool.queued_unfed() >= self.config.max_batch_size:
-            self._full_batch_waiting.set()
-
     async def _feeder(self) -> None:
         # Woken by the mempool when a tx waits to be fed (polling every 5 ms cost
-        # an idle node 4 % of a core); the wait then gathers what arrives within
-        # feed_interval_ms, or batch_cut_ms as primary, into one ClientBatchReady.
+        # an idle node 4 % of a core); the sleep then gathers what arrives within
+        # feed_interval_ms into one ClientBatchReady.
         period_s = self.settings.feed_interval_ms / 1000
-        cut_s = self.settings.batch_cut_ms / 1000
         while not self.stopped:
             await self._unfed_waiting.wait()
-            if self.replica.is_primary and cut_s > period_s:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full_batch_waiting.wait(), cut_s)
-            else:
-                await asyncio.sleep(period_s)
+            await asyncio.sleep(period_s)
             self._unfed_waiting.clear()
-            self._full_batch_waiting.clear()
             requests = self.mempool.take_unfed(self.settings.feed_max_txs)
             if requests:
                 self._events.put_nowait(ClientBatchReady(requests))

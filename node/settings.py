@@ -80,7 +80,7 @@ class MempoolSection:
     account_txs_per_window: int = 500
     account_window_ms: int = 1_000
     max_backlog_ms: int = 2_000
-    min_backlog_txs: int = 256
+    min_backlog_txs: int = 1_024
     proof_batch_wait_ms: int = PROOF_BATCH_WAIT_MS
     proof_batch_max: int = PROOF_BATCH_MAX
 
@@ -201,9 +201,10 @@ HEADER = """\
 #           verifying range proofs; wal_compact_records (4096): rewrite the
 #           WAL as its live records after it grew this many;
 #           max_inflight_batches (4): as primary, batches proposed and not
-#           yet executed at most; batch_cut_ms (100): as primary, gather
-#           txs this long (or a full block's worth) before proposing, so a
-#           block's fixed cost is shared by more txs (0: propose at once);
+#           yet executed at most; batch_cut_ms (100): as primary, propose
+#           a batch short of a full block only once its oldest tx waited
+#           this long, so a block's fixed cost is shared by more txs (0: at
+#           once);
 #           state_history_heights (1024): how many
 #           past heights the API can still answer for (loans at ?height=);
 #           store_compression ("none"): "snappy" compresses the chain store
@@ -226,7 +227,7 @@ HEADER = """\
 #           Retry-After); account_txs_per_window (500) per account_window_ms
 #           (1000): per-account rate of clients' txs, a token bucket of that
 #           many (then 429). max_backlog_ms (2000),
-#           min_backlog_txs (256): a client's tx is refused (503) once the
+#           min_backlog_txs (1024): a client's tx is refused (503) once the
 #           pending txs would take longer than max_backlog_ms to commit at the
 #           network's recent rate, or this many if more.
 #           proof_batch_wait_ms (40), proof_batch_max (64): range proofs of

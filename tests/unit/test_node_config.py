@@ -93,3 +93,14 @@ def test_a_bad_tick_length_is_refused(genesis: Genesis, tick_ms: object) -> None
             genesis.validators[0].public_key,
             tick_ms=tick_ms,  # type: ignore[arg-type]
         )
+
+
+@pytest.mark.parametrize(
+    ("cut_ms", "tick_ms", "ticks"), [(0, 100, 0), (100, 100, 1), (150, 100, 2)]
+)
+def test_the_batch_cut_becomes_whole_ticks_and_0_stays_off(
+    genesis: Genesis, cut_ms: int, tick_ms: int, ticks: int
+) -> None:
+    key = genesis.validators[0].public_key
+    config = replica_config_from_genesis(genesis, key, tick_ms=tick_ms, batch_cut_ms=cut_ms)
+    assert config.batch_cut_ticks == ticks

@@ -374,6 +374,24 @@ def test_a_clients_tx_is_refused_past_the_backlog_the_network_commits_in_max_bac
     assert mempool.backlog_bound_txs(4_500) == 2
 
 
+def test_a_fresh_node_holds_a_bank_s_burst_while_the_first_block_is_cut() -> None:
+    """Before any commit the bound is the floor, and a bank's clients get a share of
+    it. With the old floor of 256 that share was 64, fewer than a bank sends at
+    400/s in the tick its primary waits to cut the first block (``batch_cut_ms``),
+    so a fresh devnet answered ``MEMPOOL_FULL`` in its first second. The default
+    floor is four blocks of 256, what a primary may have in flight."""
+    world = World()
+    mempool = _mempool(world, world.new_store())
+    assert mempool.backlog_bound_txs(0) == 1_024
+    txs = [_attest(world, n) for n in range(1, 301)]
+    outcomes = [mempool.admit(tx.encode(), 0) for tx in txs]
+    assert all(isinstance(o, Accepted) for o in outcomes)
+    limits = {"min_backlog_txs": 256}
+    old_floor = _mempool(world, world.new_store(), **limits)
+    refused = [old_floor.admit(tx.encode(), 0) for tx in txs]
+    assert Busy("MEMPOOL_FULL", 1_000) in refused
+
+
 def test_a_quiet_spell_keeps_the_backlog_the_network_last_committed() -> None:
     """The mempool empty, time does not age the commit rate: a burst after a pause is
     sized by the rate the network last showed, not held to the floor (node.commit_rate)."""
