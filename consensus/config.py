@@ -50,7 +50,7 @@ class ReplicaConfig:
     request has waited this many ticks (0: at once). Below saturation blocks then
     gather a tick's requests and share each block's fixed cost; at saturation
     requests wait for room longer than that anyway, so a freed slot is filled at
-    once and the cut costs no throughput."""
+    once."""
 
     def __post_init__(self) -> None:
         n = len(self.validators)
