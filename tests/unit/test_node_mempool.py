@@ -375,11 +375,12 @@ def test_a_clients_tx_is_refused_past_the_backlog_the_network_commits_in_max_bac
 
 
 def test_a_fresh_node_holds_a_bank_s_burst_while_the_first_block_is_cut() -> None:
-    """Before any commit the bound is the floor, and a bank's clients get a share of
-    it. With the old floor of 256 that share was 64, fewer than a bank sends at
-    400/s in the tick its primary waits to cut the first block (``batch_cut_ms``),
-    so a fresh devnet answered ``MEMPOOL_FULL`` in its first second. The default
-    floor is four blocks of 256, what a primary may have in flight."""
+    """Before any commit the bound is the floor; past it a bank's client tx is refused
+    once the bank holds its share (a quarter on four validators). With the old floor
+    of 256 that share was 64, fewer than a bank sends at 400/s in the tick its
+    primary waits to cut the first block (``batch_cut_ms``), so a fresh devnet
+    answered ``MEMPOOL_FULL`` in its first second. The default floor is four
+    blocks of 256, what a primary may have in flight."""
     world = World()
     mempool = _mempool(world, world.new_store())
     assert mempool.backlog_bound_txs(0) == 1_024
